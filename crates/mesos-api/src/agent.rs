@@ -78,12 +78,12 @@ pub struct Registered {
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AgentEvent {
     Registered {
-        registered: Registered,
+        registered: Box<Registered>,
     },
     Ping,
     RunTask {
-        framework: FrameworkInfo,
-        task: TaskInfo,
+        framework: Box<FrameworkInfo>,
+        task: Box<TaskInfo>,
     },
     KillTask {
         framework_id: FrameworkId,
