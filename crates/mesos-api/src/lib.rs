@@ -6,6 +6,7 @@
 //! Unknown fields are ignored on input, as Mesos does.
 
 pub mod agent;
+pub mod duration;
 pub mod ids;
 pub mod json;
 pub mod messages;
