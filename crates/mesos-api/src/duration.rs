@@ -45,7 +45,7 @@ pub fn format(d: Duration) -> String {
         (1, "ns"),
     ];
     for (size, name) in UNITS {
-        if ns >= size && ns % size == 0 {
+        if ns >= size && ns.is_multiple_of(size) {
             return format!("{}{name}", ns / size);
         }
     }

@@ -333,6 +333,8 @@ pub struct ErrorEvent {
 }
 
 /// `mesos.v1.scheduler.Event`: the payload nests under the lower-cased type name.
+// Events are built and serialized right away, never stored in bulk: size differences don't matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Event {

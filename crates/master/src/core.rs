@@ -1,0 +1,1364 @@
+//! The master's pure core: agent registry, framework registry, offers and DRF allocation, task
+//! routing and status updates, reconciliation, and agent failure detection.
+//!
+//! No IO, no clock reads: every entry point takes `now`, and everything the master says to
+//! frameworks and agents comes out of [`MasterCore::take_outputs`] addressed to a stream id. The
+//! shell owns the sockets and maps stream ids to them.
+
+use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, StatusUpdate};
+use mesos_api::resources::ResourceSet;
+use mesos_api::scheduler::{
+    Accept, Call, CallType, Event, Failure, Offers, Operation, OperationType, Reconcile, Rescind, Subscribed,
+};
+use mesos_api::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+/// A point in time as the core sees it: monotonic for timers, wall clock for timestamps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Now {
+    /// Time since an arbitrary fixed start.
+    pub mono: Duration,
+    /// Seconds since the Unix epoch.
+    pub wall: f64,
+}
+
+pub type StreamId = String;
+
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    pub master_info: MasterInfo,
+    pub allocation_interval: Duration,
+    pub heartbeat_interval: Duration,
+    pub agent_ping_timeout: Duration,
+    pub max_agent_ping_timeouts: u32,
+    pub offer_timeout: Option<Duration>,
+    pub max_completed_frameworks: usize,
+    pub max_completed_tasks_per_framework: usize,
+    /// Seed of the RNG that shuffles agents in each allocation cycle.
+    pub seed: u64,
+}
+
+/// Something the shell must deliver.
+// Outputs are drained right after each step, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Framework { stream: StreamId, event: Event },
+    CloseFramework { stream: StreamId },
+    Agent { stream: StreamId, event: AgentEvent },
+    CloseAgent { stream: StreamId },
+}
+
+/// A refused HTTP call: status code and body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct Rejection {
+    pub status: u16,
+    pub message: String,
+}
+
+fn reject(status: u16, message: impl Into<String>) -> Rejection {
+    Rejection { status, message: message.into() }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentState {
+    /// Registered with a live stream.
+    Active,
+    /// Its stream broke; it may come back before the ping timeouts run out.
+    Disconnected,
+    /// Declared unreachable after missed pings; its tasks were reported UNREACHABLE/LOST.
+    Unreachable,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentEntry {
+    pub info: AgentInfo,
+    pub id: AgentId,
+    pub endpoint: String,
+    pub stream: Option<StreamId>,
+    pub state: AgentState,
+    pub total: ResourceSet,
+    pub registered_time: f64,
+    pub reregistered_time: Option<f64>,
+    pub unreachable_time: Option<f64>,
+    pending_pong: bool,
+    missed_pings: u32,
+}
+
+impl AgentEntry {
+    pub fn pid(&self) -> String {
+        format!("slave(1)@{}", self.endpoint)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskEntry {
+    pub task: Task,
+    pub resources: ResourceSet,
+    /// Set once the latest state is terminal and its update was acknowledged (or needs none).
+    pub role: String,
+}
+
+#[derive(Debug, Clone)]
+struct OfferFilter {
+    agent: AgentId,
+    refused: ResourceSet,
+    expires: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct FrameworkEntry {
+    pub info: FrameworkInfo,
+    pub id: FrameworkId,
+    pub stream: Option<StreamId>,
+    pub registered_time: f64,
+    pub reregistered_time: Option<f64>,
+    pub unregistered_time: Option<f64>,
+    /// Monotonic time the stream closed; the failover timeout runs from here.
+    disconnected_at: Option<Duration>,
+    pub tasks: BTreeMap<TaskId, TaskEntry>,
+    pub completed_tasks: VecDeque<Task>,
+    pub suppressed_roles: BTreeSet<String>,
+    filters: Vec<OfferFilter>,
+    next_heartbeat: Duration,
+    /// A trailing heartbeat after a burst of events, so that clients that handle an event only
+    /// when the next one starts (mesoshttp) are not left one behind.
+    trailing_heartbeat: Option<Duration>,
+    /// True when the entry was rebuilt from an agent's report after a master restart.
+    pub recovered: bool,
+}
+
+impl FrameworkEntry {
+    pub fn connected(&self) -> bool {
+        self.stream.is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OfferEntry {
+    pub offer: Offer,
+    pub resources: ResourceSet,
+    pub role: String,
+    created: Duration,
+}
+
+/// The master's state machine.
+#[derive(Debug)]
+pub struct MasterCore {
+    config: MasterConfig,
+    agents: BTreeMap<AgentId, AgentEntry>,
+    frameworks: BTreeMap<FrameworkId, FrameworkEntry>,
+    completed_frameworks: VecDeque<FrameworkEntry>,
+    offers: BTreeMap<OfferId, OfferEntry>,
+    framework_streams: BTreeMap<StreamId, FrameworkId>,
+    agent_streams: BTreeMap<StreamId, AgentId>,
+    next_framework: u64,
+    next_agent: u64,
+    next_offer: u64,
+    next_allocation: Duration,
+    next_ping: Duration,
+    rng: ChaCha8Rng,
+    outputs: Vec<Output>,
+    pub counters: Counters,
+    pub start_time: f64,
+}
+
+/// Monotonic counters for `/metrics/snapshot`.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    pub valid_status_updates: u64,
+    pub invalid_status_updates: u64,
+    pub messages_launch_tasks: u64,
+    pub messages_decline_offers: u64,
+    pub agents_removed: u64,
+}
+
+const TRAILING_HEARTBEAT_DELAY: Duration = Duration::from_millis(100);
+
+impl MasterCore {
+    pub fn new(config: MasterConfig, now: Now) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(config.seed);
+        MasterCore {
+            next_allocation: now.mono,
+            next_ping: now.mono + config.agent_ping_timeout,
+            config,
+            agents: BTreeMap::new(),
+            frameworks: BTreeMap::new(),
+            completed_frameworks: VecDeque::new(),
+            offers: BTreeMap::new(),
+            framework_streams: BTreeMap::new(),
+            agent_streams: BTreeMap::new(),
+            next_framework: 0,
+            next_agent: 0,
+            next_offer: 0,
+            rng,
+            outputs: Vec::new(),
+            counters: Counters::default(),
+            start_time: now.wall,
+        }
+    }
+
+    pub fn config(&self) -> &MasterConfig {
+        &self.config
+    }
+
+    pub fn master_info(&self) -> &MasterInfo {
+        &self.config.master_info
+    }
+
+    pub fn agents(&self) -> impl Iterator<Item = &AgentEntry> {
+        self.agents.values()
+    }
+
+    pub fn frameworks(&self) -> impl Iterator<Item = &FrameworkEntry> {
+        self.frameworks.values()
+    }
+
+    pub fn completed_frameworks(&self) -> impl Iterator<Item = &FrameworkEntry> {
+        self.completed_frameworks.iter()
+    }
+
+    pub fn offers(&self) -> impl Iterator<Item = &OfferEntry> {
+        self.offers.values()
+    }
+
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    /// When [`MasterCore::tick`] must run next at the latest.
+    pub fn next_wakeup(&self) -> Duration {
+        let mut next = self.next_allocation.min(self.next_ping);
+        for fw in self.frameworks.values() {
+            if fw.connected() {
+                next = next.min(fw.next_heartbeat);
+                if let Some(t) = fw.trailing_heartbeat {
+                    next = next.min(t);
+                }
+            } else if let Some(at) = fw.disconnected_at {
+                next = next.min(at + failover_timeout(&fw.info));
+            }
+        }
+        if let Some(timeout) = self.config.offer_timeout {
+            for offer in self.offers.values() {
+                next = next.min(offer.created + timeout);
+            }
+        }
+        next
+    }
+
+    /// Resources used by tasks on an agent.
+    pub fn agent_used(&self, agent: &AgentId) -> ResourceSet {
+        let mut used = ResourceSet::new();
+        for fw in self.frameworks.values() {
+            for t in fw.tasks.values() {
+                if &t.task.agent_id == agent && !t.task.state.is_terminal() {
+                    used.add(&t.resources);
+                }
+            }
+        }
+        used
+    }
+
+    /// Resources held in outstanding offers on an agent.
+    pub fn agent_offered(&self, agent: &AgentId) -> ResourceSet {
+        let mut offered = ResourceSet::new();
+        for o in self.offers.values().filter(|o| &o.offer.agent_id == agent) {
+            offered.add(&o.resources);
+        }
+        offered
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Frameworks
+
+    /// A SUBSCRIBE call on a new stream. The stream always opens; refusals arrive as an ERROR
+    /// event on it, as in Mesos.
+    pub fn subscribe(&mut self, now: Now, stream: StreamId, mut info: FrameworkInfo) -> Option<FrameworkId> {
+        let requested = info.id.clone().filter(|id| !id.value.is_empty());
+        if let Some(id) = &requested
+            && self.completed_frameworks.iter().any(|f| &f.id == id)
+        {
+            self.send_framework(&stream, Event::error("Framework has been removed"));
+            self.outputs.push(Output::CloseFramework { stream });
+            return None;
+        }
+        if info.multi_role() && info.roles.is_empty() {
+            info.roles = vec![info.role.clone()];
+        }
+        let id = match requested {
+            Some(id) => id,
+            None => {
+                let id = FrameworkId::new(format!("{}-{:04}", self.config.master_info.id, self.next_framework));
+                self.next_framework += 1;
+                id
+            }
+        };
+        info.id = Some(id.clone());
+        let heartbeat = self.config.heartbeat_interval;
+        let old_stream = match self.frameworks.get_mut(&id) {
+            Some(fw) => {
+                let old = fw.stream.replace(stream.clone());
+                fw.info = info.clone();
+                fw.reregistered_time = Some(now.wall);
+                fw.disconnected_at = None;
+                fw.unregistered_time = None;
+                fw.recovered = false;
+                fw.next_heartbeat = now.mono + heartbeat;
+                old
+            }
+            None => {
+                self.frameworks.insert(
+                    id.clone(),
+                    FrameworkEntry {
+                        info: info.clone(),
+                        id: id.clone(),
+                        stream: Some(stream.clone()),
+                        registered_time: now.wall,
+                        reregistered_time: None,
+                        unregistered_time: None,
+                        disconnected_at: None,
+                        tasks: BTreeMap::new(),
+                        completed_tasks: VecDeque::new(),
+                        suppressed_roles: BTreeSet::new(),
+                        filters: Vec::new(),
+                        next_heartbeat: now.mono + heartbeat,
+                        trailing_heartbeat: None,
+                        recovered: false,
+                    },
+                );
+                None
+            }
+        };
+        if let Some(old) = old_stream {
+            self.framework_streams.remove(&old);
+            self.send_framework(&old, Event::error("Framework failed over"));
+            self.outputs.push(Output::CloseFramework { stream: old });
+        }
+        // Offers made to the previous connection are void; the new one gets fresh offers.
+        self.remove_offers_where(|o| o.offer.framework_id == id, false);
+        self.framework_streams.insert(stream.clone(), id.clone());
+        let subscribed = Subscribed {
+            framework_id: id.clone(),
+            heartbeat_interval_seconds: self.config.heartbeat_interval.as_secs_f64(),
+            master_info: self.config.master_info.clone(),
+        };
+        self.send_framework(&stream, Event::Subscribed { subscribed });
+        // Mesos sends a heartbeat right after SUBSCRIBED; mesoshttp needs it to see SUBSCRIBED.
+        self.send_framework(&stream, Event::Heartbeat);
+        self.next_allocation = now.mono;
+        Some(id)
+    }
+
+    /// The stream of a subscription closed.
+    pub fn framework_disconnected(&mut self, now: Now, stream: &str) {
+        let Some(id) = self.framework_streams.remove(stream) else { return };
+        let Some(fw) = self.frameworks.get_mut(&id) else { return };
+        if fw.stream.as_deref() != Some(stream) {
+            return;
+        }
+        fw.stream = None;
+        fw.disconnected_at = Some(now.mono);
+        fw.unregistered_time = Some(now.wall);
+        fw.trailing_heartbeat = None;
+        self.remove_offers_where(|o| o.offer.framework_id == id, false);
+        if failover_timeout(&self.frameworks[&id].info).is_zero() {
+            self.remove_framework(now, &id);
+        }
+    }
+
+    /// A non-SUBSCRIBE call. `stream` is the `Mesos-Stream-Id` header.
+    pub fn call(&mut self, now: Now, stream: Option<&str>, call: Call) -> Result<(), Rejection> {
+        let kind = call.kind.unwrap_or(CallType::Unknown);
+        if kind == CallType::Unknown {
+            return Err(reject(501, "Received 'UNKNOWN' call"));
+        }
+        let id = call.framework_id.clone().ok_or_else(|| reject(400, "Expecting 'framework_id' to be present"))?;
+        let fw = self.frameworks.get(&id).ok_or_else(|| reject(400, "Framework cannot be found"))?;
+        let Some(current) = &fw.stream else {
+            return Err(reject(403, "Framework is not subscribed"));
+        };
+        let Some(stream) = stream else {
+            return Err(reject(400, "All non-subscribe calls should include the 'Mesos-Stream-Id' header"));
+        };
+        if current != stream {
+            return Err(reject(
+                400,
+                format!(
+                    "The stream ID '{stream}' included in this request didn't match the stream ID currently associated with framework ID {id}"
+                ),
+            ));
+        }
+        match kind {
+            CallType::Teardown => self.remove_framework(now, &id),
+            CallType::Accept => {
+                if let Some(accept) = call.accept {
+                    self.accept(now, &id, accept);
+                }
+            }
+            CallType::Decline => {
+                if let Some(decline) = call.decline {
+                    let filters = decline.filters.unwrap_or_default();
+                    self.counters.messages_decline_offers += 1;
+                    for offer_id in decline.offer_ids {
+                        self.decline_offer(now, &id, &offer_id, filters);
+                    }
+                }
+            }
+            CallType::Revive => {
+                let roles = call.revive.unwrap_or_default().roles;
+                if let Some(fw) = self.frameworks.get_mut(&id) {
+                    if roles.is_empty() {
+                        fw.suppressed_roles.clear();
+                        fw.filters.clear();
+                    } else {
+                        fw.suppressed_roles.retain(|r| !roles.contains(r));
+                        // Filters are per (framework, agent); clear them all for the roles given.
+                        fw.filters.clear();
+                    }
+                }
+                self.next_allocation = now.mono;
+            }
+            CallType::Suppress => {
+                let roles = call.suppress.unwrap_or_default().roles;
+                if let Some(fw) = self.frameworks.get_mut(&id) {
+                    let roles = if roles.is_empty() { fw.info.effective_roles() } else { roles };
+                    fw.suppressed_roles.extend(roles);
+                }
+            }
+            CallType::Kill => {
+                if let Some(kill) = call.kill {
+                    self.kill(now, &id, kill);
+                }
+            }
+            CallType::Shutdown => {
+                if let Some(shutdown) = call.shutdown
+                    && let Some(agent) = self.agents.get(&shutdown.agent_id)
+                    && let Some(agent_stream) = agent.stream.clone()
+                {
+                    self.send_agent(
+                        &agent_stream,
+                        AgentEvent::ShutdownExecutor { framework_id: id.clone(), executor_id: shutdown.executor_id },
+                    );
+                }
+            }
+            CallType::Acknowledge => {
+                if let Some(ack) = call.acknowledge {
+                    self.acknowledge(&id, ack);
+                }
+            }
+            CallType::Reconcile => self.reconcile(now, &id, call.reconcile.unwrap_or_default()),
+            CallType::Message => {
+                if let Some(message) = call.message
+                    && let Some(agent) = self.agents.get(&message.agent_id)
+                    && let Some(agent_stream) = agent.stream.clone()
+                {
+                    self.send_agent(
+                        &agent_stream,
+                        AgentEvent::FrameworkMessage {
+                            framework_id: id.clone(),
+                            executor_id: message.executor_id,
+                            data: message.data,
+                        },
+                    );
+                }
+            }
+            CallType::UpdateFramework => {
+                if let Some(update) = call.update_framework {
+                    let fw = self.frameworks.get_mut(&id).ok_or_else(|| reject(400, "Framework cannot be found"))?;
+                    if update.framework_info.user != fw.info.user
+                        || update.framework_info.principal != fw.info.principal
+                        || update.framework_info.checkpoint != fw.info.checkpoint
+                    {
+                        return Err(reject(400, "Updating 'user', 'principal' or 'checkpoint' is not supported"));
+                    }
+                    let mut info = update.framework_info;
+                    info.id = Some(id.clone());
+                    fw.info = info;
+                    fw.suppressed_roles = update.suppressed_roles.into_iter().collect();
+                    self.next_allocation = now.mono;
+                }
+            }
+            // Accepted and ignored: no inverse offers, operation feedback or resource requests.
+            CallType::Request
+            | CallType::AcceptInverseOffers
+            | CallType::DeclineInverseOffers
+            | CallType::AcknowledgeOperationStatus
+            | CallType::ReconcileOperations => {}
+            CallType::Subscribe | CallType::Unknown => {}
+        }
+        Ok(())
+    }
+
+    fn remove_framework(&mut self, now: Now, id: &FrameworkId) {
+        let Some(mut fw) = self.frameworks.remove(id) else { return };
+        self.remove_offers_where(|o| &o.offer.framework_id == id, false);
+        if let Some(stream) = fw.stream.take() {
+            self.framework_streams.remove(&stream);
+            self.outputs.push(Output::CloseFramework { stream });
+        }
+        let agents: BTreeSet<AgentId> = fw.tasks.values().map(|t| t.task.agent_id.clone()).collect();
+        for agent in agents {
+            if let Some(stream) = self.agents.get(&agent).and_then(|a| a.stream.clone()) {
+                self.send_agent(&stream, AgentEvent::ShutdownFramework { framework_id: id.clone() });
+            }
+        }
+        for (_, mut t) in std::mem::take(&mut fw.tasks) {
+            if !t.task.state.is_terminal() {
+                t.task.state = TaskState::Killed;
+                let mut status = TaskStatus::new(t.task.task_id.clone(), TaskState::Killed);
+                status.reason = Some(Reason::FrameworkRemoved);
+                status.source = Some(Source::Master);
+                status.timestamp = Some(now.wall);
+                t.task.statuses.push(status);
+            }
+            push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
+        }
+        fw.unregistered_time = Some(now.wall);
+        fw.disconnected_at = None;
+        self.completed_frameworks.push_back(fw);
+        while self.completed_frameworks.len() > self.config.max_completed_frameworks {
+            self.completed_frameworks.pop_front();
+        }
+    }
+
+    fn kill(&mut self, now: Now, framework: &FrameworkId, kill: mesos_api::scheduler::Kill) {
+        let task = self.frameworks.get(framework).and_then(|fw| fw.tasks.get(&kill.task_id));
+        let Some(task) = task.filter(|t| !t.task.state.is_terminal()) else {
+            // Unknown task: answer as an explicit reconciliation of it.
+            let reconcile = Reconcile {
+                tasks: vec![mesos_api::scheduler::ReconcileTask { task_id: kill.task_id, agent_id: kill.agent_id }],
+            };
+            self.reconcile(now, framework, reconcile);
+            return;
+        };
+        if kill.agent_id.as_ref().is_some_and(|a| a != &task.task.agent_id) {
+            return;
+        }
+        let agent_id = task.task.agent_id.clone();
+        if let Some(stream) = self.agents.get(&agent_id).and_then(|a| a.stream.clone()) {
+            self.send_agent(
+                &stream,
+                AgentEvent::KillTask {
+                    framework_id: framework.clone(),
+                    task_id: kill.task_id,
+                    kill_policy: kill.kill_policy,
+                },
+            );
+        }
+    }
+
+    fn acknowledge(&mut self, framework: &FrameworkId, ack: mesos_api::scheduler::Acknowledge) {
+        let Some(fw) = self.frameworks.get_mut(framework) else { return };
+        if let Some(t) = fw.tasks.get(&ack.task_id)
+            && t.task.status_update_uuid.as_deref() == Some(ack.uuid.as_str())
+            && t.task.status_update_state.is_some_and(TaskState::is_terminal)
+            && let Some(t) = fw.tasks.remove(&ack.task_id)
+        {
+            push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
+        }
+        if let Some(stream) = self.agents.get(&ack.agent_id).and_then(|a| a.stream.clone()) {
+            self.send_agent(
+                &stream,
+                AgentEvent::Acknowledge { framework_id: framework.clone(), task_id: ack.task_id, uuid: ack.uuid },
+            );
+        }
+    }
+
+    fn reconcile(&mut self, now: Now, framework: &FrameworkId, reconcile: Reconcile) {
+        let Some(fw) = self.frameworks.get(framework) else { return };
+        let pa = fw.info.partition_aware();
+        let mut updates = Vec::new();
+        let base = |task_id: TaskId, state: TaskState, message: &str| {
+            let mut s = TaskStatus::new(task_id, state.for_framework(pa));
+            s.source = Some(Source::Master);
+            s.reason = Some(Reason::Reconciliation);
+            s.message = Some(message.to_string());
+            s.timestamp = Some(now.wall);
+            s
+        };
+        let latest = |t: &TaskEntry| {
+            let mut s = base(t.task.task_id.clone(), t.task.state, "Reconciliation: Latest task state");
+            s.agent_id = Some(t.task.agent_id.clone());
+            s.executor_id = t.task.executor_id.clone();
+            if let Some(last) = t.task.statuses.last() {
+                s.healthy = last.healthy;
+                s.check_status = last.check_status.clone();
+                s.container_status = last.container_status.clone();
+                s.unreachable_time = last.unreachable_time;
+            }
+            s
+        };
+        if reconcile.tasks.is_empty() {
+            updates.extend(fw.tasks.values().map(latest));
+        } else {
+            for entry in reconcile.tasks {
+                if let Some(t) = fw.tasks.get(&entry.task_id) {
+                    updates.push(latest(t));
+                    continue;
+                }
+                let agent = entry.agent_id.as_ref().and_then(|a| self.agents.get(a));
+                let mut s = match (&entry.agent_id, agent) {
+                    (Some(_), Some(a)) if a.state == AgentState::Unreachable => {
+                        let mut s = base(entry.task_id, TaskState::Unreachable, "Reconciliation: Task is unreachable");
+                        s.unreachable_time = a.unreachable_time.map(|t| TimeInfo { nanoseconds: (t * 1e9) as i64 });
+                        s
+                    }
+                    (Some(_), Some(_)) => {
+                        base(entry.task_id, TaskState::Gone, "Reconciliation: Task is unknown to the agent")
+                    }
+                    _ => base(entry.task_id, TaskState::Unknown, "Reconciliation: Task is unknown"),
+                };
+                s.agent_id = entry.agent_id;
+                updates.push(s);
+            }
+        }
+        for status in updates {
+            self.send_to_framework(now, framework, Event::update(status));
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Offers
+
+    fn accept(&mut self, now: Now, framework: &FrameworkId, accept: Accept) {
+        self.counters.messages_launch_tasks += 1;
+        let pa = self.frameworks.get(framework).is_some_and(|f| f.info.partition_aware());
+        // Validate the offers: they must exist, belong to this framework, be on one agent.
+        let mut error = None;
+        let mut agent: Option<AgentId> = None;
+        let mut seen = BTreeSet::new();
+        for offer_id in &accept.offer_ids {
+            if !seen.insert(offer_id.clone()) {
+                error = Some(format!("Offer {offer_id} is duplicated"));
+                break;
+            }
+            match self.offers.get(offer_id) {
+                None => {
+                    error = Some(format!("Offer {offer_id} is no longer valid"));
+                    break;
+                }
+                Some(o) if &o.offer.framework_id != framework => {
+                    error = Some(format!("Offer {offer_id} has invalid framework"));
+                    break;
+                }
+                Some(o) => match &agent {
+                    Some(a) if a != &o.offer.agent_id => {
+                        error = Some("Aggregated offers must belong to one single agent".to_string());
+                        break;
+                    }
+                    _ => agent = Some(o.offer.agent_id.clone()),
+                },
+            }
+        }
+        if accept.offer_ids.is_empty() {
+            error = Some("No offers specified".to_string());
+        }
+        // The offers are used up either way.
+        let mut available = ResourceSet::new();
+        let mut role = None;
+        for offer_id in &accept.offer_ids {
+            if let Some(o) = self.offers.get(offer_id)
+                && &o.offer.framework_id == framework
+                && let Some(o) = self.offers.remove(offer_id)
+            {
+                available.add(&o.resources);
+                role = Some(o.role.clone());
+            }
+        }
+        let tasks_of = |op: &Operation| -> Vec<TaskInfo> {
+            match op.kind {
+                OperationType::Launch => op.launch.as_ref().map(|l| l.task_infos.clone()).unwrap_or_default(),
+                OperationType::LaunchGroup => {
+                    op.launch_group.as_ref().map(|l| l.task_group.tasks.clone()).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            }
+        };
+        if let Some(error) = error {
+            for op in &accept.operations {
+                for task in tasks_of(op) {
+                    let mut s = TaskStatus::new(task.task_id.clone(), TaskState::Dropped.for_framework(pa));
+                    s.source = Some(Source::Master);
+                    s.reason = Some(Reason::InvalidOffers);
+                    s.message = Some(format!("Task launched with invalid offers: {error}"));
+                    s.timestamp = Some(now.wall);
+                    s.agent_id = Some(task.agent_id.clone());
+                    self.send_to_framework(now, framework, Event::update(s));
+                }
+            }
+            self.next_allocation = self.next_allocation.min(now.mono + self.config.allocation_interval);
+            return;
+        }
+        let (Some(agent_id), Some(role)) = (agent, role) else { return };
+        for op in accept.operations {
+            match op.kind {
+                OperationType::Launch | OperationType::LaunchGroup => {
+                    let group_executor = op.launch_group.as_ref().map(|g| g.executor.clone());
+                    for task in tasks_of(&op) {
+                        self.launch(now, framework, &agent_id, &role, task, group_executor.as_ref(), &mut available);
+                    }
+                }
+                other => tracing::warn!(?other, %framework, "offer operation not supported; ignored"),
+            }
+        }
+        let filters = accept.filters.unwrap_or_default();
+        self.install_filter(now, framework, &agent_id, available, filters);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch(
+        &mut self,
+        now: Now,
+        framework: &FrameworkId,
+        agent_id: &AgentId,
+        role: &str,
+        mut task: TaskInfo,
+        group_executor: Option<&ExecutorInfo>,
+        available: &mut ResourceSet,
+    ) {
+        let Some(fw) = self.frameworks.get(framework) else { return };
+        let info = fw.info.clone();
+        if let Some(executor) = &mut task.executor
+            && executor.framework_id.is_none()
+        {
+            executor.framework_id = Some(framework.clone());
+        }
+        let resources = ResourceSet::from_wire(&task.resources);
+        let invalid = match &resources {
+            _ if validate_id(task.task_id.as_str()).is_err() => Some(format!("Task ID '{}' is invalid", task.task_id)),
+            _ if fw.tasks.get(&task.task_id).is_some_and(|t| !t.task.state.is_terminal()) => {
+                Some(format!("Task has duplicate ID: {}", task.task_id))
+            }
+            _ if &task.agent_id != agent_id => {
+                Some(format!("Agent {} is invalid: the offers are for agent {agent_id}", task.agent_id))
+            }
+            _ if task.resources.is_empty() => Some("Task uses no resources".to_string()),
+            Err(e) => Some(format!("Task uses invalid resources: {e}")),
+            Ok(_) if group_executor.is_none() && (task.command.is_some() == task.executor.is_some()) => {
+                Some("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".to_string())
+            }
+            Ok(_) if group_executor.is_some() && task.command.is_none() => {
+                Some("Task in a task group must have CommandInfo".to_string())
+            }
+            Ok(r) if !available.contains(r) => Some(format!(
+                "Task uses more resources {:?} than available {:?}",
+                r.to_flat_json(),
+                available.to_flat_json()
+            )),
+            Ok(_) => None,
+        };
+        if let Some(message) = invalid {
+            let mut s = TaskStatus::new(task.task_id.clone(), TaskState::Error);
+            s.source = Some(Source::Master);
+            s.reason = Some(Reason::TaskInvalid);
+            s.message = Some(message);
+            s.timestamp = Some(now.wall);
+            s.agent_id = Some(agent_id.clone());
+            self.send_to_framework(now, framework, Event::update(s));
+            return;
+        }
+        let Ok(resources) = resources else { return };
+        available.subtract(&resources);
+        let executor_id = match (&task.executor, group_executor) {
+            (Some(e), _) => Some(e.executor_id.clone()),
+            (None, Some(e)) => Some(e.executor_id.clone()),
+            (None, None) => Some(ExecutorId::new(task.task_id.value.clone())),
+        };
+        let record = Task {
+            name: task.name.clone(),
+            task_id: task.task_id.clone(),
+            framework_id: framework.clone(),
+            executor_id,
+            agent_id: agent_id.clone(),
+            state: TaskState::Staging,
+            resources: task.resources.clone(),
+            statuses: Vec::new(),
+            status_update_state: None,
+            status_update_uuid: None,
+            labels: task.labels.clone(),
+            discovery: task.discovery.clone(),
+            container: task.container.clone(),
+            health_check: task.health_check.clone(),
+            kill_policy: task.kill_policy,
+            user: task.command.as_ref().and_then(|c| c.user.clone()).or(Some(info.user.clone())),
+        };
+        if let Some(fw) = self.frameworks.get_mut(framework) {
+            fw.tasks.insert(
+                task.task_id.clone(),
+                TaskEntry { task: record, resources: resources.clone(), role: role.to_string() },
+            );
+        }
+        if let Some(stream) = self.agents.get(agent_id).and_then(|a| a.stream.clone()) {
+            self.send_agent(&stream, AgentEvent::RunTask { framework: Box::new(info), task: Box::new(task) });
+        }
+    }
+
+    fn decline_offer(&mut self, now: Now, framework: &FrameworkId, offer_id: &OfferId, filters: Filters) {
+        let Some(o) = self.offers.get(offer_id) else { return };
+        if &o.offer.framework_id != framework {
+            return;
+        }
+        let Some(o) = self.offers.remove(offer_id) else { return };
+        self.install_filter(now, framework, &o.offer.agent_id, o.resources, filters);
+    }
+
+    fn install_filter(
+        &mut self,
+        now: Now,
+        framework: &FrameworkId,
+        agent: &AgentId,
+        refused: ResourceSet,
+        filters: Filters,
+    ) {
+        let secs = filters.effective_refuse_seconds();
+        if secs <= 0.0 || refused.is_empty() {
+            return;
+        }
+        let duration = Duration::from_secs_f64(secs).max(self.config.allocation_interval);
+        if let Some(fw) = self.frameworks.get_mut(framework) {
+            fw.filters.push(OfferFilter { agent: agent.clone(), refused, expires: now.mono + duration });
+        }
+    }
+
+    /// Removes matching offers, giving their resources back; `rescind` tells connected
+    /// frameworks.
+    fn remove_offers_where(&mut self, pred: impl Fn(&OfferEntry) -> bool, rescind: bool) {
+        let ids: Vec<OfferId> = self.offers.values().filter(|o| pred(o)).map(|o| o.offer.id.clone()).collect();
+        for id in ids {
+            let Some(o) = self.offers.remove(&id) else { continue };
+            if rescind && let Some(stream) = self.frameworks.get(&o.offer.framework_id).and_then(|f| f.stream.clone()) {
+                self.send_framework(&stream, Event::Rescind { rescind: Rescind { offer_id: id } });
+            }
+        }
+    }
+
+    /// One allocation cycle: offers every active agent's free resources to one eligible
+    /// framework each, lowest dominant share first (DRF).
+    fn allocate(&mut self, now: Now) {
+        for fw in self.frameworks.values_mut() {
+            fw.filters.retain(|f| f.expires > now.mono);
+        }
+        let mut agents: Vec<AgentId> =
+            self.agents.values().filter(|a| a.state == AgentState::Active).map(|a| a.id.clone()).collect();
+        if agents.is_empty() {
+            return;
+        }
+        agents.shuffle(&mut self.rng);
+        // Cluster totals and each framework's allocation (tasks plus outstanding offers).
+        let mut total = ResourceSet::new();
+        for a in self.agents.values().filter(|a| a.state != AgentState::Unreachable) {
+            total.add(&a.total);
+        }
+        let mut allocated: BTreeMap<FrameworkId, ResourceSet> = BTreeMap::new();
+        for fw in self.frameworks.values() {
+            let entry = allocated.entry(fw.id.clone()).or_default();
+            for t in fw.tasks.values().filter(|t| !t.task.state.is_terminal()) {
+                entry.add(&t.resources);
+            }
+        }
+        for o in self.offers.values() {
+            allocated.entry(o.offer.framework_id.clone()).or_default().add(&o.resources);
+        }
+        let mut new_offers: BTreeMap<FrameworkId, Vec<Offer>> = BTreeMap::new();
+        for agent_id in agents {
+            let Some(agent) = self.agents.get(&agent_id) else { continue };
+            let mut free = agent.total.clone();
+            free.subtract(&self.agent_used(&agent_id));
+            free.subtract(&self.agent_offered(&agent_id));
+            if free.is_empty() {
+                continue;
+            }
+            // Candidates in DRF order: lowest dominant share, ties broken by id.
+            let mut candidates: Vec<(f64, FrameworkId)> = self
+                .frameworks
+                .values()
+                .filter(|fw| fw.connected())
+                .map(|fw| (dominant_share(allocated.get(&fw.id), &total), fw.id.clone()))
+                .collect();
+            candidates.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            for (_, fw_id) in candidates {
+                let Some(fw) = self.frameworks.get(&fw_id) else { continue };
+                let Some((role, resources)) = fw
+                    .info
+                    .effective_roles()
+                    .into_iter()
+                    .filter(|r| !fw.suppressed_roles.contains(r))
+                    .map(|r| {
+                        let res = free.allocatable_to(&r);
+                        (r, res)
+                    })
+                    .find(|(_, res)| {
+                        allocatable(res) && !fw.filters.iter().any(|f| f.agent == agent_id && f.refused.contains(res))
+                    })
+                else {
+                    continue;
+                };
+                let offer_id = OfferId::new(format!("{}-O{}", self.config.master_info.id, self.next_offer));
+                let offer = build_offer(offer_id, fw, agent, &role, &resources);
+                self.next_offer += 1;
+                free.subtract(&resources);
+                allocated.entry(fw_id.clone()).or_default().add(&resources);
+                self.offers
+                    .insert(offer.id.clone(), OfferEntry { offer: offer.clone(), resources, role, created: now.mono });
+                new_offers.entry(fw_id).or_default().push(offer);
+                break;
+            }
+        }
+        for (fw_id, offers) in new_offers {
+            self.send_to_framework(now, &fw_id, Event::Offers { offers: Offers { offers } });
+        }
+    }
+}
+
+fn build_offer(id: OfferId, fw: &FrameworkEntry, agent: &AgentEntry, role: &str, resources: &ResourceSet) -> Offer {
+    {
+        let multi_role = fw.info.multi_role();
+        let mut wire = resources.to_wire();
+        if multi_role {
+            for r in &mut wire {
+                r.allocation_info = Some(AllocationInfo { role: Some(role.to_string()) });
+            }
+        }
+        let (host, port) = split_endpoint(&agent.endpoint);
+        Offer {
+            id,
+            framework_id: fw.id.clone(),
+            agent_id: agent.id.clone(),
+            hostname: agent.info.hostname.clone(),
+            url: Some(Url {
+                scheme: "http".to_string(),
+                address: Address { hostname: Some(agent.info.hostname.clone()), ip: Some(host), port },
+                path: Some("/slave(1)".to_string()),
+            }),
+            resources: wire,
+            attributes: agent.info.attributes.clone(),
+            executor_ids: Vec::new(),
+            allocation_info: multi_role.then(|| AllocationInfo { role: Some(role.to_string()) }),
+            domain: agent.info.domain.clone(),
+        }
+    }
+}
+
+impl MasterCore {
+    // -----------------------------------------------------------------------------------------
+    // Agents
+
+    /// An agent opened its stream with REGISTER.
+    pub fn agent_register(&mut self, now: Now, stream: StreamId, register: Register) -> AgentId {
+        let Register { mut agent_info, agent_id, tasks, endpoint } = register;
+        let total = match ResourceSet::from_wire(&agent_info.resources) {
+            Ok(total) => total,
+            Err(e) => {
+                tracing::warn!(error = %e, "agent reported invalid resources; registering it with none");
+                ResourceSet::new()
+            }
+        };
+        let id = agent_id.filter(|id| !id.value.is_empty()).unwrap_or_else(|| {
+            let id = AgentId::new(format!("{}-S{}", self.config.master_info.id, self.next_agent));
+            self.next_agent += 1;
+            id
+        });
+        agent_info.id = Some(id.clone());
+        let previous = self.agents.get(&id).map(|a| (a.state, a.stream.clone(), a.registered_time));
+        if let Some((_, Some(old), _)) = &previous {
+            self.agent_streams.remove(old);
+            self.outputs.push(Output::CloseAgent { stream: old.clone() });
+        }
+        let was_unreachable = matches!(previous, Some((AgentState::Unreachable, _, _)));
+        self.agents.insert(
+            id.clone(),
+            AgentEntry {
+                info: agent_info,
+                id: id.clone(),
+                endpoint,
+                stream: Some(stream.clone()),
+                state: AgentState::Active,
+                total,
+                registered_time: previous.as_ref().map_or(now.wall, |p| p.2),
+                reregistered_time: previous.as_ref().map(|_| now.wall),
+                unreachable_time: None,
+                pending_pong: false,
+                missed_pings: 0,
+            },
+        );
+        self.agent_streams.insert(stream.clone(), id.clone());
+
+        // Rebuild the task table from the agent's report.
+        let mut kill_tasks = Vec::new();
+        let reported: BTreeSet<(FrameworkId, TaskId)> =
+            tasks.iter().map(|t| (t.task.framework_id.clone(), t.task.task_id.clone())).collect();
+        for reported_task in tasks {
+            let task = reported_task.task;
+            let fw_id = task.framework_id.clone();
+            if self.completed_frameworks.iter().any(|f| f.id == fw_id) {
+                kill_tasks.push(task.task_id.clone());
+                continue;
+            }
+            if !self.frameworks.contains_key(&fw_id) {
+                // The master restarted: learn the framework from the agent; it will resubscribe.
+                let mut info = reported_task.framework;
+                info.id = Some(fw_id.clone());
+                self.frameworks.insert(
+                    fw_id.clone(),
+                    FrameworkEntry {
+                        info,
+                        id: fw_id.clone(),
+                        stream: None,
+                        registered_time: now.wall,
+                        reregistered_time: None,
+                        unregistered_time: None,
+                        disconnected_at: Some(now.mono),
+                        tasks: BTreeMap::new(),
+                        completed_tasks: VecDeque::new(),
+                        suppressed_roles: BTreeSet::new(),
+                        filters: Vec::new(),
+                        next_heartbeat: now.mono,
+                        trailing_heartbeat: None,
+                        recovered: true,
+                    },
+                );
+            }
+            let Some(fw) = self.frameworks.get_mut(&fw_id) else { continue };
+            let pa = fw.info.partition_aware();
+            if was_unreachable && !pa && !task.state.is_terminal() {
+                // The framework already saw this task LOST; Mesos kills such tasks.
+                kill_tasks.push(task.task_id.clone());
+                fw.tasks.remove(&task.task_id);
+                continue;
+            }
+            let resources = ResourceSet::from_wire(&task.resources).unwrap_or_default();
+            let role = fw.info.role.clone();
+            let reregistered_state = task.state;
+            let known_before = fw.tasks.get(&task.task_id).map(|t| t.task.state);
+            fw.tasks.insert(task.task_id.clone(), TaskEntry { task: task.clone(), resources, role });
+            if was_unreachable && pa && known_before.is_some() && !reregistered_state.is_terminal() {
+                let mut s = TaskStatus::new(task.task_id.clone(), reregistered_state);
+                s.source = Some(Source::Master);
+                s.reason = Some(Reason::AgentReregistered);
+                s.message = Some("Agent reregistered".to_string());
+                s.agent_id = Some(id.clone());
+                s.executor_id = task.executor_id.clone();
+                s.timestamp = Some(now.wall);
+                self.send_to_framework(now, &fw_id, Event::update(s));
+            }
+        }
+        // Tasks the master placed on this agent that the agent does not know were lost in
+        // flight (e.g. launched while the agent restarted).
+        let mut lost = Vec::new();
+        for fw in self.frameworks.values_mut() {
+            let missing: Vec<TaskId> = fw
+                .tasks
+                .values()
+                .filter(|t| t.task.agent_id == id && !reported.contains(&(fw.id.clone(), t.task.task_id.clone())))
+                .filter(|t| previous.is_some() && !t.task.state.is_terminal())
+                .map(|t| t.task.task_id.clone())
+                .collect();
+            for task_id in missing {
+                if let Some(t) = fw.tasks.remove(&task_id) {
+                    lost.push((fw.id.clone(), fw.info.partition_aware(), t.task));
+                }
+            }
+        }
+        for (fw_id, pa, task) in lost {
+            let mut s = TaskStatus::new(task.task_id.clone(), TaskState::Gone.for_framework(pa));
+            s.source = Some(Source::Master);
+            s.reason = Some(Reason::AgentRestarted);
+            s.message = Some("Task is unknown to the agent".to_string());
+            s.agent_id = Some(id.clone());
+            s.timestamp = Some(now.wall);
+            self.send_to_framework(now, &fw_id, Event::update(s));
+        }
+        let registered = Registered {
+            agent_id: id.clone(),
+            master_info: self.config.master_info.clone(),
+            ping_interval_seconds: self.config.agent_ping_timeout.as_secs_f64(),
+            kill_tasks,
+        };
+        self.send_agent(&stream, AgentEvent::Registered { registered: Box::new(registered) });
+        self.next_allocation = now.mono;
+        id
+    }
+
+    /// A call from an agent on its current stream.
+    pub fn agent_call(&mut self, now: Now, stream: Option<&str>, call: AgentCall) -> Result<(), Rejection> {
+        let stream = stream.ok_or_else(|| reject(400, "Missing 'Mesos-Stream-Id' header"))?;
+        let agent_id = self.agent_streams.get(stream).cloned().ok_or_else(|| reject(403, "Agent is not registered"))?;
+        match call {
+            AgentCall::Register { .. } => return Err(reject(400, "REGISTER must open a new stream")),
+            AgentCall::Pong { .. } => {
+                if let Some(a) = self.agents.get_mut(&agent_id) {
+                    a.pending_pong = false;
+                    a.missed_pings = 0;
+                }
+            }
+            AgentCall::StatusUpdate { status_update } => self.status_update(now, &agent_id, status_update),
+            AgentCall::ExecutorMessage { framework_id, executor_id, data } => {
+                let event = Event::Message {
+                    message: mesos_api::scheduler::MessageEvent { agent_id: agent_id.clone(), executor_id, data },
+                };
+                self.send_to_framework(now, &framework_id, event);
+            }
+        }
+        Ok(())
+    }
+
+    fn status_update(&mut self, now: Now, agent_id: &AgentId, update: StatusUpdate) {
+        let StatusUpdate { framework_id, mut status, latest_state } = update;
+        status.agent_id = Some(agent_id.clone());
+        let Some(fw) = self.frameworks.get_mut(&framework_id) else {
+            self.counters.invalid_status_updates += 1;
+            return;
+        };
+        self.counters.valid_status_updates += 1;
+        if let Some(t) = fw.tasks.get_mut(&status.task_id) {
+            t.task.state = latest_state;
+            t.task.status_update_state = Some(status.state);
+            t.task.status_update_uuid = status.uuid.clone();
+            let mut recorded = status.clone();
+            recorded.data = None;
+            t.task.statuses.push(recorded);
+            // Keep the history bounded: the first and the latest matter.
+            if t.task.statuses.len() > 32 {
+                t.task.statuses.remove(1);
+            }
+            if latest_state.is_terminal()
+                && status.uuid.is_none()
+                && let Some(t) = fw.tasks.remove(&status.task_id)
+            {
+                push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
+            }
+            if latest_state.is_terminal() {
+                self.next_allocation = self.next_allocation.min(now.mono);
+            }
+        }
+        self.send_to_framework(now, &framework_id, Event::update(status));
+    }
+
+    /// An agent's stream closed.
+    pub fn agent_disconnected(&mut self, now: Now, stream: &str) {
+        let Some(agent_id) = self.agent_streams.remove(stream) else { return };
+        let Some(agent) = self.agents.get_mut(&agent_id) else { return };
+        if agent.stream.as_deref() != Some(stream) {
+            return;
+        }
+        agent.stream = None;
+        if agent.state == AgentState::Active {
+            agent.state = AgentState::Disconnected;
+        }
+        self.remove_offers_where(|o| o.offer.agent_id == agent_id, true);
+        // Tasks of frameworks that do not checkpoint cannot survive an agent failure.
+        let mut lost = Vec::new();
+        for fw in self.frameworks.values_mut().filter(|f| !f.info.checkpoint) {
+            let ids: Vec<TaskId> = fw
+                .tasks
+                .values()
+                .filter(|t| t.task.agent_id == agent_id && !t.task.state.is_terminal())
+                .map(|t| t.task.task_id.clone())
+                .collect();
+            for id in ids {
+                if let Some(mut t) = fw.tasks.remove(&id) {
+                    t.task.state = TaskState::Lost;
+                    lost.push((fw.id.clone(), t.task.task_id.clone(), t.task.executor_id.clone()));
+                    push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
+                }
+            }
+        }
+        let host = self.agents.get(&agent_id).map(|a| a.info.hostname.clone()).unwrap_or_default();
+        for (fw_id, task_id, executor_id) in lost {
+            let mut s = TaskStatus::new(task_id, TaskState::Lost);
+            s.source = Some(Source::Master);
+            s.reason = Some(Reason::AgentDisconnected);
+            s.message = Some(format!("Agent {host} disconnected"));
+            s.agent_id = Some(agent_id.clone());
+            s.executor_id = executor_id;
+            s.timestamp = Some(now.wall);
+            self.send_to_framework(now, &fw_id, Event::update(s));
+        }
+    }
+
+    fn mark_unreachable(&mut self, now: Now, agent_id: &AgentId) {
+        let Some(agent) = self.agents.get_mut(agent_id) else { return };
+        if agent.state == AgentState::Unreachable {
+            return;
+        }
+        tracing::warn!(agent = %agent_id, hostname = %agent.info.hostname, "agent unreachable after missed pings");
+        agent.state = AgentState::Unreachable;
+        agent.unreachable_time = Some(now.wall);
+        if let Some(stream) = agent.stream.take() {
+            self.agent_streams.remove(&stream);
+            self.outputs.push(Output::CloseAgent { stream });
+        }
+        self.counters.agents_removed += 1;
+        self.remove_offers_where(|o| &o.offer.agent_id == agent_id, true);
+        let unreachable_time = TimeInfo { nanoseconds: (now.wall * 1e9) as i64 };
+        let mut updates = Vec::new();
+        for fw in self.frameworks.values_mut() {
+            let pa = fw.info.partition_aware();
+            let ids: Vec<TaskId> = fw
+                .tasks
+                .values()
+                .filter(|t| &t.task.agent_id == agent_id && !t.task.state.is_terminal())
+                .map(|t| t.task.task_id.clone())
+                .collect();
+            for id in ids {
+                let Some(t) = fw.tasks.get_mut(&id) else { continue };
+                let mut s = TaskStatus::new(id.clone(), TaskState::Unreachable.for_framework(pa));
+                s.source = Some(Source::Master);
+                s.reason = Some(Reason::AgentRemoved);
+                s.message = Some("Agent is unreachable".to_string());
+                s.agent_id = Some(agent_id.clone());
+                s.executor_id = t.task.executor_id.clone();
+                s.timestamp = Some(now.wall);
+                s.unreachable_time = Some(unreachable_time);
+                if pa {
+                    t.task.state = TaskState::Unreachable;
+                    t.task.statuses.push(s.clone());
+                } else if let Some(mut t) = fw.tasks.remove(&id) {
+                    t.task.state = TaskState::Lost;
+                    push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
+                }
+                updates.push((fw.id.clone(), s));
+            }
+        }
+        for (fw_id, s) in updates {
+            self.send_to_framework(now, &fw_id, Event::update(s));
+        }
+        let connected: Vec<FrameworkId> =
+            self.frameworks.values().filter(|f| f.connected()).map(|f| f.id.clone()).collect();
+        for fw_id in connected {
+            let failure = Failure { agent_id: Some(agent_id.clone()), executor_id: None, status: None };
+            self.send_to_framework(now, &fw_id, Event::Failure { failure });
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Timers
+
+    /// Runs every timer that is due.
+    pub fn tick(&mut self, now: Now) {
+        if now.mono >= self.next_ping {
+            self.ping_agents(now);
+            self.next_ping = now.mono + self.config.agent_ping_timeout;
+        }
+        // Failover timeouts.
+        let expired: Vec<FrameworkId> = self
+            .frameworks
+            .values()
+            .filter(|f| f.disconnected_at.is_some_and(|at| now.mono >= at + failover_timeout(&f.info)))
+            .map(|f| f.id.clone())
+            .collect();
+        for id in expired {
+            tracing::info!(framework = %id, "framework failover timeout expired; removing it");
+            self.remove_framework(now, &id);
+        }
+        if let Some(timeout) = self.config.offer_timeout {
+            self.remove_offers_where(|o| now.mono >= o.created + timeout, true);
+        }
+        if now.mono >= self.next_allocation {
+            self.allocate(now);
+            self.next_allocation = now.mono + self.config.allocation_interval;
+        }
+        let heartbeat = self.config.heartbeat_interval;
+        let mut beats = Vec::new();
+        for fw in self.frameworks.values_mut() {
+            let Some(stream) = &fw.stream else { continue };
+            let trailing_due = fw.trailing_heartbeat.is_some_and(|t| now.mono >= t);
+            if now.mono >= fw.next_heartbeat || trailing_due {
+                beats.push(stream.clone());
+                fw.next_heartbeat = now.mono + heartbeat;
+                fw.trailing_heartbeat = None;
+            }
+        }
+        for stream in beats {
+            self.outputs.push(Output::Framework { stream, event: Event::Heartbeat });
+        }
+    }
+
+    fn ping_agents(&mut self, now: Now) {
+        let mut unreachable = Vec::new();
+        let mut pings = Vec::new();
+        for agent in self.agents.values_mut().filter(|a| a.state != AgentState::Unreachable) {
+            if agent.pending_pong || agent.stream.is_none() {
+                agent.missed_pings += 1;
+            }
+            if agent.missed_pings >= self.config.max_agent_ping_timeouts {
+                unreachable.push(agent.id.clone());
+                continue;
+            }
+            if let Some(stream) = &agent.stream {
+                agent.pending_pong = true;
+                pings.push(stream.clone());
+            }
+        }
+        for stream in pings {
+            self.send_agent(&stream, AgentEvent::Ping);
+        }
+        for id in unreachable {
+            self.mark_unreachable(now, &id);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Output helpers
+
+    fn send_framework(&mut self, stream: &str, event: Event) {
+        self.outputs.push(Output::Framework { stream: stream.to_string(), event });
+    }
+
+    /// Sends to a framework's current stream, if it is connected; arms a trailing heartbeat.
+    fn send_to_framework(&mut self, now: Now, framework: &FrameworkId, event: Event) {
+        let Some(fw) = self.frameworks.get_mut(framework) else { return };
+        let Some(stream) = fw.stream.clone() else { return };
+        if fw.trailing_heartbeat.is_none() {
+            fw.trailing_heartbeat = Some(now.mono + TRAILING_HEARTBEAT_DELAY);
+        }
+        self.outputs.push(Output::Framework { stream, event });
+    }
+
+    fn send_agent(&mut self, stream: &str, event: AgentEvent) {
+        self.outputs.push(Output::Agent { stream: stream.to_string(), event });
+    }
+}
+
+fn failover_timeout(info: &FrameworkInfo) -> Duration {
+    let secs = info.failover_timeout;
+    if secs.is_finite() && secs > 0.0 { Duration::from_secs_f64(secs.min(1e10)) } else { Duration::ZERO }
+}
+
+fn push_completed(list: &mut VecDeque<Task>, task: Task, max: usize) {
+    list.push_back(task);
+    while list.len() > max {
+        list.pop_front();
+    }
+}
+
+/// Mesos' default `--min_allocatable_resources`: `cpus:0.01|mem:32`.
+fn allocatable(r: &ResourceSet) -> bool {
+    r.scalar("cpus") >= 0.01 || r.scalar("mem") >= 32.0
+}
+
+fn dominant_share(allocated: Option<&ResourceSet>, total: &ResourceSet) -> f64 {
+    let Some(allocated) = allocated else { return 0.0 };
+    ["cpus", "mem", "disk", "gpus"]
+        .iter()
+        .filter(|n| total.scalar(n) > 0.0)
+        .map(|n| allocated.scalar(n) / total.scalar(n))
+        .fold(0.0, f64::max)
+}
+
+/// `ip:port` into its parts (port 5051 when absent or invalid).
+fn split_endpoint(endpoint: &str) -> (String, u16) {
+    match endpoint.rsplit_once(':') {
+        Some((host, port)) => (host.to_string(), port.parse().unwrap_or(5051)),
+        None => (endpoint.to_string(), 5051),
+    }
+}
+
+#[cfg(test)]
+mod tests;
