@@ -1,0 +1,368 @@
+//! The master's read-only endpoints (`/master/state`, `/master/tasks`, `/metrics/snapshot`...) in
+//! Mesos' v0 JSON conventions: `slaves`, flat resources, flat attributes.
+
+use crate::core::{AgentEntry, AgentState, FrameworkEntry, MasterCore, Now};
+use crate::server::MasterFlags;
+use mesos_api::resources::ResourceSet;
+use mesos_api::{Attribute, MESOS_VERSION, Offer, Task, TaskState, ValueType, duration};
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Clone)]
+pub(crate) enum Query {
+    State,
+    StateSummary,
+    Frameworks { framework_id: Option<String> },
+    Slaves { slave_id: Option<String> },
+    Tasks { limit: usize, offset: usize, ascending: bool, framework_id: Option<String>, task_id: Option<String> },
+    Metrics,
+    Flags,
+    Leader,
+    OperatorState,
+}
+
+pub(crate) fn version_json() -> Value {
+    json!({
+        "version": MESOS_VERSION,
+        "build_date": "2026-11-25 00:00:00",
+        "build_time": 1_795_000_000.0,
+        "build_user": "marathon-rs",
+    })
+}
+
+pub(crate) fn render(core: &MasterCore, flags: &MasterFlags, now: Now, query: &Query) -> Value {
+    match query {
+        Query::State => state(core, flags),
+        Query::StateSummary => state_summary(core),
+        Query::Frameworks { framework_id } => {
+            let keep = |f: &&FrameworkEntry| framework_id.as_ref().is_none_or(|id| id == f.id.as_str());
+            json!({
+                "frameworks": core.frameworks().filter(keep).map(|f| framework(core, f)).collect::<Vec<_>>(),
+                "completed_frameworks": core.completed_frameworks().filter(keep).map(|f| framework(core, f)).collect::<Vec<_>>(),
+                "unregistered_frameworks": [],
+            })
+        }
+        Query::Slaves { slave_id } => json!({
+            "slaves": core.agents()
+                .filter(|a| a.state != AgentState::Unreachable)
+                .filter(|a| slave_id.as_ref().is_none_or(|id| id == a.id.as_str()))
+                .map(|a| agent(core, a)).collect::<Vec<_>>(),
+            "recovered_slaves": [],
+        }),
+        Query::Tasks { limit, offset, ascending, framework_id, task_id } => {
+            let mut tasks: Vec<&Task> = core
+                .frameworks()
+                .chain(core.completed_frameworks())
+                .filter(|f| framework_id.as_ref().is_none_or(|id| id == f.id.as_str()))
+                .flat_map(|f| f.tasks.values().map(|t| &t.task).chain(f.completed_tasks.iter()))
+                .filter(|t| task_id.as_ref().is_none_or(|id| id == t.task_id.as_str()))
+                .collect();
+            tasks.sort_by(|a, b| start_time(a).total_cmp(&start_time(b)));
+            if !ascending {
+                tasks.reverse();
+            }
+            json!({"tasks": tasks.into_iter().skip(*offset).take(*limit).map(task).collect::<Vec<_>>()})
+        }
+        Query::Metrics => metrics(core, now),
+        Query::Flags => json!({"flags": flags_json(flags)}),
+        Query::Leader => {
+            let info = core.master_info();
+            json!(format!("//{}:{}", info.hostname, info.port))
+        }
+        Query::OperatorState => json!({
+            "type": "GET_STATE",
+            "get_state": {
+                "get_tasks": {"tasks": core.frameworks().flat_map(|f| f.tasks.values().map(|t| serde_json::to_value(&t.task).unwrap_or_default())).collect::<Vec<_>>()},
+                "get_frameworks": {"frameworks": core.frameworks().map(|f| json!({"framework_info": f.info, "active": f.connected(), "connected": f.connected()})).collect::<Vec<_>>()},
+                "get_agents": {"agents": core.agents().map(|a| json!({"agent_info": a.info, "active": a.state == AgentState::Active})).collect::<Vec<_>>()},
+            }
+        }),
+    }
+}
+
+fn start_time(t: &Task) -> f64 {
+    t.statuses.first().and_then(|s| s.timestamp).unwrap_or_default()
+}
+
+fn flags_json(flags: &MasterFlags) -> Value {
+    json!({
+        "port": flags.port.to_string(),
+        "ip": flags.ip.to_string(),
+        "work_dir": flags.work_dir.display().to_string(),
+        "allocation_interval": duration::format(flags.allocation_interval),
+        "agent_ping_timeout": duration::format(flags.agent_ping_timeout),
+        "max_agent_ping_timeouts": flags.max_agent_ping_timeouts.to_string(),
+        "max_completed_frameworks": flags.max_completed_frameworks.to_string(),
+        "max_completed_tasks_per_framework": flags.max_completed_tasks_per_framework.to_string(),
+        "registry": "in_memory",
+    })
+}
+
+fn state(core: &MasterCore, flags: &MasterFlags) -> Value {
+    let info = core.master_info();
+    let count = |s: AgentState| core.agents().filter(|a| a.state == s).count();
+    let mut v = version_json();
+    let extra = json!({
+        "start_time": core.start_time,
+        "elected_time": core.start_time,
+        "id": info.id,
+        "pid": info.pid,
+        "hostname": info.hostname,
+        "capabilities": [],
+        "activated_slaves": count(AgentState::Active),
+        "deactivated_slaves": count(AgentState::Disconnected),
+        "unreachable_slaves": count(AgentState::Unreachable),
+        "leader": info.pid,
+        "leader_info": info,
+        "flags": flags_json(flags),
+        "slaves": core.agents().filter(|a| a.state != AgentState::Unreachable).map(|a| agent(core, a)).collect::<Vec<_>>(),
+        "recovered_slaves": [],
+        "frameworks": core.frameworks().map(|f| framework(core, f)).collect::<Vec<_>>(),
+        "completed_frameworks": core.completed_frameworks().map(|f| framework(core, f)).collect::<Vec<_>>(),
+        "orphan_tasks": [],
+        "unregistered_frameworks": [],
+    });
+    if let (Some(base), Value::Object(extra)) = (v.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    v
+}
+
+fn state_summary(core: &MasterCore) -> Value {
+    let counts = |tasks: &mut dyn Iterator<Item = &Task>| {
+        let mut m = Map::new();
+        for s in TaskState::ALL {
+            m.insert(s.name().to_string(), json!(0));
+        }
+        for t in tasks {
+            if let Some(v) = m.get_mut(t.state.name()) {
+                *v = json!(v.as_u64().unwrap_or_default() + 1);
+            }
+        }
+        Value::Object(m)
+    };
+    let slaves: Vec<Value> = core
+        .agents()
+        .map(|a| {
+            let mut v = agent(core, a);
+            let mut tasks =
+                core.frameworks().flat_map(|f| f.tasks.values().map(|t| &t.task)).filter(|t| t.agent_id == a.id);
+            if let (Some(o), Value::Object(c)) = (v.as_object_mut(), counts(&mut tasks)) {
+                o.extend(c);
+            }
+            v
+        })
+        .collect();
+    let frameworks: Vec<Value> = core
+        .frameworks()
+        .map(|f| {
+            let mut v = json!({"id": f.id.as_str(), "name": f.info.name, "active": f.connected(),
+                "used_resources": used(f).to_flat_json(), "slave_ids": []});
+            let mut tasks = f.tasks.values().map(|t| &t.task);
+            if let (Some(o), Value::Object(c)) = (v.as_object_mut(), counts(&mut tasks)) {
+                o.extend(c);
+            }
+            v
+        })
+        .collect();
+    json!({"hostname": core.master_info().hostname, "slaves": slaves, "frameworks": frameworks})
+}
+
+pub(crate) fn flat_attributes(attributes: &[Attribute]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for a in attributes {
+        let v = match a.kind {
+            ValueType::Scalar => json!(a.scalar.map(|s| s.value).unwrap_or_default()),
+            ValueType::Text => json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default()),
+            ValueType::Ranges => {
+                let r: Vec<(u64, u64)> =
+                    a.ranges.as_ref().map(|r| r.range.iter().map(|x| (x.begin, x.end)).collect()).unwrap_or_default();
+                json!(mesos_api::resources::format_ranges(&r))
+            }
+            ValueType::Set => json!(format!("{{{}}}", a.set.as_ref().map(|s| s.item.join(",")).unwrap_or_default())),
+        };
+        out.insert(a.name.clone(), v);
+    }
+    out
+}
+
+fn agent(core: &MasterCore, a: &AgentEntry) -> Value {
+    let used = core.agent_used(&a.id);
+    let offered = core.agent_offered(&a.id);
+    let unreserved = a.total.allocatable_to("*");
+    let mut v = json!({
+        "id": a.id.as_str(),
+        "hostname": a.info.hostname,
+        "port": a.info.port,
+        "pid": a.pid(),
+        "attributes": flat_attributes(&a.info.attributes),
+        "registered_time": a.registered_time,
+        "resources": a.total.to_flat_json(),
+        "used_resources": used.to_flat_json(),
+        "offered_resources": offered.to_flat_json(),
+        "reserved_resources": {},
+        "unreserved_resources": unreserved.to_flat_json(),
+        "active": a.state == AgentState::Active,
+        "deactivated": a.state != AgentState::Active,
+        "version": MESOS_VERSION,
+        "capabilities": [],
+    });
+    if let (Some(o), Some(t)) = (v.as_object_mut(), a.reregistered_time) {
+        o.insert("reregistered_time".into(), json!(t));
+    }
+    if let (Some(o), Some(d)) = (v.as_object_mut(), &a.info.domain) {
+        o.insert("domain".into(), d.clone());
+    }
+    v
+}
+
+fn used(f: &FrameworkEntry) -> ResourceSet {
+    let mut r = ResourceSet::new();
+    for t in f.tasks.values().filter(|t| !t.task.state.is_terminal()) {
+        r.add(&t.resources);
+    }
+    r
+}
+
+fn framework(core: &MasterCore, f: &FrameworkEntry) -> Value {
+    let offers: Vec<&Offer> = core.offers().map(|o| &o.offer).filter(|o| o.framework_id == f.id).collect();
+    let mut offered = ResourceSet::new();
+    for o in core.offers().filter(|o| o.offer.framework_id == f.id) {
+        offered.add(&o.resources);
+    }
+    let (live, unreachable): (Vec<&Task>, Vec<&Task>) =
+        f.tasks.values().map(|t| &t.task).partition(|t| t.state != TaskState::Unreachable);
+    let mut v = json!({
+        "id": f.id.as_str(),
+        "name": f.info.name,
+        "user": f.info.user,
+        "hostname": f.info.hostname.clone().unwrap_or_default(),
+        "webui_url": f.info.webui_url.clone().unwrap_or_default(),
+        "failover_timeout": f.info.failover_timeout,
+        "checkpoint": f.info.checkpoint,
+        "role": f.info.role,
+        "capabilities": f.info.capabilities.iter().map(|c| c.kind.clone()).collect::<Vec<_>>(),
+        "active": f.connected(),
+        "connected": f.connected(),
+        "recovered": f.recovered,
+        "registered_time": f.registered_time,
+        "unregistered_time": f.unregistered_time.unwrap_or_default(),
+        "used_resources": used(f).to_flat_json(),
+        "offered_resources": offered.to_flat_json(),
+        "tasks": live.into_iter().map(task).collect::<Vec<_>>(),
+        "unreachable_tasks": unreachable.into_iter().map(task).collect::<Vec<_>>(),
+        "completed_tasks": f.completed_tasks.iter().map(task).collect::<Vec<_>>(),
+        "offers": offers.into_iter().map(|o| json!({
+            "id": o.id.as_str(), "framework_id": o.framework_id.as_str(), "slave_id": o.agent_id.as_str(),
+            "resources": ResourceSet::from_wire(&o.resources).unwrap_or_default().to_flat_json()})).collect::<Vec<_>>(),
+        "executors": [],
+    });
+    let o = v.as_object_mut();
+    if let Some(o) = o {
+        if !f.info.roles.is_empty() {
+            o.insert("roles".into(), json!(f.info.roles));
+        }
+        if let Some(p) = &f.info.principal {
+            o.insert("principal".into(), json!(p));
+        }
+        if let Some(t) = f.reregistered_time {
+            o.insert("reregistered_time".into(), json!(t));
+        }
+        if let Some(l) = &f.info.labels {
+            o.insert("labels".into(), json!(l.labels));
+        }
+    }
+    v
+}
+
+fn task(t: &Task) -> Value {
+    let resources = ResourceSet::from_wire(&t.resources).unwrap_or_default();
+    let statuses: Vec<Value> = t
+        .statuses
+        .iter()
+        .map(|s| {
+            let mut v = json!({"state": s.state, "timestamp": s.timestamp.unwrap_or_default()});
+            if let Some(o) = v.as_object_mut() {
+                if let Some(c) = &s.container_status {
+                    o.insert("container_status".into(), c.clone());
+                }
+                if let Some(h) = s.healthy {
+                    o.insert("healthy".into(), json!(h));
+                }
+            }
+            v
+        })
+        .collect();
+    let mut v = json!({
+        "id": t.task_id.as_str(),
+        "name": t.name,
+        "framework_id": t.framework_id.as_str(),
+        "executor_id": "",
+        "slave_id": t.agent_id.as_str(),
+        "state": t.state,
+        "resources": resources.to_flat_json(),
+        "role": resources.roles().into_iter().find(|r| r != "*").unwrap_or_else(|| "*".to_string()),
+        "statuses": statuses,
+    });
+    if let Some(o) = v.as_object_mut() {
+        for (k, val) in [("discovery", &t.discovery), ("container", &t.container), ("health_check", &t.health_check)] {
+            if let Some(val) = val {
+                o.insert(k.into(), val.clone());
+            }
+        }
+        if let Some(l) = &t.labels {
+            o.insert("labels".into(), json!(l.labels));
+        }
+        if let Some(u) = &t.user {
+            o.insert("user".into(), json!(u));
+        }
+    }
+    v
+}
+
+fn metrics(core: &MasterCore, now: Now) -> Value {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: f64| {
+        m.insert(format!("master/{k}"), json!(v));
+    };
+    let count = |s: AgentState| core.agents().filter(|a| a.state == s).count() as f64;
+    put("elected", 1.0);
+    put("uptime_secs", (now.wall - core.start_time).max(0.0));
+    put("slaves_active", count(AgentState::Active));
+    put("slaves_connected", count(AgentState::Active));
+    put("slaves_disconnected", count(AgentState::Disconnected));
+    put("slaves_inactive", count(AgentState::Disconnected));
+    put("slaves_unreachable", count(AgentState::Unreachable));
+    let connected = core.frameworks().filter(|f| f.connected()).count() as f64;
+    put("frameworks_active", connected);
+    put("frameworks_connected", connected);
+    put("frameworks_disconnected", core.frameworks().count() as f64 - connected);
+    put("frameworks_inactive", core.frameworks().count() as f64 - connected);
+    let all_tasks: Vec<&Task> = core
+        .frameworks()
+        .chain(core.completed_frameworks())
+        .flat_map(|f| f.tasks.values().map(|t| &t.task).chain(f.completed_tasks.iter()))
+        .collect();
+    for s in TaskState::ALL {
+        let name = s.name().trim_start_matches("TASK_").to_lowercase();
+        put(&format!("tasks_{name}"), all_tasks.iter().filter(|t| t.state == s).count() as f64);
+    }
+    put("outstanding_offers", core.offers().count() as f64);
+    let mut total = ResourceSet::new();
+    let mut used = ResourceSet::new();
+    for a in core.agents().filter(|a| a.state != AgentState::Unreachable) {
+        total.add(&a.total);
+        used.add(&core.agent_used(&a.id));
+    }
+    for r in ["cpus", "mem", "disk", "gpus"] {
+        let (t, u) = (total.scalar(r), used.scalar(r));
+        put(&format!("{r}_total"), t);
+        put(&format!("{r}_used"), u);
+        put(&format!("{r}_percent"), if t > 0.0 { u / t } else { 0.0 });
+    }
+    put("valid_status_updates", core.counters.valid_status_updates as f64);
+    put("invalid_status_updates", core.counters.invalid_status_updates as f64);
+    put("messages_launch_tasks", core.counters.messages_launch_tasks as f64);
+    put("messages_decline_offers", core.counters.messages_decline_offers as f64);
+    put("slave_removals", core.counters.agents_removed as f64);
+    Value::Object(m)
+}
