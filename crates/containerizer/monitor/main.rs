@@ -1,0 +1,656 @@
+//! `containerizer-monitor`: the helper program behind every task.
+//!
+//! It is compiled by the crate's `build.rs` as a standalone static program (std only,
+//! no crates), embedded into the library and exec'd from a memfd **once per agent
+//! process** as a *zygote* (`--zygote`). For each task the library sends the zygote a
+//! request; the zygote forks a *monitor*, which forks the task. So a launch costs two
+//! forks of a tiny process and the task's own exec (no exec of a helper per task), and
+//! no monitor pins any of the agent's memory (a monitor forked from the agent itself
+//! would keep every agent page it was forked with, copy-on-write, for the task's life).
+//!
+//! # Zygote protocol (version 1)
+//!
+//! The zygote's fds: 0 and 1 = /dev/null, 2 = the agent's stderr, 3 = a Unix stream
+//! socket to the library. Each request is one `sendmsg`: an 8-byte header (`CZ01` and
+//! the payload length as u32 little endian) carrying exactly 4 descriptors
+//! (SCM_RIGHTS: task stdout, task stderr, status file, report pipe write end), then the
+//! payload: NUL-terminated fields
+//! `workdir uid|- gid|- groups K cgroup.procs×K file argc argv×argc envc env×envc`
+//! (`groups`: comma separated gids, empty for none). EOF on the socket (the agent is
+//! gone) makes the zygote exit. It ignores SIGCHLD, so its monitors are reaped by the
+//! kernel as soon as they exit.
+//!
+//! # Monitor (forked from the zygote)
+//!
+//! 1. new session; child subreaper (orphaned task descendants are re-parented to it and
+//!    reaped here); fds arranged as 0 = /dev/null, 1/2 = task stdout/stderr,
+//!    3 = status file, 4 = report pipe, nothing else;
+//! 2. reports `monitor <pid> <start ticks>` on the report pipe;
+//! 3. forks the task (P2): own process group, chdir, default signal dispositions and
+//!    an empty mask, joins the cgroups by writing `0` to each `cgroup.procs` *before*
+//!    exec (no descendant can escape), credentials, reports `ok`, then execs `file`
+//!    with the given argv and exactly the given environment, searching the
+//!    environment's `PATH` when `file` has no `/` (execvp semantics). A setup failure
+//!    is reported as `error <stage> <errno>` and P2 exits 127; an exec failure is
+//!    written to the task's stderr and P2 exits 127 (Mesos semantics);
+//! 4. reports `pid <P2>` and closes the report pipe;
+//! 5. reaps children until P2 exits, then writes `exited N` / `signaled N` to the
+//!    status file with a single `write`;
+//! 6. SIGKILLs what is left of the task (its process group and everything in its
+//!    cgroups: Mesos destroys the container once the command exits), reaps it, and
+//!    exits 0. Processes that escaped both the group and the cgroups are left alone.
+//!
+//! `containerizer-monitor --probe` exits 0 at once (used to check that exec works).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::ffi::{CStr, CString, OsStr, c_char, c_int, c_void};
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64", target_arch = "loongarch64")
+)))]
+compile_error!("containerizer-monitor hard-codes Linux constants for x86_64/aarch64/riscv64/loongarch64");
+
+// Linux constants (identical on the architectures above).
+const SIGKILL: c_int = 9;
+const SIGCHLD: c_int = 17;
+const SIGSTOP: c_int = 19;
+const NSIG: c_int = 65;
+const SIG_DFL: usize = 0;
+const SIG_IGN: usize = 1;
+const SIG_SETMASK: c_int = 2;
+const WNOHANG: c_int = 1;
+const EINTR: i32 = 4;
+const EACCES: i32 = 13;
+const ENOEXEC: i32 = 8;
+const ENOENT: i32 = 2;
+const EINVAL: i32 = 22;
+const F_DUPFD: c_int = 0;
+const F_GETFD: c_int = 1;
+const F_SETFD: c_int = 2;
+const FD_CLOEXEC: c_int = 1;
+const O_WRONLY: c_int = 0o1;
+const O_CLOEXEC: c_int = 0o2000000;
+const PR_SET_CHILD_SUBREAPER: c_int = 36;
+const SOL_SOCKET: c_int = 1;
+const SCM_RIGHTS: c_int = 1;
+const MSG_CMSG_CLOEXEC: c_int = 0x4000_0000;
+const SYS_CLOSE_RANGE: i64 = 436;
+/// execvp goes on with the next PATH entry after these.
+const NOT_HERE: [i32; 7] = [
+    2,   /* ENOENT */
+    20,  /* ENOTDIR */
+    116, /* ESTALE */
+    19,  /* ENODEV */
+    110, /* ETIMEDOUT */
+    40,  /* ELOOP */
+    36,  /* ENAMETOOLONG */
+];
+
+const SOCKET_FD: c_int = 3;
+const STATUS_FD: c_int = 3;
+const REPORT_FD: c_int = 4;
+const REQUEST_FDS: usize = 4;
+const MAGIC: &[u8; 4] = b"CZ01";
+const MAX_PAYLOAD: usize = 64 << 20;
+
+/// How long the monitor keeps killing and reaping what is left of the task after it
+/// exited, before giving up on processes that will not die (e.g. stuck in D state).
+const CLEANUP_DEADLINE: Duration = Duration::from_secs(5);
+
+#[repr(C)]
+struct IoVec {
+    base: *mut c_void,
+    len: usize,
+}
+
+#[repr(C)]
+struct MsgHdr {
+    name: *mut c_void,
+    namelen: u32,
+    iov: *mut IoVec,
+    iovlen: usize,
+    control: *mut c_void,
+    controllen: usize,
+    flags: c_int,
+}
+
+#[repr(C)]
+struct CmsgHdr {
+    len: usize,
+    level: c_int,
+    kind: c_int,
+}
+
+unsafe extern "C" {
+    fn fork() -> c_int;
+    fn getpid() -> c_int;
+    fn setsid() -> c_int;
+    fn setpgid(pid: c_int, pgid: c_int) -> c_int;
+    fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
+    fn kill(pid: c_int, sig: c_int) -> c_int;
+    fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize;
+    fn write(fd: c_int, buf: *const c_void, n: usize) -> isize;
+    fn recvmsg(fd: c_int, msg: *mut MsgHdr, flags: c_int) -> isize;
+    fn close(fd: c_int) -> c_int;
+    fn dup2(old: c_int, new: c_int) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+    fn open(path: *const c_char, flags: c_int, ...) -> c_int;
+    fn chdir(path: *const c_char) -> c_int;
+    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn signal(sig: c_int, handler: usize) -> usize;
+    fn sigprocmask(how: c_int, set: *const u64, old: *mut u64) -> c_int;
+    fn setgroups(n: usize, groups: *const u32) -> c_int;
+    fn setgid(gid: u32) -> c_int;
+    fn setuid(uid: u32) -> c_int;
+    fn prctl(option: c_int, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> c_int;
+    fn syscall(num: i64, ...) -> i64;
+    fn _exit(code: c_int) -> !;
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(EINVAL)
+}
+
+fn main() {
+    match std::env::args_os().nth(1).as_deref().map(OsStr::as_bytes) {
+        Some(b"--probe") => {}
+        Some(b"--zygote") => zygote(),
+        _ => {
+            write_all(2, b"containerizer-monitor: internal helper of the containerizer crate\n");
+            std::process::exit(2);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Zygote
+// ---------------------------------------------------------------------------------
+
+fn zygote() -> ! {
+    // Monitors are reaped by the kernel as soon as they exit.
+    // SAFETY: setting a signal disposition.
+    unsafe { signal(SIGCHLD, SIG_IGN) };
+    loop {
+        let (len, fds) = match recv_header() {
+            Ok(Some(h)) => h,
+            Ok(None) => std::process::exit(0), // the agent is gone
+            Err(msg) => {
+                write_all(2, format!("containerizer zygote: {msg}\n").as_bytes());
+                std::process::exit(1);
+            }
+        };
+        let mut payload = vec![0u8; len];
+        if !read_exact(SOCKET_FD, &mut payload) {
+            write_all(2, b"containerizer zygote: truncated request\n");
+            std::process::exit(1);
+        }
+        if fds.len() == REQUEST_FDS {
+            // SAFETY: this process is single-threaded, so the child may do anything.
+            let pid = unsafe { fork() };
+            if pid == 0 {
+                monitor(&payload, &fds);
+            }
+            if pid < 0 {
+                write_all(fds[3], format!("error fork {}\n", errno()).as_bytes());
+            }
+        }
+        for fd in fds {
+            // SAFETY: closing descriptors received with the request.
+            unsafe { close(fd) };
+        }
+    }
+}
+
+/// Receives one request header and its descriptors. `Ok(None)` on EOF.
+fn recv_header() -> Result<Option<(usize, Vec<c_int>)>, String> {
+    let mut header = [0u8; 8];
+    let mut control = [0u64; 8]; // 64 bytes, 8-aligned: room for the 4 fds
+    let mut iov = IoVec { base: header.as_mut_ptr().cast(), len: header.len() };
+    let mut msg = MsgHdr {
+        name: std::ptr::null_mut(),
+        namelen: 0,
+        iov: &mut iov,
+        iovlen: 1,
+        control: control.as_mut_ptr().cast(),
+        controllen: std::mem::size_of_val(&control),
+        flags: 0,
+    };
+    let n = loop {
+        // SAFETY: `msg` points at live buffers of the given sizes.
+        let n = unsafe { recvmsg(SOCKET_FD, &mut msg, MSG_CMSG_CLOEXEC) };
+        if n < 0 && errno() == EINTR {
+            continue;
+        }
+        break n;
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    if n < 0 {
+        return Err(format!("recvmsg: errno {}", errno()));
+    }
+    // Descriptors first, so that they are closed (by the caller) even on bad input.
+    let mut fds = Vec::new();
+    let mut off = 0;
+    let hdr_size = std::mem::size_of::<CmsgHdr>();
+    while off + hdr_size <= msg.controllen {
+        // SAFETY: within `control`, which is 8-aligned; cmsg headers are 8-aligned.
+        let cmsg = unsafe { &*(control.as_ptr().cast::<u8>().add(off).cast::<CmsgHdr>()) };
+        if cmsg.len < hdr_size || off + cmsg.len > msg.controllen {
+            break;
+        }
+        if cmsg.level == SOL_SOCKET && cmsg.kind == SCM_RIGHTS {
+            let count = (cmsg.len - hdr_size) / std::mem::size_of::<c_int>();
+            for i in 0..count {
+                // SAFETY: `count` ints follow the header within `control`.
+                let fd = unsafe {
+                    control.as_ptr().cast::<u8>().add(off + hdr_size).cast::<c_int>().add(i).read_unaligned()
+                };
+                fds.push(fd);
+            }
+        }
+        off += (cmsg.len + 7) & !7;
+    }
+    if (n as usize) < header.len() && !read_exact(SOCKET_FD, &mut header[n as usize..]) {
+        return Err("truncated header".into());
+    }
+    if &header[..4] != MAGIC {
+        return Err("bad request magic (library and zygote versions differ?)".into());
+    }
+    let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if len > MAX_PAYLOAD {
+        return Err(format!("request too large ({len} bytes)"));
+    }
+    Ok(Some((len, fds)))
+}
+
+fn read_exact(fd: c_int, mut buf: &mut [u8]) -> bool {
+    while !buf.is_empty() {
+        // SAFETY: reading into the live slice `buf`.
+        let n = unsafe { read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && errno() == EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return false;
+        }
+        buf = &mut buf[n as usize..];
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------------
+// Monitor (a fork of the zygote)
+// ---------------------------------------------------------------------------------
+
+struct Spec {
+    workdir: CString,
+    creds: Option<(u32, u32, Vec<u32>)>,
+    cgroup_procs: Vec<CString>,
+    /// The command as given, for messages.
+    file: CString,
+    /// Paths to try in order (execvp semantics).
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+fn parse(payload: &[u8]) -> Result<Spec, String> {
+    let mut fields = payload.split(|&b| b == 0);
+    let mut next = || -> Result<&[u8], String> { fields.next().ok_or_else(|| "truncated request".to_string()) };
+    let cstr = |b: &[u8]| CString::new(b).map_err(|_| "NUL in field".to_string());
+    let text = |b: &[u8]| -> Result<String, String> {
+        std::str::from_utf8(b).map(str::to_string).map_err(|_| "non UTF-8 number".to_string())
+    };
+    let num = |b: &[u8]| -> Result<usize, String> { text(b)?.parse().map_err(|_| "bad count".to_string()) };
+
+    let workdir = cstr(next()?)?;
+    let (uid, gid, groups) = (text(next()?)?, text(next()?)?, text(next()?)?);
+    let creds = if uid == "-" || gid == "-" {
+        None
+    } else {
+        let groups = groups
+            .split(',')
+            .filter(|g| !g.is_empty())
+            .map(|g| g.parse::<u32>().map_err(|_| "bad group".to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Some((uid.parse().map_err(|_| "bad uid")?, gid.parse().map_err(|_| "bad gid")?, groups))
+    };
+    let k = num(next()?)?;
+    let cgroup_procs = (0..k).map(|_| cstr(next()?)).collect::<Result<Vec<_>, _>>()?;
+    let file = next()?.to_vec();
+    let argc = num(next()?)?;
+    let argv = (0..argc).map(|_| cstr(next()?)).collect::<Result<Vec<_>, _>>()?;
+    let envc = num(next()?)?;
+    let envp = (0..envc).map(|_| cstr(next()?)).collect::<Result<Vec<_>, _>>()?;
+    if argv.is_empty() || file.is_empty() {
+        return Err("empty command".into());
+    }
+    let candidates = search_path(&file, &envp)?;
+    Ok(Spec { workdir, creds, cgroup_procs, file: cstr(&file)?, candidates, argv, envp })
+}
+
+/// `execvp` candidates: `file` itself if it contains a `/`, else `dir/file` for each
+/// entry of the task environment's `PATH` (default `/bin:/usr/bin`, empty entry =
+/// current directory).
+fn search_path(file: &[u8], envp: &[CString]) -> Result<Vec<CString>, String> {
+    let to_c = |b: Vec<u8>| CString::new(b).map_err(|_| "NUL in path".to_string());
+    if file.contains(&b'/') {
+        return Ok(vec![to_c(file.to_vec())?]);
+    }
+    let path = envp.iter().rev().find_map(|e| e.as_bytes().strip_prefix(b"PATH=")).unwrap_or(b"/bin:/usr/bin");
+    path.split(|&b| b == b':')
+        .map(|dir| {
+            let mut p = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            p.push(b'/');
+            p.extend_from_slice(file);
+            to_c(p)
+        })
+        .collect()
+}
+
+/// One `write` per call for short records (atomic on pipes below PIPE_BUF).
+fn write_all(fd: c_int, buf: &[u8]) {
+    let mut off = 0;
+    while off < buf.len() {
+        // SAFETY: the pointer/length pair denotes the live slice `buf[off..]`.
+        let n = unsafe { write(fd, buf[off..].as_ptr().cast(), buf.len() - off) };
+        if n < 0 {
+            if errno() == EINTR {
+                continue;
+            }
+            return;
+        }
+        off += n as usize;
+    }
+}
+
+fn set_cloexec(fd: c_int) {
+    // SAFETY: plain fcntl calls on an fd number.
+    unsafe {
+        let flags = fcntl(fd, F_GETFD);
+        if flags >= 0 {
+            fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+        }
+    }
+}
+
+fn fail(stage: &str, err: i32) -> ! {
+    write_all(REPORT_FD, format!("error {stage} {err}\n").as_bytes());
+    // SAFETY: terminating without running any atexit handlers.
+    unsafe { _exit(127) }
+}
+
+/// Field 22 of /proc/self/stat (start time in clock ticks since boot).
+fn own_start_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Puts the request's descriptors (stdout, stderr, status, report) at 1, 2, 3, 4;
+/// 0 is the zygote's /dev/null; everything else (the zygote socket...) is closed.
+fn arrange_fds(fds: &[c_int]) {
+    // SAFETY: descriptor juggling on numbers we own; the temporary copies are placed
+    // above every target so that no dup2 clobbers a source.
+    unsafe {
+        let mut tmp = [0; REQUEST_FDS];
+        for (t, &fd) in tmp.iter_mut().zip(fds) {
+            *t = fcntl(fd, F_DUPFD, 16);
+            if *t < 0 {
+                _exit(127);
+            }
+        }
+        for (target, &t) in (1..).zip(tmp.iter()) {
+            if dup2(t, target) < 0 {
+                _exit(127);
+            }
+        }
+        if syscall(SYS_CLOSE_RANGE, 5u32, u32::MAX, 0u32) != 0 {
+            for fd in 5..65536 {
+                close(fd);
+            }
+        }
+    }
+}
+
+fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
+    // SAFETY: plain syscalls on this (single-threaded) process.
+    unsafe {
+        setsid();
+        signal(SIGCHLD, SIG_DFL);
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+    arrange_fds(fds);
+    let spec = match parse(payload) {
+        Ok(spec) => spec,
+        Err(msg) => {
+            write_all(2, format!("containerizer monitor: bad request: {msg}\n").as_bytes());
+            fail("monitor request", EINVAL);
+        }
+    };
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { getpid() };
+    write_all(REPORT_FD, format!("monitor {me} {}\n", own_start_ticks()).as_bytes());
+    set_cloexec(STATUS_FD);
+    set_cloexec(REPORT_FD);
+
+    let mut cgroup_fds = Vec::with_capacity(spec.cgroup_procs.len());
+    for path in &spec.cgroup_procs {
+        // SAFETY: NUL-terminated path; the returned fd is owned here.
+        let fd = unsafe { open(path.as_ptr(), O_WRONLY | O_CLOEXEC) };
+        if fd < 0 {
+            fail("open cgroup.procs", errno());
+        }
+        cgroup_fds.push(fd);
+    }
+
+    // SAFETY: this process is single-threaded, so the child may do anything.
+    let child = unsafe { fork() };
+    if child == 0 {
+        run_task(&spec, &cgroup_fds);
+    }
+    if child < 0 {
+        fail("fork", errno());
+    }
+    // SAFETY: plain syscalls on our own child / fds. setpgid here as well closes the
+    // race with the child's own setpgid (it may fail with EACCES after exec: ignored).
+    unsafe {
+        setpgid(child, child);
+        for &fd in &cgroup_fds {
+            close(fd);
+        }
+    }
+    write_all(REPORT_FD, format!("pid {child}\n").as_bytes());
+    // SAFETY: closing our own descriptors; the task keeps its own copies of 0-2.
+    unsafe {
+        close(REPORT_FD);
+        close(0);
+        close(1);
+        close(2);
+    }
+
+    loop {
+        let mut st = 0;
+        // SAFETY: waitpid with a valid status pointer. This process only ever has the
+        // task and re-parented task descendants as children.
+        let r = unsafe { waitpid(-1, &mut st, 0) };
+        if r < 0 {
+            if errno() == EINTR {
+                continue;
+            }
+            break; // ECHILD: cannot happen before the task was reaped
+        }
+        if r == child {
+            write_all(STATUS_FD, status_record(st).as_bytes());
+            // SAFETY: closing our own fd.
+            unsafe { close(STATUS_FD) };
+            break;
+        }
+    }
+    cleanup(&spec, child);
+    // SAFETY: exit without running the zygote's atexit handlers or destructors.
+    unsafe { _exit(0) }
+}
+
+/// P2: runs in the forked child of this single-threaded process, so allocation is fine.
+fn run_task(spec: &Spec, cgroup_fds: &[c_int]) -> ! {
+    let argv = ptrs(&spec.argv);
+    let envp = ptrs(&spec.envp);
+    // SAFETY: plain libc calls with valid, NUL-terminated arguments that live until
+    // exec; on any failure we report and `_exit`.
+    unsafe {
+        if setpgid(0, 0) != 0 {
+            fail("setpgid", errno());
+        }
+        if chdir(spec.workdir.as_ptr()) != 0 {
+            fail("chdir", errno());
+        }
+        // Ignored dispositions survive exec (the Rust runtime ignores SIGPIPE here).
+        for sig in 1..NSIG {
+            if sig != SIGKILL && sig != SIGSTOP {
+                signal(sig, SIG_DFL);
+            }
+        }
+        let empty = [0u64; 16];
+        sigprocmask(SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
+        // Join the cgroups last (still as root), right before reporting: little runs in
+        // the new cgroups before the exec.
+        for &fd in cgroup_fds {
+            // In cgroup v1, writing 0 to cgroup.procs moves the writing process.
+            if write(fd, b"0\n".as_ptr().cast(), 2) != 2 {
+                fail("join cgroup", errno());
+            }
+            close(fd);
+        }
+        if let Some((uid, gid, groups)) = &spec.creds {
+            if setgroups(groups.len(), groups.as_ptr()) != 0 {
+                fail("setgroups", errno());
+            }
+            if setgid(*gid) != 0 {
+                fail("setgid", errno());
+            }
+            if setuid(*uid) != 0 {
+                fail("setuid", errno());
+            }
+        }
+    }
+    // Set up: the library returns from launch() on this, not waiting for the exec.
+    write_all(REPORT_FD, b"ok\n");
+
+    let mut err = ENOENT;
+    let mut denied = false;
+    let mut exhausted = true;
+    for cand in &spec.candidates {
+        // SAFETY: NUL-terminated path and NULL-terminated pointer arrays.
+        unsafe { execve(cand.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+        err = errno();
+        match err {
+            EACCES => denied = true,
+            ENOEXEC => {
+                // Like execvp: a file without a #! line is run by /bin/sh.
+                let mut sh_args = vec![c"/bin/sh".to_owned(), cand.clone()];
+                sh_args.extend(spec.argv.iter().skip(1).cloned());
+                let sh_argv = ptrs(&sh_args);
+                // SAFETY: as above.
+                unsafe { execve(c"/bin/sh".as_ptr(), sh_argv.as_ptr(), envp.as_ptr()) };
+                err = errno();
+                exhausted = false;
+                break;
+            }
+            e if NOT_HERE.contains(&e) => {}
+            _ => {
+                exhausted = false;
+                break;
+            }
+        }
+    }
+    if denied && exhausted {
+        err = EACCES;
+    }
+    let msg = format!(
+        "containerizer: failed to execute '{}': {}\n",
+        spec.file.to_string_lossy(),
+        std::io::Error::from_raw_os_error(err)
+    );
+    write_all(2, msg.as_bytes());
+    // SAFETY: terminating the child without running any atexit handlers.
+    unsafe { _exit(127) }
+}
+
+fn ptrs(strings: &[CString]) -> Vec<*const c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+fn status_record(status: c_int) -> String {
+    let sig = status & 0x7f;
+    if sig == 0 { format!("exited {}\n", (status >> 8) & 0xff) } else { format!("signaled {sig}\n") }
+}
+
+/// Pids currently listed in the task's cgroups.
+fn cgroup_pids(spec: &Spec) -> Vec<c_int> {
+    let mut pids = Vec::new();
+    for path in &spec.cgroup_procs {
+        let path = std::path::Path::new(OsStr::from_bytes(CStr::to_bytes(path)));
+        if let Ok(text) = std::fs::read_to_string(path) {
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<c_int>().ok()));
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Reaps every child that has already exited. Returns false once there are no
+/// children left at all.
+fn reap_ready() -> bool {
+    loop {
+        let mut st = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        let r = unsafe { waitpid(-1, &mut st, WNOHANG) };
+        if r > 0 {
+            continue;
+        }
+        if r == 0 {
+            return true;
+        }
+        if errno() != EINTR {
+            return false;
+        }
+    }
+}
+
+/// Kill what remains of the task (its group and cgroups) and reap it.
+fn cleanup(spec: &Spec, pgid: c_int) {
+    let deadline = Instant::now() + CLEANUP_DEADLINE;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        // SAFETY: kill(2) with a negative pid signals exactly the task's process group.
+        unsafe { kill(-pgid, SIGKILL) };
+        let in_cgroups = cgroup_pids(spec);
+        for &pid in &in_cgroups {
+            // SAFETY: pids read from the task's own cgroups.
+            unsafe { kill(pid, SIGKILL) };
+        }
+        if !reap_ready() {
+            return; // no children left at all
+        }
+        // SAFETY: signal 0 only checks for existence.
+        let group_alive = unsafe { kill(-pgid, 0) } == 0;
+        if !group_alive && in_cgroups.is_empty() {
+            // Remaining children escaped both the group and the cgroups: not ours to kill.
+            return;
+        }
+        if Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}

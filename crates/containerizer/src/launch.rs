@@ -1,0 +1,337 @@
+//! Launching a task under its monitor.
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+use crate::cgroups::TaskCgroups;
+use crate::error::{Error, Result};
+use crate::{sys, zygote};
+
+/// What to run: Mesos `CommandInfo` semantics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskCommand {
+    /// `shell: true`: `/bin/sh -c <command>` (argv `["sh", "-c", command]`).
+    Shell(String),
+    /// `shell: false`: exec `value` with `arguments` as the *whole* argv (`argv[0]`
+    /// included). A `value` without a `/` is looked up in the task environment's
+    /// `PATH` (`execvp` semantics, `/bin:/usr/bin` when `PATH` is unset). Empty
+    /// `arguments` give argv `[value]`.
+    Exec { value: String, arguments: Vec<String> },
+}
+
+/// Everything needed to start one task.
+#[derive(Clone, Debug)]
+pub struct LaunchSpec {
+    pub command: TaskCommand,
+    /// The task's environment, exactly (nothing is inherited or added).
+    pub env: Vec<(String, String)>,
+    /// Working directory (the sandbox). Must exist.
+    pub working_dir: PathBuf,
+    /// Opened `O_APPEND | O_CREAT` for the task's stdout / stderr. stdin is /dev/null.
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+    /// Created / truncated at launch; the monitor writes the task's wait status there
+    /// when it ends. Keep it (e.g. next to the agent's checkpoint) to learn how the task
+    /// ended across agent restarts.
+    pub status_file: PathBuf,
+    /// Cgroups to run the task in (joined before exec, so no descendant escapes).
+    pub cgroups: Option<TaskCgroups>,
+    /// Run as this user (`setgroups` / `setgid` / `setuid` after joining the cgroups and
+    /// changing directory). `None`: the agent's own user.
+    pub user: Option<String>,
+}
+
+/// A started task: plain integers so that the caller can checkpoint them and later
+/// rebuild a [`crate::Monitored`] with [`crate::Monitored::recover`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Launched {
+    /// Pid of the task's monitor.
+    pub monitor_pid: i32,
+    /// Pid of the task's top process, which is also its process group id.
+    pub task_pid: i32,
+    /// Field 22 of `/proc/<monitor_pid>/stat` (start time in clock ticks since boot),
+    /// used to detect pid reuse when recovering.
+    pub monitor_start_ticks: u64,
+}
+
+fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).map_err(|_| Error::invalid(what, "contains a NUL byte"))
+}
+
+struct Creds {
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+}
+
+fn resolve_user(name: &str) -> Result<Creds> {
+    let user = nix::unistd::User::from_name(name)
+        .map_err(|e| Error::sys("getpwnam", e.into()))?
+        .ok_or_else(|| Error::UnknownUser(name.to_string()))?;
+    let cname = cstring("user", name.as_bytes())?;
+    let groups = nix::unistd::getgrouplist(&cname, user.gid).map_err(|e| Error::sys("getgrouplist", e.into()))?;
+    Ok(Creds {
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        groups: groups.into_iter().map(|g| g.as_raw()).collect(),
+    })
+}
+
+fn open_output(path: &Path) -> Result<OwnedFd> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::io("open", path, e))
+}
+
+/// Starts the task described by `spec` under a new monitor process and returns once
+/// the task is set up (in its cgroups, working directory and process group) and about
+/// to exec.
+///
+/// Blocking (a few hundred microseconds); thread-safe, so several threads may launch
+/// concurrently. An exec failure (missing binary, not executable) is *not* an error
+/// here: the task exits 127 with a message on its stderr, as in Mesos. Failures
+/// before exec (cgroups, working dir, user) are [`Error::Setup`], and then nothing of
+/// the task is left running.
+///
+/// Monitors are forked by a helper process (the zygote) that this process starts on
+/// first use and that exits with it; they are not children of the caller and are
+/// reaped by the kernel as soon as they exit.
+pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
+    let payload = request_payload(spec)?;
+    // If the zygote died between our request and its fork, nothing at all is reported:
+    // start a new zygote and try once more.
+    for attempt in 0..2 {
+        let pipe = send_request(spec, &payload)?;
+        match read_report(pipe)? {
+            Some(launched) => return Ok(launched),
+            None if attempt == 0 && zygote::reap_if_dead() => {}
+            None => break,
+        }
+    }
+    Err(no_report())
+}
+
+/// [`launch`] for async callers: the request is sent right away (a short blocking
+/// step), then the monitor's report is awaited without blocking a thread, so many
+/// launches can be in flight at once. Must run inside a tokio runtime with I/O enabled.
+pub async fn launch_async(spec: &LaunchSpec) -> Result<Launched> {
+    let payload = request_payload(spec)?;
+    for attempt in 0..2 {
+        let pipe = send_request(spec, &payload)?;
+        match read_report_async(pipe).await? {
+            Some(launched) => return Ok(launched),
+            None if attempt == 0 && zygote::reap_if_dead() => {}
+            None => break,
+        }
+    }
+    Err(no_report())
+}
+
+fn no_report() -> Error {
+    Error::Setup { stage: "monitor report".into(), source: io::Error::other("the zygote did not start a monitor") }
+}
+
+/// How long to wait for a monitor's report before giving up.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn report_timeout() -> Error {
+    Error::Setup {
+        stage: "monitor report".into(),
+        source: io::Error::new(io::ErrorKind::TimedOut, "no report from the monitor"),
+    }
+}
+
+/// Opens the task's files and a report pipe, and sends the request to the zygote.
+/// Returns the read end of the report pipe.
+fn send_request(spec: &LaunchSpec, payload: &[u8]) -> Result<OwnedFd> {
+    let stdout = open_output(&spec.stdout)?;
+    let stderr = open_output(&spec.stderr)?;
+    let status = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&spec.status_file)
+        .map_err(|e| Error::io("open", &spec.status_file, e))?;
+    let (report_r, report_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e.into()))?;
+    zygote::send(payload, &[stdout.as_fd(), stderr.as_fd(), status.as_fd(), report_w.as_fd()])?;
+    // Our copies are closed on return, so that the report pipe reaches EOF.
+    Ok(report_r)
+}
+
+/// The request payload (see `monitor/main.rs`): NUL-terminated fields.
+fn request_payload(spec: &LaunchSpec) -> Result<Vec<u8>> {
+    let (file, argv): (&str, Vec<&str>) = match &spec.command {
+        TaskCommand::Shell(cmd) => ("/bin/sh", vec!["sh", "-c", cmd.as_str()]),
+        TaskCommand::Exec { value, arguments } => {
+            if value.is_empty() {
+                return Err(Error::invalid("command", "empty value"));
+            }
+            let argv = if arguments.is_empty() {
+                vec![value.as_str()]
+            } else {
+                arguments.iter().map(String::as_str).collect()
+            };
+            (value.as_str(), argv)
+        }
+    };
+    let creds = spec.user.as_deref().map(resolve_user).transpose()?;
+    let procs: Vec<PathBuf> = spec.cgroups.as_ref().map(TaskCgroups::procs_files).unwrap_or_default();
+
+    let mut out = Vec::with_capacity(256);
+    let mut field = |what: &'static str, bytes: &[u8]| -> Result<()> {
+        if bytes.contains(&0) {
+            return Err(Error::invalid(what, "contains a NUL byte"));
+        }
+        out.extend_from_slice(bytes);
+        out.push(0);
+        Ok(())
+    };
+    field("working_dir", spec.working_dir.as_os_str().as_bytes())?;
+    match &creds {
+        Some(c) => {
+            field("uid", c.uid.to_string().as_bytes())?;
+            field("gid", c.gid.to_string().as_bytes())?;
+            let groups: Vec<String> = c.groups.iter().map(u32::to_string).collect();
+            field("groups", groups.join(",").as_bytes())?;
+        }
+        None => {
+            field("uid", b"-")?;
+            field("gid", b"-")?;
+            field("groups", b"")?;
+        }
+    }
+    field("cgroups", procs.len().to_string().as_bytes())?;
+    for p in &procs {
+        field("cgroup path", p.as_os_str().as_bytes())?;
+    }
+    field("command", file.as_bytes())?;
+    field("arguments", argv.len().to_string().as_bytes())?;
+    for a in &argv {
+        field("argument", a.as_bytes())?;
+    }
+    field("environment", spec.env.len().to_string().as_bytes())?;
+    for (k, v) in &spec.env {
+        if k.is_empty() || k.contains('=') {
+            return Err(Error::invalid("environment", format!("bad variable name {k:?}")));
+        }
+        field("environment", format!("{k}={v}").as_bytes())?;
+    }
+    Ok(out)
+}
+
+/// Parses the report lines: `monitor <pid> <ticks>` and `pid <task>` from the monitor,
+/// `ok` (set up, about to exec) or `error <stage> <errno>` from the task.
+#[derive(Default)]
+struct ReportParser {
+    buf: Vec<u8>,
+    parsed: usize,
+    monitor: Option<(i32, u64)>,
+    task_pid: Option<i32>,
+    ok: bool,
+}
+
+impl ReportParser {
+    /// Feeds bytes read from the pipe (empty = EOF). `Some` once the outcome is known:
+    /// `Ok(None)` means EOF before anything was reported (no monitor was started).
+    fn feed(&mut self, bytes: &[u8]) -> Option<Result<Option<Launched>>> {
+        self.buf.extend_from_slice(bytes);
+        while let Some(nl) = self.buf[self.parsed..].iter().position(|&b| b == b'\n') {
+            let line = String::from_utf8_lossy(&self.buf[self.parsed..self.parsed + nl]).into_owned();
+            self.parsed += nl + 1;
+            let words: Vec<&str> = line.split(' ').collect();
+            match words.as_slice() {
+                ["monitor", pid, ticks] => self.monitor = pid.parse::<i32>().ok().zip(ticks.parse::<u64>().ok()),
+                ["pid", pid] => self.task_pid = pid.parse::<i32>().ok().filter(|&p| p > 1),
+                ["ok"] => self.ok = true,
+                ["error", stage @ .., errno] => {
+                    return Some(Err(Error::Setup {
+                        stage: stage.join(" "),
+                        source: io::Error::from_raw_os_error(errno.parse().unwrap_or(0)),
+                    }));
+                }
+                _ => {}
+            }
+        }
+        if let (Some((monitor_pid, monitor_start_ticks)), Some(task_pid), true) = (self.monitor, self.task_pid, self.ok)
+        {
+            return Some(Ok(Some(Launched { monitor_pid, task_pid, monitor_start_ticks })));
+        }
+        if bytes.is_empty() {
+            if self.buf.is_empty() {
+                return Some(Ok(None));
+            }
+            return Some(Err(Error::Setup {
+                stage: "monitor report".into(),
+                source: io::Error::other(format!("incomplete report {:?}", String::from_utf8_lossy(&self.buf))),
+            }));
+        }
+        None
+    }
+}
+
+/// Reads the report pipe until the task is set up, failed, or EOF. Does not wait for
+/// the task's exec itself (an exec failure shows as exit 127).
+fn read_report(pipe: OwnedFd) -> Result<Option<Launched>> {
+    let deadline = Instant::now() + REPORT_TIMEOUT;
+    let mut pipe = File::from(pipe);
+    let mut parser = ReportParser::default();
+    let mut chunk = [0u8; 256];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let left_ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        if !sys::poll_readable(pipe.as_fd(), left_ms).map_err(|e| Error::sys("poll monitor report", e))? {
+            return Err(report_timeout());
+        }
+        let n = match pipe.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::sys("read monitor report", e)),
+        };
+        if let Some(outcome) = parser.feed(&chunk[..n]) {
+            return outcome;
+        }
+    }
+}
+
+async fn read_report_async(pipe: OwnedFd) -> Result<Option<Launched>> {
+    nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
+        .map_err(|e| Error::sys("set O_NONBLOCK", e.into()))?;
+    // `with_interest` is deprecated in recent tokio in favour of the `unsafe`
+    // `register_with_interest` (an arbitrary `AsRawFd` could close its descriptor
+    // behind tokio's back); an `OwnedFd` owned by the `AsyncFd` cannot, so this is sound.
+    #[allow(deprecated)]
+    let pipe = AsyncFd::with_interest(pipe, Interest::READABLE).map_err(|e| Error::sys("register report pipe", e))?;
+    let mut parser = ReportParser::default();
+    let mut chunk = [0u8; 256];
+    let read = async {
+        loop {
+            let mut guard = pipe.readable().await.map_err(|e| Error::sys("poll monitor report", e))?;
+            match guard.try_io(|fd| nix::unistd::read(fd.get_ref(), &mut chunk).map_err(io::Error::from)) {
+                Ok(Ok(n)) => {
+                    if let Some(outcome) = parser.feed(&chunk[..n]) {
+                        return outcome;
+                    }
+                }
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(Error::sys("read monitor report", e)),
+                Err(_would_block) => {}
+            }
+        }
+    };
+    tokio::time::timeout(REPORT_TIMEOUT, read).await.unwrap_or_else(|_| Err(report_timeout()))
+}
