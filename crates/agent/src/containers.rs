@@ -1,0 +1,352 @@
+//! The agent's use of the `containerizer` crate: one container per command task, with its
+//! record under `<work_dir>/runtime/containers/<containerId>/` (`launched.json` with the
+//! monitor's pid and start time and the task's process group, and the monitor's `status`
+//! file), kept for every framework so that a restarted agent can recover or kill it.
+
+use crate::core::{self, CommandLine, ExitInfo, KillSignal, OomInfo, RecoveredProcess, Termination};
+use crate::paths::Layout;
+use containerizer::{Cgroups, Monitored, Signal, TaskCgroups, TaskCommand, TaskExit};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tracing::{debug, info, warn};
+
+const LAUNCHED: &str = "launched.json";
+const STATUS: &str = "status";
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct LaunchedRecord {
+    monitor_pid: i32,
+    task_pid: i32,
+    monitor_start_ticks: u64,
+}
+
+/// A container the agent holds a handle to.
+#[derive(Debug)]
+pub struct Container {
+    pub container_id: String,
+    monitored: Option<Monitored>,
+    cgroups: Option<TaskCgroups>,
+    mem_limit_bytes: Option<u64>,
+}
+
+impl Container {
+    /// The task's top process (also its process group id).
+    pub fn task_pid(&self) -> Option<i32> {
+        self.monitored.as_ref().map(Monitored::task_pgid)
+    }
+
+    /// Waits until the task's process ended (and the monitor killed the rest of it).
+    pub async fn wait(&self) -> ExitInfo {
+        let termination = match &self.monitored {
+            Some(m) => termination(m.wait_exit().await),
+            None => Termination::Unknown,
+        };
+        ExitInfo { termination, oom: self.oom() }
+    }
+
+    fn oom(&self) -> Option<OomInfo> {
+        let cg = self.cgroups.as_ref()?;
+        match cg.oom_killed() {
+            Ok(true) => {
+                let limit = self.mem_limit_bytes.unwrap_or(0);
+                Some(OomInfo { limit_bytes: limit, max_usage_bytes: limit })
+            }
+            Ok(false) => None,
+            Err(e) => {
+                warn!(container_id = %self.container_id, error = %e, "cannot read the OOM state");
+                None
+            }
+        }
+    }
+
+    /// Signals the task. Blocking for [`KillSignal::Kill`] (waits until the cgroups are empty).
+    pub fn signal(&self, signal: KillSignal) {
+        let sig = match signal {
+            KillSignal::Term => Signal::SIGTERM,
+            KillSignal::Kill => Signal::SIGKILL,
+        };
+        if let Some(m) = &self.monitored {
+            match m.signal_group(sig) {
+                Ok(sent) => debug!(container_id = %self.container_id, ?sig, sent, "signalled process group"),
+                Err(e) => warn!(container_id = %self.container_id, error = %e, "cannot signal the task"),
+            }
+        }
+        if signal == KillSignal::Kill
+            && let Some(cg) = &self.cgroups
+            && let Err(e) = cg.kill_all()
+        {
+            warn!(container_id = %self.container_id, error = %e, "cannot kill the container's cgroups");
+        }
+    }
+}
+
+fn termination(exit: TaskExit) -> Termination {
+    match exit {
+        TaskExit::Exited(code) => Termination::Exited(code),
+        TaskExit::Signaled(sig) => Termination::Signaled(sig),
+        TaskExit::Unknown => Termination::Unknown,
+    }
+}
+
+/// Starts containers (cheap to clone; usable from a blocking thread).
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    layout: Layout,
+    cgroups: Option<Cgroups>,
+}
+
+impl Launcher {
+    /// Whether containers get cgroups.
+    pub fn has_cgroups(&self) -> bool {
+        self.cgroups.is_some()
+    }
+
+    fn runtime_dir(&self, container_id: &str) -> PathBuf {
+        self.layout.container_runtime(container_id)
+    }
+
+    /// Starts the task (blocking: cgroups and fork/exec). `base_env` is the agent's own
+    /// environment; the spec's variables go on top.
+    pub fn spawn(&self, spec: &core::LaunchSpec, base_env: &[(String, String)]) -> Result<Arc<Container>, String> {
+        let cid = spec.container_id.as_str();
+        let dir = self.runtime_dir(cid);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let mut mem_limit_bytes = None;
+        let cgroups = match (&self.cgroups, spec.limits) {
+            (Some(cg), Some(limits)) => {
+                if let Some(stale) = cg.open(cid) {
+                    let _ = stale.destroy();
+                }
+                let created = cg
+                    .create(cid, containerizer::Limits { cpus: limits.cpus, mem_mb: limits.mem_mb })
+                    .map_err(|e| format!("cannot create cgroups: {e}"))?;
+                mem_limit_bytes = Some(limits.mem_limit_bytes());
+                Some(created)
+            }
+            _ => None,
+        };
+        let command = match &spec.command {
+            CommandLine::Shell(v) => TaskCommand::Shell(v.clone()),
+            CommandLine::Exec { value, arguments } => {
+                TaskCommand::Exec { value: value.clone(), arguments: arguments.clone() }
+            }
+        };
+        let launch = containerizer::LaunchSpec {
+            command,
+            env: merge_env(base_env, &spec.env),
+            working_dir: spec.sandbox.clone(),
+            stdout: spec.sandbox.join("stdout"),
+            stderr: spec.sandbox.join("stderr"),
+            status_file: dir.join(STATUS),
+            cgroups: cgroups.clone(),
+            user: None,
+        };
+        let cleanup = |cgroups: &Option<TaskCgroups>| {
+            if let Some(cg) = cgroups {
+                let _ = cg.destroy();
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        };
+        let launched = match containerizer::launch(&launch) {
+            Ok(l) => l,
+            Err(e) => {
+                cleanup(&cgroups);
+                return Err(e.to_string());
+            }
+        };
+        let record = LaunchedRecord {
+            monitor_pid: launched.monitor_pid,
+            task_pid: launched.task_pid,
+            monitor_start_ticks: launched.monitor_start_ticks,
+        };
+        if let Err(e) = crate::checkpoint::write_atomic(&dir.join(LAUNCHED), &mesos_api::json::to_ascii_vec(&record)) {
+            // The task runs; without the record a restarted agent cannot recover it, but
+            // it can still be watched now.
+            warn!(container_id = cid, error = %e, "cannot record the launched task");
+        }
+        let monitored = Monitored::new(&launched, dir.join(STATUS)).map_err(|e| {
+            let _ = containerizer::signal_group(launched.task_pid, Signal::SIGKILL);
+            e.to_string()
+        })?;
+        info!(container_id = cid, task_pid = launched.task_pid, monitor_pid = launched.monitor_pid, "task started");
+        Ok(Arc::new(Container { container_id: cid.to_string(), monitored: Some(monitored), cgroups, mem_limit_bytes }))
+    }
+}
+
+/// All containers of this agent.
+pub struct Containers {
+    launcher: Launcher,
+    live: HashMap<String, Arc<Container>>,
+}
+
+impl Containers {
+    pub fn new(layout: Layout, cgroups: Option<Cgroups>) -> Self {
+        Self { launcher: Launcher { layout, cgroups }, live: HashMap::new() }
+    }
+
+    pub fn launcher(&self) -> Launcher {
+        self.launcher.clone()
+    }
+
+    /// Tracks a container started by [`Launcher::spawn`].
+    pub fn insert(&mut self, container: Arc<Container>) {
+        self.live.insert(container.container_id.clone(), container);
+    }
+
+    pub fn get(&self, container_id: &str) -> Option<Arc<Container>> {
+        self.live.get(container_id).cloned()
+    }
+
+    fn runtime_dir(&self, container_id: &str) -> PathBuf {
+        self.launcher.runtime_dir(container_id)
+    }
+
+    /// Forgets the container and returns what must be torn down (see [`teardown`]).
+    pub fn take_for_destroy(&mut self, container_id: &str) -> Teardown {
+        let container = self.live.remove(container_id);
+        let cgroups = container
+            .as_ref()
+            .and_then(|c| c.cgroups.clone())
+            .or_else(|| self.launcher.cgroups.as_ref().and_then(|cg| cg.open(container_id)));
+        Teardown { container, cgroups, runtime_dir: self.runtime_dir(container_id) }
+    }
+
+    /// Reads every container record and cgroup left by a previous run of the agent (blocking).
+    /// Live ones are kept as handles.
+    pub fn recover(&mut self) -> BTreeMap<String, RecoveredProcess> {
+        let mut found = BTreeMap::new();
+        for dir in crate::checkpoint::list_dirs(&self.launcher.layout.runtime_containers()) {
+            let Some(cid) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+            let cgroups = self.launcher.cgroups.as_ref().and_then(|cg| cg.open(&cid));
+            let record: Option<LaunchedRecord> =
+                std::fs::read(dir.join(LAUNCHED)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let Some(record) = record else {
+                found.insert(cid.clone(), RecoveredProcess::Unknown);
+                continue;
+            };
+            let monitored = match Monitored::recover(
+                record.monitor_pid,
+                record.monitor_start_ticks,
+                dir.join(STATUS),
+                record.task_pid,
+            ) {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(container_id = %cid, error = %e, "cannot recover the task's monitor");
+                    found.insert(cid.clone(), RecoveredProcess::Unknown);
+                    continue;
+                }
+            };
+            let container =
+                Container { container_id: cid.clone(), monitored: Some(monitored), cgroups, mem_limit_bytes: None };
+            let state = match container.monitored.as_ref().and_then(Monitored::try_exit) {
+                None => RecoveredProcess::Running { pid: Some(record.task_pid) },
+                Some(TaskExit::Unknown) => RecoveredProcess::Unknown,
+                Some(exit) => {
+                    RecoveredProcess::Exited(ExitInfo { termination: termination(exit), oom: container.oom() })
+                }
+            };
+            info!(container_id = %cid, ?state, "found container of a previous run");
+            found.insert(cid.clone(), state);
+            self.live.insert(cid, Arc::new(container));
+        }
+        if let Some(cg) = &self.launcher.cgroups {
+            match cg.list_containers() {
+                Ok(ids) => {
+                    for cid in ids {
+                        found.entry(cid).or_insert(RecoveredProcess::Unknown);
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot list the containers' cgroups"),
+            }
+        }
+        found
+    }
+
+    /// Removes every record (after a reboot they describe nothing alive).
+    pub fn discard_records(&self) {
+        let dir = self.launcher.layout.runtime_containers();
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(path = %dir.display(), error = %e, "cannot remove old container records");
+        }
+    }
+}
+
+/// Everything left of a container to kill and remove.
+pub struct Teardown {
+    container: Option<Arc<Container>>,
+    cgroups: Option<TaskCgroups>,
+    runtime_dir: PathBuf,
+}
+
+impl Teardown {
+    /// Kills whatever is left and removes cgroups and records (blocking).
+    pub fn run(self) {
+        if let Some(c) = &self.container
+            && let Some(m) = &c.monitored
+        {
+            let _ = m.signal_group(Signal::SIGKILL);
+        }
+        if let Some(cg) = &self.cgroups
+            && let Err(e) = cg.destroy()
+        {
+            warn!(container_id = cg.container_id(), error = %e, "cannot destroy the container's cgroups");
+        }
+        remove_dir(&self.runtime_dir);
+    }
+}
+
+fn remove_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!(path = %dir.display(), error = %e, "cannot remove the container record");
+    }
+}
+
+/// The agent's environment with `overrides` applied in order (later wins).
+pub fn merge_env(base: &[(String, String)], overrides: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(base.len() + overrides.len());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (k, v) in base.iter().chain(overrides) {
+        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            continue;
+        }
+        match index.get(k) {
+            Some(&i) => out[i].1 = v.clone(),
+            None => {
+                index.insert(k.clone(), out.len());
+                out.push((k.clone(), v.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_keep_order_and_skip_bad_names() {
+        let base = vec![("PATH".to_string(), "/bin".to_string()), ("HOME".to_string(), "/root".to_string())];
+        let over = vec![
+            ("HOME".to_string(), "/sandbox".to_string()),
+            ("A=B".to_string(), "x".to_string()),
+            ("NEW".to_string(), "1".to_string()),
+            ("NEW".to_string(), "2".to_string()),
+        ];
+        assert_eq!(
+            merge_env(&base, &over),
+            vec![
+                ("PATH".to_string(), "/bin".to_string()),
+                ("HOME".to_string(), "/sandbox".to_string()),
+                ("NEW".to_string(), "2".to_string())
+            ]
+        );
+    }
+}

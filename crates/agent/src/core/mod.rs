@@ -1,0 +1,1551 @@
+//! The agent's decision logic as a plain state machine: no IO, no clock, no randomness other
+//! than a seeded RNG.
+//!
+//! The shell feeds [`Event`]s (master stream events, results of launches, process exits, timer
+//! ticks) to [`AgentCore::handle`] together with the current time, executes the returned
+//! [`Command`]s in order, and calls `handle(now, Event::Tick)` when [`AgentCore::next_wakeup`]
+//! is reached. Commands are ordered on purpose: a checkpoint command always precedes the
+//! action it protects (a task's `task.info` before its launch, an update's record before the
+//! update is sent), so the shell must finish each checkpoint before executing what follows.
+
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use crate::paths::Layout;
+use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, ReportedTask, StatusUpdate};
+use mesos_api::messages::{
+    AgentInfo, CommandInfo, CommandUri, FrameworkInfo, KillPolicy, MasterInfo, Reason, Resource, Source, Task,
+    TaskInfo, TaskState, TaskStatus,
+};
+use mesos_api::resources::ResourceSet;
+use mesos_api::{AgentId, ExecutorId, FrameworkId, TaskId};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+use stream::{AckOutcome, UpdateStream};
+use tracing::{debug, info, warn};
+
+/// The time as the shell sees it when it calls the core.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Now {
+    /// Monotonic time since an arbitrary origin (the shell's start); all timers use it.
+    pub mono: Duration,
+    /// Wall-clock seconds since the Unix epoch, for `TaskStatus.timestamp`.
+    pub wall: f64,
+}
+
+/// Static configuration of the core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// What the agent advertises (the id is filled in by the core).
+    pub agent_info: AgentInfo,
+    /// `ip:port` of the agent's HTTP server.
+    pub endpoint: String,
+    /// The agent's IP, reported as the container IP of command tasks.
+    pub ip: String,
+    pub layout: Layout,
+    /// Kill grace when neither the kill nor the task has a kill policy (Mesos: 3 s).
+    pub default_kill_grace: Duration,
+    pub executor_shutdown_grace: Duration,
+    pub update_retry_min: Duration,
+    pub update_retry_max: Duration,
+    pub registration_backoff_factor: Duration,
+    pub registration_backoff_max: Duration,
+    /// Whether tasks get cgroups (cpu shares and memory limit).
+    pub cgroups: bool,
+    /// Seed of the RNG that makes container ids, update uuids and backoff jitter.
+    pub seed: u64,
+}
+
+/// How a task process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Termination {
+    Exited(i32),
+    Signaled(i32),
+    /// Nothing was recorded (the process is gone without a status).
+    Unknown,
+}
+
+/// What the shell learned when a task's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub termination: Termination,
+    /// Set when the memory cgroup hit its limit (the kernel OOM-killed the task).
+    pub oom: Option<OomInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OomInfo {
+    pub limit_bytes: u64,
+    pub max_usage_bytes: u64,
+}
+
+/// Cgroup limits of a task (Mesos' cgroups cpu and memory isolators): the task's `cpus` and
+/// `mem` scalars.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub cpus: f64,
+    pub mem_mb: f64,
+}
+
+impl Limits {
+    /// `cpu.shares = max(1024 × cpus, 2)`.
+    pub fn cpu_shares(&self) -> u64 {
+        ((1024.0 * self.cpus).round() as u64).max(2)
+    }
+
+    /// `memory.limit_in_bytes = max(mem, 32 MB)`.
+    pub fn mem_limit_bytes(&self) -> u64 {
+        ((self.mem_mb * 1024.0 * 1024.0).round() as u64).max(32 * 1024 * 1024)
+    }
+}
+
+/// What to run, after CommandInfo semantics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLine {
+    /// `/bin/sh -c <value>`.
+    Shell(String),
+    /// Exec `value` with `arguments` as the whole argv.
+    Exec { value: String, arguments: Vec<String> },
+}
+
+/// Everything the shell needs to prepare and start a task's container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchSpec {
+    pub container_id: String,
+    pub framework_id: FrameworkId,
+    pub task_id: TaskId,
+    pub sandbox: PathBuf,
+    pub uris: Vec<CommandUri>,
+    pub command: CommandLine,
+    /// Variables set on top of the agent's own environment.
+    pub env: Vec<(String, String)>,
+    /// `None` when cgroups are not in use.
+    pub limits: Option<Limits>,
+    pub user: Option<String>,
+}
+
+/// Identifies a task's checkpoint directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPath {
+    pub agent_id: AgentId,
+    pub framework_id: FrameworkId,
+    pub executor_id: ExecutorId,
+    pub container_id: String,
+    pub task_id: TaskId,
+}
+
+/// One record of a `task.updates` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateRecord {
+    /// A status update was generated (and will be delivered until acknowledged).
+    Update(Box<TaskStatus>),
+    /// The update with this uuid was acknowledged.
+    Ack(String),
+    /// A kill was requested (so an exit while the agent is down reads as TASK_KILLED).
+    Kill,
+}
+
+/// A write to the agent's checkpoint (`meta/`). Executed synchronously (and durably) before
+/// the commands after it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checkpoint {
+    /// `meta/boot_id`, `meta/slaves/latest`, `meta/slaves/<id>/slave.info`.
+    Agent {
+        agent_id: AgentId,
+        info: Box<AgentInfo>,
+    },
+    /// The master told this agent to shut down: the id is no longer valid.
+    ForgetAgent {
+        agent_id: AgentId,
+    },
+    Framework {
+        agent_id: AgentId,
+        info: Box<FrameworkInfo>,
+    },
+    /// `task.info` (written before the task is launched).
+    Task {
+        run: RunPath,
+        info: Box<TaskInfo>,
+    },
+    /// Appended (and fsync'ed) to `task.updates`.
+    Record {
+        run: RunPath,
+        record: Box<UpdateRecord>,
+    },
+    /// The task is done and its last update acknowledged: its run can be forgotten.
+    RemoveRun {
+        run: RunPath,
+    },
+}
+
+/// Signals the shell can send to a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillSignal {
+    /// SIGTERM to the task's process group.
+    Term,
+    /// SIGKILL to every process of the container (cgroup and process group).
+    Kill,
+}
+
+/// What the core asks the shell to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Open a registration stream: POST REGISTER, then report [`Event::LinkOpened`], each
+    /// event as [`Event::Master`], and the end as [`Event::LinkClosed`], all tagged `conn`.
+    Connect {
+        conn: u64,
+        register: Box<Register>,
+    },
+    /// Close the stream `conn` (no `LinkClosed` needs to follow).
+    Disconnect {
+        conn: u64,
+    },
+    /// POST a call on the current stream.
+    Send {
+        stream_id: String,
+        call: Box<AgentCall>,
+    },
+    Checkpoint(Checkpoint),
+    /// Create the sandbox (and `runs/latest`), fetch the URIs; report [`Event::Prepared`].
+    Prepare(Box<LaunchSpec>),
+    /// Start the task process; report [`Event::Spawned`], then [`Event::Exited`].
+    Spawn(Box<LaunchSpec>),
+    /// Watch a process found alive at recovery; report [`Event::Exited`].
+    Reattach {
+        container_id: String,
+    },
+    Signal {
+        container_id: String,
+        signal: KillSignal,
+    },
+    /// Kill whatever is left of the container and release it (cgroups, records). Idempotent.
+    Destroy {
+        container_id: String,
+    },
+}
+
+/// A process found by the shell's recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveredProcess {
+    /// Still running; `pid` is the task's top process when known.
+    Running { pid: Option<i32> },
+    /// Ended while the agent was down.
+    Exited(ExitInfo),
+    /// No record of a process (never started, or the record is lost).
+    Unknown,
+}
+
+/// A checkpointed task, as read back from `meta/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoveredTask {
+    pub framework_id: FrameworkId,
+    pub container_id: String,
+    pub info: TaskInfo,
+    pub records: Vec<UpdateRecord>,
+    pub process: RecoveredProcess,
+}
+
+/// What the shell read from the work dir at start.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recovery {
+    pub agent_id: Option<AgentId>,
+    pub frameworks: Vec<FrameworkInfo>,
+    pub tasks: Vec<RecoveredTask>,
+    /// Containers with a runtime record or cgroup but no checkpointed task: killed.
+    pub orphan_containers: Vec<String>,
+}
+
+/// Inputs of the core.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// First event: the recovered state (empty on a fresh work dir).
+    Start(Box<Recovery>),
+    LinkOpened {
+        conn: u64,
+        stream_id: String,
+    },
+    Master {
+        conn: u64,
+        event: Box<AgentEvent>,
+    },
+    LinkClosed {
+        conn: u64,
+        reason: String,
+    },
+    Prepared {
+        container_id: String,
+        result: Result<(), String>,
+    },
+    Spawned {
+        container_id: String,
+        result: Result<Option<i32>, String>,
+    },
+    Exited {
+        container_id: String,
+        exit: ExitInfo,
+    },
+    /// Timers may be due.
+    Tick,
+    /// The agent process is stopping (not a crash): tasks of frameworks that do not checkpoint
+    /// are killed, the others keep running and are recovered on restart.
+    Shutdown,
+}
+
+type TaskKey = (FrameworkId, TaskId);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Sandbox and fetch in progress.
+    Preparing,
+    /// The process was asked for (Spawn issued) or runs.
+    Launched,
+    /// No process any more (ended, failed to start, or never will).
+    Gone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillCause {
+    Request,
+    MaxCompletion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Kill {
+    deadline: Duration,
+    escalated: bool,
+    cause: KillCause,
+}
+
+#[derive(Debug, Clone)]
+struct TaskEntry {
+    info: TaskInfo,
+    framework_id: FrameworkId,
+    container_id: String,
+    checkpoint: bool,
+    phase: Phase,
+    /// Newest state (the tail of the stream; STAGING before the first update).
+    state: TaskState,
+    /// Every update generated for the task, oldest first.
+    statuses: Vec<TaskStatus>,
+    stream: UpdateStream,
+    kill: Option<Kill>,
+    completion_deadline: Option<Duration>,
+    pid: Option<i32>,
+    spec: LaunchSpec,
+}
+
+/// A task that ended and whose updates were all acknowledged (for `/state`).
+#[derive(Debug, Clone)]
+struct CompletedTask {
+    task: Task,
+    container_id: String,
+    sandbox: PathBuf,
+    executor_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Link {
+    /// Not connected; connect at `retry_at`.
+    Idle {
+        retry_at: Duration,
+    },
+    /// REGISTER posted, no REGISTERED yet.
+    Connecting {
+        conn: u64,
+        stream_id: Option<String>,
+    },
+    Registered {
+        conn: u64,
+        stream_id: String,
+    },
+    /// Shut down: never connect again.
+    Stopped,
+}
+
+/// A task as `/state` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskView {
+    pub task: Task,
+    pub container_id: String,
+    pub sandbox: PathBuf,
+    pub executor_name: String,
+    /// Pending (unacknowledged) updates.
+    pub pending_updates: usize,
+}
+
+/// A read-only picture of the agent, published for the HTTP endpoints.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub agent_id: Option<AgentId>,
+    pub registered: bool,
+    pub master: Option<MasterInfo>,
+    pub agent_info: Option<AgentInfo>,
+    /// Frameworks with live or completed tasks here (not shut down).
+    pub frameworks: Vec<FrameworkInfo>,
+    /// Frameworks the master shut down.
+    pub completed_frameworks: Vec<FrameworkInfo>,
+    pub tasks: Vec<TaskView>,
+    pub completed_tasks: Vec<TaskView>,
+    /// Count of tasks that reached each terminal state since start.
+    pub terminal_counts: BTreeMap<String, u64>,
+    pub valid_status_updates: u64,
+    pub invalid_status_updates: u64,
+    pub registrations: u64,
+}
+
+/// Completed tasks kept per framework (Mesos' `--max_completed_executors_per_framework`).
+const MAX_COMPLETED_PER_FRAMEWORK: usize = 150;
+
+pub struct AgentCore {
+    cfg: CoreConfig,
+    rng: ChaCha8Rng,
+    agent_id: Option<AgentId>,
+    link: Link,
+    backoff: Duration,
+    next_conn: u64,
+    master: Option<MasterInfo>,
+    frameworks: BTreeMap<FrameworkId, FrameworkInfo>,
+    shut_down_frameworks: BTreeSet<FrameworkId>,
+    tasks: BTreeMap<TaskKey, TaskEntry>,
+    containers: BTreeMap<String, TaskKey>,
+    completed: BTreeMap<FrameworkId, VecDeque<CompletedTask>>,
+    terminal_counts: BTreeMap<String, u64>,
+    valid_acks: u64,
+    invalid_acks: u64,
+    registrations: u64,
+    started: bool,
+    version: u64,
+}
+
+impl AgentCore {
+    pub fn new(cfg: CoreConfig) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let backoff = cfg.registration_backoff_factor;
+        Self {
+            cfg,
+            rng,
+            agent_id: None,
+            link: Link::Idle { retry_at: Duration::MAX },
+            backoff,
+            next_conn: 1,
+            master: None,
+            frameworks: BTreeMap::new(),
+            shut_down_frameworks: BTreeSet::new(),
+            tasks: BTreeMap::new(),
+            containers: BTreeMap::new(),
+            completed: BTreeMap::new(),
+            terminal_counts: BTreeMap::new(),
+            valid_acks: 0,
+            invalid_acks: 0,
+            registrations: 0,
+            started: false,
+            version: 0,
+        }
+    }
+
+    /// Handles one event and fires every timer due at `now`.
+    pub fn handle(&mut self, now: Now, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        // Ticks and pings that lead to nothing leave the published picture as it is.
+        let quiet = matches!(&event, Event::Tick)
+            || matches!(&event, Event::Master { event, .. } if matches!(**event, AgentEvent::Ping));
+        match event {
+            Event::Start(recovery) => self.on_start(now, *recovery, &mut out),
+            Event::LinkOpened { conn, stream_id } => self.on_link_opened(conn, stream_id),
+            Event::Master { conn, event } => self.on_master(now, conn, *event, &mut out),
+            Event::LinkClosed { conn, reason } => self.on_link_closed(now, conn, &reason),
+            Event::Prepared { container_id, result } => self.on_prepared(now, &container_id, result, &mut out),
+            Event::Spawned { container_id, result } => self.on_spawned(now, &container_id, result, &mut out),
+            Event::Exited { container_id, exit } => self.on_exited(now, &container_id, exit, &mut out),
+            Event::Tick => {}
+            Event::Shutdown => self.on_shutdown(&mut out),
+        }
+        self.fire_timers(now, &mut out);
+        if !(quiet && out.is_empty()) {
+            self.version += 1;
+        }
+        out
+    }
+
+    /// The earliest time at which a timer is due (`handle(now, Event::Tick)` then).
+    pub fn next_wakeup(&self) -> Option<Duration> {
+        let mut next: Option<Duration> = None;
+        let mut consider = |t: Duration| next = Some(next.map_or(t, |n| n.min(t)));
+        if let Link::Idle { retry_at } = self.link
+            && self.started
+            && retry_at != Duration::MAX
+        {
+            consider(retry_at);
+        }
+        let registered = matches!(self.link, Link::Registered { .. });
+        for t in self.tasks.values() {
+            if registered && let Some(due) = t.stream.due() {
+                consider(due);
+            }
+            if let Some(k) = t.kill
+                && !k.escalated
+                && t.phase == Phase::Launched
+            {
+                consider(k.deadline);
+            }
+            if let Some(d) = t.completion_deadline
+                && t.kill.is_none()
+                && t.phase == Phase::Launched
+            {
+                consider(d);
+            }
+        }
+        next
+    }
+
+    /// A counter that changes whenever the core handled something (to republish snapshots).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn agent_id(&self) -> Option<&AgentId> {
+        self.agent_id.as_ref()
+    }
+
+    pub fn is_registered(&self) -> bool {
+        matches!(self.link, Link::Registered { .. })
+    }
+
+    /// Whether the core has shut down (after [`Event::Shutdown`]).
+    pub fn is_stopped(&self) -> bool {
+        self.link == Link::Stopped
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let agent_id = self.agent_id.clone().unwrap_or_default();
+        let tasks = self
+            .tasks
+            .values()
+            .map(|t| TaskView {
+                task: self.task_record(t, &agent_id),
+                container_id: t.container_id.clone(),
+                sandbox: t.spec.sandbox.clone(),
+                executor_name: executor_name(&t.info),
+                pending_updates: t.stream.len(),
+            })
+            .collect();
+        let completed_tasks = self
+            .completed
+            .values()
+            .flatten()
+            .map(|c| TaskView {
+                task: c.task.clone(),
+                container_id: c.container_id.clone(),
+                sandbox: c.sandbox.clone(),
+                executor_name: c.executor_name.clone(),
+                pending_updates: 0,
+            })
+            .collect();
+        let (completed_frameworks, frameworks): (Vec<FrameworkInfo>, Vec<FrameworkInfo>) = self
+            .frameworks
+            .values()
+            .cloned()
+            .partition(|f| f.id.as_ref().is_some_and(|id| self.shut_down_frameworks.contains(id)));
+        Snapshot {
+            agent_id: self.agent_id.clone(),
+            registered: self.is_registered(),
+            master: self.master.clone(),
+            agent_info: Some(self.agent_info()),
+            frameworks,
+            completed_frameworks,
+            tasks,
+            completed_tasks,
+            terminal_counts: self.terminal_counts.clone(),
+            valid_status_updates: self.valid_acks,
+            invalid_status_updates: self.invalid_acks,
+            registrations: self.registrations,
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Start and recovery
+
+    fn on_start(&mut self, now: Now, recovery: Recovery, out: &mut Vec<Command>) {
+        if self.started {
+            warn!("ignoring a second Start event");
+            return;
+        }
+        self.started = true;
+        self.agent_id = recovery.agent_id.clone();
+        for fw in recovery.frameworks {
+            if let Some(id) = fw.id.clone() {
+                self.frameworks.insert(id, fw);
+            }
+        }
+        for cid in recovery.orphan_containers {
+            info!(container_id = %cid, "destroying a container this agent has no checkpoint of");
+            out.push(Command::Destroy { container_id: cid });
+        }
+        for rt in recovery.tasks {
+            self.recover_task(now, rt, out);
+        }
+        self.connect(out);
+    }
+
+    fn recover_task(&mut self, now: Now, rt: RecoveredTask, out: &mut Vec<Command>) {
+        let Some(framework) = self.frameworks.get(&rt.framework_id).cloned() else {
+            warn!(task_id = %rt.info.task_id, framework_id = %rt.framework_id, "recovered task of an unknown framework; destroying it");
+            out.push(Command::Destroy { container_id: rt.container_id });
+            return;
+        };
+        let key = (rt.framework_id.clone(), rt.info.task_id.clone());
+        if self.tasks.contains_key(&key) {
+            warn!(task_id = %key.1, "task recovered twice; destroying the second container");
+            out.push(Command::Destroy { container_id: rt.container_id });
+            return;
+        }
+        let spec = self.launch_spec(&framework, &rt.info, &rt.container_id);
+        let mut entry = TaskEntry {
+            info: rt.info,
+            framework_id: rt.framework_id,
+            container_id: rt.container_id.clone(),
+            checkpoint: true,
+            phase: Phase::Gone,
+            state: TaskState::Staging,
+            statuses: Vec::new(),
+            stream: UpdateStream::default(),
+            kill: None,
+            completion_deadline: None,
+            pid: None,
+            spec,
+        };
+        let mut kill_requested = false;
+        for record in rt.records {
+            match record {
+                UpdateRecord::Update(s) => {
+                    entry.state = s.state;
+                    entry.statuses.push((*s).clone());
+                    entry.stream.push(*s);
+                }
+                UpdateRecord::Ack(uuid) => {
+                    if entry.stream.ack(&uuid) == AckOutcome::Ignored {
+                        debug!(task_id = %key.1, %uuid, "checkpointed ack matches no pending update");
+                    }
+                }
+                UpdateRecord::Kill => kill_requested = true,
+            }
+        }
+        info!(
+            task_id = %key.1, container_id = %entry.container_id, state = entry.state.name(),
+            pending = entry.stream.len(), process = ?rt.process, "recovered task"
+        );
+        self.containers.insert(entry.container_id.clone(), key.clone());
+        self.tasks.insert(key.clone(), entry);
+        let state = self.tasks[&key].state;
+        match rt.process {
+            RecoveredProcess::Running { pid } if !state.is_terminal() => {
+                if let Some(t) = self.tasks.get_mut(&key) {
+                    t.phase = Phase::Launched;
+                    t.pid = pid;
+                }
+                out.push(Command::Reattach { container_id: rt.container_id.clone() });
+                if state == TaskState::Staging {
+                    self.push_update(now, &key, TaskState::Starting, Source::Executor, None, None, out);
+                }
+                if matches!(state, TaskState::Staging | TaskState::Starting) && !kill_requested {
+                    self.push_running(now, &key, out);
+                }
+                if kill_requested || state == TaskState::Killing {
+                    self.start_kill(now, &key, None, KillCause::Request, out);
+                }
+            }
+            RecoveredProcess::Running { .. } => {
+                // Terminal already, yet something runs: make sure it does not.
+                out.push(Command::Destroy { container_id: rt.container_id });
+            }
+            RecoveredProcess::Exited(exit) => {
+                if !state.is_terminal() {
+                    if kill_requested && let Some(t) = self.tasks.get_mut(&key) {
+                        t.kill = Some(Kill { deadline: now.mono, escalated: true, cause: KillCause::Request });
+                    }
+                    self.push_exit_update(now, &key, exit, out);
+                }
+                out.push(Command::Destroy { container_id: rt.container_id });
+            }
+            RecoveredProcess::Unknown => {
+                if !state.is_terminal() {
+                    if state == TaskState::Staging {
+                        let lost = TaskState::Dropped.for_framework(framework.partition_aware());
+                        self.push_update(
+                            now,
+                            &key,
+                            lost,
+                            Source::Agent,
+                            Some(Reason::AgentRestarted),
+                            Some("Task launched during agent restart".to_string()),
+                            out,
+                        );
+                    } else {
+                        self.push_update(
+                            now,
+                            &key,
+                            TaskState::Failed,
+                            Source::Agent,
+                            Some(Reason::ExecutorTerminated),
+                            Some("Abnormal executor termination: the task's process is gone".to_string()),
+                            out,
+                        );
+                    }
+                }
+                out.push(Command::Destroy { container_id: rt.container_id });
+            }
+        }
+        self.maybe_complete(&key, out);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Master connection
+
+    fn connect(&mut self, out: &mut Vec<Command>) {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        self.link = Link::Connecting { conn, stream_id: None };
+        let agent_id = self.agent_id.clone();
+        let tasks = match &agent_id {
+            Some(id) => self.reported_tasks(id),
+            None => Vec::new(),
+        };
+        info!(conn, agent_id = ?agent_id.as_ref().map(|a| a.value.as_str()), tasks = tasks.len(), "registering with the master");
+        let mut agent_info = self.agent_info();
+        agent_info.id = agent_id.clone();
+        out.push(Command::Connect {
+            conn,
+            register: Box::new(Register { agent_info, agent_id, tasks, endpoint: self.cfg.endpoint.clone() }),
+        });
+    }
+
+    fn agent_info(&self) -> AgentInfo {
+        let mut info = self.cfg.agent_info.clone();
+        info.id = self.agent_id.clone();
+        info
+    }
+
+    fn reported_tasks(&self, agent_id: &AgentId) -> Vec<ReportedTask> {
+        self.tasks
+            .values()
+            .filter(|t| !t.state.is_terminal() || !t.stream.is_empty())
+            .filter_map(|t| {
+                let framework = self.frameworks.get(&t.framework_id)?.clone();
+                Some(ReportedTask { task: self.task_record(t, agent_id), framework })
+            })
+            .collect()
+    }
+
+    fn task_record(&self, t: &TaskEntry, agent_id: &AgentId) -> Task {
+        let head = t.stream.head();
+        Task {
+            name: t.info.name.clone(),
+            task_id: t.info.task_id.clone(),
+            framework_id: t.framework_id.clone(),
+            executor_id: None,
+            agent_id: agent_id.clone(),
+            state: t.state,
+            resources: t.info.resources.clone(),
+            statuses: t.statuses.clone(),
+            status_update_state: head.map(|h| h.state),
+            status_update_uuid: head.and_then(|h| h.uuid.clone()),
+            labels: t.info.labels.clone(),
+            discovery: t.info.discovery.clone(),
+            container: t.info.container.clone(),
+            health_check: t.info.health_check.clone(),
+            kill_policy: t.info.kill_policy,
+            user: self
+                .frameworks
+                .get(&t.framework_id)
+                .map(|f| t.info.command.as_ref().and_then(|c| c.user.clone()).unwrap_or_else(|| f.user.clone())),
+        }
+    }
+
+    fn on_link_opened(&mut self, conn: u64, stream_id: String) {
+        match &mut self.link {
+            Link::Connecting { conn: c, stream_id: s } if *c == conn => *s = Some(stream_id),
+            _ => debug!(conn, "stream opened for a stale connection"),
+        }
+    }
+
+    fn current_conn(&self) -> Option<u64> {
+        match &self.link {
+            Link::Connecting { conn, .. } | Link::Registered { conn, .. } => Some(*conn),
+            _ => None,
+        }
+    }
+
+    fn on_link_closed(&mut self, now: Now, conn: u64, reason: &str) {
+        if self.current_conn() != Some(conn) {
+            debug!(conn, reason, "stale connection closed");
+            return;
+        }
+        let delay = self.next_backoff();
+        warn!(conn, reason, retry_in_ms = delay.as_millis() as u64, "lost the master; will register again");
+        self.link = Link::Idle { retry_at: now.mono + delay };
+        for t in self.tasks.values_mut() {
+            t.stream.pause();
+        }
+    }
+
+    /// A random delay in `[0, backoff]`; the backoff then doubles up to its cap.
+    fn next_backoff(&mut self) -> Duration {
+        let cap = self.backoff;
+        self.backoff = self.backoff.saturating_mul(2).min(self.cfg.registration_backoff_max);
+        let nanos = cap.as_nanos().min(u128::from(u64::MAX)) as u64;
+        Duration::from_nanos(if nanos == 0 { 0 } else { self.rng.random_range(0..=nanos) })
+    }
+
+    fn on_master(&mut self, now: Now, conn: u64, event: AgentEvent, out: &mut Vec<Command>) {
+        if self.current_conn() != Some(conn) {
+            debug!(conn, "event from a stale connection ignored");
+            return;
+        }
+        let registered = matches!(self.link, Link::Registered { .. });
+        match event {
+            AgentEvent::Registered { registered: r } => self.on_registered(now, conn, *r, out),
+            AgentEvent::Ping => {}
+            _ if !registered => warn!(conn, "event before REGISTERED ignored"),
+            AgentEvent::RunTask { framework, task } => self.run_task(now, *framework, *task, out),
+            AgentEvent::KillTask { framework_id, task_id, kill_policy } => {
+                let key = (framework_id, task_id);
+                if self.tasks.contains_key(&key) {
+                    self.start_kill(now, &key, kill_policy, KillCause::Request, out);
+                } else {
+                    info!(framework_id = %key.0, task_id = %key.1, "kill of an unknown task ignored");
+                }
+            }
+            AgentEvent::Acknowledge { framework_id, task_id, uuid } => {
+                self.on_ack(now, (framework_id, task_id), &uuid, out)
+            }
+            AgentEvent::ShutdownFramework { framework_id } => {
+                info!(%framework_id, "shutting down framework");
+                self.shut_down_frameworks.insert(framework_id.clone());
+                let keys: Vec<TaskKey> = self.tasks.keys().filter(|k| k.0 == framework_id).cloned().collect();
+                for key in keys {
+                    self.start_kill(now, &key, None, KillCause::Request, out);
+                }
+            }
+            AgentEvent::ShutdownExecutor { framework_id, executor_id } => {
+                // A command executor's id is its task's id.
+                let key = (framework_id, TaskId::new(executor_id.value));
+                if self.tasks.contains_key(&key) {
+                    let grace = KillPolicy { grace_period: Some(duration_info(self.cfg.executor_shutdown_grace)) };
+                    self.start_kill(now, &key, Some(grace), KillCause::Request, out);
+                } else {
+                    info!(framework_id = %key.0, executor_id = %key.1, "shutdown of an unknown executor ignored");
+                }
+            }
+            AgentEvent::FrameworkMessage { framework_id, executor_id, .. } => {
+                debug!(%framework_id, %executor_id, "framework message for a command executor dropped");
+            }
+            AgentEvent::Shutdown { message } => self.on_master_shutdown(now, conn, &message, out),
+        }
+    }
+
+    fn on_registered(&mut self, now: Now, conn: u64, r: Registered, out: &mut Vec<Command>) {
+        let Link::Connecting { stream_id, .. } = &self.link else {
+            warn!(conn, "duplicate REGISTERED ignored");
+            return;
+        };
+        let Some(stream_id) = stream_id.clone() else {
+            warn!(conn, "REGISTERED before the stream id is known");
+            return;
+        };
+        if let Some(old) = self.agent_id.clone()
+            && old != r.agent_id
+        {
+            warn!(old = %old, new = %r.agent_id, "the master gave this agent a new id; dropping the old tasks");
+            self.drop_all_tasks(out);
+            out.push(Command::Checkpoint(Checkpoint::ForgetAgent { agent_id: old }));
+            self.agent_id = None;
+        }
+        if self.agent_id.is_none() {
+            self.agent_id = Some(r.agent_id.clone());
+            out.push(Command::Checkpoint(Checkpoint::Agent {
+                agent_id: r.agent_id.clone(),
+                info: Box::new(self.agent_info()),
+            }));
+            // Frameworks recovered or known so far belong to the old id.
+        }
+        info!(agent_id = %r.agent_id, ping_interval = r.ping_interval_seconds, "registered with the master");
+        self.registrations += 1;
+        self.master = Some(r.master_info);
+        self.link = Link::Registered { conn, stream_id };
+        self.backoff = self.cfg.registration_backoff_factor;
+        // Re-send every stream's head now.
+        let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
+        for key in &keys {
+            self.send_head(now, key, false, out);
+        }
+        for task_id in r.kill_tasks {
+            let keys: Vec<TaskKey> = self.tasks.keys().filter(|k| k.1 == task_id).cloned().collect();
+            for key in keys {
+                info!(task_id = %key.1, "the master asks to kill this task on re-registration");
+                self.start_kill(now, &key, None, KillCause::Request, out);
+            }
+        }
+    }
+
+    fn on_master_shutdown(&mut self, now: Now, conn: u64, message: &str, out: &mut Vec<Command>) {
+        warn!(message, "the master shut this agent down; killing all tasks and registering as a new agent");
+        self.drop_all_tasks(out);
+        if let Some(old) = self.agent_id.take() {
+            out.push(Command::Checkpoint(Checkpoint::ForgetAgent { agent_id: old }));
+        }
+        self.frameworks.clear();
+        self.shut_down_frameworks.clear();
+        self.completed.clear();
+        out.push(Command::Disconnect { conn });
+        let delay = self.next_backoff();
+        self.link = Link::Idle { retry_at: now.mono + delay };
+    }
+
+    /// Kills every task at once and forgets it, without any status update.
+    fn drop_all_tasks(&mut self, out: &mut Vec<Command>) {
+        for (_, t) in std::mem::take(&mut self.tasks) {
+            out.push(Command::Destroy { container_id: t.container_id });
+        }
+        self.containers.clear();
+    }
+
+    fn on_shutdown(&mut self, out: &mut Vec<Command>) {
+        info!("agent shutting down; tasks of checkpointing frameworks keep running");
+        let keys: Vec<TaskKey> = self.tasks.iter().filter(|(_, t)| !t.checkpoint).map(|(k, _)| k.clone()).collect();
+        for key in keys {
+            if let Some(t) = self.tasks.remove(&key) {
+                self.containers.remove(&t.container_id);
+                out.push(Command::Destroy { container_id: t.container_id });
+            }
+        }
+        if let Some(conn) = self.current_conn() {
+            out.push(Command::Disconnect { conn });
+        }
+        self.link = Link::Stopped;
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Tasks
+
+    fn run_task(&mut self, now: Now, framework: FrameworkInfo, task: TaskInfo, out: &mut Vec<Command>) {
+        let Some(agent_id) = self.agent_id.clone() else { return };
+        let Some(framework_id) = framework.id.clone() else {
+            warn!(task_id = %task.task_id, "RUN_TASK without a framework id ignored");
+            return;
+        };
+        if let Err(e) = mesos_api::validate_id(framework_id.as_str()).and(mesos_api::validate_id(task.task_id.as_str()))
+        {
+            // Ids end up in paths; the master validates them, so this is a protocol error.
+            warn!(task_id = %task.task_id, error = %e, "RUN_TASK with an invalid id ignored");
+            return;
+        }
+        let key = (framework_id.clone(), task.task_id.clone());
+        if self.tasks.contains_key(&key) {
+            warn!(task_id = %key.1, "RUN_TASK for a task that is already here ignored");
+            return;
+        }
+        self.shut_down_frameworks.remove(&framework_id);
+        let checkpoint = framework.checkpoint;
+        if checkpoint && self.frameworks.get(&framework_id) != Some(&framework) {
+            out.push(Command::Checkpoint(Checkpoint::Framework {
+                agent_id: agent_id.clone(),
+                info: Box::new(framework.clone()),
+            }));
+        }
+        self.frameworks.insert(framework_id.clone(), framework.clone());
+        let container_id = self.new_uuid().hyphenated().to_string();
+        let spec = self.launch_spec(&framework, &task, &container_id);
+        let entry = TaskEntry {
+            info: task.clone(),
+            framework_id: framework_id.clone(),
+            container_id: container_id.clone(),
+            checkpoint,
+            phase: Phase::Preparing,
+            state: TaskState::Staging,
+            statuses: Vec::new(),
+            stream: UpdateStream::default(),
+            kill: None,
+            completion_deadline: None,
+            pid: None,
+            spec: spec.clone(),
+        };
+        info!(task_id = %key.1, framework_id = %key.0, %container_id, "launching task");
+        self.tasks.insert(key.clone(), entry);
+        self.containers.insert(container_id.clone(), key.clone());
+        if checkpoint {
+            out.push(Command::Checkpoint(Checkpoint::Task { run: self.run_path(&key), info: Box::new(task.clone()) }));
+        }
+        let failure = if task.executor.is_some() {
+            Some("custom executors are not supported by this agent yet")
+        } else if task.command.as_ref().and_then(|c| c.value.as_ref()).is_none() {
+            Some("the task has no command to run")
+        } else {
+            None
+        };
+        if let Some(message) = failure {
+            if let Some(t) = self.tasks.get_mut(&key) {
+                t.phase = Phase::Gone;
+            }
+            self.push_update(
+                now,
+                &key,
+                TaskState::Failed,
+                Source::Agent,
+                Some(Reason::ContainerLaunchFailed),
+                Some(message.to_string()),
+                out,
+            );
+            return;
+        }
+        out.push(Command::Prepare(Box::new(spec)));
+    }
+
+    fn launch_spec(&self, framework: &FrameworkInfo, task: &TaskInfo, container_id: &str) -> LaunchSpec {
+        let agent_id = self.agent_id.clone().unwrap_or_default();
+        let framework_id = framework.id.clone().unwrap_or_default();
+        let sandbox =
+            self.cfg.layout.sandbox(agent_id.as_str(), framework_id.as_str(), task.task_id.as_str(), container_id);
+        let default_command = CommandInfo {
+            uris: Vec::new(),
+            environment: None,
+            shell: true,
+            value: None,
+            arguments: Vec::new(),
+            user: None,
+        };
+        let command = task.command.as_ref().unwrap_or(&default_command);
+        let line = if command.shell {
+            CommandLine::Shell(command.value.clone().unwrap_or_default())
+        } else {
+            CommandLine::Exec { value: command.value.clone().unwrap_or_default(), arguments: command.arguments.clone() }
+        };
+        let resources = ResourceSet::from_wire(&task.resources).unwrap_or_default();
+        let limits = self.cfg.cgroups.then(|| cgroup_limits(&resources));
+        let sandbox_text = sandbox.display().to_string();
+        let mut env: Vec<(String, String)> = vec![
+            ("MESOS_FRAMEWORK_ID".into(), framework_id.value.clone()),
+            ("MESOS_EXECUTOR_ID".into(), task.task_id.value.clone()),
+            ("MESOS_DIRECTORY".into(), sandbox_text.clone()),
+            ("MESOS_SANDBOX".into(), sandbox_text),
+            ("MESOS_AGENT_ENDPOINT".into(), self.cfg.endpoint.clone()),
+            ("MESOS_SLAVE_ID".into(), agent_id.value.clone()),
+            ("MESOS_SLAVE_PID".into(), format!("slave(1)@{}", self.cfg.endpoint)),
+            ("MESOS_CHECKPOINT".into(), if framework.checkpoint { "1" } else { "0" }.into()),
+            ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "0".into()),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
+                crate::flags::format_duration(self.cfg.executor_shutdown_grace),
+            ),
+            ("LIBPROCESS_PORT".into(), "0".into()),
+            ("MESOS_TASK_ID".into(), task.task_id.value.clone()),
+            ("MESOS_ALLOCATION_ROLE".into(), allocation_role(framework, &task.resources)),
+        ];
+        if framework.checkpoint {
+            env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
+            env.push(("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2secs".into()));
+        }
+        if let Some(vars) = &command.environment {
+            for v in &vars.variables {
+                if v.kind.as_deref().is_none_or(|k| k == "VALUE") {
+                    env.push((v.name.clone(), v.value.clone().unwrap_or_default()));
+                }
+            }
+        }
+        LaunchSpec {
+            container_id: container_id.to_string(),
+            framework_id,
+            task_id: task.task_id.clone(),
+            sandbox,
+            uris: command.uris.clone(),
+            command: line,
+            env,
+            limits,
+            user: command.user.clone(),
+        }
+    }
+
+    fn run_path(&self, key: &TaskKey) -> RunPath {
+        let container_id = self.tasks.get(key).map(|t| t.container_id.clone()).unwrap_or_default();
+        RunPath {
+            agent_id: self.agent_id.clone().unwrap_or_default(),
+            framework_id: key.0.clone(),
+            executor_id: ExecutorId::new(key.1.value.clone()),
+            container_id,
+            task_id: key.1.clone(),
+        }
+    }
+
+    fn on_prepared(&mut self, now: Now, cid: &str, result: Result<(), String>, out: &mut Vec<Command>) {
+        let Some(key) = self.containers.get(cid).cloned() else {
+            out.push(Command::Destroy { container_id: cid.to_string() });
+            return;
+        };
+        let Some(t) = self.tasks.get_mut(&key) else { return };
+        if t.phase != Phase::Preparing {
+            warn!(container_id = cid, "unexpected Prepared event");
+            return;
+        }
+        if t.state.is_terminal() {
+            // Killed while its URIs were being fetched.
+            t.phase = Phase::Gone;
+            out.push(Command::Destroy { container_id: cid.to_string() });
+            self.maybe_complete(&key, out);
+            return;
+        }
+        match result {
+            Err(e) => {
+                t.phase = Phase::Gone;
+                warn!(task_id = %key.1, error = %e, "task launch failed");
+                self.push_update(
+                    now,
+                    &key,
+                    TaskState::Failed,
+                    Source::Agent,
+                    Some(Reason::ContainerLaunchFailed),
+                    Some(format!("Failed to launch container: {e}")),
+                    out,
+                );
+                out.push(Command::Destroy { container_id: cid.to_string() });
+                self.maybe_complete(&key, out);
+            }
+            Ok(()) => {
+                t.phase = Phase::Launched;
+                let spec = t.spec.clone();
+                self.push_update(now, &key, TaskState::Starting, Source::Executor, None, None, out);
+                out.push(Command::Spawn(Box::new(spec)));
+            }
+        }
+    }
+
+    fn on_spawned(&mut self, now: Now, cid: &str, result: Result<Option<i32>, String>, out: &mut Vec<Command>) {
+        let Some(key) = self.containers.get(cid).cloned() else {
+            out.push(Command::Destroy { container_id: cid.to_string() });
+            return;
+        };
+        let Some(t) = self.tasks.get_mut(&key) else { return };
+        if t.phase != Phase::Launched {
+            warn!(container_id = cid, "unexpected Spawned event");
+            return;
+        }
+        match result {
+            Err(e) => {
+                t.phase = Phase::Gone;
+                warn!(task_id = %key.1, error = %e, "task process failed to start");
+                self.push_update(
+                    now,
+                    &key,
+                    TaskState::Failed,
+                    Source::Agent,
+                    Some(Reason::ContainerLaunchFailed),
+                    Some(format!("Failed to launch container: {e}")),
+                    out,
+                );
+                out.push(Command::Destroy { container_id: cid.to_string() });
+                self.maybe_complete(&key, out);
+            }
+            Ok(pid) => {
+                t.pid = pid;
+                t.completion_deadline =
+                    t.info.max_completion_time.map(|d| now.mono + Duration::from_nanos(d.nanoseconds.max(0) as u64));
+                if t.kill.is_none() && !t.state.is_terminal() {
+                    self.push_running(now, &key, out);
+                }
+            }
+        }
+    }
+
+    fn push_running(&mut self, now: Now, key: &TaskKey, out: &mut Vec<Command>) {
+        let Some(t) = self.tasks.get(key) else { return };
+        let mut container_status = serde_json::json!({
+            "container_id": {"value": t.container_id},
+            "network_infos": [{"ip_addresses": [{"protocol": "IPv4", "ip_address": self.cfg.ip}]}],
+        });
+        if let Some(pid) = t.pid {
+            container_status["executor_pid"] = serde_json::json!(pid);
+        }
+        let mut status = self.new_status(now, key, TaskState::Running, Source::Executor, None, None);
+        status.container_status = Some(container_status);
+        self.enqueue(now, key, status, out);
+    }
+
+    fn on_exited(&mut self, now: Now, cid: &str, exit: ExitInfo, out: &mut Vec<Command>) {
+        let Some(key) = self.containers.get(cid).cloned() else {
+            out.push(Command::Destroy { container_id: cid.to_string() });
+            return;
+        };
+        let Some(t) = self.tasks.get_mut(&key) else { return };
+        info!(task_id = %key.1, container_id = cid, termination = ?exit.termination, oom = exit.oom.is_some(), "task process ended");
+        t.phase = Phase::Gone;
+        if !t.state.is_terminal() {
+            self.push_exit_update(now, &key, exit, out);
+        }
+        out.push(Command::Destroy { container_id: cid.to_string() });
+        self.maybe_complete(&key, out);
+    }
+
+    /// The terminal update for a process that ended.
+    fn push_exit_update(&mut self, now: Now, key: &TaskKey, exit: ExitInfo, out: &mut Vec<Command>) {
+        let Some(t) = self.tasks.get(key) else { return };
+        let message = termination_message(exit.termination);
+        if let Some(oom) = exit.oom {
+            let mem = ResourceSet::from_wire(&t.info.resources).map(|r| r.scalar("mem")).unwrap_or(0.0);
+            let text = format!(
+                "Memory limit exceeded: Requested: {}MB Maximum Used: {}MB",
+                (oom.limit_bytes / (1024 * 1024)).max(mem as u64),
+                oom.max_usage_bytes / (1024 * 1024)
+            );
+            let mem_resources: Vec<Resource> = t.info.resources.iter().filter(|r| r.name == "mem").cloned().collect();
+            let mut status = self.new_status(
+                now,
+                key,
+                TaskState::Failed,
+                Source::Agent,
+                Some(Reason::ContainerLimitationMemory),
+                Some(text),
+            );
+            status.limitation = Some(serde_json::json!({ "resources": mem_resources }));
+            self.enqueue(now, key, status, out);
+            return;
+        }
+        let (state, reason) = match (t.kill.map(|k| k.cause), exit.termination) {
+            (Some(KillCause::MaxCompletion), _) => (TaskState::Failed, Some(Reason::MaxCompletionTimeReached)),
+            (Some(KillCause::Request), _) => (TaskState::Killed, None),
+            (None, Termination::Exited(0)) => (TaskState::Finished, None),
+            (None, _) => (TaskState::Failed, None),
+        };
+        self.push_update(now, key, state, Source::Executor, reason, Some(message), out);
+    }
+
+    fn start_kill(
+        &mut self,
+        now: Now,
+        key: &TaskKey,
+        policy: Option<KillPolicy>,
+        cause: KillCause,
+        out: &mut Vec<Command>,
+    ) {
+        let default_grace = self.cfg.default_kill_grace;
+        let Some(t) = self.tasks.get_mut(key) else { return };
+        if t.state.is_terminal() || t.phase == Phase::Gone {
+            debug!(task_id = %key.1, "kill of a task that already ended ignored");
+            return;
+        }
+        let grace = policy
+            .and_then(|p| p.grace_period)
+            .or_else(|| t.info.kill_policy.and_then(|p| p.grace_period))
+            .map(|g| Duration::from_nanos(g.nanoseconds.max(0) as u64))
+            .unwrap_or(default_grace);
+        let container_id = t.container_id.clone();
+        if t.phase == Phase::Preparing {
+            info!(task_id = %key.1, "task killed before its process started");
+            self.push_update(
+                now,
+                key,
+                TaskState::Killed,
+                Source::Agent,
+                Some(Reason::TaskKilledDuringLaunch),
+                Some("Task killed before it was launched".to_string()),
+                out,
+            );
+            return;
+        }
+        if let Some(k) = &mut t.kill {
+            // A kill in progress can only be shortened.
+            let deadline = now.mono + grace;
+            if !k.escalated && deadline < k.deadline {
+                k.deadline = deadline;
+                if grace.is_zero() {
+                    k.escalated = true;
+                    out.push(Command::Signal { container_id, signal: KillSignal::Kill });
+                }
+            }
+            return;
+        }
+        info!(task_id = %key.1, grace_ms = grace.as_millis() as u64, "killing task");
+        let escalated = grace.is_zero();
+        t.kill = Some(Kill { deadline: now.mono + grace, escalated, cause });
+        let checkpoint = t.checkpoint;
+        let killing = cause == KillCause::Request
+            && t.state != TaskState::Killing
+            && self.frameworks.get(&key.0).is_some_and(|f| f.has_capability("TASK_KILLING_STATE"));
+        if checkpoint {
+            out.push(Command::Checkpoint(Checkpoint::Record {
+                run: self.run_path(key),
+                record: Box::new(UpdateRecord::Kill),
+            }));
+        }
+        if killing {
+            self.push_update(now, key, TaskState::Killing, Source::Executor, None, None, out);
+        }
+        let signal = if escalated { KillSignal::Kill } else { KillSignal::Term };
+        out.push(Command::Signal { container_id, signal });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Status updates
+
+    fn new_uuid(&mut self) -> uuid::Uuid {
+        let bytes: [u8; 16] = self.rng.random();
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    fn new_status(
+        &mut self,
+        now: Now,
+        key: &TaskKey,
+        state: TaskState,
+        source: Source,
+        reason: Option<Reason>,
+        message: Option<String>,
+    ) -> TaskStatus {
+        use base64::Engine;
+        let uuid = base64::engine::general_purpose::STANDARD.encode(self.new_uuid().as_bytes());
+        let mut s = TaskStatus::new(key.1.clone(), state);
+        s.source = Some(source);
+        s.reason = reason;
+        s.message = message;
+        s.agent_id = self.agent_id.clone();
+        s.executor_id = Some(ExecutorId::new(key.1.value.clone()));
+        s.timestamp = Some(now.wall);
+        s.uuid = Some(uuid);
+        s
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_update(
+        &mut self,
+        now: Now,
+        key: &TaskKey,
+        state: TaskState,
+        source: Source,
+        reason: Option<Reason>,
+        message: Option<String>,
+        out: &mut Vec<Command>,
+    ) {
+        let status = self.new_status(now, key, state, source, reason, message);
+        self.enqueue(now, key, status, out);
+    }
+
+    /// Appends an update to the task's stream: checkpointed first, sent if it is the head.
+    fn enqueue(&mut self, now: Now, key: &TaskKey, status: TaskStatus, out: &mut Vec<Command>) {
+        let run = self.run_path(key);
+        let Some(t) = self.tasks.get_mut(key) else { return };
+        info!(task_id = %key.1, state = status.state.name(), uuid = ?status.uuid, "status update");
+        if status.state.is_terminal() && !t.state.is_terminal() {
+            *self.terminal_counts.entry(status.state.name().to_string()).or_default() += 1;
+        }
+        t.state = status.state;
+        t.statuses.push(status.clone());
+        if t.checkpoint {
+            out.push(Command::Checkpoint(Checkpoint::Record {
+                run,
+                record: Box::new(UpdateRecord::Update(Box::new(status.clone()))),
+            }));
+        }
+        if t.stream.push(status) {
+            self.send_head(now, key, false, out);
+        }
+    }
+
+    /// Sends the head of a task's stream if connected (`retry`: a timer fired).
+    fn send_head(&mut self, now: Now, key: &TaskKey, retry: bool, out: &mut Vec<Command>) {
+        let Link::Registered { stream_id, .. } = &self.link else { return };
+        let stream_id = stream_id.clone();
+        let (min, max) = (self.cfg.update_retry_min, self.cfg.update_retry_max);
+        let Some(t) = self.tasks.get_mut(key) else { return };
+        let Some(head) = t.stream.head().cloned() else { return };
+        if retry {
+            t.stream.sent_retry(now.mono, min, max);
+            info!(task_id = %key.1, state = head.state.name(), uuid = ?head.uuid, "re-sending unacknowledged update");
+        } else {
+            t.stream.sent_fresh(now.mono, min);
+        }
+        out.push(Command::Send {
+            stream_id,
+            call: Box::new(AgentCall::StatusUpdate {
+                status_update: StatusUpdate { framework_id: key.0.clone(), status: head, latest_state: t.state },
+            }),
+        });
+    }
+
+    fn on_ack(&mut self, now: Now, key: TaskKey, uuid: &str, out: &mut Vec<Command>) {
+        let run = self.run_path(&key);
+        let Some(t) = self.tasks.get_mut(&key) else {
+            debug!(task_id = %key.1, uuid, "acknowledgement for an unknown task ignored");
+            self.invalid_acks += 1;
+            return;
+        };
+        match t.stream.ack(uuid) {
+            AckOutcome::Ignored => {
+                debug!(task_id = %key.1, uuid, "acknowledgement does not match the pending update; ignored");
+                self.invalid_acks += 1;
+            }
+            AckOutcome::Popped => {
+                self.valid_acks += 1;
+                if t.checkpoint {
+                    out.push(Command::Checkpoint(Checkpoint::Record {
+                        run,
+                        record: Box::new(UpdateRecord::Ack(uuid.to_string())),
+                    }));
+                }
+                self.send_head(now, &key, false, out);
+                self.maybe_complete(&key, out);
+            }
+        }
+    }
+
+    /// Moves a task that ended and has no pending update to the completed list.
+    fn maybe_complete(&mut self, key: &TaskKey, out: &mut Vec<Command>) {
+        let Some(t) = self.tasks.get(key) else { return };
+        if !(t.state.is_terminal() && t.stream.is_empty() && t.phase != Phase::Launched) {
+            return;
+        }
+        let agent_id = self.agent_id.clone().unwrap_or_default();
+        let record = self.task_record(t, &agent_id);
+        let run = self.run_path(key);
+        let Some(t) = self.tasks.remove(key) else { return };
+        // A Prepare still in flight then finds no task and destroys its container.
+        self.containers.remove(&t.container_id);
+        if t.checkpoint {
+            out.push(Command::Checkpoint(Checkpoint::RemoveRun { run }));
+        }
+        debug!(task_id = %key.1, state = t.state.name(), "task completed");
+        let list = self.completed.entry(key.0.clone()).or_default();
+        list.push_back(CompletedTask {
+            task: record,
+            container_id: t.container_id,
+            sandbox: t.spec.sandbox,
+            executor_name: executor_name(&t.info),
+        });
+        while list.len() > MAX_COMPLETED_PER_FRAMEWORK {
+            list.pop_front();
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Timers
+
+    fn fire_timers(&mut self, now: Now, out: &mut Vec<Command>) {
+        if let Link::Idle { retry_at } = self.link
+            && self.started
+            && retry_at <= now.mono
+        {
+            self.connect(out);
+        }
+        let registered = matches!(self.link, Link::Registered { .. });
+        let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
+        for key in keys {
+            let Some(t) = self.tasks.get_mut(&key) else { continue };
+            if t.phase == Phase::Launched {
+                if let Some(k) = &mut t.kill
+                    && !k.escalated
+                    && k.deadline <= now.mono
+                {
+                    k.escalated = true;
+                    info!(task_id = %key.1, "kill grace period elapsed; sending SIGKILL");
+                    out.push(Command::Signal { container_id: t.container_id.clone(), signal: KillSignal::Kill });
+                }
+                if let Some(d) = t.completion_deadline
+                    && t.kill.is_none()
+                    && d <= now.mono
+                {
+                    info!(task_id = %key.1, "max completion time reached; killing task");
+                    let zero = KillPolicy { grace_period: Some(duration_info(Duration::ZERO)) };
+                    self.start_kill(now, &key, Some(zero), KillCause::MaxCompletion, out);
+                }
+            }
+            if registered
+                && let Some(t) = self.tasks.get(&key)
+                && t.stream.due().is_some_and(|d| d <= now.mono)
+            {
+                self.send_head(now, &key, true, out);
+            }
+        }
+    }
+}
+
+fn duration_info(d: Duration) -> mesos_api::messages::DurationInfo {
+    mesos_api::messages::DurationInfo { nanoseconds: i64::try_from(d.as_nanos()).unwrap_or(i64::MAX) }
+}
+
+/// The cgroup limits of a task with these resources.
+pub fn cgroup_limits(resources: &ResourceSet) -> Limits {
+    Limits { cpus: resources.scalar("cpus"), mem_mb: resources.scalar("mem") }
+}
+
+fn allocation_role(framework: &FrameworkInfo, resources: &[Resource]) -> String {
+    resources
+        .iter()
+        .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
+        .unwrap_or_else(|| framework.effective_roles().into_iter().next().unwrap_or_else(|| "*".to_string()))
+}
+
+/// `Command Executor (Task: <id>) (Command: sh -c '<first 12 chars>...')`.
+pub fn executor_name(task: &TaskInfo) -> String {
+    let command = match &task.command {
+        Some(c) if c.shell => {
+            let v = c.value.clone().unwrap_or_default();
+            let short: String = v.chars().take(12).collect();
+            let dots = if v.chars().count() > 12 { "..." } else { "" };
+            format!("sh -c '{short}{dots}'")
+        }
+        Some(c) => format!("[{}]", c.arguments.join(", ")),
+        None => String::new(),
+    };
+    format!("Command Executor (Task: {}) (Command: {command})", task.task_id)
+}
+
+/// `Command exited with status N` / `Command terminated with signal <strsignal>`.
+pub fn termination_message(t: Termination) -> String {
+    match t {
+        Termination::Exited(code) => format!("Command exited with status {code}"),
+        Termination::Signaled(sig) => format!("Command terminated with signal {}", signal_description(sig)),
+        Termination::Unknown => "Command terminated for an unknown reason".to_string(),
+    }
+}
+
+/// The text `strsignal(3)` gives on Linux (glibc).
+pub fn signal_description(sig: i32) -> String {
+    let text = match sig {
+        1 => "Hangup",
+        2 => "Interrupt",
+        3 => "Quit",
+        4 => "Illegal instruction",
+        5 => "Trace/breakpoint trap",
+        6 => "Aborted",
+        7 => "Bus error",
+        8 => "Floating point exception",
+        9 => "Killed",
+        10 => "User defined signal 1",
+        11 => "Segmentation fault",
+        12 => "User defined signal 2",
+        13 => "Broken pipe",
+        14 => "Alarm clock",
+        15 => "Terminated",
+        16 => "Stack fault",
+        17 => "Child exited",
+        18 => "Continued",
+        19 => "Stopped (signal)",
+        20 => "Stopped",
+        21 => "Stopped (tty input)",
+        22 => "Stopped (tty output)",
+        23 => "Urgent I/O condition",
+        24 => "CPU time limit exceeded",
+        25 => "File size limit exceeded",
+        26 => "Virtual timer expired",
+        27 => "Profiling timer expired",
+        28 => "Window changed",
+        29 => "I/O possible",
+        30 => "Power failure",
+        31 => "Bad system call",
+        34..=64 => return format!("Real-time signal {}", sig - 34),
+        _ => return format!("Unknown signal {sig}"),
+    };
+    text.to_string()
+}

@@ -1,0 +1,1132 @@
+use super::*;
+use mesos_api::messages::{Capability, DurationInfo, Environment, EnvironmentVariable, ExecutorInfo};
+
+const SECS: Duration = Duration::from_secs(1);
+
+fn at(secs: f64) -> Now {
+    Now { mono: Duration::from_secs_f64(secs), wall: 1_700_000_000.0 + secs }
+}
+
+fn config() -> CoreConfig {
+    CoreConfig {
+        agent_info: AgentInfo {
+            hostname: "host1".into(),
+            port: 5051,
+            resources: ResourceSet::parse_text("cpus:4;mem:4096;disk:1000;ports:[31000-32000]")
+                .map(|r| r.to_wire())
+                .unwrap_or_default(),
+            attributes: vec![],
+            id: None,
+            domain: None,
+        },
+        endpoint: "127.0.0.1:5051".into(),
+        ip: "127.0.0.1".into(),
+        layout: Layout::new("/work"),
+        default_kill_grace: 3 * SECS,
+        executor_shutdown_grace: 5 * SECS,
+        update_retry_min: 10 * SECS,
+        update_retry_max: 600 * SECS,
+        registration_backoff_factor: Duration::from_millis(100),
+        registration_backoff_max: 5 * SECS,
+        cgroups: true,
+        seed: 7,
+    }
+}
+
+fn framework(id: &str, checkpoint: bool, caps: &[&str]) -> FrameworkInfo {
+    FrameworkInfo {
+        user: "root".into(),
+        name: format!("fw-{id}"),
+        id: Some(FrameworkId::new(id)),
+        failover_timeout: 0.0,
+        checkpoint,
+        role: "*".into(),
+        roles: vec![],
+        hostname: None,
+        principal: None,
+        webui_url: None,
+        capabilities: caps.iter().map(|c| Capability { kind: c.to_string() }).collect(),
+        labels: None,
+        offer_filters: None,
+    }
+}
+
+fn task(id: &str, command: &str) -> TaskInfo {
+    TaskInfo {
+        name: id.into(),
+        task_id: TaskId::new(id),
+        agent_id: AgentId::new("A1"),
+        resources: ResourceSet::parse_text("cpus:0.5;mem:64").map(|r| r.to_wire()).unwrap_or_default(),
+        executor: None,
+        command: Some(CommandInfo {
+            uris: vec![],
+            environment: None,
+            shell: true,
+            value: Some(command.into()),
+            arguments: vec![],
+            user: None,
+        }),
+        container: None,
+        health_check: None,
+        check: None,
+        kill_policy: None,
+        data: None,
+        labels: None,
+        discovery: None,
+        max_completion_time: None,
+        limits: None,
+    }
+}
+
+fn registered_event(agent: &str) -> AgentEvent {
+    AgentEvent::Registered {
+        registered: Box::new(Registered {
+            agent_id: AgentId::new(agent),
+            master_info: MasterInfo {
+                id: "m".into(),
+                ip: 16777343,
+                port: 5050,
+                pid: "master@127.0.0.1:5050".into(),
+                hostname: "m".into(),
+                version: "1.11.0".into(),
+                address: Default::default(),
+                capabilities: vec![],
+            },
+            ping_interval_seconds: 1.0,
+            kill_tasks: vec![],
+        }),
+    }
+}
+
+/// Test driver around the core.
+struct Harness {
+    core: AgentCore,
+    conn: u64,
+    now: f64,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with(config(), Recovery::default())
+    }
+
+    fn with(cfg: CoreConfig, recovery: Recovery) -> Self {
+        let mut core = AgentCore::new(cfg);
+        let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
+        let conn = connects(&out).first().map(|(c, _)| *c).expect("start connects");
+        Self { core, conn, now: 0.0 }
+    }
+
+    fn ev(&mut self, e: Event) -> Vec<Command> {
+        self.core.handle(at(self.now), e)
+    }
+
+    fn master(&mut self, e: AgentEvent) -> Vec<Command> {
+        let conn = self.conn;
+        self.ev(Event::Master { conn, event: Box::new(e) })
+    }
+
+    fn register(&mut self, agent: &str) -> Vec<Command> {
+        let conn = self.conn;
+        self.ev(Event::LinkOpened { conn, stream_id: format!("stream-{conn}") });
+        self.master(registered_event(agent))
+    }
+
+    fn advance(&mut self, secs: f64) -> Vec<Command> {
+        self.now += secs;
+        self.ev(Event::Tick)
+    }
+
+    fn run(&mut self, fw: FrameworkInfo, t: TaskInfo) -> Vec<Command> {
+        self.master(AgentEvent::RunTask { framework: Box::new(fw), task: Box::new(t) })
+    }
+
+    fn ack(&mut self, fw: &str, task: &str, uuid: &str) -> Vec<Command> {
+        self.master(AgentEvent::Acknowledge {
+            framework_id: FrameworkId::new(fw),
+            task_id: TaskId::new(task),
+            uuid: uuid.into(),
+        })
+    }
+
+    fn kill(&mut self, fw: &str, task: &str, grace: Option<f64>) -> Vec<Command> {
+        self.master(AgentEvent::KillTask {
+            framework_id: FrameworkId::new(fw),
+            task_id: TaskId::new(task),
+            kill_policy: grace.map(|g| KillPolicy { grace_period: Some(DurationInfo::from_secs_f64(g)) }),
+        })
+    }
+
+    /// Runs a task up to its process being started; returns the container id and the
+    /// STARTING update's uuid.
+    fn launch(&mut self, fw: FrameworkInfo, t: TaskInfo) -> (String, String) {
+        let out = self.run(fw, t);
+        let spec = prepares(&out).pop().expect("prepare");
+        let out = self.ev(Event::Prepared { container_id: spec.container_id.clone(), result: Ok(()) });
+        assert_eq!(spawns(&out).len(), 1);
+        let starting = sent(&out).pop().expect("STARTING sent");
+        assert_eq!(starting.1, TaskState::Starting);
+        let out = self.ev(Event::Spawned { container_id: spec.container_id.clone(), result: Ok(Some(4242)) });
+        assert!(sent(&out).is_empty(), "RUNNING waits for the ack of STARTING");
+        (spec.container_id, starting.2)
+    }
+}
+
+fn connects(out: &[Command]) -> Vec<(u64, Register)> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Connect { conn, register } => Some((*conn, (**register).clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn prepares(out: &[Command]) -> Vec<LaunchSpec> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Prepare(s) => Some((**s).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn spawns(out: &[Command]) -> Vec<LaunchSpec> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Spawn(s) => Some((**s).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (task id, state, uuid, status) of every status update sent.
+fn sent(out: &[Command]) -> Vec<(String, TaskState, String, StatusUpdate)> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Send { call, .. } => match &**call {
+                AgentCall::StatusUpdate { status_update } => Some((
+                    status_update.status.task_id.value.clone(),
+                    status_update.status.state,
+                    status_update.status.uuid.clone().unwrap_or_default(),
+                    status_update.clone(),
+                )),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+fn signals(out: &[Command]) -> Vec<KillSignal> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Signal { signal, .. } => Some(*signal),
+            _ => None,
+        })
+        .collect()
+}
+
+fn destroys(out: &[Command]) -> Vec<String> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Destroy { container_id } => Some(container_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn checkpoints(out: &[Command]) -> Vec<Checkpoint> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Checkpoint(cp) => Some(cp.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn exit(code: i32) -> Event {
+    Event::Exited { container_id: String::new(), exit: ExitInfo { termination: Termination::Exited(code), oom: None } }
+}
+
+fn exited(cid: &str, termination: Termination) -> Event {
+    Event::Exited { container_id: cid.to_string(), exit: ExitInfo { termination, oom: None } }
+}
+
+#[test]
+fn registers_fresh_then_checkpoints_the_agent_id() {
+    let mut h = Harness::new();
+    let mut core = AgentCore::new(config());
+    let out = core.handle(at(0.0), Event::Start(Box::default()));
+    let (_, reg) = connects(&out).pop().expect("connect");
+    assert_eq!(reg.agent_id, None);
+    assert!(reg.tasks.is_empty());
+    assert_eq!(reg.endpoint, "127.0.0.1:5051");
+    assert_eq!(reg.agent_info.hostname, "host1");
+
+    let out = h.register("A1");
+    assert!(h.core.is_registered());
+    assert_eq!(h.core.agent_id().map(AgentId::as_str), Some("A1"));
+    assert!(matches!(checkpoints(&out).as_slice(), [Checkpoint::Agent { agent_id, .. }] if agent_id.as_str() == "A1"));
+    assert_eq!(h.core.next_wakeup(), None);
+}
+
+#[test]
+fn command_task_happy_path_sends_starting_running_finished_in_order() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (cid, starting) = h.launch(framework("F", false, &[]), task("t1", "echo hello; sleep 1"));
+
+    let out = h.ack("F", "t1", &starting);
+    let running = sent(&out);
+    assert_eq!(running.len(), 1);
+    let (_, state, running_uuid, update) = &running[0];
+    assert_eq!(*state, TaskState::Running);
+    let st = &update.status;
+    assert_eq!(st.source, Some(Source::Executor));
+    assert_eq!(st.agent_id.as_ref().map(AgentId::as_str), Some("A1"));
+    assert_eq!(st.executor_id.as_ref().map(ExecutorId::as_str), Some("t1"));
+    assert!(st.timestamp.is_some());
+    assert!(mesos_api::validate_status_uuid(running_uuid).is_ok());
+    let cs = st.container_status.as_ref().expect("container status");
+    assert_eq!(cs["container_id"]["value"], cid.as_str());
+    assert_eq!(cs["network_infos"][0]["ip_addresses"][0]["ip_address"], "127.0.0.1");
+    assert_eq!(update.latest_state, TaskState::Running);
+
+    // The process ends before RUNNING is acknowledged: FINISHED waits, latest_state moves on.
+    h.now = 2.0;
+    let out = h.ev(Event::Exited {
+        container_id: cid.clone(),
+        exit: ExitInfo { termination: Termination::Exited(0), oom: None },
+    });
+    assert!(sent(&out).is_empty());
+    assert_eq!(destroys(&out), vec![cid.clone()]);
+    let snap = h.core.snapshot();
+    assert_eq!(snap.tasks[0].task.state, TaskState::Finished);
+    assert_eq!(snap.tasks[0].pending_updates, 2);
+
+    let out = h.ack("F", "t1", running_uuid);
+    let fin = sent(&out);
+    assert_eq!(fin.len(), 1);
+    assert_eq!(fin[0].1, TaskState::Finished);
+    assert_eq!(fin[0].3.status.message.as_deref(), Some("Command exited with status 0"));
+
+    let out = h.ack("F", "t1", &fin[0].2);
+    assert!(out.is_empty());
+    let snap = h.core.snapshot();
+    assert!(snap.tasks.is_empty());
+    assert_eq!(snap.completed_tasks.len(), 1);
+    assert_eq!(snap.completed_tasks[0].task.statuses.len(), 3);
+    assert_eq!(snap.terminal_counts.get("TASK_FINISHED"), Some(&1));
+    assert_eq!(snap.valid_status_updates, 3);
+}
+
+#[test]
+fn uuids_are_fresh_and_unique() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (_, a) = h.launch(framework("F", false, &[]), task("t1", "x"));
+    let (_, b) = h.launch(framework("F", false, &[]), task("t2", "x"));
+    assert_ne!(a, b);
+    assert!(mesos_api::validate_status_uuid(&a).is_ok());
+}
+
+#[test]
+fn wrong_and_duplicate_acks_are_harmless() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (_, starting) = h.launch(framework("F", false, &[]), task("t1", "x"));
+    let bogus = mesos_api::new_status_uuid();
+    let out = h.ack("F", "t1", &bogus);
+    assert!(sent(&out).is_empty());
+    assert_eq!(h.core.snapshot().tasks[0].pending_updates, 2);
+    assert_eq!(h.core.snapshot().invalid_status_updates, 1);
+    let out = h.ack("F", "t1", &starting);
+    assert_eq!(sent(&out).len(), 1);
+    let out = h.ack("F", "t1", &starting);
+    assert!(sent(&out).is_empty());
+    assert_eq!(h.core.snapshot().tasks[0].pending_updates, 1);
+    // Unknown task.
+    assert!(h.ack("F", "nope", &starting).is_empty());
+}
+
+#[test]
+fn unacknowledged_head_is_retried_with_doubling_interval_and_same_uuid() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (_, starting) = h.launch(framework("F", false, &[]), task("t1", "x"));
+    assert_eq!(h.core.next_wakeup(), Some(10 * SECS));
+    assert!(sent(&h.advance(9.9)).is_empty());
+    let mut times = vec![];
+    let mut t = 0.0;
+    for _ in 0..9 {
+        let wake = h.core.next_wakeup().expect("retry timer").as_secs_f64();
+        h.now = wake;
+        let out = h.ev(Event::Tick);
+        let s = sent(&out);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].1, TaskState::Starting);
+        assert_eq!(s[0].2, starting, "a retry carries the same uuid");
+        times.push((wake - t).round() as u64);
+        t = wake;
+    }
+    assert_eq!(times, vec![10, 20, 40, 80, 160, 320, 600, 600, 600]);
+    // The ack stops the retries of STARTING and sends RUNNING with a fresh timer.
+    let out = h.ack("F", "t1", &starting);
+    assert_eq!(sent(&out)[0].1, TaskState::Running);
+    assert_eq!(h.core.next_wakeup(), Some(Duration::from_secs_f64(h.now) + 10 * SECS));
+}
+
+#[test]
+fn reconnects_with_backoff_and_resends_heads_after_reregistration() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (_, starting) = h.launch(framework("F", true, &[]), task("t1", "x"));
+    h.now = 1.0;
+    let conn = h.conn;
+    let out = h.ev(Event::LinkClosed { conn, reason: "eof".into() });
+    assert!(out.is_empty());
+    assert!(!h.core.is_registered());
+    let wake = h.core.next_wakeup().expect("reconnect timer");
+    assert!(wake >= SECS && wake <= SECS + Duration::from_millis(100), "{wake:?}");
+    // No update retries while disconnected.
+    h.now = wake.as_secs_f64();
+    let out = h.ev(Event::Tick);
+    let (conn2, reg) = connects(&out).pop().expect("reconnect");
+    assert!(conn2 > conn);
+    assert_eq!(reg.agent_id.as_ref().map(AgentId::as_str), Some("A1"));
+    assert_eq!(reg.agent_info.id.as_ref().map(AgentId::as_str), Some("A1"));
+    assert_eq!(reg.tasks.len(), 1);
+    assert_eq!(reg.tasks[0].task.state, TaskState::Running);
+    assert_eq!(reg.tasks[0].task.status_update_state, Some(TaskState::Starting));
+    assert_eq!(reg.tasks[0].task.status_update_uuid.as_deref(), Some(starting.as_str()));
+    assert_eq!(reg.tasks[0].framework.name, "fw-F");
+    // A failing connection backs off further (doubling, capped, jittered).
+    let mut caps = vec![];
+    let mut conn = conn2;
+    for _ in 0..8 {
+        let out = h.ev(Event::LinkClosed { conn, reason: "refused".into() });
+        assert!(out.is_empty());
+        let wake = h.core.next_wakeup().expect("timer");
+        caps.push(wake.saturating_sub(Duration::from_secs_f64(h.now)));
+        h.now = wake.as_secs_f64();
+        let out = h.ev(Event::Tick);
+        conn = connects(&out).pop().expect("connect").0;
+    }
+    let limits = [200u64, 400, 800, 1600, 3200, 5000, 5000, 5000];
+    for (d, cap) in caps.iter().zip(limits) {
+        assert!(d.as_millis() as u64 <= cap, "{caps:?}");
+    }
+    // Events of stale connections are ignored.
+    let out = h.core.handle(at(h.now), Event::Master { conn: conn2, event: Box::new(registered_event("A1")) });
+    assert!(out.is_empty());
+    h.conn = conn;
+    let out = h.register("A1");
+    let s = sent(&out);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].2, starting);
+    assert!(checkpoints(&out).is_empty(), "same id: nothing new to checkpoint");
+}
+
+#[test]
+fn events_before_registered_are_ignored() {
+    let mut h = Harness::new();
+    let conn = h.conn;
+    h.ev(Event::LinkOpened { conn, stream_id: "s".into() });
+    let out = h.run(framework("F", false, &[]), task("t1", "x"));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn checkpointing_framework_writes_intent_before_acting() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let out = h.run(framework("F", true, &[]), task("t1", "x"));
+    let kinds: Vec<&str> = out
+        .iter()
+        .map(|c| match c {
+            Command::Checkpoint(Checkpoint::Framework { .. }) => "framework",
+            Command::Checkpoint(Checkpoint::Task { .. }) => "task",
+            Command::Prepare(_) => "prepare",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, vec!["framework", "task", "prepare"]);
+    let cid = prepares(&out)[0].container_id.clone();
+    let out = h.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) });
+    let pos_record = out
+        .iter()
+        .position(|c| matches!(c, Command::Checkpoint(Checkpoint::Record { record, .. }) if matches!(**record, UpdateRecord::Update(_))))
+        .expect("record");
+    let pos_send = out.iter().position(|c| matches!(c, Command::Send { .. })).expect("send");
+    assert!(pos_record < pos_send, "an update is checkpointed before it is sent");
+    let uuid = sent(&out)[0].2.clone();
+    let out = h.ack("F", "t1", &uuid);
+    assert!(
+        matches!(checkpoints(&out).as_slice(), [Checkpoint::Record { record, .. }, ..] if **record == UpdateRecord::Ack(uuid.clone()))
+    );
+    // Same framework info again: not re-checkpointed.
+    let out = h.run(framework("F", true, &[]), task("t2", "x"));
+    assert!(!checkpoints(&out).iter().any(|c| matches!(c, Checkpoint::Framework { .. })));
+    // Terminal and acknowledged: the run is removed.
+    let out = h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(None) });
+    let running = sent(&out).pop().expect("RUNNING is the head now").2;
+    let out = h.ev(exited(&cid, Termination::Exited(1)));
+    assert!(sent(&out).is_empty());
+    let out = h.ack("F", "t1", &running);
+    let failed = sent(&out).pop().expect("failed");
+    assert_eq!(failed.1, TaskState::Failed);
+    let out = h.ack("F", "t1", &failed.2);
+    let cps = checkpoints(&out);
+    assert!(
+        matches!(cps.last(), Some(Checkpoint::RemoveRun { run }) if run.task_id.as_str() == "t1" && run.container_id == cid)
+    );
+    let _ = exit(0);
+}
+
+#[test]
+fn non_checkpointing_framework_writes_nothing() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let out = h.run(framework("F", false, &[]), task("t1", "x"));
+    assert!(checkpoints(&out).is_empty());
+    let cid = prepares(&out)[0].container_id.clone();
+    let out = h.ev(Event::Prepared { container_id: cid, result: Ok(()) });
+    assert!(checkpoints(&out).is_empty());
+}
+
+#[test]
+fn launch_spec_environment_and_limits() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let mut t = task("t1", "echo $FOO");
+    if let Some(c) = &mut t.command {
+        c.environment = Some(Environment {
+            variables: vec![
+                EnvironmentVariable { name: "FOO".into(), kind: None, value: Some("bar".into()), secret: None },
+                EnvironmentVariable {
+                    name: "SECRET_ONE".into(),
+                    kind: Some("SECRET".into()),
+                    value: None,
+                    secret: Some(serde_json::json!({})),
+                },
+                EnvironmentVariable {
+                    name: "MESOS_TASK_ID".into(),
+                    kind: Some("VALUE".into()),
+                    value: Some("override".into()),
+                    secret: None,
+                },
+            ],
+        });
+    }
+    let out = h.run(framework("F", true, &[]), t);
+    let spec = prepares(&out).pop().expect("prepare");
+    let env: BTreeMap<String, String> = spec.env.iter().cloned().collect();
+    assert_eq!(env["MESOS_FRAMEWORK_ID"], "F");
+    assert_eq!(env["MESOS_EXECUTOR_ID"], "t1");
+    assert_eq!(env["MESOS_SLAVE_ID"], "A1");
+    assert_eq!(env["MESOS_SLAVE_PID"], "slave(1)@127.0.0.1:5051");
+    assert_eq!(env["MESOS_AGENT_ENDPOINT"], "127.0.0.1:5051");
+    assert_eq!(env["MESOS_CHECKPOINT"], "1");
+    assert_eq!(env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"], "5secs");
+    assert_eq!(env["MESOS_ALLOCATION_ROLE"], "*");
+    assert_eq!(env["MESOS_DIRECTORY"], spec.sandbox.display().to_string());
+    assert_eq!(env["MESOS_SANDBOX"], env["MESOS_DIRECTORY"]);
+    assert_eq!(env["FOO"], "bar");
+    assert!(!env.contains_key("SECRET_ONE"));
+    // CommandInfo.environment comes last, so it wins when the shell applies it in order.
+    assert_eq!(spec.env.iter().rev().find(|(k, _)| k == "MESOS_TASK_ID").map(|(_, v)| v.as_str()), Some("override"));
+    assert_eq!(spec.command, CommandLine::Shell("echo $FOO".into()));
+    let limits = spec.limits.expect("limits");
+    assert_eq!((limits.cpu_shares(), limits.mem_limit_bytes()), (512, 64 * 1024 * 1024));
+    assert!(spec.sandbox.starts_with("/work/slaves/A1/frameworks/F/executors/t1/runs/"));
+    assert!(spec.sandbox.ends_with(&spec.container_id));
+
+    let mut t = task("t2", "/bin/echo");
+    if let Some(c) = &mut t.command {
+        c.shell = false;
+        c.arguments = vec!["echo".into(), "a".into()];
+    }
+    let out = h.run(framework("F", true, &[]), t);
+    let spec = prepares(&out).pop().expect("prepare");
+    assert_eq!(
+        spec.command,
+        CommandLine::Exec { value: "/bin/echo".into(), arguments: vec!["echo".into(), "a".into()] }
+    );
+
+    let mut cfg = config();
+    cfg.cgroups = false;
+    let mut h = Harness::with(cfg, Recovery::default());
+    h.register("A1");
+    let out = h.run(framework("F", false, &[]), task("t1", "x"));
+    assert_eq!(prepares(&out)[0].limits, None);
+}
+
+#[test]
+fn cgroup_limits_follow_mesos() {
+    let r = |t: &str| {
+        let l = cgroup_limits(&ResourceSet::parse_text(t).expect("parse"));
+        (l.cpu_shares(), l.mem_limit_bytes())
+    };
+    assert_eq!(r("cpus:1;mem:128"), (1024, 128 << 20));
+    assert_eq!(r("cpus:0.001;mem:1"), (2, 32 << 20));
+    assert_eq!(r("disk:1"), (2, 32 << 20));
+}
+
+#[test]
+fn custom_executor_and_commandless_tasks_fail_at_launch() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let mut t = task("t1", "x");
+    t.command = None;
+    t.executor = Some(ExecutorInfo {
+        executor_id: ExecutorId::new("e"),
+        framework_id: None,
+        kind: None,
+        command: None,
+        container: None,
+        resources: vec![],
+        name: None,
+        source: None,
+        data: None,
+        shutdown_grace_period: None,
+        labels: None,
+        discovery: None,
+    });
+    let out = h.run(framework("F", false, &[]), t);
+    assert!(prepares(&out).is_empty());
+    let s = sent(&out);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].1, TaskState::Failed);
+    assert_eq!(s[0].3.status.reason, Some(Reason::ContainerLaunchFailed));
+    assert_eq!(s[0].3.status.source, Some(Source::Agent));
+    assert_eq!(s[0].3.status.message.as_deref(), Some("custom executors are not supported by this agent yet"));
+    let uuid = s[0].2.clone();
+    h.ack("F", "t1", &uuid);
+    assert!(h.core.snapshot().tasks.is_empty());
+    assert_eq!(h.core.snapshot().completed_tasks.len(), 1);
+}
+
+#[test]
+fn fetch_failure_fails_the_task() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let out = h.run(framework("F", false, &[]), task("t1", "x"));
+    let cid = prepares(&out)[0].container_id.clone();
+    let out =
+        h.ev(Event::Prepared { container_id: cid.clone(), result: Err("Failed to fetch 'http://x/y': 404".into()) });
+    assert!(spawns(&out).is_empty());
+    assert_eq!(destroys(&out), vec![cid]);
+    let s = sent(&out);
+    assert_eq!(s[0].1, TaskState::Failed);
+    assert_eq!(s[0].3.status.reason, Some(Reason::ContainerLaunchFailed));
+    assert!(s[0].3.status.message.as_deref().unwrap_or("").contains("404"));
+}
+
+#[test]
+fn spawn_failure_fails_the_task() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let out = h.run(framework("F", false, &[]), task("t1", "x"));
+    let cid = prepares(&out)[0].container_id.clone();
+    let out = h.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) });
+    let starting = sent(&out)[0].2.clone();
+    let out = h.ev(Event::Spawned { container_id: cid.clone(), result: Err("cgroup: EPERM".into()) });
+    assert_eq!(destroys(&out), vec![cid]);
+    let out = h.ack("F", "t1", &starting);
+    let s = sent(&out);
+    assert_eq!(s[0].1, TaskState::Failed);
+    assert_eq!(s[0].3.status.reason, Some(Reason::ContainerLaunchFailed));
+}
+
+#[test]
+fn exit_messages() {
+    assert_eq!(termination_message(Termination::Exited(3)), "Command exited with status 3");
+    assert_eq!(termination_message(Termination::Signaled(9)), "Command terminated with signal Killed");
+    assert_eq!(termination_message(Termination::Signaled(15)), "Command terminated with signal Terminated");
+    assert_eq!(signal_description(40), "Real-time signal 6");
+    assert_eq!(signal_description(99), "Unknown signal 99");
+}
+
+#[test]
+fn failed_exit_and_signal_give_task_failed() {
+    let mut h = Harness::new();
+    h.register("A1");
+    for (i, (term, message)) in [
+        (Termination::Exited(3), "Command exited with status 3"),
+        (Termination::Signaled(11), "Command terminated with signal Segmentation fault"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = format!("t{i}");
+        let (cid, starting) = h.launch(framework("F", false, &[]), task(&id, "x"));
+        let running = sent(&h.ack("F", &id, &starting)).pop().expect("running").2;
+        h.ev(exited(&cid, term));
+        let s = sent(&h.ack("F", &id, &running)).pop().expect("failed");
+        assert_eq!(s.1, TaskState::Failed);
+        assert_eq!(s.3.status.message.as_deref(), Some(message));
+        assert_eq!(s.3.status.source, Some(Source::Executor));
+        assert_eq!(s.3.status.reason, None);
+    }
+}
+
+#[test]
+fn oom_gives_memory_limitation() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (cid, starting) = h.launch(framework("F", false, &[]), task("t1", "x"));
+    let running = sent(&h.ack("F", "t1", &starting)).pop().expect("running").2;
+    h.ev(Event::Exited {
+        container_id: cid,
+        exit: ExitInfo {
+            termination: Termination::Signaled(9),
+            oom: Some(OomInfo { limit_bytes: 64 << 20, max_usage_bytes: 64 << 20 }),
+        },
+    });
+    let s = sent(&h.ack("F", "t1", &running)).pop().expect("failed");
+    assert_eq!(s.1, TaskState::Failed);
+    assert_eq!(s.3.status.reason, Some(Reason::ContainerLimitationMemory));
+    assert_eq!(s.3.status.source, Some(Source::Agent));
+    assert!(s.3.status.message.as_deref().unwrap_or("").starts_with("Memory limit exceeded: Requested: 64MB"));
+    assert!(s.3.status.limitation.is_some());
+}
+
+#[test]
+fn kill_terms_then_kills_after_grace_and_reports_killed() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (cid, starting) = h.launch(framework("F", false, &["TASK_KILLING_STATE"]), task("t1", "sleep 100"));
+    let running = sent(&h.ack("F", "t1", &starting)).pop().expect("running").2;
+    h.now = 5.0;
+    let out = h.kill("F", "t1", None);
+    assert_eq!(signals(&out), vec![KillSignal::Term]);
+    let killing = sent(&h.ack("F", "t1", &running)).pop().expect("killing");
+    assert_eq!(killing.1, TaskState::Killing);
+    // Default grace is 3 s.
+    assert!(signals(&h.advance(2.9)).is_empty());
+    assert_eq!(signals(&h.advance(0.1)), vec![KillSignal::Kill]);
+    assert!(signals(&h.advance(10.0)).is_empty());
+    h.ev(exited(&cid, Termination::Signaled(9)));
+    let s = sent(&h.ack("F", "t1", &killing.2)).pop().expect("killed");
+    assert_eq!(s.1, TaskState::Killed);
+    assert_eq!(s.3.status.message.as_deref(), Some("Command terminated with signal Killed"));
+}
+
+#[test]
+fn no_killing_state_without_the_capability_and_exit_within_grace() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (cid, starting) = h.launch(framework("F", false, &[]), task("t1", "sleep 100"));
+    let running = sent(&h.ack("F", "t1", &starting)).pop().expect("running").2;
+    let out = h.kill("F", "t1", None);
+    assert!(sent(&out).is_empty());
+    h.now = 0.5;
+    let out = h.ev(exited(&cid, Termination::Signaled(15)));
+    assert!(signals(&out).is_empty());
+    let s = sent(&h.ack("F", "t1", &running)).pop().expect("killed");
+    assert_eq!(s.1, TaskState::Killed);
+    assert_eq!(h.core.next_wakeup().map(|d| d > Duration::from_secs(5)), Some(true), "only the update retry remains");
+}
+
+#[test]
+fn kill_grace_comes_from_event_then_task_then_default_and_can_only_shorten() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let mut t = task("t1", "sleep 100");
+    t.kill_policy = Some(KillPolicy { grace_period: Some(DurationInfo::from_secs_f64(7.0)) });
+    h.launch(framework("F", false, &[]), t.clone());
+    h.kill("F", "t1", None);
+    assert!(signals(&h.advance(6.9)).is_empty());
+    assert_eq!(signals(&h.advance(0.1)), vec![KillSignal::Kill]);
+
+    let mut t2 = t.clone();
+    t2.task_id = TaskId::new("t2");
+    h.launch(framework("F", false, &[]), t2);
+    let base = h.now;
+    h.kill("F", "t2", Some(20.0));
+    // A second kill with a longer grace does not extend it...
+    h.now = base + 1.0;
+    h.kill("F", "t2", Some(60.0));
+    // ...a shorter one shortens it.
+    h.now = base + 2.0;
+    let out = h.kill("F", "t2", Some(1.0));
+    assert!(signals(&out).is_empty(), "the second kill does not signal again");
+    assert!(signals(&h.advance(0.9)).is_empty());
+    assert_eq!(signals(&h.advance(0.1)), vec![KillSignal::Kill]);
+
+    let mut t3 = t;
+    t3.task_id = TaskId::new("t3");
+    h.launch(framework("F", false, &[]), t3);
+    let out = h.kill("F", "t3", Some(0.0));
+    assert_eq!(signals(&out), vec![KillSignal::Kill]);
+}
+
+#[test]
+fn kill_of_unknown_or_finished_task_is_ignored() {
+    let mut h = Harness::new();
+    h.register("A1");
+    assert!(h.kill("F", "nope", None).is_empty());
+    let (cid, _) = h.launch(framework("F", false, &[]), task("t1", "x"));
+    h.ev(exited(&cid, Termination::Exited(0)));
+    let out = h.kill("F", "t1", None);
+    assert!(signals(&out).is_empty());
+    assert!(sent(&out).is_empty());
+}
+
+#[test]
+fn kill_while_fetching_reports_killed_during_launch() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let out = h.run(framework("F", false, &["TASK_KILLING_STATE"]), task("t1", "x"));
+    let cid = prepares(&out)[0].container_id.clone();
+    let out = h.kill("F", "t1", None);
+    let s = sent(&out);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].1, TaskState::Killed);
+    assert_eq!(s[0].3.status.reason, Some(Reason::TaskKilledDuringLaunch));
+    assert_eq!(s[0].3.status.source, Some(Source::Agent));
+    let out = h.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) });
+    assert!(spawns(&out).is_empty());
+    assert_eq!(destroys(&out), vec![cid.clone()]);
+    h.ack("F", "t1", &s[0].2);
+    assert!(h.core.snapshot().tasks.is_empty());
+
+    // Acknowledged before the fetch returns: the late Prepared still destroys the container.
+    let out = h.run(framework("F", false, &[]), task("t2", "x"));
+    let cid = prepares(&out)[0].container_id.clone();
+    let killed = sent(&h.kill("F", "t2", None)).pop().expect("killed").2;
+    h.ack("F", "t2", &killed);
+    assert!(h.core.snapshot().tasks.is_empty());
+    let out = h.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) });
+    assert_eq!(destroys(&out), vec![cid]);
+    assert!(spawns(&out).is_empty());
+}
+
+#[test]
+fn kill_between_spawn_and_spawned_skips_running() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let out = h.run(framework("F", false, &[]), task("t1", "x"));
+    let cid = prepares(&out)[0].container_id.clone();
+    let starting =
+        sent(&h.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) })).pop().expect("starting").2;
+    let out = h.kill("F", "t1", None);
+    assert_eq!(signals(&out), vec![KillSignal::Term]);
+    h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(Some(1)) });
+    h.ev(exited(&cid, Termination::Signaled(15)));
+    let s = sent(&h.ack("F", "t1", &starting)).pop().expect("next");
+    assert_eq!(s.1, TaskState::Killed);
+}
+
+#[test]
+fn shutdown_framework_kills_only_its_tasks() {
+    let mut h = Harness::new();
+    h.register("A1");
+    h.launch(framework("F", false, &[]), task("t1", "x"));
+    h.launch(framework("F", false, &[]), task("t2", "x"));
+    h.launch(framework("G", false, &[]), task("t3", "x"));
+    let out = h.master(AgentEvent::ShutdownFramework { framework_id: FrameworkId::new("F") });
+    assert_eq!(signals(&out), vec![KillSignal::Term, KillSignal::Term]);
+    let snap = h.core.snapshot();
+    assert_eq!(snap.completed_frameworks.len(), 1);
+    assert_eq!(snap.frameworks.len(), 1);
+    let out = h.master(AgentEvent::ShutdownExecutor {
+        framework_id: FrameworkId::new("G"),
+        executor_id: ExecutorId::new("t3"),
+    });
+    assert_eq!(signals(&out), vec![KillSignal::Term]);
+}
+
+#[test]
+fn max_completion_time_fails_the_task() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let mut t = task("t1", "sleep 100");
+    t.max_completion_time = Some(DurationInfo::from_secs_f64(2.0));
+    let (cid, starting) = h.launch(framework("F", false, &[]), t);
+    let running = sent(&h.ack("F", "t1", &starting)).pop().expect("running").2;
+    assert!(signals(&h.advance(1.9)).is_empty());
+    assert_eq!(signals(&h.advance(0.1)), vec![KillSignal::Kill]);
+    h.ev(exited(&cid, Termination::Signaled(9)));
+    let s = sent(&h.ack("F", "t1", &running)).pop().expect("failed");
+    assert_eq!(s.1, TaskState::Failed);
+    assert_eq!(s.3.status.reason, Some(Reason::MaxCompletionTimeReached));
+}
+
+#[test]
+fn master_shutdown_kills_everything_and_registers_as_new_agent() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (c1, _) = h.launch(framework("F", true, &[]), task("t1", "x"));
+    let out = h.master(AgentEvent::Shutdown { message: "removed".into() });
+    assert_eq!(destroys(&out), vec![c1.clone()]);
+    assert!(out.iter().any(|c| matches!(c, Command::Disconnect { .. })));
+    assert!(
+        matches!(checkpoints(&out).as_slice(), [Checkpoint::ForgetAgent { agent_id }] if agent_id.as_str() == "A1")
+    );
+    assert!(sent(&out).is_empty());
+    assert_eq!(h.core.agent_id(), None);
+    let wake = h.core.next_wakeup().expect("reconnect");
+    h.now = wake.as_secs_f64();
+    let out = h.ev(Event::Tick);
+    let (conn, reg) = connects(&out).pop().expect("connect");
+    assert_eq!(reg.agent_id, None);
+    assert!(reg.tasks.is_empty());
+    h.conn = conn;
+    let out = h.register("A2");
+    assert!(matches!(checkpoints(&out).as_slice(), [Checkpoint::Agent { agent_id, .. }] if agent_id.as_str() == "A2"));
+    // A late exit of the old task is only cleaned up.
+    let out = h.ev(exited(&c1, Termination::Signaled(9)));
+    assert_eq!(destroys(&out), vec![c1]);
+    assert!(sent(&out).is_empty());
+}
+
+#[test]
+fn registered_kill_tasks_are_killed() {
+    let mut h = Harness::new();
+    h.register("A1");
+    h.launch(framework("F", false, &[]), task("t1", "x"));
+    let conn = h.conn;
+    h.ev(Event::LinkClosed { conn, reason: "x".into() });
+    h.now = 10.0;
+    let out = h.ev(Event::Tick);
+    h.conn = connects(&out).pop().expect("connect").0;
+    let conn = h.conn;
+    h.ev(Event::LinkOpened { conn, stream_id: "s2".into() });
+    let mut ev = registered_event("A1");
+    if let AgentEvent::Registered { registered } = &mut ev {
+        registered.kill_tasks = vec![TaskId::new("t1")];
+    }
+    let out = h.master(ev);
+    assert_eq!(signals(&out), vec![KillSignal::Term]);
+}
+
+#[test]
+fn graceful_shutdown_keeps_checkpointed_tasks() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (c1, _) = h.launch(framework("F", true, &[]), task("t1", "x"));
+    let (c2, _) = h.launch(framework("G", false, &[]), task("t2", "x"));
+    let out = h.ev(Event::Shutdown);
+    assert_eq!(destroys(&out), vec![c2]);
+    assert!(out.iter().any(|c| matches!(c, Command::Disconnect { .. })));
+    assert!(h.core.is_stopped());
+    assert_eq!(h.core.next_wakeup(), None, "no reconnect, no retries");
+    assert!(connects(&h.advance(100.0)).is_empty());
+    let _ = c1;
+}
+
+fn status_record(task: &str, state: TaskState, uuid: &str) -> UpdateRecord {
+    let mut s = TaskStatus::new(TaskId::new(task), state);
+    s.uuid = Some(uuid.to_string());
+    s.agent_id = Some(AgentId::new("A1"));
+    UpdateRecord::Update(Box::new(s))
+}
+
+fn recovered(task_id: &str, cid: &str, records: Vec<UpdateRecord>, process: RecoveredProcess) -> RecoveredTask {
+    RecoveredTask {
+        framework_id: FrameworkId::new("F"),
+        container_id: cid.into(),
+        info: task(task_id, "sleep 30"),
+        records,
+        process,
+    }
+}
+
+#[test]
+fn recovery_reattaches_running_tasks_and_resends_only_unacknowledged_updates() {
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![framework("F", true, &[])],
+        tasks: vec![recovered(
+            "t1",
+            "c1",
+            vec![
+                status_record("t1", TaskState::Starting, "u1"),
+                UpdateRecord::Ack("u1".into()),
+                status_record("t1", TaskState::Running, "u2"),
+            ],
+            RecoveredProcess::Running { pid: Some(99) },
+        )],
+        orphan_containers: vec!["c9".into()],
+    };
+    let mut core = AgentCore::new(config());
+    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
+    assert!(out.iter().any(|c| matches!(c, Command::Reattach { container_id } if container_id == "c1")));
+    assert_eq!(destroys(&out), vec!["c9".to_string()]);
+    assert!(sent(&out).is_empty());
+    assert!(!out.iter().any(|c| matches!(c, Command::Spawn(_) | Command::Prepare(_))));
+    let (conn, reg) = connects(&out).pop().expect("connect");
+    assert_eq!(reg.agent_id.as_ref().map(AgentId::as_str), Some("A1"));
+    assert_eq!(reg.tasks.len(), 1);
+    assert_eq!(reg.tasks[0].task.state, TaskState::Running);
+    assert_eq!(reg.tasks[0].task.status_update_uuid.as_deref(), Some("u2"));
+    assert_eq!(reg.tasks[0].task.agent_id.as_str(), "A1");
+    core.handle(at(0.1), Event::LinkOpened { conn, stream_id: "s".into() });
+    let out = core.handle(at(0.1), Event::Master { conn, event: Box::new(registered_event("A1")) });
+    let s = sent(&out);
+    assert_eq!(s.len(), 1, "only the unacknowledged RUNNING is re-sent");
+    assert_eq!(s[0].1, TaskState::Running);
+    assert_eq!(s[0].2, "u2", "with the same uuid");
+    // The task's process keeps being watched: its exit is reported normally.
+    let out = core.handle(
+        at(1.0),
+        Event::Master {
+            conn,
+            event: Box::new(AgentEvent::Acknowledge {
+                framework_id: FrameworkId::new("F"),
+                task_id: TaskId::new("t1"),
+                uuid: "u2".into(),
+            }),
+        },
+    );
+    assert!(sent(&out).is_empty());
+    let out = core.handle(at(2.0), exited("c1", Termination::Exited(0)));
+    assert_eq!(sent(&out)[0].1, TaskState::Finished);
+}
+
+#[test]
+fn recovery_of_a_task_that_ended_while_the_agent_was_down() {
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![framework("F", true, &[])],
+        tasks: vec![
+            recovered(
+                "t1",
+                "c1",
+                vec![
+                    status_record("t1", TaskState::Starting, "u1"),
+                    UpdateRecord::Ack("u1".into()),
+                    status_record("t1", TaskState::Running, "u2"),
+                    UpdateRecord::Ack("u2".into()),
+                ],
+                RecoveredProcess::Exited(ExitInfo { termination: Termination::Exited(2), oom: None }),
+            ),
+            recovered(
+                "t2",
+                "c2",
+                vec![
+                    status_record("t2", TaskState::Starting, "v1"),
+                    UpdateRecord::Ack("v1".into()),
+                    status_record("t2", TaskState::Running, "v2"),
+                    UpdateRecord::Kill,
+                ],
+                RecoveredProcess::Exited(ExitInfo { termination: Termination::Signaled(15), oom: None }),
+            ),
+        ],
+        orphan_containers: vec![],
+    };
+    let mut h = Harness::with(config(), recovery);
+    let out = h.register("A1");
+    let s = sent(&out);
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].0.as_str(), s[0].1), ("t1", TaskState::Failed));
+    assert_eq!(s[0].3.status.message.as_deref(), Some("Command exited with status 2"));
+    assert_eq!((s[1].0.as_str(), s[1].1, s[1].2.as_str()), ("t2", TaskState::Running, "v2"));
+    assert_eq!(s[1].3.latest_state, TaskState::Killed, "killed before the restart: TASK_KILLED");
+}
+
+#[test]
+fn recovery_of_tasks_without_a_process() {
+    let mut pa = framework("P", true, &["PARTITION_AWARE"]);
+    pa.id = Some(FrameworkId::new("P"));
+    let mut staged_pa = recovered("t3", "c3", vec![], RecoveredProcess::Unknown);
+    staged_pa.framework_id = FrameworkId::new("P");
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![framework("F", true, &[]), pa],
+        tasks: vec![
+            recovered("t1", "c1", vec![], RecoveredProcess::Unknown),
+            recovered("t2", "c2", vec![status_record("t2", TaskState::Starting, "u1")], RecoveredProcess::Unknown),
+            staged_pa,
+        ],
+        orphan_containers: vec![],
+    };
+    let mut core = AgentCore::new(config());
+    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
+    let mut d = destroys(&out);
+    d.sort();
+    assert_eq!(d, vec!["c1", "c2", "c3"]);
+    let snap = core.snapshot();
+    let state = |id: &str| snap.tasks.iter().find(|t| t.task.task_id.as_str() == id).map(|t| t.task.state);
+    assert_eq!(state("t1"), Some(TaskState::Lost));
+    assert_eq!(state("t2"), Some(TaskState::Failed));
+    assert_eq!(state("t3"), Some(TaskState::Dropped));
+    let t1 = snap.tasks.iter().find(|t| t.task.task_id.as_str() == "t1").expect("t1");
+    assert_eq!(t1.task.statuses[0].reason, Some(Reason::AgentRestarted));
+}
+
+#[test]
+fn recovery_forgets_fully_acknowledged_terminal_tasks() {
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![framework("F", true, &[])],
+        tasks: vec![recovered(
+            "t1",
+            "c1",
+            vec![status_record("t1", TaskState::Finished, "u1"), UpdateRecord::Ack("u1".into())],
+            RecoveredProcess::Exited(ExitInfo { termination: Termination::Exited(0), oom: None }),
+        )],
+        orphan_containers: vec![],
+    };
+    let mut core = AgentCore::new(config());
+    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
+    assert!(checkpoints(&out).iter().any(|c| matches!(c, Checkpoint::RemoveRun { .. })));
+    assert_eq!(destroys(&out), vec!["c1".to_string()]);
+    let (_, reg) = connects(&out).pop().expect("connect");
+    assert!(reg.tasks.is_empty());
+    assert_eq!(core.snapshot().completed_tasks.len(), 1);
+}
+
+#[test]
+fn recovery_of_a_running_task_whose_running_update_was_never_written() {
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![framework("F", true, &[])],
+        tasks: vec![recovered(
+            "t1",
+            "c1",
+            vec![status_record("t1", TaskState::Starting, "u1"), UpdateRecord::Ack("u1".into())],
+            RecoveredProcess::Running { pid: Some(5) },
+        )],
+        orphan_containers: vec![],
+    };
+    let mut h = Harness::with(config(), recovery);
+    let s = sent(&h.register("A1"));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].1, TaskState::Running);
+    assert_ne!(s[0].2, "u1");
+}
+
+#[test]
+fn recovered_task_of_unknown_framework_is_destroyed() {
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![],
+        tasks: vec![recovered("t1", "c1", vec![], RecoveredProcess::Running { pid: None })],
+        orphan_containers: vec![],
+    };
+    let mut core = AgentCore::new(config());
+    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
+    assert_eq!(destroys(&out), vec!["c1".to_string()]);
+    assert!(core.snapshot().tasks.is_empty());
+}
+
+#[test]
+fn executor_names_look_like_mesos() {
+    assert_eq!(
+        executor_name(&task("web.1", "python3 -m http.server")),
+        "Command Executor (Task: web.1) (Command: sh -c 'python3 -m h...')"
+    );
+    assert_eq!(executor_name(&task("a", "ls")), "Command Executor (Task: a) (Command: sh -c 'ls')");
+}
+
+#[test]
+fn seeded_cores_are_deterministic() {
+    let run = || {
+        let mut h = Harness::new();
+        h.register("A1");
+        h.launch(framework("F", false, &[]), task("t1", "x"))
+    };
+    assert_eq!(run(), run());
+}

@@ -1,0 +1,305 @@
+//! `/files/*`: sandbox browsing, confined to the agent's `slaves/` tree.
+//!
+//! A requested path is either a real path inside `<work_dir>/slaves` (possibly through a
+//! `runs/latest` symlink) or the virtual `/frameworks/<F>/executors/<E>/runs/...`, which is
+//! resolved under the current agent id. The result is canonicalized (symlinks and `..`
+//! resolved) and must still lie inside `<work_dir>/slaves`; anything else is "not found".
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Largest chunk `/files/read` returns (Mesos: 16 pages).
+pub const MAX_READ: u64 = 16 * 4096;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FilesError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// Resolves a requested path to a canonical path inside `<work_dir>/slaves`.
+pub fn resolve(work_dir: &Path, agent_id: Option<&str>, requested: &str) -> Result<PathBuf, FilesError> {
+    if requested.is_empty() {
+        return Err(FilesError::BadRequest("Expecting 'path=value' in query.".into()));
+    }
+    let slaves = work_dir.join("slaves");
+    let candidate = if let Some(rest) = requested.strip_prefix("/frameworks/") {
+        let agent = agent_id.ok_or_else(|| FilesError::NotFound("No file or directory found".into()))?;
+        slaves.join(agent).join("frameworks").join(rest)
+    } else if Path::new(requested).is_absolute() {
+        PathBuf::from(requested)
+    } else {
+        return Err(FilesError::BadRequest(format!("Path '{requested}' is not absolute")));
+    };
+    let not_found = || FilesError::NotFound(format!("No file or directory found at path '{requested}'"));
+    let root = slaves.canonicalize().map_err(|_| not_found())?;
+    let real = candidate.canonicalize().map_err(|_| not_found())?;
+    if !real.starts_with(&root) || real == root {
+        return Err(not_found());
+    }
+    Ok(real)
+}
+
+/// `ls -l`-style mode string (`-rw-r--r--`, `drwxr-xr-x`).
+pub fn mode_string(meta: &fs::Metadata) -> String {
+    let ft = meta.file_type();
+    let kind = if ft.is_dir() {
+        'd'
+    } else if ft.is_symlink() {
+        'l'
+    } else {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            'p'
+        } else if ft.is_socket() {
+            's'
+        } else if ft.is_block_device() {
+            'b'
+        } else if ft.is_char_device() {
+            'c'
+        } else {
+            '-'
+        }
+    };
+    let mode = meta.permissions().mode();
+    let mut s = String::with_capacity(10);
+    s.push(kind);
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+/// uid/gid → name tables from `/etc/passwd` and `/etc/group`.
+#[derive(Debug, Default)]
+pub struct Names {
+    users: HashMap<u32, String>,
+    groups: HashMap<u32, String>,
+}
+
+impl Names {
+    pub fn load() -> Self {
+        let table = |path: &str| -> HashMap<u32, String> {
+            fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let mut f = l.split(':');
+                    let name = f.next()?;
+                    let id = f.nth(1)?.parse().ok()?;
+                    Some((id, name.to_string()))
+                })
+                .collect()
+        };
+        Self { users: table("/etc/passwd"), groups: table("/etc/group") }
+    }
+
+    fn user(&self, uid: u32) -> String {
+        self.users.get(&uid).cloned().unwrap_or_else(|| uid.to_string())
+    }
+
+    fn group(&self, gid: u32) -> String {
+        self.groups.get(&gid).cloned().unwrap_or_else(|| gid.to_string())
+    }
+}
+
+fn entry_json(path: String, meta: &fs::Metadata, names: &Names) -> Value {
+    json!({
+        "path": path,
+        "nlink": meta.nlink(),
+        "size": meta.len(),
+        "mtime": meta.mtime(),
+        "mode": mode_string(meta),
+        "uid": names.user(meta.uid()),
+        "gid": names.group(meta.gid()),
+    })
+}
+
+/// `/files/browse`: the entries of a directory (paths in the caller's form), sorted by name.
+pub fn browse(work_dir: &Path, agent_id: Option<&str>, requested: &str) -> Result<Value, FilesError> {
+    let real = resolve(work_dir, agent_id, requested)?;
+    let names = Names::load();
+    let meta = fs::metadata(&real).map_err(|e| FilesError::NotFound(e.to_string()))?;
+    if !meta.is_dir() {
+        return Ok(json!([entry_json(requested.to_string(), &meta, &names)]));
+    }
+    let mut entries: Vec<(String, fs::Metadata)> = fs::read_dir(&real)
+        .map_err(|e| FilesError::NotFound(e.to_string()))?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            // Follow symlinks for the listing, but do not list links leading outside.
+            let target = fs::canonicalize(e.path()).ok()?;
+            if !target.starts_with(work_dir.join("slaves").canonicalize().ok()?) {
+                return None;
+            }
+            Some((name, fs::metadata(e.path()).ok()?))
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let base = requested.trim_end_matches('/');
+    Ok(Value::Array(entries.into_iter().map(|(n, m)| entry_json(format!("{base}/{n}"), &m, &names)).collect()))
+}
+
+/// Parses an optional signed integer query parameter.
+fn parse_param(name: &str, value: Option<&str>) -> Result<Option<i64>, FilesError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| FilesError::BadRequest(format!("Failed to parse {name}: '{v}' is not a number"))),
+    }
+}
+
+/// `/files/read`: `{"data": ..., "offset": ...}`.
+pub fn read(
+    work_dir: &Path,
+    agent_id: Option<&str>,
+    requested: &str,
+    offset: Option<&str>,
+    length: Option<&str>,
+) -> Result<Value, FilesError> {
+    let offset = parse_param("offset", offset)?;
+    let length = parse_param("length", length)?;
+    if offset.is_some_and(|o| o < -1) {
+        return Err(FilesError::BadRequest(format!("Negative offset provided: {}", offset.unwrap_or(0))));
+    }
+    if length.is_some_and(|l| l < -1) {
+        return Err(FilesError::BadRequest(format!("Negative length provided: {}", length.unwrap_or(0))));
+    }
+    let real = resolve(work_dir, agent_id, requested)?;
+    let meta = fs::metadata(&real).map_err(|e| FilesError::NotFound(e.to_string()))?;
+    if meta.is_dir() {
+        return Err(FilesError::BadRequest("Cannot read a directory".into()));
+    }
+    let size = meta.len();
+    let offset = match offset {
+        None | Some(-1) => return Ok(json!({"data": "", "offset": size})),
+        Some(o) => o as u64,
+    };
+    if offset >= size {
+        return Ok(json!({"data": "", "offset": size}));
+    }
+    let want = match length {
+        None | Some(-1) => MAX_READ,
+        Some(l) => (l as u64).min(MAX_READ),
+    };
+    let mut f = fs::File::open(&real).map_err(|e| FilesError::NotFound(e.to_string()))?;
+    f.seek(SeekFrom::Start(offset)).map_err(|e| FilesError::BadRequest(e.to_string()))?;
+    let mut buf = Vec::new();
+    f.take(want).read_to_end(&mut buf).map_err(|e| FilesError::BadRequest(e.to_string()))?;
+    Ok(json!({"data": String::from_utf8_lossy(&buf), "offset": offset}))
+}
+
+/// `/files/download`: the resolved file (directories refused).
+pub fn download_path(work_dir: &Path, agent_id: Option<&str>, requested: &str) -> Result<PathBuf, FilesError> {
+    let real = resolve(work_dir, agent_id, requested)?;
+    if real.is_dir() {
+        return Err(FilesError::BadRequest("Cannot download a directory".into()));
+    }
+    Ok(real)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Tree {
+        _dir: tempfile::TempDir,
+        work: PathBuf,
+        sandbox: PathBuf,
+    }
+
+    fn tree() -> Tree {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let work = dir.path().join("work");
+        let runs = work.join("slaves/A1/frameworks/F/executors/E/runs");
+        let sandbox = runs.join("C1");
+        fs::create_dir_all(&sandbox).expect("mkdir");
+        fs::write(sandbox.join("stdout"), "hello\nworld\n").expect("write");
+        std::os::unix::fs::symlink("C1", runs.join("latest")).expect("symlink");
+        std::os::unix::fs::symlink("/etc", sandbox.join("etc-link")).expect("symlink");
+        fs::write(dir.path().join("secret"), "s").expect("write");
+        Tree { work: work.clone(), sandbox, _dir: dir }
+    }
+
+    #[test]
+    fn resolves_real_latest_and_virtual_paths() {
+        let t = tree();
+        let real = t.sandbox.join("stdout").canonicalize().expect("canon");
+        let p = |s: &str| resolve(&t.work, Some("A1"), s);
+        assert_eq!(p(&t.sandbox.join("stdout").display().to_string()), Ok(real.clone()));
+        let latest = t.work.join("slaves/A1/frameworks/F/executors/E/runs/latest/stdout");
+        assert_eq!(p(&latest.display().to_string()), Ok(real.clone()));
+        assert_eq!(p("/frameworks/F/executors/E/runs/latest/stdout"), Ok(real));
+    }
+
+    #[test]
+    fn refuses_traversal_and_escaping_symlinks() {
+        let t = tree();
+        let p = |s: &str| resolve(&t.work, Some("A1"), s);
+        assert!(matches!(p("/frameworks/../../../secret"), Err(FilesError::NotFound(_))));
+        assert!(matches!(
+            p("/frameworks/F/executors/E/runs/latest/../../../../../../../secret"),
+            Err(FilesError::NotFound(_))
+        ));
+        assert!(matches!(p("/frameworks/F/executors/E/runs/latest/etc-link/passwd"), Err(FilesError::NotFound(_))));
+        assert!(matches!(p("/etc/passwd"), Err(FilesError::NotFound(_))));
+        assert!(matches!(p(&format!("{}/../secret", t.work.join("slaves").display())), Err(FilesError::NotFound(_))));
+        assert!(matches!(p(&t.work.join("slaves").display().to_string()), Err(FilesError::NotFound(_))));
+        assert!(matches!(p("relative/path"), Err(FilesError::BadRequest(_))));
+        assert!(matches!(p(""), Err(FilesError::BadRequest(_))));
+        assert!(matches!(resolve(&t.work, None, "/frameworks/F"), Err(FilesError::NotFound(_))));
+        let listing = browse(&t.work, Some("A1"), "/frameworks/F/executors/E/runs/latest").expect("browse");
+        let names: Vec<&str> = listing.as_array().expect("array").iter().filter_map(|e| e["path"].as_str()).collect();
+        assert_eq!(names, vec!["/frameworks/F/executors/E/runs/latest/stdout"]);
+    }
+
+    #[test]
+    fn reads_with_offsets() {
+        let t = tree();
+        let path = "/frameworks/F/executors/E/runs/latest/stdout";
+        let r = |o: Option<&str>, l: Option<&str>| read(&t.work, Some("A1"), path, o, l);
+        assert_eq!(r(Some("0"), None), Ok(json!({"data": "hello\nworld\n", "offset": 0})));
+        assert_eq!(r(Some("6"), Some("3")), Ok(json!({"data": "wor", "offset": 6})));
+        assert_eq!(r(None, None), Ok(json!({"data": "", "offset": 12})));
+        assert_eq!(r(Some("-1"), None), Ok(json!({"data": "", "offset": 12})));
+        assert_eq!(r(Some("100"), None), Ok(json!({"data": "", "offset": 12})));
+        assert!(matches!(r(Some("-5"), None), Err(FilesError::BadRequest(_))));
+        assert!(matches!(r(Some("x"), None), Err(FilesError::BadRequest(_))));
+        assert!(matches!(r(Some("0"), Some("-3")), Err(FilesError::BadRequest(_))));
+        assert!(matches!(
+            read(&t.work, Some("A1"), "/frameworks/F/executors/E/runs/latest", Some("0"), None),
+            Err(FilesError::BadRequest(_))
+        ));
+        assert!(matches!(
+            read(&t.work, Some("A1"), "/frameworks/F/nope", Some("0"), None),
+            Err(FilesError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn browse_lists_entries_like_mesos() {
+        let t = tree();
+        let dir = t.sandbox.display().to_string();
+        let listing = browse(&t.work, Some("A1"), &dir).expect("browse");
+        let e = &listing[0];
+        assert_eq!(e["path"], format!("{dir}/stdout"));
+        assert_eq!(e["size"], 12);
+        assert_eq!(e["mode"], "-rw-r--r--");
+        assert!(e["mtime"].as_i64().is_some());
+        assert!(e["uid"].is_string());
+        assert!(download_path(&t.work, Some("A1"), &dir).is_err());
+        assert!(download_path(&t.work, Some("A1"), &format!("{dir}/stdout")).is_ok());
+    }
+}

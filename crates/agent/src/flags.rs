@@ -1,0 +1,361 @@
+//! Command-line flags of the agent, with Mesos' names, and the small text formats they use
+//! (durations such as `5secs`, attributes such as `rack:a;zone:z1`).
+
+use mesos_api::messages::{Attribute, Range, Ranges, Scalar, Text, ValueType};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags of `marathon agent` (Mesos agent flag names; kebab-case aliases are accepted too).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentFlags {
+    /// The master to register with, `host:port` (an `http://` prefix is tolerated).
+    #[arg(long = "master")]
+    pub master: String,
+
+    /// Port of the agent's HTTP server (0 picks a free one).
+    #[arg(long = "port", default_value_t = 5051)]
+    pub port: u16,
+
+    /// Directory for sandboxes and checkpointed state.
+    #[arg(long = "work_dir", alias = "work-dir")]
+    pub work_dir: PathBuf,
+
+    /// Total resources, e.g. `cpus:4;mem:4096;ports:[31000-32000]` (or a JSON array of
+    /// Resource, or `file:///path` holding either). Kinds left out are detected.
+    #[arg(long = "resources")]
+    pub resources: Option<String>,
+
+    /// Attributes, e.g. `rack:a;zone:z1;level:[1-3];weight:2`.
+    #[arg(long = "attributes")]
+    pub attributes: Option<String>,
+
+    /// Hostname advertised to the master (default: this machine's hostname).
+    #[arg(long = "hostname")]
+    pub hostname: Option<String>,
+
+    /// Address to listen on and advertise.
+    #[arg(long = "ip", default_value = "127.0.0.1")]
+    pub ip: std::net::IpAddr,
+
+    /// Mount point of the cgroups v1 hierarchies.
+    #[arg(long = "cgroups_hierarchy", alias = "cgroups-hierarchy", default_value = "/sys/fs/cgroup")]
+    pub cgroups_hierarchy: PathBuf,
+
+    /// Name of the cgroup (under each subsystem) holding the containers' cgroups.
+    #[arg(long = "cgroups_root", alias = "cgroups-root", default_value = "mesos")]
+    pub cgroups_root: String,
+
+    /// Isolators: `cgroups/cpu,cgroups/mem` (limits) or `posix/cpu,posix/mem` (none).
+    #[arg(long = "isolation", default_value = "cgroups/cpu,cgroups/mem")]
+    pub isolation: String,
+
+    /// Default grace period for shutting executors down (Mesos duration).
+    #[arg(long = "executor_shutdown_grace_period", alias = "executor-shutdown-grace-period", default_value = "5secs", value_parser = parse_duration)]
+    pub executor_shutdown_grace_period: Duration,
+
+    /// First registration retry backoff; doubles up to 5 s, with jitter.
+    #[arg(long = "registration_backoff_factor", alias = "registration-backoff-factor", default_value = "100ms", value_parser = parse_duration)]
+    pub registration_backoff_factor: Duration,
+
+    /// First retry of an unacknowledged status update; doubles up to 10 minutes.
+    #[arg(long = "status_update_retry_interval", alias = "status-update-retry-interval", default_value = "10secs", value_parser = parse_duration)]
+    pub status_update_retry_interval: Duration,
+
+    /// Role of the detected resources and of `--resources` entries without a role.
+    #[arg(long = "default_role", alias = "default-role", default_value = "*")]
+    pub default_role: String,
+}
+
+impl AgentFlags {
+    /// Flags with defaults, for embedding (`marathon local`) and tests.
+    pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            master: master.into(),
+            port: 5051,
+            work_dir: work_dir.into(),
+            resources: None,
+            attributes: None,
+            hostname: None,
+            ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            cgroups_hierarchy: PathBuf::from("/sys/fs/cgroup"),
+            cgroups_root: "mesos".to_string(),
+            isolation: "cgroups/cpu,cgroups/mem".to_string(),
+            executor_shutdown_grace_period: Duration::from_secs(5),
+            registration_backoff_factor: Duration::from_millis(100),
+            status_update_retry_interval: Duration::from_secs(10),
+            default_role: "*".to_string(),
+        }
+    }
+
+    /// Whether the isolation flag asks for cgroups (any `cgroups/...` isolator).
+    pub fn wants_cgroups(&self) -> bool {
+        self.isolation.split(',').map(str::trim).any(|i| i.starts_with("cgroups/"))
+    }
+
+    /// The flags as `/state` and `/flags` show them (`name -> text`).
+    pub fn to_map(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("master", self.master.clone()),
+            ("port", self.port.to_string()),
+            ("work_dir", self.work_dir.display().to_string()),
+            ("resources", self.resources.clone().unwrap_or_default()),
+            ("attributes", self.attributes.clone().unwrap_or_default()),
+            ("hostname", self.hostname.clone().unwrap_or_default()),
+            ("ip", self.ip.to_string()),
+            ("cgroups_hierarchy", self.cgroups_hierarchy.display().to_string()),
+            ("cgroups_root", self.cgroups_root.clone()),
+            ("isolation", self.isolation.clone()),
+            ("executor_shutdown_grace_period", format_duration(self.executor_shutdown_grace_period)),
+            ("registration_backoff_factor", format_duration(self.registration_backoff_factor)),
+            ("status_update_retry_interval", format_duration(self.status_update_retry_interval)),
+            ("default_role", self.default_role.clone()),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlagError {
+    #[error("invalid duration '{0}': expected a number followed by ns, us, ms, secs, mins, hrs, days or weeks")]
+    Duration(String),
+    #[error("invalid attributes '{text}': {why}")]
+    Attributes { text: String, why: String },
+    #[error("invalid resources '{text}': {why}")]
+    Resources { text: String, why: String },
+    #[error("invalid --master '{0}': expected host:port")]
+    Master(String),
+}
+
+/// Parses a Mesos duration: `5secs`, `250ms`, `1mins`, `2hrs`, `1days`, `1weeks`, `10ns`,
+/// `10us`; a plain number is seconds. Short spellings (`5s`, `2m`, `1h`, `1d`) are accepted too.
+pub fn parse_duration(text: &str) -> Result<Duration, FlagError> {
+    let err = || FlagError::Duration(text.to_string());
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().map_err(|_| err())?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(err());
+    }
+    let unit_secs = match unit.trim() {
+        "" | "secs" | "sec" | "s" => 1.0,
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "mins" | "min" | "m" => 60.0,
+        "hrs" | "hr" | "h" => 3600.0,
+        "days" | "day" | "d" => 86400.0,
+        "weeks" | "week" | "w" => 7.0 * 86400.0,
+        _ => return Err(err()),
+    };
+    Duration::try_from_secs_f64(value * unit_secs).map_err(|_| err())
+}
+
+/// Formats a duration the way stout does: the largest unit that gives a whole number.
+pub fn format_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    const UNITS: [(u128, &str); 8] = [
+        (7 * 86_400_000_000_000, "weeks"),
+        (86_400_000_000_000, "days"),
+        (3_600_000_000_000, "hrs"),
+        (60_000_000_000, "mins"),
+        (1_000_000_000, "secs"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+        (1, "ns"),
+    ];
+    if ns == 0 {
+        return "0ns".to_string();
+    }
+    for (size, name) in UNITS {
+        if ns.is_multiple_of(size) {
+            return format!("{}{name}", ns / size);
+        }
+    }
+    format!("{ns}ns")
+}
+
+/// Parses `--attributes`: pairs split on `;` or newlines, name and value on the first `:`,
+/// spaces removed. `[a-b,...]` is RANGES, a non-negative number SCALAR, anything else TEXT;
+/// sets (`{...}`) are refused as Mesos does.
+pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, FlagError> {
+    let err = |why: &str| FlagError::Attributes { text: text.to_string(), why: why.to_string() };
+    let mut out = Vec::new();
+    for part in text.split([';', '\n']) {
+        let part: String = part.chars().filter(|c| !c.is_whitespace()).collect();
+        if part.is_empty() {
+            continue;
+        }
+        let (name, value) = part.split_once(':').ok_or_else(|| err(&format!("'{part}' has no ':'")))?;
+        if name.is_empty() {
+            return Err(err("empty attribute name"));
+        }
+        let mut attr = Attribute {
+            name: name.to_string(),
+            kind: ValueType::Text,
+            scalar: None,
+            ranges: None,
+            set: None,
+            text: None,
+        };
+        if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            let mut range = Vec::new();
+            for r in inner.split(',').filter(|r| !r.is_empty()) {
+                let (b, e) = r.split_once('-').unwrap_or((r, r));
+                let b: u64 = b.parse().map_err(|_| err(&format!("bad range '{r}'")))?;
+                let e: u64 = e.parse().map_err(|_| err(&format!("bad range '{r}'")))?;
+                if b > e {
+                    return Err(err(&format!("range '{r}' begins after it ends")));
+                }
+                range.push(Range { begin: b, end: e });
+            }
+            attr.kind = ValueType::Ranges;
+            attr.ranges = Some(Ranges { range });
+        } else if value.starts_with('{') {
+            return Err(err("SET values are not supported for attributes"));
+        } else if let Some(v) = value.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0) {
+            attr.kind = ValueType::Scalar;
+            attr.scalar = Some(Scalar { value: v });
+        } else {
+            attr.text = Some(Text { value: value.to_string() });
+        }
+        out.push(attr);
+    }
+    Ok(out)
+}
+
+/// `host:port` of the master from `--master` (an `http://` prefix and a trailing `/` are
+/// tolerated).
+pub fn parse_master(text: &str) -> Result<String, FlagError> {
+    let t = text.trim();
+    let t = t.strip_prefix("http://").unwrap_or(t);
+    let t = t.trim_end_matches('/');
+    match t.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(t.to_string()),
+        _ => Err(FlagError::Master(text.to_string())),
+    }
+}
+
+/// The flat `{"name": value}` form of attributes used by `/state`.
+pub fn attributes_flat_json(attrs: &[Attribute]) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for a in attrs {
+        let v = match a.kind {
+            ValueType::Scalar => serde_json::json!(a.scalar.map(|s| s.value).unwrap_or(0.0)),
+            ValueType::Ranges => {
+                let r: Vec<(u64, u64)> =
+                    a.ranges.iter().flat_map(|r| r.range.iter()).map(|r| (r.begin, r.end)).collect();
+                serde_json::json!(mesos_api::resources::format_ranges(&r))
+            }
+            ValueType::Set => {
+                let items: Vec<&str> = a.set.iter().flat_map(|s| s.item.iter()).map(String::as_str).collect();
+                serde_json::json!(format!("{{{}}}", items.join(",")))
+            }
+            ValueType::Text => serde_json::json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default()),
+        };
+        out.insert(a.name.clone(), v);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        agent: AgentFlags,
+    }
+
+    #[test]
+    fn durations_in_mesos_syntax() {
+        assert_eq!(parse_duration("5secs"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1mins"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2hrs"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1weeks"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("1.5secs"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1secs").is_err());
+        assert!(parse_duration("secs").is_err());
+    }
+
+    #[test]
+    fn durations_format_like_stout() {
+        assert_eq!(format_duration(Duration::from_secs(5)), "5secs");
+        assert_eq!(format_duration(Duration::from_secs(60)), "1mins");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90secs");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_secs(14 * 86400)), "2weeks");
+        assert_eq!(format_duration(Duration::ZERO), "0ns");
+        for d in ["5secs", "3mins", "250ms", "2weeks", "15mins"] {
+            assert_eq!(format_duration(parse_duration(d).expect("parse")), d);
+        }
+    }
+
+    #[test]
+    fn attributes_are_classified() {
+        let a = parse_attributes("rack:a; zone : z1;level:[1-3,5-5];weight:2.5;neg:-1").expect("parse");
+        assert_eq!(a.len(), 5);
+        assert_eq!(a[0].kind, ValueType::Text);
+        assert_eq!(a[0].text.as_ref().map(|t| t.value.as_str()), Some("a"));
+        assert_eq!(a[1].name, "zone");
+        assert_eq!(a[2].kind, ValueType::Ranges);
+        assert_eq!(a[2].ranges.as_ref().map(|r| r.range.len()), Some(2));
+        assert_eq!(a[3].kind, ValueType::Scalar);
+        assert_eq!(a[4].kind, ValueType::Text);
+        assert!(parse_attributes("s:{a,b}").is_err());
+        assert!(parse_attributes("novalue").is_err());
+        assert!(parse_attributes("r:[3-1]").is_err());
+        assert_eq!(parse_attributes("").expect("empty"), vec![]);
+        let flat = attributes_flat_json(&a);
+        assert_eq!(flat["level"], "[1-3, 5-5]");
+        assert_eq!(flat["weight"], 2.5);
+        assert_eq!(flat["rack"], "a");
+    }
+
+    #[test]
+    fn master_addresses() {
+        assert_eq!(parse_master("127.0.0.1:5050").as_deref(), Ok("127.0.0.1:5050"));
+        assert_eq!(parse_master("http://m:5050/").as_deref(), Ok("m:5050"));
+        assert!(parse_master("m").is_err());
+        assert!(parse_master("zk://a:2181/mesos").is_err());
+    }
+
+    #[test]
+    fn clap_accepts_mesos_names_and_defaults() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--master",
+            "127.0.0.1:5050",
+            "--work_dir",
+            "/tmp/w",
+            "--executor_shutdown_grace_period",
+            "3secs",
+            "--cgroups-root",
+            "r",
+        ])
+        .expect("parse");
+        assert_eq!(cli.agent.port, 5051);
+        assert_eq!(cli.agent.executor_shutdown_grace_period, Duration::from_secs(3));
+        assert_eq!(cli.agent.status_update_retry_interval, Duration::from_secs(10));
+        assert_eq!(cli.agent.registration_backoff_factor, Duration::from_millis(100));
+        assert_eq!(cli.agent.cgroups_root, "r");
+        assert!(cli.agent.wants_cgroups());
+        assert!(Cli::try_parse_from(["x", "--work_dir", "/tmp/w"]).is_err());
+        let posix = Cli::try_parse_from([
+            "x",
+            "--master=m:1",
+            "--work_dir=/w",
+            "--isolation=posix/cpu,posix/mem",
+            "--status_update_retry_interval=500ms",
+        ])
+        .expect("parse");
+        assert!(!posix.agent.wants_cgroups());
+        assert_eq!(posix.agent.status_update_retry_interval, Duration::from_millis(500));
+    }
+}

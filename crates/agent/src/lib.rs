@@ -1,0 +1,335 @@
+//! The Mesos-compatible agent: registers with the master over our agent protocol
+//! (`mesos_api::agent`), runs command tasks (the built-in command executor's semantics) in
+//! cgroups through the `containerizer` crate, delivers status updates reliably, checkpoints
+//! the tasks of checkpointing frameworks and recovers them after a restart, and serves the
+//! Mesos agent endpoints (`/state`, `/files/*`, `/metrics/snapshot`, ...).
+//!
+//! Pure core, thin shell: [`core::AgentCore`] decides everything (task lifecycle, update
+//! streams and retries, kills, what to checkpoint, what to tell the master); the runtime task
+//! owns it and executes its commands.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), agent::AgentError> {
+//! let flags = agent::AgentFlags::new("127.0.0.1:5050", "/var/lib/marathon-agent");
+//! let running = agent::start(flags).await?;
+//! println!("agent on {}", running.local_addr());
+//! running.run_until(agent::shutdown_signal()).await
+//! # }
+//! ```
+
+pub mod checkpoint;
+pub mod containers;
+pub mod core;
+pub mod detect;
+pub mod fetcher;
+pub mod files;
+pub mod flags;
+pub mod link;
+pub mod paths;
+mod runtime;
+mod server;
+
+pub use crate::core::Snapshot;
+pub use flags::{AgentFlags, FlagError};
+
+use crate::checkpoint::Store;
+use crate::containers::Containers;
+use crate::core::{AgentCore, CoreConfig, Event, RecoveredProcess, RecoveredTask, Recovery};
+use crate::paths::Layout;
+use mesos_api::AgentId;
+use mesos_api::messages::AgentInfo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{info, warn};
+
+/// Kill grace of the command executor when neither the kill nor the task has a policy.
+const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
+/// Cap of the registration backoff.
+const REGISTRATION_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Cap of the status update retry interval (Mesos' STATUS_UPDATE_RETRY_INTERVAL_MAX).
+const UPDATE_RETRY_MAX: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Flags(#[from] FlagError),
+    #[error("work dir {}: {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("recovery failed: {0}")]
+    Recovery(String),
+    #[error("the agent's {0} task failed")]
+    Task(&'static str),
+}
+
+/// A started agent. Drop it only after [`RunningAgent::shutdown`] (or [`RunningAgent::abort`]):
+/// dropping it leaves the agent running in the background.
+pub struct RunningAgent {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    runtime: JoinHandle<()>,
+    server: JoinHandle<()>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl RunningAgent {
+    /// The address of the agent's HTTP server.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The latest published picture of the agent.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// The agent's id: the one the master gave it, or the one recovered from the work dir.
+    pub fn agent_id(&self) -> Option<AgentId> {
+        self.snapshot().agent_id.clone()
+    }
+
+    /// Stops the agent: tasks of frameworks that do not checkpoint are killed, the others
+    /// keep running and are recovered by the next agent on the same work dir (as in Mesos).
+    pub async fn shutdown(self) -> Result<(), AgentError> {
+        let _ = self.stop.send(true);
+        let runtime = self.runtime.await;
+        let server = self.server.await;
+        runtime.map_err(|_| AgentError::Task("runtime"))?;
+        server.map_err(|_| AgentError::Task("HTTP server"))
+    }
+
+    /// Runs until `signal` resolves (e.g. [`shutdown_signal`]), then shuts down.
+    pub async fn run_until(mut self, signal: impl Future<Output = ()>) -> Result<(), AgentError> {
+        tokio::select! {
+            () = signal => self.shutdown().await,
+            r = &mut self.runtime => {
+                self.server.abort();
+                r.map_err(|_| AgentError::Task("runtime"))?;
+                Err(AgentError::Task("runtime"))
+            }
+        }
+    }
+
+    /// Stops at once, as if the agent process had been killed: nothing is cleaned up, task
+    /// processes keep running, pending updates stay checkpointed. For crash tests.
+    pub fn abort(self) {
+        self.runtime.abort();
+        self.server.abort();
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Starts the agent: recovers the work dir, binds the HTTP server, registers with the master.
+pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
+    let master = flags::parse_master(&flags.master)?;
+    let work_err = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| AgentError::WorkDir { path, source }
+    };
+    std::fs::create_dir_all(&flags.work_dir).map_err(work_err(&flags.work_dir))?;
+    let work_dir = flags.work_dir.canonicalize().map_err(work_err(&flags.work_dir))?;
+    std::fs::create_dir_all(work_dir.join("slaves")).map_err(work_err(&work_dir))?;
+    let layout = Layout::new(&work_dir);
+
+    let attributes = flags::parse_attributes(flags.attributes.as_deref().unwrap_or(""))?;
+    let host = detect::HostFacts::probe(&work_dir);
+    let resources = detect::total_resources(flags.resources.as_deref(), &flags.default_role, &host)?;
+    let cgroups = if flags.wants_cgroups() {
+        let found = containerizer::Cgroups::detect(&flags.cgroups_hierarchy, &flags.cgroups_root);
+        match &found {
+            Some(cg) => info!(subsystems = ?cg.subsystems(), root = %flags.cgroups_root, "cgroups isolation enabled"),
+            None => warn!(
+                hierarchy = %flags.cgroups_hierarchy.display(),
+                "cgroups v1 (cpu and memory) are not usable here: tasks run as plain processes without resource limits"
+            ),
+        }
+        found
+    } else {
+        info!(isolation = %flags.isolation, "posix isolation: tasks run without resource limits");
+        None
+    };
+
+    let addr = SocketAddr::new(flags.ip, flags.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::Bind { addr: addr.to_string(), source })?;
+    let local_addr = listener.local_addr().map_err(|source| AgentError::Bind { addr: addr.to_string(), source })?;
+    let hostname = flags.hostname.clone().unwrap_or_else(system_hostname);
+    let endpoint = format!("{}:{}", flags.ip, local_addr.port());
+
+    let store = Store::new(layout.clone());
+    let mut containers = Containers::new(layout.clone(), cgroups);
+    let (recovery, containers) = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let recovery = recover(&store, &mut containers);
+            (recovery, containers)
+        })
+        .await
+        .map_err(|e| AgentError::Recovery(e.to_string()))?
+    };
+
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| AgentError::Client(e.to_string()))?;
+    let cfg = CoreConfig {
+        agent_info: AgentInfo {
+            hostname: hostname.clone(),
+            port: local_addr.port(),
+            resources: resources.to_wire(),
+            attributes: attributes.clone(),
+            id: None,
+            domain: None,
+        },
+        endpoint: endpoint.clone(),
+        ip: flags.ip.to_string(),
+        layout: layout.clone(),
+        default_kill_grace: DEFAULT_KILL_GRACE,
+        executor_shutdown_grace: flags.executor_shutdown_grace_period,
+        update_retry_min: flags.status_update_retry_interval,
+        update_retry_max: UPDATE_RETRY_MAX.max(flags.status_update_retry_interval),
+        registration_backoff_factor: flags.registration_backoff_factor,
+        registration_backoff_max: REGISTRATION_BACKOFF_MAX.max(flags.registration_backoff_factor),
+        cgroups: containers.launcher().has_cgroups(),
+        seed: rand::random(),
+    };
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut runtime = runtime::Runtime {
+        core: AgentCore::new(cfg),
+        store,
+        containers,
+        master: link::MasterClient::new(http.clone(), &master),
+        http,
+        base_env: Arc::new(
+            std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect(),
+        ),
+        origin: tokio::time::Instant::now(),
+        events_tx,
+        events_rx,
+        snapshot_tx,
+        helpers: JoinSet::new(),
+        link: None,
+        published: 0,
+        wait_teardowns: false,
+    };
+    runtime.step(Event::Start(Box::new(recovery))).await;
+    let runtime = tokio::spawn(runtime.run(stop_rx.clone()));
+
+    let info = server::ServerInfo {
+        work_dir,
+        hostname,
+        ip: flags.ip.to_string(),
+        port: local_addr.port(),
+        flags: flags.to_map(),
+        resources,
+        attributes,
+        start_time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        started: std::time::Instant::now(),
+    };
+    let app = server::router(server::AppState { info: Arc::new(info), snapshot: snapshot_rx.clone() });
+    let mut stop_server = stop_rx;
+    let server = tokio::spawn(async move {
+        let stopped = async move {
+            while !*stop_server.borrow() {
+                if stop_server.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
+            warn!(error = %e, "the agent's HTTP server failed");
+        }
+    });
+    info!(%local_addr, %master, %endpoint, "agent started");
+    Ok(RunningAgent { local_addr, stop: stop_tx, runtime, server, snapshot: snapshot_rx })
+}
+
+/// Reads what a previous run left in the work dir (blocking).
+fn recover(store: &Store, containers: &mut Containers) -> Recovery {
+    let layout = store.layout().clone();
+    let boot_id = checkpoint::current_boot_id();
+    let old_boot = std::fs::read_to_string(layout.boot_id_file()).ok().map(|s| s.trim().to_string());
+    if let (Some(old), Some(now)) = (&old_boot, &boot_id)
+        && old != now
+    {
+        warn!(old, now, "the host rebooted since the last run: discarding the checkpointed state");
+        if let Err(e) = std::fs::remove_dir_all(layout.meta_slaves_dir())
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn!(error = %e, "cannot remove the old checkpoint");
+        }
+        containers.discard_records();
+    }
+    if let Some(id) = &boot_id
+        && let Err(e) = checkpoint::write_atomic(&layout.boot_id_file(), id.as_bytes())
+    {
+        warn!(error = %e, "cannot write the boot id");
+    }
+    let meta = store.read();
+    let mut processes = containers.recover();
+    let tasks: Vec<RecoveredTask> = meta
+        .tasks
+        .into_iter()
+        .map(|t| RecoveredTask {
+            process: processes.remove(&t.container_id).unwrap_or(RecoveredProcess::Unknown),
+            framework_id: t.framework_id,
+            container_id: t.container_id,
+            info: t.info,
+            records: t.records,
+        })
+        .collect();
+    info!(
+        agent_id = ?meta.agent_id.as_ref().map(|a| a.value.as_str()),
+        tasks = tasks.len(),
+        orphans = processes.len(),
+        "recovered the work dir"
+    );
+    Recovery {
+        agent_id: meta.agent_id,
+        frameworks: meta.frameworks,
+        tasks,
+        orphan_containers: processes.into_keys().collect(),
+    }
+}

@@ -1,0 +1,152 @@
+//! The connection to the master: the registration stream and the calls posted next to it.
+//!
+//! A link task POSTs REGISTER, reads the RecordIO stream of [`AgentEvent`]s and forwards them to
+//! the runtime as core events. It answers every PING with a PONG itself, at once, so that
+//! heartbeats never wait behind launches or disk writes in the runtime. A stream that stays
+//! silent for four ping intervals (or 15 s before REGISTERED) counts as lost.
+
+use crate::core::Event;
+use futures::StreamExt;
+use mesos_api::agent::{AGENT_API_PATH, AgentCall, AgentEvent, Register, STREAM_ID_HEADER};
+use mesos_api::recordio::Decoder;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+/// How long to wait for the first event (REGISTERED) and for an answer to REGISTER.
+const REGISTER_TIMEOUT: Duration = Duration::from_secs(15);
+/// Per-call timeout of posted calls.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Missed ping intervals after which the master counts as lost.
+const SILENT_PINGS: u32 = 4;
+
+#[derive(Debug, Clone)]
+pub struct MasterClient {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl MasterClient {
+    /// `master` is `host:port`.
+    pub fn new(client: reqwest::Client, master: &str) -> Self {
+        Self { client, url: format!("http://{master}{AGENT_API_PATH}") }
+    }
+
+    /// POSTs a call on stream `stream_id`; logs failures (the core retries what matters).
+    pub async fn post(&self, stream_id: &str, call: &AgentCall) {
+        let body = mesos_api::json::to_ascii_vec(call);
+        let result = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .header(STREAM_ID_HEADER, stream_id)
+            .timeout(CALL_TIMEOUT)
+            .body(body)
+            .send()
+            .await;
+        let kind = call_kind(call);
+        match result {
+            Ok(resp) if resp.status().is_success() => debug!(call = kind, status = %resp.status(), "call accepted"),
+            Ok(resp) => {
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                warn!(call = kind, %status, body = %text, "the master refused a call");
+            }
+            Err(e) => warn!(call = kind, error = %e, "call to the master failed"),
+        }
+    }
+
+    /// Runs one registration stream until it ends, reporting to `events`. Always ends with
+    /// [`Event::LinkClosed`] (unless aborted).
+    pub async fn run_stream(self, conn: u64, register: Register, events: UnboundedSender<Event>) {
+        let reason = self.stream(conn, &register, &events).await;
+        info!(conn, reason = %reason, "master stream ended");
+        let _ = events.send(Event::LinkClosed { conn, reason });
+    }
+
+    async fn stream(&self, conn: u64, register: &Register, events: &UnboundedSender<Event>) -> String {
+        let call = AgentCall::Register { register: register.clone() };
+        let request = self
+            .client
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(mesos_api::json::to_ascii_vec(&call))
+            .send();
+        let resp = match tokio::time::timeout(REGISTER_TIMEOUT, request).await {
+            Err(_) => return "no answer to REGISTER".to_string(),
+            Ok(Err(e)) => return format!("cannot reach the master: {e}"),
+            Ok(Ok(r)) => r,
+        };
+        if resp.status() != reqwest::StatusCode::OK {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            return format!("REGISTER answered {status}: {}", text.trim());
+        }
+        let Some(stream_id) = resp.headers().get(STREAM_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string)
+        else {
+            return format!("REGISTER answer has no {STREAM_ID_HEADER} header");
+        };
+        if events.send(Event::LinkOpened { conn, stream_id: stream_id.clone() }).is_err() {
+            return "agent stopped".to_string();
+        }
+        let mut body = resp.bytes_stream();
+        let mut decoder = Decoder::new();
+        let mut idle = REGISTER_TIMEOUT;
+        let mut agent_id = None;
+        let mut pongs: JoinSet<()> = JoinSet::new();
+        loop {
+            while pongs.try_join_next().is_some() {}
+            let chunk = match tokio::time::timeout(idle, body.next()).await {
+                Err(_) => return format!("no event from the master for {idle:?}"),
+                Ok(None) => return "the master closed the stream".to_string(),
+                Ok(Some(Err(e))) => return format!("stream error: {e}"),
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            let records = match decoder.feed(&chunk) {
+                Ok(r) => r,
+                Err(e) => return format!("bad RecordIO framing: {e}"),
+            };
+            for record in records {
+                let event: AgentEvent = match serde_json::from_slice(&record) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        warn!(error = %e, record = %String::from_utf8_lossy(&record), "unparseable event from the master skipped");
+                        continue;
+                    }
+                };
+                match &event {
+                    AgentEvent::Registered { registered } => {
+                        agent_id = Some(registered.agent_id.clone());
+                        let ping = registered.ping_interval_seconds;
+                        if ping.is_finite() && ping > 0.0 {
+                            idle = Duration::from_secs_f64(ping * f64::from(SILENT_PINGS)).max(Duration::from_secs(1));
+                        }
+                    }
+                    AgentEvent::Ping => {
+                        if let Some(id) = agent_id.clone() {
+                            let me = self.clone();
+                            let stream_id = stream_id.clone();
+                            pongs.spawn(async move { me.post(&stream_id, &AgentCall::Pong { agent_id: id }).await });
+                        }
+                    }
+                    _ => {}
+                }
+                if events.send(Event::Master { conn, event: Box::new(event) }).is_err() {
+                    return "agent stopped".to_string();
+                }
+            }
+        }
+    }
+}
+
+fn call_kind(call: &AgentCall) -> &'static str {
+    match call {
+        AgentCall::Register { .. } => "REGISTER",
+        AgentCall::StatusUpdate { .. } => "STATUS_UPDATE",
+        AgentCall::Pong { .. } => "PONG",
+        AgentCall::ExecutorMessage { .. } => "EXECUTOR_MESSAGE",
+    }
+}

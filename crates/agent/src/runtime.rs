@@ -1,0 +1,222 @@
+//! The shell around [`AgentCore`]: one task owns the core, executes its commands and feeds the
+//! results back as events. Everything slow (fetching, waiting for processes, posting calls,
+//! tearing containers down) runs in helper tasks that report through the event channel;
+//! checkpoint writes are awaited in order, because the commands after them depend on them.
+
+use crate::checkpoint::Store;
+use crate::containers::{Container, Containers};
+use crate::core::{AgentCore, Command, Event, LaunchSpec, Now, Snapshot};
+use crate::link::MasterClient;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+pub(crate) struct Runtime {
+    pub(crate) core: AgentCore,
+    pub(crate) store: Store,
+    pub(crate) containers: Containers,
+    pub(crate) master: MasterClient,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_env: Arc<Vec<(String, String)>>,
+    pub(crate) origin: Instant,
+    pub(crate) events_tx: mpsc::UnboundedSender<Event>,
+    pub(crate) events_rx: mpsc::UnboundedReceiver<Event>,
+    pub(crate) snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    pub(crate) helpers: JoinSet<()>,
+    pub(crate) link: Option<(u64, AbortHandle)>,
+    pub(crate) published: u64,
+    /// When set, container teardowns are awaited (shutdown) instead of run in the background.
+    pub(crate) wait_teardowns: bool,
+}
+
+impl Runtime {
+    fn now(&self) -> Now {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        Now { mono: self.origin.elapsed(), wall }
+    }
+
+    /// Feeds one event to the core and executes what it asks for.
+    pub(crate) async fn step(&mut self, event: Event) {
+        let now = self.now();
+        let commands = self.core.handle(now, event);
+        for command in commands {
+            self.execute(command).await;
+        }
+        self.publish();
+    }
+
+    fn publish(&mut self) {
+        let version = self.core.version();
+        if version != self.published {
+            self.published = version;
+            self.snapshot_tx.send_replace(Arc::new(self.core.snapshot()));
+        }
+    }
+
+    /// Runs until `stop` turns true, then shuts the core down (tasks of checkpointing
+    /// frameworks keep running).
+    pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        loop {
+            while let Some(done) = self.helpers.try_join_next() {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    error!(error = %e, "an agent helper task panicked");
+                }
+            }
+            let wake = self.core.next_wakeup().map(|d| self.origin + d);
+            let sleep = async move {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+                event = self.events_rx.recv() => match event {
+                    Some(event) => self.step(event).await,
+                    None => break,
+                },
+                () = sleep => self.step(Event::Tick).await,
+            }
+        }
+        info!("agent stopping");
+        self.wait_teardowns = true;
+        self.step(Event::Shutdown).await;
+        if let Some((_, handle)) = self.link.take() {
+            handle.abort();
+        }
+        // Dropping the helpers aborts waiters, fetches and posts; processes keep running.
+        self.helpers.shutdown().await;
+    }
+
+    async fn execute(&mut self, command: Command) {
+        match command {
+            Command::Connect { conn, register } => {
+                if let Some((_, old)) = self.link.take() {
+                    old.abort();
+                }
+                let master = self.master.clone();
+                let events = self.events_tx.clone();
+                let handle = self.helpers.spawn(master.run_stream(conn, *register, events));
+                self.link = Some((conn, handle));
+            }
+            Command::Disconnect { conn } => {
+                if let Some((c, handle)) = self.link.take() {
+                    if c == conn {
+                        handle.abort();
+                    } else {
+                        self.link = Some((c, handle));
+                    }
+                }
+            }
+            Command::Send { stream_id, call } => {
+                let master = self.master.clone();
+                self.helpers.spawn(async move { master.post(&stream_id, &call).await });
+            }
+            Command::Checkpoint(cp) => {
+                let store = self.store.clone();
+                let result = tokio::task::spawn_blocking(move || store.apply(&cp)).await;
+                match result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => error!(error = %e, "checkpoint failed"),
+                    Err(e) => error!(error = %e, "checkpoint task failed"),
+                }
+            }
+            Command::Prepare(spec) => {
+                let http = self.http.clone();
+                let events = self.events_tx.clone();
+                self.helpers.spawn(async move {
+                    let result = prepare(&http, &spec).await;
+                    let _ = events.send(Event::Prepared { container_id: spec.container_id.clone(), result });
+                });
+            }
+            Command::Spawn(spec) => self.spawn(*spec).await,
+            Command::Reattach { container_id } => match self.containers.get(&container_id) {
+                Some(container) => self.watch(container),
+                None => {
+                    warn!(%container_id, "no handle to reattach to");
+                    let _ = self.events_tx.send(Event::Exited {
+                        container_id,
+                        exit: crate::core::ExitInfo { termination: crate::core::Termination::Unknown, oom: None },
+                    });
+                }
+            },
+            Command::Signal { container_id, signal } => match self.containers.get(&container_id) {
+                // SIGKILL waits until the cgroups are empty: not in the loop.
+                Some(container) if signal == crate::core::KillSignal::Kill => {
+                    self.helpers.spawn(async move {
+                        let _ = tokio::task::spawn_blocking(move || container.signal(signal)).await;
+                    });
+                }
+                Some(container) => container.signal(signal),
+                None => debug!(%container_id, "signal for a container without a process"),
+            },
+            Command::Destroy { container_id } => {
+                let teardown = self.containers.take_for_destroy(&container_id);
+                let job = async move {
+                    let _ = tokio::task::spawn_blocking(move || teardown.run()).await;
+                    debug!(%container_id, "container destroyed");
+                };
+                if self.wait_teardowns {
+                    job.await;
+                } else {
+                    self.helpers.spawn(job);
+                }
+            }
+        }
+    }
+
+    async fn spawn(&mut self, spec: LaunchSpec) {
+        let container_id = spec.container_id.clone();
+        // Forking is quick; doing it here keeps the order of commands (a kill after a spawn
+        // finds the process).
+        let env = self.base_env.clone();
+        let launcher = self.containers.launcher();
+        let result = tokio::task::spawn_blocking(move || launcher.spawn(&spec, &env))
+            .await
+            .unwrap_or_else(|e| Err(format!("launch task failed: {e}")));
+        match result {
+            Ok(container) => {
+                self.containers.insert(container.clone());
+                let pid = container.task_pid();
+                let _ = self.events_tx.send(Event::Spawned { container_id, result: Ok(pid) });
+                self.watch(container);
+            }
+            Err(e) => {
+                let _ = self.events_tx.send(Event::Spawned { container_id, result: Err(e) });
+            }
+        }
+    }
+
+    fn watch(&mut self, container: Arc<Container>) {
+        let events = self.events_tx.clone();
+        self.helpers.spawn(async move {
+            let exit = container.wait().await;
+            let _ = events.send(Event::Exited { container_id: container.container_id.clone(), exit });
+        });
+    }
+}
+
+/// Creates the sandbox with its `runs/latest` link and fetches the URIs.
+async fn prepare(http: &reqwest::Client, spec: &LaunchSpec) -> Result<(), String> {
+    let sandbox = spec.sandbox.clone();
+    tokio::fs::create_dir_all(&sandbox).await.map_err(|e| format!("cannot create the sandbox: {e}"))?;
+    if let (Some(runs), Some(name)) = (sandbox.parent(), sandbox.file_name()) {
+        let link = runs.join("latest");
+        let target = std::path::PathBuf::from(name);
+        tokio::task::spawn_blocking(move || crate::checkpoint::replace_symlink(&target, &link))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    crate::fetcher::fetch_all(http, &spec.uris, &sandbox).await.map_err(|e| format!("Failed to fetch URIs: {e}"))
+}
