@@ -3,6 +3,8 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::net::IpAddr;
+use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(name = "marathon", version, about = "Marathon and the Mesos-compatible cluster core it runs on")]
@@ -15,6 +17,32 @@ struct Cli {
 enum Command {
     /// Run a Mesos-compatible master (scheduler API on /api/v1/scheduler).
     Master(master::MasterFlags),
+    /// Run an agent that offers this machine's resources to a master and runs its tasks.
+    Agent(agent::AgentFlags),
+    /// Run the whole system on this machine in one process: a master and an agent.
+    Local(LocalFlags),
+}
+
+#[derive(Debug, clap::Args)]
+struct LocalFlags {
+    /// Directory for all state (master and agent work dirs live below it).
+    #[arg(long = "work_dir", alias = "work-dir", default_value = "marathon-local")]
+    work_dir: PathBuf,
+    /// Address every component listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: IpAddr,
+    #[arg(long)]
+    hostname: Option<String>,
+    #[arg(long = "master_port", alias = "master-port", default_value_t = 5050)]
+    master_port: u16,
+    #[arg(long = "agent_port", alias = "agent-port", default_value_t = 5051)]
+    agent_port: u16,
+    /// The agent's resources, in Mesos syntax (default: detected).
+    #[arg(long)]
+    resources: Option<String>,
+    /// The agent's attributes, e.g. 'rack:a;zone:z1'.
+    #[arg(long)]
+    attributes: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,16 +64,50 @@ async fn run(command: Command) -> anyhow::Result<()> {
             master.shutdown();
             Ok(())
         }
+        Command::Agent(flags) => {
+            let agent = agent::start(flags).await.context("start agent")?;
+            tracing::info!(addr = %agent.local_addr(), "agent running");
+            agent.run_until(agent::shutdown_signal()).await.context("run agent")
+        }
+        Command::Local(flags) => run_local(flags).await,
     }
 }
 
+async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
+    let master_flags = master::MasterFlags {
+        port: flags.master_port,
+        ip: flags.ip,
+        hostname: flags.hostname.clone(),
+        work_dir: flags.work_dir.join("master"),
+        allocation_interval: std::time::Duration::from_secs(1),
+        agent_ping_timeout: std::time::Duration::from_millis(500),
+        max_agent_ping_timeouts: 4,
+        heartbeat_interval: std::time::Duration::from_secs(15),
+        offer_timeout: None,
+        max_completed_frameworks: 50,
+        max_completed_tasks_per_framework: 1000,
+    };
+    let master = master::start(master_flags).await.context("start master")?;
+    let mut agent_flags = agent::AgentFlags::new(master.local_addr().to_string(), flags.work_dir.join("agent"));
+    agent_flags.port = flags.agent_port;
+    agent_flags.ip = flags.ip;
+    agent_flags.hostname = flags.hostname;
+    agent_flags.resources = flags.resources;
+    agent_flags.attributes = flags.attributes;
+    let agent = agent::start(agent_flags).await.context("start agent")?;
+    tracing::info!(master = %master.local_addr(), agent = %agent.local_addr(), "local cluster running");
+    eprintln!(
+        "marathon local: master on http://{} (Mesos scheduler API: /api/v1/scheduler), agent on http://{}",
+        master.local_addr(),
+        agent.local_addr()
+    );
+    let result = agent.run_until(agent::shutdown_signal()).await.context("run agent");
+    master.shutdown();
+    result
+}
+
 async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("wait for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
+    agent::shutdown_signal().await;
     tracing::info!("shutting down");
     Ok(())
 }

@@ -125,12 +125,42 @@ pub struct FrameworkEntry {
     pub completed_tasks: VecDeque<Task>,
     pub suppressed_roles: BTreeSet<String>,
     filters: Vec<OfferFilter>,
+    /// Updates this framework acknowledged, newest last (bounded). An agent that restarted
+    /// before it saw an acknowledgement resends the update; the master then acknowledges it
+    /// again on the framework's behalf instead of reporting the same state twice.
+    acknowledged: AckLog,
     next_heartbeat: Duration,
     /// A trailing heartbeat after a burst of events, so that clients that handle an event only
     /// when the next one starts (mesoshttp) are not left one behind.
     trailing_heartbeat: Option<Duration>,
     /// True when the entry was rebuilt from an agent's report after a master restart.
     pub recovered: bool,
+}
+
+/// A bounded set of acknowledged `(task, uuid)` pairs.
+#[derive(Debug, Clone, Default)]
+struct AckLog {
+    set: BTreeSet<(TaskId, String)>,
+    order: VecDeque<(TaskId, String)>,
+}
+
+impl AckLog {
+    const CAPACITY: usize = 10_000;
+
+    fn insert(&mut self, task: TaskId, uuid: String) {
+        if self.set.insert((task.clone(), uuid.clone())) {
+            self.order.push_back((task, uuid));
+            while self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, task: &TaskId, uuid: &str) -> bool {
+        self.set.contains(&(task.clone(), uuid.to_string()))
+    }
 }
 
 impl FrameworkEntry {
@@ -327,6 +357,7 @@ impl MasterCore {
                         completed_tasks: VecDeque::new(),
                         suppressed_roles: BTreeSet::new(),
                         filters: Vec::new(),
+                        acknowledged: AckLog::default(),
                         next_heartbeat: now.mono + heartbeat,
                         trailing_heartbeat: None,
                         recovered: false,
@@ -555,6 +586,7 @@ impl MasterCore {
 
     fn acknowledge(&mut self, framework: &FrameworkId, ack: mesos_api::scheduler::Acknowledge) {
         let Some(fw) = self.frameworks.get_mut(framework) else { return };
+        fw.acknowledged.insert(ack.task_id.clone(), ack.uuid.clone());
         if let Some(t) = fw.tasks.get(&ack.task_id)
             && t.task.status_update_uuid.as_deref() == Some(ack.uuid.as_str())
             && t.task.status_update_state.is_some_and(TaskState::is_terminal)
@@ -1018,6 +1050,7 @@ impl MasterCore {
                         completed_tasks: VecDeque::new(),
                         suppressed_roles: BTreeSet::new(),
                         filters: Vec::new(),
+                        acknowledged: AckLog::default(),
                         next_heartbeat: now.mono,
                         trailing_heartbeat: None,
                         recovered: true,
@@ -1116,6 +1149,16 @@ impl MasterCore {
             return;
         };
         self.counters.valid_status_updates += 1;
+        if let Some(uuid) = &status.uuid
+            && fw.acknowledged.contains(&status.task_id, uuid)
+        {
+            // A resend of an update the framework already acknowledged.
+            let ack = AgentEvent::Acknowledge { framework_id, task_id: status.task_id, uuid: uuid.clone() };
+            if let Some(stream) = self.agents.get(agent_id).and_then(|a| a.stream.clone()) {
+                self.send_agent(&stream, ack);
+            }
+            return;
+        }
         if let Some(t) = fw.tasks.get_mut(&status.task_id) {
             t.task.state = latest_state;
             t.task.status_update_state = Some(status.state);

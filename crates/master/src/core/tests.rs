@@ -480,3 +480,37 @@ fn returning_agent_reports_tasks_running_again_for_partition_aware_frameworks() 
     assert_eq!(u[0].state, TaskState::Running);
     assert_eq!(u[0].reason, Some(Reason::AgentReregistered));
 }
+
+#[test]
+fn resent_acknowledged_update_is_acknowledged_again_not_forwarded() {
+    let mut h = Harness::new();
+    h.agent("a1", "cpus:4;mem:1024");
+    let fw = h.subscribe("s1", framework_info("fw", &[]));
+    let offer = h.offers("s1").remove(0);
+    h.launch("s1", &fw, &offer, "t1", "cpus:1;mem:128");
+    h.core.take_outputs();
+    let uuid = new_status_uuid();
+    let mut status = TaskStatus::new("t1".into(), TaskState::Running);
+    status.uuid = Some(uuid.clone());
+    let update = StatusUpdate { framework_id: fw.clone(), status, latest_state: TaskState::Running };
+    let send = |h: &mut Harness| {
+        h.core
+            .agent_call(h.now, Some("a1"), AgentCall::StatusUpdate { status_update: update.clone() })
+            .expect("update");
+    };
+    send(&mut h);
+    assert_eq!(updates(&h.framework_events("s1")).len(), 1);
+    h.core
+        .call(
+            h.now,
+            Some("s1"),
+            call(serde_json::json!({"type": "ACKNOWLEDGE", "framework_id": fw,
+            "acknowledge": {"agent_id": offer.agent_id, "task_id": {"value": "t1"}, "uuid": uuid}})),
+        )
+        .expect("ack");
+    h.core.take_outputs();
+    send(&mut h);
+    let outs = h.core.take_outputs();
+    assert!(!outs.iter().any(|o| matches!(o, Output::Framework { event: Event::Update { .. }, .. })));
+    assert!(outs.iter().any(|o| matches!(o, Output::Agent { event: AgentEvent::Acknowledge { .. }, .. })));
+}

@@ -1,0 +1,125 @@
+//! Bulk launch through the whole cluster core, against the operating system's floor.
+//!
+//! ```text
+//! cargo bench -p marathon --bench launch -- [N=1000]      (as root, for cgroups)
+//! ```
+//!
+//! 1. Floor: spawn N `sleep 600` processes with `std::process::Command`, each in its own new
+//!    cpu and memory cgroup (mkdir, set cpu.shares and memory.limit_in_bytes, write the pid to
+//!    cgroup.procs). Nothing else: no sandbox, no monitor, no HTTP.
+//! 2. Cluster: a `marathon master` and one `marathon agent` process; a framework subscribes and
+//!    launches N `sleep 600` tasks (0.01 cpu, 8 MB each) from its first offer. Measured from the
+//!    ACCEPT until the framework has seen TASK_RUNNING for all N.
+//!
+//! Prints one JSON line with both times and their ratio; BENCHMARKS.md records results.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
+    assert!(cgroups_available(), "the launch benchmark needs root and cgroups v1");
+    let floor = raw_floor(n);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let cluster_time = runtime.block_on(through_cluster(n));
+    println!(
+        "{}",
+        json!({
+            "bench": "launch",
+            "tasks": n,
+            "floor_spawn_cgroup_secs": round(floor.as_secs_f64()),
+            "cluster_secs": round(cluster_time.as_secs_f64()),
+            "ratio": round(cluster_time.as_secs_f64() / floor.as_secs_f64()),
+            "cluster_tasks_per_sec": round(n as f64 / cluster_time.as_secs_f64()),
+        })
+    );
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn raw_floor(n: usize) -> Duration {
+    let root = unique("bench-floor");
+    let cpu_root = Path::new("/sys/fs/cgroup/cpu").join(&root);
+    let mem_root = Path::new("/sys/fs/cgroup/memory").join(&root);
+    std::fs::create_dir_all(&cpu_root).expect("cpu root");
+    std::fs::create_dir_all(&mem_root).expect("memory root");
+    let mut children = Vec::with_capacity(n);
+    let mut dirs: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let cpu = cpu_root.join(i.to_string());
+        let mem = mem_root.join(i.to_string());
+        std::fs::create_dir(&cpu).expect("mkdir cpu");
+        std::fs::create_dir(&mem).expect("mkdir memory");
+        std::fs::write(cpu.join("cpu.shares"), "10").expect("cpu.shares");
+        std::fs::write(mem.join("memory.limit_in_bytes"), "33554432").expect("memory limit");
+        let child = Command::new("sleep")
+            .arg("600")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id().to_string();
+        std::fs::write(cpu.join("cgroup.procs"), &pid).expect("join cpu");
+        std::fs::write(mem.join("cgroup.procs"), &pid).expect("join memory");
+        children.push(child);
+        dirs.push((cpu, mem));
+    }
+    let elapsed = start.elapsed();
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    for (cpu, mem) in dirs {
+        let _ = std::fs::remove_dir(cpu);
+        let _ = std::fs::remove_dir(mem);
+    }
+    let _ = std::fs::remove_dir(cpu_root);
+    let _ = std::fs::remove_dir(mem_root);
+    elapsed
+}
+
+async fn through_cluster(n: usize) -> Duration {
+    let resources = format!("--resources=cpus:{};mem:{};disk:4096;ports:[31000-32000]", n / 50 + 4, n * 8 + 1024);
+    let mut cluster = Cluster::start_with(1, &[resources.as_str()]).await;
+    let mut fw = Framework::subscribe(&cluster.master_addr(), framework_info("bench", true, &[])).await;
+    let offer = fw.next_offers(Duration::from_secs(20)).await.remove(0);
+    let tasks: Vec<_> = (0..n).map(|i| command_task(&offer, &format!("sleep-{i}"), "sleep 600", 0.01, 8.0)).collect();
+    let start = Instant::now();
+    assert_eq!(fw.launch(&offer, tasks).await, 202);
+    let mut running = BTreeSet::new();
+    let deadline = Duration::from_secs(600);
+    while running.len() < n {
+        let left = deadline.saturating_sub(start.elapsed());
+        let e = fw.next_event(left).await.unwrap_or_else(|| panic!("only {} of {n} running", running.len()));
+        if e["type"] != "UPDATE" {
+            continue;
+        }
+        let status = &e["update"]["status"];
+        match status["state"].as_str() {
+            Some("TASK_RUNNING") => {
+                running.insert(status["task_id"]["value"].as_str().unwrap_or_default().to_string());
+            }
+            Some("TASK_STARTING") => {}
+            other => panic!("unexpected state {other:?}: {status}"),
+        }
+    }
+    let elapsed = start.elapsed();
+    fw.teardown().await;
+    eventually(Duration::from_secs(120), "tasks to be cleaned up", || async {
+        cluster.sandbox_pids().is_empty().then_some(())
+    })
+    .await;
+    cluster.teardown();
+    elapsed
+}

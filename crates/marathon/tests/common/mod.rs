@@ -1,0 +1,512 @@
+//! Test harness: a real cluster of `marathon` processes on loopback, a minimal v1 framework
+//! client, and cleanup that leaves no process or cgroup behind.
+
+#![allow(dead_code, unreachable_pub)]
+
+use futures::StreamExt;
+use mesos_api::recordio::Decoder;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_marathon");
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique to this test process and call, for cgroup roots and the like.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` at the deadline.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(args: &[String], log: &Path) -> Proc {
+    let out = std::fs::File::create(log).expect("log file");
+    let err = out.try_clone().expect("log file");
+    let child = Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn marathon");
+    Proc { child, log: log.to_path_buf() }
+}
+
+pub fn cgroups_available() -> bool {
+    nix_is_root() && Path::new("/sys/fs/cgroup/memory").is_dir() && Path::new("/sys/fs/cgroup/cpu").is_dir()
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+pub struct Agent {
+    pub proc: Proc,
+    pub port: u16,
+    pub work_dir: PathBuf,
+    pub args: Vec<String>,
+}
+
+/// A master and agents, each its own process, all in one temp dir and one cgroup root.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub master: Proc,
+    pub master_port: u16,
+    pub agents: Vec<Agent>,
+    pub cgroups_root: String,
+    pub http: reqwest::Client,
+}
+
+pub const CGROUP_SUBSYSTEMS: [&str; 5] = ["cpu", "memory", "pids", "freezer", "cpuacct"];
+
+impl Cluster {
+    pub async fn start(agents: usize) -> Cluster {
+        Self::start_with(agents, &[]).await
+    }
+
+    pub async fn start_with(agents: usize, agent_extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let master_port = free_port();
+        let args: Vec<String> = [
+            "master",
+            "--port",
+            &master_port.to_string(),
+            "--work_dir",
+            &dir.path().join("master").display().to_string(),
+            "--hostname",
+            "localhost",
+            "--allocation_interval",
+            "200ms",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let master = spawn(&args, &dir.path().join("master.log"));
+        let mut cluster = Cluster {
+            dir,
+            master,
+            master_port,
+            agents: Vec::new(),
+            cgroups_root: unique("marathon-test"),
+            http: reqwest::Client::new(),
+        };
+        cluster.wait_http(master_port).await;
+        for i in 0..agents {
+            cluster.add_agent(i, agent_extra).await;
+        }
+        cluster
+            .wait_state("all agents registered", |s| {
+                s["slaves"].as_array().is_some_and(|a| a.iter().filter(|x| x["active"] == true).count() == agents)
+            })
+            .await;
+        cluster
+    }
+
+    pub fn master_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.master_port)
+    }
+
+    async fn wait_http(&self, port: u16) {
+        let url = format!("http://127.0.0.1:{port}/health");
+        let http = self.http.clone();
+        eventually(Duration::from_secs(20), &format!("HTTP on port {port}"), || {
+            let http = http.clone();
+            let url = url.clone();
+            async move { http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        })
+        .await;
+    }
+
+    async fn add_agent(&mut self, i: usize, extra: &[&str]) {
+        let port = free_port();
+        let work_dir = self.dir.path().join(format!("agent{i}"));
+        let mut args: Vec<String> = [
+            "agent",
+            "--master",
+            &self.master_addr(),
+            "--port",
+            &port.to_string(),
+            "--work_dir",
+            &work_dir.display().to_string(),
+            "--hostname",
+            &format!("agent{i}"),
+            "--cgroups_root",
+            &self.cgroups_root,
+            "--resources",
+            "cpus:4;mem:4096;disk:4096;ports:[31000-32000]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let proc = spawn(&args, &self.dir.path().join(format!("agent{i}.log")));
+        self.wait_http(port).await;
+        self.agents.push(Agent { proc, port, work_dir, args });
+    }
+
+    /// Starts agent `i` again with the same flags and work dir (after a kill).
+    pub async fn restart_agent(&mut self, i: usize) {
+        let args = self.agents[i].args.clone();
+        let log = self.dir.path().join(format!("agent{i}-restart.log"));
+        self.agents[i].proc = spawn(&args, &log);
+        self.wait_http(self.agents[i].port).await;
+    }
+
+    pub async fn master_state(&self) -> Value {
+        let url = format!("http://{}/master/state", self.master_addr());
+        match self.http.get(url).send().await {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    pub async fn wait_state(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        eventually(Duration::from_secs(20), what, || async {
+            let s = self.master_state().await;
+            pred(&s).then_some(s)
+        })
+        .await
+    }
+
+    pub async fn agent_get(&self, i: usize, path_and_query: &str) -> reqwest::Response {
+        let url = format!("http://127.0.0.1:{}{path_and_query}", self.agents[i].port);
+        self.http.get(url).send().await.expect("agent GET")
+    }
+
+    /// Pids of every process in this cluster's cgroups (any subsystem).
+    pub fn cgroup_pids(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for sub in CGROUP_SUBSYSTEMS {
+            let root = Path::new("/sys/fs/cgroup").join(sub).join(&self.cgroups_root);
+            let Ok(entries) = std::fs::read_dir(&root) else { continue };
+            for e in entries.flatten() {
+                if let Ok(text) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
+                    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+                }
+            }
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Container cgroups that still exist under this cluster's root.
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = Vec::new();
+        for sub in CGROUP_SUBSYSTEMS {
+            let root = Path::new("/sys/fs/cgroup").join(sub).join(&self.cgroups_root);
+            if let Ok(entries) = std::fs::read_dir(&root) {
+                dirs.extend(entries.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
+            }
+        }
+        dirs
+    }
+
+    /// Processes whose working directory is inside this cluster's temp dir (task processes,
+    /// with or without cgroups).
+    pub fn sandbox_pids(&self) -> Vec<i32> {
+        let root = self.dir.path();
+        let mut pids = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return pids };
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            if let Ok(cwd) = std::fs::read_link(e.path().join("cwd"))
+                && cwd.starts_with(root)
+            {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// Kills everything this cluster started; removes its cgroups. Returns what was left over
+    /// by the components themselves (for leak assertions).
+    pub fn teardown(&mut self) -> Vec<i32> {
+        for a in &mut self.agents {
+            a.proc.kill();
+        }
+        self.master.kill();
+        let mut leaked = self.cgroup_pids();
+        leaked.extend(self.sandbox_pids());
+        leaked.sort_unstable();
+        leaked.dedup();
+        for _ in 0..50 {
+            let pids: Vec<i32> = self.cgroup_pids().into_iter().chain(self.sandbox_pids()).collect();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                kill9(pid);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for sub in CGROUP_SUBSYSTEMS {
+            let root = Path::new("/sys/fs/cgroup").join(sub).join(&self.cgroups_root);
+            if let Ok(entries) = std::fs::read_dir(&root) {
+                for e in entries.flatten() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&root);
+        }
+        leaked
+    }
+}
+
+fn kill9(pid: i32) {
+    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).stderr(Stdio::null()).status();
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal v1 framework
+
+pub struct Framework {
+    pub id: String,
+    pub stream_id: String,
+    pub url: String,
+    http: reqwest::Client,
+    events: mpsc::UnboundedReceiver<Value>,
+    /// Every event seen, in order (HEARTBEATs excluded).
+    pub seen: Vec<Value>,
+    reader: tokio::task::JoinHandle<()>,
+    /// Acknowledge updates that carry a uuid.
+    pub auto_ack: bool,
+}
+
+impl Framework {
+    pub async fn subscribe(master: &str, framework_info: Value) -> Framework {
+        let url = format!("http://{master}/api/v1/scheduler");
+        let http = reqwest::Client::new();
+        let mut body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}});
+        if let Some(id) = framework_info.get("id") {
+            body["framework_id"] = id.clone();
+        }
+        let resp = http
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("subscribe");
+        assert_eq!(resp.status(), 200, "subscribe refused");
+        let stream_id = resp.headers()["Mesos-Stream-Id"].to_str().expect("ascii").to_string();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            let mut body = resp.bytes_stream();
+            let mut decoder = Decoder::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                let Ok(records) = decoder.feed(&chunk) else { return };
+                for r in records {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&r)
+                        && tx.send(v).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        let first = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("SUBSCRIBED in time")
+            .expect("stream open");
+        assert_eq!(first["type"], "SUBSCRIBED", "{first}");
+        let id = first["subscribed"]["framework_id"]["value"].as_str().expect("id").to_string();
+        Framework { id, stream_id, url, http, events, seen: vec![first], reader, auto_ack: true }
+    }
+
+    pub async fn call(&self, mut call: Value) -> u16 {
+        call["framework_id"] = json!({"value": self.id});
+        self.http
+            .post(&self.url)
+            .header("Content-Type", "application/json")
+            .header("Mesos-Stream-Id", &self.stream_id)
+            .body(call.to_string())
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    /// The next non-heartbeat event, acknowledging updates on the way if `auto_ack`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let e = tokio::time::timeout_at(deadline, self.events.recv()).await.ok()??;
+            if e["type"] == "HEARTBEAT" {
+                continue;
+            }
+            if self.auto_ack && e["type"] == "UPDATE" {
+                let status = &e["update"]["status"];
+                if status.get("uuid").is_some() {
+                    let code = self
+                        .call(json!({"type": "ACKNOWLEDGE", "acknowledge": {
+                            "agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": status["uuid"]}}))
+                        .await;
+                    assert_eq!(code, 202, "ack refused");
+                }
+            }
+            self.seen.push(e.clone());
+            return Some(e);
+        }
+    }
+
+    /// Waits for an event matching `pred`.
+    pub async fn wait_for(&mut self, timeout: Duration, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_event(left).await {
+                Some(e) if pred(&e) => return e,
+                Some(_) => {}
+                None => panic!("timed out after {timeout:?} waiting for {what}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    pub async fn next_offers(&mut self, timeout: Duration) -> Vec<Value> {
+        let e = self.wait_for(timeout, "offers", |e| e["type"] == "OFFERS").await;
+        e["offers"]["offers"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn wait_state(&mut self, task_id: &str, state: &str, timeout: Duration) -> Value {
+        let e = self
+            .wait_for(timeout, &format!("{task_id} {state}"), |e| {
+                e["type"] == "UPDATE"
+                    && e["update"]["status"]["task_id"]["value"] == task_id
+                    && e["update"]["status"]["state"] == state
+            })
+            .await;
+        e["update"]["status"].clone()
+    }
+
+    /// States seen so far for `task_id`, in order.
+    pub fn states_of(&self, task_id: &str) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter(|e| e["type"] == "UPDATE" && e["update"]["status"]["task_id"]["value"] == task_id)
+            .map(|e| e["update"]["status"]["state"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    pub async fn launch(&self, offer: &Value, tasks: Vec<Value>) -> u16 {
+        self.call(json!({"type": "ACCEPT", "accept": {
+            "offer_ids": [offer["id"]],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": tasks}}],
+            "filters": {"refuse_seconds": 1.0}}}))
+            .await
+    }
+
+    pub async fn decline_all(&self, offers: &[Value]) {
+        let ids: Vec<Value> = offers.iter().map(|o| o["id"].clone()).collect();
+        self.call(json!({"type": "DECLINE", "decline": {"offer_ids": ids, "filters": {"refuse_seconds": 1.0}}})).await;
+    }
+
+    pub async fn teardown(&self) -> u16 {
+        self.call(json!({"type": "TEARDOWN"})).await
+    }
+}
+
+impl Drop for Framework {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// A command task for `offer`.
+pub fn command_task(offer: &Value, id: &str, cmd: &str, cpus: f64, mem: f64) -> Value {
+    json!({
+        "name": id,
+        "task_id": {"value": id},
+        "agent_id": offer["agent_id"],
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+            {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}},
+        ],
+        "command": {"value": cmd},
+    })
+}
+
+pub fn framework_info(name: &str, checkpoint: bool, caps: &[&str]) -> Value {
+    json!({
+        "user": "root",
+        "name": name,
+        "failover_timeout": 600.0,
+        "checkpoint": checkpoint,
+        "capabilities": caps.iter().map(|c| json!({"type": c})).collect::<Vec<_>>(),
+    })
+}
+
+/// The Python interpreter of the venv made by `scripts/install-test-deps`.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("MARATHON_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = workspace_root().join(".venv/bin/python");
+    assert!(p.exists(), "{} is missing: run scripts/install-test-deps (or scripts/test)", p.display());
+    p
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
