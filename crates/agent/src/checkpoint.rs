@@ -26,8 +26,20 @@ fn err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Checkp
     move |source| CheckpointError { op, path: path.to_path_buf(), source }
 }
 
+/// Whether a write is made durable right away, or later for a whole batch at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    Now,
+    /// The caller makes the whole file system durable afterwards (`syncfs`).
+    Batch,
+}
+
 /// Writes `bytes` to `path` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    write_atomic_with(path, bytes, Sync::Now)
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], sync: Sync) -> Result<(), CheckpointError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(err("create", dir))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -35,10 +47,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     {
         let mut f = File::create(&tmp).map_err(err("create", &tmp))?;
         f.write_all(bytes).map_err(err("write", &tmp))?;
-        f.sync_all().map_err(err("fsync", &tmp))?;
+        if sync == Sync::Now {
+            f.sync_all().map_err(err("fsync", &tmp))?;
+        }
     }
     fs::rename(&tmp, path).map_err(err("rename", path))?;
-    sync_dir(dir)
+    if sync == Sync::Now { sync_dir(dir) } else { Ok(()) }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
@@ -47,6 +61,10 @@ fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
 
 /// Points the symlink `link` at `target`, replacing it atomically.
 pub fn replace_symlink(target: &Path, link: &Path) -> Result<(), CheckpointError> {
+    replace_symlink_with(target, link, Sync::Now)
+}
+
+fn replace_symlink_with(target: &Path, link: &Path, sync: Sync) -> Result<(), CheckpointError> {
     let dir = link.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(err("create", dir))?;
     let name = link.file_name().and_then(|n| n.to_str()).unwrap_or("link");
@@ -54,10 +72,10 @@ pub fn replace_symlink(target: &Path, link: &Path) -> Result<(), CheckpointError
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).map_err(err("symlink", &tmp))?;
     fs::rename(&tmp, link).map_err(err("rename", link))?;
-    sync_dir(dir)
+    if sync == Sync::Now { sync_dir(dir) } else { Ok(()) }
 }
 
-fn append_line(path: &Path, line: &[u8]) -> Result<(), CheckpointError> {
+fn append_line(path: &Path, line: &[u8], sync: Sync) -> Result<(), CheckpointError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let created = !path.exists();
     if created {
@@ -68,6 +86,9 @@ fn append_line(path: &Path, line: &[u8]) -> Result<(), CheckpointError> {
     buf.extend_from_slice(line);
     buf.push(b'\n');
     f.write_all(&buf).map_err(err("append", path))?;
+    if sync == Sync::Batch {
+        return Ok(());
+    }
     f.sync_data().map_err(err("fsync", path))?;
     if created {
         sync_dir(dir)?;
@@ -117,11 +138,35 @@ impl Store {
 
     /// Executes one checkpoint command (blocking, durable on return).
     pub fn apply(&self, cp: &Checkpoint) -> Result<(), CheckpointError> {
+        self.apply_with(cp, Sync::Now)
+    }
+
+    /// Executes checkpoint commands in order and makes them all durable with one `syncfs`
+    /// (group commit): a burst of launches and updates costs one flush, not one per file.
+    /// Stops at the first failure; everything written before it is durable on return.
+    pub fn apply_batch(&self, cps: &[Checkpoint]) -> Result<(), CheckpointError> {
+        if let [one] = cps {
+            return self.apply(one);
+        }
+        let mut result = Ok(());
+        for cp in cps {
+            result = self.apply_with(cp, Sync::Batch);
+            if result.is_err() {
+                break;
+            }
+        }
+        let root = self.layout.meta_dir();
+        let dir = File::open(&root).map_err(err("open", &root))?;
+        nix::unistd::syncfs(&dir).map_err(|e| err("syncfs", &root)(io::Error::from(e)))?;
+        result
+    }
+
+    fn apply_with(&self, cp: &Checkpoint, sync: Sync) -> Result<(), CheckpointError> {
         match cp {
             Checkpoint::Agent { agent_id, info } => {
                 let path = self.layout.slave_info(agent_id.as_str());
-                write_atomic(&path, &mesos_api::json::to_ascii_vec(info))?;
-                replace_symlink(Path::new(agent_id.as_str()), &self.layout.latest_agent_link())
+                write_atomic_with(&path, &mesos_api::json::to_ascii_vec(info), sync)?;
+                replace_symlink_with(Path::new(agent_id.as_str()), &self.layout.latest_agent_link(), sync)
             }
             Checkpoint::ForgetAgent { agent_id } => {
                 let link = self.layout.latest_agent_link();
@@ -140,13 +185,13 @@ impl Store {
             Checkpoint::Framework { agent_id, info } => {
                 let id = info.id.clone().unwrap_or_default();
                 let path = self.layout.framework_info(agent_id.as_str(), id.as_str());
-                write_atomic(&path, &mesos_api::json::to_ascii_vec(info))
+                write_atomic_with(&path, &mesos_api::json::to_ascii_vec(info), sync)
             }
             Checkpoint::Task { run, info } => {
-                write_atomic(&self.task_dir(run).join(TASK_INFO), &mesos_api::json::to_ascii_vec(info))
+                write_atomic_with(&self.task_dir(run).join(TASK_INFO), &mesos_api::json::to_ascii_vec(info), sync)
             }
             Checkpoint::Record { run, record } => {
-                append_line(&self.task_dir(run).join(TASK_UPDATES), &mesos_api::json::to_ascii_vec(record))
+                append_line(&self.task_dir(run).join(TASK_UPDATES), &mesos_api::json::to_ascii_vec(record), sync)
             }
             Checkpoint::RemoveRun { run } => {
                 let executor = self.layout.executor_meta(

@@ -234,6 +234,8 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         seed: rand::random(),
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (fresh_tx, snapshot_requests) = mpsc::unbounded_channel();
+    let (spawned_tx, spawned_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut runtime = runtime::Runtime {
@@ -249,9 +251,15 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         events_tx,
         events_rx,
         snapshot_tx,
+        snapshot_requests,
+        spawning: std::collections::HashMap::new(),
+        spawned_tx,
+        spawned_rx,
+        spawn_slots: Arc::new(tokio::sync::Semaphore::new(runtime::SPAWN_CONCURRENCY)),
         helpers: JoinSet::new(),
         link: None,
         published: 0,
+        published_at: None,
         wait_teardowns: false,
     };
     runtime.step(Event::Start(Box::new(recovery))).await;
@@ -268,7 +276,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         start_time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         started: std::time::Instant::now(),
     };
-    let app = server::router(server::AppState { info: Arc::new(info), snapshot: snapshot_rx.clone() });
+    let app = server::router(server::AppState { info: Arc::new(info), snapshot: snapshot_rx.clone(), fresh: fresh_tx });
     let mut stop_server = stop_rx;
     let server = tokio::spawn(async move {
         let stopped = async move {

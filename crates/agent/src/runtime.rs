@@ -1,7 +1,8 @@
 //! The shell around [`AgentCore`]: one task owns the core, executes its commands and feeds the
 //! results back as events. Everything slow (fetching, waiting for processes, posting calls,
 //! tearing containers down) runs in helper tasks that report through the event channel;
-//! checkpoint writes are awaited in order, because the commands after them depend on them.
+//! checkpoint writes of a burst of events are group-committed before any other command of that
+//! burst runs, because those commands depend on them.
 
 use crate::checkpoint::Store;
 use crate::containers::{Container, Containers};
@@ -25,12 +26,32 @@ pub(crate) struct Runtime {
     pub(crate) events_tx: mpsc::UnboundedSender<Event>,
     pub(crate) events_rx: mpsc::UnboundedReceiver<Event>,
     pub(crate) snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    /// Launches in flight, with the commands for their containers that must wait for them.
+    pub(crate) spawning: std::collections::HashMap<String, Vec<Command>>,
+    pub(crate) spawned_tx: mpsc::UnboundedSender<(String, Result<Arc<Container>, String>)>,
+    pub(crate) spawned_rx: mpsc::UnboundedReceiver<(String, Result<Arc<Container>, String>)>,
+    /// Bounds the launches in flight.
+    pub(crate) spawn_slots: Arc<tokio::sync::Semaphore>,
+    /// Endpoints asking for the state as of now.
+    pub(crate) snapshot_requests: mpsc::UnboundedReceiver<crate::server::SnapshotRequest>,
     pub(crate) helpers: JoinSet<()>,
     pub(crate) link: Option<(u64, AbortHandle)>,
     pub(crate) published: u64,
+    /// When the last snapshot was published; see [`PUBLISH_INTERVAL`].
+    pub(crate) published_at: Option<Instant>,
     /// When set, container teardowns are awaited (shutdown) instead of run in the background.
     pub(crate) wait_teardowns: bool,
 }
+
+/// Task processes being started at once.
+pub(crate) const SPAWN_CONCURRENCY: usize = 16;
+
+/// Events handled together at most, so a long queue cannot delay timers indefinitely.
+const MAX_BURST: usize = 256;
+
+/// Building a snapshot costs time proportional to the number of tasks, so it is published at
+/// most this often (the endpoints see state at most this old), never once per event.
+const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Runtime {
     fn now(&self) -> Now {
@@ -40,20 +61,66 @@ impl Runtime {
 
     /// Feeds one event to the core and executes what it asks for.
     pub(crate) async fn step(&mut self, event: Event) {
+        self.step_all(vec![event]).await;
+    }
+
+    /// Feeds a burst of events to the core, then executes what it asked for: every checkpoint
+    /// first, made durable together (one group commit instead of an fsync per file), then the
+    /// other commands in order. Hoisting checkpoints is safe: they record decisions already
+    /// taken, and recovery treats a recorded intent whose action never ran as interrupted.
+    async fn step_all(&mut self, events: Vec<Event>) {
         let now = self.now();
-        let commands = self.core.handle(now, event);
-        for command in commands {
+        let mut checkpoints = Vec::new();
+        let mut others = Vec::new();
+        for event in events {
+            for command in self.core.handle(now, event) {
+                match command {
+                    Command::Checkpoint(cp) => checkpoints.push(cp),
+                    other => others.push(other),
+                }
+            }
+        }
+        if !checkpoints.is_empty() {
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || store.apply_batch(&checkpoints)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!(error = %e, "checkpoint failed"),
+                Err(e) => error!(error = %e, "checkpoint task failed"),
+            }
+        }
+        for command in others {
             self.execute(command).await;
         }
         self.publish();
     }
 
-    fn publish(&mut self) {
+    /// The state as of now, for an endpoint; also published.
+    fn answer_snapshot(&mut self, reply: crate::server::SnapshotRequest) {
         let version = self.core.version();
         if version != self.published {
             self.published = version;
+            self.published_at = Some(Instant::now());
             self.snapshot_tx.send_replace(Arc::new(self.core.snapshot()));
         }
+        let _ = reply.send(self.snapshot_tx.borrow().clone());
+    }
+
+    fn publish(&mut self) {
+        let version = self.core.version();
+        if version == self.published || self.publish_due().is_some_and(|due| due > Instant::now()) {
+            return;
+        }
+        self.published = version;
+        self.published_at = Some(Instant::now());
+        self.snapshot_tx.send_replace(Arc::new(self.core.snapshot()));
+    }
+
+    /// When a pending change may be published.
+    fn publish_due(&self) -> Option<Instant> {
+        if self.core.version() == self.published {
+            return None;
+        }
+        Some(self.published_at.map_or_else(Instant::now, |at| at + PUBLISH_INTERVAL))
     }
 
     /// Runs until `stop` turns true, then shuts the core down (tasks of checkpointing
@@ -67,7 +134,10 @@ impl Runtime {
                     error!(error = %e, "an agent helper task panicked");
                 }
             }
-            let wake = self.core.next_wakeup().map(|d| self.origin + d);
+            let wake = match (self.core.next_wakeup().map(|d| self.origin + d), self.publish_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async move {
                 match wake {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -81,8 +151,19 @@ impl Runtime {
                         break;
                     }
                 }
+                Some(reply) = self.snapshot_requests.recv() => self.answer_snapshot(reply),
+                Some((container_id, result)) = self.spawned_rx.recv() => self.on_spawned(container_id, result).await,
                 event = self.events_rx.recv() => match event {
-                    Some(event) => self.step(event).await,
+                    Some(event) => {
+                        let mut burst = vec![event];
+                        while burst.len() < MAX_BURST {
+                            match self.events_rx.try_recv() {
+                                Ok(e) => burst.push(e),
+                                Err(_) => break,
+                            }
+                        }
+                        self.step_all(burst).await;
+                    }
                     None => break,
                 },
                 () = sleep => self.step(Event::Tick).await,
@@ -99,6 +180,17 @@ impl Runtime {
     }
 
     async fn execute(&mut self, command: Command) {
+        let deferred = match &command {
+            Command::Signal { container_id, .. } | Command::Destroy { container_id } => {
+                self.spawning.get_mut(container_id)
+            }
+            _ => None,
+        };
+        if let Some(waiting) = deferred {
+            // The process is being started: act on it once it exists.
+            waiting.push(command);
+            return;
+        }
         match command {
             Command::Connect { conn, register } => {
                 if let Some((_, old)) = self.link.take() {
@@ -123,9 +215,9 @@ impl Runtime {
                 self.helpers.spawn(async move { master.post(&stream_id, &call).await });
             }
             Command::Checkpoint(cp) => {
+                // step_all() sorts checkpoints out; kept for completeness.
                 let store = self.store.clone();
-                let result = tokio::task::spawn_blocking(move || store.apply(&cp)).await;
-                match result {
+                match tokio::task::spawn_blocking(move || store.apply(&cp)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => error!(error = %e, "checkpoint failed"),
                     Err(e) => error!(error = %e, "checkpoint task failed"),
@@ -175,25 +267,37 @@ impl Runtime {
         }
     }
 
+    /// Starts a task process in the background: launches run concurrently (bounded by
+    /// `spawn_slots`); kills and destroys of the container wait in `spawning` until it exists.
     async fn spawn(&mut self, spec: LaunchSpec) {
         let container_id = spec.container_id.clone();
-        // Forking is quick; doing it here keeps the order of commands (a kill after a spawn
-        // finds the process).
+        self.spawning.insert(container_id.clone(), Vec::new());
         let env = self.base_env.clone();
         let launcher = self.containers.launcher();
-        let result = tokio::task::spawn_blocking(move || launcher.spawn(&spec, &env))
-            .await
-            .unwrap_or_else(|e| Err(format!("launch task failed: {e}")));
+        let slots = self.spawn_slots.clone();
+        let done = self.spawned_tx.clone();
+        self.helpers.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let result = tokio::task::spawn_blocking(move || launcher.spawn(&spec, &env))
+                .await
+                .unwrap_or_else(|e| Err(format!("launch task failed: {e}")));
+            let _ = done.send((container_id, result));
+        });
+    }
+
+    async fn on_spawned(&mut self, container_id: String, result: Result<Arc<Container>, String>) {
+        let waiting = self.spawning.remove(&container_id).unwrap_or_default();
         match result {
             Ok(container) => {
                 self.containers.insert(container.clone());
                 let pid = container.task_pid();
-                let _ = self.events_tx.send(Event::Spawned { container_id, result: Ok(pid) });
                 self.watch(container);
+                self.step(Event::Spawned { container_id, result: Ok(pid) }).await;
             }
-            Err(e) => {
-                let _ = self.events_tx.send(Event::Spawned { container_id, result: Err(e) });
-            }
+            Err(e) => self.step(Event::Spawned { container_id, result: Err(e) }).await,
+        }
+        for command in waiting {
+            self.execute(command).await;
         }
     }
 

@@ -33,14 +33,26 @@ pub(crate) struct ServerInfo {
     pub(crate) started: std::time::Instant,
 }
 
+/// A request for an up-to-date snapshot, answered by the runtime that owns the core.
+pub(crate) type SnapshotRequest = tokio::sync::oneshot::Sender<Arc<Snapshot>>;
+
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) info: Arc<ServerInfo>,
     pub(crate) snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub(crate) fresh: tokio::sync::mpsc::UnboundedSender<SnapshotRequest>,
 }
 
 impl AppState {
-    fn snapshot(&self) -> Arc<Snapshot> {
+    /// The state as of now (the runtime builds it on request), or the last published one if
+    /// the runtime is gone.
+    async fn snapshot(&self) -> Arc<Snapshot> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.fresh.send(tx).is_ok()
+            && let Ok(snapshot) = rx.await
+        {
+            return snapshot;
+        }
         self.snapshot.borrow().clone()
     }
 }
@@ -100,15 +112,15 @@ fn flags_json(info: &ServerInfo) -> Value {
 }
 
 async fn state_handler(State(s): State<AppState>) -> Response {
-    json_response(StatusCode::OK, &state_json(&s.info, &s.snapshot()))
+    json_response(StatusCode::OK, &state_json(&s.info, &*s.snapshot().await))
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    json_response(StatusCode::OK, &metrics_json(&s.info, &s.snapshot()))
+    json_response(StatusCode::OK, &metrics_json(&s.info, &*s.snapshot().await))
 }
 
 async fn browse(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let snap = s.snapshot();
+    let snap = s.snapshot().await;
     let path = q.get("path").map(String::as_str).unwrap_or("");
     let work_dir = s.info.work_dir.clone();
     let agent = snap.agent_id.as_ref().map(|a| a.value.clone());
@@ -121,7 +133,7 @@ async fn browse(State(s): State<AppState>, Query(q): Query<HashMap<String, Strin
 }
 
 async fn read(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let snap = s.snapshot();
+    let snap = s.snapshot().await;
     let work_dir = s.info.work_dir.clone();
     let agent = snap.agent_id.as_ref().map(|a| a.value.clone());
     let result = tokio::task::spawn_blocking(move || {
@@ -137,7 +149,7 @@ async fn read(State(s): State<AppState>, Query(q): Query<HashMap<String, String>
 }
 
 async fn download(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let snap = s.snapshot();
+    let snap = s.snapshot().await;
     let path = q.get("path").cloned().unwrap_or_default();
     let real = match files::download_path(&s.info.work_dir, snap.agent_id.as_ref().map(|a| a.as_str()), &path) {
         Ok(p) => p,

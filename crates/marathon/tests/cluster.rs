@@ -81,8 +81,8 @@ async fn task_over_its_memory_limit_fails_and_its_neighbour_keeps_running() {
     let tasks =
         vec![command_task(&offer, "neighbour", "sleep 600", 0.1, 64.0), command_task(&offer, "hog", hog, 0.1, 64.0)];
     assert_eq!(fw.launch(&offer, tasks).await, 202);
-    fw.wait_state("neighbour", "TASK_RUNNING", LONG).await;
-    let failed = fw.wait_state("hog", "TASK_FAILED", LONG).await;
+    fw.wait_state_seen("neighbour", "TASK_RUNNING", LONG).await;
+    let failed = fw.wait_state_seen("hog", "TASK_FAILED", LONG).await;
     assert_eq!(failed["reason"], "REASON_CONTAINER_LIMITATION_MEMORY", "{failed}");
     // The neighbour is still running: no terminal update for it, and the master agrees.
     assert_eq!(fw.states_of("neighbour"), ["TASK_STARTING", "TASK_RUNNING"]);
@@ -159,8 +159,8 @@ async fn restarted_agent_keeps_its_tasks_and_delivers_what_happened_meanwhile() 
         command_task(&offer, "short", "sleep 3; echo done", 0.1, 32.0),
     ];
     assert_eq!(fw.launch(&offer, tasks).await, 202);
-    fw.wait_state("long", "TASK_RUNNING", LONG).await;
-    fw.wait_state("short", "TASK_RUNNING", LONG).await;
+    fw.wait_state_seen("long", "TASK_RUNNING", LONG).await;
+    fw.wait_state_seen("short", "TASK_RUNNING", LONG).await;
     let before = cluster.sandbox_pids();
     assert!(!before.is_empty());
 

@@ -186,12 +186,13 @@ impl Cluster {
             &format!("agent{i}"),
             "--cgroups_root",
             &self.cgroups_root,
-            "--resources",
-            "cpus:4;mem:4096;disk:4096;ports:[31000-32000]",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if !extra.iter().any(|a| a.starts_with("--resources")) {
+            args.push("--resources=cpus:4;mem:4096;disk:4096;ports:[31000-32000]".to_string());
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let proc = spawn(&args, &self.dir.path().join(format!("agent{i}.log")));
         self.wait_http(port).await;
@@ -331,6 +332,8 @@ pub struct Framework {
     reader: tokio::task::JoinHandle<()>,
     /// Acknowledge updates that carry a uuid.
     pub auto_ack: bool,
+    /// Send acknowledgements without waiting for their answers (as a busy framework would).
+    pub pipelined_acks: bool,
 }
 
 impl Framework {
@@ -372,7 +375,7 @@ impl Framework {
             .expect("stream open");
         assert_eq!(first["type"], "SUBSCRIBED", "{first}");
         let id = first["subscribed"]["framework_id"]["value"].as_str().expect("id").to_string();
-        Framework { id, stream_id, url, http, events, seen: vec![first], reader, auto_ack: true }
+        Framework { id, stream_id, url, http, events, seen: vec![first], reader, auto_ack: true, pipelined_acks: false }
     }
 
     pub async fn call(&self, mut call: Value) -> u16 {
@@ -399,11 +402,22 @@ impl Framework {
             if self.auto_ack && e["type"] == "UPDATE" {
                 let status = &e["update"]["status"];
                 if status.get("uuid").is_some() {
-                    let code = self
-                        .call(json!({"type": "ACKNOWLEDGE", "acknowledge": {
-                            "agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": status["uuid"]}}))
-                        .await;
-                    assert_eq!(code, 202, "ack refused");
+                    let ack = json!({"type": "ACKNOWLEDGE", "framework_id": {"value": self.id}, "acknowledge": {
+                        "agent_id": status["agent_id"], "task_id": status["task_id"], "uuid": status["uuid"]}});
+                    if self.pipelined_acks {
+                        let request = self
+                            .http
+                            .post(&self.url)
+                            .header("Content-Type", "application/json")
+                            .header("Mesos-Stream-Id", &self.stream_id)
+                            .body(ack.to_string());
+                        // Answers are not checked: acks may still be in flight at teardown.
+                        tokio::spawn(async move {
+                            let _ = request.send().await;
+                        });
+                    } else {
+                        assert_eq!(self.call(ack).await, 202, "ack refused");
+                    }
                 }
             }
             self.seen.push(e.clone());
@@ -438,6 +452,20 @@ impl Framework {
             })
             .await;
         e["update"]["status"].clone()
+    }
+
+    /// Like [`Framework::wait_state`], but satisfied by an update seen earlier too (events of
+    /// different tasks may arrive in any order).
+    pub async fn wait_state_seen(&mut self, task_id: &str, state: &str, timeout: Duration) -> Value {
+        let earlier = self.seen.iter().find(|e| {
+            e["type"] == "UPDATE"
+                && e["update"]["status"]["task_id"]["value"] == task_id
+                && e["update"]["status"]["state"] == state
+        });
+        match earlier {
+            Some(e) => e["update"]["status"].clone(),
+            None => self.wait_state(task_id, state, timeout).await,
+        }
     }
 
     /// States seen so far for `task_id`, in order.
