@@ -29,10 +29,10 @@ pub enum CallType {
     UpdateFramework,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscribe {
     pub framework_info: FrameworkInfo,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressed_roles: Vec<String>,
 }
 
@@ -58,28 +58,28 @@ pub enum OperationType {
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Launch {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_infos: Vec<TaskInfo>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaunchGroup {
     pub executor: ExecutorInfo,
     pub task_group: TaskGroupInfo,
 }
 
 /// `mesos.v1.Offer.Operation`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Operation {
     #[serde(rename = "type", default = "unknown_operation")]
     pub kind: OperationType,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<OperationId>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<Launch>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch_group: Option<LaunchGroup>,
 }
 
@@ -87,118 +87,118 @@ fn unknown_operation() -> OperationType {
     OperationType::Unknown
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accept {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offer_ids: Vec<OfferId>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<Operation>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Filters>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decline {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offer_ids: Vec<OfferId>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filters: Option<Filters>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Roles {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kill {
     pub task_id: TaskId,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_policy: Option<KillPolicy>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shutdown {
     pub executor_id: ExecutorId,
     pub agent_id: AgentId,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Acknowledge {
     pub agent_id: AgentId,
     pub task_id: TaskId,
     pub uuid: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReconcileTask {
     pub task_id: TaskId,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Reconcile {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<ReconcileTask>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub agent_id: AgentId,
     pub executor_id: ExecutorId,
     pub data: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpdateFramework {
     pub framework_info: FrameworkInfo,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressed_roles: Vec<String>,
 }
 
 /// `mesos.v1.scheduler.Call`. Unknown fields (mesoshttp's top-level `requests`, its `slave_id`
 /// on TaskInfos) are ignored.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Call {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<CallType>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub framework_id: Option<FrameworkId>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscribe: Option<Subscribe>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept: Option<Accept>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decline: Option<Decline>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revive: Option<Roles>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress: Option<Roles>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill: Option<Kill>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown: Option<Shutdown>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledge: Option<Acknowledge>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<Reconcile>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<Message>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<Json>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_framework: Option<UpdateFramework>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept_inverse_offers: Option<Json>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decline_inverse_offers: Option<Json>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledge_operation_status: Option<Json>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile_operations: Option<Json>,
 }
 
@@ -288,54 +288,59 @@ impl Call {
 // ---------------------------------------------------------------------------------------------
 // Events
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscribed {
     pub framework_id: FrameworkId,
+    #[serde(default = "default_heartbeat")]
     pub heartbeat_interval_seconds: f64,
     pub master_info: MasterInfo,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Offers {
     pub offers: Vec<Offer>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rescind {
     pub offer_id: OfferId,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Update {
     pub status: TaskStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageEvent {
     pub agent_id: AgentId,
     pub executor_id: ExecutorId,
     pub data: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<AgentId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor_id: Option<ExecutorId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorEvent {
     pub message: String,
+}
+
+fn default_heartbeat() -> f64 {
+    15.0
 }
 
 /// `mesos.v1.scheduler.Event`: the payload nests under the lower-cased type name.
 // Events are built and serialized right away, never stored in bulk: size differences don't matter.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Event {
     Subscribed { subscribed: Subscribed },
@@ -360,6 +365,32 @@ impl Event {
     /// The event as one RecordIO record of ASCII-only JSON.
     pub fn to_record(&self) -> bytes::Bytes {
         crate::recordio::encode(&crate::json::to_ascii_vec(self))
+    }
+}
+
+impl Call {
+    /// A call of `kind` for `framework_id` with no payload; set the payload field after.
+    pub fn new(kind: CallType, framework_id: Option<FrameworkId>) -> Call {
+        Call {
+            kind: Some(kind),
+            framework_id,
+            subscribe: None,
+            accept: None,
+            decline: None,
+            revive: None,
+            suppress: None,
+            kill: None,
+            shutdown: None,
+            acknowledge: None,
+            reconcile: None,
+            message: None,
+            request: None,
+            update_framework: None,
+            accept_inverse_offers: None,
+            decline_inverse_offers: None,
+            acknowledge_operation_status: None,
+            reconcile_operations: None,
+        }
     }
 }
 
@@ -412,6 +443,20 @@ mod tests {
         assert_eq!(e, serde_json::json!({"type":"ERROR","error":{"message":"boom"}}));
         let e = serde_json::to_value(Event::Heartbeat).expect("ser");
         assert_eq!(e, serde_json::json!({"type":"HEARTBEAT"}));
+    }
+
+    #[test]
+    fn calls_and_events_round_trip_for_clients() {
+        let mut call = Call::new(CallType::Reconcile, Some("f".into()));
+        call.reconcile = Some(Reconcile { tasks: vec![] });
+        let text = serde_json::to_string(&call).expect("ser");
+        assert_eq!(text, r#"{"type":"RECONCILE","framework_id":{"value":"f"},"reconcile":{}}"#);
+        assert_eq!(Call::parse(text.as_bytes()).expect("parse"), call);
+        let update = Event::update(TaskStatus::new("t".into(), TaskState::Running));
+        let back: Event = serde_json::from_slice(&crate::json::to_ascii_vec(&update)).expect("event");
+        assert_eq!(back, update);
+        let hb: Event = serde_json::from_str(r#"{"type":"HEARTBEAT"}"#).expect("heartbeat");
+        assert_eq!(hb, Event::Heartbeat);
     }
 
     proptest! {

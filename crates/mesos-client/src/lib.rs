@@ -1,0 +1,264 @@
+//! A framework's side of the Mesos v1 scheduler API.
+//!
+//! [`start`] spawns one task that owns the subscription: it POSTs SUBSCRIBE, decodes the RecordIO
+//! event stream, and when the stream ends, errors or stays silent for more than two heartbeat
+//! intervals, it resubscribes with the same framework id (failover) after a short backoff. It
+//! follows `307` redirects to the leading master. Events come out of a channel as
+//! [`ClientEvent`]s; calls go through [`SchedulerClient::call`], which adds the framework id and
+//! the current `Mesos-Stream-Id`.
+//!
+//! The connection task is the only writer of the session (stream id, framework id, master); callers
+//! read it through a `watch` channel.
+
+use futures::StreamExt;
+use mesos_api::recordio::Decoder;
+use mesos_api::scheduler::{Call, CallType, Event, Subscribe};
+use mesos_api::{FrameworkId, FrameworkInfo, MasterInfo};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What the connection reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// SUBSCRIBED: the framework is registered (again) under `framework_id`.
+    Subscribed { framework_id: FrameworkId, master_info: Box<MasterInfo>, heartbeat_interval: Duration },
+    /// Any other event but HEARTBEAT.
+    Event(Box<Event>),
+    /// The subscription ended; the client is resubscribing.
+    Disconnected { reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `host:port` of a master (an `http://` prefix is tolerated).
+    pub master: String,
+    /// Sent with SUBSCRIBE; set `id` to fail over an existing framework.
+    pub framework_info: FrameworkInfo,
+    /// Cap of the reconnection backoff.
+    pub max_backoff: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(master: impl Into<String>, framework_info: FrameworkInfo) -> Self {
+        Self { master: master.into(), framework_info, max_backoff: Duration::from_secs(5) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("not subscribed")]
+    NotSubscribed,
+    #[error("call refused with {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("http: {0}")]
+    Http(String),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Session {
+    master: String,
+    framework_id: Option<FrameworkId>,
+    stream_id: Option<String>,
+}
+
+/// Handle for making calls; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SchedulerClient {
+    http: reqwest::Client,
+    session: watch::Receiver<Session>,
+    task: std::sync::Arc<tokio::task::AbortHandle>,
+}
+
+/// Starts the subscription task.
+pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<ClientEvent>) {
+    let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap_or_default();
+    let master = config.master.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let framework_id = config.framework_info.id.clone().filter(|id| !id.value.is_empty());
+    let (session_tx, session) = watch::channel(Session { master, framework_id, stream_id: None });
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let connection = Connection { http: http.clone(), config, session: session_tx, events: events_tx };
+    let task = tokio::spawn(connection.run()).abort_handle();
+    (SchedulerClient { http, session, task: std::sync::Arc::new(task) }, events)
+}
+
+impl SchedulerClient {
+    pub fn framework_id(&self) -> Option<FrameworkId> {
+        self.session.borrow().framework_id.clone()
+    }
+
+    pub fn is_subscribed(&self) -> bool {
+        self.session.borrow().stream_id.is_some()
+    }
+
+    /// Posts `call` on the current subscription, filling in the framework id.
+    pub async fn call(&self, mut call: Call) -> Result<(), CallError> {
+        let session = self.session.borrow().clone();
+        let (Some(stream_id), Some(framework_id)) = (session.stream_id, session.framework_id) else {
+            return Err(CallError::NotSubscribed);
+        };
+        call.framework_id = Some(framework_id);
+        let body = serde_json::to_vec(&call).map_err(|e| CallError::Http(e.to_string()))?;
+        let response = self
+            .http
+            .post(format!("http://{}/api/v1/scheduler", session.master))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .header("Mesos-Stream-Id", stream_id)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| CallError::Http(e.to_string()))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(CallError::Refused { status, body })
+    }
+
+    /// Ends the subscription task (the framework stays registered until its failover timeout).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+struct Connection {
+    http: reqwest::Client,
+    config: ClientConfig,
+    session: watch::Sender<Session>,
+    events: mpsc::UnboundedSender<ClientEvent>,
+}
+
+enum Ended {
+    /// The stream ran and then ended; resubscribe soon.
+    AfterSubscribed(String),
+    /// Could not subscribe at all.
+    Failed(String),
+    /// Redirected to another master.
+    Redirected,
+    /// The consumer is gone.
+    Stop,
+}
+
+const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+
+impl Connection {
+    async fn run(self) {
+        let mut backoff = INITIAL_BACKOFF;
+        loop {
+            match self.subscribe_once().await {
+                Ended::Stop => return,
+                Ended::Redirected => continue,
+                Ended::AfterSubscribed(reason) => {
+                    self.session.send_modify(|s| s.stream_id = None);
+                    tracing::warn!(%reason, "subscription ended; resubscribing");
+                    if self.events.send(ClientEvent::Disconnected { reason }).is_err() {
+                        return;
+                    }
+                    backoff = INITIAL_BACKOFF;
+                }
+                Ended::Failed(reason) => {
+                    tracing::debug!(%reason, ?backoff, "cannot subscribe yet");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.config.max_backoff);
+        }
+    }
+
+    async fn subscribe_once(&self) -> Ended {
+        let session = self.session.borrow().clone();
+        let mut info = self.config.framework_info.clone();
+        info.id = session.framework_id.clone();
+        let mut call = Call::new(CallType::Subscribe, session.framework_id.clone());
+        call.subscribe = Some(Subscribe { framework_info: info, suppressed_roles: Vec::new() });
+        let Ok(body) = serde_json::to_vec(&call) else { return Ended::Failed("cannot encode SUBSCRIBE".into()) };
+        let response = match self
+            .http
+            .post(format!("http://{}/api/v1/scheduler", session.master))
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Ended::Failed(e.to_string()),
+        };
+        if response.status() == reqwest::StatusCode::TEMPORARY_REDIRECT {
+            let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let leader = location.trim_start_matches("http:").trim_start_matches("//");
+            let leader = leader.split('/').next().unwrap_or_default().to_string();
+            if leader.is_empty() || leader == session.master {
+                return Ended::Failed(format!("bad redirect to '{location}'"));
+            }
+            tracing::info!(%leader, "redirected to the leading master");
+            self.session.send_modify(|s| s.master = leader);
+            return Ended::Redirected;
+        }
+        if !response.status().is_success() {
+            let status = response.status();
+            return Ended::Failed(format!(
+                "SUBSCRIBE answered {status}: {}",
+                response.text().await.unwrap_or_default()
+            ));
+        }
+        let Some(stream_id) = response.headers().get("Mesos-Stream-Id").and_then(|v| v.to_str().ok()) else {
+            return Ended::Failed("SUBSCRIBE answer has no Mesos-Stream-Id".into());
+        };
+        let stream_id = stream_id.to_string();
+        let mut body = response.bytes_stream();
+        let mut decoder = Decoder::new();
+        // Until SUBSCRIBED says otherwise, expect a heartbeat at Mesos' default interval.
+        let mut silence_limit = Duration::from_secs(31);
+        let mut subscribed = false;
+        loop {
+            let chunk = match tokio::time::timeout(silence_limit, body.next()).await {
+                Err(_) => return self.ended(subscribed, format!("no event for {silence_limit:?}")),
+                Ok(None) => return self.ended(subscribed, "stream closed by the master".into()),
+                Ok(Some(Err(e))) => return self.ended(subscribed, format!("stream error: {e}")),
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            let records = match decoder.feed(&chunk) {
+                Ok(r) => r,
+                Err(e) => return self.ended(subscribed, format!("bad RecordIO: {e}")),
+            };
+            for record in records {
+                let event: Event = match serde_json::from_slice(&record) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        // An event type this client does not know (inverse offers...): skip it.
+                        tracing::debug!(error = %e, "ignoring an event");
+                        continue;
+                    }
+                };
+                let out = match event {
+                    Event::Heartbeat => continue,
+                    Event::Subscribed { subscribed: s } => {
+                        let interval = Duration::from_secs_f64(s.heartbeat_interval_seconds.clamp(0.1, 3600.0));
+                        silence_limit = interval * 2 + Duration::from_secs(1);
+                        subscribed = true;
+                        let id = s.framework_id.clone();
+                        self.session.send_modify(|sess| {
+                            sess.framework_id = Some(id.clone());
+                            sess.stream_id = Some(stream_id.clone());
+                        });
+                        ClientEvent::Subscribed {
+                            framework_id: s.framework_id,
+                            master_info: Box::new(s.master_info),
+                            heartbeat_interval: interval,
+                        }
+                    }
+                    other => ClientEvent::Event(Box::new(other)),
+                };
+                if self.events.send(out).is_err() {
+                    return Ended::Stop;
+                }
+            }
+        }
+    }
+
+    fn ended(&self, subscribed: bool, reason: String) -> Ended {
+        if subscribed { Ended::AfterSubscribed(reason) } else { Ended::Failed(reason) }
+    }
+}
