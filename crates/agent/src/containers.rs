@@ -29,6 +29,8 @@ pub struct Container {
     monitored: Option<Monitored>,
     cgroups: Option<TaskCgroups>,
     mem_limit_bytes: Option<u64>,
+    /// Set for a simulated task (hollow agent): notified when the task is killed.
+    hollow: Option<tokio::sync::Notify>,
 }
 
 impl Container {
@@ -39,9 +41,13 @@ impl Container {
 
     /// Waits until the task's process ended (and the monitor killed the rest of it).
     pub async fn wait(&self) -> ExitInfo {
-        let termination = match &self.monitored {
-            Some(m) => termination(m.wait_exit().await),
-            None => Termination::Unknown,
+        let termination = match (&self.monitored, &self.hollow) {
+            (Some(m), _) => termination(m.wait_exit().await),
+            (None, Some(killed)) => {
+                killed.notified().await;
+                Termination::Signaled(Signal::SIGTERM as i32)
+            }
+            (None, None) => Termination::Unknown,
         };
         ExitInfo { termination, oom: self.oom() }
     }
@@ -63,6 +69,10 @@ impl Container {
 
     /// Signals the task. Blocking for [`KillSignal::Kill`] (waits until the cgroups are empty).
     pub fn signal(&self, signal: KillSignal) {
+        if let Some(killed) = &self.hollow {
+            killed.notify_one();
+            return;
+        }
         let sig = match signal {
             KillSignal::Term => Signal::SIGTERM,
             KillSignal::Kill => Signal::SIGKILL,
@@ -95,6 +105,7 @@ fn termination(exit: TaskExit) -> Termination {
 pub struct Launcher {
     layout: Layout,
     cgroups: Option<Cgroups>,
+    hollow: bool,
 }
 
 impl Launcher {
@@ -111,6 +122,15 @@ impl Launcher {
     /// environment; the spec's variables go on top.
     pub fn spawn(&self, spec: &core::LaunchSpec, base_env: &[(String, String)]) -> Result<Arc<Container>, String> {
         let cid = spec.container_id.as_str();
+        if self.hollow {
+            return Ok(Arc::new(Container {
+                container_id: cid.to_string(),
+                monitored: None,
+                cgroups: None,
+                mem_limit_bytes: None,
+                hollow: Some(tokio::sync::Notify::new()),
+            }));
+        }
         let dir = self.runtime_dir(cid);
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let mut mem_limit_bytes = None;
@@ -171,7 +191,13 @@ impl Launcher {
             e.to_string()
         })?;
         info!(container_id = cid, task_pid = launched.task_pid, monitor_pid = launched.monitor_pid, "task started");
-        Ok(Arc::new(Container { container_id: cid.to_string(), monitored: Some(monitored), cgroups, mem_limit_bytes }))
+        Ok(Arc::new(Container {
+            container_id: cid.to_string(),
+            monitored: Some(monitored),
+            cgroups,
+            mem_limit_bytes,
+            hollow: None,
+        }))
     }
 }
 
@@ -182,8 +208,13 @@ pub struct Containers {
 }
 
 impl Containers {
-    pub fn new(layout: Layout, cgroups: Option<Cgroups>) -> Self {
-        Self { launcher: Launcher { layout, cgroups }, live: HashMap::new() }
+    pub fn new(layout: Layout, cgroups: Option<Cgroups>, hollow: bool) -> Self {
+        Self { launcher: Launcher { layout, cgroups, hollow }, live: HashMap::new() }
+    }
+
+    /// Whether tasks are simulated (see `AgentFlags::hollow`).
+    pub fn hollow(&self) -> bool {
+        self.launcher.hollow
     }
 
     pub fn launcher(&self) -> Launcher {
@@ -239,8 +270,13 @@ impl Containers {
                     continue;
                 }
             };
-            let container =
-                Container { container_id: cid.clone(), monitored: Some(monitored), cgroups, mem_limit_bytes: None };
+            let container = Container {
+                container_id: cid.clone(),
+                monitored: Some(monitored),
+                cgroups,
+                mem_limit_bytes: None,
+                hollow: None,
+            };
             let state = match container.monitored.as_ref().and_then(Monitored::try_exit) {
                 None => RecoveredProcess::Running { pid: Some(record.task_pid) },
                 Some(TaskExit::Unknown) => RecoveredProcess::Unknown,

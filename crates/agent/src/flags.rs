@@ -64,6 +64,12 @@ pub struct AgentFlags {
     /// Role of the detected resources and of `--resources` entries without a role.
     #[arg(long = "default_role", alias = "default-role", default_value = "*")]
     pub default_role: String,
+
+    /// Simulate tasks instead of running them: accept each task and report it running without
+    /// starting a process, writing a file or checkpointing (for scale tests: one machine can
+    /// play hundreds of agents). Never the default.
+    #[arg(long)]
+    pub hollow: bool,
 }
 
 impl AgentFlags {
@@ -84,12 +90,13 @@ impl AgentFlags {
             registration_backoff_factor: Duration::from_millis(100),
             status_update_retry_interval: Duration::from_secs(10),
             default_role: "*".to_string(),
+            hollow: false,
         }
     }
 
     /// Whether the isolation flag asks for cgroups (any `cgroups/...` isolator).
     pub fn wants_cgroups(&self) -> bool {
-        self.isolation.split(',').map(str::trim).any(|i| i.starts_with("cgroups/"))
+        !self.hollow && self.isolation.split(',').map(str::trim).any(|i| i.starts_with("cgroups/"))
     }
 
     /// The flags as `/state` and `/flags` show them (`name -> text`).

@@ -197,7 +197,10 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let endpoint = format!("{}:{}", flags.ip, local_addr.port());
 
     let store = Store::new(layout.clone());
-    let mut containers = Containers::new(layout.clone(), cgroups);
+    let mut containers = Containers::new(layout.clone(), cgroups, flags.hollow);
+    if flags.hollow {
+        warn!("hollow agent: tasks are simulated, no process is started");
+    }
     let (recovery, containers) = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {

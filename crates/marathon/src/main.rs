@@ -43,6 +43,16 @@ struct LocalFlags {
     /// The agent's attributes, e.g. 'rack:a;zone:z1'.
     #[arg(long)]
     attributes: Option<String>,
+    /// Number of real agents (ports from --agent_port up).
+    #[arg(long, default_value_t = 1)]
+    agents: usize,
+    /// Additional hollow agents: they accept tasks and report them running without starting
+    /// processes (for scale tests).
+    #[arg(long = "hollow_agents", alias = "hollow-agents", default_value_t = 0)]
+    hollow_agents: usize,
+    /// Resources of each hollow agent.
+    #[arg(long = "hollow_agent_resources", default_value = "cpus:8;mem:32768;disk:65536;ports:[31000-32000]")]
+    hollow_agent_resources: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,22 +98,41 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         max_completed_tasks_per_framework: 1000,
     };
     let master = master::start(master_flags).await.context("start master")?;
-    let mut agent_flags = agent::AgentFlags::new(master.local_addr().to_string(), flags.work_dir.join("agent"));
-    agent_flags.port = flags.agent_port;
-    agent_flags.ip = flags.ip;
-    agent_flags.hostname = flags.hostname;
-    agent_flags.resources = flags.resources;
-    agent_flags.attributes = flags.attributes;
-    let agent = agent::start(agent_flags).await.context("start agent")?;
-    tracing::info!(master = %master.local_addr(), agent = %agent.local_addr(), "local cluster running");
+    let mut agents = Vec::new();
+    for i in 0..flags.agents {
+        let mut agent_flags =
+            agent::AgentFlags::new(master.local_addr().to_string(), flags.work_dir.join(format!("agent{i}")));
+        agent_flags.port = flags.agent_port.checked_add(u16::try_from(i)?).context("agent port out of range")?;
+        agent_flags.ip = flags.ip;
+        agent_flags.hostname = flags.hostname.clone();
+        agent_flags.resources = flags.resources.clone();
+        agent_flags.attributes = flags.attributes.clone();
+        agents.push(agent::start(agent_flags).await.context("start agent")?);
+    }
+    for i in 0..flags.hollow_agents {
+        let mut agent_flags =
+            agent::AgentFlags::new(master.local_addr().to_string(), flags.work_dir.join(format!("hollow{i}")));
+        agent_flags.port = 0;
+        agent_flags.ip = flags.ip;
+        agent_flags.hostname = Some(format!("hollow-{i}"));
+        agent_flags.resources = Some(flags.hollow_agent_resources.clone());
+        agent_flags.hollow = true;
+        agents.push(agent::start(agent_flags).await.context("start hollow agent")?);
+    }
+    tracing::info!(master = %master.local_addr(), agents = agents.len(), "local cluster running");
     eprintln!(
-        "marathon local: master on http://{} (Mesos scheduler API: /api/v1/scheduler), agent on http://{}",
+        "marathon local: master on http://{} (Mesos scheduler API: /api/v1/scheduler), {} agent(s) on {}",
         master.local_addr(),
-        agent.local_addr()
+        agents.len(),
+        agents.iter().map(|a| a.local_addr().to_string()).collect::<Vec<_>>().join(", ")
     );
-    let result = agent.run_until(agent::shutdown_signal()).await.context("run agent");
+    agent::shutdown_signal().await;
+    tracing::info!("shutting down");
+    for agent in agents {
+        agent.shutdown().await.context("stop agent")?;
+    }
     master.shutdown();
-    result
+    Ok(())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -197,3 +197,22 @@ async fn sandbox_files_are_confined_to_sandboxes() {
     let r = cluster.agent_get(0, "/files/browse").await;
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hollow_agent_reports_tasks_running_without_processes() {
+    let cluster = Cluster::start_with(1, &["--hollow"]).await;
+    let mut fw = Framework::subscribe(&cluster.master_addr(), framework_info("hollow", true, &[])).await;
+    let offer = fw.next_offers(LONG).await.remove(0);
+    let tasks = (0..50).map(|i| command_task(&offer, &format!("t{i}"), "sleep 600", 0.01, 8.0)).collect();
+    assert_eq!(fw.launch(&offer, tasks).await, 202);
+    for i in 0..50 {
+        fw.wait_state_seen(&format!("t{i}"), "TASK_RUNNING", LONG).await;
+    }
+    assert!(cluster.sandbox_pids().is_empty(), "a hollow agent started processes");
+    assert!(cluster.cgroup_dirs().is_empty(), "a hollow agent created cgroups");
+    assert_eq!(fw.call(serde_json::json!({"type": "KILL", "kill": {"task_id": {"value": "t7"}}})).await, 202);
+    fw.wait_state("t7", "TASK_KILLED", LONG).await;
+    let state = cluster.master_state().await;
+    let running = state["frameworks"][0]["tasks"].as_array().map_or(0, |t| t.len());
+    assert_eq!(running, 49, "{state}");
+}
