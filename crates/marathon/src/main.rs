@@ -1,6 +1,8 @@
 //! `marathon`: one binary for every component. This file only parses flags, sets up logging and
 //! starts the components; everything else lives in the library crates.
 
+mod cli;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::IpAddr;
@@ -21,6 +23,20 @@ enum Command {
     Agent(agent::AgentFlags),
     /// Run the whole system on this machine in one process: a master and an agent.
     Local(LocalFlags),
+    /// Manage apps through Marathon's REST API.
+    App {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+        #[command(subcommand)]
+        command: cli::AppCommand,
+    },
+    /// List and kill tasks through Marathon's REST API.
+    Task {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+        #[command(subcommand)]
+        command: cli::TaskCommand,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +96,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             agent.run_until(agent::shutdown_signal()).await.context("run agent")
         }
         Command::Local(flags) => run_local(flags).await,
+        Command::App { client, command } => cli::app(&client, command).await,
+        Command::Task { client, command } => cli::task(&client, command).await,
     }
 }
 
