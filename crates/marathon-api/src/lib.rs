@@ -1,0 +1,39 @@
+//! Marathon's REST API v2 as JSON: app definitions and how they are read, validated, normalized
+//! and written back, task and instance ids, query parameters, and the response bodies clients
+//! parse.
+//!
+//! This crate is the only place that knows these shapes on the wire. It is pure: no IO, no HTTP
+//! framework, no clock (times are passed in). Field names are Marathon's camelCase; unknown
+//! fields are ignored on input.
+//!
+//! Request flow for an app body:
+//! 1. [`parse_app`] / [`parse_app_update`]: JSON syntax and types ([`ParseError`], 400/422);
+//! 2. [`normalize()`] (or [`apply_update`] then [`normalize()`]): canonical ids, deprecated fields
+//!    migrated, defaults applied, validated ([`ValidationError`], 422);
+//! 3. [`app_json`]: the response shape, within the keys strict clients (marathon-python 0.13)
+//!    accept.
+
+pub mod app;
+pub mod error;
+pub mod ids;
+pub mod normalize;
+pub mod output;
+pub mod parse;
+pub mod path;
+pub mod query;
+pub mod time;
+pub mod update;
+
+pub use app::AppDefinition;
+pub use error::{ParseError, ValidationError, Violation};
+pub use ids::{IdError, InstanceId, TaskId};
+pub use normalize::{NormalizeConfig, normalize, normalize_with};
+pub use output::{
+    AppExtras, TaskJson, app_json, app_locked_json, deployment_result, error_json, parse_error_json, queue_item_json,
+    validation_error_json,
+};
+pub use parse::{parse_app, parse_app_update, parse_app_updates};
+pub use path::{PathId, PathIdError};
+pub use query::{Embed, LabelSelector, QueryError, parse_bool, query_bool};
+pub use time::{Timestamp, format_timestamp, parse_timestamp};
+pub use update::{AppUpdate, apply_update};

@@ -1,0 +1,458 @@
+//! Response bodies: AppInfo, tasks, queue items, deployment results, error bodies.
+//!
+//! Key sets stay within what the strict marathon-python 0.13 models accept (it raises on any
+//! unknown key): optional fields are written only when set, and deprecated fields never.
+
+use crate::app::*;
+use crate::error::{ParseError, ValidationError};
+use crate::path::PathId;
+use crate::time::{Timestamp, format_timestamp, serde_ts};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value as Json, json};
+
+/// Response header carrying the deployment id of deployment-producing requests.
+pub const DEPLOYMENT_ID_HEADER: &str = "Marathon-Deployment-Id";
+
+/// The AppInfo additions of an app response. `None` fields are not written, so the caller
+/// decides through `embed` what appears.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppExtras {
+    /// `tasksStaged`, `tasksRunning`, `tasksHealthy`, `tasksUnhealthy`.
+    pub counts: Option<TaskCounts>,
+    /// Ids of the deployments touching the app: `deployments: [{"id": …}]`.
+    pub deployments: Option<Vec<String>>,
+    pub tasks: Option<Vec<TaskJson>>,
+    pub last_task_failure: Option<TaskFailure>,
+    /// Written as `taskStats`: the key marathon-python and go-marathon read (Marathon 1.11
+    /// writes `tasksStats`, which marathon-python rejects).
+    pub task_stats: Option<TaskStatsByVersion>,
+    pub readiness_check_results: Option<Vec<ReadinessCheckResult>>,
+}
+
+/// Task counts by state; `healthy`/`unhealthy` count only tasks with health results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCounts {
+    pub staged: u32,
+    pub running: u32,
+    pub healthy: u32,
+    pub unhealthy: u32,
+}
+
+/// The app JSON of API responses, with the output rules applied: `ports`, `uris`, `ipAddress`
+/// and the deprecated docker fields are never written; `portDefinitions` only for host
+/// networking, `container.portMappings` only otherwise; `upgradeStrategy`,
+/// `unreachableStrategy`, `killSelection`, `role`, `networks` always (defaults filled in for
+/// definitions that were not normalized); other optional fields only when set.
+pub fn app_json(app: &AppDefinition, extras: &AppExtras) -> Json {
+    let mut out = match serde_json::to_value(app) {
+        Ok(Json::Object(map)) => map,
+        _ => Map::new(),
+    };
+    for deprecated in ["ports", "uris", "ipAddress"] {
+        out.remove(deprecated);
+    }
+    let networks = if app.networks.is_empty() { vec![Network::new(NetworkMode::Host)] } else { app.networks.clone() };
+    let non_host = networks.iter().any(|n| n.mode != NetworkMode::Host);
+    out.insert("networks".into(), to_json(&networks));
+    if non_host {
+        out.remove("portDefinitions");
+        out.insert("requirePorts".into(), Json::Bool(false));
+    } else {
+        out.insert("portDefinitions".into(), to_json(app.port_definitions.as_deref().unwrap_or_default()));
+    }
+    if let Some(Json::Object(container)) = out.get_mut("container") {
+        if !non_host {
+            container.remove("portMappings");
+        }
+        if let Some(Json::Object(docker)) = container.get_mut("docker") {
+            docker.remove("network");
+            docker.remove("portMappings");
+        }
+    }
+    if !app.health_checks.is_empty() {
+        let checks: Vec<AppHealthCheck> = app
+            .health_checks
+            .iter()
+            .map(|c| AppHealthCheck { protocol: Some(c.effective_protocol()), ..c.clone() })
+            .collect();
+        out.insert("healthChecks".into(), to_json(&checks));
+    }
+    if app.accepted_resource_roles.as_ref().is_some_and(Vec::is_empty) {
+        out.remove("acceptedResourceRoles");
+    }
+    let unreachable = app.effective_unreachable_strategy();
+    out.insert("upgradeStrategy".into(), to_json(&app.effective_upgrade_strategy()));
+    out.insert("unreachableStrategy".into(), to_json(&unreachable));
+    out.insert("role".into(), Json::String(app.role.clone().unwrap_or_else(|| "*".to_string())));
+    if app.is_resident() {
+        let residency = match unreachable {
+            UnreachableStrategy::Disabled => Residency::default(),
+            UnreachableStrategy::Enabled { inactive_after_seconds, .. } => {
+                Residency { relaunch_escalation_timeout_seconds: inactive_after_seconds, ..Residency::default() }
+            }
+        };
+        out.insert("residency".into(), to_json(&residency));
+    } else {
+        out.remove("residency");
+    }
+
+    if let Some(counts) = extras.counts {
+        out.insert("tasksStaged".into(), counts.staged.into());
+        out.insert("tasksRunning".into(), counts.running.into());
+        out.insert("tasksHealthy".into(), counts.healthy.into());
+        out.insert("tasksUnhealthy".into(), counts.unhealthy.into());
+    }
+    if let Some(ids) = &extras.deployments {
+        out.insert("deployments".into(), ids.iter().map(|id| json!({ "id": id })).collect());
+    }
+    if let Some(tasks) = &extras.tasks {
+        out.insert("tasks".into(), to_json(tasks));
+    }
+    if let Some(failure) = &extras.last_task_failure {
+        out.insert("lastTaskFailure".into(), to_json(failure));
+    }
+    if let Some(stats) = &extras.task_stats {
+        out.insert("taskStats".into(), to_json(stats));
+    }
+    if let Some(results) = &extras.readiness_check_results {
+        out.insert("readinessCheckResults".into(), to_json(results));
+    }
+    Json::Object(out)
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Json {
+    // Our types have string keys only, so serialization cannot fail.
+    serde_json::to_value(value).unwrap_or(Json::Null)
+}
+
+/// A task as `/v2/tasks`, `/v2/apps/{id}/tasks` and embedded app tasks show it (exactly the keys
+/// marathon-python's `MarathonTask` accepts; `checkResult` is left out for that reason).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskJson {
+    pub id: String,
+    pub app_id: PathId,
+    pub host: String,
+    #[serde(default)]
+    pub ip_addresses: Vec<TaskIpAddress>,
+    /// Host ports (empty for inactive tasks).
+    #[serde(default)]
+    pub ports: Vec<u32>,
+    /// The app's service ports; set only in `/v2/tasks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_ports: Option<Vec<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slave_id: Option<String>,
+    /// Mesos task state name (`TASK_RUNNING`); scheduled instances show `TASK_STAGING`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub staged_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub started_at: Option<Timestamp>,
+    /// The app version the task runs.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub version: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_results: Option<Vec<HealthCheckResult>>,
+    #[serde(default)]
+    pub local_volumes: Vec<LocalVolume>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    pub role: String,
+}
+
+/// An IP address of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskIpAddress {
+    pub ip_address: String,
+    /// `IPv4` or `IPv6`.
+    pub protocol: String,
+}
+
+/// A persistent volume of a resident task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalVolume {
+    pub container_path: String,
+    pub persistence_id: String,
+}
+
+/// The result of one Marathon health check for one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckResult {
+    pub alive: bool,
+    pub consecutive_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub first_success: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub last_failure: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub last_success: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure_cause: Option<String>,
+    pub instance_id: String,
+}
+
+/// `lastTaskFailure`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFailure {
+    pub app_id: PathId,
+    pub host: String,
+    pub message: String,
+    /// Mesos task state name (`TASK_FAILED`).
+    pub state: String,
+    pub task_id: String,
+    #[serde(with = "serde_ts")]
+    pub timestamp: Timestamp,
+    #[serde(with = "serde_ts")]
+    pub version: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slave_id: Option<String>,
+}
+
+/// Task statistics of one group of tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStats {
+    pub counts: TaskCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub life_time: Option<TaskLifeTime>,
+}
+
+/// Lifetime of running tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLifeTime {
+    pub average_seconds: f64,
+    pub median_seconds: f64,
+}
+
+/// `taskStats`: statistics per task group; each present group is written as `{"stats": …}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TaskStatsByVersion {
+    pub started_after_last_scaling: Option<TaskStats>,
+    pub with_latest_config: Option<TaskStats>,
+    pub with_outdated_config: Option<TaskStats>,
+    pub total_summary: Option<TaskStats>,
+}
+
+impl Serialize for TaskStatsByVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = Map::new();
+        for (key, stats) in [
+            ("startedAfterLastScaling", &self.started_after_last_scaling),
+            ("withLatestConfig", &self.with_latest_config),
+            ("withOutdatedConfig", &self.with_outdated_config),
+            ("totalSummary", &self.total_summary),
+        ] {
+            if let Some(stats) = stats {
+                map.insert(key.into(), json!({ "stats": to_json(stats) }));
+            }
+        }
+        map.serialize(serializer)
+    }
+}
+
+/// The state of a readiness check of a task in a deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessCheckResult {
+    pub name: String,
+    pub task_id: String,
+    pub ready: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_response: Option<ReadinessCheckResponse>,
+}
+
+/// The last HTTP response of a readiness check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessCheckResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// Reasons an offer was not used for a launch, in upstream's funnel order (the first one that
+/// applies is reported).
+pub const OFFER_REJECT_REASONS: [&str; 10] = [
+    "UnfulfilledRole",
+    "UnfulfilledConstraint",
+    "NoCorrespondingReservationFound",
+    "AgentMaintenance",
+    "InsufficientCpus",
+    "InsufficientMemory",
+    "InsufficientDisk",
+    "InsufficientGpus",
+    "InsufficientPorts",
+    "DeclinedScarceResources",
+];
+
+/// One item of a queue item's `/v2/queue` body besides the app.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueItem {
+    /// Instances still to launch.
+    pub count: u32,
+    pub delay: QueueDelay,
+    /// When the run spec was queued.
+    #[serde(with = "serde_ts")]
+    pub since: Timestamp,
+    pub processed_offers_summary: ProcessedOffersSummary,
+    /// Only with `embed=lastUnusedOffers`: `[{"offer":…,"reason":[…],"timestamp":…}]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_unused_offers: Option<Vec<Json>>,
+}
+
+/// Backoff state: `overdue` = not backed off (waiting for offers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueDelay {
+    pub time_left_seconds: u64,
+    pub overdue: bool,
+}
+
+/// Offer statistics of a queued run spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessedOffersSummary {
+    pub processed_offers_count: u32,
+    pub unused_offers_count: u32,
+    #[serde(skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub last_unused_offer_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub last_used_offer_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_summary_last_offers: Option<Vec<DeclinedOfferStep>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reject_summary_launch_attempt: Option<Vec<DeclinedOfferStep>>,
+}
+
+/// One funnel step: of `processed` offers reaching this check, `declined` failed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeclinedOfferStep {
+    pub reason: String,
+    pub declined: u32,
+    pub processed: u32,
+}
+
+impl DeclinedOfferStep {
+    /// The funnel over [`OFFER_REJECT_REASONS`]: each step processes what the previous ones
+    /// did not decline. `declined(reason)` gives the offers declined for that reason.
+    pub fn funnel(processed: u32, declined: impl Fn(&str) -> u32) -> Vec<DeclinedOfferStep> {
+        let mut remaining = processed;
+        OFFER_REJECT_REASONS
+            .iter()
+            .map(|reason| {
+                let count = declined(reason);
+                let step = DeclinedOfferStep { reason: (*reason).to_string(), declined: count, processed: remaining };
+                remaining = remaining.saturating_sub(count);
+                step
+            })
+            .collect()
+    }
+}
+
+/// One `/v2/queue` entry: `{"app": <app JSON>, "count", "delay", "since", "processedOffersSummary", "lastUnusedOffers"?}`.
+pub fn queue_item_json(app: &AppDefinition, item: &QueueItem) -> Json {
+    let mut out = match to_json(item) {
+        Json::Object(map) => map,
+        _ => Map::new(),
+    };
+    out.insert("app".into(), app_json(app, &AppExtras::default()));
+    Json::Object(out)
+}
+
+/// The body of deployment-producing requests: `{"version": <ts>, "deploymentId": <id>}`
+/// (send the id in [`DEPLOYMENT_ID_HEADER`] too).
+pub fn deployment_result(version: Timestamp, deployment_id: &str) -> Json {
+    json!({"version": format_timestamp(version), "deploymentId": deployment_id})
+}
+
+/// `{"message": <message>}`, the body of every error without details.
+pub fn error_json(message: &str) -> Json {
+    json!({ "message": message })
+}
+
+/// 422 body of a validation failure.
+pub fn validation_error_json(error: &ValidationError) -> Json {
+    error.to_json()
+}
+
+/// 400/422 body of an unreadable request (see [`ParseError::status`]).
+pub fn parse_error_json(error: &ParseError) -> Json {
+    error.to_json()
+}
+
+/// 409 body when deployments lock the app (the message's `<DEPLOYMENT_ID>` is literal upstream).
+pub fn app_locked_json(deployment_ids: &[String]) -> Json {
+    json!({
+        "message": "App is locked by one or more deployments. Override with the option '?force=true'. \
+                    View details at '/v2/deployments/<DEPLOYMENT_ID>'.",
+        "deployments": deployment_ids.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>(),
+    })
+}
+
+/// Error messages of the apps API (wrap with [`error_json`]).
+pub mod messages {
+    use super::*;
+
+    fn in_version(version: Option<Timestamp>) -> String {
+        version.map(|v| format!(" in version {}", format_timestamp(v))).unwrap_or_default()
+    }
+
+    /// 404 `App '/x' does not exist[ in version <ts>]`.
+    pub fn app_not_found(id: &PathId, version: Option<Timestamp>) -> String {
+        format!("App '{id}' does not exist{}", in_version(version))
+    }
+
+    /// 404 `Pod '/x' does not exist[ in version <ts>]`.
+    pub fn pod_not_found(id: &PathId, version: Option<Timestamp>) -> String {
+        format!("Pod '{id}' does not exist{}", in_version(version))
+    }
+
+    /// 404 `Group '/x' does not exist`.
+    pub fn group_not_found(id: &PathId) -> String {
+        format!("Group '{id}' does not exist")
+    }
+
+    /// 404 `Task 'x' does not exist`.
+    pub fn task_not_found(task_id: &str) -> String {
+        format!("Task '{task_id}' does not exist")
+    }
+
+    /// 409 on `POST /v2/apps` for an existing id.
+    pub fn app_exists(id: &PathId) -> String {
+        format!("An app with id [{id}] already exists.")
+    }
+
+    /// 404 on `DELETE /v2/deployments/{id}`.
+    pub fn deployment_not_found(id: &str) -> String {
+        format!("DeploymentPlan {id} does not exist")
+    }
+
+    /// 403 when `--max_running_deployments` is reached.
+    pub fn too_many_deployments(max: u32) -> String {
+        format!(
+            "Max number ({max}) of running deployments is achieved. Wait for existing deployments to complete or cancel one \
+             using force=true parameter. You can increase max deployment number by using --max_running_deployments parameter \
+             but be advised that this can have negative effects on the performance."
+        )
+    }
+
+    /// 400 for `scale=true&wipe=true`.
+    pub const SCALE_AND_WIPE: &str = "You cannot use scale and wipe at the same time.";
+
+    /// 404 on `DELETE /v2/queue/{id}/delay` when nothing is queued.
+    pub fn not_in_queue(id: &PathId) -> String {
+        format!("Application {id} not found in tasks queue.")
+    }
+}
+
+#[cfg(test)]
+mod tests;
