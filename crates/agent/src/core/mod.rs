@@ -1102,17 +1102,7 @@ impl AgentCore {
             Err(e) => {
                 t.phase = Phase::Gone;
                 warn!(task_id = %key.1, error = %e, "task launch failed");
-                self.push_update(
-                    now,
-                    &key,
-                    TaskState::Failed,
-                    Source::Agent,
-                    Some(Reason::ContainerLaunchFailed),
-                    Some(format!("Failed to launch container: {e}")),
-                    out,
-                );
-                out.push(Command::Destroy { container_id: cid.to_string() });
-                self.maybe_complete(&key, out);
+                self.fail_launch(now, &key, cid, &e, out);
             }
             Ok(()) => {
                 t.phase = Phase::Launched;
@@ -1121,6 +1111,21 @@ impl AgentCore {
                 out.push(Command::Spawn(Box::new(spec)));
             }
         }
+    }
+
+    /// A task whose container could not be started: TASK_FAILED, and its container removed.
+    fn fail_launch(&mut self, now: Now, key: &TaskKey, cid: &str, error: &str, out: &mut Vec<Command>) {
+        self.push_update(
+            now,
+            key,
+            TaskState::Failed,
+            Source::Agent,
+            Some(Reason::ContainerLaunchFailed),
+            Some(format!("Failed to launch container: {error}")),
+            out,
+        );
+        out.push(Command::Destroy { container_id: cid.to_string() });
+        self.maybe_complete(key, out);
     }
 
     fn on_spawned(&mut self, now: Now, cid: &str, result: Result<Option<i32>, String>, out: &mut Vec<Command>) {
@@ -1137,17 +1142,7 @@ impl AgentCore {
             Err(e) => {
                 t.phase = Phase::Gone;
                 warn!(task_id = %key.1, error = %e, "task process failed to start");
-                self.push_update(
-                    now,
-                    &key,
-                    TaskState::Failed,
-                    Source::Agent,
-                    Some(Reason::ContainerLaunchFailed),
-                    Some(format!("Failed to launch container: {e}")),
-                    out,
-                );
-                out.push(Command::Destroy { container_id: cid.to_string() });
-                self.maybe_complete(&key, out);
+                self.fail_launch(now, &key, cid, &e, out);
             }
             Ok(pid) => {
                 t.pid = pid;
