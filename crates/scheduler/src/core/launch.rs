@@ -1,0 +1,286 @@
+//! Offers: matching scheduled instances against offers, provisioning them (persisted before
+//! the ACCEPT goes out), declining the rest, and reviving or suppressing offers.
+
+use super::matcher::{ResourceMatch, match_resources};
+use super::task_builder::build_task_info;
+use super::*;
+use mesos_api::resources::ResourceSet;
+use tracing::{debug, info, warn};
+
+impl SchedulerCore {
+    pub(super) fn offers(&mut self, offers: Vec<Offer>) {
+        let mut declined = Vec::new();
+        for offer in offers {
+            if !self.seen_offers.insert(&offer.id) {
+                debug!(offer_id = %offer.id, "offer seen before; ignored");
+                continue;
+            }
+            if !self.connected {
+                continue;
+            }
+            if !self.reconciled || self.launch_from_offer(&offer) == 0 {
+                declined.push(offer.id);
+            }
+        }
+        if !declined.is_empty() {
+            let refuse = if !self.reconciled || self.launchable_count() > 0 {
+                self.config.decline_offer_duration_while_launching
+            } else {
+                self.config.decline_offer_duration
+            };
+            debug!(offers = declined.len(), refuse_seconds = refuse.as_secs_f64(), "declining offers");
+            self.step.out.push(Command::Decline { offer_ids: declined, refuse_seconds: refuse.as_secs_f64() });
+        }
+    }
+
+    /// Launches as many scheduled instances on `offer` as fit (at most
+    /// `max_instances_per_offer`), taking apps in turn so that one app cannot starve the
+    /// others. Returns the number of instances provisioned.
+    fn launch_from_offer(&mut self, offer: &Offer) -> usize {
+        let mut remaining = match ResourceSet::from_wire(&offer.resources) {
+            Ok(resources) => resources,
+            Err(e) => {
+                warn!(offer_id = %offer.id, error = %e, "offer with invalid resources; declining it");
+                return 0;
+            }
+        };
+        let offer_role = offer.allocation_info.as_ref().and_then(|a| a.role.clone());
+        let mut queues: Vec<(RunSpec, VecDeque<InstanceId>)> = Vec::new();
+        for (app_id, spec) in &self.apps {
+            if self.delays.is_delayed(&delay_key(spec), self.now.mono) {
+                continue;
+            }
+            let waiting: VecDeque<InstanceId> = self.scheduled_of(app_id).map(|i| i.id.clone()).collect();
+            if !waiting.is_empty() {
+                queues.push((spec.clone(), waiting));
+            }
+        }
+        let mut task_infos = Vec::new();
+        let mut launched = Vec::new();
+        let mut rejected: BTreeMap<AppId, Vec<NoMatchReason>> = BTreeMap::new();
+        let mut used: BTreeSet<AppId> = BTreeSet::new();
+        'rounds: loop {
+            let mut progress = false;
+            for (spec, waiting) in &mut queues {
+                if task_infos.len() >= self.config.max_instances_per_offer {
+                    break 'rounds;
+                }
+                let Some(instance_id) = waiting.front().cloned() else { continue };
+                let placed: Vec<&Instance> = self.instances_of(&spec.id).filter(|i| i.task.is_some()).collect();
+                let matched = placement(spec, offer, &placed)
+                    .map_err(|reason| vec![reason])
+                    .and_then(|()| match_resources(spec, offer_role.as_deref(), &remaining, &mut self.rng));
+                match matched {
+                    Ok(matched) => {
+                        remaining.subtract(&matched.resources);
+                        task_infos.push(self.provision(&instance_id, spec, offer, &matched));
+                        launched.push(instance_id);
+                        waiting.pop_front();
+                        used.insert(spec.id.clone());
+                        progress = true;
+                    }
+                    Err(reasons) => {
+                        if !used.contains(&spec.id) {
+                            rejected.insert(spec.id.clone(), reasons);
+                        }
+                        // Nothing more of this app fits on what is left of the offer.
+                        waiting.clear();
+                    }
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        self.record_offer_stats(offer, &queues, &used, rejected);
+        if launched.is_empty() {
+            return 0;
+        }
+        info!(offer_id = %offer.id, agent_id = %offer.agent_id, instances = launched.len(), "launching on offer");
+        let count = launched.len();
+        let refuse = if self.launchable_count() > 0 {
+            self.config.decline_offer_duration_while_launching
+        } else {
+            self.config.decline_offer_duration
+        };
+        self.pending_accepts.insert(offer.id.clone(), PendingAccept { instances: launched });
+        self.step.gated.push(Command::Accept {
+            offer_ids: vec![offer.id.clone()],
+            task_infos,
+            refuse_seconds: refuse.as_secs_f64(),
+        });
+        count
+    }
+
+    fn record_offer_stats(
+        &mut self,
+        offer: &Offer,
+        queues: &[(RunSpec, VecDeque<InstanceId>)],
+        used: &BTreeSet<AppId>,
+        mut rejected: BTreeMap<AppId, Vec<NoMatchReason>>,
+    ) {
+        let capacity = self.config.max_unused_offers_per_app;
+        for (spec, _) in queues {
+            let stats = self.offer_stats.entry(spec.id.clone()).or_default();
+            if used.contains(&spec.id) {
+                stats.record_used(self.now.wall);
+            } else if let Some(reasons) = rejected.remove(&spec.id) {
+                let unused = UnusedOffer {
+                    offer_id: offer.id.clone(),
+                    agent_id: offer.agent_id.clone(),
+                    hostname: offer.hostname.clone(),
+                    reasons,
+                    at: self.now.wall,
+                };
+                stats.record_unused(unused, capacity);
+            }
+        }
+    }
+
+    /// Assigns the instance's next task to the offer: next incarnation, agent, host ports.
+    fn provision(&mut self, id: &InstanceId, spec: &RunSpec, offer: &Offer, matched: &ResourceMatch) -> TaskInfo {
+        let now = self.now;
+        let instance = self.instances.get_mut(id).expect("scheduled instances exist");
+        assert!(instance.task.is_none(), "an instance gets a new task only after its previous one ended");
+        instance.incarnation += 1;
+        let task_id = instance.id.task_id(instance.incarnation);
+        instance.task = Some(Task {
+            id: task_id.clone(),
+            agent_id: offer.agent_id.clone(),
+            hostname: offer.hostname.clone(),
+            host_ports: matched.host_ports.clone(),
+            staged_at: now.wall,
+            started_at: None,
+            mesos_state: None,
+            healthy: None,
+        });
+        instance.condition = Condition::Provisioned;
+        instance.condition_since = now.wall;
+        instance.run_spec_version = spec.version;
+        instance.role = spec.role.clone();
+        if let Some(runtime) = self.runtime.get_mut(id) {
+            runtime.condition_changed = now.mono;
+        }
+        self.tasks.insert(task_id.clone(), id.clone());
+        self.mark_dirty(id);
+        self.publish_provisioned(id);
+        build_task_info(spec, &task_id, offer, matched, self.config.env_vars_prefix.as_deref())
+    }
+
+    fn publish_provisioned(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instances.get(id) else { return };
+        let event = BusEvent::InstanceChanged {
+            instance_id: id.clone(),
+            app_id: instance.app_id.clone(),
+            condition: instance.condition,
+            agent_id: instance.task.as_ref().map(|t| t.agent_id.clone()),
+            host: instance.task.as_ref().map(|t| t.hostname.clone()),
+            version: instance.run_spec_version,
+            timestamp: self.now.wall,
+        };
+        self.publish(event);
+    }
+
+    pub(super) fn offer_rescinded(&mut self, offer_id: &OfferId) {
+        if self.pending_accepts.contains_key(offer_id) {
+            info!(%offer_id, "offer rescinded before its launch was stored; rescheduling its instances");
+            self.cancel_accept(offer_id);
+        }
+    }
+
+    /// Forgets every offer (the subscription ended or restarted): held-back ACCEPTs are
+    /// dropped and their instances scheduled again.
+    pub(super) fn drop_offers(&mut self) {
+        let offer_ids: Vec<OfferId> = self.pending_accepts.keys().cloned().collect();
+        for offer_id in offer_ids {
+            self.cancel_accept(&offer_id);
+        }
+    }
+
+    fn cancel_accept(&mut self, offer_id: &OfferId) {
+        let Some(pending) = self.pending_accepts.remove(offer_id) else { return };
+        let is_this_accept =
+            |c: &Command| matches!(c, Command::Accept { offer_ids, .. } if offer_ids.contains(offer_id));
+        self.step.gated.retain(|c| !is_this_accept(c));
+        for commands in self.writes.gated.values_mut() {
+            commands.retain(|c| !is_this_accept(c));
+        }
+        for id in pending.instances {
+            self.unprovision(&id);
+        }
+    }
+
+    /// Takes back a provisioning whose ACCEPT never went out. Its task id is not reused: the
+    /// next provisioning takes the next incarnation.
+    fn unprovision(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instances.get_mut(id) else { return };
+        if instance.condition != Condition::Provisioned {
+            return;
+        }
+        if let Some(task) = instance.task.take() {
+            self.tasks.remove(&task.id);
+        }
+        instance.condition = Condition::Scheduled;
+        instance.condition_since = self.now.wall;
+        let app_id = instance.app_id.clone();
+        if instance.goal == Goal::Decommissioned {
+            self.expunge(id);
+        } else {
+            self.kills.remove(id);
+            self.mark_dirty(id);
+        }
+        self.step.converge.insert(app_id);
+    }
+
+    pub(super) fn is_pending_accept(&self, id: &InstanceId) -> bool {
+        self.pending_accepts.values().any(|p| p.instances.contains(id))
+    }
+
+    /// Scheduled instances that may launch now (subscribed, reconciled, not backed off).
+    pub(super) fn launchable_count(&self) -> usize {
+        if !self.connected || !self.reconciled {
+            return 0;
+        }
+        self.apps
+            .iter()
+            .filter(|(_, spec)| !self.delays.is_delayed(&delay_key(spec), self.now.mono))
+            .map(|(app_id, _)| self.scheduled_of(app_id).count())
+            .sum()
+    }
+
+    /// Whether a REVIVE is owed but held back by the rate limit.
+    pub(super) fn revive_pending(&self) -> bool {
+        (self.suppressed || self.revive_wanted) && self.launchable_count() > 0
+    }
+
+    /// REVIVE when instances became launchable (at most every `min_revive_offers_interval`),
+    /// SUPPRESS when nothing waits for offers.
+    pub(super) fn update_offer_interest(&mut self) {
+        if !self.connected {
+            return;
+        }
+        let launchable = self.launchable_count();
+        if launchable > self.launchable_before {
+            self.revive_wanted = true;
+        }
+        self.launchable_before = launchable;
+        if launchable > 0 {
+            let allowed =
+                self.last_revive.is_none_or(|at| self.now.mono >= at + self.config.min_revive_offers_interval);
+            if (self.suppressed || self.revive_wanted) && allowed {
+                debug!(launchable, "reviving offers");
+                self.step.out.push(Command::Revive);
+                self.suppressed = false;
+                self.revive_wanted = false;
+                self.last_revive = Some(self.now.mono);
+            }
+        } else {
+            self.revive_wanted = false;
+            if self.config.suppress_offers && !self.suppressed && self.pending_accepts.is_empty() {
+                debug!("suppressing offers");
+                self.step.out.push(Command::Suppress);
+                self.suppressed = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! The instance life cycle: app changes, status updates, converging an app to its instance
+//! count, kills, unreachable instances, reconciliation and timers.
+
+use super::instance::condition_from_status;
+use super::kill_order::select_for_kill;
+use super::*;
+use tracing::{debug, info, warn};
+
+impl SchedulerCore {
+    // -----------------------------------------------------------------------------------------
+    // Apps
+
+    pub(super) fn put_app(&mut self, mut spec: RunSpec) {
+        let old = self.apps.get(&spec.id).cloned();
+        if self.assign_service_ports(&mut spec).is_err() {
+            warn!(app_id = %spec.id, "service port range exhausted; ports stay unassigned");
+        }
+        spec.version_info = derive_version_info(old.as_ref(), &spec);
+        if let Some(old) = &old {
+            if *old == spec {
+                return;
+            }
+            if old.version_info.last_config_change_at != spec.version_info.last_config_change_at {
+                self.delays.reset(&spec.id);
+            }
+        }
+        info!(app_id = %spec.id, instances = spec.instances, version = %spec.version, "app stored");
+        self.step.records.push(Record::App(spec.clone()));
+        self.step.converge.insert(spec.id.clone());
+        self.apps.insert(spec.id.clone(), spec);
+    }
+
+    pub(super) fn restart_app(&mut self, id: &AppId, version: Timestamp) {
+        let Some(spec) = self.apps.get_mut(id) else { return };
+        let version = version.max(Timestamp::from_millis(spec.version.millis() + 1));
+        spec.version = version;
+        spec.version_info = VersionInfo { last_scaling_at: version, last_config_change_at: version };
+        info!(app_id = %id, %version, "app restarted");
+        self.step.records.push(Record::App(spec.clone()));
+        self.delays.reset(id);
+        self.step.converge.insert(id.clone());
+    }
+
+    pub(super) fn delete_app(&mut self, id: &AppId) {
+        if self.apps.remove(id).is_none() {
+            return;
+        }
+        info!(app_id = %id, "app deleted");
+        self.step.records.push(Record::AppDeleted(id.clone()));
+        self.delays.reset(id);
+        self.offer_stats.remove(id);
+        self.last_failures.remove(id);
+        let ids: Vec<InstanceId> = self.by_app.get(id).into_iter().flatten().cloned().collect();
+        for instance_id in ids {
+            self.decommission(&instance_id);
+        }
+        self.publish(BusEvent::AppTerminated { app_id: id.clone(), timestamp: self.now.wall });
+    }
+
+    pub(super) fn kill_tasks(&mut self, task_ids: &[TaskId], scale: bool, wipe: bool) {
+        let mut scaled_down: BTreeMap<AppId, u32> = BTreeMap::new();
+        for task_id in task_ids {
+            let Some(id) = self.tasks.get(task_id).cloned() else { continue };
+            let Some(instance) = self.instances.get(&id) else { continue };
+            if scale {
+                let counts =
+                    instance.goal == Goal::Running && instance.condition.is_active() && !self.kills.contains_key(&id);
+                if counts {
+                    *scaled_down.entry(instance.app_id.clone()).or_default() += 1;
+                }
+                self.decommission(&id);
+            } else if wipe {
+                self.decommission(&id);
+            } else {
+                // The goal stays Running: the instance is relaunched when the task is gone.
+                self.kills.entry(id).or_insert(None);
+            }
+        }
+        for (app_id, count) in scaled_down {
+            let Some(spec) = self.apps.get_mut(&app_id) else { continue };
+            let version = self.now.wall.max(Timestamp::from_millis(spec.version.millis() + 1));
+            spec.instances = spec.instances.saturating_sub(count);
+            spec.version = version;
+            spec.version_info.last_scaling_at = version;
+            info!(%app_id, instances = spec.instances, "app scaled down by killing tasks");
+            self.step.records.push(Record::App(spec.clone()));
+            self.step.converge.insert(app_id);
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Converging an app to its instance count
+
+    /// Replaces instances of an outdated config, schedules missing instances and (once
+    /// reconciled) decommissions surplus ones in kill order.
+    pub(super) fn converge(&mut self, app_id: &AppId) {
+        let Some(spec) = self.apps.get(app_id).cloned() else { return };
+        let ids: Vec<InstanceId> = self.by_app.get(app_id).into_iter().flatten().cloned().collect();
+        for id in &ids {
+            let Some(instance) = self.instances.get_mut(id) else { continue };
+            if instance.goal != Goal::Running || instance.run_spec_version >= spec.version_info.last_config_change_at {
+                continue;
+            }
+            if instance.condition == Condition::Scheduled {
+                instance.run_spec_version = spec.version;
+                self.step.dirty.insert(id.clone());
+            } else {
+                // FIXME(deployments): replace old instances respecting the upgrade strategy
+                // instead of restarting all at once.
+                self.decommission(id);
+            }
+        }
+        let counted: Vec<&Instance> =
+            self.instances_of(app_id).filter(|i| i.is_counted() && !i.condition.is_terminal()).collect();
+        let wanted = spec.instances as usize;
+        if counted.len() < wanted {
+            let missing = wanted - counted.len();
+            info!(%app_id, missing, "scheduling instances");
+            for _ in 0..missing {
+                self.schedule_instance(&spec);
+            }
+        } else if counted.len() > wanted && self.reconciled {
+            let victims = select_for_kill(&counted, counted.len() - wanted, spec.kill_selection);
+            info!(%app_id, surplus = victims.len(), "decommissioning surplus instances");
+            for id in victims {
+                self.decommission(&id);
+            }
+        }
+        if self.scheduled_of(app_id).next().is_none() {
+            self.offer_stats.remove(app_id);
+        }
+    }
+
+    fn schedule_instance(&mut self, spec: &RunSpec) -> InstanceId {
+        let id = self.new_instance_id(&spec.id);
+        let instance = Instance {
+            id: id.clone(),
+            app_id: spec.id.clone(),
+            run_spec_version: spec.version,
+            goal: Goal::Running,
+            condition: Condition::Scheduled,
+            condition_since: self.now.wall,
+            incarnation: 0,
+            task: None,
+            unreachable_since: None,
+            role: spec.role.clone(),
+        };
+        self.instances.insert(id.clone(), instance);
+        self.by_app.entry(spec.id.clone()).or_default().insert(id.clone());
+        self.runtime.insert(id.clone(), Runtime { condition_changed: self.now.mono, unreachable_at: None });
+        self.mark_dirty(&id);
+        id
+    }
+
+    /// Sets the goal to Decommissioned: an instance without a live task is forgotten at once,
+    /// any other has its task killed (and is forgotten when the task is terminal).
+    pub(super) fn decommission(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instances.get_mut(id) else { return };
+        if instance.goal != Goal::Decommissioned {
+            instance.goal = Goal::Decommissioned;
+            self.step.dirty.insert(id.clone());
+            // It no longer counts: the app may need a replacement.
+            self.step.converge.insert(instance.app_id.clone());
+        }
+        match instance.condition {
+            Condition::Scheduled => self.expunge(id),
+            Condition::Unreachable | Condition::UnreachableInactive => {
+                // Nobody waits for it; if its task comes back it is killed as unknown.
+                if let Some(task) = &instance.task {
+                    let kill =
+                        Command::Kill { task_id: task.id.clone(), agent_id: Some(task.agent_id.clone()), grace: None };
+                    self.step.gated.push(kill);
+                }
+                self.expunge(id);
+            }
+            condition if condition.is_terminal() => self.expunge(id),
+            _ => {
+                self.kills.entry(id.clone()).or_insert(None);
+            }
+        }
+    }
+
+    /// Forgets an instance.
+    pub(super) fn expunge(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instances.remove(id) else { return };
+        debug!(instance_id = %id, "instance expunged");
+        if let Some(task) = &instance.task {
+            self.tasks.remove(&task.id);
+        }
+        if let Some(ids) = self.by_app.get_mut(&instance.app_id) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_app.remove(&instance.app_id);
+            }
+        }
+        self.runtime.remove(id);
+        self.kills.remove(id);
+        self.mark_dirty(id);
+    }
+
+    /// Sends (or repeats) the KILLs that are due.
+    pub(super) fn send_kills(&mut self) {
+        if !self.connected {
+            return;
+        }
+        let now = self.now.mono;
+        let retry = self.config.kill_retry_interval;
+        let mut due = Vec::new();
+        for (id, last_sent) in &mut self.kills {
+            if last_sent.is_some_and(|at| now < at + retry) {
+                continue;
+            }
+            let Some(instance) = self.instances.get(id) else { continue };
+            let Some(task) = &instance.task else { continue };
+            let grace = self.apps.get(&instance.app_id).and_then(|spec| spec.task_kill_grace_period);
+            *last_sent = Some(now);
+            due.push(Command::Kill { task_id: task.id.clone(), agent_id: Some(task.agent_id.clone()), grace });
+        }
+        self.step.gated.extend(due);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Status updates
+
+    pub(super) fn status_update(&mut self, status: TaskStatus) {
+        if let (Some(uuid), Some(agent_id)) = (&status.uuid, &status.agent_id) {
+            let ack = Command::Acknowledge {
+                agent_id: agent_id.clone(),
+                task_id: status.task_id.clone(),
+                uuid: uuid.clone(),
+            };
+            self.step.gated.push(ack);
+        }
+        if self.awaiting_answers.remove(&status.task_id) && self.awaiting_answers.is_empty() && !self.reconciled {
+            self.finish_reconciliation();
+        }
+        let Some(id) = self.tasks.get(&status.task_id).cloned() else {
+            self.unknown_task_status(&status);
+            return;
+        };
+        let condition = condition_from_status(&status);
+        self.publish_status(&id, &status);
+        if condition.is_terminal() {
+            self.task_terminated(&id, condition, &status);
+        } else if condition == Condition::Unreachable {
+            self.task_unreachable(&id, &status);
+        } else {
+            self.task_progressed(&id, condition, &status);
+        }
+    }
+
+    fn publish_status(&mut self, id: &InstanceId, status: &TaskStatus) {
+        let Some(instance) = self.instances.get(id) else { return };
+        let Some(task) = &instance.task else { return };
+        let event = BusEvent::StatusUpdate {
+            app_id: instance.app_id.clone(),
+            instance_id: id.clone(),
+            task_id: task.id.clone(),
+            agent_id: task.agent_id.clone(),
+            host: task.hostname.clone(),
+            state: status.state,
+            message: status.message.clone(),
+            host_ports: task.host_ports.clone(),
+            version: instance.run_spec_version,
+            timestamp: self.now.wall,
+        };
+        self.publish(event);
+    }
+
+    fn publish_condition(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instances.get(id) else { return };
+        let event = BusEvent::InstanceChanged {
+            instance_id: id.clone(),
+            app_id: instance.app_id.clone(),
+            condition: instance.condition,
+            agent_id: instance.task.as_ref().map(|t| t.agent_id.clone()),
+            host: instance.task.as_ref().map(|t| t.hostname.clone()),
+            version: instance.run_spec_version,
+            timestamp: self.now.wall,
+        };
+        self.publish(event);
+    }
+
+    /// A status for a task that is no current task of any instance: an expunged instance, an
+    /// old incarnation, or a task this scheduler never launched. Anything that may still run is
+    /// killed.
+    fn unknown_task_status(&mut self, status: &TaskStatus) {
+        let condition = condition_from_status(status);
+        let may_run = matches!(
+            status.state,
+            TaskState::Staging | TaskState::Starting | TaskState::Running | TaskState::Killing | TaskState::Unreachable
+        );
+        if may_run && self.connected {
+            info!(task_id = %status.task_id, state = status.state.name(), "killing unknown task");
+            let kill =
+                Command::Kill { task_id: status.task_id.clone(), agent_id: status.agent_id.clone(), grace: None };
+            self.step.out.push(kill);
+        }
+        if condition.is_terminal() {
+            let event = BusEvent::UnknownInstanceTerminated {
+                instance_id: parse_task_id(status.task_id.as_str()).map(|(id, _)| id),
+                task_id: status.task_id.clone(),
+                condition,
+                timestamp: self.now.wall,
+            };
+            self.publish(event);
+        }
+    }
+
+    fn task_progressed(&mut self, id: &InstanceId, condition: Condition, status: &TaskStatus) {
+        let now = self.now;
+        let Some(instance) = self.instances.get_mut(id) else { return };
+        let before = instance.clone();
+        let Some(task) = instance.task.as_mut() else { return };
+        task.mesos_state = Some(status.state);
+        if status.healthy.is_some() {
+            task.healthy = status.healthy;
+        }
+        if condition == Condition::Running && task.started_at.is_none() {
+            task.started_at = Some(now.wall);
+        }
+        let changed_condition = instance.condition != condition;
+        if changed_condition {
+            instance.condition = condition;
+            instance.condition_since = now.wall;
+            instance.unreachable_since = None;
+            if let Some(runtime) = self.runtime.get_mut(id) {
+                runtime.condition_changed = now.mono;
+                runtime.unreachable_at = None;
+            }
+        }
+        let app_id = instance.app_id.clone();
+        let goal = instance.goal;
+        if *instance != before {
+            self.mark_dirty(id);
+        }
+        if changed_condition {
+            self.publish_condition(id);
+            // An instance back from UnreachableInactive counts again.
+            self.step.converge.insert(app_id.clone());
+        }
+        let progressing = matches!(condition, Condition::Staging | Condition::Starting | Condition::Running);
+        if progressing
+            && goal == Goal::Running
+            && let Some(spec) = self.apps.get(&app_id)
+        {
+            self.delays.on_progress(&delay_key(spec), now.mono);
+        }
+    }
+
+    fn task_unreachable(&mut self, id: &InstanceId, status: &TaskStatus) {
+        let now = self.now;
+        let Some(instance) = self.instances.get_mut(id) else { return };
+        if let Some(task) = instance.task.as_mut() {
+            task.mesos_state = Some(status.state);
+        }
+        if !matches!(instance.condition, Condition::Unreachable | Condition::UnreachableInactive) {
+            let since = status
+                .unreachable_time
+                .map(|t| Timestamp::from_millis(t.nanoseconds.div_euclid(1_000_000)))
+                .unwrap_or(now.wall)
+                .min(now.wall);
+            instance.condition = Condition::Unreachable;
+            instance.condition_since = now.wall;
+            instance.unreachable_since = Some(since);
+            if let Some(runtime) = self.runtime.get_mut(id) {
+                runtime.condition_changed = now.mono;
+                runtime.unreachable_at = Some(now.mono_of(since));
+            }
+            info!(instance_id = %id, "instance unreachable");
+            self.publish_condition(id);
+        }
+        self.mark_dirty(id);
+        self.check_unreachable(id);
+    }
+
+    /// Applies the app's unreachable strategy to an unreachable instance.
+    fn check_unreachable(&mut self, id: &InstanceId) {
+        let Some(instance) = self.instances.get(id) else { return };
+        if !matches!(instance.condition, Condition::Unreachable | Condition::UnreachableInactive) {
+            return;
+        }
+        let app_id = instance.app_id.clone();
+        if instance.goal == Goal::Decommissioned {
+            self.decommission(id);
+            return;
+        }
+        let Some(spec) = self.apps.get(&app_id) else { return };
+        let UnreachableStrategy::Enabled { inactive_after, expunge_after } = spec.unreachable_strategy else { return };
+        let Some(since) = self.runtime.get(id).and_then(|r| r.unreachable_at) else { return };
+        let unreachable_for = self.now.mono.saturating_sub(since);
+        if unreachable_for >= expunge_after {
+            info!(instance_id = %id, "expunging unreachable instance");
+            self.expunge(id);
+            self.step.converge.insert(app_id);
+        } else if unreachable_for >= inactive_after && instance.condition == Condition::Unreachable {
+            if let Some(instance) = self.instances.get_mut(id) {
+                instance.condition = Condition::UnreachableInactive;
+                instance.condition_since = self.now.wall;
+            }
+            info!(instance_id = %id, "instance unreachable for too long; replacing it");
+            self.mark_dirty(id);
+            self.publish_condition(id);
+            self.step.converge.insert(app_id);
+        }
+    }
+
+    fn task_terminated(&mut self, id: &InstanceId, condition: Condition, status: &TaskStatus) {
+        let now = self.now;
+        let Some(instance) = self.instances.get_mut(id) else { return };
+        let Some(task) = instance.task.take() else { return };
+        instance.condition = condition;
+        instance.condition_since = now.wall;
+        let (app_id, goal, version) = (instance.app_id.clone(), instance.goal, instance.run_spec_version);
+        info!(instance_id = %id, task_id = %task.id, condition = condition.name(), "task terminated");
+        self.tasks.remove(&task.id);
+        self.kills.remove(id);
+        // The event still shows where the task ran.
+        if let Some(instance) = self.instances.get_mut(id) {
+            instance.task = Some(task.clone());
+        }
+        self.publish_condition(id);
+        if !matches!(condition, Condition::Killed | Condition::Finished) {
+            let failure = TaskFailure {
+                app_id: app_id.clone(),
+                instance_id: id.clone(),
+                task_id: task.id.clone(),
+                state: status.state,
+                message: status.message.clone().unwrap_or_default(),
+                host: task.hostname.clone(),
+                agent_id: task.agent_id.clone(),
+                version,
+                timestamp: now.wall,
+            };
+            self.last_failures.insert(app_id.clone(), failure);
+        }
+        if goal == Goal::Running
+            && condition.is_launch_failure()
+            && let Some(spec) = self.apps.get(&app_id)
+        {
+            self.delays.on_failure(delay_key(spec), &spec.backoff, now.mono);
+        }
+        match goal {
+            Goal::Running => {
+                if let Some(instance) = self.instances.get_mut(id) {
+                    instance.condition = Condition::Scheduled;
+                    instance.condition_since = now.wall;
+                    instance.task = None;
+                    instance.unreachable_since = None;
+                }
+                if let Some(runtime) = self.runtime.get_mut(id) {
+                    *runtime = Runtime { condition_changed: now.mono, unreachable_at: None };
+                }
+                self.mark_dirty(id);
+                self.step.converge.insert(app_id);
+            }
+            Goal::Decommissioned => self.expunge(id),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Subscription and reconciliation
+
+    pub(super) fn subscribed(&mut self, framework_id: FrameworkId) {
+        info!(%framework_id, "subscribed");
+        self.drop_offers();
+        self.connected = true;
+        self.suppressed = false;
+        self.revive_wanted = false;
+        self.last_revive = None;
+        self.launchable_before = 0;
+        if self.framework_id.as_ref() != Some(&framework_id) {
+            self.step.records.push(Record::FrameworkId(framework_id.clone()));
+            self.framework_id = Some(framework_id.clone());
+        }
+        for last_sent in self.kills.values_mut() {
+            *last_sent = None;
+        }
+        self.publish(BusEvent::SchedulerRegistered { framework_id, timestamp: self.now.wall });
+        self.reconciled = false;
+        self.start_reconciliation(true);
+    }
+
+    pub(super) fn disconnected(&mut self) {
+        if !self.connected {
+            return;
+        }
+        warn!("disconnected from the master");
+        self.drop_offers();
+        self.connected = false;
+        self.reconciled = false;
+        self.awaiting_answers.clear();
+        self.answers_deadline = None;
+        self.next_reconciliation = None;
+        self.publish(BusEvent::SchedulerDisconnected { timestamp: self.now.wall });
+    }
+
+    /// Explicit reconciliation of every task the core knows, then implicit. After a
+    /// subscription (`initial`) launches wait for the explicit answers. Periodic rounds leave
+    /// out Provisioned tasks, whose ACCEPT may still be on its way (the launch confirm timeout
+    /// covers them).
+    fn start_reconciliation(&mut self, initial: bool) {
+        let tasks: Vec<(TaskId, Option<AgentId>)> = self
+            .instances
+            .values()
+            .filter(|i| initial || i.condition != Condition::Provisioned)
+            .filter_map(|i| i.task.as_ref().map(|t| (t.id.clone(), Some(t.agent_id.clone()))))
+            .collect();
+        info!(tasks = tasks.len(), initial, "reconciling tasks");
+        if initial {
+            self.awaiting_answers = tasks.iter().map(|(task_id, _)| task_id.clone()).collect();
+        }
+        if !tasks.is_empty() {
+            self.step.out.push(Command::Reconcile { tasks });
+        }
+        self.step.out.push(Command::Reconcile { tasks: Vec::new() });
+        self.next_reconciliation = Some(self.now.mono + self.config.reconciliation_interval);
+        if initial {
+            if self.awaiting_answers.is_empty() {
+                self.finish_reconciliation();
+            } else {
+                self.answers_deadline = Some(self.now.mono + self.config.reconciliation_answer_timeout);
+            }
+        }
+    }
+
+    fn finish_reconciliation(&mut self) {
+        info!("reconciliation answered; launching and killing allowed");
+        self.reconciled = true;
+        self.answers_deadline = None;
+        self.awaiting_answers.clear();
+        self.step.converge.extend(self.apps.keys().cloned());
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Timers
+
+    pub(super) fn tick(&mut self) {
+        let now = self.now.mono;
+        self.delays.cleanup(now);
+        if self.connected && !self.reconciled && self.answers_deadline.is_some_and(|at| now >= at) {
+            let tasks: Vec<(TaskId, Option<AgentId>)> = self
+                .awaiting_answers
+                .iter()
+                .map(|task_id| {
+                    let agent =
+                        self.instance_of_task(task_id).and_then(|i| i.task.as_ref()).map(|t| t.agent_id.clone());
+                    (task_id.clone(), agent)
+                })
+                .collect();
+            warn!(unanswered = tasks.len(), "reconciliation not fully answered; going on with recorded state");
+            if !tasks.is_empty() {
+                self.step.out.push(Command::Reconcile { tasks });
+            }
+            self.finish_reconciliation();
+        }
+        if self.connected && self.next_reconciliation.is_some_and(|at| now >= at) {
+            self.start_reconciliation(false);
+        }
+        let ids: Vec<InstanceId> = self.instances.keys().cloned().collect();
+        for id in ids {
+            let Some(instance) = self.instances.get(&id) else { continue };
+            let Some(runtime) = self.runtime.get(&id) else { continue };
+            if self.unreachable_deadline(instance, runtime).is_some_and(|at| now >= at) {
+                self.check_unreachable(&id);
+            } else if self.launch_deadline(instance, runtime).is_some_and(|at| now >= at) {
+                warn!(instance_id = %id, condition = instance.condition.name(), "task overdue; killing it");
+                self.kills.entry(id).or_insert(None);
+            }
+        }
+    }
+
+    /// When the unreachable strategy next acts on `instance`.
+    pub(super) fn unreachable_deadline(&self, instance: &Instance, runtime: &Runtime) -> Option<Duration> {
+        let since = runtime.unreachable_at?;
+        match instance.condition {
+            Condition::Unreachable | Condition::UnreachableInactive if instance.goal == Goal::Decommissioned => {
+                Some(since)
+            }
+            Condition::Unreachable | Condition::UnreachableInactive => {
+                let spec = self.apps.get(&instance.app_id)?;
+                let UnreachableStrategy::Enabled { inactive_after, expunge_after } = spec.unreachable_strategy else {
+                    return None;
+                };
+                if instance.condition == Condition::Unreachable {
+                    Some(since + inactive_after.min(expunge_after))
+                } else {
+                    Some(since + expunge_after)
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// When a launching task of `instance` is overdue (and not already being killed).
+    pub(super) fn launch_deadline(&self, instance: &Instance, runtime: &Runtime) -> Option<Duration> {
+        if self.kills.contains_key(&instance.id) {
+            return None;
+        }
+        match instance.condition {
+            Condition::Provisioned if !self.is_pending_accept(&instance.id) => {
+                Some(runtime.condition_changed + self.config.task_launch_confirm_timeout)
+            }
+            Condition::Staging | Condition::Starting => {
+                Some(runtime.condition_changed + self.config.task_launch_timeout)
+            }
+            _ => None,
+        }
+    }
+}
