@@ -132,53 +132,14 @@ pub enum FlagError {
     Master(String),
 }
 
-/// Parses a Mesos duration: `5secs`, `250ms`, `1mins`, `2hrs`, `1days`, `1weeks`, `10ns`,
-/// `10us`; a plain number is seconds. Short spellings (`5s`, `2m`, `1h`, `1d`) are accepted too.
+/// Parses a Mesos duration (`5secs`, `250ms`, a plain number of seconds) for clap.
 pub fn parse_duration(text: &str) -> Result<Duration, FlagError> {
-    let err = || FlagError::Duration(text.to_string());
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let value: f64 = number.parse().map_err(|_| err())?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(err());
-    }
-    let unit_secs = match unit.trim() {
-        "" | "secs" | "sec" | "s" => 1.0,
-        "ns" => 1e-9,
-        "us" => 1e-6,
-        "ms" => 1e-3,
-        "mins" | "min" | "m" => 60.0,
-        "hrs" | "hr" | "h" => 3600.0,
-        "days" | "day" | "d" => 86400.0,
-        "weeks" | "week" | "w" => 7.0 * 86400.0,
-        _ => return Err(err()),
-    };
-    Duration::try_from_secs_f64(value * unit_secs).map_err(|_| err())
+    mesos_api::duration::parse(text).map_err(|_| FlagError::Duration(text.to_string()))
 }
 
-/// Formats a duration the way stout does: the largest unit that gives a whole number.
+/// Formats a duration the way Mesos shows flags (`5secs`).
 pub fn format_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    const UNITS: [(u128, &str); 8] = [
-        (7 * 86_400_000_000_000, "weeks"),
-        (86_400_000_000_000, "days"),
-        (3_600_000_000_000, "hrs"),
-        (60_000_000_000, "mins"),
-        (1_000_000_000, "secs"),
-        (1_000_000, "ms"),
-        (1_000, "us"),
-        (1, "ns"),
-    ];
-    if ns == 0 {
-        return "0ns".to_string();
-    }
-    for (size, name) in UNITS {
-        if ns.is_multiple_of(size) {
-            return format!("{}{name}", ns / size);
-        }
-    }
-    format!("{ns}ns")
+    mesos_api::duration::format(d)
 }
 
 /// Parses `--attributes`: pairs split on `;` or newlines, name and value on the first `:`,
@@ -276,32 +237,10 @@ mod tests {
     }
 
     #[test]
-    fn durations_in_mesos_syntax() {
-        assert_eq!(parse_duration("5secs"), Ok(Duration::from_secs(5)));
+    fn durations_use_mesos_syntax() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1mins"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("2hrs"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("1weeks"), Ok(Duration::from_secs(7 * 86400)));
-        assert_eq!(parse_duration("1.5secs"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("-1secs").is_err());
-        assert!(parse_duration("secs").is_err());
-    }
-
-    #[test]
-    fn durations_format_like_stout() {
+        assert!(matches!(parse_duration("5 parsecs"), Err(FlagError::Duration(_))));
         assert_eq!(format_duration(Duration::from_secs(5)), "5secs");
-        assert_eq!(format_duration(Duration::from_secs(60)), "1mins");
-        assert_eq!(format_duration(Duration::from_secs(90)), "90secs");
-        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(format_duration(Duration::from_secs(14 * 86400)), "2weeks");
-        assert_eq!(format_duration(Duration::ZERO), "0ns");
-        for d in ["5secs", "3mins", "250ms", "2weeks", "15mins"] {
-            assert_eq!(format_duration(parse_duration(d).expect("parse")), d);
-        }
     }
 
     #[test]
