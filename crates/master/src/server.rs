@@ -468,22 +468,11 @@ async fn scheduler_api(State(tx): State<Tx>, method: Method, headers: HeaderMap,
         let Some(subscribe) = call.subscribe else {
             return text(StatusCode::BAD_REQUEST, "Expecting 'subscribe' to be present");
         };
-        let (reply, answer) = oneshot::channel();
-        if tx.send(Request::Subscribe { info: Box::new(subscribe.framework_info), reply }).is_err() {
-            return unavailable();
-        }
-        let Ok((id, rx)) = answer.await else { return unavailable() };
-        return stream_response(&tx, id, rx, StreamKind::Framework);
+        let info = Box::new(subscribe.framework_info);
+        return open_stream(&tx, StreamKind::Framework, |reply| Request::Subscribe { info, reply }).await;
     }
-    let (reply, answer) = oneshot::channel();
-    if tx.send(Request::Call { stream: stream_id(&headers), call: Box::new(call), reply }).is_err() {
-        return unavailable();
-    }
-    match answer.await {
-        Ok(Ok(())) => StatusCode::ACCEPTED.into_response(),
-        Ok(Err(r)) => rejection(r),
-        Err(_) => unavailable(),
-    }
+    let stream = stream_id(&headers);
+    accepted(ask(&tx, |reply| Request::Call { stream, call: Box::new(call), reply }).await)
 }
 
 async fn agent_api(State(tx): State<Tx>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
@@ -495,21 +484,38 @@ async fn agent_api(State(tx): State<Tx>, method: Method, headers: HeaderMap, bod
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("Failed to parse agent call: {e}")),
     };
     if let AgentCall::Register { register } = call {
-        let (reply, answer) = oneshot::channel();
-        if tx.send(Request::AgentRegister { register: Box::new(register), reply }).is_err() {
-            return unavailable();
-        }
-        let Ok((id, rx)) = answer.await else { return unavailable() };
-        return stream_response(&tx, id, rx, StreamKind::Agent);
+        let register = Box::new(register);
+        return open_stream(&tx, StreamKind::Agent, |reply| Request::AgentRegister { register, reply }).await;
     }
+    let stream = stream_id(&headers);
+    accepted(ask(&tx, |reply| Request::AgentCall { stream, call: Box::new(call), reply }).await)
+}
+
+/// Sends a request to the driver and waits for its answer (`None` if the driver is gone).
+async fn ask<T>(tx: &Tx, request: impl FnOnce(oneshot::Sender<T>) -> Request) -> Option<T> {
     let (reply, answer) = oneshot::channel();
-    if tx.send(Request::AgentCall { stream: stream_id(&headers), call: Box::new(call), reply }).is_err() {
-        return unavailable();
+    tx.send(request(reply)).ok()?;
+    answer.await.ok()
+}
+
+/// 202 for an accepted call, the rejection otherwise.
+fn accepted(answer: Option<Result<(), Rejection>>) -> Response {
+    match answer {
+        Some(Ok(())) => StatusCode::ACCEPTED.into_response(),
+        Some(Err(r)) => rejection(r),
+        None => unavailable(),
     }
-    match answer.await {
-        Ok(Ok(())) => StatusCode::ACCEPTED.into_response(),
-        Ok(Err(r)) => rejection(r),
-        Err(_) => unavailable(),
+}
+
+/// Opens a driver stream (SUBSCRIBE or REGISTER) and answers with it.
+async fn open_stream(
+    tx: &Tx,
+    kind: StreamKind,
+    request: impl FnOnce(oneshot::Sender<(StreamId, mpsc::UnboundedReceiver<Bytes>)>) -> Request,
+) -> Response {
+    match ask(tx, request).await {
+        Some((id, rx)) => stream_response(tx, id, rx, kind),
+        None => unavailable(),
     }
 }
 
@@ -541,9 +547,7 @@ fn json_response(value: serde_json::Value) -> Response {
 }
 
 async fn read(tx: &Tx, query: state::Query) -> Option<serde_json::Value> {
-    let (reply, answer) = oneshot::channel();
-    tx.send(Request::Read { query, reply }).ok()?;
-    answer.await.ok()
+    ask(tx, |reply| Request::Read { query, reply }).await
 }
 
 async fn read_and_respond(tx: &Tx, query: state::Query) -> Response {
