@@ -80,15 +80,7 @@ impl Runtime {
                 }
             }
         }
-        // A hollow agent keeps nothing across restarts.
-        if !checkpoints.is_empty() && !self.containers.hollow() {
-            let store = self.store.clone();
-            match tokio::task::spawn_blocking(move || store.apply_batch(&checkpoints)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => error!(error = %e, "checkpoint failed"),
-                Err(e) => error!(error = %e, "checkpoint task failed"),
-            }
-        }
+        self.checkpoint(checkpoints).await;
         for command in others {
             self.execute(command).await;
         }
@@ -180,6 +172,19 @@ impl Runtime {
         self.helpers.shutdown().await;
     }
 
+    /// Makes `checkpoints` durable together (a hollow agent keeps nothing across restarts).
+    async fn checkpoint(&self, checkpoints: Vec<crate::core::Checkpoint>) {
+        if checkpoints.is_empty() || self.containers.hollow() {
+            return;
+        }
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.apply_batch(&checkpoints)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(error = %e, "checkpoint failed"),
+            Err(e) => error!(error = %e, "checkpoint task failed"),
+        }
+    }
+
     async fn execute(&mut self, command: Command) {
         let deferred = match &command {
             Command::Signal { container_id, .. } | Command::Destroy { container_id } => {
@@ -215,15 +220,9 @@ impl Runtime {
                 let master = self.master.clone();
                 self.helpers.spawn(async move { master.post(&stream_id, &call).await });
             }
-            Command::Checkpoint(cp) => {
-                // step_all() sorts checkpoints out; kept for completeness.
-                let store = self.store.clone();
-                match tokio::task::spawn_blocking(move || store.apply(&cp)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => error!(error = %e, "checkpoint failed"),
-                    Err(e) => error!(error = %e, "checkpoint task failed"),
-                }
-            }
+            // step_all() group-commits checkpoints before other commands; one arriving here on
+            // its own is written the same way.
+            Command::Checkpoint(cp) => self.checkpoint(vec![cp]).await,
             Command::Prepare(spec) if self.containers.hollow() => {
                 let _ =
                     self.events_tx.send(Event::Prepared { container_id: spec.container_id.clone(), result: Ok(()) });
