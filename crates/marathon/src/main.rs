@@ -86,7 +86,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Master(flags) => {
             let master = master::start(flags).await.context("start master")?;
             tracing::info!(addr = %master.local_addr(), "master running");
-            wait_for_signal().await?;
+            agent::shutdown_signal().await;
+            tracing::info!("shutting down");
             master.shutdown();
             Ok(())
         }
@@ -150,11 +151,5 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent.shutdown().await.context("stop agent")?;
     }
     master.shutdown();
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    agent::shutdown_signal().await;
-    tracing::info!("shutting down");
     Ok(())
 }
