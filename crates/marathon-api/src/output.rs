@@ -456,3 +456,47 @@ pub mod messages {
 
 #[cfg(test)]
 mod tests;
+
+/// One action of a deployment step (`{"action": "ScaleApplication", "app": "/foo"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentAction {
+    /// `StartApplication`, `StopApplication`, `ScaleApplication`, `RestartApplication`, …
+    pub action: String,
+    pub app: PathId,
+}
+
+/// A deployment as `GET /v2/deployments` lists it (the keys marathon-python's
+/// `MarathonDeployment` accepts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentInfo {
+    pub id: String,
+    pub version: Timestamp,
+    pub affected_apps: Vec<PathId>,
+    /// Each step's actions, in order.
+    pub steps: Vec<Vec<DeploymentAction>>,
+    /// 1-based index of the step in progress.
+    pub current_step: usize,
+}
+
+/// The DeploymentInfo JSON; `currentActions` are the actions of the current step, each with its
+/// (empty until readiness checks exist) `readinessCheckResults`.
+pub fn deployment_json(info: &DeploymentInfo) -> Json {
+    let current: Vec<Json> = info
+        .current_step
+        .checked_sub(1)
+        .and_then(|i| info.steps.get(i))
+        .into_iter()
+        .flatten()
+        .map(|a| json!({"action": a.action, "app": a.app, "readinessCheckResults": []}))
+        .collect();
+    json!({
+        "id": info.id,
+        "version": format_timestamp(info.version),
+        "affectedApps": info.affected_apps,
+        "affectedPods": [],
+        "steps": info.steps.iter().map(|actions| json!({ "actions": actions })).collect::<Vec<_>>(),
+        "currentActions": current,
+        "currentStep": info.current_step,
+        "totalSteps": info.steps.len(),
+    })
+}

@@ -21,7 +21,9 @@ enum Command {
     Master(master::MasterFlags),
     /// Run an agent that offers this machine's resources to a master and runs its tasks.
     Agent(agent::AgentFlags),
-    /// Run the whole system on this machine in one process: a master and an agent.
+    /// Run Marathon: a framework on a master that keeps apps running, with the REST API.
+    Scheduler(scheduler::SchedulerFlags),
+    /// Run the whole system on this machine in one process: a master, agent(s) and Marathon.
     Local(LocalFlags),
     /// Manage apps through Marathon's REST API.
     App {
@@ -41,7 +43,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct LocalFlags {
-    /// Directory for all state (master and agent work dirs live below it).
+    /// Directory for all state (master, agent and scheduler work dirs live below it).
     #[arg(long = "work_dir", alias = "work-dir", default_value = "marathon-local")]
     work_dir: PathBuf,
     /// Address every component listens on.
@@ -49,6 +51,9 @@ struct LocalFlags {
     ip: IpAddr,
     #[arg(long)]
     hostname: Option<String>,
+    /// Port of Marathon's REST API (and UI).
+    #[arg(long = "http_port", alias = "http-port", default_value_t = 8080)]
+    http_port: u16,
     #[arg(long = "master_port", alias = "master-port", default_value_t = 5050)]
     master_port: u16,
     #[arg(long = "agent_port", alias = "agent-port", default_value_t = 5051)]
@@ -96,6 +101,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(addr = %agent.local_addr(), "agent running");
             agent.run_until(agent::shutdown_signal()).await.context("run agent")
         }
+        Command::Scheduler(flags) => {
+            let mut scheduler = scheduler::start(flags).await.context("start scheduler")?;
+            tracing::info!(addr = %scheduler.local_addr(), "Marathon running");
+            tokio::select! {
+                result = scheduler.wait() => result.context("scheduler failed"),
+                () = agent::shutdown_signal() => {
+                    tracing::info!("shutting down");
+                    scheduler.shutdown();
+                    Ok(())
+                }
+            }
+        }
         Command::Local(flags) => run_local(flags).await,
         Command::App { client, command } => cli::app(&client, command).await,
         Command::Task { client, command } => cli::task(&client, command).await,
@@ -138,18 +155,29 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.hollow = true;
         agents.push(agent::start(agent_flags).await.context("start hollow agent")?);
     }
+    let mut scheduler_flags =
+        scheduler::SchedulerFlags::new(master.local_addr().to_string(), flags.work_dir.join("marathon"));
+    scheduler_flags.http_port = flags.http_port;
+    scheduler_flags.http_address = flags.ip;
+    scheduler_flags.hostname = flags.hostname.clone();
+    let mut scheduler = scheduler::start(scheduler_flags).await.context("start scheduler")?;
     tracing::info!(master = %master.local_addr(), agents = agents.len(), "local cluster running");
     eprintln!(
-        "marathon local: master on http://{} (Mesos scheduler API: /api/v1/scheduler), {} agent(s) on {}",
+        "marathon local: Marathon API and UI on http://{}\n  master on http://{} (Mesos scheduler API: /api/v1/scheduler)\n  {} agent(s) on {}",
+        scheduler.local_addr(),
         master.local_addr(),
         agents.len(),
         agents.iter().map(|a| a.local_addr().to_string()).collect::<Vec<_>>().join(", ")
     );
-    agent::shutdown_signal().await;
+    let result = tokio::select! {
+        result = scheduler.wait() => result.context("scheduler failed"),
+        () = agent::shutdown_signal() => Ok(()),
+    };
     tracing::info!("shutting down");
+    scheduler.shutdown();
     for agent in agents {
         agent.shutdown().await.context("stop agent")?;
     }
     master.shutdown();
-    Ok(())
+    result
 }

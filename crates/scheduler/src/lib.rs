@@ -1,6 +1,18 @@
 //! Marathon, the framework that keeps long-running apps alive.
 //!
-//! [`core`] is the pure state machine (no IO, no clock reads, seeded randomness only). The IO
-//! shell around it (Mesos client, REST API, store) lives elsewhere and drives it with events.
+//! [`core`] is the pure state machine (no IO, no clock reads, seeded randomness only). Around it:
+//! [`service`] owns the core in one driver task and executes its commands against the Mesos
+//! master (through `mesos-client`) and the store; `api` serves Marathon's REST API v2 on axum;
+//! [`records`] is the storage layout; [`convert`] maps between Marathon's JSON types and the
+//! core's; [`deployments`] tracks deployments until their apps converge.
 
+mod api;
+pub mod convert;
 pub mod core;
+pub mod deployments;
+pub mod flags;
+pub mod records;
+pub mod service;
+
+pub use flags::SchedulerFlags;
+pub use service::{RunningScheduler, SchedulerError, start};

@@ -1,0 +1,133 @@
+//! Marathon's REST API v2 on axum: routing, query and body reading, and the headers every
+//! response carries. Handlers read and change the state through [`ServiceHandle`]; the JSON
+//! shapes come from `marathon-api`.
+
+mod apps;
+mod render;
+mod system;
+mod tasks;
+
+use crate::service::ServiceHandle;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::Value as Json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What every handler gets.
+#[derive(Clone)]
+pub(crate) struct Api {
+    pub(crate) service: ServiceHandle,
+    pub(crate) store: store::AsyncStore,
+    pub(crate) metrics: Arc<HttpMetrics>,
+}
+
+/// Counters of the HTTP layer (`/metrics`).
+#[derive(Debug, Default)]
+pub(crate) struct HttpMetrics {
+    pub(crate) requests: AtomicU64,
+    pub(crate) errors: AtomicU64,
+}
+
+/// The REST API router.
+pub(crate) fn router(service: ServiceHandle, store: store::AsyncStore) -> Router {
+    let leader = HeaderValue::from_str(&format!("http://{}", service.info().http_address))
+        .unwrap_or_else(|_| HeaderValue::from_static("http://localhost:8080"));
+    let metrics = Arc::new(HttpMetrics::default());
+    let api = Api { service, store, metrics: metrics.clone() };
+    Router::new()
+        .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
+        .route("/v2/apps/{*path}", any(apps::dispatch))
+        .route("/v2/tasks", get(tasks::list))
+        .route("/v2/tasks/delete", post(tasks::delete_many))
+        .route("/v2/queue", get(tasks::queue))
+        .route("/v2/queue/{*path}", any(tasks::queue_delay))
+        .route("/v2/deployments", get(tasks::deployments))
+        .route("/v2/info", get(system::info))
+        .route("/v2/leader", get(system::leader))
+        .route("/ping", get(system::ping))
+        .route("/metrics", get(system::metrics))
+        .route("/", get(system::root))
+        .fallback(system::not_found)
+        .with_state(api)
+        .layer(axum::middleware::map_response(move |mut response: Response| {
+            let leader = leader.clone();
+            let metrics = metrics.clone();
+            async move {
+                metrics.requests.fetch_add(1, Ordering::Relaxed);
+                if response.status().is_server_error() {
+                    metrics.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                let headers = response.headers_mut();
+                headers.insert(HeaderName::from_static("x-marathon-leader"), leader);
+                headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
+                headers.insert(HeaderName::from_static("x-xss-protection"), HeaderValue::from_static("1; mode=block"));
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+                headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
+                response
+            }
+        }))
+}
+
+/// Decoded query pairs in request order (repeated keys kept).
+pub(crate) fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
+    raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+/// A JSON response.
+pub(crate) fn json(status: StatusCode, body: &Json) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], Body::from(bytes)).into_response()
+}
+
+/// `{"message": …}` with `status`.
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
+    json(status, &marathon_api::error_json(message))
+}
+
+/// A request that fails, as decided inside the driver (small, so closures can return it).
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// `{"message": …}` with the status.
+    Message(StatusCode, String),
+    /// 422 with `details`.
+    Invalid(marathon_api::ValidationError),
+}
+
+impl ApiError {
+    pub(crate) fn not_found(message: String) -> Self {
+        Self::Message(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Message(status, message) => error(status, &message),
+            Self::Invalid(e) => json(StatusCode::UNPROCESSABLE_ENTITY, &marathon_api::validation_error_json(&e)),
+        }
+    }
+}
+
+/// The service is gone (it failed and is stopping).
+pub(crate) fn unavailable() -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, "Marathon is not running")
+}
+
+/// 400/422 for a query parameter that cannot be read.
+pub(crate) fn bad_query(e: &marathon_api::QueryError) -> Response {
+    error(StatusCode::BAD_REQUEST, &e.to_string())
+}
+
+/// The body of deployment-producing requests, with the deployment id header.
+pub(crate) fn deployment_response(status: StatusCode, deployed: &crate::service::Deployed) -> Response {
+    let mut response = json(status, &marathon_api::deployment_result(deployed.version, &deployed.deployment_id));
+    if let Ok(value) = HeaderValue::from_str(&deployed.deployment_id) {
+        response.headers_mut().insert(HeaderName::from_static("marathon-deployment-id"), value);
+    }
+    response
+}

@@ -1,0 +1,66 @@
+//! Response bodies built from the service's state (run inside the driver, through
+//! [`ServiceHandle::read`](crate::service::ServiceHandle::read)).
+
+use crate::convert;
+use crate::core::{AppId, Condition, Instance};
+use crate::service::Service;
+use marathon_api::output::{TaskCounts, TaskStats, TaskStatsByVersion};
+use marathon_api::{AppDefinition, AppExtras, Embed, TaskJson, app_json};
+use serde_json::Value as Json;
+
+/// Task counts of an app: staged (launched, not yet running), running, and the health of
+/// running tasks that report health.
+pub(crate) fn counts<'a>(instances: impl Iterator<Item = &'a Instance>) -> TaskCounts {
+    let mut counts = TaskCounts::default();
+    for instance in instances {
+        match instance.condition {
+            Condition::Provisioned | Condition::Staging | Condition::Starting => counts.staged += 1,
+            Condition::Running => {
+                counts.running += 1;
+                match instance.task.as_ref().and_then(|t| t.healthy) {
+                    Some(true) => counts.healthy += 1,
+                    Some(false) => counts.unhealthy += 1,
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// The AppInfo JSON of `def` with what `embed` asks for.
+pub(crate) fn app_info(service: &Service, def: &AppDefinition, embed: Embed) -> Json {
+    let id = AppId::new(&def.id);
+    let core = service.core();
+    let mut extras = AppExtras::default();
+    if embed.counts {
+        extras.counts = Some(counts(core.instances_of(&id)));
+    }
+    if embed.deployments {
+        extras.deployments = Some(service.deployments().of_app(&id).map(|d| d.id.clone()).collect());
+    }
+    if embed.tasks {
+        extras.tasks = Some(tasks_of(service, &id, false));
+    }
+    if embed.last_task_failure {
+        extras.last_task_failure = core.last_task_failure(&id).map(convert::task_failure);
+    }
+    if embed.task_stats {
+        let counts = counts(core.instances_of(&id));
+        let total = (counts.staged + counts.running > 0).then_some(TaskStats { counts, life_time: None });
+        extras.task_stats = Some(TaskStatsByVersion { total_summary: total, ..TaskStatsByVersion::default() });
+    }
+    if embed.readiness {
+        extras.readiness_check_results = Some(Vec::new());
+    }
+    app_json(def, &extras)
+}
+
+/// The tasks of an app's instances that have one; with `service_ports`, each task carries its
+/// app's service ports (as `/v2/tasks` shows them).
+pub(crate) fn tasks_of(service: &Service, id: &AppId, with_service_ports: bool) -> Vec<TaskJson> {
+    let ports = service.core().app(id).map(|spec| spec.service_ports());
+    let ports = if with_service_ports { Some(ports.unwrap_or_default()) } else { None };
+    service.core().instances_of(id).filter_map(|i| convert::task_json(i, ports.as_deref())).collect()
+}

@@ -1,0 +1,190 @@
+//! `/v2/tasks`, killing tasks of an app, `/v2/queue` and `/v2/deployments`.
+
+use super::render::tasks_of;
+use super::{Api, ApiError, bad_query, deployment_response, error, json, query_pairs, unavailable};
+use crate::convert;
+use crate::core::AppId;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use marathon_api::output::messages;
+use marathon_api::query::{query_value, query_values};
+use marathon_api::{PathId, TaskJson, query_bool};
+use serde_json::json;
+
+/// `GET /v2/tasks[?status=running|staging]`: every task, with its app's service ports.
+pub(super) async fn list(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let states: Vec<String> = query_values(&pairs, "status")
+        .into_iter()
+        .chain(query_values(&pairs, "status[]"))
+        .filter_map(|s| match s.to_ascii_lowercase().as_str() {
+            "running" => Some("TASK_RUNNING".to_string()),
+            "staging" => Some("TASK_STAGING".to_string()),
+            _ => None,
+        })
+        .collect();
+    let tasks = api
+        .service
+        .read(move |service| {
+            service
+                .definitions()
+                .flat_map(|def| tasks_of(service, &AppId::new(&def.id), true))
+                .filter(|task| states.is_empty() || states.contains(&task.state))
+                .collect::<Vec<TaskJson>>()
+        })
+        .await;
+    match tasks {
+        Some(tasks) => json(StatusCode::OK, &json!({ "tasks": tasks })),
+        None => unavailable(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TaskIds {
+    ids: Vec<String>,
+}
+
+/// `POST /v2/tasks/delete[?scale&wipe]` with `{"ids": [...]}`.
+pub(super) async fn delete_many(State(api): State<Api>, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let pairs = query_pairs(query);
+    let (scale, wipe) = match (query_bool(&pairs, "scale", false), query_bool(&pairs, "wipe", false)) {
+        (Ok(scale), Ok(wipe)) => (scale, wipe),
+        (Err(e), _) | (_, Err(e)) => return bad_query(&e),
+    };
+    if scale && wipe {
+        return error(StatusCode::BAD_REQUEST, messages::SCALE_AND_WIPE);
+    }
+    let ids = match serde_json::from_slice::<TaskIds>(&body) {
+        Ok(ids) => ids.ids,
+        Err(e) => return json(StatusCode::BAD_REQUEST, &json!({"message": "Invalid JSON", "details": e.to_string()})),
+    };
+    if let Some(bad) = ids.iter().find(|id| crate::core::parse_task_id(id).is_none()) {
+        return error(StatusCode::BAD_REQUEST, &format!("Invalid task id '{bad}'. [{bad}]"));
+    }
+    let result = api
+        .service
+        .change(move |service| {
+            let task_ids: Vec<mesos_api::TaskId> = ids.into_iter().map(mesos_api::TaskId::new).collect();
+            let killed: Vec<TaskJson> = task_ids
+                .iter()
+                .filter_map(|t| service.core().instance_of_task(t))
+                .filter_map(|i| convert::task_json(i, None))
+                .collect();
+            let deployed = service.kill_tasks(task_ids, scale, wipe);
+            (killed, deployed)
+        })
+        .await;
+    match result {
+        Some((_, Some(deployed))) => deployment_response(StatusCode::OK, &deployed),
+        Some((killed, None)) => json(StatusCode::OK, &json!({ "tasks": killed })),
+        None => unavailable(),
+    }
+}
+
+/// `DELETE /v2/apps/{id}/tasks[/{taskId}][?host&scale&wipe]`.
+pub(super) async fn kill_app_tasks(api: Api, id: PathId, task: Option<String>, pairs: &[(String, String)]) -> Response {
+    let (scale, wipe) = match (query_bool(pairs, "scale", false), query_bool(pairs, "wipe", false)) {
+        (Ok(scale), Ok(wipe)) => (scale, wipe),
+        (Err(e), _) | (_, Err(e)) => return bad_query(&e),
+    };
+    if scale && wipe {
+        return error(StatusCode::BAD_REQUEST, messages::SCALE_AND_WIPE);
+    }
+    let host = query_value(pairs, "host").filter(|h| !h.is_empty() && *h != "*").map(str::to_string);
+    let single = task.is_some();
+    let result = api
+        .service
+        .change(move |service| {
+            let app = AppId::new(&id.to_string());
+            if service.definition(&app).is_none() {
+                return Err(ApiError::not_found(messages::app_not_found(&id, None)));
+            }
+            let selected: Vec<TaskJson> = tasks_of(service, &app, false)
+                .into_iter()
+                .filter(|t| task.as_ref().is_none_or(|wanted| &t.id == wanted))
+                .filter(|t| host.as_ref().is_none_or(|h| &t.host == h))
+                .collect();
+            if let Some(task) = &task
+                && selected.is_empty()
+            {
+                return Err(ApiError::not_found(messages::task_not_found(task)));
+            }
+            let task_ids = selected.iter().map(|t| mesos_api::TaskId::new(t.id.clone())).collect();
+            let deployed = service.kill_tasks(task_ids, scale, wipe);
+            Ok((selected, deployed))
+        })
+        .await;
+    match result {
+        Some(Ok((_, Some(deployed)))) => deployment_response(StatusCode::OK, &deployed),
+        Some(Ok((mut killed, None))) if single => match killed.pop() {
+            Some(task) => json(StatusCode::OK, &json!({ "task": task })),
+            None => error(StatusCode::NOT_FOUND, "Task does not exist"),
+        },
+        Some(Ok((killed, None))) => json(StatusCode::OK, &json!({ "tasks": killed })),
+        Some(Err(e)) => e.into_response(),
+        None => unavailable(),
+    }
+}
+
+/// `GET /v2/queue[?embed=lastUnusedOffers]`.
+pub(super) async fn queue(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
+    let pairs = query_pairs(query);
+    let last_unused = query_values(&pairs, "embed").iter().any(|e| e.ends_with("lastUnusedOffers"));
+    let items = api
+        .service
+        .read(move |service| {
+            let now = service.now();
+            service
+                .core()
+                .queue(now)
+                .iter()
+                .filter_map(|entry| {
+                    let def = service.definition(&entry.app_id)?;
+                    Some(marathon_api::queue_item_json(def, &convert::queue_item(entry, last_unused)))
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+    match items {
+        Some(items) => json(StatusCode::OK, &json!({ "queue": items })),
+        None => unavailable(),
+    }
+}
+
+/// `DELETE /v2/queue/{id}/delay`: resets the backoff of a queued app.
+pub(super) async fn queue_delay(State(api): State<Api>, method: Method, Path(path): Path<String>) -> Response {
+    let Some(id) = path.strip_suffix("/delay").map(PathId::parse) else {
+        return super::system::not_found().await;
+    };
+    if method != Method::DELETE {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed");
+    }
+    let reset = api
+        .service
+        .change({
+            let id = id.clone();
+            move |service| service.reset_delay(&AppId::new(&id.to_string()))
+        })
+        .await;
+    match reset {
+        Some(true) => StatusCode::NO_CONTENT.into_response(),
+        Some(false) => error(StatusCode::NOT_FOUND, &messages::not_in_queue(&id)),
+        None => unavailable(),
+    }
+}
+
+/// `GET /v2/deployments`.
+pub(super) async fn deployments(State(api): State<Api>) -> Response {
+    let list = api
+        .service
+        .read(|service| {
+            service.deployments().all().map(|d| marathon_api::deployment_json(&d.info())).collect::<Vec<_>>()
+        })
+        .await;
+    match list {
+        Some(list) => json(StatusCode::OK, &serde_json::Value::Array(list)),
+        None => unavailable(),
+    }
+}

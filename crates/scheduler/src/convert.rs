@@ -1,0 +1,293 @@
+//! Between Marathon's JSON types (`marathon-api`) and the core's domain types: the app
+//! definition the API stores becomes the [`RunSpec`] the core schedules, and the core's instances,
+//! queue entries and failures become the response shapes.
+
+use crate::core::{
+    self, AppId, CommandSpec, Condition, Constraint, ConstraintOperator, FetchUri, HealthCheck, HealthCheckProtocol,
+    Instance, KillSelection, PortDefinition, QueueEntry, RunSpec, TaskFailure, UnreachableStrategy, UpgradeStrategy,
+};
+use marathon_api::app::{self as api, AppDefinition, EnvValue};
+use marathon_api::output::{DeclinedOfferStep, ProcessedOffersSummary, QueueDelay, QueueItem};
+use marathon_api::{PathId, TaskJson};
+use std::time::Duration;
+
+/// A core timestamp as the API's.
+pub fn api_time(t: core::Timestamp) -> marathon_api::Timestamp {
+    chrono::DateTime::from_timestamp_millis(t.millis()).unwrap_or_default()
+}
+
+/// An API timestamp as the core's (millisecond precision, like Marathon's versions).
+pub fn core_time(t: marathon_api::Timestamp) -> core::Timestamp {
+    core::Timestamp::from_millis(t.timestamp_millis())
+}
+
+fn seconds(value: i32) -> Duration {
+    Duration::from_secs(u64::try_from(value).unwrap_or(0))
+}
+
+/// The run spec of a normalized definition. `version` must be set (the API sets it before
+/// handing a definition over); without one the epoch is used.
+pub fn run_spec(def: &AppDefinition) -> RunSpec {
+    let version = def.version.map(core_time).unwrap_or_default();
+    let mut spec = RunSpec::new(AppId::new(&def.id), version);
+    if let Some(info) = def.version_info {
+        spec.version_info = core::VersionInfo {
+            last_scaling_at: core_time(info.last_scaling_at),
+            last_config_change_at: core_time(info.last_config_change_at),
+        };
+    }
+    spec.instances = u32::try_from(def.instances).unwrap_or(0);
+    spec.cpus = def.cpus;
+    spec.mem = def.mem;
+    spec.disk = def.disk;
+    spec.gpus = u32::try_from(def.gpus).unwrap_or(0);
+    spec.command = match (&def.cmd, def.args.is_empty()) {
+        (Some(cmd), _) => CommandSpec::Shell(cmd.clone()),
+        (None, false) => CommandSpec::Args(def.args.clone()),
+        (None, true) => CommandSpec::None,
+    };
+    spec.env = def
+        .env
+        .iter()
+        .filter_map(|(k, v)| match v {
+            EnvValue::Value(value) => Some((k.clone(), value.clone())),
+            EnvValue::Secret { .. } => None,
+        })
+        .collect();
+    spec.labels = def.labels.clone();
+    spec.fetch = def
+        .fetch
+        .iter()
+        .map(|a| FetchUri {
+            uri: a.uri.clone(),
+            extract: a.extract,
+            executable: a.executable,
+            cache: a.cache,
+            dest_path: a.dest_path.clone(),
+        })
+        .collect();
+    spec.port_definitions = if def.has_host_networking() {
+        def.port_definitions
+            .iter()
+            .flatten()
+            .map(|p| PortDefinition {
+                port: u16::try_from(p.port).unwrap_or(0),
+                name: p.name.clone(),
+                protocol: p.protocol.clone(),
+                labels: p.labels.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    spec.require_ports = def.require_ports;
+    spec.constraints = def.constraints.iter().filter_map(|c| constraint(c)).collect();
+    spec.accepted_resource_roles = def
+        .accepted_resource_roles
+        .as_ref()
+        .filter(|roles| !roles.is_empty())
+        .map(|roles| roles.iter().cloned().collect());
+    spec.role = def.role.clone().unwrap_or_else(|| "*".to_string());
+    spec.backoff = core::BackoffStrategy {
+        backoff: seconds(def.backoff_seconds),
+        factor: def.backoff_factor,
+        max_launch_delay: seconds(def.max_launch_delay_seconds),
+    };
+    spec.task_kill_grace_period = def.task_kill_grace_period_seconds.map(seconds);
+    spec.unreachable_strategy = match def.effective_unreachable_strategy() {
+        api::UnreachableStrategy::Disabled => UnreachableStrategy::Disabled,
+        api::UnreachableStrategy::Enabled { inactive_after_seconds, expunge_after_seconds } => {
+            UnreachableStrategy::Enabled {
+                inactive_after: Duration::from_secs(u64::try_from(inactive_after_seconds).unwrap_or(0)),
+                expunge_after: Duration::from_secs(u64::try_from(expunge_after_seconds).unwrap_or(0)),
+            }
+        }
+    };
+    spec.kill_selection = match def.kill_selection {
+        api::KillSelection::YoungestFirst => KillSelection::YoungestFirst,
+        api::KillSelection::OldestFirst => KillSelection::OldestFirst,
+    };
+    let upgrade = def.effective_upgrade_strategy();
+    spec.upgrade_strategy = UpgradeStrategy {
+        minimum_health_capacity: upgrade.minimum_health_capacity,
+        maximum_over_capacity: upgrade.maximum_over_capacity,
+    };
+    spec.health_checks = def.health_checks.iter().map(health_check).collect();
+    spec.user = def.user.clone();
+    spec
+}
+
+fn constraint(raw: &[String]) -> Option<Constraint> {
+    let operator = match marathon_api::normalize::ConstraintOperator::parse(raw.get(1)?)? {
+        marathon_api::normalize::ConstraintOperator::Unique => ConstraintOperator::Unique,
+        marathon_api::normalize::ConstraintOperator::Cluster => ConstraintOperator::Cluster,
+        marathon_api::normalize::ConstraintOperator::GroupBy => ConstraintOperator::GroupBy,
+        marathon_api::normalize::ConstraintOperator::Like => ConstraintOperator::Like,
+        marathon_api::normalize::ConstraintOperator::Unlike => ConstraintOperator::Unlike,
+        marathon_api::normalize::ConstraintOperator::MaxPer => ConstraintOperator::MaxPer,
+        marathon_api::normalize::ConstraintOperator::Is => ConstraintOperator::Is,
+    };
+    Some(Constraint { field: raw.first()?.clone(), operator, value: raw.get(2).cloned() })
+}
+
+fn health_check(check: &api::AppHealthCheck) -> HealthCheck {
+    let protocol = match check.effective_protocol() {
+        api::HealthCheckProtocol::Http => HealthCheckProtocol::Http,
+        api::HealthCheckProtocol::Https => HealthCheckProtocol::Https,
+        api::HealthCheckProtocol::Tcp => HealthCheckProtocol::Tcp,
+        api::HealthCheckProtocol::Command => HealthCheckProtocol::Command,
+        api::HealthCheckProtocol::MesosHttp => HealthCheckProtocol::MesosHttp,
+        api::HealthCheckProtocol::MesosHttps => HealthCheckProtocol::MesosHttps,
+        api::HealthCheckProtocol::MesosTcp => HealthCheckProtocol::MesosTcp,
+    };
+    let mut out = HealthCheck::new(protocol);
+    out.path = check.path.clone();
+    out.port_index = check.port_index.and_then(|i| usize::try_from(i).ok());
+    out.port = check.port.and_then(|p| u16::try_from(p).ok());
+    out.command = check.command.as_ref().map(|c| c.value.clone());
+    out.grace_period = seconds(check.grace_period_seconds);
+    out.interval = seconds(check.interval_seconds);
+    out.timeout = seconds(check.timeout_seconds);
+    out.max_consecutive_failures = u32::try_from(check.max_consecutive_failures).unwrap_or(0);
+    out.delay = seconds(check.delay_seconds);
+    out.ignore_http1xx = check.ignore_http1xx.unwrap_or(false);
+    out
+}
+
+/// The Mesos state name an instance shows in task JSON.
+pub fn task_state_name(instance: &Instance) -> &'static str {
+    match instance.condition {
+        Condition::Scheduled | Condition::Provisioned => "TASK_STAGING",
+        _ => match instance.task.as_ref().and_then(|t| t.mesos_state) {
+            Some(state) => state.name(),
+            None => "TASK_STAGING",
+        },
+    }
+}
+
+/// The task JSON of an instance that has a task (`None` while it waits for an offer).
+pub fn task_json(instance: &Instance, service_ports: Option<&[u16]>) -> Option<TaskJson> {
+    let task = instance.task.as_ref()?;
+    let active = instance.condition.is_active();
+    Some(TaskJson {
+        id: task.id.as_str().to_string(),
+        app_id: PathId::parse(instance.app_id.as_str()),
+        host: task.hostname.clone(),
+        ip_addresses: Vec::new(),
+        ports: if active { task.host_ports.iter().map(|p| u32::from(*p)).collect() } else { Vec::new() },
+        service_ports: service_ports.map(|ports| ports.iter().map(|p| u32::from(*p)).collect()),
+        slave_id: Some(task.agent_id.as_str().to_string()),
+        state: task_state_name(instance).to_string(),
+        staged_at: Some(api_time(task.staged_at)),
+        started_at: task.started_at.map(api_time),
+        version: Some(api_time(instance.run_spec_version)),
+        health_check_results: None,
+        local_volumes: Vec::new(),
+        region: None,
+        zone: None,
+        role: instance.role.clone(),
+    })
+}
+
+/// `lastTaskFailure`.
+pub fn task_failure(failure: &TaskFailure) -> marathon_api::output::TaskFailure {
+    marathon_api::output::TaskFailure {
+        app_id: PathId::parse(failure.app_id.as_str()),
+        host: failure.host.clone(),
+        message: failure.message.clone(),
+        state: failure.state.name().to_string(),
+        task_id: failure.task_id.as_str().to_string(),
+        timestamp: api_time(failure.timestamp),
+        version: api_time(failure.version),
+        slave_id: Some(failure.agent_id.as_str().to_string()),
+    }
+}
+
+/// A `/v2/queue` item (without the app).
+pub fn queue_item(entry: &QueueEntry, embed_last_unused_offers: bool) -> QueueItem {
+    let stats = &entry.offer_stats;
+    let funnel = |rows: Vec<core::RejectSummary>| -> Vec<DeclinedOfferStep> {
+        rows.into_iter()
+            .map(|row| DeclinedOfferStep {
+                reason: row.reason.name().to_string(),
+                declined: u32::try_from(row.declined).unwrap_or(u32::MAX),
+                processed: u32::try_from(row.processed).unwrap_or(u32::MAX),
+            })
+            .collect()
+    };
+    let last_unused_offers = embed_last_unused_offers.then(|| {
+        stats
+            .last_unused_offers
+            .iter()
+            .map(|offer| {
+                serde_json::json!({
+                    "offer": {
+                        "id": offer.offer_id.as_str(),
+                        "agentId": offer.agent_id.as_str(),
+                        "hostname": offer.hostname,
+                    },
+                    "reason": offer.reasons.iter().map(|r| r.name()).collect::<Vec<_>>(),
+                    "timestamp": marathon_api::format_timestamp(api_time(offer.at)),
+                })
+            })
+            .collect()
+    });
+    QueueItem {
+        count: u32::try_from(entry.count).unwrap_or(u32::MAX),
+        delay: QueueDelay {
+            time_left_seconds: entry.delay.time_left.as_secs_f64().ceil() as u64,
+            overdue: entry.delay.overdue,
+        },
+        since: api_time(entry.since),
+        processed_offers_summary: ProcessedOffersSummary {
+            processed_offers_count: u32::try_from(stats.processed_offers).unwrap_or(u32::MAX),
+            unused_offers_count: u32::try_from(stats.unused_offers).unwrap_or(u32::MAX),
+            last_unused_offer_at: stats.last_unused_offer_at.map(api_time),
+            last_used_offer_at: stats.last_used_offer_at.map(api_time),
+            reject_summary_last_offers: Some(funnel(stats.reject_summary_last_offers())),
+            reject_summary_launch_attempt: Some(funnel(stats.reject_summary_launch_attempt())),
+        },
+        last_unused_offers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marathon_api::{normalize, parse_app};
+
+    fn normalized(body: &str) -> AppDefinition {
+        let mut def = normalize(parse_app(body.as_bytes()).expect("parse"), &PathId::root()).expect("valid");
+        def.version = marathon_api::parse_timestamp("2026-01-02T03:04:05.678Z");
+        def
+    }
+
+    #[test]
+    fn a_normalized_definition_becomes_the_run_spec_the_core_schedules() {
+        let def = normalized(
+            r#"{"id":"web","cmd":"python3 -m http.server $PORT0","cpus":0.1,"mem":32,"instances":5,
+                "env":{"A":"1"},"labels":{"team":"x"},"constraints":[["hostname","unique"]],
+                "backoffSeconds":2,"backoffFactor":2.0,"maxLaunchDelaySeconds":60,
+                "killSelection":"OLDEST_FIRST","portDefinitions":[{"port":0,"name":"http"}]}"#,
+        );
+        let spec = run_spec(&def);
+        assert_eq!(spec.id.as_str(), "/web");
+        assert_eq!(spec.instances, 5);
+        assert_eq!(spec.command, CommandSpec::Shell("python3 -m http.server $PORT0".into()));
+        assert_eq!(spec.env.get("A").map(String::as_str), Some("1"));
+        assert_eq!(spec.constraints[0].operator, ConstraintOperator::Unique);
+        assert_eq!(spec.backoff.backoff, Duration::from_secs(2));
+        assert_eq!(spec.backoff.max_launch_delay, Duration::from_secs(60));
+        assert_eq!(spec.kill_selection, KillSelection::OldestFirst);
+        assert_eq!(spec.port_definitions.len(), 1);
+        assert_eq!(spec.port_definitions[0].name.as_deref(), Some("http"));
+        assert_eq!(api_time(spec.version), def.version.expect("version"));
+    }
+
+    #[test]
+    fn timestamps_round_trip_at_millisecond_precision() {
+        let t = core::Timestamp::from_millis(1_767_323_045_678);
+        assert_eq!(core_time(api_time(t)), t);
+        assert_eq!(marathon_api::format_timestamp(api_time(t)), "2026-01-02T03:04:05.678Z");
+    }
+}

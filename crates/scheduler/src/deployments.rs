@@ -1,0 +1,164 @@
+//! Deployments as the API shows them: one per accepted change of an app, from the change until
+//! the app's instances have converged (all wanted instances running the current config, nothing
+//! else of the app left). Pure bookkeeping over the core's state; the rolling-upgrade planner
+//! (which will drive changes step by step) replaces the single-step plans here.
+//!
+//! A newer change of an app supersedes the deployments of that app that are still running, as the
+//! core acts on the latest definition at once.
+
+use crate::core::{AppId, Condition, Goal, SchedulerCore};
+use marathon_api::{DeploymentAction, DeploymentInfo, PathId, Timestamp};
+use std::collections::BTreeMap;
+
+/// What a deployment does to its app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentKind {
+    Start,
+    Scale,
+    Restart,
+    Stop,
+}
+
+impl DeploymentKind {
+    fn action(self) -> &'static str {
+        match self {
+            Self::Start => "StartApplication",
+            Self::Scale => "ScaleApplication",
+            Self::Restart => "RestartApplication",
+            Self::Stop => "StopApplication",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub id: String,
+    pub version: Timestamp,
+    /// What happens to each affected app.
+    pub actions: Vec<(AppId, DeploymentKind)>,
+}
+
+impl Deployment {
+    pub fn affects(&self, app_id: &AppId) -> bool {
+        self.actions.iter().any(|(id, _)| id == app_id)
+    }
+
+    pub fn info(&self) -> DeploymentInfo {
+        let action = |id: &AppId, kind: DeploymentKind| DeploymentAction {
+            action: kind.action().into(),
+            app: PathId::parse(id.as_str()),
+        };
+        let mut first = Vec::new();
+        let mut second = Vec::new();
+        for (id, kind) in &self.actions {
+            first.push(action(id, *kind));
+            if *kind == DeploymentKind::Start {
+                // Upstream starts an app with zero instances, then scales it.
+                second.push(action(id, DeploymentKind::Scale));
+            }
+        }
+        let steps: Vec<_> = [first, second].into_iter().filter(|s| !s.is_empty()).collect();
+        DeploymentInfo {
+            id: self.id.clone(),
+            version: self.version,
+            affected_apps: self.actions.iter().map(|(id, _)| PathId::parse(id.as_str())).collect(),
+            current_step: steps.len(),
+            steps,
+        }
+    }
+}
+
+/// The deployments in progress, oldest first.
+#[derive(Debug, Default)]
+pub struct DeploymentTracker {
+    deployments: BTreeMap<u64, Deployment>,
+    next: u64,
+}
+
+impl DeploymentTracker {
+    /// Records a deployment; earlier deployments of its apps end.
+    pub fn start(&mut self, deployment: Deployment) {
+        self.deployments.retain(|_, d| !deployment.actions.iter().any(|(id, _)| d.affects(id)));
+        self.deployments.insert(self.next, deployment);
+        self.next += 1;
+    }
+
+    /// Ends the deployments whose app has converged; returns them.
+    pub fn finish_converged(&mut self, core: &SchedulerCore) -> Vec<Deployment> {
+        let done: Vec<u64> = self
+            .deployments
+            .iter()
+            .filter(|(_, d)| d.actions.iter().all(|(id, _)| is_converged(core, id)))
+            .map(|(k, _)| *k)
+            .collect();
+        done.into_iter().filter_map(|k| self.deployments.remove(&k)).collect()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Deployment> {
+        self.deployments.values()
+    }
+
+    pub fn of_app<'a>(&'a self, app_id: &'a AppId) -> impl Iterator<Item = &'a Deployment> + 'a {
+        self.deployments.values().filter(move |d| d.affects(app_id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.deployments.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.deployments.is_empty()
+    }
+}
+
+/// An app has converged when exactly `instances` wanted instances run its current config and no
+/// other instance of it is left (being killed, or of an older config). A deleted app has
+/// converged when none of its instances is left.
+pub fn is_converged(core: &SchedulerCore, app_id: &AppId) -> bool {
+    let Some(spec) = core.app(app_id) else {
+        return core.instances_of(app_id).next().is_none();
+    };
+    let config = spec.version_info.last_config_change_at;
+    let mut running = 0u32;
+    for instance in core.instances_of(app_id) {
+        let current = instance.goal == Goal::Running
+            && instance.condition == Condition::Running
+            && instance.run_spec_version >= config;
+        if !current {
+            return false;
+        }
+        running += 1;
+    }
+    running == spec.instances
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(id: &str, app: &str, kind: DeploymentKind) -> Deployment {
+        Deployment { id: id.into(), version: Timestamp::default(), actions: vec![(AppId::new(app), kind)] }
+    }
+
+    #[test]
+    fn a_newer_change_supersedes_the_running_deployment_of_the_app() {
+        let mut tracker = DeploymentTracker::default();
+        tracker.start(deployment("a", "/web", DeploymentKind::Start));
+        tracker.start(deployment("b", "/db", DeploymentKind::Start));
+        tracker.start(deployment("c", "/web", DeploymentKind::Scale));
+        let ids: Vec<&str> = tracker.all().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["b", "c"]);
+        assert_eq!(tracker.of_app(&AppId::new("/web")).count(), 1);
+    }
+
+    #[test]
+    fn a_start_has_two_steps_and_the_json_shows_the_last() {
+        let info = deployment("a", "/web", DeploymentKind::Start).info();
+        let json = marathon_api::deployment_json(&info);
+        assert_eq!(json["totalSteps"], 2);
+        assert_eq!(json["currentStep"], 2);
+        assert_eq!(json["currentActions"][0]["action"], "ScaleApplication");
+        assert_eq!(json["steps"][0]["actions"][0]["action"], "StartApplication");
+        assert_eq!(json["affectedApps"][0], "/web");
+    }
+}

@@ -1,0 +1,92 @@
+//! `marathon scheduler` flags (Marathon's names, with `-` aliases).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SchedulerFlags {
+    /// The Mesos master, `host:port` (an `http://` prefix is accepted).
+    #[arg(long, env = "MARATHON_MASTER")]
+    pub master: String,
+    /// Port of the REST API and UI.
+    #[arg(long = "http_port", alias = "http-port", default_value_t = 8080)]
+    pub http_port: u16,
+    /// Address the REST API listens on.
+    #[arg(long = "http_address", alias = "http-address", default_value = "0.0.0.0")]
+    pub http_address: IpAddr,
+    /// Directory of the embedded store (`marathon-state.redb`).
+    #[arg(long = "work_dir", alias = "work-dir", default_value = "marathon-scheduler")]
+    pub work_dir: PathBuf,
+    /// The host name advertised to Mesos and in `X-Marathon-Leader` (default: this machine's).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    #[arg(long = "framework_name", alias = "framework-name", default_value = "marathon")]
+    pub framework_name: String,
+    /// The Mesos role of apps without one.
+    #[arg(long = "mesos_role", alias = "mesos-role", default_value = "*")]
+    pub mesos_role: String,
+    /// The user tasks run as when an app has none (empty: the agent's user).
+    #[arg(long = "mesos_user", alias = "mesos-user", default_value = "root")]
+    pub mesos_user: String,
+    /// Milliseconds between reconciliations with the master (Marathon's unit).
+    #[arg(long = "reconciliation_interval", alias = "reconciliation-interval", default_value_t = 600_000)]
+    pub reconciliation_interval_ms: u64,
+    /// How long the master keeps the framework's tasks while Marathon is away (seconds).
+    #[arg(long = "failover_timeout", alias = "failover-timeout", default_value_t = 604_800)]
+    pub failover_timeout_secs: u64,
+    /// Instances launched per offer at most.
+    #[arg(long = "max_instances_per_offer", alias = "max-instances-per-offer", default_value_t = 100)]
+    pub max_instances_per_offer: usize,
+    /// Milliseconds an offer that is not needed is refused for.
+    #[arg(long = "decline_offer_duration", alias = "decline-offer-duration", default_value_t = 120_000)]
+    pub decline_offer_duration_ms: u64,
+    /// Milliseconds between two revives at least.
+    #[arg(long = "min_revive_offers_interval", alias = "min-revive-offers-interval", default_value_t = 5_000)]
+    pub min_revive_offers_interval_ms: u64,
+    /// Milliseconds a launched task may stay without a status before it is killed.
+    #[arg(long = "task_launch_confirm_timeout", alias = "task-launch-confirm-timeout", default_value_t = 300_000)]
+    pub task_launch_confirm_timeout_ms: u64,
+    /// Milliseconds a launched task may take to reach TASK_RUNNING before it is killed.
+    #[arg(long = "task_launch_timeout", alias = "task-launch-timeout", default_value_t = 300_000)]
+    pub task_launch_timeout_ms: u64,
+    /// Lowest service port.
+    #[arg(long = "local_port_min", alias = "local-port-min", default_value_t = 10_000)]
+    pub local_port_min: u16,
+    /// Highest service port.
+    #[arg(long = "local_port_max", alias = "local-port-max", default_value_t = 20_000)]
+    pub local_port_max: u16,
+    /// Prefix of the `PORT*` and `HOST` variables in tasks.
+    #[arg(long = "env_vars_prefix", alias = "env-vars-prefix")]
+    pub env_vars_prefix: Option<String>,
+}
+
+impl SchedulerFlags {
+    /// Defaults for a scheduler of `master` keeping its state in `work_dir`.
+    pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            master: master.into(),
+            http_port: 8080,
+            http_address: IpAddr::from([0, 0, 0, 0]),
+            work_dir: work_dir.into(),
+            hostname: None,
+            framework_name: "marathon".into(),
+            mesos_role: "*".into(),
+            mesos_user: "root".into(),
+            reconciliation_interval_ms: 600_000,
+            failover_timeout_secs: 604_800,
+            max_instances_per_offer: 100,
+            decline_offer_duration_ms: 120_000,
+            min_revive_offers_interval_ms: 5_000,
+            task_launch_confirm_timeout_ms: 300_000,
+            task_launch_timeout_ms: 300_000,
+            local_port_min: 10_000,
+            local_port_max: 20_000,
+            env_vars_prefix: None,
+        }
+    }
+
+    pub fn reconciliation_interval(&self) -> Duration {
+        Duration::from_millis(self.reconciliation_interval_ms)
+    }
+}

@@ -1,0 +1,640 @@
+//! The scheduler service: the one task that owns the [`SchedulerCore`] and everything the API
+//! shows besides it, and executes the core's commands against the Mesos master and the store.
+//!
+//! ```text
+//!  Mesos master ──events──▶ ┌──────────────┐ ──calls (in order)──▶ caller task ──▶ master
+//!  REST API ──read/change──▶│ driver task  │ ──batches──▶ store writer thread (group commit)
+//!  timer (next_wakeup) ────▶└──────────────┘ ◀──Stored(write id)──┘
+//! ```
+//!
+//! The API reaches the state only through [`ServiceHandle::read`] and [`ServiceHandle::change`],
+//! closures run by the driver between two events, so no lock guards the state. A change is
+//! answered only once every write issued up to it is durable: an acknowledged API call survives
+//! kill -9.
+
+use crate::convert;
+use crate::core::{AppId, Command, Event, Now, SchedulerConfig, SchedulerCore, Timestamp, WriteId};
+use crate::deployments::{Deployment, DeploymentKind, DeploymentTracker};
+use crate::flags::SchedulerFlags;
+use crate::records;
+use marathon_api::AppDefinition;
+use mesos_api::scheduler::Call;
+use mesos_api::scheduler::{
+    Accept, Acknowledge, CallType, Decline, Kill, Launch, Operation, OperationType, Reconcile, ReconcileTask,
+};
+use mesos_api::{Capability, Filters, FrameworkInfo, KillPolicy};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use store::{Batch, Generation, Store, limits};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+/// Why the scheduler could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error("cannot create work dir {path}: {source}")]
+    WorkDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("loading state: {0}")]
+    Load(#[from] records::LoadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("a store write failed, giving up leadership: {0}")]
+    WriteFailed(String),
+}
+
+/// What the API shows about this scheduler (`/v2/info`, headers).
+#[derive(Debug, Clone)]
+pub struct ServiceInfo {
+    pub flags: SchedulerFlags,
+    pub hostname: String,
+    /// `host:port` of the REST API.
+    pub http_address: String,
+    pub started: Instant,
+}
+
+/// The monotonic origin of the core's time.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    start: Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Now {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Now { mono: self.start.elapsed(), wall: Timestamp::from_millis(i64::try_from(wall.as_millis()).unwrap_or(0)) }
+    }
+
+    fn instant_of(&self, mono: Duration) -> Instant {
+        self.start + mono
+    }
+}
+
+/// The outcome of a deployment-producing change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployed {
+    pub deployment_id: String,
+    pub version: marathon_api::Timestamp,
+}
+
+/// The state the driver owns; API closures see it through [`ServiceHandle`].
+pub struct Service {
+    core: SchedulerCore,
+    definitions: BTreeMap<AppId, AppDefinition>,
+    deployments: DeploymentTracker,
+    info: Arc<ServiceInfo>,
+    clock: Clock,
+    calls: mpsc::UnboundedSender<Call>,
+    writes: std::sync::mpsc::Sender<(WriteId, Batch)>,
+    /// The last write handed to the writer.
+    issued: u64,
+    stored: u64,
+    /// Replies waiting for a write to be durable.
+    waiting: Vec<(u64, Box<dyn FnOnce() + Send>)>,
+}
+
+impl Service {
+    pub fn core(&self) -> &SchedulerCore {
+        &self.core
+    }
+
+    /// The stored definition of an app (full API form).
+    pub fn definition(&self, id: &AppId) -> Option<&AppDefinition> {
+        self.definitions.get(id)
+    }
+
+    pub fn definitions(&self) -> impl Iterator<Item = &AppDefinition> {
+        self.definitions.values()
+    }
+
+    pub fn deployments(&self) -> &DeploymentTracker {
+        &self.deployments
+    }
+
+    pub fn info(&self) -> &ServiceInfo {
+        &self.info
+    }
+
+    pub fn now(&self) -> Now {
+        self.clock.now()
+    }
+
+    /// Creates or replaces apps (normalized definitions; `version` and `versionInfo` are set
+    /// here, service ports assigned by the core), in one deployment.
+    pub fn put_apps(&mut self, defs: Vec<AppDefinition>) -> Deployed {
+        let actions = defs.into_iter().map(|def| self.put_app(def)).collect();
+        self.start_deployment(actions)
+    }
+
+    fn put_app(&mut self, mut def: AppDefinition) -> (AppId, DeploymentKind) {
+        let id = AppId::new(&def.id);
+        let now = self.now();
+        let old = self.core.app(&id).cloned();
+        let version = match &old {
+            Some(old) => now.wall.max(Timestamp::from_millis(old.version.millis() + 1)),
+            None => now.wall,
+        };
+        def.version = Some(convert::api_time(version));
+        def.version_info = self.definitions.get(&id).and_then(|d| d.version_info);
+        let spec = convert::run_spec(&def);
+        let kind = match &old {
+            None => DeploymentKind::Start,
+            Some(old) if old.same_config(&spec) => DeploymentKind::Scale,
+            Some(_) => DeploymentKind::Restart,
+        };
+        self.definitions.insert(id.clone(), def);
+        self.handle(now, Event::AppPut { spec });
+        (id, kind)
+    }
+
+    pub fn delete_app(&mut self, id: &AppId) -> Option<Deployed> {
+        self.core.app(id)?;
+        let now = self.now();
+        self.handle(now, Event::AppDeleted { id: id.clone() });
+        self.definitions.remove(id);
+        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Stop)]))
+    }
+
+    pub fn restart_app(&mut self, id: &AppId) -> Option<Deployed> {
+        self.core.app(id)?;
+        let now = self.now();
+        self.handle(now, Event::AppRestart { id: id.clone(), version: now.wall });
+        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Restart)]))
+    }
+
+    /// Kills tasks (see [`Event::KillTasks`]); with `scale`, returns the deployment that scales
+    /// their apps down.
+    pub fn kill_tasks(&mut self, task_ids: Vec<mesos_api::TaskId>, scale: bool, wipe: bool) -> Option<Deployed> {
+        let mut apps: Vec<AppId> =
+            task_ids.iter().filter_map(|t| self.core.instance_of_task(t)).map(|i| i.app_id.clone()).collect();
+        apps.sort();
+        apps.dedup();
+        let now = self.now();
+        self.handle(now, Event::KillTasks { task_ids, scale, wipe });
+        scale.then(|| self.start_deployment(apps.into_iter().map(|id| (id, DeploymentKind::Scale)).collect()))
+    }
+
+    /// Resets the launch delay; `false` if nothing of the app waits in the queue.
+    pub fn reset_delay(&mut self, id: &AppId) -> bool {
+        let now = self.now();
+        if !self.core.queue(now).iter().any(|entry| &entry.app_id == id) {
+            return false;
+        }
+        self.handle(now, Event::ResetDelay { app_id: id.clone() });
+        true
+    }
+
+    fn start_deployment(&mut self, actions: Vec<(AppId, DeploymentKind)>) -> Deployed {
+        let version = actions
+            .iter()
+            .filter_map(|(id, _)| self.core.app(id))
+            .map(|spec| spec.version)
+            .max()
+            .unwrap_or(self.now().wall);
+        let version = convert::api_time(version);
+        let deployment_id = uuid::Uuid::new_v4().to_string();
+        self.deployments.start(Deployment { id: deployment_id.clone(), version, actions });
+        self.deployments.finish_converged(&self.core);
+        Deployed { deployment_id, version }
+    }
+
+    /// Feeds one event to the core and executes what it decides.
+    fn handle(&mut self, now: Now, event: Event) {
+        let commands = self.core.handle(now, event);
+        self.execute(commands);
+        for done in self.deployments.finish_converged(&self.core) {
+            info!(deployment = %done.id, "deployment finished");
+        }
+    }
+
+    fn execute(&mut self, commands: Vec<Command>) {
+        let framework_id = self.core.framework_id().cloned();
+        for command in commands {
+            let call = match command {
+                Command::Persist { write_id, records } => {
+                    self.persist(write_id, &records);
+                    continue;
+                }
+                Command::Publish(event) => {
+                    debug!(?event, "event");
+                    continue;
+                }
+                Command::Accept { offer_ids, task_infos, refuse_seconds } => {
+                    let mut call = Call::new(CallType::Accept, framework_id.clone());
+                    call.accept = Some(Accept {
+                        offer_ids,
+                        operations: vec![Operation {
+                            kind: OperationType::Launch,
+                            id: None,
+                            launch: Some(Launch { task_infos }),
+                            launch_group: None,
+                        }],
+                        filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }),
+                    });
+                    call
+                }
+                Command::Decline { offer_ids, refuse_seconds } => {
+                    let mut call = Call::new(CallType::Decline, framework_id.clone());
+                    call.decline =
+                        Some(Decline { offer_ids, filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }) });
+                    call
+                }
+                Command::Kill { task_id, agent_id, grace } => {
+                    let mut call = Call::new(CallType::Kill, framework_id.clone());
+                    call.kill = Some(Kill {
+                        task_id,
+                        agent_id,
+                        kill_policy: grace.map(|g| KillPolicy {
+                            grace_period: Some(mesos_api::DurationInfo::from_secs_f64(g.as_secs_f64())),
+                        }),
+                    });
+                    call
+                }
+                Command::Reconcile { tasks } => {
+                    let mut call = Call::new(CallType::Reconcile, framework_id.clone());
+                    call.reconcile = Some(Reconcile {
+                        tasks: tasks
+                            .into_iter()
+                            .map(|(task_id, agent_id)| ReconcileTask { task_id, agent_id })
+                            .collect(),
+                    });
+                    call
+                }
+                Command::Revive => Call::new(CallType::Revive, framework_id.clone()),
+                Command::Suppress => Call::new(CallType::Suppress, framework_id.clone()),
+                Command::Acknowledge { agent_id, task_id, uuid } => {
+                    let mut call = Call::new(CallType::Acknowledge, framework_id.clone());
+                    call.acknowledge = Some(Acknowledge { agent_id, task_id, uuid });
+                    call
+                }
+            };
+            // The caller task lives as long as the driver.
+            let _ = self.calls.send(call);
+        }
+    }
+
+    fn persist(&mut self, write_id: WriteId, records: &[crate::core::Record]) {
+        for record in records {
+            if let crate::core::Record::App(spec) = record
+                && let Some(def) = self.definitions.get_mut(&spec.id)
+            {
+                *def = records::definition_of(def, spec);
+            }
+        }
+        let mut batch = Batch::new();
+        records::add_to_batch(&mut batch, records, &self.definitions);
+        self.issued = write_id.0;
+        // The writer lives as long as the driver.
+        let _ = self.writes.send((write_id, batch));
+    }
+
+    fn stored(&mut self, write_id: WriteId) {
+        self.stored = self.stored.max(write_id.0);
+        let now = self.now();
+        self.handle(now, Event::Stored { write_id });
+        let stored = self.stored;
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.waiting).into_iter().partition(|(w, _)| *w <= stored);
+        self.waiting = waiting;
+        for (_, reply) in ready {
+            reply();
+        }
+    }
+
+    /// Runs `reply` once every write issued so far is durable.
+    fn reply_when_durable(&mut self, reply: Box<dyn FnOnce() + Send>) {
+        if self.issued <= self.stored {
+            reply();
+        } else {
+            self.waiting.push((self.issued, reply));
+        }
+    }
+}
+
+type ReadFn = Box<dyn FnOnce(&Service) + Send>;
+type ChangeFn = Box<dyn FnOnce(&mut Service) -> Box<dyn FnOnce() + Send> + Send>;
+
+enum Request {
+    Read(ReadFn),
+    Change(ChangeFn),
+}
+
+/// The API's way into the service. Cheap to clone.
+#[derive(Clone)]
+pub struct ServiceHandle {
+    requests: mpsc::UnboundedSender<Request>,
+    info: Arc<ServiceInfo>,
+}
+
+impl ServiceHandle {
+    pub fn info(&self) -> &ServiceInfo {
+        &self.info
+    }
+
+    /// Runs `f` on the state; `None` if the service stopped.
+    pub async fn read<R: Send + 'static>(&self, f: impl FnOnce(&Service) -> R + Send + 'static) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let request = Request::Read(Box::new(move |service| {
+            let _ = tx.send(f(service));
+        }));
+        self.requests.send(request).ok()?;
+        rx.await.ok()
+    }
+
+    /// Runs `f` on the state and answers once everything it wrote is durable.
+    pub async fn change<R: Send + 'static>(&self, f: impl FnOnce(&mut Service) -> R + Send + 'static) -> Option<R> {
+        let (tx, rx) = oneshot::channel();
+        let request = Request::Change(Box::new(move |service| {
+            let result = f(service);
+            Box::new(move || {
+                let _ = tx.send(result);
+            })
+        }));
+        self.requests.send(request).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// A running scheduler: its API address and the tasks behind it.
+pub struct RunningScheduler {
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+    driver: tokio::task::JoinHandle<Result<(), SchedulerError>>,
+    client: mesos_client::SchedulerClient,
+}
+
+impl RunningScheduler {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until the scheduler fails (it does not stop on its own otherwise).
+    pub async fn wait(&mut self) -> Result<(), SchedulerError> {
+        match (&mut self.driver).await {
+            Ok(result) => result,
+            Err(e) => Err(SchedulerError::WriteFailed(format!("driver task ended: {e}"))),
+        }
+    }
+
+    pub fn shutdown(self) {
+        self.client.stop();
+        self.server.abort();
+        self.driver.abort();
+    }
+}
+
+/// Loads the state from `--work_dir`, subscribes to the master and serves the REST API.
+pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerError> {
+    std::fs::create_dir_all(&flags.work_dir)
+        .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
+    let store = store::RedbStore::open_in_work_dir(&flags.work_dir)?;
+    let generation = store.claim_next_generation()?;
+    let loaded = records::load(&store)?;
+    info!(
+        apps = loaded.definitions.len(),
+        instances = loaded.instances.len(),
+        framework_id = ?loaded.framework_id,
+        %generation,
+        "state loaded"
+    );
+
+    let addr = SocketAddr::new(flags.http_address, flags.http_port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| SchedulerError::Bind { addr, source })?;
+    let hostname = flags.hostname.clone().unwrap_or_else(hostname_of_this_machine);
+    let advertised_ip = if flags.http_address.is_unspecified() { hostname.clone() } else { addr.ip().to_string() };
+    let info = Arc::new(ServiceInfo {
+        flags: flags.clone(),
+        hostname: hostname.clone(),
+        http_address: format!("{advertised_ip}:{}", addr.port()),
+        started: Instant::now(),
+    });
+
+    let clock = Clock { start: Instant::now() };
+    let config = SchedulerConfig {
+        seed: rand::random(),
+        max_instances_per_offer: flags.max_instances_per_offer,
+        decline_offer_duration: Duration::from_millis(flags.decline_offer_duration_ms),
+        min_revive_offers_interval: Duration::from_millis(flags.min_revive_offers_interval_ms),
+        reconciliation_interval: flags.reconciliation_interval(),
+        task_launch_confirm_timeout: Duration::from_millis(flags.task_launch_confirm_timeout_ms),
+        task_launch_timeout: Duration::from_millis(flags.task_launch_timeout_ms),
+        local_port_min: flags.local_port_min,
+        local_port_max: flags.local_port_max,
+        env_vars_prefix: flags.env_vars_prefix.clone(),
+        ..SchedulerConfig::default()
+    };
+    let core = SchedulerCore::recover(config, clock.now(), loaded.recovered_state());
+
+    let framework_info = FrameworkInfo {
+        user: flags.mesos_user.clone(),
+        name: flags.framework_name.clone(),
+        id: core.framework_id().cloned(),
+        failover_timeout: flags.failover_timeout_secs as f64,
+        checkpoint: true,
+        role: flags.mesos_role.clone(),
+        roles: Vec::new(),
+        hostname: Some(hostname),
+        principal: None,
+        webui_url: Some(format!("http://{}", info.http_address)),
+        capabilities: ["PARTITION_AWARE", "TASK_KILLING_STATE", "GPU_RESOURCES"]
+            .into_iter()
+            .map(|kind| Capability { kind: kind.to_string() })
+            .collect(),
+        labels: None,
+        offer_filters: None,
+    };
+    let (client, client_events) =
+        mesos_client::start(mesos_client::ClientConfig::new(flags.master.clone(), framework_info));
+
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+    tokio::spawn(send_calls(client.clone(), calls_rx));
+    let (stored_tx, stored_rx) = mpsc::unbounded_channel();
+    let (writes_tx, writes_rx) = std::sync::mpsc::channel();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let writer_store = store.clone();
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || write_batches(writer_store.as_ref(), generation, writes_rx, stored_tx))
+        .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
+
+    let (requests_tx, requests_rx) = mpsc::unbounded_channel();
+    let mut service = Service {
+        core,
+        definitions: loaded.definitions,
+        deployments: DeploymentTracker::default(),
+        info: info.clone(),
+        clock,
+        calls: calls_tx,
+        writes: writes_tx,
+        issued: 0,
+        stored: 0,
+        waiting: Vec::new(),
+    };
+    // Repairs found while recovering (e.g. instances of deleted apps) are written at once.
+    service.handle(clock.now(), Event::Tick);
+    let driver = tokio::spawn(drive(service, client_events, requests_rx, stored_rx));
+
+    let handle = ServiceHandle { requests: requests_tx, info: info.clone() };
+    // Reads of the version history go to the store directly (reads are not fenced).
+    let app = crate::api::router(handle, store::AsyncStore::new(store));
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            error!(error = %e, "REST API server failed");
+        }
+    });
+    info!(%addr, "Marathon REST API listening");
+    Ok(RunningScheduler { addr, server, driver, client })
+}
+
+async fn drive(
+    mut service: Service,
+    mut client_events: mpsc::UnboundedReceiver<mesos_client::ClientEvent>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    mut stored: mpsc::UnboundedReceiver<Result<WriteId, String>>,
+) -> Result<(), SchedulerError> {
+    loop {
+        let wakeup = service.core.next_wakeup().map(|at| service.clock.instant_of(at));
+        tokio::select! {
+            event = client_events.recv() => {
+                let Some(event) = event else { return Ok(()) };
+                let now = service.now();
+                if let Some(event) = core_event(event) {
+                    service.handle(now, event);
+                }
+            }
+            request = requests.recv() => {
+                let Some(request) = request else { return Ok(()) };
+                match request {
+                    Request::Read(f) => f(&service),
+                    Request::Change(f) => {
+                        let reply = f(&mut service);
+                        service.reply_when_durable(reply);
+                    }
+                }
+            }
+            result = stored.recv() => match result {
+                Some(Ok(write_id)) => service.stored(write_id),
+                Some(Err(e)) => {
+                    error!(error = %e, "store write failed; stopping");
+                    return Err(SchedulerError::WriteFailed(e));
+                }
+                None => return Err(SchedulerError::WriteFailed("store writer stopped".into())),
+            },
+            () = sleep_until(wakeup), if wakeup.is_some() => {
+                let now = service.now();
+                service.handle(now, Event::Tick);
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn core_event(event: mesos_client::ClientEvent) -> Option<Event> {
+    use mesos_api::scheduler::Event as Mesos;
+    match event {
+        mesos_client::ClientEvent::Subscribed { framework_id, .. } => Some(Event::Subscribed { framework_id }),
+        mesos_client::ClientEvent::Disconnected { reason } => {
+            warn!(%reason, "disconnected from the master");
+            Some(Event::Disconnected)
+        }
+        mesos_client::ClientEvent::Event(event) => match *event {
+            Mesos::Offers { offers } => Some(Event::Offers(offers.offers)),
+            Mesos::Rescind { rescind } => Some(Event::OfferRescinded(rescind.offer_id)),
+            Mesos::Update { update } => Some(Event::StatusUpdate(update.status)),
+            Mesos::Error { error } => {
+                error!(message = %error.message, "master sent an error");
+                None
+            }
+            Mesos::Failure { failure } => {
+                warn!(?failure, "master reported a failure");
+                None
+            }
+            other => {
+                debug!(?other, "event ignored");
+                None
+            }
+        },
+    }
+}
+
+/// Sends calls to the master one after another, in the order the core decided them.
+async fn send_calls(client: mesos_client::SchedulerClient, mut calls: mpsc::UnboundedReceiver<Call>) {
+    while let Some(call) = calls.recv().await {
+        let kind = call.kind;
+        if let Err(e) = client.call(call).await {
+            // Lost calls are repaired by the core's retries and reconciliation.
+            warn!(?kind, error = %e, "call failed");
+        }
+    }
+}
+
+/// The store writer: applies batches in order, merging whatever is queued into one commit (group
+/// commit), and reports the last durable write id. Runs on its own thread (redb is blocking).
+fn write_batches(
+    store: &dyn Store,
+    generation: Generation,
+    writes: std::sync::mpsc::Receiver<(WriteId, Batch)>,
+    stored: mpsc::UnboundedSender<Result<WriteId, String>>,
+) {
+    while let Ok(first) = writes.recv() {
+        let mut pending = vec![first];
+        while let Ok(next) = writes.try_recv() {
+            pending.push(next);
+        }
+        let last = pending.last().map(|(id, _)| *id);
+        let mut merged = Batch::new();
+        let mut result = Ok(());
+        for (_, batch) in pending {
+            if merged.len() + batch.len() > limits::MAX_BATCH_OPS && !merged.is_empty() {
+                result = store.apply(generation, &std::mem::take(&mut merged));
+                if result.is_err() {
+                    break;
+                }
+            }
+            for op in batch.ops() {
+                merged.push(op.clone());
+                if merged.len() >= limits::MAX_BATCH_OPS {
+                    // One change larger than a batch: its records are independent, so they
+                    // may be committed in several parts.
+                    result = store.apply(generation, &std::mem::take(&mut merged));
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() && !merged.is_empty() {
+            result = store.apply(generation, &merged);
+        }
+        let report = match (result, last) {
+            (Ok(()), Some(id)) => Ok(id),
+            (Ok(()), None) => continue,
+            (Err(e), _) => Err(e.to_string()),
+        };
+        let failed = report.is_err();
+        if stored.send(report).is_err() || failed {
+            return;
+        }
+    }
+}
+
+fn hostname_of_this_machine() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
