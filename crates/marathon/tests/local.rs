@@ -9,12 +9,13 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_runs_a_master_and_an_agent_that_frameworks_can_use() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (master_port, agent_port) = (free_port(), free_port());
+    let (master_port, agent_port, http_port) = (free_port(), free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("local.log")).expect("log");
     let child = Command::new(BIN)
         .args(["local", "--work_dir"])
         .arg(dir.path().join("state"))
         .args(["--master_port", &master_port.to_string(), "--agent_port", &agent_port.to_string()])
+        .args(["--http_port", &http_port.to_string()])
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)

@@ -538,3 +538,108 @@ pub fn python() -> PathBuf {
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
+
+// ---------------------------------------------------------------------------------------------
+// Marathon (`marathon scheduler`) as its own process
+
+/// A `marathon scheduler` process with its REST API on a free port.
+pub struct Marathon {
+    pub proc: Proc,
+    pub port: u16,
+    pub work_dir: PathBuf,
+    pub args: Vec<String>,
+    pub http: reqwest::Client,
+    restarts: u32,
+}
+
+impl Marathon {
+    /// Starts Marathon on `master` (which need not be up: the REST API works without it),
+    /// keeping its state in `work_dir`. Revives are not rate-limited, so tests see launches
+    /// at once.
+    pub async fn start(master: &str, work_dir: &Path, extra: &[&str]) -> Marathon {
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "scheduler",
+            "--master",
+            master,
+            "--http_port",
+            &port.to_string(),
+            "--http_address",
+            "127.0.0.1",
+            "--work_dir",
+            &work_dir.display().to_string(),
+            "--hostname",
+            "localhost",
+            "--min_revive_offers_interval",
+            "0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = work_dir.with_extension("log");
+        let mut marathon = Marathon {
+            proc: spawn(&args, &log),
+            port,
+            work_dir: work_dir.to_path_buf(),
+            args,
+            http: reqwest::Client::new(),
+            restarts: 0,
+        };
+        marathon.wait_ready().await;
+        marathon
+    }
+
+    async fn wait_ready(&mut self) {
+        let url = self.url("/ping");
+        let http = self.http.clone();
+        eventually(Duration::from_secs(20), "Marathon's REST API", || {
+            let (http, url) = (http.clone(), url.clone());
+            async move { http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        })
+        .await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGKILL, then start again with the same flags and work dir.
+    pub async fn kill9_and_restart(&mut self) {
+        self.proc.kill();
+        self.restarts += 1;
+        let log = self.work_dir.with_extension(format!("restart{}.log", self.restarts));
+        self.proc = spawn(&self.args, &log);
+        self.wait_ready().await;
+    }
+
+    /// GET `path`, returning the status and the JSON body (`Null` if not JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `method` `path` with a JSON body.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The app's tasks once every one of them runs and its count equals `instances`.
+    pub async fn wait_running(&self, app: &str, instances: usize, timeout: Duration) -> Vec<Value> {
+        let path = format!("/v2/apps/{}", app.trim_start_matches('/'));
+        eventually(timeout, &format!("{instances} running tasks of {app}"), || async {
+            let (status, body) = self.get(&path).await;
+            let tasks = body["app"]["tasks"].as_array()?.clone();
+            let all_running = tasks.iter().all(|t| t["state"] == "TASK_RUNNING");
+            (status == 200 && all_running && tasks.len() == instances).then_some(tasks)
+        })
+        .await
+    }
+}
