@@ -41,3 +41,55 @@ async fn local_runs_a_master_and_an_agent_that_frameworks_can_use() {
     assert!(out.status.success(), "pymesos program failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("hello"), "{stdout}");
 }
+
+fn start_local(dir: &std::path::Path, ports: [u16; 3], log: &str) -> Proc {
+    let [http_port, master_port, agent_port] = ports;
+    let log = dir.join(log);
+    let out = std::fs::File::create(&log).expect("log");
+    let child = Command::new(BIN)
+        .args(["local", "--work_dir"])
+        .arg(dir.join("state"))
+        .args(["--http_port", &http_port.to_string(), "--master_port", &master_port.to_string()])
+        .args(["--agent_port", &agent_port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .expect("spawn marathon local");
+    Proc { child, log }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = [free_port(), free_port(), free_port()];
+    let mut local = start_local(dir.path(), ports, "local.log");
+    let http = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{}", ports[0]);
+    eventually(Duration::from_secs(20), "the Marathon API", || async {
+        http.get(format!("{api}/ping")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+    assert!(local.log_text().contains(&format!("Marathon API and UI on http://127.0.0.1:{}", ports[0])));
+    let app = serde_json::json!({"id": "keep", "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "portDefinitions": []});
+    let response = http.post(format!("{api}/v2/apps")).json(&app).send().await.expect("POST");
+    assert_eq!(response.status().as_u16(), 201);
+    let running_task = || async {
+        let app: serde_json::Value = http.get(format!("{api}/v2/apps/keep")).send().await.ok()?.json().await.ok()?;
+        let task = app["app"]["tasks"].as_array()?.first()?.clone();
+        (task["state"] == "TASK_RUNNING").then(|| task["id"].as_str().map(str::to_string)).flatten()
+    };
+    let before = eventually(Duration::from_secs(30), "the task to run", running_task).await;
+
+    local.kill();
+    let _local = start_local(dir.path(), ports, "local-restart.log");
+    let after = eventually(Duration::from_secs(30), "the app and its task back", running_task).await;
+    assert_eq!(before, after, "the task was restarted");
+    let response = http.delete(format!("{api}/v2/apps/keep")).send().await.expect("DELETE");
+    assert_eq!(response.status().as_u16(), 200);
+    eventually(Duration::from_secs(30), "the task to be gone", || async {
+        let tasks: serde_json::Value = http.get(format!("{api}/v2/tasks")).send().await.ok()?.json().await.ok()?;
+        tasks["tasks"].as_array()?.is_empty().then_some(())
+    })
+    .await;
+}

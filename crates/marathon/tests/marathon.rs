@@ -185,3 +185,188 @@ async fn a_crash_looping_app_backs_off_with_growing_delays_until_the_delay_is_re
     assert_eq!(status, 200);
     cluster.teardown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_kills_unknown_tasks_and_replaces_tasks_the_master_lost() {
+    let mut cluster = Cluster::start(1).await;
+    let work_dir = cluster.dir.path().join("marathon");
+    let mut marathon = Marathon::start(&cluster.master_addr(), &work_dir, &[]).await;
+    let app = json!({"id": "rec", "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "instances": 2, "portDefinitions": []});
+    let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{answer}");
+    let first = ids(&marathon.wait_running("rec", 2, TIMEOUT).await);
+
+    // A backup of the state with tasks {a, b}.
+    let state_file = work_dir.join("marathon-state.redb");
+    let backup = cluster.dir.path().join("backup.redb");
+    marathon.kill9_and_restart().await;
+    marathon.proc.kill();
+    std::fs::copy(&state_file, &backup).expect("back up the state");
+    marathon.kill9_and_restart().await;
+
+    // Task a is wiped: its instance is replaced by a new one, c. The master now runs {b, c}.
+    let a = first.iter().next().expect("a task").clone();
+    let (status, answer) = marathon.send(Method::DELETE, &format!("/v2/apps/rec/tasks/{a}?wipe=true"), None).await;
+    assert_eq!(status, 200, "{answer}");
+    let second = ids(&marathon.wait_running("rec", 2, TIMEOUT).await);
+    let c = second.difference(&first).next().expect("a new task").clone();
+
+    // Restored from the backup, Marathon expects {a, b}: reconciliation kills c, which it does
+    // not know, and relaunches a's instance, which the master does not know.
+    marathon.proc.kill();
+    std::fs::copy(&backup, &state_file).expect("restore the state");
+    marathon.kill9_and_restart().await;
+    let a_instance = a.split("._app.").next().expect("instance id").to_string();
+    let converged = eventually(TIMEOUT, "a relaunched and c killed", || async {
+        let tasks = marathon.wait_running("rec", 2, TIMEOUT).await;
+        let now = ids(&tasks);
+        let relaunched = now.iter().any(|t| t.starts_with(&a_instance) && *t != a);
+        (relaunched && !now.contains(&c)).then_some(now)
+    })
+    .await;
+    cluster
+        .wait_state("the master to see c killed", |s| {
+            s["frameworks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|f| f["tasks"].as_array().into_iter().flatten().all(|t| t["id"] != c.as_str()))
+        })
+        .await;
+    assert_eq!(converged.len(), 2);
+    cluster.teardown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_lists_filter_by_cmd_id_and_label_selector() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unreachable_master = format!("127.0.0.1:{}", free_port());
+    let marathon = Marathon::start(&unreachable_master, &dir.path().join("marathon"), &[]).await;
+    for (id, cmd, labels) in [
+        ("/prod/web", "python3 -m http.server", json!({"tier": "front", "env": "prod"})),
+        ("/prod/db", "postgres", json!({"tier": "back", "env": "prod"})),
+        ("/dev/web", "python3 -m HTTP.server --dev", json!({"tier": "front", "env": "dev"})),
+        ("/dev/tools", "sleep 600", json!({})),
+    ] {
+        let app = json!({"id": id, "cmd": cmd, "labels": labels, "instances": 0});
+        let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let listed = |query: &'static str| {
+        let marathon = &marathon;
+        async move {
+            let (status, body) = marathon.get(&format!("/v2/apps?{query}")).await;
+            assert_eq!(status, 200, "{query}: {body}");
+            body["apps"]
+                .as_array()
+                .expect("apps")
+                .iter()
+                .map(|a| a["id"].as_str().unwrap_or("").to_string())
+                .collect::<BTreeSet<_>>()
+        }
+    };
+    let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(listed("cmd=http.server").await, set(&["/prod/web", "/dev/web"]));
+    assert_eq!(listed("id=PROD").await, set(&["/prod/web", "/prod/db"]));
+    assert_eq!(listed("label=tier==front").await, set(&["/prod/web", "/dev/web"]));
+    assert_eq!(listed("label=tier%3D%3Dfront,env%3D%3Dprod").await, set(&["/prod/web"]));
+    assert_eq!(listed("label=env").await, set(&["/prod/web", "/prod/db", "/dev/web"]));
+    assert_eq!(listed("label=tier%20in%20(back,middle)").await, set(&["/prod/db"]));
+    assert_eq!(listed("label=env%20notin%20(prod)").await, set(&["/dev/web"]));
+    let (_, group) = marathon.get("/v2/apps/prod/*").await;
+    assert_eq!(group["*"].as_array().map(Vec::len), Some(2), "{group}");
+    let (status, _) = marathon.get("/v2/apps?label=tier%20in%20(").await;
+    assert_eq!(status, 400);
+
+    // Like upstream, every selector requires the label to exist (`notin` included).
+    assert_eq!(listed("label=env!%3Dprod").await, set(&["/dev/web"]));
+    // Every embed value is accepted, with both prefixes and repeated.
+    let (status, body) =
+        marathon.get("/v2/apps?embed=apps.tasks&embed=app.counts&embed=apps.lastTaskFailure&embed=apps.taskStats&embed=apps.readiness&embed=apps.failures&embed=apps.deployments").await;
+    assert_eq!(status, 200);
+    let app = &body["apps"][0];
+    for key in ["tasks", "tasksRunning", "deployments", "readinessCheckResults", "taskStats"] {
+        assert!(app.get(key).is_some(), "{key} missing in {app}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_versions_rollback_and_batch_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unreachable_master = format!("127.0.0.1:{}", free_port());
+    let marathon = Marathon::start(&unreachable_master, &dir.path().join("marathon"), &[]).await;
+
+    // PUT creates (201 + Location), PATCH changes, versions list newest first.
+    let (status, created) =
+        marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"cmd": "sleep 1", "instances": 0}))).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, changed) = marathon.send(Method::PATCH, "/v2/apps/svc", Some(json!({"cmd": "sleep 2"}))).await;
+    assert_eq!(status, 200, "{changed}");
+    assert!(changed["deploymentId"].is_string() && changed["version"].is_string(), "{changed}");
+    let (_, versions) = marathon.get("/v2/apps/svc/versions").await;
+    let versions: Vec<String> = serde_json::from_value(versions["versions"].clone()).expect("versions");
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0], changed["version"].as_str().expect("version"));
+    let (status, first) = marathon.get(&format!("/v2/apps/svc/versions/{}", versions[1])).await;
+    assert_eq!(status, 200);
+    assert_eq!(first["cmd"], "sleep 1");
+
+    // Rolling back makes the old definition current again (as a new version).
+    let (status, answer) = marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"version": versions[1]}))).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, app) = marathon.get("/v2/apps/svc").await;
+    assert_eq!(app["app"]["cmd"], "sleep 1");
+    assert_eq!(app["app"]["versionInfo"]["lastConfigChangeAt"], app["app"]["version"]);
+    let (status, _) =
+        marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"version": "2001-01-01T00:00:00.000Z"}))).await;
+    assert_eq!(status, 404);
+    let (status, _) = marathon.get("/v2/apps/svc/versions/2001-01-01T00:00:00.000Z").await;
+    assert_eq!(status, 404);
+
+    // A scale-only change keeps lastConfigChangeAt.
+    let config_change = app["app"]["versionInfo"]["lastConfigChangeAt"].clone();
+    let (status, _) = marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"instances": 0}))).await;
+    assert_eq!(status, 200);
+    let (_, app) = marathon.get("/v2/apps/svc").await;
+    assert_eq!(app["app"]["versionInfo"]["lastConfigChangeAt"], config_change);
+
+    // PATCH of an unknown app is 404; POST of an existing one 409.
+    let (status, _) = marathon.send(Method::PATCH, "/v2/apps/nope", Some(json!({"cmd": "x"}))).await;
+    assert_eq!(status, 404);
+    let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(json!({"id": "svc", "cmd": "sleep 1"}))).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["message"], "An app with id [/svc] already exists.");
+
+    // Batch PUT creates and updates in one deployment; ids without a slash are absolute.
+    let batch =
+        json!([{"id": "svc", "instances": 0, "cmd": "sleep 3"}, {"id": "other", "cmd": "sleep 4", "instances": 0}]);
+    let (status, answer) = marathon.send(Method::PUT, "/v2/apps", Some(batch)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, svc) = marathon.get("/v2/apps/svc").await;
+    assert_eq!(svc["app"]["cmd"], "sleep 3");
+    let (status, _) = marathon.get("/v2/apps/other").await;
+    assert_eq!(status, 200);
+    let (status, answer) = marathon.send(Method::PUT, "/v2/apps", Some(json!([{"cmd": "sleep 1"}]))).await;
+    assert_eq!(status, 422, "{answer}");
+
+    // Restart and delete answer with deployments; unknown apps are 404.
+    let response = marathon.http.post(marathon.url("/v2/apps/svc/restart")).send().await.expect("restart");
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers().contains_key("marathon-deployment-id"));
+    assert!(response.headers().contains_key("x-marathon-leader"));
+    let (status, _) = marathon.send(Method::POST, "/v2/apps/nope/restart", None).await;
+    assert_eq!(status, 404);
+    let (status, _) = marathon.send(Method::DELETE, "/v2/apps/other?force=True", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = marathon.send(Method::DELETE, "/v2/apps/other", None).await;
+    assert_eq!(status, 404);
+
+    // The state survives a restart.
+    let mut marathon = marathon;
+    marathon.kill9_and_restart().await;
+    let (_, apps) = marathon.get("/v2/apps").await;
+    let ids: Vec<&str> = apps["apps"].as_array().expect("apps").iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(ids, ["/svc"]);
+    let (_, svc) = marathon.get("/v2/apps/svc").await;
+    assert_eq!(svc["app"]["cmd"], "sleep 3");
+}
