@@ -370,3 +370,68 @@ async fn updates_versions_rollback_and_batch_changes() {
     let (_, svc) = marathon.get("/v2/apps/svc").await;
     assert_eq!(svc["app"]["cmd"], "sleep 3");
 }
+
+/// Files named `name` below `dir` (the agent's sandboxes).
+fn find_files(dir: &std::path::Path, name: &str, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_symlink() {
+            continue;
+        }
+        if path.is_dir() {
+            find_files(&path, name, out);
+        } else if path.file_name().is_some_and(|n| n == name) {
+            out.push(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_get_marathons_environment_and_their_ports() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let app = json!({
+        "id": "/tools/envy", "cmd": "env > env.txt && sleep 600", "cpus": 0.01, "mem": 8,
+        "env": {"GREETING": "hello"}, "labels": {"team": "infra"},
+        "portDefinitions": [{"port": 0, "name": "http"}, {"port": 0, "name": "admin"}]
+    });
+    let (status, created) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{created}");
+    let service_ports: Vec<u64> =
+        created["portDefinitions"].as_array().expect("ports").iter().filter_map(|p| p["port"].as_u64()).collect();
+    assert_eq!(service_ports.len(), 2);
+    assert!(service_ports.iter().all(|p| (10_000..=20_000).contains(p)), "{service_ports:?}");
+    let task = marathon.wait_running("tools/envy", 1, TIMEOUT).await.remove(0);
+    let host_ports: Vec<String> = task["ports"].as_array().expect("ports").iter().map(|p| p.to_string()).collect();
+
+    let env = eventually(TIMEOUT, "the task's env.txt", || async {
+        let mut files = Vec::new();
+        find_files(&cluster.agents[0].work_dir, "env.txt", &mut files);
+        let text = std::fs::read_to_string(files.first()?).ok()?;
+        let env: std::collections::BTreeMap<String, String> =
+            text.lines().filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
+        env.contains_key("PORTS").then_some(env)
+    })
+    .await;
+    let get = |key: &str| env.get(key).map(String::as_str).unwrap_or_default();
+    assert_eq!(get("PORT0"), host_ports[0]);
+    assert_eq!(get("PORT1"), host_ports[1]);
+    assert_eq!(get("PORT"), host_ports[0]);
+    assert_eq!(get("PORTS"), host_ports.join(","));
+    assert_eq!(get("PORT_HTTP"), host_ports[0]);
+    assert_eq!(get("PORT_ADMIN"), host_ports[1]);
+    assert_eq!(get(&format!("PORT_{}", service_ports[0])), host_ports[0]);
+    assert_eq!(get("HOST"), "agent0");
+    assert_eq!(get("MARATHON_APP_ID"), "/tools/envy");
+    assert_eq!(get("MARATHON_APP_VERSION"), created["version"].as_str().expect("version"));
+    assert_eq!(get("MESOS_TASK_ID"), task["id"].as_str().expect("task id"));
+    assert_eq!(get("MARATHON_APP_LABEL_TEAM"), "infra");
+    assert_eq!(get("GREETING"), "hello");
+    assert!(get("MESOS_TASK_ID").starts_with("tools_envy.instance-"), "{env:?}");
+    let (_, tasks) = marathon.get("/v2/tasks").await;
+    let listed = &tasks["tasks"][0];
+    assert_eq!(listed["servicePorts"], json!(service_ports), "{tasks}");
+    assert_eq!(listed["ports"], task["ports"]);
+    cluster.teardown();
+}
