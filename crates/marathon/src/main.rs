@@ -64,6 +64,10 @@ struct LocalFlags {
     /// The agent's attributes, e.g. 'rack:a;zone:z1'.
     #[arg(long)]
     attributes: Option<String>,
+    /// Root of the agents' cgroups in every hierarchy (separate roots keep several local
+    /// clusters on one machine apart).
+    #[arg(long = "cgroups_root", alias = "cgroups-root", default_value = "mesos")]
+    cgroups_root: String,
     /// Number of real agents (ports from --agent_port up).
     #[arg(long, default_value_t = 1)]
     agents: usize,
@@ -143,6 +147,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.hostname = flags.hostname.clone();
         agent_flags.resources = flags.resources.clone();
         agent_flags.attributes = flags.attributes.clone();
+        agent_flags.cgroups_root = flags.cgroups_root.clone();
         agents.push(agent::start(agent_flags).await.context("start agent")?);
     }
     for i in 0..flags.hollow_agents {

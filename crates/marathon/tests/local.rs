@@ -15,13 +15,13 @@ async fn local_runs_a_master_and_an_agent_that_frameworks_can_use() {
         .args(["local", "--work_dir"])
         .arg(dir.path().join("state"))
         .args(["--master_port", &master_port.to_string(), "--agent_port", &agent_port.to_string()])
-        .args(["--http_port", &http_port.to_string()])
+        .args(["--http_port", &http_port.to_string(), "--cgroups_root", &unique("local-test")])
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
         .expect("spawn marathon local");
-    let _guard = Proc { child, log: dir.path().join("local.log") };
+    let guard = Proc { child, log: dir.path().join("local.log") };
     let http = reqwest::Client::new();
     let slaves_url = format!("http://127.0.0.1:{master_port}/master/slaves");
     eventually(Duration::from_secs(20), "the local agent to register", || async {
@@ -38,11 +38,12 @@ async fn local_runs_a_master_and_an_agent_that_frameworks_can_use() {
     .expect("join")
     .expect("run pymesos program");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "pymesos program failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("hello"), "{stdout}");
+    let log = guard.log_text();
+    assert!(out.status.success(), "pymesos program failed: {stdout}\n{}\n{log}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("hello"), "{stdout}\n{log}");
 }
 
-fn start_local(dir: &std::path::Path, ports: [u16; 3], log: &str) -> Proc {
+fn start_local(dir: &std::path::Path, ports: [u16; 3], cgroups_root: &str, log: &str) -> Proc {
     let [http_port, master_port, agent_port] = ports;
     let log = dir.join(log);
     let out = std::fs::File::create(&log).expect("log");
@@ -50,7 +51,7 @@ fn start_local(dir: &std::path::Path, ports: [u16; 3], log: &str) -> Proc {
         .args(["local", "--work_dir"])
         .arg(dir.join("state"))
         .args(["--http_port", &http_port.to_string(), "--master_port", &master_port.to_string()])
-        .args(["--agent_port", &agent_port.to_string()])
+        .args(["--agent_port", &agent_port.to_string(), "--cgroups_root", cgroups_root])
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("log"))
         .stderr(out)
@@ -63,7 +64,8 @@ fn start_local(dir: &std::path::Path, ports: [u16; 3], log: &str) -> Proc {
 async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ports = [free_port(), free_port(), free_port()];
-    let mut local = start_local(dir.path(), ports, "local.log");
+    let cgroups_root = unique("local-test");
+    let mut local = start_local(dir.path(), ports, &cgroups_root, "local.log");
     let http = reqwest::Client::new();
     let api = format!("http://127.0.0.1:{}", ports[0]);
     eventually(Duration::from_secs(20), "the Marathon API", || async {
@@ -82,7 +84,7 @@ async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restar
     let before = eventually(Duration::from_secs(30), "the task to run", running_task).await;
 
     local.kill();
-    let _local = start_local(dir.path(), ports, "local-restart.log");
+    let _local = start_local(dir.path(), ports, &cgroups_root, "local-restart.log");
     let after = eventually(Duration::from_secs(30), "the app and its task back", running_task).await;
     assert_eq!(before, after, "the task was restarted");
     let response = http.delete(format!("{api}/v2/apps/keep")).send().await.expect("DELETE");
