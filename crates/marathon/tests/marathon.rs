@@ -435,3 +435,101 @@ async fn tasks_get_marathons_environment_and_their_ports() {
     assert_eq!(listed["ports"], task["ports"]);
     cluster.teardown();
 }
+
+fn health_checked_web_app(id: &str, instances: u32) -> Value {
+    json!({
+        "id": id, "instances": instances, "cpus": 0.02, "mem": 24,
+        "cmd": "echo ok > health && exec python3 -m http.server $PORT0",
+        "healthChecks": [{
+            "protocol": "HTTP", "path": "/health", "portIndex": 0, "intervalSeconds": 1,
+            "timeoutSeconds": 1, "gracePeriodSeconds": 30, "maxConsecutiveFailures": 2
+        }]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_failing_its_health_checks_is_killed_and_replaced() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(health_checked_web_app("hc", 1))).await;
+    assert_eq!(status, 201, "{answer}");
+    let healthy_task = || async {
+        let (_, app) = marathon.get("/v2/apps/hc").await;
+        let app = &app["app"];
+        let task = app["tasks"].as_array()?.first()?.clone();
+        let alive = task["healthCheckResults"].as_array()?.first()?["alive"] == true;
+        (app["tasksHealthy"] == 1 && alive && app["deployments"] == json!([])).then_some(task)
+    };
+    let first = eventually(TIMEOUT, "a healthy task", healthy_task).await;
+
+    // The health endpoint starts failing: the task is killed after the third failure in a row
+    // (two allowed) and a new healthy one replaces it.
+    let mut files = Vec::new();
+    find_files(&cluster.agents[0].work_dir, "health", &mut files);
+    assert_eq!(files.len(), 1, "{files:?}");
+    std::fs::remove_file(&files[0]).expect("break the health endpoint");
+    let unhealthy = eventually(TIMEOUT, "the task to be reported unhealthy", || async {
+        let (_, app) = marathon.get("/v2/apps/hc").await;
+        let task = app["app"]["tasks"].as_array()?.first()?.clone();
+        let result = task["healthCheckResults"].as_array()?.first()?.clone();
+        (task["id"] == first["id"] && result["alive"] == false)
+            .then_some((app["app"]["tasksUnhealthy"].clone(), result))
+    })
+    .await;
+    assert_eq!(unhealthy.0, 1);
+    assert!(unhealthy.1["lastFailureCause"].as_str().is_some_and(|c| c.contains("404")), "{:?}", unhealthy.1);
+    let replacement = eventually(TIMEOUT, "a healthy replacement", || async {
+        let task = healthy_task().await?;
+        (task["id"] != first["id"]).then_some(task)
+    })
+    .await;
+    let instance_of = |t: &Value| t["id"].as_str().and_then(|id| id.split("._app.").next()).map(str::to_string);
+    assert_eq!(instance_of(&replacement), instance_of(&first), "the same instance is relaunched");
+    cluster.teardown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_keeps_half_healthy_and_at_most_twenty_percent_extra() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let mut app = health_checked_web_app("rolling", 10);
+    app["upgradeStrategy"] = json!({"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.2});
+    let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{answer}");
+    eventually(TIMEOUT, "ten healthy instances", || async {
+        let (_, app) = marathon.get("/v2/apps/rolling").await;
+        (app["app"]["tasksHealthy"] == 10 && app["app"]["deployments"] == json!([])).then_some(())
+    })
+    .await;
+    let before = marathon.wait_running("rolling", 10, TIMEOUT).await;
+
+    let (status, restarted) = marathon.send(Method::POST, "/v2/apps/rolling/restart", None).await;
+    assert_eq!(status, 200, "{restarted}");
+    let version = restarted["version"].as_str().expect("version").to_string();
+    let (mut min_healthy, mut max_tasks, mut samples) = (usize::MAX, 0usize, 0usize);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let (_, app) = marathon.get("/v2/apps/rolling").await;
+        let app = &app["app"];
+        let tasks = app["tasks"].as_array().cloned().unwrap_or_default();
+        let healthy = app["tasksHealthy"].as_u64().unwrap_or(0) as usize;
+        min_healthy = min_healthy.min(healthy);
+        max_tasks = max_tasks.max(tasks.len());
+        samples += 1;
+        let done = app["deployments"] == json!([])
+            && tasks.len() == 10
+            && tasks.iter().all(|t| t["version"] == version.as_str())
+            && healthy == 10;
+        if done {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the restart did not finish: {app}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(min_healthy >= 5, "healthy instances fell to {min_healthy}");
+    assert!(max_tasks <= 12, "{max_tasks} tasks at once");
+    assert!(samples > 10, "too few samples ({samples}) to mean anything");
+    let after = marathon.wait_running("rolling", 10, TIMEOUT).await;
+    assert!(ids(&before).is_disjoint(&ids(&after)), "every task was replaced");
+    cluster.teardown();
+}

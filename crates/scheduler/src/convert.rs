@@ -189,6 +189,48 @@ pub fn task_json(instance: &Instance, service_ports: Option<&[u16]>) -> Option<T
     })
 }
 
+/// `healthCheckResults` of a running task of an app with health checks: one entry per Marathon
+/// check with a result, and one for the Mesos checks once Mesos reported health.
+pub fn health_check_results(
+    spec: &RunSpec,
+    instance: &Instance,
+    core: &crate::core::SchedulerCore,
+) -> Option<Vec<marathon_api::output::HealthCheckResult>> {
+    if spec.health_checks.is_empty() || instance.condition != Condition::Running {
+        return None;
+    }
+    let instance_id = instance.id.as_str().to_string();
+    let mut out: Vec<marathon_api::output::HealthCheckResult> = core
+        .health_results(&instance.id)
+        .iter()
+        .filter(|r| r.has_result())
+        .map(|r| marathon_api::output::HealthCheckResult {
+            alive: r.alive(),
+            consecutive_failures: r.consecutive_failures,
+            first_success: r.first_success.map(api_time),
+            last_failure: r.last_failure.map(api_time),
+            last_success: r.last_success.map(api_time),
+            last_failure_cause: r.last_failure_cause.clone(),
+            instance_id: instance_id.clone(),
+        })
+        .collect();
+    let mesos_health = instance.task.as_ref().and_then(|t| t.healthy);
+    if spec.health_checks.iter().any(|c| c.protocol.is_mesos())
+        && let Some(healthy) = mesos_health
+    {
+        out.push(marathon_api::output::HealthCheckResult {
+            alive: healthy,
+            consecutive_failures: u32::from(!healthy),
+            first_success: None,
+            last_failure: None,
+            last_success: None,
+            last_failure_cause: None,
+            instance_id,
+        });
+    }
+    Some(out)
+}
+
 /// `lastTaskFailure`.
 pub fn task_failure(failure: &TaskFailure) -> marathon_api::output::TaskFailure {
     marathon_api::output::TaskFailure {

@@ -1,12 +1,12 @@
 //! Deployments as the API shows them: one per accepted change of an app, from the change until
-//! the app's instances have converged (all wanted instances running the current config, nothing
-//! else of the app left). Pure bookkeeping over the core's state; the rolling-upgrade planner
+//! the app's instances have converged ([`SchedulerCore::is_converged`]: all wanted instances
+//! running the current config and healthy, nothing else of the app left). Pure bookkeeping over the core's state; the rolling-upgrade planner
 //! (which will drive changes step by step) replaces the single-step plans here.
 //!
 //! A newer change of an app supersedes the deployments of that app that are still running, as the
 //! core acts on the latest definition at once.
 
-use crate::core::{AppId, Condition, Goal, SchedulerCore};
+use crate::core::{AppId, SchedulerCore};
 use marathon_api::{DeploymentAction, DeploymentInfo, PathId, Timestamp};
 use std::collections::BTreeMap;
 
@@ -88,7 +88,7 @@ impl DeploymentTracker {
         let done: Vec<u64> = self
             .deployments
             .iter()
-            .filter(|(_, d)| d.actions.iter().all(|(id, _)| is_converged(core, id)))
+            .filter(|(_, d)| d.actions.iter().all(|(id, _)| core.is_converged(id)))
             .map(|(k, _)| *k)
             .collect();
         done.into_iter().filter_map(|k| self.deployments.remove(&k)).collect()
@@ -109,27 +109,6 @@ impl DeploymentTracker {
     pub fn is_empty(&self) -> bool {
         self.deployments.is_empty()
     }
-}
-
-/// An app has converged when exactly `instances` wanted instances run its current config and no
-/// other instance of it is left (being killed, or of an older config). A deleted app has
-/// converged when none of its instances is left.
-pub fn is_converged(core: &SchedulerCore, app_id: &AppId) -> bool {
-    let Some(spec) = core.app(app_id) else {
-        return core.instances_of(app_id).next().is_none();
-    };
-    let config = spec.version_info.last_config_change_at;
-    let mut running = 0u32;
-    for instance in core.instances_of(app_id) {
-        let current = instance.goal == Goal::Running
-            && instance.condition == Condition::Running
-            && instance.run_spec_version >= config;
-        if !current {
-            return false;
-        }
-        running += 1;
-    }
-    running == spec.instances
 }
 
 #[cfg(test)]

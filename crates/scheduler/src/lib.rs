@@ -11,6 +11,7 @@ pub mod convert;
 pub mod core;
 pub mod deployments;
 pub mod flags;
+pub mod probe;
 pub mod records;
 pub mod service;
 

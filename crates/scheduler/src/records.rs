@@ -184,6 +184,8 @@ pub struct TaskRecord {
     pub mesos_state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_ip: Option<String>,
 }
 
 const CONDITIONS: [Condition; 15] = [
@@ -227,6 +229,7 @@ impl From<&Instance> for InstanceRecord {
                 started_at: task.started_at.map(Timestamp::millis),
                 mesos_state: task.mesos_state.map(|s| s.name().to_string()),
                 healthy: task.healthy,
+                agent_ip: task.agent_ip.clone(),
             }),
             unreachable_since: instance.unreachable_since.map(Timestamp::millis),
             role: instance.role.clone(),
@@ -265,6 +268,7 @@ impl InstanceRecord {
                     ),
                 },
                 healthy: task.healthy,
+                agent_ip: task.agent_ip,
             }),
         };
         Ok(Instance {
@@ -300,6 +304,7 @@ mod tests {
                 started_at: Some(Timestamp::from_millis(20)),
                 mesos_state: Some(TaskState::Running),
                 healthy: Some(true),
+                agent_ip: Some("10.0.0.1".into()),
             }),
             id,
             app_id: app,

@@ -89,6 +89,9 @@ pub struct Service {
     clock: Clock,
     calls: mpsc::UnboundedSender<Call>,
     writes: std::sync::mpsc::Sender<(WriteId, Batch)>,
+    /// Health probes report here.
+    probe_results: mpsc::UnboundedSender<Event>,
+    http: reqwest::Client,
     /// The last write handed to the writer.
     issued: u64,
     stored: u64,
@@ -220,6 +223,16 @@ impl Service {
                 }
                 Command::Publish(event) => {
                     debug!(?event, "event");
+                    continue;
+                }
+                Command::Probe { instance_id, task_id, check, protocol, host, port, path, timeout, ignore_http1xx } => {
+                    let results = self.probe_results.clone();
+                    let http = self.http.clone();
+                    tokio::spawn(async move {
+                        let outcome =
+                            crate::probe::run(&http, protocol, &host, port, &path, timeout, ignore_http1xx).await;
+                        let _ = results.send(Event::ProbeResult { instance_id, task_id, check, outcome });
+                    });
                     continue;
                 }
                 Command::Accept { offer_ids, task_infos, refuse_seconds } => {
@@ -462,6 +475,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
 
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
+    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let mut service = Service {
         core,
         definitions: loaded.definitions,
@@ -470,13 +484,15 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         clock,
         calls: calls_tx,
         writes: writes_tx,
+        probe_results: probe_tx,
+        http: crate::probe::client(),
         issued: 0,
         stored: 0,
         waiting: Vec::new(),
     };
     // Repairs found while recovering (e.g. instances of deleted apps) are written at once.
     service.handle(clock.now(), Event::Tick);
-    let driver = tokio::spawn(drive(service, client_events, requests_rx, stored_rx));
+    let driver = tokio::spawn(drive(service, client_events, requests_rx, stored_rx, probe_rx));
 
     let handle = ServiceHandle { requests: requests_tx, info: info.clone() };
     // Reads of the version history go to the store directly (reads are not fenced).
@@ -495,6 +511,7 @@ async fn drive(
     mut client_events: mpsc::UnboundedReceiver<mesos_client::ClientEvent>,
     mut requests: mpsc::UnboundedReceiver<Request>,
     mut stored: mpsc::UnboundedReceiver<Result<WriteId, String>>,
+    mut probes: mpsc::UnboundedReceiver<Event>,
 ) -> Result<(), SchedulerError> {
     loop {
         let wakeup = service.core.next_wakeup().map(|at| service.clock.instant_of(at));
@@ -524,6 +541,10 @@ async fn drive(
                 }
                 None => return Err(SchedulerError::WriteFailed("store writer stopped".into())),
             },
+            Some(result) = probes.recv() => {
+                let now = service.now();
+                service.handle(now, result);
+            }
             () = sleep_until(wakeup), if wakeup.is_some() => {
                 let now = service.now();
                 service.handle(now, Event::Tick);

@@ -2,22 +2,22 @@
 //! [`ServiceHandle::read`](crate::service::ServiceHandle::read)).
 
 use crate::convert;
-use crate::core::{AppId, Condition, Instance};
+use crate::core::{AppId, Condition, Instance, SchedulerCore};
 use crate::service::Service;
 use marathon_api::output::{TaskCounts, TaskStats, TaskStatsByVersion};
 use marathon_api::{AppDefinition, AppExtras, Embed, TaskJson, app_json};
 use serde_json::Value as Json;
 
 /// Task counts of an app: staged (launched, not yet running), running, and the health of
-/// running tasks that report health.
-pub(crate) fn counts<'a>(instances: impl Iterator<Item = &'a Instance>) -> TaskCounts {
+/// running tasks that have health results.
+pub(crate) fn counts<'a>(core: &SchedulerCore, instances: impl Iterator<Item = &'a Instance>) -> TaskCounts {
     let mut counts = TaskCounts::default();
     for instance in instances {
         match instance.condition {
             Condition::Provisioned | Condition::Staging | Condition::Starting => counts.staged += 1,
             Condition::Running => {
                 counts.running += 1;
-                match instance.task.as_ref().and_then(|t| t.healthy) {
+                match core.instance_health(instance) {
                     Some(true) => counts.healthy += 1,
                     Some(false) => counts.unhealthy += 1,
                     None => {}
@@ -35,7 +35,7 @@ pub(crate) fn app_info(service: &Service, def: &AppDefinition, embed: Embed) -> 
     let core = service.core();
     let mut extras = AppExtras::default();
     if embed.counts {
-        extras.counts = Some(counts(core.instances_of(&id)));
+        extras.counts = Some(counts(core, core.instances_of(&id)));
     }
     if embed.deployments {
         extras.deployments = Some(service.deployments().of_app(&id).map(|d| d.id.clone()).collect());
@@ -47,7 +47,7 @@ pub(crate) fn app_info(service: &Service, def: &AppDefinition, embed: Embed) -> 
         extras.last_task_failure = core.last_task_failure(&id).map(convert::task_failure);
     }
     if embed.task_stats {
-        let counts = counts(core.instances_of(&id));
+        let counts = counts(core, core.instances_of(&id));
         let total = (counts.staged + counts.running > 0).then_some(TaskStats { counts, life_time: None });
         extras.task_stats = Some(TaskStatsByVersion { total_summary: total, ..TaskStatsByVersion::default() });
     }
@@ -62,5 +62,13 @@ pub(crate) fn app_info(service: &Service, def: &AppDefinition, embed: Embed) -> 
 pub(crate) fn tasks_of(service: &Service, id: &AppId, with_service_ports: bool) -> Vec<TaskJson> {
     let ports = service.core().app(id).map(|spec| spec.service_ports());
     let ports = if with_service_ports { Some(ports.unwrap_or_default()) } else { None };
-    service.core().instances_of(id).filter_map(|i| convert::task_json(i, ports.as_deref())).collect()
+    let core = service.core();
+    let spec = core.app(id);
+    core.instances_of(id)
+        .filter_map(|i| {
+            let mut task = convert::task_json(i, ports.as_deref())?;
+            task.health_check_results = spec.and_then(|spec| convert::health_check_results(spec, i, core));
+            Some(task)
+        })
+        .collect()
 }

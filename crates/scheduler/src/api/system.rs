@@ -85,7 +85,7 @@ pub(super) async fn metrics(State(api): State<Api>) -> Response {
         .service
         .read(move |service| {
             let core = service.core();
-            let counts = counts(core.instances());
+            let counts = counts(core, core.instances());
             let instances = core.instances().count();
             json!({
                 "version": "4.0.0",

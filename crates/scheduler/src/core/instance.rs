@@ -190,6 +190,8 @@ pub struct Task {
     pub mesos_state: Option<TaskState>,
     /// The last health Mesos reported (Mesos health checks only).
     pub healthy: Option<bool>,
+    /// The agent's IP address from the offer, where Marathon's health checks connect to.
+    pub agent_ip: Option<String>,
 }
 
 /// One replica of an app: the unit the scheduler persists.

@@ -61,6 +61,7 @@ mod tests {
                 started_at: (condition == Condition::Running).then(|| Timestamp::from_millis(started)),
                 mesos_state: None,
                 healthy: None,
+                agent_ip: None,
             }),
             unreachable_since: None,
             role: "*".into(),

@@ -153,6 +153,7 @@ impl SchedulerCore {
             started_at: None,
             mesos_state: None,
             healthy: None,
+            agent_ip: offer.url.as_ref().and_then(|u| u.address.ip.clone()),
         });
         instance.condition = Condition::Provisioned;
         instance.condition_since = now.wall;

@@ -91,25 +91,39 @@ impl SchedulerCore {
     // -----------------------------------------------------------------------------------------
     // Converging an app to its instance count
 
-    /// Replaces instances of an outdated config, schedules missing instances and (once
-    /// reconciled) decommissions surplus ones in kill order.
+    /// Brings an app to its definition: instances of an outdated config are replaced by a
+    /// rolling upgrade (see [`Self::roll`]), missing instances are scheduled and (once
+    /// reconciled) surplus ones decommissioned in kill order.
     pub(super) fn converge(&mut self, app_id: &AppId) {
         let Some(spec) = self.apps.get(app_id).cloned() else { return };
+        let config = spec.version_info.last_config_change_at;
         let ids: Vec<InstanceId> = self.by_app.get(app_id).into_iter().flatten().cloned().collect();
         for id in &ids {
             let Some(instance) = self.instances.get_mut(id) else { continue };
-            if instance.goal != Goal::Running || instance.run_spec_version >= spec.version_info.last_config_change_at {
-                continue;
-            }
-            if instance.condition == Condition::Scheduled {
+            if instance.goal == Goal::Running
+                && instance.run_spec_version < config
+                && instance.condition == Condition::Scheduled
+            {
+                // Nothing runs yet: it simply launches the new config.
                 instance.run_spec_version = spec.version;
                 self.step.dirty.insert(id.clone());
-            } else {
-                // FIXME(deployments): replace old instances respecting the upgrade strategy
-                // instead of restarting all at once.
-                self.decommission(id);
             }
         }
+        // Old instances still being killed count too: they hold capacity until they are gone.
+        let outdated = self.instances_of(app_id).any(|i| i.run_spec_version < config && !i.condition.is_terminal());
+        if outdated {
+            self.roll(&spec);
+        } else {
+            self.scale(&spec);
+        }
+        if self.scheduled_of(app_id).next().is_none() {
+            self.offer_stats.remove(app_id);
+        }
+    }
+
+    /// Schedules missing instances and decommissions surplus ones.
+    fn scale(&mut self, spec: &RunSpec) {
+        let app_id = &spec.id;
         let counted: Vec<&Instance> =
             self.instances_of(app_id).filter(|i| i.is_counted() && !i.condition.is_terminal()).collect();
         let wanted = spec.instances as usize;
@@ -117,7 +131,7 @@ impl SchedulerCore {
             let missing = wanted - counted.len();
             info!(%app_id, missing, "scheduling instances");
             for _ in 0..missing {
-                self.schedule_instance(&spec);
+                self.schedule_instance(spec);
             }
         } else if counted.len() > wanted && self.reconciled {
             let victims = select_for_kill(&counted, counted.len() - wanted, spec.kill_selection);
@@ -126,8 +140,68 @@ impl SchedulerCore {
                 self.decommission(&id);
             }
         }
-        if self.scheduled_of(app_id).next().is_none() {
-            self.offer_stats.remove(app_id);
+    }
+
+    /// One step of a rolling upgrade, recomputed from the current state on every change (so it
+    /// resumes by itself after a restart), with upstream's arithmetic: with `N` instances wanted,
+    /// `minHealthy = ceil(N * minimumHealthCapacity)` instances stay healthy and at most
+    /// `maxCapacity = floor(N * (1 + maximumOverCapacity))` are active (old, new, and old ones
+    /// still being killed). Old instances are killed, unhealthy first, while the healthy count
+    /// stays at or above `minHealthy`; new ones are launched while the active count stays at or
+    /// below `maxCapacity`. When the two bounds leave no room, one extra instance is allowed.
+    fn roll(&mut self, spec: &RunSpec) {
+        let app_id = &spec.id;
+        let config = spec.version_info.last_config_change_at;
+        let n = spec.instances as usize;
+        let strategy = spec.upgrade_strategy;
+        let min_healthy = ((n as f64) * strategy.minimum_health_capacity).ceil() as usize;
+        let mut max_capacity = ((n as f64) * (1.0 + strategy.maximum_over_capacity)).floor() as usize;
+
+        let live: Vec<&Instance> = self.instances_of(app_id).filter(|i| !i.condition.is_terminal()).collect();
+        let healthy = live.iter().filter(|i| i.goal == Goal::Running && self.is_considered_healthy(i)).count();
+        if min_healthy == max_capacity && max_capacity <= healthy {
+            max_capacity += 1;
+        }
+        let old: Vec<&Instance> =
+            live.iter().copied().filter(|i| i.goal == Goal::Running && i.run_spec_version < config).collect();
+
+        // Kill old instances: the unhealthy ones cost no health; each healthy one costs one.
+        let unhealthy_old: Vec<&Instance> = old.iter().copied().filter(|i| !self.is_considered_healthy(i)).collect();
+        let healthy_old: Vec<&Instance> = old.iter().copied().filter(|i| self.is_considered_healthy(i)).collect();
+        // Scaled down with the upgrade: old instances beyond the new count go at once.
+        let surplus = old.len().saturating_sub(n);
+        let by_health = healthy.saturating_sub(min_healthy).min(healthy_old.len());
+        let mut victims: Vec<InstanceId> = Vec::new();
+        victims.extend(unhealthy_old.iter().map(|i| i.id.clone()));
+        let healthy_kills = by_health.max(surplus.saturating_sub(victims.len()));
+        let healthy_kills = healthy_kills.min(healthy_old.len());
+        victims.extend(select_for_kill(&healthy_old, healthy_kills, spec.kill_selection));
+        // More new instances than wanted (scaled down during the upgrade): the surplus goes.
+        let new: Vec<&Instance> =
+            live.iter().copied().filter(|i| i.goal == Goal::Running && i.run_spec_version >= config).collect();
+        if new.len() > n {
+            victims.extend(select_for_kill(&new, new.len() - n, spec.kill_selection));
+        }
+
+        // Victims stay active until their tasks are gone; only those without a task vanish now.
+        let vanishing = victims
+            .iter()
+            .filter(|id| self.instances.get(*id).is_some_and(|i| i.condition == Condition::Scheduled))
+            .count();
+        let active_after = live.len() - vanishing;
+        let launch = n.saturating_sub(new.len()).min(max_capacity.saturating_sub(active_after));
+        debug!(
+            %app_id, n, min_healthy, max_capacity, healthy, old = old.len(), new = new.len(),
+            kill = victims.len(), launch, "rolling upgrade step"
+        );
+        // Kills wait for fresh state (the first reconciliation); launches wait for offers anyway.
+        if self.reconciled {
+            for id in victims {
+                self.decommission(&id);
+            }
+        }
+        for _ in 0..launch {
+            self.schedule_instance(spec);
         }
     }
 
@@ -196,6 +270,8 @@ impl SchedulerCore {
         self.runtime.remove(id);
         self.kills.remove(id);
         self.mark_dirty(id);
+        // Capacity it held is free (a rolling upgrade may launch more).
+        self.step.converge.insert(instance.app_id);
     }
 
     /// Sends (or repeats) the KILLs that are due.

@@ -25,6 +25,7 @@
 //!   (`mesos_api::{Offer, TaskInfo, TaskStatus}`) is used as is.
 
 mod backoff;
+mod health;
 mod instance;
 mod kill_order;
 mod launch;
@@ -40,6 +41,7 @@ mod time;
 mod tests;
 
 pub use backoff::LaunchDelay;
+pub use health::{CheckResult, ProbeOutcome};
 pub use instance::{Condition, Goal, Instance, InstanceId, Task, condition_from_status, parse_task_id};
 pub use matcher::{NoMatchReason, placement};
 pub use ports::{ServicePortsExhausted, assign_service_ports};
@@ -180,6 +182,36 @@ pub enum BusEvent {
     SchedulerDisconnected {
         timestamp: Timestamp,
     },
+    /// A Marathon health check of an instance changed its verdict (or gave its first one)
+    /// (`health_status_changed_event`, `instance_health_changed_event`).
+    HealthStatusChanged {
+        app_id: AppId,
+        instance_id: InstanceId,
+        task_id: TaskId,
+        version: Timestamp,
+        alive: bool,
+        timestamp: Timestamp,
+    },
+    /// A Marathon health check failed outside the grace period (`failed_health_check_event`).
+    FailedHealthCheck {
+        app_id: AppId,
+        instance_id: InstanceId,
+        task_id: TaskId,
+        /// Index into the app's `healthChecks`.
+        check: usize,
+        timestamp: Timestamp,
+    },
+    /// An instance is killed for failing its health checks (`unhealthy_instance_kill_event`).
+    UnhealthyInstanceKill {
+        app_id: AppId,
+        instance_id: InstanceId,
+        task_id: TaskId,
+        version: Timestamp,
+        reason: String,
+        host: Option<String>,
+        agent_id: Option<AgentId>,
+        timestamp: Timestamp,
+    },
 }
 
 /// What the shell must do, in the order given.
@@ -223,6 +255,22 @@ pub enum Command {
         uuid: String,
     },
     Publish(BusEvent),
+    /// Run one Marathon health check (HTTP, HTTPS or TCP) against `host:port` and report
+    /// [`Event::ProbeResult`]. The core sends the next probe of that check only after the result.
+    Probe {
+        instance_id: InstanceId,
+        task_id: TaskId,
+        /// Index into the app's `healthChecks`.
+        check: usize,
+        protocol: HealthCheckProtocol,
+        host: String,
+        port: u16,
+        /// HTTP(S) path.
+        path: String,
+        timeout: Duration,
+        /// HTTP(S): 1xx answers are reported as [`ProbeOutcome::Ignored`].
+        ignore_http1xx: bool,
+    },
 }
 
 /// Something that happened, fed to [`SchedulerCore::handle`].
@@ -267,6 +315,13 @@ pub enum Event {
     },
     /// [`SchedulerCore::next_wakeup`] was reached.
     Tick,
+    /// The result of a [`Command::Probe`].
+    ProbeResult {
+        instance_id: InstanceId,
+        task_id: TaskId,
+        check: usize,
+        outcome: ProbeOutcome,
+    },
 }
 
 /// The last failed task of an app (`lastTaskFailure`).
@@ -384,6 +439,8 @@ pub struct SchedulerCore {
     pending_accepts: BTreeMap<OfferId, PendingAccept>,
     /// Instances whose task must be killed, with the time the last KILL went out.
     kills: BTreeMap<InstanceId, Option<Duration>>,
+    /// Marathon health checks of running instances.
+    health: BTreeMap<InstanceId, health::InstanceChecks>,
     writes: Writes,
     step: Step,
 }
@@ -416,6 +473,7 @@ impl SchedulerCore {
             seen_offers: SeenOffers::default(),
             pending_accepts: BTreeMap::new(),
             kills: BTreeMap::new(),
+            health: BTreeMap::new(),
             writes: Writes::default(),
             step: Step::default(),
         }
@@ -455,6 +513,9 @@ impl SchedulerCore {
             core.instances.insert(id.clone(), instance);
         }
         let ids: Vec<InstanceId> = core.instances.keys().cloned().collect();
+        for id in &ids {
+            core.sync_health_checks(id);
+        }
         for id in ids {
             let Some(instance) = core.instances.get(&id) else { continue };
             let orphan = !core.apps.contains_key(&instance.app_id);
@@ -482,6 +543,9 @@ impl SchedulerCore {
             Event::Disconnected => self.disconnected(),
             Event::Stored { write_id } => self.stored(write_id),
             Event::Tick => self.tick(),
+            Event::ProbeResult { instance_id, task_id, check, outcome } => {
+                self.probe_result(&instance_id, &task_id, check, outcome)
+            }
         }
         self.finish_step()
     }
@@ -492,6 +556,13 @@ impl SchedulerCore {
             self.converge(app_id);
         }
         self.send_kills();
+        let touched: Vec<InstanceId> = self.step.dirty.iter().cloned().collect();
+        for id in &touched {
+            self.sync_health_checks(id);
+        }
+        if self.connected {
+            self.send_probes();
+        }
         self.update_offer_interest();
         self.flush();
         std::mem::take(&mut self.step.out)
@@ -571,6 +642,9 @@ impl SchedulerCore {
             }
             for last_sent in self.kills.values().flatten() {
                 consider(*last_sent + self.config.kill_retry_interval);
+            }
+            if let Some(at) = self.next_probe() {
+                consider(at);
             }
         }
         for (id, instance) in &self.instances {

@@ -134,13 +134,23 @@ fn scale_change_keeps_config_and_config_change_restarts() {
     let mut changed = RunSpec { instances: 3, version: v3, ..app("/web", 2) };
     changed.command = CommandSpec::Shell("sleep 2000".into());
     let commands = h.put(changed);
-    assert_eq!(kills(&commands).len(), 3, "every old-config instance is restarted");
-    assert!(tasks.iter().all(|t| kills(&commands).contains(t)));
+    // The default upgrade strategy (1.0, 1.0) starts all new instances next to the old ones.
+    assert!(kills(&commands).is_empty(), "old instances stay until new ones are healthy");
     let spec = h.core.app(&AppId::new("/web")).cloned().expect("app");
     assert_eq!(spec.version_info, VersionInfo { last_scaling_at: v3, last_config_change_at: v3 });
-    let new: Vec<Instance> = h.instances("/web").into_iter().filter(|i| i.goal == Goal::Running).collect();
+    let new: Vec<Instance> = h.instances("/web").into_iter().filter(|i| i.run_spec_version == v3).collect();
     assert_eq!(new.len(), 3);
-    assert!(new.iter().all(|i| i.condition == Condition::Scheduled && i.run_spec_version == v3));
+    assert!(new.iter().all(|i| i.condition == Condition::Scheduled && i.goal == Goal::Running));
+    // Once the new ones run (and so are healthy: no health checks), every old one is killed.
+    h.launch_running("o3");
+    let killed: Vec<TaskId> = h
+        .instances("/web")
+        .into_iter()
+        .filter(|i| i.goal == Goal::Decommissioned)
+        .filter_map(|i| i.task.map(|t| t.id))
+        .collect();
+    assert_eq!(killed.len(), 3, "every old-config instance is replaced");
+    assert!(tasks.iter().all(|t| killed.contains(t)));
     // A new version of the same definition is stored, but touches no instance.
     let current = h.core.app(&spec.id).cloned().expect("app");
     let commands = h.put(RunSpec { version: Timestamp::from_millis(T0 + 3000), ..current.clone() });

@@ -2,6 +2,8 @@
 //! that assert on the commands (`engine`), and a simulation against a tiny master (`sim`).
 
 mod engine;
+mod health;
+mod rolling;
 mod sim;
 
 use super::*;

@@ -263,6 +263,8 @@ impl Sim {
                     }
                 }
             }
+            // The simulated apps have no Marathon health checks.
+            Command::Probe { .. } => panic!("probe for an app without Marathon health checks"),
             Command::Kill { task_id, .. } => {
                 self.sentenced.insert(task_id.clone());
                 match self.tasks.get(&task_id) {
@@ -550,13 +552,27 @@ impl Sim {
                     .into_iter()
                     .filter(|t| app_index(t) == Some(index) && !self.sentenced.contains(t))
                     .count();
+                // A rolling upgrade may run up to maxCapacity (+1 when the bounds leave no room).
+                let headroom = self.core.app(&id).map_or(0, |s| {
+                    let n = s.instances as f64;
+                    ((n * (1.0 + s.upgrade_strategy.maximum_over_capacity)).floor() as usize + 1)
+                        .saturating_sub(s.instances as usize)
+                });
                 assert!(
-                    running <= wanted + decommissioning,
+                    running <= wanted + headroom + decommissioning,
                     "/app{index}: {running} unkilled tasks, wants {wanted}, decommissioning {decommissioning}"
                 );
                 if let Some(spec) = self.core.app(&id) {
-                    let counted = self.core.instances_of(&id).filter(|i| i.is_counted()).count();
-                    assert_eq!(counted, spec.instances as usize, "/app{index} counts its instances");
+                    let config = spec.version_info.last_config_change_at;
+                    let counted: Vec<&Instance> = self.core.instances_of(&id).filter(|i| i.is_counted()).collect();
+                    // Old instances, even those being killed, hold capacity while they live.
+                    let upgrading =
+                        self.core.instances_of(&id).any(|i| i.run_spec_version < config && !i.condition.is_terminal());
+                    if upgrading {
+                        assert!(counted.len() <= spec.instances as usize + headroom, "/app{index} upgrade headroom");
+                    } else {
+                        assert_eq!(counted.len(), spec.instances as usize, "/app{index} counts its instances");
+                    }
                 }
             }
         }

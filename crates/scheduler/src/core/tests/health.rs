@@ -1,0 +1,177 @@
+//! Marathon health checks: probes, the grace period, the consecutive-failure kill rule, and what
+//! health means for deployments and counts.
+
+use super::*;
+
+fn checked_app(max_failures: u32, grace: Duration) -> RunSpec {
+    let mut spec = app("/web", 1);
+    let mut check = HealthCheck::new(HealthCheckProtocol::Http);
+    check.path = Some("/health".into());
+    check.port_index = Some(0);
+    check.interval = Duration::from_secs(2);
+    check.timeout = Duration::from_secs(1);
+    check.grace_period = grace;
+    check.max_consecutive_failures = max_failures;
+    spec.health_checks = vec![check];
+    spec.port_definitions = vec![PortDefinition::new(0)];
+    spec
+}
+
+fn probes(commands: &[Command]) -> Vec<(InstanceId, TaskId, usize, String, u16, String)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Probe { instance_id, task_id, check, host, port, path, .. } => {
+                Some((instance_id.clone(), task_id.clone(), *check, host.clone(), *port, path.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn published(commands: &[Command]) -> Vec<BusEvent> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Publish(event) => Some(event.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+struct Checked {
+    h: Harness,
+    instance: InstanceId,
+    task: TaskId,
+}
+
+impl Checked {
+    fn start(max_failures: u32, grace: Duration) -> (Self, Vec<Command>) {
+        let mut h = Harness::new();
+        h.subscribe();
+        h.put(checked_app(max_failures, grace));
+        let infos = h.launch(offer("o1", "agent-1", BIG));
+        let task = infos[0].task_id.clone();
+        let commands = h.update(&task, TaskState::Running);
+        let instance = h.core.instance_of_task(&task).expect("instance").id.clone();
+        (Checked { h, instance, task }, commands)
+    }
+
+    fn result(&mut self, outcome: ProbeOutcome) -> Vec<Command> {
+        let event =
+            Event::ProbeResult { instance_id: self.instance.clone(), task_id: self.task.clone(), check: 0, outcome };
+        self.h.run(event)
+    }
+
+    fn fail(&mut self) -> Vec<Command> {
+        self.result(ProbeOutcome::Unhealthy { cause: "503 Service Unavailable".into() })
+    }
+
+    fn instance(&self) -> Instance {
+        self.h.core.instance(&self.instance).cloned().expect("instance")
+    }
+}
+
+#[test]
+fn a_running_task_is_probed_at_once_and_then_every_interval() {
+    let (mut c, commands) = Checked::start(3, Duration::ZERO);
+    let first = probes(&commands);
+    assert_eq!(first.len(), 1);
+    let host_port = c.instance().task.expect("task").host_ports[0];
+    assert_eq!(
+        first[0],
+        (c.instance.clone(), c.task.clone(), 0, "agent-1.example.com".into(), host_port, "/health".into())
+    );
+    // No second probe while one is in flight.
+    c.h.advance(Duration::from_secs(5));
+    assert!(probes(&c.h.tick()).is_empty());
+    let commands = c.result(ProbeOutcome::Healthy);
+    assert!(probes(&commands).is_empty());
+    assert_eq!(c.h.core.next_wakeup(), Some(c.h.now.mono + Duration::from_secs(2)));
+    c.h.advance(Duration::from_secs(2));
+    assert_eq!(probes(&c.h.tick()).len(), 1);
+    assert_eq!(c.h.core.instance_health(&c.instance()), Some(true));
+}
+
+#[test]
+fn failures_kill_only_after_max_consecutive_failures_were_exceeded() {
+    let (mut c, _) = Checked::start(3, Duration::ZERO);
+    let commands = c.result(ProbeOutcome::Healthy);
+    assert!(published(&commands).iter().any(|e| matches!(e, BusEvent::HealthStatusChanged { alive: true, .. })));
+    for round in 1..=3 {
+        let commands = c.fail();
+        assert!(kills(&commands).is_empty(), "killed after {round} failures");
+        let events = published(&commands);
+        assert!(events.iter().any(|e| matches!(e, BusEvent::FailedHealthCheck { .. })));
+        assert_eq!(
+            events.iter().any(|e| matches!(e, BusEvent::HealthStatusChanged { alive: false, .. })),
+            round == 1,
+            "health changes once"
+        );
+    }
+    assert_eq!(c.h.core.health_results(&c.instance)[0].consecutive_failures, 3);
+    assert_eq!(c.h.core.instance_health(&c.instance()), Some(false));
+    // The fourth failure finds three before it: the task is killed, the instance stays wanted.
+    let commands = c.fail();
+    assert_eq!(kills(&commands), vec![c.task.clone()]);
+    assert!(published(&commands).iter().any(|e| matches!(e, BusEvent::UnhealthyInstanceKill { .. })));
+    c.h.update(&c.task.clone(), TaskState::Killed);
+    let instance = c.instance();
+    assert_eq!((instance.goal, instance.condition), (Goal::Running, Condition::Scheduled));
+    assert!(c.h.core.launch_delay(&AppId::new("/web")).is_none(), "a health kill is not a launch failure");
+    assert!(c.h.core.health_results(&c.instance).is_empty());
+}
+
+#[test]
+fn failures_in_the_grace_period_do_not_count_until_the_first_success() {
+    let (mut c, _) = Checked::start(1, Duration::from_secs(30));
+    for _ in 0..5 {
+        assert!(kills(&c.fail()).is_empty());
+    }
+    assert_eq!(c.h.core.instance_health(&c.instance()), None, "no result yet");
+    c.result(ProbeOutcome::Healthy);
+    c.fail();
+    assert_eq!(c.h.core.instance_health(&c.instance()), Some(false), "after a success failures count");
+    assert_eq!(kills(&c.fail()), vec![c.task.clone()]);
+}
+
+#[test]
+fn the_grace_period_ends_without_a_success() {
+    let (mut c, _) = Checked::start(1, Duration::from_secs(30));
+    c.h.advance(Duration::from_secs(31));
+    c.fail();
+    assert_eq!(kills(&c.fail()), vec![c.task.clone()]);
+}
+
+#[test]
+fn zero_max_failures_never_kills_and_1xx_is_ignored() {
+    let (mut c, _) = Checked::start(0, Duration::ZERO);
+    for _ in 0..10 {
+        assert!(kills(&c.fail()).is_empty());
+    }
+    c.result(ProbeOutcome::Healthy);
+    c.result(ProbeOutcome::Ignored);
+    assert_eq!(c.h.core.instance_health(&c.instance()), Some(true));
+}
+
+#[test]
+fn results_for_an_old_task_are_ignored() {
+    let (mut c, _) = Checked::start(1, Duration::ZERO);
+    let stale = Event::ProbeResult {
+        instance_id: c.instance.clone(),
+        task_id: TaskId::new("web.instance-x._app.0"),
+        check: 0,
+        outcome: ProbeOutcome::Healthy,
+    };
+    c.h.run(stale);
+    assert_eq!(c.h.core.instance_health(&c.instance()), None);
+}
+
+#[test]
+fn a_deployment_waits_for_health() {
+    let (mut c, _) = Checked::start(3, Duration::ZERO);
+    let app = AppId::new("/web");
+    assert!(!c.h.core.is_converged(&app), "running but not yet healthy");
+    c.result(ProbeOutcome::Healthy);
+    assert!(c.h.core.is_converged(&app));
+}

@@ -1,0 +1,156 @@
+//! Rolling upgrades: upstream's capacity arithmetic (minimumHealthCapacity and
+//! maximumOverCapacity), checked after every step of a whole upgrade.
+
+use super::*;
+
+struct Rollout {
+    h: Harness,
+    app: AppId,
+    /// Most instances active (not terminal, any goal) seen at once.
+    max_active: usize,
+    /// Fewest healthy (running, wanted) instances seen at once.
+    min_healthy: usize,
+    offers: usize,
+}
+
+impl Rollout {
+    fn start(n: u32, min_health: f64, max_over: f64) -> Self {
+        let mut spec = app("/web", n);
+        spec.upgrade_strategy =
+            UpgradeStrategy { minimum_health_capacity: min_health, maximum_over_capacity: max_over };
+        let mut h = Harness::new();
+        h.subscribe();
+        h.put(spec);
+        for round in 0..n {
+            if h.running("/web").len() == n as usize {
+                break;
+            }
+            h.launch_running(&format!("setup-{round}"));
+        }
+        assert_eq!(h.running("/web").len(), n as usize);
+        Rollout { h, app: AppId::new("/web"), max_active: 0, min_healthy: usize::MAX, offers: 0 }
+    }
+
+    fn observe(&mut self) {
+        let instances: Vec<Instance> = self.h.core.instances_of(&self.app).cloned().collect();
+        let active =
+            instances.iter().filter(|i| i.condition.is_active() || i.condition == Condition::Scheduled).count();
+        let healthy = instances.iter().filter(|i| i.goal == Goal::Running && i.condition == Condition::Running).count();
+        self.max_active = self.max_active.max(active);
+        self.min_healthy = self.min_healthy.min(healthy);
+    }
+
+    /// Answers kills with KILLED, one at a time, observing after each.
+    fn answer_kills(&mut self, commands: Vec<Command>) {
+        let mut pending: VecDeque<TaskId> = kills(&commands).into();
+        while let Some(task) = pending.pop_front() {
+            self.observe();
+            let more = self.h.update(&task, TaskState::Killed);
+            pending.extend(kills(&more));
+        }
+        self.observe();
+    }
+
+    /// Offers resources, then reports the launched tasks running one by one.
+    fn launch_round(&mut self) -> usize {
+        self.offers += 1;
+        let infos = self.h.launch(offer(&format!("o{}", self.offers), "agent-1", BIG));
+        self.observe();
+        for info in &infos {
+            let commands = self.h.update(&info.task_id, TaskState::Running);
+            self.observe();
+            self.answer_kills(commands);
+        }
+        infos.len()
+    }
+
+    fn change_config(&mut self) {
+        let mut spec = self.h.core.app(&self.app).cloned().expect("app");
+        spec.version = self.h.now.wall.saturating_add(SEC);
+        spec.command = CommandSpec::Shell("sleep 2000".into());
+        self.h.advance(SEC);
+        let commands = self.h.put(spec);
+        self.observe();
+        self.answer_kills(commands);
+    }
+
+    fn run_to_end(&mut self) {
+        for _ in 0..100 {
+            if self.h.core.is_converged(&self.app) {
+                return;
+            }
+            self.launch_round();
+        }
+        panic!("the upgrade did not finish: {:#?}", self.h.instances("/web"));
+    }
+}
+
+#[test]
+fn ten_instances_with_half_health_and_twenty_percent_headroom() {
+    let mut r = Rollout::start(10, 0.5, 0.2);
+    r.change_config();
+    r.run_to_end();
+    assert!(r.max_active <= 12, "active peaked at {}", r.max_active);
+    assert!(r.min_healthy >= 5, "healthy fell to {}", r.min_healthy);
+    let config = r.h.core.app(&r.app).expect("app").version_info.last_config_change_at;
+    let running = r.h.running("/web");
+    assert_eq!(running.len(), 10);
+    assert!(running.iter().all(|i| i.run_spec_version == config));
+}
+
+#[test]
+fn the_default_strategy_starts_every_new_instance_next_to_the_old_ones() {
+    let mut r = Rollout::start(4, 1.0, 1.0);
+    r.change_config();
+    assert_eq!(r.launch_round(), 4, "all four new instances launch at once, next to the old ones");
+    r.run_to_end();
+    assert_eq!(r.min_healthy, 4);
+    assert!(r.max_active <= 8);
+}
+
+#[test]
+fn full_health_without_headroom_replaces_one_by_one() {
+    // minHealthy = ceil(3 * 0.7) = 3 = maxCapacity: one extra instance makes progress possible.
+    let mut r = Rollout::start(3, 0.7, 0.0);
+    r.change_config();
+    assert_eq!(r.launch_round(), 1);
+    r.run_to_end();
+    assert_eq!(r.min_healthy, 3);
+    assert_eq!(r.max_active, 4);
+}
+
+#[test]
+fn zero_health_stops_everything_first() {
+    let mut r = Rollout::start(4, 0.0, 0.0);
+    r.change_config();
+    r.run_to_end();
+    assert_eq!(r.min_healthy, 0);
+    assert_eq!(r.max_active, 4);
+}
+
+#[test]
+fn half_health_and_half_headroom() {
+    let mut r = Rollout::start(4, 0.5, 0.5);
+    r.change_config();
+    r.run_to_end();
+    assert!(r.min_healthy >= 2, "healthy fell to {}", r.min_healthy);
+    assert!(r.max_active <= 6, "active peaked at {}", r.max_active);
+}
+
+#[test]
+fn an_upgrade_resumes_after_a_restart() {
+    let mut r = Rollout::start(4, 0.5, 0.0);
+    r.change_config();
+    r.launch_round();
+    let mut h = r.h.restarted(7);
+    let commands = h.subscribe();
+    // The master answers the reconciliation: everything with a task still runs.
+    for (task, _) in reconciles(&commands).into_iter().flatten() {
+        h.update(&task, TaskState::Running);
+    }
+    assert!(h.core.is_reconciled());
+    r.h = h;
+    r.run_to_end();
+    assert!(r.min_healthy >= 2, "healthy fell to {}", r.min_healthy);
+    assert_eq!(r.h.running("/web").len(), 4);
+}

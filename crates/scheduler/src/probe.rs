@@ -1,0 +1,110 @@
+//! Marathon's own health checks, as the shell runs them for [`Command::Probe`]: HTTP `GET` (status
+//! 200-399 is healthy) and TCP connect, each within the check's timeout.
+//!
+//! [`Command::Probe`]: crate::core::Command::Probe
+
+use crate::core::{HealthCheckProtocol, ProbeOutcome};
+use std::time::Duration;
+
+/// The HTTP client of all probes: no redirects followed (a 3xx is healthy already), no pooling
+/// (each probe must open its own connection, as a fresh client would).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap_or_default()
+}
+
+/// Runs one probe.
+pub async fn run(
+    http: &reqwest::Client,
+    protocol: HealthCheckProtocol,
+    host: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+    ignore_http1xx: bool,
+) -> ProbeOutcome {
+    let timeout = timeout.max(Duration::from_millis(1));
+    match protocol {
+        HealthCheckProtocol::Http => http_probe(http, host, port, path, timeout, ignore_http1xx).await,
+        HealthCheckProtocol::Tcp => tcp_probe(host, port, timeout).await,
+        other => ProbeOutcome::Unhealthy {
+            cause: format!("{other:?} health checks are not run by Marathon here (no TLS support built in)"),
+        },
+    }
+}
+
+async fn http_probe(
+    http: &reqwest::Client,
+    host: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+    ignore_http1xx: bool,
+) -> ProbeOutcome {
+    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+    let url = format!("http://{host}:{port}{path}");
+    match http.get(&url).timeout(timeout).send().await {
+        Ok(response) => {
+            let status = response.status();
+            match status.as_u16() {
+                200..=399 => ProbeOutcome::Healthy,
+                100..=199 if ignore_http1xx => ProbeOutcome::Ignored,
+                _ => ProbeOutcome::Unhealthy { cause: status.to_string() },
+            }
+        }
+        Err(e) if e.is_timeout() => ProbeOutcome::Unhealthy { cause: format!("timed out after {timeout:?}") },
+        Err(e) => ProbeOutcome::Unhealthy { cause: e.to_string() },
+    }
+}
+
+async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> ProbeOutcome {
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => ProbeOutcome::Healthy,
+        Ok(Err(e)) => ProbeOutcome::Unhealthy { cause: e.to_string() },
+        Err(_) => ProbeOutcome::Unhealthy { cause: format!("timed out after {timeout:?}") },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-connection-at-a-time HTTP server answering every request with `status`.
+    async fn server(status: u16) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let response = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = socket.write_all(response.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn http_status_decides_health() {
+        let http = client();
+        let t = Duration::from_secs(2);
+        for (status, healthy) in [(200, true), (302, true), (399, true), (404, false), (503, false)] {
+            let port = server(status).await;
+            let outcome = run(&http, HealthCheckProtocol::Http, "127.0.0.1", port, "/health", t, false).await;
+            assert_eq!(outcome == ProbeOutcome::Healthy, healthy, "{status}: {outcome:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tcp_connects_or_fails() {
+        let port = server(200).await;
+        let t = Duration::from_secs(2);
+        assert_eq!(tcp_probe("127.0.0.1", port, t).await, ProbeOutcome::Healthy);
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        assert!(matches!(tcp_probe("127.0.0.1", closed, t).await, ProbeOutcome::Unhealthy { .. }));
+    }
+}
