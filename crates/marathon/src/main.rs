@@ -118,8 +118,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Local(flags) => run_local(flags).await,
-        Command::App { client, command } => cli::app(&client, command).await,
-        Command::Task { client, command } => cli::task(&client, command).await,
+        Command::App { client, command } => cli::finish(cli::app(&client, command).await),
+        Command::Task { client, command } => cli::finish(cli::task(&client, command).await),
     }
 }
 

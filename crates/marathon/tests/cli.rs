@@ -1,0 +1,427 @@
+//! The `marathon app|task` client commands, run as subprocesses against a real `marathon local`
+//! (master, agent and Marathon in one process) whose tasks are real `sleep` processes.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The longest a client command may run; `--wait` is bounded tighter by [`WAIT`].
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+/// `--timeout` of every `--wait` (seconds).
+const WAIT: &str = "60";
+
+/// One `marathon local` in its own temp dir. Dropping it kills the process and every process
+/// left with a working directory in the temp dir (its task sandboxes, the monitors and the
+/// containerizer's zygote all live there).
+struct Local {
+    proc: Proc,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Local {
+    async fn start() -> Local {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
+        let args: Vec<String> = [
+            "local",
+            "--work_dir",
+            &dir.path().join("state").display().to_string(),
+            "--http_port",
+            &http_port.to_string(),
+            "--master_port",
+            &master_port.to_string(),
+            "--agent_port",
+            &agent_port.to_string(),
+            "--resources",
+            "cpus:4;mem:4096;disk:4096;ports:[31000-32000]",
+            // Its own cgroup root: an agent destroys the containers it has no record of under
+            // its root, so agents on one machine must not share one (as with Mesos).
+            "--cgroups_root",
+            &unique("cli-test"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut command = Command::new(BIN);
+        let log = dir.path().join("local.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = command
+            .args(&args)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn marathon local");
+        let local = Local { proc: Proc { child, log }, dir, url: format!("http://127.0.0.1:{http_port}") };
+        let http = reqwest::Client::new();
+        let ping = format!("{}/ping", local.url);
+        eventually(Duration::from_secs(30), "Marathon's REST API", || async {
+            http.get(&ping).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+        })
+        .await;
+        local
+    }
+
+    /// Runs `marathon ARGS --url <this Marathon>`.
+    async fn cli(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--url", &self.url]);
+        run(&all, &[]).await
+    }
+
+    /// Writes a file in the temp dir.
+    fn file(&self, name: &str, contents: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write file");
+        path.display().to_string()
+    }
+
+    fn log(&self) -> String {
+        let text = self.proc.log_text();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.proc.kill();
+        for _ in 0..100 {
+            let pids = pids_below(self.dir.path());
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).stderr(Stdio::null()).status();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("processes left in {}: {:?}", self.dir.path().display(), pids_below(self.dir.path()));
+    }
+}
+
+/// Processes whose working directory is `dir` or below it.
+fn pids_below(dir: &Path) -> Vec<i32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return pids };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        if std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// What a client command did.
+#[derive(Debug)]
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    /// Asserts that the command succeeded.
+    #[track_caller]
+    fn ok(self) -> Output {
+        assert_eq!(self.code, Some(0), "command failed:\n{self:#?}");
+        self
+    }
+
+    /// Asserts that the command failed (status 1) and printed nothing on standard output.
+    #[track_caller]
+    fn failed(self) -> Output {
+        assert_eq!(self.code, Some(1), "command did not fail as expected:\n{self:#?}");
+        assert_eq!(self.stdout, "", "a failed command printed a result");
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `marathon ARGS` with `env`, without MARATHON_URL unless `env` sets it.
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("MARATHON_URL")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(COMMAND_TIMEOUT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("marathon {args:?} still runs after {COMMAND_TIMEOUT:?}"))
+        .expect("run marathon");
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A row of `marathon task list`.
+#[derive(Debug, Clone, PartialEq)]
+struct TaskRow {
+    id: String,
+    app: String,
+    state: String,
+}
+
+/// The rows of a task table (TASK APP HOST PORTS STATE VERSION STARTED; every cell is one word).
+fn task_rows(table: &str) -> Vec<TaskRow> {
+    let mut lines = table.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next().expect("a header").split_whitespace().collect();
+    assert_eq!(header, ["TASK", "APP", "HOST", "PORTS", "STATE", "VERSION", "STARTED"], "{table}");
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(cells.len(), header.len(), "unexpected row {l:?} in\n{table}");
+            TaskRow { id: cells[0].to_string(), app: cells[1].to_string(), state: cells[4].to_string() }
+        })
+        .collect()
+}
+
+/// The words of the line of a table whose first cell is `first`.
+fn row<'a>(table: &'a str, first: &str) -> Option<Vec<&'a str>> {
+    table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|cells| cells.first() == Some(&first))
+}
+
+fn ids(rows: &[TaskRow]) -> Vec<String> {
+    let mut ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// `count` tasks of `app`, all running.
+fn all_running(rows: &[TaskRow], app: &str, count: usize) -> bool {
+    rows.len() == count && rows.iter().all(|r| r.app == app && r.state == "TASK_RUNNING")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_is_added_scaled_restarted_and_removed_with_the_cli() {
+    let local = Local::start().await;
+    let definition =
+        local.file("cli-web.json", r#"{"id":"cli-web","cmd":"sleep 600","cpus":0.05,"mem":16,"instances":2}"#);
+
+    // add --wait: returns once both instances run.
+    let out = local.cli(&["app", "add", &definition, "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Created app /cli-web (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("succeeded: /cli-web 2/2 instance(s) running"), "{out:#?}\n{}", local.log());
+
+    let out = local.cli(&["app", "list"]).await.ok();
+    assert_eq!(row(&out.stdout, "ID"), Some(vec!["ID", "INSTANCES", "CPUS", "MEM", "DEPLOYMENTS", "CMD"]));
+    assert_eq!(row(&out.stdout, "/cli-web"), Some(vec!["/cli-web", "2/2", "0.05", "16", "0", "sleep", "600"]));
+
+    let out = local.cli(&["app", "show", "cli-web"]).await.ok();
+    assert_eq!(row(&out.stdout, "instances"), Some(vec!["instances", "2"]), "{}", out.stdout);
+    assert_eq!(row(&out.stdout, "tasksRunning"), Some(vec!["tasksRunning", "2"]), "{}", out.stdout);
+    let table = out.stdout.split_once("\n\n").map(|(_, tasks)| tasks).expect("a task table after the app");
+    assert!(all_running(&task_rows(table), "/cli-web", 2), "{}", out.stdout);
+
+    // scale --wait: a third instance.
+    let out = local.cli(&["app", "scale", "cli-web", "3", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Scaling /cli-web to 3 instance(s) (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("succeeded: /cli-web 3/3 instance(s) running"), "{out:#?}");
+    let tasks = task_rows(&local.cli(&["task", "list"]).await.ok().stdout);
+    assert!(all_running(&tasks, "/cli-web", 3), "{tasks:#?}");
+    let of_app = task_rows(&local.cli(&["task", "list", "/cli-web"]).await.ok().stdout);
+    assert_eq!(ids(&of_app), ids(&tasks));
+
+    // task kill: the task is replaced, the app keeps 3 instances.
+    let victim = tasks[0].id.clone();
+    let out = local.cli(&["task", "kill", &victim]).await.ok();
+    assert!(out.stdout.starts_with("Killing 1 task(s)"), "{out:#?}");
+    assert_eq!(task_rows(out.stdout.split_once('\n').expect("a table").1)[0].id, victim);
+    let replaced = eventually(Duration::from_secs(30), "a replacement of the killed task", || async {
+        let rows = task_rows(&local.cli(&["task", "list", "cli-web"]).await.ok().stdout);
+        (all_running(&rows, "/cli-web", 3) && !rows.iter().any(|r| r.id == victim)).then_some(rows)
+    })
+    .await;
+    let out = local.cli(&["app", "list"]).await.ok();
+    assert_eq!(row(&out.stdout, "/cli-web").map(|cells| cells[1].to_string()), Some("3/3".to_string()));
+
+    // restart --wait: every task is new.
+    let out = local.cli(&["app", "restart", "/cli-web", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Restarting /cli-web (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("succeeded: /cli-web 3/3 instance(s) running"), "{out:#?}");
+    let restarted = task_rows(&local.cli(&["task", "list"]).await.ok().stdout);
+    assert!(all_running(&restarted, "/cli-web", 3), "{restarted:#?}");
+    assert!(restarted.iter().all(|r| !replaced.contains(r)), "{replaced:#?}\n{restarted:#?}");
+
+    // remove --wait: nothing is left.
+    let out = local.cli(&["app", "remove", "cli-web", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Removing /cli-web (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("succeeded: /cli-web removed"), "{out:#?}");
+    let out = local.cli(&["app", "list"]).await.ok();
+    assert_eq!(out.stdout.lines().count(), 1, "only the header is left:\n{}", out.stdout);
+    assert_eq!(task_rows(&local.cli(&["task", "list"]).await.ok().stdout), []);
+    let out = local.cli(&["app", "show", "cli-web"]).await.failed();
+    assert!(out.stderr.contains("App '/cli-web' does not exist"), "{out:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_is_the_apis_json() {
+    let local = Local::start().await;
+    let definition =
+        local.file("cli-json.json", r#"{"id":"cli-json","cmd":"sleep 600","cpus":0.05,"mem":16,"instances":1}"#);
+
+    // With --wait, standard output still holds only the API's answer.
+    let out = local.cli(&["app", "add", &definition, "--json", "--wait", "--timeout", WAIT]).await.ok();
+    let created = out.json();
+    assert_eq!(created["id"], "/cli-json");
+    assert_eq!(created["instances"], 1);
+    assert_eq!(created["cmd"], "sleep 600");
+    assert!(created["deployments"][0]["id"].is_string(), "{created:#}");
+    assert!(out.stderr.contains("succeeded: /cli-json 1/1 instance(s) running"), "{out:#?}");
+
+    let apps = local.cli(&["app", "list", "--json"]).await.ok().json();
+    let app = &apps["apps"][0];
+    assert_eq!(apps["apps"].as_array().map(Vec::len), Some(1), "{apps:#}");
+    assert_eq!(app["id"], "/cli-json");
+    assert_eq!(app["instances"], 1);
+    assert_eq!(app["tasksRunning"], 1);
+    for key in ["cpus", "mem", "version", "versionInfo", "tasksStaged", "tasksHealthy", "tasksUnhealthy"] {
+        assert!(app.get(key).is_some(), "no {key} in {app:#}");
+    }
+    assert_eq!(app["deployments"], serde_json::json!([]));
+
+    let shown = local.cli(&["app", "show", "cli-json", "--json"]).await.ok().json();
+    assert_eq!(shown["app"]["id"], "/cli-json");
+    let task = &shown["app"]["tasks"][0];
+    assert_eq!(shown["app"]["tasks"].as_array().map(Vec::len), Some(1), "{shown:#}");
+    assert_eq!(task["appId"], "/cli-json");
+    assert_eq!(task["state"], "TASK_RUNNING");
+    for key in ["id", "host", "ports", "startedAt", "stagedAt", "version", "slaveId"] {
+        assert!(task.get(key).is_some(), "no {key} in {task:#}");
+    }
+
+    let tasks = local.cli(&["task", "list", "--json"]).await.ok().json();
+    assert_eq!(tasks["tasks"][0]["id"], task["id"], "{tasks:#}");
+    assert!(tasks["tasks"][0]["servicePorts"].is_array(), "{tasks:#}");
+    let of_app = local.cli(&["task", "list", "cli-json", "--json"]).await.ok().json();
+    assert_eq!(of_app["tasks"][0]["id"], task["id"], "{of_app:#}");
+
+    let scaled = local.cli(&["app", "scale", "cli-json", "2", "--json", "--wait", "--timeout", WAIT]).await.ok().json();
+    assert!(scaled["deploymentId"].is_string() && scaled["version"].is_string(), "{scaled:#}");
+
+    let id = task["id"].as_str().expect("task id");
+    let killed = local.cli(&["task", "kill", id, "--json"]).await.ok().json();
+    assert_eq!(killed["tasks"][0]["id"], id, "{killed:#}");
+    let task_ids = |v: &Value| -> Vec<String> {
+        v["tasks"].as_array().into_iter().flatten().filter_map(|t| t["id"].as_str().map(str::to_string)).collect()
+    };
+    let survivor = eventually(Duration::from_secs(30), "the killed task to be replaced", || async {
+        let tasks = local.cli(&["task", "list", "--json"]).await.ok().json();
+        let ids = task_ids(&tasks);
+        let running = tasks["tasks"].as_array().into_iter().flatten().all(|t| t["state"] == "TASK_RUNNING");
+        (running && ids.len() == 2 && !ids.iter().any(|t| t == id)).then(|| ids[0].clone())
+    })
+    .await;
+
+    // kill --scale answers with the deployment that scales the app down.
+    let scaled_down = local.cli(&["task", "kill", &survivor, "--scale", "--json"]).await.ok().json();
+    assert!(scaled_down["deploymentId"].is_string(), "{scaled_down:#}");
+    eventually(Duration::from_secs(30), "the app to be scaled down to 1", || async {
+        let app = local.cli(&["app", "show", "cli-json", "--json"]).await.ok().json();
+        let ids = task_ids(&app["app"]);
+        (app["app"]["instances"] == 1 && ids.len() == 1 && !ids.contains(&survivor)).then_some(())
+    })
+    .await;
+
+    let removed = local.cli(&["app", "remove", "cli-json", "--json", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(removed.json()["deploymentId"].is_string(), "{removed:#?}");
+    assert_eq!(local.cli(&["app", "list", "--json"]).await.ok().json(), serde_json::json!({"apps": []}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_printed_to_stderr_with_a_failure_status() {
+    let local = Local::start().await;
+    // No backtrace even when one is asked for: the error is the API's, not a crash.
+    let env = [("MARATHON_URL", local.url.as_str()), ("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")];
+
+    // 422 with details: each invalid path and its message.
+    let invalid = local.file("invalid.json", r#"{"id":"cli-bad","cmd":"sleep 600","cpus":-1,"mem":16}"#);
+    let out = run(&["app", "add", &invalid], &env).await.failed();
+    assert_eq!(
+        out.stderr,
+        "error: POST /v2/apps failed with 422 Unprocessable Entity: Object is not valid\n  \
+         /cpus: got -1.0, expected 0.0 or more\n"
+    );
+    let out = local.cli(&["app", "add", &invalid, "--wait", "--json"]).await.failed();
+    assert!(out.stderr.contains("/cpus: got -1.0, expected 0.0 or more"), "{out:#?}");
+    assert_eq!(local.cli(&["app", "list", "--json"]).await.ok().json(), serde_json::json!({"apps": []}));
+
+    // 404, 409 and 400 answers.
+    let out = local.cli(&["app", "show", "cli-missing"]).await.failed();
+    assert_eq!(
+        out.stderr,
+        "error: GET /v2/apps/cli-missing failed with 404 Not Found: App '/cli-missing' does not exist\n"
+    );
+    for command in
+        [&["restart", "cli-missing", "--wait"][..], &["scale", "cli-missing", "2"], &["remove", "cli-missing"]]
+    {
+        let out = local.cli(&[&["app"][..], command].concat()).await.failed();
+        assert!(out.stderr.contains("404 Not Found: App '/cli-missing' does not exist"), "{command:?}: {out:#?}");
+    }
+    let idle = local.file("idle.json", r#"{"id":"cli-idle","cmd":"sleep 600","cpus":0.05,"mem":16,"instances":0}"#);
+    // Nothing to start: the deployment is over at once (the created app lists none).
+    let out = local.cli(&["app", "add", &idle, "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stderr.contains("succeeded: /cli-idle 0/0 instance(s) running"), "{out:#?}");
+    let out = local.cli(&["app", "add", &idle]).await.failed();
+    assert!(out.stderr.contains("409 Conflict: An app with id [/cli-idle] already exists."), "{out:#?}");
+    let out = local.cli(&["task", "kill", "not-a-task-id"]).await.failed();
+    assert!(out.stderr.contains("400 Bad Request: Invalid task id 'not-a-task-id'"), "{out:#?}");
+
+    // --wait fails when the deployment cannot finish in time, or when another change replaces it.
+    // No offer ever fits 100 cpus, so this app's deployments never finish by themselves.
+    let stuck = local.file("stuck.json", r#"{"id":"cli-stuck","cmd":"sleep 600","cpus":100,"mem":16,"instances":1}"#);
+    let out = local.cli(&["app", "add", &stuck, "--wait", "--timeout", "1"]).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stdout.starts_with("Created app /cli-stuck (deployment "), "{out:#?}");
+    assert!(
+        out.stderr.starts_with("error: deployment ") && out.stderr.contains(" failed: timed out after 1s"),
+        "{out:#?}"
+    );
+    let waiter = tokio::spawn({
+        let url = local.url.clone();
+        async move { run(&["app", "scale", "cli-stuck", "2", "--wait", "--timeout", WAIT, "--url", &url], &[]).await }
+    });
+    eventually(Duration::from_secs(30), "the scale change", || async {
+        let app = local.cli(&["app", "show", "cli-stuck", "--json"]).await.ok().json();
+        (app["app"]["instances"] == 2).then_some(())
+    })
+    .await;
+    local.cli(&["app", "remove", "cli-stuck"]).await.ok();
+    let out = waiter.await.expect("join the waiting command");
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains(" failed: /cli-stuck was removed"), "{out:#?}");
+
+    // Errors found before any request.
+    let garbage = local.file("garbage.json", "{not json");
+    let out = local.cli(&["app", "add", &garbage]).await.failed();
+    assert!(out.stderr.starts_with("error: the app definition in ") && out.stderr.contains("is not JSON"), "{out:#?}");
+    let missing: PathBuf = local.dir.path().join("missing.json");
+    let out = local.cli(&["app", "add", &missing.display().to_string()]).await.failed();
+    assert!(out.stderr.contains("missing.json"), "{out:#?}");
+
+    // Nobody listening.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let out = run(&["app", "list", "--url", &nowhere], &[]).await.failed();
+    assert!(out.stderr.contains(&format!("cannot reach Marathon at {nowhere}")), "{out:#?}");
+    // MARATHON_URL is used without --url; --url wins over it.
+    let out = run(&["app", "list"], &env).await.ok();
+    assert!(row(&out.stdout, "/cli-idle").is_some(), "{out:#?}");
+    let out = run(&["task", "list", "--url", &nowhere], &env).await.failed();
+    assert!(out.stderr.contains("cannot reach Marathon"), "{out:#?}");
+}
