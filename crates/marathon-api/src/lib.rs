@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod normalize;
 pub mod output;

@@ -533,3 +533,41 @@ async fn a_rolling_restart_keeps_half_healthy_and_at_most_twenty_percent_extra()
     assert!(ids(&before).is_disjoint(&ids(&after)), "every task was replaced");
     cluster.teardown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_follows_the_event_stream_through_create_restart_and_delete() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let script = workspace_root().join("tests/compat/marathon_events.py");
+    let url = marathon.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python()).arg(script).args(["--url", &url, "--timeout", "60"]).output()
+    })
+    .await
+    .expect("join")
+    .expect("run the marathon events program");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "events program failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let events = seen["events"].as_array().expect("events").clone();
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types.first(), Some(&"event_stream_attached"), "{types:?}");
+    let position = |pred: &dyn Fn(&Value) -> bool| events.iter().position(pred);
+    let of = |kind: &'static str, deployment: &Value| {
+        let deployment = deployment.clone();
+        move |e: &Value| e["type"] == kind && e["deploymentId"] == deployment
+    };
+    for deployment in [&seen["create"], &seen["restart"]] {
+        let info = position(&of("deployment_info", deployment)).expect("deployment_info");
+        let step = position(&of("deployment_step_success", deployment)).expect("deployment_step_success");
+        let success = position(&of("deployment_success", deployment)).expect("deployment_success");
+        assert!(info < step && step < success, "out of order: {types:?}");
+    }
+    let api_post = position(&|e| e["type"] == "api_post_event").expect("api_post_event");
+    let group_change = position(&|e| e["type"] == "group_change_success").expect("group_change_success");
+    assert!(api_post < group_change, "{types:?}");
+    assert!(events.iter().any(|e| e["type"] == "status_update_event" && e["task_status"] == "TASK_RUNNING"));
+    assert!(events.iter().any(|e| e["type"] == "instance_changed_event" && e["condition"] == "Running"));
+    assert!(types.contains(&"app_terminated_event"));
+    cluster.teardown();
+}

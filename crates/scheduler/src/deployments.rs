@@ -7,6 +7,7 @@
 //! core acts on the latest definition at once.
 
 use crate::core::{AppId, SchedulerCore};
+use marathon_api::events::{Event, full_plan, step_json};
 use marathon_api::{DeploymentAction, DeploymentInfo, PathId, Timestamp};
 use std::collections::BTreeMap;
 
@@ -36,11 +37,58 @@ pub struct Deployment {
     pub version: Timestamp,
     /// What happens to each affected app.
     pub actions: Vec<(AppId, DeploymentKind)>,
+    /// The affected apps before and after (group states of full-format plans).
+    pub original: serde_json::Value,
+    pub target: serde_json::Value,
 }
 
 impl Deployment {
     pub fn affects(&self, app_id: &AppId) -> bool {
         self.actions.iter().any(|(id, _)| id == app_id)
+    }
+
+    /// The groups whose apps it changes (`group_change_success`).
+    pub fn changed_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> =
+            self.actions.iter().map(|(id, _)| PathId::parse(id.as_str()).parent().to_string()).collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
+    /// The events of its start: `deployment_info` for the first step; a start step (which
+    /// completes at once) also gets its `deployment_step_success` and the next step's
+    /// `deployment_info`.
+    pub fn started_events(&self) -> Vec<(Event, ())> {
+        let info = self.info();
+        let plan = self.plan(&info);
+        let mut out = vec![(Event::DeploymentInfo { plan: plan.clone(), current_step: step_json(&info, 0) }, ())];
+        if info.steps.len() > 1 {
+            out.push((Event::DeploymentStepSuccess { plan: plan.clone(), current_step: step_json(&info, 0) }, ()));
+            out.push((Event::DeploymentInfo { plan, current_step: step_json(&info, 1) }, ()));
+        }
+        out
+    }
+
+    /// The events of its end: the last step's `deployment_step_success`, then
+    /// `deployment_success`.
+    pub fn finished_events(&self) -> Vec<Event> {
+        let info = self.info();
+        let plan = self.plan(&info);
+        let last = info.steps.len().saturating_sub(1);
+        vec![
+            Event::DeploymentStepSuccess { plan: plan.clone(), current_step: step_json(&info, last) },
+            Event::DeploymentSuccess { id: self.id.clone(), plan },
+        ]
+    }
+
+    /// `deployment_failed` with `reason`.
+    pub fn failed_event(&self, reason: &str) -> Event {
+        Event::DeploymentFailed { id: self.id.clone(), plan: self.plan(&self.info()), reason: reason.to_string() }
+    }
+
+    fn plan(&self, info: &DeploymentInfo) -> serde_json::Value {
+        full_plan(info, &self.original, &self.target)
     }
 
     pub fn info(&self) -> DeploymentInfo {
@@ -76,11 +124,18 @@ pub struct DeploymentTracker {
 }
 
 impl DeploymentTracker {
-    /// Records a deployment; earlier deployments of its apps end.
-    pub fn start(&mut self, deployment: Deployment) {
-        self.deployments.retain(|_, d| !deployment.actions.iter().any(|(id, _)| d.affects(id)));
+    /// Records a deployment; earlier deployments of its apps end and are returned.
+    pub fn start(&mut self, deployment: Deployment) -> Vec<Deployment> {
+        let superseded: Vec<u64> = self
+            .deployments
+            .iter()
+            .filter(|(_, d)| deployment.actions.iter().any(|(id, _)| d.affects(id)))
+            .map(|(k, _)| *k)
+            .collect();
+        let superseded = superseded.into_iter().filter_map(|k| self.deployments.remove(&k)).collect();
         self.deployments.insert(self.next, deployment);
         self.next += 1;
+        superseded
     }
 
     /// Ends the deployments whose app has converged; returns them.
@@ -116,7 +171,13 @@ mod tests {
     use super::*;
 
     fn deployment(id: &str, app: &str, kind: DeploymentKind) -> Deployment {
-        Deployment { id: id.into(), version: Timestamp::default(), actions: vec![(AppId::new(app), kind)] }
+        Deployment {
+            id: id.into(),
+            version: Timestamp::default(),
+            actions: vec![(AppId::new(app), kind)],
+            original: serde_json::Value::Null,
+            target: serde_json::Value::Null,
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod api;
 pub mod convert;
 pub mod core;
 pub mod deployments;
+pub mod events;
 pub mod flags;
 pub mod probe;
 pub mod records;

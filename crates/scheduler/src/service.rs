@@ -15,6 +15,7 @@
 use crate::convert;
 use crate::core::{AppId, Command, Event, Now, SchedulerConfig, SchedulerCore, Timestamp, WriteId};
 use crate::deployments::{Deployment, DeploymentKind, DeploymentTracker};
+use crate::events::EventBus;
 use crate::flags::SchedulerFlags;
 use crate::records;
 use marathon_api::AppDefinition;
@@ -64,13 +65,18 @@ struct Clock {
 
 impl Clock {
     fn now(&self) -> Now {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        Now { mono: self.start.elapsed(), wall: Timestamp::from_millis(i64::try_from(wall.as_millis()).unwrap_or(0)) }
+        Now { mono: self.start.elapsed(), wall: wall_clock() }
     }
 
     fn instant_of(&self, mono: Duration) -> Instant {
         self.start + mono
     }
+}
+
+/// The wall clock as the core sees it (milliseconds).
+pub fn wall_clock() -> Timestamp {
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Timestamp::from_millis(i64::try_from(wall.as_millis()).unwrap_or(0))
 }
 
 /// The outcome of a deployment-producing change.
@@ -85,6 +91,7 @@ pub struct Service {
     core: SchedulerCore,
     definitions: BTreeMap<AppId, AppDefinition>,
     deployments: DeploymentTracker,
+    bus: EventBus,
     info: Arc<ServiceInfo>,
     clock: Clock,
     calls: mpsc::UnboundedSender<Call>,
@@ -125,11 +132,29 @@ impl Service {
         self.clock.now()
     }
 
+    /// Publishes an event the shell itself raises (API posts).
+    pub fn publish(&self, event: &marathon_api::events::Event) {
+        self.bus.publish(event, self.clock.now().wall);
+    }
+
     /// Creates or replaces apps (normalized definitions; `version` and `versionInfo` are set
     /// here, service ports assigned by the core), in one deployment.
-    pub fn put_apps(&mut self, defs: Vec<AppDefinition>) -> Deployed {
+    /// `announce` runs once the apps are changed, before the deployment starts (so that
+    /// `api_post_event` precedes the deployment's events).
+    pub fn put_apps(&mut self, defs: Vec<AppDefinition>, announce: impl FnOnce(&Service)) -> Deployed {
+        let ids: Vec<AppId> = defs.iter().map(|d| AppId::new(&d.id)).collect();
+        let original = self.app_states(&ids);
         let actions = defs.into_iter().map(|def| self.put_app(def)).collect();
-        self.start_deployment(actions)
+        announce(self);
+        self.start_deployment(actions, original)
+    }
+
+    /// The API JSON of the apps that exist among `ids` (deployment plans' group states).
+    fn app_states(&self, ids: &[AppId]) -> Vec<serde_json::Value> {
+        ids.iter()
+            .filter_map(|id| self.definitions.get(id))
+            .map(|def| marathon_api::app_json(def, &marathon_api::AppExtras::default()))
+            .collect()
     }
 
     fn put_app(&mut self, mut def: AppDefinition) -> (AppId, DeploymentKind) {
@@ -155,17 +180,19 @@ impl Service {
 
     pub fn delete_app(&mut self, id: &AppId) -> Option<Deployed> {
         self.core.app(id)?;
+        let original = self.app_states(std::slice::from_ref(id));
         let now = self.now();
         self.handle(now, Event::AppDeleted { id: id.clone() });
         self.definitions.remove(id);
-        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Stop)]))
+        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Stop)], original))
     }
 
     pub fn restart_app(&mut self, id: &AppId) -> Option<Deployed> {
         self.core.app(id)?;
+        let original = self.app_states(std::slice::from_ref(id));
         let now = self.now();
         self.handle(now, Event::AppRestart { id: id.clone(), version: now.wall });
-        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Restart)]))
+        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Restart)], original))
     }
 
     /// Kills tasks (see [`Event::KillTasks`]); with `scale`, returns the deployment that scales
@@ -175,9 +202,11 @@ impl Service {
             task_ids.iter().filter_map(|t| self.core.instance_of_task(t)).map(|i| i.app_id.clone()).collect();
         apps.sort();
         apps.dedup();
+        let original = self.app_states(&apps);
         let now = self.now();
         self.handle(now, Event::KillTasks { task_ids, scale, wipe });
-        scale.then(|| self.start_deployment(apps.into_iter().map(|id| (id, DeploymentKind::Scale)).collect()))
+        (scale && !apps.is_empty())
+            .then(|| self.start_deployment(apps.into_iter().map(|id| (id, DeploymentKind::Scale)).collect(), original))
     }
 
     /// Resets the launch delay; `false` if nothing of the app waits in the queue.
@@ -190,7 +219,11 @@ impl Service {
         true
     }
 
-    fn start_deployment(&mut self, actions: Vec<(AppId, DeploymentKind)>) -> Deployed {
+    fn start_deployment(
+        &mut self,
+        actions: Vec<(AppId, DeploymentKind)>,
+        original: Vec<serde_json::Value>,
+    ) -> Deployed {
         let version = actions
             .iter()
             .filter_map(|(id, _)| self.core.app(id))
@@ -199,18 +232,45 @@ impl Service {
             .unwrap_or(self.now().wall);
         let version = convert::api_time(version);
         let deployment_id = uuid::Uuid::new_v4().to_string();
-        self.deployments.start(Deployment { id: deployment_id.clone(), version, actions });
-        self.deployments.finish_converged(&self.core);
+        let ids: Vec<AppId> = actions.iter().map(|(id, _)| id.clone()).collect();
+        let target = self.app_states(&ids);
+        let deployment = Deployment {
+            id: deployment_id.clone(),
+            version,
+            actions,
+            original: marathon_api::events::group_state(original, version),
+            target: marathon_api::events::group_state(target, version),
+        };
+        let now = self.now().wall;
+        for group in deployment.changed_groups() {
+            self.bus.publish(&marathon_api::events::Event::GroupChangeSuccess { group_id: group, version }, now);
+        }
+        for (event, _) in deployment.started_events() {
+            self.bus.publish(&event, now);
+        }
+        for superseded in self.deployments.start(deployment) {
+            self.bus.publish(&superseded.failed_event("superseded by a newer deployment of its apps"), now);
+        }
+        self.finish_deployments();
         Deployed { deployment_id, version }
+    }
+
+    /// Ends the deployments whose apps converged, with their events.
+    fn finish_deployments(&mut self) {
+        let now = self.now().wall;
+        for done in self.deployments.finish_converged(&self.core) {
+            info!(deployment = %done.id, "deployment finished");
+            for event in done.finished_events() {
+                self.bus.publish(&event, now);
+            }
+        }
     }
 
     /// Feeds one event to the core and executes what it decides.
     fn handle(&mut self, now: Now, event: Event) {
         let commands = self.core.handle(now, event);
         self.execute(commands);
-        for done in self.deployments.finish_converged(&self.core) {
-            info!(deployment = %done.id, "deployment finished");
-        }
+        self.finish_deployments();
     }
 
     fn execute(&mut self, commands: Vec<Command>) {
@@ -223,6 +283,13 @@ impl Service {
                 }
                 Command::Publish(event) => {
                     debug!(?event, "event");
+                    let app = match &event {
+                        crate::core::BusEvent::FailedHealthCheck { app_id, .. } => self.definitions.get(app_id),
+                        _ => None,
+                    };
+                    for (wire, at) in crate::events::from_core(&event, app, &self.info.flags.master) {
+                        self.bus.publish(&wire, at);
+                    }
                     continue;
                 }
                 Command::Probe { instance_id, task_id, check, protocol, host, port, path, timeout, ignore_http1xx } => {
@@ -340,11 +407,17 @@ enum Request {
 pub struct ServiceHandle {
     requests: mpsc::UnboundedSender<Request>,
     info: Arc<ServiceInfo>,
+    bus: EventBus,
 }
 
 impl ServiceHandle {
     pub fn info(&self) -> &ServiceInfo {
         &self.info
+    }
+
+    /// The event bus (`/v2/events`).
+    pub fn events(&self) -> &EventBus {
+        &self.bus
     }
 
     /// Runs `f` on the state; `None` if the service stopped.
@@ -476,10 +549,12 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
 
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+    let bus = EventBus::default();
     let mut service = Service {
         core,
         definitions: loaded.definitions,
         deployments: DeploymentTracker::default(),
+        bus: bus.clone(),
         info: info.clone(),
         clock,
         calls: calls_tx,
@@ -494,10 +569,11 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     service.handle(clock.now(), Event::Tick);
     let driver = tokio::spawn(drive(service, client_events, requests_rx, stored_rx, probe_rx));
 
-    let handle = ServiceHandle { requests: requests_tx, info: info.clone() };
+    let handle = ServiceHandle { requests: requests_tx, info: info.clone(), bus };
     // Reads of the version history go to the store directly (reads are not fenced).
     let app = crate::api::router(handle, store::AsyncStore::new(store));
     let server = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             error!(error = %e, "REST API server failed");
         }

@@ -5,9 +5,10 @@ use super::{Api, ApiError, bad_query, deployment_response, error, json, query_pa
 use crate::core::AppId;
 use crate::service::Service;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use marathon_api::events::Event;
 use marathon_api::output::messages;
 use marathon_api::query::query_value;
 use marathon_api::{
@@ -15,6 +16,7 @@ use marathon_api::{
     parse_app, parse_app_update, parse_app_updates, parse_error_json, query_bool, validation_error_json,
 };
 use serde_json::{Value as Json, json};
+use std::net::SocketAddr;
 
 /// What a path below `/v2/apps/` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,8 +91,34 @@ pub(super) async fn list(State(api): State<Api>, RawQuery(query): RawQuery) -> R
     }
 }
 
+/// Who posted an app (`api_post_event`).
+#[derive(Debug, Clone)]
+struct Poster {
+    client_ip: String,
+    uri: String,
+}
+
+impl Poster {
+    fn new(remote: SocketAddr, uri: &axum::http::Uri) -> Self {
+        Self { client_ip: remote.ip().to_string(), uri: uri.path().to_string() }
+    }
+
+    /// Publishes `api_post_event` with the app as the API now shows it.
+    fn publish(self, service: &Service, app: &AppId) {
+        let Some(def) = service.definition(app) else { return };
+        let app_definition = marathon_api::app_json(def, &marathon_api::AppExtras::default());
+        service.publish(&Event::ApiPost { client_ip: self.client_ip, uri: self.uri, app_definition });
+    }
+}
+
 /// `POST /v2/apps`: creates an app; 409 if it exists.
-pub(super) async fn create(State(api): State<Api>, body: Bytes) -> Response {
+pub(super) async fn create(
+    State(api): State<Api>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    OriginalUri(uri): OriginalUri,
+    body: Bytes,
+) -> Response {
+    let poster = Poster::new(remote, &uri);
     let raw = match parse_app(&body) {
         Ok(raw) => raw,
         Err(e) => return parse_failed(&e),
@@ -107,7 +135,7 @@ pub(super) async fn create(State(api): State<Api>, body: Bytes) -> Response {
             if service.definition(&app).is_some() {
                 return Err(ApiError::Message(StatusCode::CONFLICT, messages::app_exists(&id)));
             }
-            let deployed = service.put_apps(vec![def]);
+            let deployed = service.put_apps(vec![def], |service| poster.publish(service, &app));
             let embed = Embed { counts: true, deployments: true, ..Embed::default() };
             let body = service.definition(&app).map(|def| app_info(service, def, embed)).unwrap_or(Json::Null);
             Ok((id, deployed, body))
@@ -173,7 +201,7 @@ async fn update_many(api: Api, query: Option<String>, body: Bytes, existing_only
                 }
                 defs.push(updated_definition(service, &id, &update, partial)?);
             }
-            Ok(service.put_apps(defs))
+            Ok(service.put_apps(defs, |_| {}))
         })
         .await;
     match result {
@@ -207,6 +235,8 @@ fn updated_definition(
 /// Every route below `/v2/apps/`.
 pub(super) async fn dispatch(
     State(api): State<Api>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    OriginalUri(uri): OriginalUri,
     method: Method,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
@@ -216,8 +246,8 @@ pub(super) async fn dispatch(
     match (method, target(&path)) {
         (Method::GET, Target::App(id)) => get_app(api, id, &pairs).await,
         (Method::GET, Target::Group(group)) => get_group_apps(api, group, &pairs).await,
-        (Method::PUT, Target::App(id)) => put_app(api, id, &pairs, body, false).await,
-        (Method::PATCH, Target::App(id)) => put_app(api, id, &pairs, body, true).await,
+        (Method::PUT, Target::App(id)) => put_app(api, id, &pairs, body, false, Poster::new(remote, &uri)).await,
+        (Method::PATCH, Target::App(id)) => put_app(api, id, &pairs, body, true, Poster::new(remote, &uri)).await,
         (Method::DELETE, Target::App(id)) => delete_app(api, id).await,
         (Method::POST, Target::Restart(id)) => restart_app(api, id).await,
         (Method::GET, Target::Tasks(id)) => get_tasks(api, id).await,
@@ -270,7 +300,14 @@ async fn get_group_apps(api: Api, group: PathId, pairs: &[(String, String)]) -> 
 
 /// `PUT`/`PATCH /v2/apps/{id}`: updates (or, for PUT, creates) an app; a body with only
 /// `version` rolls the app back to that stored version.
-async fn put_app(api: Api, id: PathId, pairs: &[(String, String)], body: Bytes, patch: bool) -> Response {
+async fn put_app(
+    api: Api,
+    id: PathId,
+    pairs: &[(String, String)],
+    body: Bytes,
+    patch: bool,
+    poster: Poster,
+) -> Response {
     let partial = match query_bool(pairs, "partialUpdate", true) {
         Ok(partial) => partial || patch,
         Err(e) => return bad_query(&e),
@@ -307,7 +344,9 @@ async fn put_app(api: Api, id: PathId, pairs: &[(String, String)], body: Bytes, 
                 Some(def) => def,
                 None => updated_definition(service, &id, &update, partial)?,
             };
-            Ok((service.put_apps(vec![def]), exists, id))
+            let app = app_id(&id);
+            let deployed = service.put_apps(vec![def], |service| poster.publish(service, &app));
+            Ok((deployed, exists, id))
         })
         .await;
     match result {

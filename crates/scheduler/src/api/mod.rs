@@ -3,6 +3,7 @@
 //! shapes come from `marathon-api`.
 
 mod apps;
+mod events;
 mod render;
 mod system;
 mod tasks;
@@ -46,6 +47,7 @@ pub(crate) fn router(service: ServiceHandle, store: store::AsyncStore) -> Router
         .route("/v2/queue", get(tasks::queue))
         .route("/v2/queue/{*path}", any(tasks::queue_delay))
         .route("/v2/deployments", get(tasks::deployments))
+        .route("/v2/events", get(events::events))
         .route("/v2/info", get(system::info))
         .route("/v2/leader", get(system::leader))
         .route("/ping", get(system::ping))

@@ -1,0 +1,265 @@
+//! Marathon's event bus on the wire (`/v2/events`, §4): every event type with its exact fields.
+//! Each event serializes to one JSON object with `eventType` and `timestamp` added; the
+//! `eventType` names are the ones marathon-python's `EventFactory` knows.
+
+use crate::output::{DeploymentInfo, TaskIpAddress};
+use crate::time::{Timestamp, format_timestamp};
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+
+/// One event (without its timestamp).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "eventType")]
+pub enum Event {
+    #[serde(rename = "event_stream_attached", rename_all = "camelCase")]
+    EventStreamAttached { remote_address: String },
+    #[serde(rename = "event_stream_detached", rename_all = "camelCase")]
+    EventStreamDetached { remote_address: String },
+    /// `POST /v2/apps`, `PUT`/`PATCH /v2/apps/{id}`: the app definition as the API shows it.
+    #[serde(rename = "api_post_event", rename_all = "camelCase")]
+    ApiPost { client_ip: String, uri: String, app_definition: Json },
+    #[serde(rename = "scheduler_registered_event", rename_all = "camelCase")]
+    SchedulerRegistered { framework_id: String, master: String },
+    #[serde(rename = "scheduler_reregistered_event", rename_all = "camelCase")]
+    SchedulerReregistered { master: String },
+    #[serde(rename = "scheduler_disconnected_event")]
+    SchedulerDisconnected {},
+    #[serde(rename = "status_update_event", rename_all = "camelCase")]
+    StatusUpdate {
+        slave_id: String,
+        task_id: String,
+        /// `TASK_RUNNING` etc.
+        task_status: String,
+        message: String,
+        app_id: String,
+        host: String,
+        ip_addresses: Vec<TaskIpAddress>,
+        ports: Vec<u16>,
+        #[serde(with = "crate::time::serde_ts")]
+        version: Timestamp,
+    },
+    #[serde(rename = "instance_changed_event", rename_all = "camelCase")]
+    InstanceChanged {
+        instance_id: String,
+        /// `Running`, `Killed`, `UnreachableInactive`, …
+        condition: String,
+        run_spec_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        #[serde(with = "crate::time::serde_ts")]
+        run_spec_version: Timestamp,
+    },
+    #[serde(rename = "instance_health_changed_event", rename_all = "camelCase")]
+    InstanceHealthChanged {
+        instance_id: String,
+        run_spec_id: String,
+        #[serde(with = "crate::time::serde_ts")]
+        run_spec_version: Timestamp,
+        healthy: Option<bool>,
+    },
+    #[serde(rename = "unknown_instance_terminated_event", rename_all = "camelCase")]
+    UnknownInstanceTerminated { instance_id: String, run_spec_id: String, condition: String },
+    #[serde(rename = "failed_health_check_event", rename_all = "camelCase")]
+    FailedHealthCheck {
+        app_id: String,
+        /// Upstream puts the instance id here.
+        task_id: String,
+        health_check: Json,
+    },
+    #[serde(rename = "health_status_changed_event", rename_all = "camelCase")]
+    HealthStatusChanged {
+        app_id: String,
+        instance_id: String,
+        #[serde(with = "crate::time::serde_ts")]
+        version: Timestamp,
+        alive: bool,
+    },
+    #[serde(rename = "unhealthy_instance_kill_event", rename_all = "camelCase")]
+    UnhealthyInstanceKill {
+        app_id: String,
+        task_id: String,
+        instance_id: String,
+        #[serde(with = "crate::time::serde_ts")]
+        version: Timestamp,
+        reason: String,
+        host: String,
+        slave_id: String,
+    },
+    #[serde(rename = "group_change_success", rename_all = "camelCase")]
+    GroupChangeSuccess {
+        group_id: String,
+        #[serde(with = "crate::time::serde_ts")]
+        version: Timestamp,
+    },
+    #[serde(rename = "group_change_failed", rename_all = "camelCase")]
+    GroupChangeFailed {
+        group_id: String,
+        #[serde(with = "crate::time::serde_ts")]
+        version: Timestamp,
+        reason: String,
+    },
+    /// A step starts.
+    #[serde(rename = "deployment_info", rename_all = "camelCase")]
+    DeploymentInfo { plan: Json, current_step: Json },
+    #[serde(rename = "deployment_step_success", rename_all = "camelCase")]
+    DeploymentStepSuccess { plan: Json, current_step: Json },
+    #[serde(rename = "deployment_step_failure", rename_all = "camelCase")]
+    DeploymentStepFailure { plan: Json, current_step: Json },
+    #[serde(rename = "deployment_success", rename_all = "camelCase")]
+    DeploymentSuccess { id: String, plan: Json },
+    #[serde(rename = "deployment_failed", rename_all = "camelCase")]
+    DeploymentFailed { id: String, plan: Json, reason: String },
+    #[serde(rename = "app_terminated_event", rename_all = "camelCase")]
+    AppTerminated { app_id: String },
+}
+
+impl Event {
+    /// The `eventType` (also the SSE `event:` name).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::EventStreamAttached { .. } => "event_stream_attached",
+            Self::EventStreamDetached { .. } => "event_stream_detached",
+            Self::ApiPost { .. } => "api_post_event",
+            Self::SchedulerRegistered { .. } => "scheduler_registered_event",
+            Self::SchedulerReregistered { .. } => "scheduler_reregistered_event",
+            Self::SchedulerDisconnected {} => "scheduler_disconnected_event",
+            Self::StatusUpdate { .. } => "status_update_event",
+            Self::InstanceChanged { .. } => "instance_changed_event",
+            Self::InstanceHealthChanged { .. } => "instance_health_changed_event",
+            Self::UnknownInstanceTerminated { .. } => "unknown_instance_terminated_event",
+            Self::FailedHealthCheck { .. } => "failed_health_check_event",
+            Self::HealthStatusChanged { .. } => "health_status_changed_event",
+            Self::UnhealthyInstanceKill { .. } => "unhealthy_instance_kill_event",
+            Self::GroupChangeSuccess { .. } => "group_change_success",
+            Self::GroupChangeFailed { .. } => "group_change_failed",
+            Self::DeploymentInfo { .. } => "deployment_info",
+            Self::DeploymentStepSuccess { .. } => "deployment_step_success",
+            Self::DeploymentStepFailure { .. } => "deployment_step_failure",
+            Self::DeploymentSuccess { .. } => "deployment_success",
+            Self::DeploymentFailed { .. } => "deployment_failed",
+            Self::AppTerminated { .. } => "app_terminated_event",
+        }
+    }
+
+    /// The event's JSON with `eventType` and `timestamp`.
+    pub fn to_json(&self, timestamp: Timestamp) -> Json {
+        let mut value = serde_json::to_value(self).unwrap_or(Json::Null);
+        if let Json::Object(map) = &mut value {
+            map.insert("timestamp".into(), Json::String(format_timestamp(timestamp)));
+        }
+        value
+    }
+}
+
+/// The `plan` of deployment events in the light format (no original/target groups):
+/// `{"id", "version", "steps": [{"actions": [...]}]}`.
+pub fn light_plan(info: &DeploymentInfo) -> Json {
+    json!({
+        "id": info.id,
+        "version": format_timestamp(info.version),
+        "steps": info.steps.iter().map(|actions| json!({ "actions": actions })).collect::<Vec<_>>(),
+    })
+}
+
+/// The `plan` of deployment events in the full format: the light plan plus the `original` and
+/// `target` group states (`{"id","apps","groups","pods","dependencies","version"}`), which
+/// marathon-python requires.
+pub fn full_plan(info: &DeploymentInfo, original: &Json, target: &Json) -> Json {
+    let mut plan = light_plan(info);
+    if let Json::Object(map) = &mut plan {
+        map.insert("original".into(), original.clone());
+        map.insert("target".into(), target.clone());
+    }
+    plan
+}
+
+/// A group state of a full plan holding `apps` (app JSON) at `version`.
+pub fn group_state(apps: Vec<Json>, version: Timestamp) -> Json {
+    json!({"id": "/", "apps": apps, "groups": [], "pods": [], "dependencies": [], "version": format_timestamp(version)})
+}
+
+/// `json` in the light plan format: `plan.original` and `plan.target` removed (events without a
+/// plan are unchanged).
+pub fn lighten(json: &Json) -> Json {
+    let mut light = json.clone();
+    if let Some(Json::Object(plan)) = light.get_mut("plan") {
+        plan.remove("original");
+        plan.remove("target");
+    }
+    light
+}
+
+/// The `currentStep` of deployment events: `{"actions": [...]}` of step `index` (0-based).
+pub fn step_json(info: &DeploymentInfo, index: usize) -> Json {
+    json!({ "actions": info.steps.get(index).cloned().unwrap_or_default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::DeploymentAction;
+    use crate::parse_timestamp;
+
+    fn at(s: &str) -> Timestamp {
+        parse_timestamp(s).expect("timestamp")
+    }
+
+    #[test]
+    fn status_update_has_upstream_fields() {
+        let event = Event::StatusUpdate {
+            slave_id: "S1".into(),
+            task_id: "foo.instance-1._app.1".into(),
+            task_status: "TASK_RUNNING".into(),
+            message: String::new(),
+            app_id: "/foo".into(),
+            host: "srv5".into(),
+            ip_addresses: vec![TaskIpAddress { ip_address: "10.0.0.5".into(), protocol: "IPv4".into() }],
+            ports: vec![31776],
+            version: at("2015-09-30T09:09:17.614Z"),
+        };
+        assert_eq!(event.event_type(), "status_update_event");
+        assert_eq!(
+            event.to_json(at("2015-09-30T12:44:45.681Z")),
+            json!({
+                "eventType": "status_update_event", "slaveId": "S1", "taskId": "foo.instance-1._app.1",
+                "taskStatus": "TASK_RUNNING", "message": "", "appId": "/foo", "host": "srv5",
+                "ipAddresses": [{"ipAddress": "10.0.0.5", "protocol": "IPv4"}], "ports": [31776],
+                "version": "2015-09-30T09:09:17.614Z", "timestamp": "2015-09-30T12:44:45.681Z"
+            })
+        );
+    }
+
+    #[test]
+    fn every_type_name_matches_its_serialized_tag() {
+        let t = at("2020-01-01T00:00:00.000Z");
+        let info = DeploymentInfo {
+            id: "d1".into(),
+            version: t,
+            affected_apps: vec![],
+            steps: vec![vec![DeploymentAction { action: "ScaleApplication".into(), app: crate::PathId::parse("/a") }]],
+            current_step: 1,
+        };
+        let events = [
+            Event::EventStreamAttached { remote_address: "1.2.3.4".into() },
+            Event::SchedulerDisconnected {},
+            Event::DeploymentInfo { plan: light_plan(&info), current_step: step_json(&info, 0) },
+            Event::DeploymentSuccess { id: "d1".into(), plan: light_plan(&info) },
+            Event::AppTerminated { app_id: "/a".into() },
+            Event::HealthStatusChanged {
+                app_id: "/a".into(),
+                instance_id: "a.instance-1".into(),
+                version: t,
+                alive: true,
+            },
+        ];
+        for event in events {
+            let json = event.to_json(t);
+            assert_eq!(json["eventType"], event.event_type());
+            assert_eq!(json["timestamp"], "2020-01-01T00:00:00.000Z");
+        }
+        let plan = light_plan(&info);
+        assert_eq!(plan["steps"][0]["actions"][0], json!({"action": "ScaleApplication", "app": "/a"}));
+    }
+}
