@@ -186,6 +186,20 @@ pub struct TaskRecord {
     pub healthy: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_ip: Option<String>,
+    /// The agent's attributes as text, for placement constraints.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttributeRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+/// One agent attribute of a [`TaskRecord`], rendered as text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributeRecord {
+    pub name: String,
+    pub value: String,
 }
 
 const CONDITIONS: [Condition; 15] = [
@@ -230,6 +244,13 @@ impl From<&Instance> for InstanceRecord {
                 mesos_state: task.mesos_state.map(|s| s.name().to_string()),
                 healthy: task.healthy,
                 agent_ip: task.agent_ip.clone(),
+                attributes: task
+                    .attributes
+                    .iter()
+                    .map(|(name, value)| AttributeRecord { name: name.clone(), value: value.clone() })
+                    .collect(),
+                region: task.region.clone(),
+                zone: task.zone.clone(),
             }),
             unreachable_since: instance.unreachable_since.map(Timestamp::millis),
             role: instance.role.clone(),
@@ -269,6 +290,9 @@ impl InstanceRecord {
                 },
                 healthy: task.healthy,
                 agent_ip: task.agent_ip,
+                attributes: task.attributes.into_iter().map(|a| (a.name, a.value)).collect(),
+                region: task.region,
+                zone: task.zone,
             }),
         };
         Ok(Instance {
@@ -305,6 +329,9 @@ mod tests {
                 mesos_state: Some(TaskState::Running),
                 healthy: Some(true),
                 agent_ip: Some("10.0.0.1".into()),
+                attributes: vec![("rack".into(), "r1".into()), ("cores".into(), "{a,b}".into())],
+                region: Some("eu".into()),
+                zone: Some("eu-1".into()),
             }),
             id,
             app_id: app,
@@ -328,6 +355,25 @@ mod tests {
                 assert_eq!(back.into_instance().expect("valid"), original);
             }
         }
+    }
+
+    #[test]
+    fn task_records_without_agent_fields_still_load() {
+        let json = r#"{"instanceId":"prod_web.instance-00000000-0000-0000-0000-000000000007","appId":"/prod/web",
+            "runSpecVersion":5,"goal":"running","condition":"Running","conditionSince":20,"incarnation":2,
+            "task":{"taskId":"t","agentId":"agent-1","hostname":"host-a","hostPorts":[],"stagedAt":10},"role":"*"}"#;
+        let record: InstanceRecord = serde_json::from_str(json).expect("old record");
+        let task = record.into_instance().expect("valid").task.expect("task");
+        assert!(task.attributes.is_empty() && task.region.is_none() && task.zone.is_none());
+        // And nothing is written for them when they are empty.
+        let mut bare = instance(Condition::Running, true);
+        if let Some(task) = bare.task.as_mut() {
+            task.attributes.clear();
+            task.region = None;
+            task.zone = None;
+        }
+        let text = String::from_utf8(encode(&InstanceRecord::from(&bare))).expect("utf-8");
+        assert!(!text.contains("attributes") && !text.contains("region") && !text.contains("zone"), "{text}");
     }
 
     #[test]

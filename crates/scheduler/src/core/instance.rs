@@ -192,6 +192,12 @@ pub struct Task {
     pub healthy: Option<bool>,
     /// The agent's IP address from the offer, where Marathon's health checks connect to.
     pub agent_ip: Option<String>,
+    /// The agent's attributes as placement constraints compare them (name, text; the first of
+    /// each name, in offer order), from the offer.
+    pub attributes: Vec<(String, String)>,
+    /// The agent's fault domain region and zone, from the offer.
+    pub region: Option<String>,
+    pub zone: Option<String>,
 }
 
 /// One replica of an app: the unit the scheduler persists.

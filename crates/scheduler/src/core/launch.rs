@@ -1,7 +1,7 @@
 //! Offers: matching scheduled instances against offers, provisioning them (persisted before
 //! the ACCEPT goes out), declining the rest, and reviving or suppressing offers.
 
-use super::matcher::{ResourceMatch, match_resources};
+use super::matcher::{ResourceMatch, agent_attributes, match_resources, offer_region, offer_zone};
 use super::task_builder::build_task_info;
 use super::*;
 use mesos_api::resources::ResourceSet;
@@ -66,7 +66,8 @@ impl SchedulerCore {
                     break 'rounds;
                 }
                 let Some(instance_id) = waiting.front().cloned() else { continue };
-                let placed: Vec<&Instance> = self.instances_of(&spec.id).filter(|i| i.task.is_some()).collect();
+                // Instances provisioned from this offer already have their task: they count.
+                let placed = self.placed_instances(spec);
                 let matched = placement(spec, offer, &placed)
                     .map_err(|reason| vec![reason])
                     .and_then(|()| match_resources(spec, offer_role.as_deref(), &remaining, &mut self.rng));
@@ -112,6 +113,14 @@ impl SchedulerCore {
         count
     }
 
+    /// The instances placement constraints see (upstream 1.11): every instance of the app with a
+    /// task, except those of an older config, which a rolling upgrade replaces (so that a new
+    /// instance may go where an old one still runs).
+    fn placed_instances(&self, spec: &RunSpec) -> Vec<&Instance> {
+        let config = spec.version_info.last_config_change_at;
+        self.instances_of(&spec.id).filter(|i| i.task.is_some() && i.run_spec_version >= config).collect()
+    }
+
     fn record_offer_stats(
         &mut self,
         offer: &Offer,
@@ -154,6 +163,9 @@ impl SchedulerCore {
             mesos_state: None,
             healthy: None,
             agent_ip: offer.url.as_ref().and_then(|u| u.address.ip.clone()),
+            attributes: agent_attributes(offer),
+            region: offer_region(offer),
+            zone: offer_zone(offer),
         });
         instance.condition = Condition::Provisioned;
         instance.condition_since = now.wall;

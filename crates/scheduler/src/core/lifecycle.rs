@@ -2,7 +2,7 @@
 //! count, kills, unreachable instances, reconciliation and timers.
 
 use super::instance::condition_from_status;
-use super::kill_order::select_for_kill;
+use super::kill_order::{select_for_kill, select_for_kill_balanced};
 use super::*;
 use tracing::{debug, info, warn};
 
@@ -134,7 +134,7 @@ impl SchedulerCore {
                 self.schedule_instance(spec);
             }
         } else if counted.len() > wanted && self.reconciled {
-            let victims = select_for_kill(&counted, counted.len() - wanted, spec.kill_selection);
+            let victims = select_for_kill_balanced(&counted, counted.len() - wanted, spec);
             info!(%app_id, surplus = victims.len(), "decommissioning surplus instances");
             for id in victims {
                 self.decommission(&id);

@@ -154,7 +154,7 @@ pub enum ConstraintOperator {
     Is,
 }
 
-/// `[field, OPERATOR, value?]`. Stored now; evaluated by the placement hook later.
+/// `[field, OPERATOR, value?]`, evaluated by [`placement`](super::matcher::placement).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Constraint {
     pub field: String,

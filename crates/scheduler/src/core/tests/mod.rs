@@ -1,6 +1,7 @@
 //! Tests of the whole core: a harness that feeds events and plays the store, scenario tests
 //! that assert on the commands (`engine`), and a simulation against a tiny master (`sim`).
 
+mod constraints;
 mod engine;
 mod health;
 mod rolling;
@@ -181,6 +182,22 @@ pub(super) fn offer(id: &str, agent: &str, resources: &str) -> Offer {
         allocation_info: None,
         domain: None,
     }
+}
+
+/// `offer` from an agent with TEXT attributes (`rack:r1`).
+pub(super) fn offer_with_attributes(id: &str, agent: &str, resources: &str, attributes: &[(&str, &str)]) -> Offer {
+    let attributes = attributes
+        .iter()
+        .map(|(name, value)| mesos_api::Attribute {
+            name: name.to_string(),
+            kind: mesos_api::ValueType::Text,
+            scalar: None,
+            ranges: None,
+            set: None,
+            text: Some(mesos_api::Text { value: value.to_string() }),
+        })
+        .collect();
+    Offer { attributes, ..offer(id, agent, resources) }
 }
 
 pub(super) fn app(id: &str, instances: u32) -> RunSpec {
