@@ -35,6 +35,16 @@ pub(crate) struct WaitFlags {
     /// With --wait: give up (and exit non-zero) after this many seconds; default: no limit.
     #[arg(long, value_name = "SECONDS", requires = "wait")]
     timeout: Option<u64>,
+    /// Apply the change even if a deployment of the app is running (it replaces that one).
+    #[arg(long)]
+    force: bool,
+}
+
+impl WaitFlags {
+    /// `path` with `?force=true` when forced.
+    fn forced(&self, path: &str) -> String {
+        if self.force { format!("{path}?force=true") } else { path.to_string() }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,7 +290,7 @@ pub(crate) async fn app(flags: &ClientFlags, command: AppCommand) -> anyhow::Res
         AppCommand::Show { id } => return show_app(&api, &id, flags.json).await,
         AppCommand::Add { file, wait } => {
             let definition = read_definition(&file)?;
-            let created = api.change(reqwest::Method::POST, "/v2/apps", Some(&definition)).await?;
+            let created = api.change(reqwest::Method::POST, &wait.forced("/v2/apps"), Some(&definition)).await?;
             let id = created
                 .body
                 .get("id")
@@ -293,11 +303,12 @@ pub(crate) async fn app(flags: &ClientFlags, command: AppCommand) -> anyhow::Res
             // PUT would create a missing app: make sure it exists first.
             api.get(&app_path(&id)).await?;
             let body = json!({ "instances": instances });
-            let result = api.change(reqwest::Method::PUT, &app_path(&id), Some(&body)).await?;
+            let result = api.change(reqwest::Method::PUT, &wait.forced(&app_path(&id)), Some(&body)).await?;
             (result, format!("Scaling {} to {instances} instance(s)", absolute(&id)), id, wait, false)
         }
         AppCommand::Restart { id, wait } => {
-            let result = api.change(reqwest::Method::POST, &format!("{}/restart", app_path(&id)), None).await?;
+            let path = wait.forced(&format!("{}/restart", app_path(&id)));
+            let result = api.change(reqwest::Method::POST, &path, None).await?;
             (result, format!("Restarting {}", absolute(&id)), id, wait, false)
         }
         AppCommand::Remove { id, wait } => {

@@ -384,6 +384,7 @@ async fn errors_are_printed_to_stderr_with_a_failure_status() {
     assert!(out.stderr.contains("400 Bad Request: Invalid task id 'not-a-task-id'"), "{out:#?}");
 
     // --wait fails when the deployment cannot finish in time, or when another change replaces it.
+    // A change of an app whose deployment is running is refused unless forced.
     // No offer ever fits 100 cpus, so this app's deployments never finish by themselves.
     let stuck = local.file("stuck.json", r#"{"id":"cli-stuck","cmd":"sleep 600","cpus":100,"mem":16,"instances":1}"#);
     let out = local.cli(&["app", "add", &stuck, "--wait", "--timeout", "1"]).await;
@@ -393,9 +394,15 @@ async fn errors_are_printed_to_stderr_with_a_failure_status() {
         out.stderr.starts_with("error: deployment ") && out.stderr.contains(" failed: timed out after 1s"),
         "{out:#?}"
     );
+    let out = local.cli(&["app", "scale", "cli-stuck", "3"]).await.failed();
+    assert!(out.stderr.contains("409 Conflict: App is locked by one or more deployments."), "{out:#?}");
     let waiter = tokio::spawn({
         let url = local.url.clone();
-        async move { run(&["app", "scale", "cli-stuck", "2", "--wait", "--timeout", WAIT, "--url", &url], &[]).await }
+        async move {
+            // The app's first deployment never finishes: only a forced change may replace it.
+            let args = ["app", "scale", "cli-stuck", "2", "--force", "--wait", "--timeout", WAIT, "--url", &url];
+            run(&args, &[]).await
+        }
     });
     eventually(Duration::from_secs(30), "the scale change", || async {
         let app = local.cli(&["app", "show", "cli-stuck", "--json"]).await.ok().json();

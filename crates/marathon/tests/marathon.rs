@@ -208,7 +208,11 @@ async fn reconciliation_kills_unknown_tasks_and_replaces_tasks_the_master_lost()
     let a = first.iter().next().expect("a task").clone();
     let (status, answer) = marathon.send(Method::DELETE, &format!("/v2/apps/rec/tasks/{a}?wipe=true"), None).await;
     assert_eq!(status, 200, "{answer}");
-    let second = ids(&marathon.wait_running("rec", 2, TIMEOUT).await);
+    let second = eventually(TIMEOUT, "a replaced by a new task", || async {
+        let now = ids(&marathon.wait_running("rec", 2, TIMEOUT).await);
+        (!now.contains(&a)).then_some(now)
+    })
+    .await;
     let c = second.difference(&first).next().expect("a new task").clone();
 
     // Restored from the backup, Marathon expects {a, b}: reconciliation kills c, which it does
@@ -298,9 +302,14 @@ async fn updates_versions_rollback_and_batch_changes() {
 
     // PUT creates (201 + Location), PATCH changes, versions list newest first.
     let (status, created) =
-        marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"cmd": "sleep 1", "instances": 0}))).await;
+        marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"cmd": "sleep 1", "instances": 1}))).await;
     assert_eq!(status, 201, "{created}");
-    let (status, changed) = marathon.send(Method::PATCH, "/v2/apps/svc", Some(json!({"cmd": "sleep 2"}))).await;
+    // Without a master the creation never finishes: its deployment locks the app.
+    let (status, locked) = marathon.send(Method::PATCH, "/v2/apps/svc", Some(json!({"cmd": "sleep 2"}))).await;
+    assert_eq!(status, 409, "{locked}");
+    assert_eq!(locked["deployments"][0]["id"], created["deploymentId"], "{locked}");
+    let (status, changed) =
+        marathon.send(Method::PATCH, "/v2/apps/svc?force=true", Some(json!({"cmd": "sleep 2"}))).await;
     assert_eq!(status, 200, "{changed}");
     assert!(changed["deploymentId"].is_string() && changed["version"].is_string(), "{changed}");
     let (_, versions) = marathon.get("/v2/apps/svc/versions").await;
@@ -312,20 +321,23 @@ async fn updates_versions_rollback_and_batch_changes() {
     assert_eq!(first["cmd"], "sleep 1");
 
     // Rolling back makes the old definition current again (as a new version).
-    let (status, answer) = marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"version": versions[1]}))).await;
+    // (Rollback through an update is a new version; DELETE /v2/deployments restores exactly.)
+    let (status, answer) =
+        marathon.send(Method::PUT, "/v2/apps/svc?force=true", Some(json!({"version": versions[1]}))).await;
     assert_eq!(status, 200, "{answer}");
     let (_, app) = marathon.get("/v2/apps/svc").await;
     assert_eq!(app["app"]["cmd"], "sleep 1");
     assert_eq!(app["app"]["versionInfo"]["lastConfigChangeAt"], app["app"]["version"]);
-    let (status, _) =
-        marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"version": "2001-01-01T00:00:00.000Z"}))).await;
+    let (status, _) = marathon
+        .send(Method::PUT, "/v2/apps/svc?force=true", Some(json!({"version": "2001-01-01T00:00:00.000Z"})))
+        .await;
     assert_eq!(status, 404);
     let (status, _) = marathon.get("/v2/apps/svc/versions/2001-01-01T00:00:00.000Z").await;
     assert_eq!(status, 404);
 
     // A scale-only change keeps lastConfigChangeAt.
     let config_change = app["app"]["versionInfo"]["lastConfigChangeAt"].clone();
-    let (status, _) = marathon.send(Method::PUT, "/v2/apps/svc", Some(json!({"instances": 0}))).await;
+    let (status, _) = marathon.send(Method::PUT, "/v2/apps/svc?force=true", Some(json!({"instances": 0}))).await;
     assert_eq!(status, 200);
     let (_, app) = marathon.get("/v2/apps/svc").await;
     assert_eq!(app["app"]["versionInfo"]["lastConfigChangeAt"], config_change);
@@ -340,7 +352,7 @@ async fn updates_versions_rollback_and_batch_changes() {
     // Batch PUT creates and updates in one deployment; ids without a slash are absolute.
     let batch =
         json!([{"id": "svc", "instances": 0, "cmd": "sleep 3"}, {"id": "other", "cmd": "sleep 4", "instances": 0}]);
-    let (status, answer) = marathon.send(Method::PUT, "/v2/apps", Some(batch)).await;
+    let (status, answer) = marathon.send(Method::PUT, "/v2/apps?force=true", Some(batch)).await;
     assert_eq!(status, 200, "{answer}");
     let (_, svc) = marathon.get("/v2/apps/svc").await;
     assert_eq!(svc["app"]["cmd"], "sleep 3");
@@ -350,7 +362,7 @@ async fn updates_versions_rollback_and_batch_changes() {
     assert_eq!(status, 422, "{answer}");
 
     // Restart and delete answer with deployments; unknown apps are 404.
-    let response = marathon.http.post(marathon.url("/v2/apps/svc/restart")).send().await.expect("restart");
+    let response = marathon.http.post(marathon.url("/v2/apps/svc/restart?force=true")).send().await.expect("restart");
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.headers().contains_key("marathon-deployment-id"));
     assert!(response.headers().contains_key("x-marathon-leader"));
@@ -569,5 +581,68 @@ async fn the_python_client_follows_the_event_stream_through_create_restart_and_d
     assert!(events.iter().any(|e| e["type"] == "status_update_event" && e["task_status"] == "TASK_RUNNING"));
     assert!(events.iter().any(|e| e["type"] == "instance_changed_event" && e["condition"] == "Running"));
     assert!(types.contains(&"app_terminated_event"));
+    cluster.teardown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_never_gets_healthy_is_rolled_back_while_the_old_one_serves() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(health_checked_web_app("rb", 2))).await;
+    assert_eq!(status, 201, "{answer}");
+    let (original_version, old) = eventually(TIMEOUT, "two healthy instances", || async {
+        let (_, app) = marathon.get("/v2/apps/rb").await;
+        let app = &app["app"];
+        let done = app["tasksHealthy"] == 2 && app["deployments"] == json!([]);
+        done.then(|| (app["version"].clone(), ids(app["tasks"].as_array().map(Vec::as_slice).unwrap_or(&[]))))
+    })
+    .await;
+
+    // Version 2 serves no /health: it never becomes healthy, so the deployment never ends.
+    let broken = json!({"cmd": "exec python3 -m http.server $PORT0"});
+    let (status, upgrade) = marathon.send(Method::PUT, "/v2/apps/rb", Some(broken)).await;
+    assert_eq!(status, 200, "{upgrade}");
+    let old_serving = |app: &Value| {
+        let tasks = app["tasks"].as_array().cloned().unwrap_or_default();
+        let healthy_old = tasks
+            .iter()
+            .filter(|t| old.contains(t["id"].as_str().unwrap_or_default()))
+            .filter(|t| t["healthCheckResults"][0]["alive"] == true)
+            .count();
+        healthy_old == 2
+    };
+    eventually(TIMEOUT, "the new version's tasks to run next to the old ones", || async {
+        let (_, app) = marathon.get("/v2/apps/rb").await;
+        let app = &app["app"];
+        assert!(old_serving(app), "the old version stopped serving: {app}");
+        let running = app["tasks"].as_array()?.iter().filter(|t| t["state"] == "TASK_RUNNING").count();
+        (running == 4).then_some(())
+    })
+    .await;
+    let (_, deployments) = marathon.get("/v2/deployments").await;
+    assert_eq!(deployments[0]["id"], upgrade["deploymentId"], "{deployments}");
+
+    let response = marathon
+        .http
+        .delete(marathon.url(&format!("/v2/deployments/{}", upgrade["deploymentId"].as_str().expect("id"))))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(response.status().as_u16(), 200);
+    let rollback: Value = response.json().await.expect("json");
+    assert!(rollback["deploymentId"].is_string() && rollback["deploymentId"] != upgrade["deploymentId"]);
+    eventually(TIMEOUT, "the rollback to finish with the original tasks", || async {
+        let (_, app) = marathon.get("/v2/apps/rb").await;
+        let app = &app["app"];
+        assert!(old_serving(app), "the old version stopped serving: {app}");
+        let now = ids(app["tasks"].as_array()?);
+        (now == old && app["deployments"] == json!([])).then_some(())
+    })
+    .await;
+    let (_, app) = marathon.get("/v2/apps/rb").await;
+    assert_eq!(app["app"]["version"], original_version);
+    assert_eq!(app["app"]["cmd"], health_checked_web_app("rb", 2)["cmd"]);
+    let (status, _) = marathon.send(Method::DELETE, "/v2/deployments/nope", None).await;
+    assert_eq!(status, 404);
     cluster.teardown();
 }

@@ -1,10 +1,10 @@
-//! Deployments as the API shows them: one per accepted change of an app, from the change until
-//! the app's instances have converged ([`SchedulerCore::is_converged`]: all wanted instances
-//! running the current config and healthy, nothing else of the app left). Pure bookkeeping over the core's state; the rolling-upgrade planner
-//! (which will drive changes step by step) replaces the single-step plans here.
-//!
-//! A newer change of an app supersedes the deployments of that app that are still running, as the
-//! core acts on the latest definition at once.
+//! Deployments as the API shows them: one per accepted change of apps, from the change until the
+//! apps have converged ([`SchedulerCore::is_converged`]: all wanted instances running the
+//! current config and healthy, nothing else of the apps left). Pure bookkeeping over the core's
+//! state: the core acts on the latest definition at once (rolling upgrades included), so a plan
+//! here is the record of a change, its steps as upstream names them, and what it replaced (for
+//! rollbacks). A change of an app with a running deployment is refused unless forced; a forced
+//! one supersedes it.
 
 use crate::core::{AppId, SchedulerCore};
 use marathon_api::events::{Event, full_plan, step_json};
@@ -40,6 +40,8 @@ pub struct Deployment {
     /// The affected apps before and after (group states of full-format plans).
     pub original: serde_json::Value,
     pub target: serde_json::Value,
+    /// The definitions before the change (`None`: the app did not exist), for rollbacks.
+    pub originals: Vec<(AppId, Option<marathon_api::AppDefinition>)>,
 }
 
 impl Deployment {
@@ -149,6 +151,21 @@ impl DeploymentTracker {
         done.into_iter().filter_map(|k| self.deployments.remove(&k)).collect()
     }
 
+    pub fn get(&self, id: &str) -> Option<&Deployment> {
+        self.deployments.values().find(|d| d.id == id)
+    }
+
+    /// Cancels a deployment (it is no longer tracked).
+    pub fn remove(&mut self, id: &str) -> Option<Deployment> {
+        let key = self.deployments.iter().find(|(_, d)| d.id == id).map(|(k, _)| *k)?;
+        self.deployments.remove(&key)
+    }
+
+    /// Ids of the deployments that affect any of `apps`.
+    pub fn locking(&self, apps: &[AppId]) -> Vec<String> {
+        self.deployments.values().filter(|d| apps.iter().any(|a| d.affects(a))).map(|d| d.id.clone()).collect()
+    }
+
     pub fn all(&self) -> impl Iterator<Item = &Deployment> {
         self.deployments.values()
     }
@@ -177,6 +194,7 @@ mod tests {
             actions: vec![(AppId::new(app), kind)],
             original: serde_json::Value::Null,
             target: serde_json::Value::Null,
+            originals: Vec::new(),
         }
     }
 

@@ -56,6 +56,9 @@ pub struct SchedulerFlags {
     /// Highest service port.
     #[arg(long = "local_port_max", alias = "local-port-max", default_value_t = 20_000)]
     pub local_port_max: u16,
+    /// Deployments that may run at once; more are refused with 403.
+    #[arg(long = "max_running_deployments", alias = "max-running-deployments", default_value_t = 100)]
+    pub max_running_deployments: usize,
     /// Prefix of the `PORT*` and `HOST` variables in tasks.
     #[arg(long = "env_vars_prefix", alias = "env-vars-prefix")]
     pub env_vars_prefix: Option<String>,
@@ -82,6 +85,7 @@ impl SchedulerFlags {
             task_launch_timeout_ms: 300_000,
             local_port_min: 10_000,
             local_port_max: 20_000,
+            max_running_deployments: 100,
             env_vars_prefix: None,
         }
     }

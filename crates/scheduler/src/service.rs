@@ -144,9 +144,51 @@ impl Service {
     pub fn put_apps(&mut self, defs: Vec<AppDefinition>, announce: impl FnOnce(&Service)) -> Deployed {
         let ids: Vec<AppId> = defs.iter().map(|d| AppId::new(&d.id)).collect();
         let original = self.app_states(&ids);
+        let originals = self.originals(&ids);
         let actions = defs.into_iter().map(|def| self.put_app(def)).collect();
         announce(self);
-        self.start_deployment(actions, original)
+        self.start_deployment(actions, original, originals)
+    }
+
+    /// The definitions of `ids` as they are now (for rollbacks).
+    fn originals(&self, ids: &[AppId]) -> Vec<(AppId, Option<AppDefinition>)> {
+        ids.iter().map(|id| (id.clone(), self.definitions.get(id).cloned())).collect()
+    }
+
+    /// Ids of the running deployments that change any of `apps` (which lock them).
+    pub fn locked_by(&self, apps: &[AppId]) -> Vec<String> {
+        self.deployments.locking(apps)
+    }
+
+    /// Cancels a deployment (`DELETE /v2/deployments/{id}`). With `rollback`, its apps go back to
+    /// their definitions before it (a created app is deleted, a deleted one re-created) in a new
+    /// deployment, which is returned. `None` if there is no such deployment.
+    pub fn cancel_deployment(&mut self, id: &str, rollback: bool) -> Option<Option<Deployed>> {
+        let deployment = self.deployments.remove(id)?;
+        let now = self.now().wall;
+        let reason = if rollback { "rolled back" } else { "cancelled" };
+        self.bus.publish(&deployment.failed_event(reason), now);
+        if !rollback {
+            return Some(None);
+        }
+        let ids: Vec<AppId> = deployment.originals.iter().map(|(id, _)| id.clone()).collect();
+        let original = self.app_states(&ids);
+        let originals = self.originals(&ids);
+        let mut actions = Vec::new();
+        for (app_id, before) in deployment.originals {
+            match before {
+                Some(def) => actions.push(self.restore_app(def)),
+                None => {
+                    if self.core.app(&app_id).is_some() {
+                        let now = self.now();
+                        self.handle(now, Event::AppDeleted { id: app_id.clone() });
+                        self.definitions.remove(&app_id);
+                        actions.push((app_id, DeploymentKind::Stop));
+                    }
+                }
+            }
+        }
+        Some(Some(self.start_deployment(actions, original, originals)))
     }
 
     /// The API JSON of the apps that exist among `ids` (deployment plans' group states).
@@ -155,6 +197,21 @@ impl Service {
             .filter_map(|id| self.definitions.get(id))
             .map(|def| marathon_api::app_json(def, &marathon_api::AppExtras::default()))
             .collect()
+    }
+
+    /// Puts a stored definition back as it was (version included).
+    fn restore_app(&mut self, def: AppDefinition) -> (AppId, DeploymentKind) {
+        let id = AppId::new(&def.id);
+        let spec = convert::run_spec(&def);
+        let kind = match self.core.app(&id) {
+            None => DeploymentKind::Start,
+            Some(current) if current.same_config(&spec) => DeploymentKind::Scale,
+            Some(_) => DeploymentKind::Restart,
+        };
+        self.definitions.insert(id.clone(), def);
+        let now = self.now();
+        self.handle(now, Event::AppRestore { spec });
+        (id, kind)
     }
 
     fn put_app(&mut self, mut def: AppDefinition) -> (AppId, DeploymentKind) {
@@ -181,18 +238,20 @@ impl Service {
     pub fn delete_app(&mut self, id: &AppId) -> Option<Deployed> {
         self.core.app(id)?;
         let original = self.app_states(std::slice::from_ref(id));
+        let originals = self.originals(std::slice::from_ref(id));
         let now = self.now();
         self.handle(now, Event::AppDeleted { id: id.clone() });
         self.definitions.remove(id);
-        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Stop)], original))
+        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Stop)], original, originals))
     }
 
     pub fn restart_app(&mut self, id: &AppId) -> Option<Deployed> {
         self.core.app(id)?;
         let original = self.app_states(std::slice::from_ref(id));
+        let originals = self.originals(std::slice::from_ref(id));
         let now = self.now();
         self.handle(now, Event::AppRestart { id: id.clone(), version: now.wall });
-        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Restart)], original))
+        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Restart)], original, originals))
     }
 
     /// Kills tasks (see [`Event::KillTasks`]); with `scale`, returns the deployment that scales
@@ -203,10 +262,13 @@ impl Service {
         apps.sort();
         apps.dedup();
         let original = self.app_states(&apps);
+        let originals = self.originals(&apps);
         let now = self.now();
         self.handle(now, Event::KillTasks { task_ids, scale, wipe });
-        (scale && !apps.is_empty())
-            .then(|| self.start_deployment(apps.into_iter().map(|id| (id, DeploymentKind::Scale)).collect(), original))
+        (scale && !apps.is_empty()).then(|| {
+            let actions = apps.into_iter().map(|id| (id, DeploymentKind::Scale)).collect();
+            self.start_deployment(actions, original, originals)
+        })
     }
 
     /// Resets the launch delay; `false` if nothing of the app waits in the queue.
@@ -223,6 +285,7 @@ impl Service {
         &mut self,
         actions: Vec<(AppId, DeploymentKind)>,
         original: Vec<serde_json::Value>,
+        originals: Vec<(AppId, Option<AppDefinition>)>,
     ) -> Deployed {
         let version = actions
             .iter()
@@ -240,6 +303,7 @@ impl Service {
             actions,
             original: marathon_api::events::group_state(original, version),
             target: marathon_api::events::group_state(target, version),
+            originals,
         };
         let now = self.now().wall;
         for group in deployment.changed_groups() {

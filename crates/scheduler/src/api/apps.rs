@@ -1,7 +1,7 @@
 //! `/v2/apps`: list, create, update, delete, restart, tasks and versions of apps.
 
 use super::render::{app_info, tasks_of};
-use super::{Api, ApiError, bad_query, deployment_response, error, json, query_pairs, unavailable};
+use super::{Api, ApiError, bad_query, check_deployable, deployment_response, error, json, query_pairs, unavailable};
 use crate::core::AppId;
 use crate::service::Service;
 use axum::body::Bytes;
@@ -116,9 +116,14 @@ pub(super) async fn create(
     State(api): State<Api>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     OriginalUri(uri): OriginalUri,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let poster = Poster::new(remote, &uri);
+    let force = match query_bool(&query_pairs(query), "force", false) {
+        Ok(force) => force,
+        Err(e) => return bad_query(&e),
+    };
     let raw = match parse_app(&body) {
         Ok(raw) => raw,
         Err(e) => return parse_failed(&e),
@@ -135,6 +140,7 @@ pub(super) async fn create(
             if service.definition(&app).is_some() {
                 return Err(ApiError::Message(StatusCode::CONFLICT, messages::app_exists(&id)));
             }
+            check_deployable(service, std::slice::from_ref(&app), force)?;
             let deployed = service.put_apps(vec![def], |service| poster.publish(service, &app));
             let embed = Embed { counts: true, deployments: true, ..Embed::default() };
             let body = service.definition(&app).map(|def| app_info(service, def, embed)).unwrap_or(Json::Null);
@@ -171,9 +177,9 @@ pub(super) async fn patch_many(State(api): State<Api>, RawQuery(query): RawQuery
 
 async fn update_many(api: Api, query: Option<String>, body: Bytes, existing_only: bool) -> Response {
     let pairs = query_pairs(query);
-    let partial = match query_bool(&pairs, "partialUpdate", true) {
-        Ok(partial) => partial || existing_only,
-        Err(e) => return bad_query(&e),
+    let (partial, force) = match (query_bool(&pairs, "partialUpdate", true), query_bool(&pairs, "force", false)) {
+        (Ok(partial), Ok(force)) => (partial || existing_only, force),
+        (Err(e), _) | (_, Err(e)) => return bad_query(&e),
     };
     let updates = match parse_app_updates(&body) {
         Ok(updates) => updates,
@@ -201,6 +207,8 @@ async fn update_many(api: Api, query: Option<String>, body: Bytes, existing_only
                 }
                 defs.push(updated_definition(service, &id, &update, partial)?);
             }
+            let ids: Vec<AppId> = defs.iter().map(|d| AppId::new(&d.id)).collect();
+            check_deployable(service, &ids, force)?;
             Ok(service.put_apps(defs, |_| {}))
         })
         .await;
@@ -248,8 +256,8 @@ pub(super) async fn dispatch(
         (Method::GET, Target::Group(group)) => get_group_apps(api, group, &pairs).await,
         (Method::PUT, Target::App(id)) => put_app(api, id, &pairs, body, false, Poster::new(remote, &uri)).await,
         (Method::PATCH, Target::App(id)) => put_app(api, id, &pairs, body, true, Poster::new(remote, &uri)).await,
-        (Method::DELETE, Target::App(id)) => delete_app(api, id).await,
-        (Method::POST, Target::Restart(id)) => restart_app(api, id).await,
+        (Method::DELETE, Target::App(id)) => delete_app(api, id, &pairs).await,
+        (Method::POST, Target::Restart(id)) => restart_app(api, id, &pairs).await,
         (Method::GET, Target::Tasks(id)) => get_tasks(api, id).await,
         (Method::DELETE, Target::Tasks(id)) => super::tasks::kill_app_tasks(api, id, None, &pairs).await,
         (Method::DELETE, Target::Task(id, task)) => super::tasks::kill_app_tasks(api, id, Some(task), &pairs).await,
@@ -308,9 +316,9 @@ async fn put_app(
     patch: bool,
     poster: Poster,
 ) -> Response {
-    let partial = match query_bool(pairs, "partialUpdate", true) {
-        Ok(partial) => partial || patch,
-        Err(e) => return bad_query(&e),
+    let (partial, force) = match (query_bool(pairs, "partialUpdate", true), query_bool(pairs, "force", false)) {
+        (Ok(partial), Ok(force)) => (partial || patch, force),
+        (Err(e), _) | (_, Err(e)) => return bad_query(&e),
     };
     let update = match parse_app_update(&body).map(|u| u.normalize(&id.parent())) {
         Ok(Ok(update)) => update,
@@ -345,6 +353,7 @@ async fn put_app(
                 None => updated_definition(service, &id, &update, partial)?,
             };
             let app = app_id(&id);
+            check_deployable(service, std::slice::from_ref(&app), force)?;
             let deployed = service.put_apps(vec![def], |service| poster.publish(service, &app));
             Ok((deployed, exists, id))
         })
@@ -361,20 +370,45 @@ async fn put_app(
     }
 }
 
-async fn delete_app(api: Api, id: PathId) -> Response {
-    let result = api.service.change(move |service| service.delete_app(&app_id(&id)).ok_or(id)).await;
-    match result {
-        Some(Ok(deployed)) => deployment_response(StatusCode::OK, &deployed),
-        Some(Err(id)) => app_not_found(&id),
-        None => unavailable(),
-    }
+/// `DELETE /v2/apps/{id}` (`force` defaults to true here, as upstream).
+async fn delete_app(api: Api, id: PathId, pairs: &[(String, String)]) -> Response {
+    let force = match query_bool(pairs, "force", true) {
+        Ok(force) => force,
+        Err(e) => return bad_query(&e),
+    };
+    deploying(api, id, force, |service, app| service.delete_app(app)).await
 }
 
-async fn restart_app(api: Api, id: PathId) -> Response {
-    let result = api.service.change(move |service| service.restart_app(&app_id(&id)).ok_or(id)).await;
+async fn restart_app(api: Api, id: PathId, pairs: &[(String, String)]) -> Response {
+    let force = match query_bool(pairs, "force", false) {
+        Ok(force) => force,
+        Err(e) => return bad_query(&e),
+    };
+    deploying(api, id, force, |service, app| service.restart_app(app)).await
+}
+
+/// Runs a deployment-producing change of one existing app: 404 if it does not exist, 409/403
+/// if it may not deploy now.
+async fn deploying(
+    api: Api,
+    id: PathId,
+    force: bool,
+    change: impl FnOnce(&mut Service, &AppId) -> Option<crate::service::Deployed> + Send + 'static,
+) -> Response {
+    let result = api
+        .service
+        .change(move |service| {
+            let app = app_id(&id);
+            if service.definition(&app).is_none() {
+                return Err(ApiError::not_found(messages::app_not_found(&id, None)));
+            }
+            check_deployable(service, std::slice::from_ref(&app), force)?;
+            change(service, &app).ok_or_else(|| ApiError::not_found(messages::app_not_found(&id, None)))
+        })
+        .await;
     match result {
         Some(Ok(deployed)) => deployment_response(StatusCode::OK, &deployed),
-        Some(Err(id)) => app_not_found(&id),
+        Some(Err(e)) => e.into_response(),
         None => unavailable(),
     }
 }

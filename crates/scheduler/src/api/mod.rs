@@ -47,6 +47,7 @@ pub(crate) fn router(service: ServiceHandle, store: store::AsyncStore) -> Router
         .route("/v2/queue", get(tasks::queue))
         .route("/v2/queue/{*path}", any(tasks::queue_delay))
         .route("/v2/deployments", get(tasks::deployments))
+        .route("/v2/deployments/{id}", axum::routing::delete(tasks::delete_deployment))
         .route("/v2/events", get(events::events))
         .route("/v2/info", get(system::info))
         .route("/v2/leader", get(system::leader))
@@ -98,6 +99,8 @@ pub(crate) enum ApiError {
     Message(StatusCode, String),
     /// 422 with `details`.
     Invalid(marathon_api::ValidationError),
+    /// 409: running deployments lock the apps.
+    Locked(Vec<String>),
 }
 
 impl ApiError {
@@ -111,8 +114,30 @@ impl IntoResponse for ApiError {
         match self {
             Self::Message(status, message) => error(status, &message),
             Self::Invalid(e) => json(StatusCode::UNPROCESSABLE_ENTITY, &marathon_api::validation_error_json(&e)),
+            Self::Locked(ids) => json(StatusCode::CONFLICT, &marathon_api::app_locked_json(&ids)),
         }
     }
+}
+
+/// Whether a change of `apps` may start a deployment: apps locked by running deployments are
+/// refused (409) unless `force`d, and at most `--max_running_deployments` may run (403; forcing
+/// replaces the locking ones, so they do not count).
+pub(crate) fn check_deployable(
+    service: &crate::service::Service,
+    apps: &[crate::core::AppId],
+    force: bool,
+) -> Result<(), ApiError> {
+    let locks = service.locked_by(apps);
+    if !force && !locks.is_empty() {
+        return Err(ApiError::Locked(locks));
+    }
+    let max = service.info().flags.max_running_deployments;
+    let running = service.deployments().len() - if force { locks.len() } else { 0 };
+    if running >= max {
+        let message = marathon_api::output::messages::too_many_deployments(u32::try_from(max).unwrap_or(u32::MAX));
+        return Err(ApiError::Message(StatusCode::FORBIDDEN, message));
+    }
+    Ok(())
 }
 
 /// The service is gone (it failed and is stopping).

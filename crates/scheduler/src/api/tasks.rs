@@ -1,7 +1,7 @@
 //! `/v2/tasks`, killing tasks of an app, `/v2/queue` and `/v2/deployments`.
 
 use super::render::tasks_of;
-use super::{Api, ApiError, bad_query, deployment_response, error, json, query_pairs, unavailable};
+use super::{Api, ApiError, bad_query, check_deployable, deployment_response, error, json, query_pairs, unavailable};
 use crate::convert;
 use crate::core::AppId;
 use axum::body::Bytes;
@@ -53,6 +53,10 @@ pub(super) async fn delete_many(State(api): State<Api>, RawQuery(query): RawQuer
         (Ok(scale), Ok(wipe)) => (scale, wipe),
         (Err(e), _) | (_, Err(e)) => return bad_query(&e),
     };
+    let force = match query_bool(&pairs, "force", false) {
+        Ok(force) => force,
+        Err(e) => return bad_query(&e),
+    };
     if scale && wipe {
         return error(StatusCode::BAD_REQUEST, messages::SCALE_AND_WIPE);
     }
@@ -67,18 +71,22 @@ pub(super) async fn delete_many(State(api): State<Api>, RawQuery(query): RawQuer
         .service
         .change(move |service| {
             let task_ids: Vec<mesos_api::TaskId> = ids.into_iter().map(mesos_api::TaskId::new).collect();
-            let killed: Vec<TaskJson> = task_ids
-                .iter()
-                .filter_map(|t| service.core().instance_of_task(t))
-                .filter_map(|i| convert::task_json(i, None))
-                .collect();
+            let instances: Vec<&crate::core::Instance> =
+                task_ids.iter().filter_map(|t| service.core().instance_of_task(t)).collect();
+            if scale {
+                let mut apps: Vec<AppId> = instances.iter().map(|i| i.app_id.clone()).collect();
+                apps.dedup();
+                check_deployable(service, &apps, force)?;
+            }
+            let killed: Vec<TaskJson> = instances.iter().filter_map(|i| convert::task_json(i, None)).collect();
             let deployed = service.kill_tasks(task_ids, scale, wipe);
-            (killed, deployed)
+            Ok::<_, ApiError>((killed, deployed))
         })
         .await;
     match result {
-        Some((_, Some(deployed))) => deployment_response(StatusCode::OK, &deployed),
-        Some((killed, None)) => json(StatusCode::OK, &json!({ "tasks": killed })),
+        Some(Ok((_, Some(deployed)))) => deployment_response(StatusCode::OK, &deployed),
+        Some(Ok((killed, None))) => json(StatusCode::OK, &json!({ "tasks": killed })),
+        Some(Err(e)) => e.into_response(),
         None => unavailable(),
     }
 }
@@ -88,6 +96,10 @@ pub(super) async fn kill_app_tasks(api: Api, id: PathId, task: Option<String>, p
     let (scale, wipe) = match (query_bool(pairs, "scale", false), query_bool(pairs, "wipe", false)) {
         (Ok(scale), Ok(wipe)) => (scale, wipe),
         (Err(e), _) | (_, Err(e)) => return bad_query(&e),
+    };
+    let force = match query_bool(pairs, "force", false) {
+        Ok(force) => force,
+        Err(e) => return bad_query(&e),
     };
     if scale && wipe {
         return error(StatusCode::BAD_REQUEST, messages::SCALE_AND_WIPE);
@@ -110,6 +122,9 @@ pub(super) async fn kill_app_tasks(api: Api, id: PathId, task: Option<String>, p
                 && selected.is_empty()
             {
                 return Err(ApiError::not_found(messages::task_not_found(task)));
+            }
+            if scale {
+                check_deployable(service, std::slice::from_ref(&app), force)?;
             }
             let task_ids = selected.iter().map(|t| mesos_api::TaskId::new(t.id.clone())).collect();
             let deployed = service.kill_tasks(task_ids, scale, wipe);
@@ -185,6 +200,26 @@ pub(super) async fn deployments(State(api): State<Api>) -> Response {
         .await;
     match list {
         Some(list) => json(StatusCode::OK, &serde_json::Value::Array(list)),
+        None => unavailable(),
+    }
+}
+
+/// `DELETE /v2/deployments/{id}`: rolls the deployment back (200 with the rollback deployment),
+/// or with `force=true` only cancels it (202).
+pub(super) async fn delete_deployment(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let force = match query_bool(&query_pairs(query), "force", false) {
+        Ok(force) => force,
+        Err(e) => return bad_query(&e),
+    };
+    let result = api.service.change(move |service| service.cancel_deployment(&id, !force).ok_or(id)).await;
+    match result {
+        Some(Ok(Some(deployed))) => deployment_response(StatusCode::OK, &deployed),
+        Some(Ok(None)) => StatusCode::ACCEPTED.into_response(),
+        Some(Err(id)) => error(StatusCode::NOT_FOUND, &messages::deployment_not_found(&id)),
         None => unavailable(),
     }
 }

@@ -280,11 +280,10 @@ impl SchedulerCore {
         let Some(spec) = self.apps.get(app_id) else {
             return self.instances_of(app_id).next().is_none();
         };
-        let config = spec.version_info.last_config_change_at;
         let mut ready = 0u32;
         for instance in self.instances_of(app_id) {
             let current = instance.goal == Goal::Running
-                && instance.run_spec_version >= config
+                && spec.is_current(instance.run_spec_version)
                 && considered_healthy(spec, instance, self.health.get(&instance.id));
             if !current {
                 return false;

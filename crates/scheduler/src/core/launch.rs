@@ -117,8 +117,7 @@ impl SchedulerCore {
     /// task, except those of an older config, which a rolling upgrade replaces (so that a new
     /// instance may go where an old one still runs).
     fn placed_instances(&self, spec: &RunSpec) -> Vec<&Instance> {
-        let config = spec.version_info.last_config_change_at;
-        self.instances_of(&spec.id).filter(|i| i.task.is_some() && i.run_spec_version >= config).collect()
+        self.instances_of(&spec.id).filter(|i| i.task.is_some() && spec.is_current(i.run_spec_version)).collect()
     }
 
     fn record_offer_stats(

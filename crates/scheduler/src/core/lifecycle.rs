@@ -11,11 +11,26 @@ impl SchedulerCore {
     // Apps
 
     pub(super) fn put_app(&mut self, mut spec: RunSpec) {
-        let old = self.apps.get(&spec.id).cloned();
+        // Ports first: a definition asking for "any port" keeps the ones it has.
         if self.assign_service_ports(&mut spec).is_err() {
             warn!(app_id = %spec.id, "service port range exhausted; ports stay unassigned");
         }
-        spec.version_info = derive_version_info(old.as_ref(), &spec);
+        spec.version_info = derive_version_info(self.apps.get(&spec.id), &spec);
+        self.store_app(spec);
+    }
+
+    /// Puts a definition back as it was, version and version info included (rollbacks): its
+    /// instances are current again and those of the abandoned versions are replaced.
+    pub(super) fn restore_app(&mut self, spec: RunSpec) {
+        self.store_app(spec);
+    }
+
+    fn store_app(&mut self, mut spec: RunSpec) {
+        let old = self.apps.get(&spec.id).cloned();
+        // Idempotent for assigned ports.
+        if self.assign_service_ports(&mut spec).is_err() {
+            warn!(app_id = %spec.id, "service port range exhausted; ports stay unassigned");
+        }
         if let Some(old) = &old {
             if *old == spec {
                 return;
@@ -96,12 +111,11 @@ impl SchedulerCore {
     /// reconciled) surplus ones decommissioned in kill order.
     pub(super) fn converge(&mut self, app_id: &AppId) {
         let Some(spec) = self.apps.get(app_id).cloned() else { return };
-        let config = spec.version_info.last_config_change_at;
         let ids: Vec<InstanceId> = self.by_app.get(app_id).into_iter().flatten().cloned().collect();
         for id in &ids {
             let Some(instance) = self.instances.get_mut(id) else { continue };
             if instance.goal == Goal::Running
-                && instance.run_spec_version < config
+                && !spec.is_current(instance.run_spec_version)
                 && instance.condition == Condition::Scheduled
             {
                 // Nothing runs yet: it simply launches the new config.
@@ -110,7 +124,8 @@ impl SchedulerCore {
             }
         }
         // Old instances still being killed count too: they hold capacity until they are gone.
-        let outdated = self.instances_of(app_id).any(|i| i.run_spec_version < config && !i.condition.is_terminal());
+        let outdated =
+            self.instances_of(app_id).any(|i| !spec.is_current(i.run_spec_version) && !i.condition.is_terminal());
         if outdated {
             self.roll(&spec);
         } else {
@@ -151,7 +166,6 @@ impl SchedulerCore {
     /// below `maxCapacity`. When the two bounds leave no room, one extra instance is allowed.
     fn roll(&mut self, spec: &RunSpec) {
         let app_id = &spec.id;
-        let config = spec.version_info.last_config_change_at;
         let n = spec.instances as usize;
         let strategy = spec.upgrade_strategy;
         let min_healthy = ((n as f64) * strategy.minimum_health_capacity).ceil() as usize;
@@ -163,7 +177,7 @@ impl SchedulerCore {
             max_capacity += 1;
         }
         let old: Vec<&Instance> =
-            live.iter().copied().filter(|i| i.goal == Goal::Running && i.run_spec_version < config).collect();
+            live.iter().copied().filter(|i| i.goal == Goal::Running && !spec.is_current(i.run_spec_version)).collect();
 
         // Kill old instances: the unhealthy ones cost no health; each healthy one costs one.
         let unhealthy_old: Vec<&Instance> = old.iter().copied().filter(|i| !self.is_considered_healthy(i)).collect();
@@ -178,7 +192,7 @@ impl SchedulerCore {
         victims.extend(select_for_kill(&healthy_old, healthy_kills, spec.kill_selection));
         // More new instances than wanted (scaled down during the upgrade): the surplus goes.
         let new: Vec<&Instance> =
-            live.iter().copied().filter(|i| i.goal == Goal::Running && i.run_spec_version >= config).collect();
+            live.iter().copied().filter(|i| i.goal == Goal::Running && spec.is_current(i.run_spec_version)).collect();
         if new.len() > n {
             victims.extend(select_for_kill(&new, new.len() - n, spec.kill_selection));
         }

@@ -280,6 +280,11 @@ pub enum Event {
     AppPut {
         spec: RunSpec,
     },
+    /// Put a definition back exactly as it was before (version and version info as given): a
+    /// rollback.
+    AppRestore {
+        spec: RunSpec,
+    },
     /// Restart an app: a config change without a change of the definition.
     AppRestart {
         id: AppId,
@@ -532,6 +537,7 @@ impl SchedulerCore {
         self.now = now;
         match event {
             Event::AppPut { spec } => self.put_app(spec),
+            Event::AppRestore { spec } => self.restore_app(spec),
             Event::AppRestart { id, version } => self.restart_app(&id, version),
             Event::AppDeleted { id } => self.delete_app(&id),
             Event::KillTasks { task_ids, scale, wipe } => self.kill_tasks(&task_ids, scale, wipe),

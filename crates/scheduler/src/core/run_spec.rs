@@ -313,6 +313,13 @@ impl RunSpec {
         }
     }
 
+    /// Whether an instance launched for version `version` runs this definition's config: from
+    /// the last config change up to this version (a rollback moves the version back, so
+    /// instances of the abandoned newer versions are outdated).
+    pub fn is_current(&self, version: Timestamp) -> bool {
+        self.version_info.last_config_change_at <= version && version <= self.version
+    }
+
     /// The service ports (`portDefinitions[].port`) in order.
     pub fn service_ports(&self) -> Vec<u16> {
         self.port_definitions.iter().map(|p| p.port).collect()
