@@ -67,7 +67,8 @@ pub struct AgentFlags {
 
     /// Simulate tasks instead of running them: accept each task and report it running without
     /// starting a process, writing a file or checkpointing (for scale tests: one machine can
-    /// play hundreds of agents). Never the default.
+    /// play hundreds of agents); health checks, having nothing to probe, pass at once. Never the
+    /// default.
     #[arg(long)]
     pub hollow: bool,
 }

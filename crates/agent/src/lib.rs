@@ -5,8 +5,8 @@
 //! Mesos agent endpoints (`/state`, `/files/*`, `/metrics/snapshot`, ...).
 //!
 //! Pure core, thin shell: [`core::AgentCore`] decides everything (task lifecycle, update
-//! streams and retries, kills, what to checkpoint, what to tell the master); the runtime task
-//! owns it and executes its commands.
+//! streams and retries, kills, health checks, what to checkpoint, what to tell the master); the
+//! runtime task owns it and executes its commands (`health` runs the health check probes).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), agent::AgentError> {
@@ -24,6 +24,7 @@ pub mod detect;
 pub mod fetcher;
 pub mod files;
 pub mod flags;
+pub mod health;
 pub mod link;
 pub mod paths;
 mod runtime;
@@ -215,6 +216,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         .connect_timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| AgentError::Client(e.to_string()))?;
+    let health_http = health::http_client().map_err(AgentError::Client)?;
     let cfg = CoreConfig {
         agent_info: AgentInfo {
             hostname: hostname.clone(),
@@ -247,6 +249,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         containers,
         master: link::MasterClient::new(http.clone(), &master),
         http,
+        health_http,
         base_env: Arc::new(
             std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect(),
         ),

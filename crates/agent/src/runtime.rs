@@ -21,6 +21,8 @@ pub(crate) struct Runtime {
     pub(crate) containers: Containers,
     pub(crate) master: MasterClient,
     pub(crate) http: reqwest::Client,
+    /// For HTTP health checks (see [`crate::health::http_client`]).
+    pub(crate) health_http: reqwest::Client,
     pub(crate) base_env: Arc<Vec<(String, String)>>,
     pub(crate) origin: Instant,
     pub(crate) events_tx: mpsc::UnboundedSender<Event>,
@@ -256,6 +258,20 @@ impl Runtime {
                 Some(container) => container.signal(signal),
                 None => debug!(%container_id, "signal for a container without a process"),
             },
+            // A hollow agent runs no task process, so there is nothing to probe: every check
+            // passes at once (a task with a health check reports `healthy: true` after its delay).
+            Command::RunHealthCheck { container_id, check_id, .. } if self.containers.hollow() => {
+                let _ = self.events_tx.send(Event::HealthCheckResult { container_id, check_id, result: Ok(()) });
+            }
+            Command::RunHealthCheck { container_id, check_id, probe, timeout } => {
+                let http = self.health_http.clone();
+                let env = self.base_env.clone();
+                let events = self.events_tx.clone();
+                self.helpers.spawn(async move {
+                    let result = crate::health::run(&probe, timeout, &http, &env).await;
+                    let _ = events.send(Event::HealthCheckResult { container_id, check_id, result });
+                });
+            }
             Command::Destroy { container_id } => {
                 let teardown = self.containers.take_for_destroy(&container_id);
                 let job = async move {

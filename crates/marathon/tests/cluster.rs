@@ -216,3 +216,104 @@ async fn hollow_agent_reports_tasks_running_without_processes() {
     let running = state["frameworks"][0]["tasks"].as_array().map_or(0, |t| t.len());
     assert_eq!(running, 49, "{state}");
 }
+
+/// A port of `offer`'s ranges that nothing on this host listens on right now.
+fn offered_free_port(offer: &Value) -> u16 {
+    let resources = offer["resources"].as_array().expect("resources");
+    let ranges = resources.iter().find(|r| r["name"] == "ports").expect("offered ports")["ranges"]["range"]
+        .as_array()
+        .expect("ranges")
+        .clone();
+    ranges
+        .iter()
+        .flat_map(|r| r["begin"].as_u64().unwrap_or(0)..=r["end"].as_u64().unwrap_or(0))
+        .filter_map(|p| u16::try_from(p).ok())
+        .find(|p| std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok())
+        .expect("a free offered port")
+}
+
+/// Whether `e` is an update of `task_id` from its health check saying `healthy`.
+fn is_health_update(e: &Value, task_id: &str, healthy: bool) -> bool {
+    let s = &e["update"]["status"];
+    e["type"] == "UPDATE"
+        && s["task_id"]["value"] == task_id
+        && s["state"] == "TASK_RUNNING"
+        && s["reason"] == "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
+        && s["healthy"] == healthy
+}
+
+/// Acceptance case C26: health checks run by the agent next to the task (Mesos' command
+/// executor). An HTTP check of a web server reports it healthy; a COMMAND check that starts
+/// failing reports `healthy: false` at each failure and has the task killed after three in a row,
+/// the terminal update saying it was unhealthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesos_health_checks_report_health_and_kill_unhealthy_tasks() {
+    let cluster = Cluster::start(1).await;
+    let mut fw = Framework::subscribe(&cluster.master_addr(), framework_info("health", false, &[])).await;
+    let offer = fw.next_offers(LONG).await.remove(0);
+    let port = offered_free_port(&offer);
+    let mut web = command_task(&offer, "web", "exec python3 -m http.server $PORT --bind 127.0.0.1", 0.1, 64.0);
+    web["resources"].as_array_mut().expect("resources").push(
+        serde_json::json!({"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": port, "end": port}]}}),
+    );
+    web["command"]["environment"] = serde_json::json!({"variables": [{"name": "PORT", "value": port.to_string()}]});
+    web["health_check"] = serde_json::json!({"type": "HTTP", "http": {"port": port},
+        "delay_seconds": 0, "interval_seconds": 1, "grace_period_seconds": 5, "consecutive_failures": 3});
+    let mut probe = command_task(&offer, "probe", "touch healthy && exec sleep 600", 0.1, 32.0);
+    probe["health_check"] = serde_json::json!({"type": "COMMAND", "command": {"value": "test -f healthy"},
+        "delay_seconds": 0, "interval_seconds": 1, "timeout_seconds": 5, "grace_period_seconds": 5,
+        "consecutive_failures": 3});
+    assert_eq!(fw.launch(&offer, vec![web, probe]).await, 202);
+
+    // Both become healthy (failures while the server starts fall in the grace period).
+    for task in ["web", "probe"] {
+        if !fw.seen.iter().any(|e| is_health_update(e, task, true)) {
+            fw.wait_for(LONG, &format!("{task} healthy"), |e| is_health_update(e, task, true)).await;
+        }
+        let update =
+            fw.seen.iter().find(|e| is_health_update(e, task, true)).expect("seen")["update"]["status"].clone();
+        assert_eq!(update["source"], "SOURCE_EXECUTOR", "{update}");
+        assert!(update.get("uuid").is_some(), "health updates are acknowledged like others: {update}");
+    }
+
+    // The probe's check starts failing: three unhealthy updates, then the task is killed.
+    let agent_id = offer["agent_id"]["value"].as_str().expect("agent id");
+    let marker = cluster.agents[0]
+        .work_dir
+        .join(format!("slaves/{agent_id}/frameworks/{}/executors/probe/runs/latest/healthy", fw.id));
+    std::fs::remove_file(&marker).expect("remove the probe's marker file");
+    let killed = fw.wait_state("probe", "TASK_KILLED", LONG).await;
+    assert_eq!(killed["healthy"], false, "{killed}");
+    let probe_updates: Vec<(String, Value)> = fw
+        .seen
+        .iter()
+        .filter(|e| e["type"] == "UPDATE" && e["update"]["status"]["task_id"]["value"] == "probe")
+        .map(|e| {
+            let s = &e["update"]["status"];
+            (s["state"].as_str().unwrap_or_default().to_string(), s["healthy"].clone())
+        })
+        .collect();
+    let unhealthy = probe_updates.iter().filter(|(state, h)| state == "TASK_RUNNING" && *h == false).count();
+    assert_eq!(unhealthy, 3, "{probe_updates:?}");
+    let tail: Vec<&(String, Value)> = probe_updates.iter().rev().take(4).collect();
+    assert!(tail[1..].iter().all(|(s, h)| s == "TASK_RUNNING" && *h == false), "{probe_updates:?}");
+
+    // The web server stays healthy and running.
+    assert_eq!(fw.states_of("web").last().map(String::as_str), Some("TASK_RUNNING"));
+    assert!(!fw.seen.iter().any(|e| is_health_update(e, "web", false)), "web reported unhealthy");
+    assert_eq!(fw.teardown().await, 202);
+    assert_no_leftovers(&cluster).await;
+}
+
+/// A hollow agent runs no process, so it has nothing to probe: its health checks pass at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hollow_agent_reports_health_checked_tasks_healthy() {
+    let cluster = Cluster::start_with(1, &["--hollow"]).await;
+    let mut fw = Framework::subscribe(&cluster.master_addr(), framework_info("hollow-health", false, &[])).await;
+    let offer = fw.next_offers(LONG).await.remove(0);
+    let mut task = command_task(&offer, "h", "sleep 600", 0.1, 8.0);
+    task["health_check"] = serde_json::json!({"type": "COMMAND", "command": {"value": "false"}, "delay_seconds": 0});
+    assert_eq!(fw.launch(&offer, vec![task]).await, 202);
+    fw.wait_for(LONG, "h healthy", |e| is_health_update(e, "h", true)).await;
+    assert!(cluster.sandbox_pids().is_empty(), "a hollow agent started processes");
+}

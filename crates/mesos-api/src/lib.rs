@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod duration;
+pub mod health;
 pub mod ids;
 pub mod json;
 pub mod messages;

@@ -8,12 +8,17 @@
 //! action it protects (a task's `task.info` before its launch, an update's record before the
 //! update is sent), so the shell must finish each checkpoint before executing what follows.
 
+mod health;
 mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use health::HealthProbe;
+
 use crate::paths::Layout;
+use health::{HealthChecker, Step, Verdict};
 use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, ReportedTask, StatusUpdate};
+use mesos_api::health::HealthCheck;
 use mesos_api::messages::{
     AgentInfo, CommandInfo, CommandUri, FrameworkInfo, KillPolicy, MasterInfo, Reason, Resource, Source, Task,
     TaskInfo, TaskState, TaskStatus,
@@ -228,6 +233,14 @@ pub enum Command {
     Destroy {
         container_id: String,
     },
+    /// Run one health check of the task in `container_id` (in the background, bounded by
+    /// `timeout` when set); report [`Event::HealthCheckResult`] with the same `check_id`.
+    RunHealthCheck {
+        container_id: String,
+        check_id: u64,
+        probe: Box<HealthProbe>,
+        timeout: Option<Duration>,
+    },
 }
 
 /// A process found by the shell's recovery.
@@ -290,6 +303,13 @@ pub enum Event {
         container_id: String,
         exit: ExitInfo,
     },
+    /// How the health check `check_id` of a [`Command::RunHealthCheck`] went: `Err` says why
+    /// the task is unhealthy.
+    HealthCheckResult {
+        container_id: String,
+        check_id: u64,
+        result: Result<(), String>,
+    },
     /// Timers may be due.
     Tick,
     /// The agent process is stopping (not a crash): tasks of frameworks that do not checkpoint
@@ -313,6 +333,8 @@ enum Phase {
 enum KillCause {
     Request,
     MaxCompletion,
+    /// Too many health checks failed in a row: TASK_KILLED with `healthy: false`.
+    HealthCheck,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,6 +360,19 @@ struct TaskEntry {
     completion_deadline: Option<Duration>,
     pid: Option<i32>,
     spec: LaunchSpec,
+    /// Set while the task runs and has a (valid) health check.
+    health: Option<HealthChecker>,
+}
+
+impl TaskEntry {
+    /// Whether the task's health is being checked: it runs, is TASK_RUNNING and not being
+    /// killed (checks stop when it leaves TASK_RUNNING).
+    fn checking_health(&self) -> bool {
+        self.health.is_some()
+            && self.phase == Phase::Launched
+            && self.kill.is_none()
+            && self.state == TaskState::Running
+    }
 }
 
 /// A task that ended and whose updates were all acknowledged (for `/state`).
@@ -452,8 +487,9 @@ impl AgentCore {
     /// Handles one event and fires every timer due at `now`.
     pub fn handle(&mut self, now: Now, event: Event) -> Vec<Command> {
         let mut out = Vec::new();
-        // Ticks and pings that lead to nothing leave the published picture as it is.
-        let quiet = matches!(&event, Event::Tick)
+        // Ticks, pings and health results that lead to nothing but health checks leave the
+        // published picture as it is.
+        let quiet = matches!(&event, Event::Tick | Event::HealthCheckResult { .. })
             || matches!(&event, Event::Master { event, .. } if matches!(**event, AgentEvent::Ping));
         match event {
             Event::Start(recovery) => self.on_start(now, *recovery, &mut out),
@@ -463,11 +499,14 @@ impl AgentCore {
             Event::Prepared { container_id, result } => self.on_prepared(now, &container_id, result, &mut out),
             Event::Spawned { container_id, result } => self.on_spawned(now, &container_id, result, &mut out),
             Event::Exited { container_id, exit } => self.on_exited(now, &container_id, exit, &mut out),
+            Event::HealthCheckResult { container_id, check_id, result } => {
+                self.on_health_result(now, &container_id, check_id, result, &mut out)
+            }
             Event::Tick => {}
             Event::Shutdown => self.on_shutdown(&mut out),
         }
         self.fire_timers(now, &mut out);
-        if !(quiet && out.is_empty()) {
+        if !(quiet && out.iter().all(|c| matches!(c, Command::RunHealthCheck { .. }))) {
             self.version += 1;
         }
         out
@@ -499,6 +538,11 @@ impl AgentCore {
                 && t.phase == Phase::Launched
             {
                 consider(d);
+            }
+            if t.checking_health()
+                && let Some(due) = t.health.as_ref().and_then(HealthChecker::due)
+            {
+                consider(due);
             }
         }
         next
@@ -619,6 +663,7 @@ impl AgentCore {
             completion_deadline: None,
             pid: None,
             spec,
+            health: None,
         };
         let mut kill_requested = false;
         for record in rt.records {
@@ -636,6 +681,13 @@ impl AgentCore {
                 UpdateRecord::Kill => kill_requested = true,
             }
         }
+        // The record of a kill does not say why; too many failed health checks (and nothing
+        // else) leave exactly that many `healthy: false` updates in a row.
+        let kill_cause = if killed_by_health_check(&entry.info, &entry.statuses) {
+            KillCause::HealthCheck
+        } else {
+            KillCause::Request
+        };
         info!(
             task_id = %key.1, container_id = %entry.container_id, state = entry.state.name(),
             pending = entry.stream.len(), process = ?rt.process, "recovered task"
@@ -657,7 +709,9 @@ impl AgentCore {
                     self.push_running(now, &key, out);
                 }
                 if kill_requested || state == TaskState::Killing {
-                    self.start_kill(now, &key, None, KillCause::Request, out);
+                    self.start_kill(now, &key, None, kill_cause, out);
+                } else {
+                    self.start_health(now, &key);
                 }
             }
             RecoveredProcess::Running { .. } => {
@@ -667,7 +721,7 @@ impl AgentCore {
             RecoveredProcess::Exited(exit) => {
                 if !state.is_terminal() {
                     if kill_requested && let Some(t) = self.tasks.get_mut(&key) {
-                        t.kill = Some(Kill { deadline: now.mono, escalated: true, cause: KillCause::Request });
+                        t.kill = Some(Kill { deadline: now.mono, escalated: true, cause: kill_cause });
                     }
                     self.push_exit_update(now, &key, exit, out);
                 }
@@ -974,6 +1028,7 @@ impl AgentCore {
             completion_deadline: None,
             pid: None,
             spec: spec.clone(),
+            health: None,
         };
         info!(task_id = %key.1, framework_id = %key.0, %container_id, "launching task");
         self.tasks.insert(key.clone(), entry);
@@ -1150,6 +1205,7 @@ impl AgentCore {
                     t.info.max_completion_time.map(|d| now.mono + Duration::from_nanos(d.nanoseconds.max(0) as u64));
                 if t.kill.is_none() && !t.state.is_terminal() {
                     self.push_running(now, &key, out);
+                    self.start_health(now, &key);
                 }
             }
         }
@@ -1169,6 +1225,112 @@ impl AgentCore {
         self.enqueue(now, key, status, out);
     }
 
+    // -----------------------------------------------------------------------------------------
+    // Health checks
+
+    /// Starts checking the health of a task that just became TASK_RUNNING (or was recovered
+    /// running), if it has a health check. An invalid check is logged and not run, as Mesos'
+    /// command executor does.
+    fn start_health(&mut self, now: Now, key: &TaskKey) {
+        let Some(t) = self.tasks.get_mut(key) else { return };
+        let Some(raw) = &t.info.health_check else { return };
+        let check = match HealthCheck::from_json(raw) {
+            Ok(check) => check,
+            Err(e) => {
+                warn!(task_id = %key.1, error = %e, "the task's health check is invalid; its health is not checked");
+                return;
+            }
+        };
+        let Some(probe) = HealthProbe::of(&check, &t.spec.sandbox, &t.spec.env) else { return };
+        let reported = health::reported_state(&t.statuses);
+        debug!(task_id = %key.1, ?probe, ?reported, "health checks start");
+        t.health = Some(HealthChecker::new(&check, probe, now.mono, reported));
+    }
+
+    /// Starts the task's health check if one is due (or counts an overdue one as failed).
+    fn poll_health(&mut self, now: Now, key: &TaskKey, out: &mut Vec<Command>) {
+        let Some(t) = self.tasks.get_mut(key) else { return };
+        if !t.checking_health() {
+            return;
+        }
+        let container_id = t.container_id.clone();
+        let Some(step) = t.health.as_mut().and_then(|h| h.poll(now.mono)) else { return };
+        match step {
+            Step::Start { id, probe, timeout } => {
+                out.push(Command::RunHealthCheck { container_id, check_id: id, probe: Box::new(probe), timeout });
+            }
+            Step::Overdue(verdict) => {
+                warn!(task_id = %key.1, "no result of the health check in time; counted as failed");
+                self.apply_health_verdict(now, key, verdict, out);
+            }
+        }
+    }
+
+    fn on_health_result(
+        &mut self,
+        now: Now,
+        cid: &str,
+        check_id: u64,
+        result: Result<(), String>,
+        out: &mut Vec<Command>,
+    ) {
+        let Some(key) = self.containers.get(cid).cloned() else {
+            debug!(container_id = cid, "health check result for an unknown container ignored");
+            return;
+        };
+        let Some(t) = self.tasks.get_mut(&key) else { return };
+        if !t.checking_health() {
+            debug!(task_id = %key.1, "health check result for a task no longer checked ignored");
+            return;
+        }
+        let Some(verdict) = t.health.as_mut().and_then(|h| h.on_result(now.mono, check_id, result.is_ok())) else {
+            debug!(task_id = %key.1, check_id, "stale health check result ignored");
+            return;
+        };
+        match &result {
+            Ok(()) => debug!(task_id = %key.1, check_id, "health check passed"),
+            Err(e) => info!(task_id = %key.1, check_id, error = %e, ?verdict, "health check failed"),
+        }
+        self.apply_health_verdict(now, &key, verdict, out);
+    }
+
+    fn apply_health_verdict(&mut self, now: Now, key: &TaskKey, verdict: Verdict, out: &mut Vec<Command>) {
+        match verdict {
+            Verdict::Silent => {}
+            Verdict::Healthy => {
+                info!(task_id = %key.1, "task is healthy");
+                self.push_health(now, key, true, out);
+            }
+            Verdict::Unhealthy { failures, kill } => {
+                warn!(task_id = %key.1, failures, "task is unhealthy");
+                self.push_health(now, key, false, out);
+                if kill {
+                    info!(task_id = %key.1, failures, "killing the task after consecutive failed health checks");
+                    self.start_kill(now, key, None, KillCause::HealthCheck, out);
+                }
+            }
+        }
+    }
+
+    /// TASK_RUNNING with `healthy` and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED. Mesos' executor
+    /// derives it from its last status (the TASK_RUNNING), so the container status is kept.
+    fn push_health(&mut self, now: Now, key: &TaskKey, healthy: bool, out: &mut Vec<Command>) {
+        let Some(t) = self.tasks.get(key) else { return };
+        let container_status =
+            t.statuses.iter().rev().find(|s| s.state == TaskState::Running).and_then(|s| s.container_status.clone());
+        let mut status = self.new_status(
+            now,
+            key,
+            TaskState::Running,
+            Source::Executor,
+            Some(Reason::TaskHealthCheckStatusUpdated),
+            None,
+        );
+        status.container_status = container_status;
+        status.healthy = Some(healthy);
+        self.enqueue(now, key, status, out);
+    }
+
     fn on_exited(&mut self, now: Now, cid: &str, exit: ExitInfo, out: &mut Vec<Command>) {
         let Some(key) = self.containers.get(cid).cloned() else {
             out.push(Command::Destroy { container_id: cid.to_string() });
@@ -1177,6 +1339,7 @@ impl AgentCore {
         let Some(t) = self.tasks.get_mut(&key) else { return };
         info!(task_id = %key.1, container_id = cid, termination = ?exit.termination, oom = exit.oom.is_some(), "task process ended");
         t.phase = Phase::Gone;
+        t.health = None;
         if !t.state.is_terminal() {
             self.push_exit_update(now, &key, exit, out);
         }
@@ -1208,13 +1371,19 @@ impl AgentCore {
             self.enqueue(now, key, status, out);
             return;
         }
-        let (state, reason) = match (t.kill.map(|k| k.cause), exit.termination) {
+        let cause = t.kill.map(|k| k.cause);
+        let (state, reason) = match (cause, exit.termination) {
             (Some(KillCause::MaxCompletion), _) => (TaskState::Failed, Some(Reason::MaxCompletionTimeReached)),
-            (Some(KillCause::Request), _) => (TaskState::Killed, None),
+            (Some(KillCause::Request | KillCause::HealthCheck), _) => (TaskState::Killed, None),
             (None, Termination::Exited(0)) => (TaskState::Finished, None),
             (None, _) => (TaskState::Failed, None),
         };
-        self.push_update(now, key, state, Source::Executor, reason, Some(message), out);
+        let mut status = self.new_status(now, key, state, Source::Executor, reason, Some(message));
+        // As Mesos' command executor: a task killed by its health check ends unhealthy.
+        if cause == Some(KillCause::HealthCheck) {
+            status.healthy = Some(false);
+        }
+        self.enqueue(now, key, status, out);
     }
 
     fn start_kill(
@@ -1231,6 +1400,8 @@ impl AgentCore {
             debug!(task_id = %key.1, "kill of a task that already ended ignored");
             return;
         }
+        // Health checks stop once the task is being killed.
+        t.health = None;
         let grace = policy
             .and_then(|p| p.grace_period)
             .or_else(|| t.info.kill_policy.and_then(|p| p.grace_period))
@@ -1266,7 +1437,7 @@ impl AgentCore {
         let escalated = grace.is_zero();
         t.kill = Some(Kill { deadline: now.mono + grace, escalated, cause });
         let checkpoint = t.checkpoint;
-        let killing = cause == KillCause::Request
+        let killing = cause != KillCause::MaxCompletion
             && t.state != TaskState::Killing
             && self.frameworks.get(&key.0).is_some_and(|f| f.has_capability("TASK_KILLING_STATE"));
         if checkpoint {
@@ -1454,6 +1625,7 @@ impl AgentCore {
                     let zero = KillPolicy { grace_period: Some(duration_info(Duration::ZERO)) };
                     self.start_kill(now, &key, Some(zero), KillCause::MaxCompletion, out);
                 }
+                self.poll_health(now, &key, out);
             }
             if registered
                 && let Some(t) = self.tasks.get(&key)
@@ -1463,6 +1635,16 @@ impl AgentCore {
             }
         }
     }
+}
+
+/// Whether a kill recorded for this task was the health checker's: as many `healthy: false`
+/// updates in a row as the check tolerates (checks stop at the first kill, whoever asked).
+fn killed_by_health_check(info: &TaskInfo, statuses: &[TaskStatus]) -> bool {
+    let Some(check) = info.health_check.as_ref().and_then(|raw| HealthCheck::from_json(raw).ok()) else {
+        return false;
+    };
+    let (_, failures) = health::reported_state(statuses);
+    failures > 0 && failures >= check.consecutive_failures
 }
 
 fn duration_info(d: Duration) -> mesos_api::messages::DurationInfo {

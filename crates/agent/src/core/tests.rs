@@ -1130,3 +1130,369 @@ fn seeded_cores_are_deterministic() {
     };
     assert_eq!(run(), run());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Health checks
+
+fn checked_task(id: &str, check: serde_json::Value) -> TaskInfo {
+    let mut t = task(id, "python3 -m http.server 31000");
+    t.health_check = Some(check);
+    t
+}
+
+/// (container id, check id, probe, timeout) of every health check started.
+fn health_checks(out: &[Command]) -> Vec<(String, u64, HealthProbe, Option<Duration>)> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::RunHealthCheck { container_id, check_id, probe, timeout } => {
+                Some((container_id.clone(), *check_id, (**probe).clone(), *timeout))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `healthy` flag of every health update sent.
+fn health_updates(out: &[Command]) -> Vec<bool> {
+    sent(out)
+        .into_iter()
+        .filter(|(_, _, _, u)| u.status.reason == Some(Reason::TaskHealthCheckStatusUpdated))
+        .map(|(_, state, _, u)| {
+            assert_eq!(state, TaskState::Running);
+            assert_eq!(u.status.source, Some(Source::Executor));
+            u.status.healthy.expect("a health update says whether the task is healthy")
+        })
+        .collect()
+}
+
+impl Harness {
+    /// Launches a task and acknowledges STARTING and RUNNING, so that later updates are sent
+    /// as soon as they are made. Returns the container id and the id of the health check that
+    /// started with the task (one without delay).
+    fn running(&mut self, fw: FrameworkInfo, t: TaskInfo) -> (String, Option<u64>) {
+        let (fw_id, task_id) = (fw.id.clone().expect("id"), t.task_id.value.clone());
+        let spec = prepares(&self.run(fw, t)).pop().expect("prepare");
+        let cid = spec.container_id.clone();
+        let starting =
+            sent(&self.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) })).pop().expect("STARTING sent");
+        let out = self.ev(Event::Spawned { container_id: cid.clone(), result: Ok(Some(4242)) });
+        let first = health_checks(&out).first().map(|c| c.1);
+        let out = self.ack(fw_id.as_str(), &task_id, &starting.2);
+        let running = sent(&out).pop().expect("RUNNING sent");
+        assert_eq!(running.1, TaskState::Running);
+        assert!(self.ack(fw_id.as_str(), &task_id, &running.2).is_empty());
+        (cid, first)
+    }
+
+    /// Moves to `secs` and starts the check due then; returns its id.
+    fn check_due_at(&mut self, secs: f64) -> u64 {
+        self.now = secs;
+        let out = self.ev(Event::Tick);
+        let checks = health_checks(&out);
+        assert_eq!(checks.len(), 1, "one check starts at {secs}: {out:?}");
+        checks[0].1
+    }
+
+    /// Reports the result of a check at the current time; acknowledges the updates it made
+    /// (and those sent after them). Returns everything the core asked for on the way.
+    fn check_result(&mut self, cid: &str, check_id: u64, healthy: bool) -> Vec<Command> {
+        let result = if healthy { Ok(()) } else { Err("Command exited with status 1".to_string()) };
+        let mut out = self.ev(Event::HealthCheckResult { container_id: cid.to_string(), check_id, result });
+        let mut acked = 0;
+        while let Some((task, _, uuid, u)) = sent(&out).get(acked).cloned() {
+            acked += 1;
+            let more = self.ack(u.framework_id.as_str(), &task, &uuid);
+            out.extend(more);
+        }
+        out
+    }
+
+    /// Runs one check at `secs` with the given outcome.
+    fn check_at(&mut self, cid: &str, secs: f64, healthy: bool) -> Vec<Command> {
+        let id = self.check_due_at(secs);
+        self.check_result(cid, id, healthy)
+    }
+}
+
+#[test]
+fn health_checks_start_after_the_delay_and_repeat_an_interval_after_each_result() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let check = serde_json::json!({"type": "TCP", "tcp": {"port": 31000}, "delay_seconds": 5, "interval_seconds": 2, "timeout_seconds": 1});
+    let (cid, first) = h.running(framework("F", false, &[]), checked_task("t1", check));
+    assert_eq!(first, None);
+    assert_eq!(h.core.next_wakeup(), Some(5 * SECS), "first check after the delay");
+    assert!(health_checks(&h.advance(4.9)).is_empty());
+
+    h.now = 5.0;
+    let out = h.ev(Event::Tick);
+    let checks = health_checks(&out);
+    assert_eq!(checks.len(), 1);
+    let (check_cid, id, probe, timeout) = checks[0].clone();
+    assert_eq!(check_cid, cid);
+    assert_eq!(probe, HealthProbe::Tcp { addr: "127.0.0.1".parse().expect("ip"), port: 31000 });
+    assert_eq!(timeout, Some(SECS));
+    // While the check runs, no other starts; the core only waits for a lost result.
+    assert!(health_checks(&h.advance(1.0)).is_empty());
+    assert_eq!(h.core.next_wakeup(), Some(6 * SECS + health::RESULT_MARGIN));
+
+    // The first success is reported once; the next check is an interval after the result.
+    h.now = 6.5;
+    let out = h.check_result(&cid, id, true);
+    assert_eq!(health_updates(&out), vec![true]);
+    let update = sent(&out).pop().expect("update").3.status;
+    assert_eq!(update.container_status.as_ref().map(|c| c["container_id"]["value"].clone()), Some(cid.clone().into()));
+    assert!(update.uuid.is_some(), "health updates are reliable");
+    assert_eq!(h.core.next_wakeup(), Some(Duration::from_secs_f64(8.5)));
+    assert!(health_checks(&h.advance(1.9)).is_empty());
+    let out = h.check_at(&cid, 8.5, true);
+    assert!(out.is_empty(), "later successes are silent: {out:?}");
+    assert_eq!(h.core.next_wakeup(), Some(Duration::from_secs_f64(10.5)));
+    // A duplicate or stale result changes nothing.
+    assert!(h.check_result(&cid, 1, false).is_empty());
+    assert_eq!(h.core.next_wakeup(), Some(Duration::from_secs_f64(10.5)));
+}
+
+#[test]
+fn command_checks_start_with_the_task_when_there_is_no_delay_and_run_in_its_sandbox() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let check = serde_json::json!({"type": "COMMAND", "delay_seconds": 0,
+        "command": {"value": "test -f healthy", "environment": {"variables": [{"name": "X", "value": "1"}]}}});
+    let spec = prepares(&h.run(framework("F", false, &[]), checked_task("t1", check))).pop().expect("prepare");
+    let cid = spec.container_id.clone();
+    h.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) });
+    let out = h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(None) });
+    let checks = health_checks(&out);
+    assert_eq!(checks.len(), 1, "no delay: the first check starts with the task");
+    let (_, _, probe, timeout) = checks[0].clone();
+    let HealthProbe::Command { command, env, sandbox } = probe else { panic!("{probe:?}") };
+    assert_eq!(command, CommandLine::Shell("test -f healthy".into()));
+    assert_eq!(sandbox, spec.sandbox);
+    assert!(env.iter().any(|(k, v)| k == "MESOS_TASK_ID" && v == "t1"), "the task's environment");
+    assert_eq!(env.last(), Some(&("X".to_string(), "1".to_string())), "then the check's own");
+    assert_eq!(timeout, Some(20 * SECS), "default timeout");
+}
+
+#[test]
+fn failures_within_the_grace_period_are_ignored_until_the_first_success() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let check = serde_json::json!({"type": "TCP", "tcp": {"port": 31000},
+        "delay_seconds": 0, "interval_seconds": 1, "grace_period_seconds": 3, "consecutive_failures": 2});
+    let (cid, first) = h.running(framework("F", false, &[]), checked_task("t1", check));
+    // Failures at 0, 1, 2 and 3 s (3 s is still within the grace period): nothing happens.
+    assert!(h.check_result(&cid, first.expect("first check"), false).is_empty());
+    for t in [1.0, 2.0, 3.0] {
+        assert!(h.check_at(&cid, t, false).is_empty(), "failure at {t} s ignored");
+    }
+    // After the grace period failures count, even before any success.
+    assert_eq!(health_updates(&h.check_at(&cid, 4.0, false)), vec![false]);
+    assert_eq!(health_updates(&h.check_at(&cid, 5.0, true)), vec![true]);
+}
+
+#[test]
+fn a_success_ends_the_grace_period() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let check = serde_json::json!({"type": "TCP", "tcp": {"port": 31000},
+        "delay_seconds": 0, "interval_seconds": 1, "grace_period_seconds": 100});
+    let (cid, first) = h.running(framework("F", false, &[]), checked_task("t1", check));
+    assert_eq!(health_updates(&h.check_result(&cid, first.expect("first check"), true)), vec![true]);
+    assert_eq!(health_updates(&h.check_at(&cid, 1.0, false)), vec![false], "counted despite the grace period");
+}
+
+#[test]
+fn consecutive_failures_kill_the_task_which_ends_unhealthy() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let check = serde_json::json!({"type": "HTTP", "http": {"port": 31000, "path": "/health"},
+        "delay_seconds": 1, "interval_seconds": 1, "grace_period_seconds": 0, "consecutive_failures": 3});
+    let (cid, _) = h.running(framework("F", false, &["TASK_KILLING_STATE"]), checked_task("t1", check));
+    assert_eq!(health_updates(&h.check_at(&cid, 1.0, false)), vec![false]);
+    assert!(signals(&h.check_at(&cid, 2.0, false)).is_empty(), "2 failures of 3 tolerated");
+    let out = h.check_at(&cid, 3.0, false);
+    let states: Vec<TaskState> = sent(&out).iter().map(|s| s.1).collect();
+    // The third failure is reported, then the kill begins (TASK_KILLING is queued behind it).
+    assert_eq!(health_updates(&out), vec![false]);
+    assert_eq!(states, vec![TaskState::Running, TaskState::Killing]);
+    assert_eq!(signals(&out), vec![KillSignal::Term]);
+    // Checks stop once the task is being killed; the kill escalates after the default grace.
+    assert_eq!(h.core.next_wakeup(), Some(6 * SECS));
+    let out = h.advance(3.0);
+    assert!(health_checks(&out).is_empty());
+    assert_eq!(signals(&out), vec![KillSignal::Kill]);
+    let out = h.ev(exited(&cid, Termination::Signaled(9)));
+    let terminal = sent(&out).pop().expect("terminal update").3.status;
+    assert_eq!(terminal.state, TaskState::Killed);
+    assert_eq!(terminal.healthy, Some(false));
+    assert_eq!(terminal.reason, None);
+    assert!(health_checks(&h.advance(10.0)).is_empty());
+}
+
+#[test]
+fn a_success_resets_the_failure_count() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let check = serde_json::json!({"type": "TCP", "tcp": {"port": 31000},
+        "delay_seconds": 0, "interval_seconds": 1, "grace_period_seconds": 0, "consecutive_failures": 3});
+    let (cid, first) = h.running(framework("F", false, &[]), checked_task("t1", check));
+    assert_eq!(health_updates(&h.check_result(&cid, first.expect("first check"), false)), vec![false]);
+    assert_eq!(health_updates(&h.check_at(&cid, 1.0, false)), vec![false]);
+    assert_eq!(health_updates(&h.check_at(&cid, 2.0, true)), vec![true], "first success after failures");
+    assert!(h.check_at(&cid, 3.0, true).is_empty());
+    assert_eq!(health_updates(&h.check_at(&cid, 4.0, false)), vec![false]);
+    let out = h.check_at(&cid, 5.0, false);
+    assert_eq!(health_updates(&out), vec![false]);
+    assert!(signals(&out).is_empty(), "only two failures in a row");
+    let out = h.check_at(&cid, 6.0, false);
+    assert_eq!(signals(&out), vec![KillSignal::Term]);
+    // Killed by its health check, the task's terminal update says it was unhealthy, and
+    // without TASK_KILLING_STATE there is no TASK_KILLING.
+    assert_eq!(sent(&out).len(), 1);
+    let out = h.ev(exited(&cid, Termination::Signaled(15)));
+    let terminal = sent(&out).pop().expect("terminal").3.status;
+    assert_eq!((terminal.state, terminal.healthy), (TaskState::Killed, Some(false)));
+}
+
+#[test]
+fn framework_kills_and_exits_stop_health_checks_without_healthy_flags() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let check = serde_json::json!({"type": "TCP", "tcp": {"port": 31000}, "delay_seconds": 0, "interval_seconds": 1});
+    let (cid, first) = h.running(framework("F", false, &[]), checked_task("t1", check.clone()));
+    let id = first.expect("first check");
+    h.kill("F", "t1", Some(1.0));
+    // The result of the check in flight is ignored.
+    assert!(h.check_result(&cid, id, false).is_empty());
+    assert!(health_checks(&h.advance(0.5)).is_empty());
+    let out = h.ev(exited(&cid, Termination::Signaled(15)));
+    let (_, _, uuid, terminal) = sent(&out).pop().expect("terminal");
+    assert_eq!((terminal.status.state, terminal.status.healthy), (TaskState::Killed, None));
+    h.ack("F", "t1", &uuid);
+
+    // A task that ends on its own stops being checked too.
+    let (cid2, _) = h.running(framework("F", false, &[]), checked_task("t2", check));
+    let (_, _, uuid, _) = sent(&h.ev(exited(&cid2, Termination::Exited(0)))).pop().expect("terminal");
+    h.ack("F", "t2", &uuid);
+    assert_eq!(h.core.next_wakeup(), None);
+    assert!(health_checks(&h.advance(5.0)).is_empty());
+}
+
+#[test]
+fn tasks_without_or_with_an_invalid_health_check_are_not_checked() {
+    let mut h = Harness::new();
+    h.register("A1");
+    h.running(framework("F", false, &[]), task("plain", "sleep 30"));
+    h.running(framework("F", false, &[]), checked_task("bad", serde_json::json!({"type": "HTTP", "delay_seconds": 0})));
+    assert_eq!(h.core.next_wakeup(), None);
+    assert!(health_checks(&h.advance(100.0)).is_empty());
+}
+
+#[test]
+fn health_check_results_that_change_nothing_do_not_republish_the_state() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let check = serde_json::json!({"type": "TCP", "tcp": {"port": 31000}, "delay_seconds": 0, "interval_seconds": 1});
+    let (cid, first) = h.running(framework("F", false, &[]), checked_task("t1", check));
+    h.check_result(&cid, first.expect("first check"), true);
+    let version = h.core.version();
+    assert!(h.check_at(&cid, 1.0, true).is_empty());
+    assert_eq!(h.core.version(), version);
+}
+
+fn health_record(task: &str, healthy: bool, uuid: &str) -> UpdateRecord {
+    let mut s = TaskStatus::new(TaskId::new(task), TaskState::Running);
+    s.uuid = Some(uuid.to_string());
+    s.reason = Some(Reason::TaskHealthCheckStatusUpdated);
+    s.healthy = Some(healthy);
+    UpdateRecord::Update(Box::new(s))
+}
+
+#[test]
+fn recovered_running_tasks_are_checked_again_from_their_reported_health() {
+    let check = serde_json::json!({"type": "TCP", "tcp": {"port": 31000},
+        "delay_seconds": 30, "interval_seconds": 2, "grace_period_seconds": 0, "consecutive_failures": 3});
+    let mut healthy = recovered(
+        "t1",
+        "c1",
+        vec![
+            status_record("t1", TaskState::Starting, "u1"),
+            UpdateRecord::Ack("u1".into()),
+            status_record("t1", TaskState::Running, "u2"),
+            UpdateRecord::Ack("u2".into()),
+            health_record("t1", true, "u3"),
+            UpdateRecord::Ack("u3".into()),
+            health_record("t1", false, "u4"),
+            UpdateRecord::Ack("u4".into()),
+        ],
+        RecoveredProcess::Running { pid: Some(5) },
+    );
+    healthy.info.health_check = Some(check.clone());
+    let mut fresh = recovered(
+        "t2",
+        "c2",
+        vec![status_record("t2", TaskState::Starting, "v1"), UpdateRecord::Ack("v1".into())],
+        RecoveredProcess::Running { pid: Some(6) },
+    );
+    fresh.info.health_check = Some(check);
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![framework("F", true, &[])],
+        tasks: vec![healthy, fresh],
+        orphan_containers: vec![],
+    };
+    let mut h = Harness::with(config(), recovery);
+    for (task, _, uuid, _) in sent(&h.register("A1")) {
+        h.ack("F", &task, &uuid);
+    }
+    // t1 had been checked: next check one interval after recovery, and it still has one
+    // failure on record. t2 just became RUNNING: its checks start after the delay.
+    assert_eq!(h.core.next_wakeup(), Some(2 * SECS));
+    assert_eq!(health_updates(&h.check_at("c1", 2.0, false)), vec![false]);
+    let out = h.check_at("c1", 4.0, false);
+    assert_eq!(health_updates(&out), vec![false]);
+    assert_eq!(signals(&out), vec![KillSignal::Term], "the third failure in a row, counting the one before");
+    assert_eq!(h.core.next_wakeup(), Some(7 * SECS), "kill escalation; t2 waits for its delay");
+    h.now = 29.9;
+    assert!(health_checks(&h.ev(Event::Tick)).is_empty());
+    h.now = 30.0;
+    let out = h.ev(Event::Tick);
+    assert_eq!(health_checks(&out).iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), vec!["c2"]);
+}
+
+#[test]
+fn a_task_killed_by_its_health_check_while_the_agent_was_down_ends_unhealthy() {
+    let check = serde_json::json!({"type": "TCP", "tcp": {"port": 31000}, "consecutive_failures": 2});
+    let records = |t: &str| {
+        vec![
+            status_record(t, TaskState::Starting, "u1"),
+            UpdateRecord::Ack("u1".into()),
+            status_record(t, TaskState::Running, "u2"),
+            UpdateRecord::Ack("u2".into()),
+            health_record(t, false, "u3"),
+            UpdateRecord::Ack("u3".into()),
+        ]
+    };
+    // t1 failed twice and was killed by its check; t2 failed once and the framework killed it.
+    let mut by_check = records("t1");
+    by_check.extend([health_record("t1", false, "u4"), UpdateRecord::Ack("u4".into()), UpdateRecord::Kill]);
+    let mut by_framework = records("t2");
+    by_framework.push(UpdateRecord::Kill);
+    let ended = RecoveredProcess::Exited(ExitInfo { termination: Termination::Signaled(15), oom: None });
+    let mut t1 = recovered("t1", "c1", by_check, ended);
+    t1.info.health_check = Some(check.clone());
+    let mut t2 = recovered("t2", "c2", by_framework, ended);
+    t2.info.health_check = Some(check);
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![framework("F", true, &[])],
+        tasks: vec![t1, t2],
+        orphan_containers: vec![],
+    };
+    let mut h = Harness::with(config(), recovery);
+    let mut terminal: Vec<(String, TaskState, Option<bool>)> =
+        sent(&h.register("A1")).into_iter().map(|(t, s, _, u)| (t, s, u.status.healthy)).collect();
+    terminal.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(terminal, vec![("t1".into(), TaskState::Killed, Some(false)), ("t2".into(), TaskState::Killed, None)]);
+}
