@@ -7,6 +7,7 @@
 //! | `app_versions` | app id, version | the definition of that version |
 //! | `instances` | instance id | [`InstanceRecord`] |
 //! | `framework_id` | `id` | the framework id as a JSON string |
+//! | `deployments` | deployment id | the plan ([`crate::deployments::Deployment`]) |
 
 use crate::convert;
 use crate::core::{AppId, Condition, Goal, Instance, InstanceId, Record, RecoveredState, RunSpec, Task, Timestamp};
@@ -33,6 +34,8 @@ pub struct Loaded {
     pub framework_id: Option<FrameworkId>,
     pub definitions: BTreeMap<AppId, AppDefinition>,
     pub instances: Vec<Instance>,
+    /// Deployments in progress, oldest first.
+    pub deployments: Vec<crate::deployments::Deployment>,
 }
 
 impl Loaded {
@@ -57,6 +60,11 @@ pub fn load(store: &dyn Store) -> Result<Loaded, LoadError> {
         let def: AppDefinition = decode(&Namespace::APPS, &key, &entry.value)?;
         loaded.definitions.insert(AppId::new(&def.id), def);
     }
+    for (key, entry) in store.list(&Namespace::DEPLOYMENTS)? {
+        let deployment: crate::deployments::Deployment = decode(&Namespace::DEPLOYMENTS, &key, &entry.value)?;
+        loaded.deployments.push(deployment);
+    }
+    loaded.deployments.sort_by_key(|d| d.version);
     for (key, entry) in store.list(&Namespace::INSTANCES)? {
         let record: InstanceRecord = decode(&Namespace::INSTANCES, &key, &entry.value)?;
         let instance = record.into_instance().map_err(|reason| LoadError::Corrupt {
@@ -126,6 +134,16 @@ pub fn add_to_batch(batch: &mut Batch, records: &[Record], definitions: &BTreeMa
             }
         }
     }
+}
+
+/// Stores a deployment plan (`deployments/<id>`).
+pub fn put_deployment(batch: &mut Batch, deployment: &crate::deployments::Deployment) {
+    *batch = std::mem::take(batch).put(Namespace::DEPLOYMENTS, deployment.id.as_str(), encode(deployment));
+}
+
+/// Forgets a deployment plan.
+pub fn delete_deployment(batch: &mut Batch, id: &str) {
+    *batch = std::mem::take(batch).delete(Namespace::DEPLOYMENTS, id);
 }
 
 /// `def` with the fields the core decides (`instances`, `version`, `versionInfo`, assigned

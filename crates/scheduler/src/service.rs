@@ -14,7 +14,7 @@
 
 use crate::convert;
 use crate::core::{AppId, Command, Event, Now, SchedulerConfig, SchedulerCore, Timestamp, WriteId};
-use crate::deployments::{Deployment, DeploymentKind, DeploymentTracker};
+use crate::deployments::{Change, Deployment, DeploymentKind, DeploymentTracker, Step, simple_steps};
 use crate::events::EventBus;
 use crate::flags::SchedulerFlags;
 use crate::records;
@@ -95,12 +95,14 @@ pub struct Service {
     info: Arc<ServiceInfo>,
     clock: Clock,
     calls: mpsc::UnboundedSender<Call>,
-    writes: std::sync::mpsc::Sender<(WriteId, Batch)>,
+    writes: std::sync::mpsc::Sender<Write>,
     /// Health probes report here.
     probe_results: mpsc::UnboundedSender<Event>,
     http: reqwest::Client,
-    /// The last write handed to the writer.
-    issued: u64,
+    /// Set while deployments advance (their changes feed the core, which advances them again).
+    advancing: bool,
+    /// Sequence number of the last batch handed to the writer, and of the last durable one.
+    sent: u64,
     stored: u64,
     /// Replies waiting for a write to be durable.
     waiting: Vec<(u64, Box<dyn FnOnce() + Send>)>,
@@ -147,7 +149,7 @@ impl Service {
         let originals = self.originals(&ids);
         let actions = defs.into_iter().map(|def| self.put_app(def)).collect();
         announce(self);
-        self.start_deployment(actions, original, originals)
+        self.start_deployment(simple_steps(actions), original, originals)
     }
 
     /// The definitions of `ids` as they are now (for rollbacks).
@@ -171,11 +173,13 @@ impl Service {
         if !rollback {
             return Some(None);
         }
-        let ids: Vec<AppId> = deployment.originals.iter().map(|(id, _)| id.clone()).collect();
+        self.forget_deployment(&deployment.id);
+        let ids: Vec<AppId> = deployment.originals.iter().map(|(id, _)| AppId::new(id)).collect();
         let original = self.app_states(&ids);
         let originals = self.originals(&ids);
         let mut actions = Vec::new();
         for (app_id, before) in deployment.originals {
+            let app_id = AppId::new(&app_id);
             match before {
                 Some(def) => actions.push(self.restore_app(def)),
                 None => {
@@ -188,7 +192,7 @@ impl Service {
                 }
             }
         }
-        Some(Some(self.start_deployment(actions, original, originals)))
+        Some(Some(self.start_deployment(simple_steps(actions), original, originals)))
     }
 
     /// The API JSON of the apps that exist among `ids` (deployment plans' group states).
@@ -242,7 +246,7 @@ impl Service {
         let now = self.now();
         self.handle(now, Event::AppDeleted { id: id.clone() });
         self.definitions.remove(id);
-        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Stop)], original, originals))
+        Some(self.start_deployment(simple_steps(vec![(id.clone(), DeploymentKind::Stop)]), original, originals))
     }
 
     pub fn restart_app(&mut self, id: &AppId) -> Option<Deployed> {
@@ -251,7 +255,7 @@ impl Service {
         let originals = self.originals(std::slice::from_ref(id));
         let now = self.now();
         self.handle(now, Event::AppRestart { id: id.clone(), version: now.wall });
-        Some(self.start_deployment(vec![(id.clone(), DeploymentKind::Restart)], original, originals))
+        Some(self.start_deployment(simple_steps(vec![(id.clone(), DeploymentKind::Restart)]), original, originals))
     }
 
     /// Kills tasks (see [`Event::KillTasks`]); with `scale`, returns the deployment that scales
@@ -267,7 +271,7 @@ impl Service {
         self.handle(now, Event::KillTasks { task_ids, scale, wipe });
         (scale && !apps.is_empty()).then(|| {
             let actions = apps.into_iter().map(|id| (id, DeploymentKind::Scale)).collect();
-            self.start_deployment(actions, original, originals)
+            self.start_deployment(simple_steps(actions), original, originals)
         })
     }
 
@@ -281,60 +285,114 @@ impl Service {
         true
     }
 
-    fn start_deployment(
+    /// Records a deployment whose first step's changes are applied already (later steps'
+    /// changes wait in the plan), publishes its start and lets it advance.
+    pub(crate) fn start_deployment(
         &mut self,
-        actions: Vec<(AppId, DeploymentKind)>,
+        steps: Vec<Step>,
         original: Vec<serde_json::Value>,
         originals: Vec<(AppId, Option<AppDefinition>)>,
     ) -> Deployed {
-        let version = actions
-            .iter()
-            .filter_map(|(id, _)| self.core.app(id))
-            .map(|spec| spec.version)
-            .max()
-            .unwrap_or(self.now().wall);
+        let mut ids: Vec<AppId> = steps.iter().flat_map(|s| s.actions.iter().map(|(id, _)| AppId::new(id))).collect();
+        ids.sort();
+        ids.dedup();
+        let version =
+            ids.iter().filter_map(|id| self.core.app(id)).map(|spec| spec.version).max().unwrap_or(self.now().wall);
         let version = convert::api_time(version);
         let deployment_id = uuid::Uuid::new_v4().to_string();
-        let ids: Vec<AppId> = actions.iter().map(|(id, _)| id.clone()).collect();
         let target = self.app_states(&ids);
         let deployment = Deployment {
             id: deployment_id.clone(),
             version,
-            actions,
+            steps,
+            current: 0,
             original: marathon_api::events::group_state(original, version),
             target: marathon_api::events::group_state(target, version),
-            originals,
+            originals: originals.into_iter().map(|(id, def)| (id.to_string(), def)).collect(),
         };
         let now = self.now().wall;
         for group in deployment.changed_groups() {
             self.bus.publish(&marathon_api::events::Event::GroupChangeSuccess { group_id: group, version }, now);
         }
-        for (event, _) in deployment.started_events() {
+        for event in deployment.started_events() {
             self.bus.publish(&event, now);
         }
+        self.persist_deployment(&deployment);
         for superseded in self.deployments.start(deployment) {
+            self.forget_deployment(&superseded.id);
             self.bus.publish(&superseded.failed_event("superseded by a newer deployment of its apps"), now);
         }
-        self.finish_deployments();
+        self.advance_deployments();
         Deployed { deployment_id, version }
     }
 
-    /// Ends the deployments whose apps converged, with their events.
-    fn finish_deployments(&mut self) {
-        let now = self.now().wall;
-        for done in self.deployments.finish_converged(&self.core) {
-            info!(deployment = %done.id, "deployment finished");
-            for event in done.finished_events() {
-                self.bus.publish(&event, now);
+    /// Moves deployments on: finished steps are announced, the next steps' changes applied, and
+    /// finished deployments forgotten. Re-entrant calls (from the changes it applies) are no-ops;
+    /// the outer call loops until nothing moves.
+    fn advance_deployments(&mut self) {
+        if self.advancing {
+            return;
+        }
+        self.advancing = true;
+        loop {
+            let moved = self.deployments.advance(&self.core);
+            if moved.is_empty() {
+                break;
+            }
+            let now = self.now().wall;
+            for (id, progress) in moved {
+                for event in &progress.events {
+                    self.bus.publish(event, now);
+                }
+                for change in progress.changes {
+                    self.apply_change(change);
+                }
+                if progress.finished {
+                    info!(deployment = %id, "deployment finished");
+                    self.forget_deployment(&id);
+                } else if let Some(deployment) = self.deployments.get(&id).cloned() {
+                    self.persist_deployment(&deployment);
+                }
             }
         }
+        self.advancing = false;
+    }
+
+    /// Applies a change a deployment step holds (definitions carry their versions already, so
+    /// applying one twice changes nothing).
+    fn apply_change(&mut self, change: Change) {
+        match change {
+            Change::Put(def) => {
+                self.restore_app(def);
+            }
+            Change::Delete(id) => {
+                let id = AppId::new(&id);
+                if self.core.app(&id).is_some() {
+                    let now = self.now();
+                    self.handle(now, Event::AppDeleted { id: id.clone() });
+                    self.definitions.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn persist_deployment(&mut self, deployment: &Deployment) {
+        let mut batch = Batch::new();
+        records::put_deployment(&mut batch, deployment);
+        self.write(batch, None);
+    }
+
+    fn forget_deployment(&mut self, id: &str) {
+        let mut batch = Batch::new();
+        records::delete_deployment(&mut batch, id);
+        self.write(batch, None);
     }
 
     /// Feeds one event to the core and executes what it decides.
     fn handle(&mut self, now: Now, event: Event) {
         let commands = self.core.handle(now, event);
         self.execute(commands);
-        self.finish_deployments();
+        self.advance_deployments();
     }
 
     fn execute(&mut self, commands: Vec<Command>) {
@@ -430,15 +488,23 @@ impl Service {
         }
         let mut batch = Batch::new();
         records::add_to_batch(&mut batch, records, &self.definitions);
-        self.issued = write_id.0;
-        // The writer lives as long as the driver.
-        let _ = self.writes.send((write_id, batch));
+        self.write(batch, Some(write_id));
     }
 
-    fn stored(&mut self, write_id: WriteId) {
-        self.stored = self.stored.max(write_id.0);
-        let now = self.now();
-        self.handle(now, Event::Stored { write_id });
+    /// Hands a batch to the writer (after every earlier one); `core` is the core's write it
+    /// carries, if any.
+    fn write(&mut self, batch: Batch, core: Option<WriteId>) {
+        self.sent += 1;
+        // The writer lives as long as the driver.
+        let _ = self.writes.send(Write { seq: self.sent, core, batch });
+    }
+
+    fn stored(&mut self, report: Durable) {
+        self.stored = self.stored.max(report.seq);
+        if let Some(write_id) = report.core {
+            let now = self.now();
+            self.handle(now, Event::Stored { write_id });
+        }
         let stored = self.stored;
         let (ready, waiting): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.waiting).into_iter().partition(|(w, _)| *w <= stored);
@@ -450,10 +516,10 @@ impl Service {
 
     /// Runs `reply` once every write issued so far is durable.
     fn reply_when_durable(&mut self, reply: Box<dyn FnOnce() + Send>) {
-        if self.issued <= self.stored {
+        if self.sent <= self.stored {
             reply();
         } else {
-            self.waiting.push((self.issued, reply));
+            self.waiting.push((self.sent, reply));
         }
     }
 }
@@ -542,7 +608,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
     let store = store::RedbStore::open_in_work_dir(&flags.work_dir)?;
     let generation = store.claim_next_generation()?;
-    let loaded = records::load(&store)?;
+    let mut loaded = records::load(&store)?;
     info!(
         apps = loaded.definitions.len(),
         instances = loaded.instances.len(),
@@ -578,6 +644,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         ..SchedulerConfig::default()
     };
     let core = SchedulerCore::recover(config, clock.now(), loaded.recovered_state());
+    let recovered_deployments = std::mem::take(&mut loaded.deployments);
 
     let framework_info = FrameworkInfo {
         user: flags.mesos_user.clone(),
@@ -614,6 +681,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let bus = EventBus::default();
+    crate::events::start_callbacks(&bus, &flags);
     let mut service = Service {
         core,
         definitions: loaded.definitions,
@@ -625,10 +693,15 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         writes: writes_tx,
         probe_results: probe_tx,
         http: crate::probe::client(),
-        issued: 0,
+        advancing: false,
+        sent: 0,
         stored: 0,
         waiting: Vec::new(),
     };
+    // Deployments resume where they were (their current step's changes are applied already).
+    for deployment in recovered_deployments {
+        service.deployments.start(deployment);
+    }
     // Repairs found while recovering (e.g. instances of deleted apps) are written at once.
     service.handle(clock.now(), Event::Tick);
     let driver = tokio::spawn(drive(service, client_events, requests_rx, stored_rx, probe_rx));
@@ -650,7 +723,7 @@ async fn drive(
     mut service: Service,
     mut client_events: mpsc::UnboundedReceiver<mesos_client::ClientEvent>,
     mut requests: mpsc::UnboundedReceiver<Request>,
-    mut stored: mpsc::UnboundedReceiver<Result<WriteId, String>>,
+    mut stored: mpsc::UnboundedReceiver<Result<Durable, String>>,
     mut probes: mpsc::UnboundedReceiver<Event>,
 ) -> Result<(), SchedulerError> {
     loop {
@@ -674,7 +747,7 @@ async fn drive(
                 }
             }
             result = stored.recv() => match result {
-                Some(Ok(write_id)) => service.stored(write_id),
+                Some(Ok(report)) => service.stored(report),
                 Some(Err(e)) => {
                     error!(error = %e, "store write failed; stopping");
                     return Err(SchedulerError::WriteFailed(e));
@@ -739,23 +812,40 @@ async fn send_calls(client: mesos_client::SchedulerClient, mut calls: mpsc::Unbo
     }
 }
 
+/// A batch for the store writer.
+struct Write {
+    /// Batches are numbered in the order they are sent.
+    seq: u64,
+    /// The core's write it carries.
+    core: Option<WriteId>,
+    batch: Batch,
+}
+
+/// Everything up to `seq` (and the core's writes up to `core`) is durable.
+#[derive(Debug, Clone, Copy)]
+struct Durable {
+    seq: u64,
+    core: Option<WriteId>,
+}
+
 /// The store writer: applies batches in order, merging whatever is queued into one commit (group
-/// commit), and reports the last durable write id. Runs on its own thread (redb is blocking).
+/// commit), and reports what is durable. Runs on its own thread (redb is blocking).
 fn write_batches(
     store: &dyn Store,
     generation: Generation,
-    writes: std::sync::mpsc::Receiver<(WriteId, Batch)>,
-    stored: mpsc::UnboundedSender<Result<WriteId, String>>,
+    writes: std::sync::mpsc::Receiver<Write>,
+    stored: mpsc::UnboundedSender<Result<Durable, String>>,
 ) {
     while let Ok(first) = writes.recv() {
         let mut pending = vec![first];
         while let Ok(next) = writes.try_recv() {
             pending.push(next);
         }
-        let last = pending.last().map(|(id, _)| *id);
+        let last = pending.last().map(|w| w.seq);
+        let core = pending.iter().filter_map(|w| w.core).max();
         let mut merged = Batch::new();
         let mut result = Ok(());
-        for (_, batch) in pending {
+        for Write { batch, .. } in pending {
             if merged.len() + batch.len() > limits::MAX_BATCH_OPS && !merged.is_empty() {
                 result = store.apply(generation, &std::mem::take(&mut merged));
                 if result.is_err() {
@@ -781,7 +871,7 @@ fn write_batches(
             result = store.apply(generation, &merged);
         }
         let report = match (result, last) {
-            (Ok(()), Some(id)) => Ok(id),
+            (Ok(()), Some(seq)) => Ok(Durable { seq, core }),
             (Ok(()), None) => continue,
             (Err(e), _) => Err(e.to_string()),
         };
