@@ -43,7 +43,7 @@ impl DeploymentKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Change {
     /// Put this definition, version and version info as given.
-    Put(AppDefinition),
+    Put(Box<AppDefinition>),
     /// Delete the app.
     Delete(String),
 }

@@ -3,13 +3,26 @@
 //!
 //! A subscriber that falls more than [`EventBus::CAPACITY`] events behind is disconnected (like
 //! upstream's `--event_stream_max_outstanding_messages`); it reconnects and rereads the state.
+//!
+//! HTTP callback subscribers (`--event_subscriber http_callback`, `/v2/eventSubscriptions`):
+//! the bus also holds the list of callback URLs, and [`start_callbacks`] spawns the task that
+//! POSTs every event's JSON to each of them. Each URL has its own worker and a bounded queue of
+//! [`CALLBACK_QUEUE`] events, so a slow or dead endpoint only loses its own events: the
+//! dispatcher never waits for one, and publishing never waits for the dispatcher. A failed POST
+//! is retried with backoff ([`CALLBACK_RETRY_BACKOFF`]) and then dropped; while an endpoint
+//! keeps failing, each further event is tried once, until one succeeds. The list is kept in
+//! memory only (upstream stored it in ZooKeeper): after a restart only `--http_endpoints` remain.
 
 use crate::convert::api_time;
 use crate::core::{BusEvent, Timestamp};
+use crate::flags::SchedulerFlags;
 use marathon_api::AppDefinition;
 use marathon_api::events::Event;
+use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::broadcast;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, info, warn};
 
 /// An event as sent to subscribers.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,15 +51,17 @@ impl Published {
     }
 }
 
-/// The broadcast channel of published events.
+/// The broadcast channel of published events, and the HTTP callback URLs.
 #[derive(Debug, Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Published>>,
+    /// Callback URLs in registration order; the callback delivery task watches it.
+    callbacks: Arc<watch::Sender<Vec<String>>>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self { sender: broadcast::channel(Self::CAPACITY).0 }
+        Self { sender: broadcast::channel(Self::CAPACITY).0, callbacks: Arc::new(watch::channel(Vec::new()).0) }
     }
 }
 
@@ -62,6 +77,226 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
         self.sender.subscribe()
     }
+
+    /// The registered HTTP callback URLs, oldest first.
+    pub fn callback_urls(&self) -> Vec<String> {
+        self.callbacks.borrow().clone()
+    }
+
+    /// Registers an HTTP callback URL; `false` if it was registered already. Events published
+    /// from now on are delivered to it.
+    pub fn add_callback(&self, url: &str) -> bool {
+        self.callbacks.send_if_modified(|urls| {
+            let new = !urls.iter().any(|u| u == url);
+            if new {
+                urls.push(url.to_string());
+            }
+            new
+        })
+    }
+
+    /// Removes an HTTP callback URL (its undelivered events are dropped); `false` if it was not
+    /// registered.
+    pub fn remove_callback(&self, url: &str) -> bool {
+        self.callbacks.send_if_modified(|urls| {
+            let before = urls.len();
+            urls.retain(|u| u != url);
+            urls.len() != before
+        })
+    }
+}
+
+/// Events queued for one callback URL at most; further events are dropped for that URL until
+/// its worker catches up.
+pub const CALLBACK_QUEUE: usize = 1024;
+
+/// Waits before the retries of a failed callback POST (after the first attempt).
+pub const CALLBACK_RETRY_BACKOFF: [Duration; 3] =
+    [Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(2)];
+
+/// Whether `url` can be a callback: an absolute `http` or `https` URL.
+pub fn check_callback_url(url: &str) -> Result<(), String> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => Ok(()),
+        Ok(_) => Err(format!("callbackUrl must be an http or https URL: {url}")),
+        Err(e) => Err(format!("callbackUrl is not a valid URL ({e}): {url}")),
+    }
+}
+
+/// With `--event_subscriber http_callback`: registers `--http_endpoints` and spawns the task that
+/// delivers every event published on `bus` from now on to the callback URLs. Without it, the
+/// callback API answers 400 and nothing is spawned.
+pub fn start_callbacks(bus: &EventBus, flags: &SchedulerFlags) {
+    if !flags.http_callbacks() {
+        if !flags.http_endpoints.is_empty() {
+            warn!("--http_endpoints is ignored without --event_subscriber http_callback");
+        }
+        return;
+    }
+    for url in flags.http_endpoints.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+        match check_callback_url(url) {
+            Ok(()) => {
+                bus.add_callback(url);
+            }
+            Err(e) => warn!(error = %e, "--http_endpoints: URL ignored"),
+        }
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(flags.http_event_request_timeout_secs.max(1)))
+        .build()
+        .unwrap_or_default();
+    // Subscribed here, before anything else can publish, so no event is missed.
+    let events = bus.subscribe();
+    let urls = bus.callbacks.subscribe();
+    info!(callbacks = ?bus.callback_urls(), "HTTP callback subscribers enabled");
+    tokio::spawn(dispatch_callbacks(events, urls, http));
+}
+
+/// The dispatcher: hands each event to the worker of every callback URL, never waiting.
+async fn dispatch_callbacks(
+    mut events: broadcast::Receiver<Arc<Published>>,
+    mut urls: watch::Receiver<Vec<String>>,
+    http: reqwest::Client,
+) {
+    let mut workers: HashMap<String, CallbackWorker> = HashMap::new();
+    let current = urls.borrow_and_update().clone();
+    sync_workers(&mut workers, &current, &http);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(published) => {
+                    // A URL registered before the event was published receives it.
+                    if urls.has_changed().unwrap_or(false) {
+                        let current = urls.borrow_and_update().clone();
+                        sync_workers(&mut workers, &current, &http);
+                    }
+                    for worker in workers.values_mut() {
+                        worker.offer(&published);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    warn!(skipped, "HTTP callback delivery fell behind the event bus; events dropped for every callback");
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            changed = urls.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let current = urls.borrow_and_update().clone();
+                sync_workers(&mut workers, &current, &http);
+            }
+        }
+    }
+}
+
+/// Starts a worker for every new URL and stops those of removed ones.
+fn sync_workers(workers: &mut HashMap<String, CallbackWorker>, urls: &[String], http: &reqwest::Client) {
+    workers.retain(|url, _| {
+        let keep = urls.contains(url);
+        if !keep {
+            info!(%url, "callback unsubscribed");
+        }
+        keep
+    });
+    for url in urls {
+        if !workers.contains_key(url) {
+            info!(%url, "callback subscribed");
+            workers.insert(url.clone(), CallbackWorker::start(url.clone(), http.clone()));
+        }
+    }
+}
+
+/// The queue and task delivering events to one callback URL, in order, one POST at a time.
+struct CallbackWorker {
+    url: String,
+    queue: mpsc::Sender<Arc<Published>>,
+    task: tokio::task::JoinHandle<()>,
+    /// Events dropped since the queue was last not full.
+    dropped: u64,
+}
+
+impl CallbackWorker {
+    fn start(url: String, http: reqwest::Client) -> Self {
+        let (queue, receiver) = mpsc::channel(CALLBACK_QUEUE);
+        let task = tokio::spawn(post_events(url.clone(), http, receiver));
+        Self { url, queue, task, dropped: 0 }
+    }
+
+    fn offer(&mut self, published: &Arc<Published>) {
+        match self.queue.try_send(published.clone()) {
+            Ok(()) => {
+                if self.dropped > 0 {
+                    warn!(url = %self.url, dropped = self.dropped, "callback caught up; events were dropped for it");
+                    self.dropped = 0;
+                }
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.dropped == 0 {
+                    warn!(url = %self.url, queue = CALLBACK_QUEUE, "callback queue full; dropping its events");
+                }
+                self.dropped += 1;
+            }
+            // The worker only ends when it is aborted below.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+impl Drop for CallbackWorker {
+    fn drop(&mut self) {
+        // Unsubscribed: nothing more is delivered, not even what is queued or in flight.
+        self.task.abort();
+    }
+}
+
+/// Delivers the queued events to `url`.
+async fn post_events(url: String, http: reqwest::Client, mut queue: mpsc::Receiver<Arc<Published>>) {
+    let mut failing = false;
+    while let Some(event) = queue.recv().await {
+        let mut result = post_event(&http, &url, &event).await;
+        let retries = if failing { 0 } else { CALLBACK_RETRY_BACKOFF.len() };
+        for backoff in CALLBACK_RETRY_BACKOFF.iter().take(retries) {
+            let Err(e) = &result else { break };
+            debug!(%url, error = %e, event_type = event.event_type, ?backoff, "callback POST failed; retrying");
+            tokio::time::sleep(*backoff).await;
+            result = post_event(&http, &url, &event).await;
+        }
+        match result {
+            Ok(()) => {
+                if failing {
+                    info!(%url, "callback answers again");
+                }
+                failing = false;
+            }
+            Err(e) if failing => {
+                debug!(%url, error = %e, event_type = event.event_type, "callback still failing; event dropped")
+            }
+            Err(e) => {
+                warn!(
+                    %url, error = %e, event_type = event.event_type,
+                    "callback failed after retries; event dropped (further events are tried once until it answers)"
+                );
+                failing = true;
+            }
+        }
+    }
+}
+
+/// One POST of an event's JSON; any 2xx answer is success.
+async fn post_event(http: &reqwest::Client, url: &str, event: &Published) -> Result<(), String> {
+    let response = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::ACCEPT, "application/json")
+        .body(event.data.clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    // Read the answer so the connection can be reused.
+    let _ = response.bytes().await;
+    if status.is_success() { Ok(()) } else { Err(format!("answered {status}")) }
 }
 
 /// The wire event of a core event; `definition` is the app's stored definition (for the health

@@ -62,6 +62,25 @@ pub struct SchedulerFlags {
     /// Prefix of the `PORT*` and `HOST` variables in tasks.
     #[arg(long = "env_vars_prefix", alias = "env-vars-prefix")]
     pub env_vars_prefix: Option<String>,
+    /// `http_callback` turns on HTTP callback subscribers (`/v2/eventSubscriptions`): every event
+    /// is POSTed as JSON to every registered callback URL.
+    #[arg(long = "event_subscriber", alias = "event-subscriber", value_enum)]
+    pub event_subscriber: Option<EventSubscriber>,
+    /// Callback URLs registered at start (comma separated), with `--event_subscriber
+    /// http_callback`. Subscriptions are kept in memory only: after a restart, only these remain.
+    #[arg(long = "http_endpoints", alias = "http-endpoints", value_delimiter = ',')]
+    pub http_endpoints: Vec<String>,
+    /// Seconds a callback POST may take before it counts as failed.
+    #[arg(long = "http_event_request_timeout", alias = "http-event-request-timeout", default_value_t = 10)]
+    pub http_event_request_timeout_secs: u64,
+}
+
+/// The event subscribers `--event_subscriber` can turn on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EventSubscriber {
+    /// POST every event to the callback URLs of `/v2/eventSubscriptions`.
+    #[value(name = "http_callback")]
+    HttpCallback,
 }
 
 impl SchedulerFlags {
@@ -87,10 +106,18 @@ impl SchedulerFlags {
             local_port_max: 20_000,
             max_running_deployments: 100,
             env_vars_prefix: None,
+            event_subscriber: None,
+            http_endpoints: Vec::new(),
+            http_event_request_timeout_secs: 10,
         }
     }
 
     pub fn reconciliation_interval(&self) -> Duration {
         Duration::from_millis(self.reconciliation_interval_ms)
+    }
+
+    /// Whether HTTP callback subscribers are on (`--event_subscriber http_callback`).
+    pub fn http_callbacks(&self) -> bool {
+        self.event_subscriber == Some(EventSubscriber::HttpCallback)
     }
 }

@@ -363,7 +363,7 @@ impl Service {
     fn apply_change(&mut self, change: Change) {
         match change {
             Change::Put(def) => {
-                self.restore_app(def);
+                self.restore_app(*def);
             }
             Change::Delete(id) => {
                 let id = AppId::new(&id);

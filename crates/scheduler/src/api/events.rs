@@ -1,10 +1,10 @@
 //! `GET /v2/events`: the event bus as server-sent events (`event: <type>` and `data: <json>`
 //! frames), starting with `event_stream_attached`, filtered by repeated `event_type`
 //! parameters, with keep-alive comments every 10 s. A subscriber that falls too far behind is
-//! disconnected.
+//! disconnected. When a stream ends, `event_stream_detached` is published.
 
 use super::{Api, error, query_pairs};
-use crate::events::Published;
+use crate::events::{EventBus, Published};
 use crate::service::wall_clock;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -40,8 +40,24 @@ pub(super) async fn events(
         // Lagging behind the bus ends the stream (the client reconnects and rereads the state).
         .take_while(|item| std::future::ready(item.is_ok()))
         .filter_map(move |item| std::future::ready(item.ok().filter(|p| wants(p.event_type))));
+    let detach = Detached { bus: api.service.events().clone(), remote_address: remote.ip().to_string() };
     let stream = futures::stream::iter(first).chain(live).map(move |published| {
+        let _attached = &detach;
         Ok::<_, Infallible>(SseEvent::default().event(published.event_type).data(published.data(light)))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))).into_response()
+}
+
+/// Publishes `event_stream_detached` when the stream holding it is dropped (the client went away
+/// or fell behind).
+struct Detached {
+    bus: EventBus,
+    remote_address: String,
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        let remote_address = std::mem::take(&mut self.remote_address);
+        self.bus.publish(&Event::EventStreamDetached { remote_address }, wall_clock());
+    }
 }

@@ -5,6 +5,7 @@
 mod apps;
 mod events;
 mod render;
+mod subscriptions;
 mod system;
 mod tasks;
 
@@ -49,6 +50,10 @@ pub(crate) fn router(service: ServiceHandle, store: store::AsyncStore) -> Router
         .route("/v2/deployments", get(tasks::deployments))
         .route("/v2/deployments/{id}", axum::routing::delete(tasks::delete_deployment))
         .route("/v2/events", get(events::events))
+        .route(
+            "/v2/eventSubscriptions",
+            get(subscriptions::list).post(subscriptions::subscribe).delete(subscriptions::unsubscribe),
+        )
         .route("/v2/info", get(system::info))
         .route("/v2/leader", get(system::leader))
         .route("/ping", get(system::ping))
