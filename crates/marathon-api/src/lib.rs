@@ -16,6 +16,7 @@
 pub mod app;
 pub mod error;
 pub mod events;
+pub mod group;
 pub mod ids;
 pub mod normalize;
 pub mod output;
@@ -27,6 +28,7 @@ pub mod update;
 
 pub use app::AppDefinition;
 pub use error::{ParseError, ValidationError, Violation};
+pub use group::{GroupUpdate, group_json, parse_group_update};
 pub use ids::{IdError, InstanceId, TaskId};
 pub use normalize::{NormalizeConfig, normalize, normalize_with};
 pub use output::{
@@ -35,6 +37,6 @@ pub use output::{
 };
 pub use parse::{parse_app, parse_app_update, parse_app_updates};
 pub use path::{PathId, PathIdError};
-pub use query::{Embed, LabelSelector, QueryError, parse_bool, query_bool};
+pub use query::{Embed, GroupEmbed, LabelSelector, QueryError, parse_bool, query_bool};
 pub use time::{Timestamp, format_timestamp, parse_timestamp};
 pub use update::{AppUpdate, apply_update};

@@ -646,3 +646,165 @@ async fn a_version_that_never_gets_healthy_is_rolled_back_while_the_old_one_serv
     assert_eq!(status, 404);
     cluster.teardown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_deploys_its_apps_in_dependency_order_each_waiting_for_health() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    // The database takes a moment to become healthy: its dependents must wait for it.
+    let mut db = health_checked_web_app("pg", 1);
+    db["cmd"] = json!("sleep 1 && echo ok > health && exec python3 -m http.server $PORT0");
+    let group = json!({"groups": [
+        {"id": "db", "apps": [db]},
+        {"id": "backend", "dependencies": ["../db"], "apps": [health_checked_web_app("api", 2)]},
+        {"id": "frontend", "dependencies": ["../backend"], "apps": [health_checked_web_app("web", 1)]},
+    ]});
+    let (status, answer) = marathon.send(Method::PUT, "/v2/groups/shop", Some(group)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, deployments) = marathon.get("/v2/deployments").await;
+    let steps: Vec<String> = deployments[0]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            s["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| a["app"].as_str().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    assert_eq!(
+        steps[1..],
+        ["/shop/db/pg", "/shop/backend/api", "/shop/frontend/web"],
+        "one step per dependency layer after the start step: {deployments}"
+    );
+
+    // Sample until done: an app gets tasks only once everything it depends on is healthy.
+    let apps = ["shop/db/pg", "shop/backend/api", "shop/frontend/web"];
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut healthy = [false; 3];
+    loop {
+        let mut tasks = [0usize; 3];
+        for (i, app) in apps.iter().enumerate() {
+            let (_, body) = marathon.get(&format!("/v2/apps/{app}")).await;
+            let app = &body["app"];
+            tasks[i] = app["tasks"].as_array().map_or(0, Vec::len);
+            healthy[i] = app["tasksHealthy"] == app["instances"] && app["instances"].as_u64() > Some(0);
+        }
+        for i in 1..3 {
+            assert!(tasks[i] == 0 || healthy[i - 1], "{} started before {} was healthy", apps[i], apps[i - 1]);
+        }
+        if healthy.iter().all(|h| *h) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the group did not deploy: healthy {healthy:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eventually(TIMEOUT, "the deployment to finish", || async {
+        let (_, deployments) = marathon.get("/v2/deployments").await;
+        (deployments == json!([])).then_some(())
+    })
+    .await;
+
+    // The tree, as the strict marathon-python models read it.
+    let (status, tree) = marathon.get("/v2/groups/shop").await;
+    assert_eq!(status, 200);
+    assert_eq!(tree["groups"].as_array().map(Vec::len), Some(3), "{tree}");
+    let backend = tree["groups"].as_array().into_iter().flatten().find(|g| g["id"] == "/shop/backend").cloned();
+    assert_eq!(backend.map(|g| g["dependencies"].clone()), Some(json!(["/shop/db"])));
+    let url = marathon.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .args([
+                "-c",
+                "import sys; from marathon import MarathonClient as C; c = C(sys.argv[1]); \
+                   g = c.get_group('/shop'); print(len(g.groups), len(c.list_groups()))",
+                &url,
+            ])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // scaleBy scales every app of the group; deleting the group stops them all.
+    let (status, answer) = marathon.send(Method::PUT, "/v2/groups/shop?force=true", Some(json!({"scaleBy": 2}))).await;
+    assert_eq!(status, 200, "{answer}");
+    // Apps change when their step starts: the backend after the database scaled.
+    eventually(TIMEOUT, "the backend scaled to 4", || async {
+        let (_, api) = marathon.get("/v2/apps/shop/backend/api").await;
+        (api["app"]["instances"] == 4).then_some(())
+    })
+    .await;
+    let (status, answer) = marathon.send(Method::DELETE, "/v2/groups/shop?force=true", None).await;
+    assert_eq!(status, 200, "{answer}");
+    eventually(TIMEOUT, "every app of the group gone", || async {
+        let (_, apps) = marathon.get("/v2/apps").await;
+        let (_, tasks) = marathon.get("/v2/tasks").await;
+        (apps["apps"] == json!([]) && tasks["tasks"] == json!([])).then_some(())
+    })
+    .await;
+    let (status, _) = marathon.get("/v2/groups/shop").await;
+    assert_eq!(status, 404);
+    cluster.teardown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_changes_are_validated_and_versioned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unreachable_master = format!("127.0.0.1:{}", free_port());
+    let marathon = Marathon::start(&unreachable_master, &dir.path().join("marathon"), &[]).await;
+    let cyclic = json!({"id": "loop", "apps": [
+        {"id": "a", "cmd": "sleep 1", "dependencies": ["b"], "instances": 0},
+        {"id": "b", "cmd": "sleep 1", "dependencies": ["a"], "instances": 0},
+    ]});
+    let (status, answer) = marathon.send(Method::POST, "/v2/groups", Some(cyclic)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("Dependency graph has cyclic dependencies."), "{answer}");
+    let (status, answer) = marathon
+        .send(Method::POST, "/v2/groups", Some(json!({"id": "g", "apps": [{"id": "/other/x", "cmd": "sleep 1"}]})))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let (_, apps) = marathon.get("/v2/apps").await;
+    assert_eq!(apps["apps"], json!([]), "nothing was stored");
+
+    let ok = json!({"id": "g", "apps": [{"id": "x", "cmd": "sleep 1", "instances": 0}]});
+    let (status, created) = marathon.send(Method::POST, "/v2/groups", Some(ok.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, again) = marathon.send(Method::POST, "/v2/groups", Some(ok)).await;
+    assert_eq!(status, 409, "{again}");
+    let (status, dry) = marathon
+        .send(
+            Method::PUT,
+            "/v2/groups/g?dryRun=true",
+            Some(json!({"apps": [{"id": "y", "cmd": "sleep 2", "instances": 0}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert!(dry["steps"].to_string().contains("/g/y"), "{dry}");
+    let (_, still) = marathon.get("/v2/apps/g/x").await;
+    assert_eq!(still["app"]["id"], "/g/x", "a dry run changes nothing");
+
+    let (status, _) = marathon
+        .send(Method::PUT, "/v2/groups/g", Some(json!({"apps": [{"id": "y", "cmd": "sleep 2", "instances": 0}]})))
+        .await;
+    assert_eq!(status, 200);
+    let (_, versions) = marathon.get("/v2/groups/g/versions").await;
+    let versions: Vec<String> = serde_json::from_value(versions).expect("versions");
+    assert_eq!(versions.len(), 2);
+    let (status, old) = marathon.get(&format!("/v2/groups/g/versions/{}", versions[1])).await;
+    assert_eq!(status, 200);
+    assert_eq!(old["apps"][0]["id"], "/g/x", "{old}");
+    // Rolling the group back to its first version brings x back and removes y.
+    let (status, answer) = marathon.send(Method::PUT, "/v2/groups/g", Some(json!({"version": versions[1]}))).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, group) = marathon.get("/v2/groups/g").await;
+    let ids: Vec<&str> = group["apps"].as_array().expect("apps").iter().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(ids, ["/g/x"]);
+    let (status, root) = marathon.get("/v2/groups").await;
+    assert_eq!((status, root["id"].clone()), (200, json!("/")));
+}

@@ -29,7 +29,8 @@ pub enum DeploymentKind {
 }
 
 impl DeploymentKind {
-    fn action(self) -> &'static str {
+    /// Upstream's action name.
+    pub fn action(self) -> &'static str {
         match self {
             Self::Start => "StartApplication",
             Self::Scale => "ScaleApplication",

@@ -12,6 +12,7 @@ pub mod core;
 pub mod deployments;
 pub mod events;
 pub mod flags;
+pub mod groups;
 pub mod probe;
 pub mod records;
 pub mod service;

@@ -8,6 +8,8 @@
 //! | `instances` | instance id | [`InstanceRecord`] |
 //! | `framework_id` | `id` | the framework id as a JSON string |
 //! | `deployments` | deployment id | the plan ([`crate::deployments::Deployment`]) |
+//! | `groups` | `root` | explicit groups: path → dependencies, version |
+//! | `group_versions` | group path, version | [`GroupSnapshot`] |
 
 use crate::convert;
 use crate::core::{AppId, Condition, Goal, Instance, InstanceId, Record, RecoveredState, RunSpec, Task, Timestamp};
@@ -36,6 +38,7 @@ pub struct Loaded {
     pub instances: Vec<Instance>,
     /// Deployments in progress, oldest first.
     pub deployments: Vec<crate::deployments::Deployment>,
+    pub groups: BTreeMap<marathon_api::PathId, crate::groups::GroupMeta>,
 }
 
 impl Loaded {
@@ -59,6 +62,10 @@ pub fn load(store: &dyn Store) -> Result<Loaded, LoadError> {
     for (key, entry) in store.list(&Namespace::APPS)? {
         let def: AppDefinition = decode(&Namespace::APPS, &key, &entry.value)?;
         loaded.definitions.insert(AppId::new(&def.id), def);
+    }
+    if let Some(entry) = store.get(&Namespace::GROUPS, GROUPS_KEY)? {
+        let groups: BTreeMap<String, crate::groups::GroupMeta> = decode(&Namespace::GROUPS, GROUPS_KEY, &entry.value)?;
+        loaded.groups = groups.into_iter().map(|(k, v)| (marathon_api::PathId::parse(&k), v)).collect();
     }
     for (key, entry) in store.list(&Namespace::DEPLOYMENTS)? {
         let deployment: crate::deployments::Deployment = decode(&Namespace::DEPLOYMENTS, &key, &entry.value)?;
@@ -134,6 +141,27 @@ pub fn add_to_batch(batch: &mut Batch, records: &[Record], definitions: &BTreeMa
             }
         }
     }
+}
+
+const GROUPS_KEY: &str = "root";
+
+/// Stores the explicit groups (`groups/root`: path → dependencies and version).
+pub fn put_groups(batch: &mut Batch, groups: &BTreeMap<marathon_api::PathId, crate::groups::GroupMeta>) {
+    let map: BTreeMap<String, &crate::groups::GroupMeta> = groups.iter().map(|(k, v)| (k.to_string(), v)).collect();
+    *batch = std::mem::take(batch).put(Namespace::GROUPS, GROUPS_KEY, encode(&map));
+}
+
+/// Stores a version of a group: its apps and explicit groups, for `GET .../versions/{v}` and
+/// rollbacks.
+pub fn put_group_version(batch: &mut Batch, group: &marathon_api::PathId, version: &str, snapshot: &GroupSnapshot) {
+    *batch = std::mem::take(batch).put_version(Namespace::GROUP_VERSIONS, group.to_string(), version, encode(snapshot));
+}
+
+/// What a group version holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupSnapshot {
+    pub apps: Vec<AppDefinition>,
+    pub groups: BTreeMap<String, crate::groups::GroupMeta>,
 }
 
 /// Stores a deployment plan (`deployments/<id>`).

@@ -79,6 +79,16 @@ pub fn wall_clock() -> Timestamp {
     Timestamp::from_millis(i64::try_from(wall.as_millis()).unwrap_or(0))
 }
 
+/// A planned change of the group tree.
+pub struct TreePlan {
+    /// The tree with versions set on every changed app.
+    pub target: crate::groups::Tree,
+    pub steps: Vec<crate::deployments::Step>,
+    /// Every affected app.
+    pub ids: Vec<AppId>,
+    pub version: marathon_api::Timestamp,
+}
+
 /// The outcome of a deployment-producing change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployed {
@@ -90,6 +100,8 @@ pub struct Deployed {
 pub struct Service {
     core: SchedulerCore,
     definitions: BTreeMap<AppId, AppDefinition>,
+    /// Groups created through `/v2/groups` (with their dependencies).
+    groups: BTreeMap<marathon_api::PathId, crate::groups::GroupMeta>,
     deployments: DeploymentTracker,
     bus: EventBus,
     info: Arc<ServiceInfo>,
@@ -155,6 +167,127 @@ impl Service {
     /// The definitions of `ids` as they are now (for rollbacks).
     fn originals(&self, ids: &[AppId]) -> Vec<(AppId, Option<AppDefinition>)> {
         ids.iter().map(|id| (id.clone(), self.definitions.get(id).cloned())).collect()
+    }
+
+    /// The group tree: every app and the explicit groups.
+    pub fn tree(&self) -> crate::groups::Tree {
+        crate::groups::Tree {
+            apps: self.definitions.values().map(|d| (d.path_id(), d.clone())).collect(),
+            groups: self.groups.clone(),
+        }
+    }
+
+    /// Makes `target` (a whole tree, derived from [`Self::tree`]) current in one deployment:
+    /// removed apps stop first, then new ones are started, then new and changed apps are
+    /// deployed in dependency order, each step after the previous one converged. `group` is the
+    /// group that changed (its version is recorded). Fails on a dependency cycle (nothing
+    /// changes). `None` when nothing changes.
+    pub fn change_tree(
+        &mut self,
+        group: &marathon_api::PathId,
+        target: crate::groups::Tree,
+    ) -> Result<Deployed, marathon_api::ValidationError> {
+        let TreePlan { target, mut steps, ids, version } = self.plan_tree(target)?;
+        let original = self.app_states(&ids);
+        let originals = self.originals(&ids);
+        self.groups = target.groups.clone();
+        let mut batch = Batch::new();
+        records::put_groups(&mut batch, &self.groups);
+        let snapshot = records::GroupSnapshot {
+            apps: target.apps_below(group).map(|(_, d)| d.clone()).collect(),
+            groups: target
+                .groups
+                .iter()
+                .filter(|(id, _)| id.starts_with(group))
+                .map(|(id, meta)| (id.to_string(), meta.clone()))
+                .collect(),
+        };
+        records::put_group_version(&mut batch, group, &marathon_api::format_timestamp(version), &snapshot);
+        self.write(batch, None);
+        if steps.is_empty() {
+            // Nothing to deploy: an empty plan finishes at once.
+            steps.push(crate::deployments::Step::new(Vec::new()));
+        }
+        let first: Vec<Change> = std::mem::take(&mut steps[0].changes);
+        for change in first {
+            self.apply_change(change);
+        }
+        Ok(self.start_deployment(steps, original, originals))
+    }
+
+    /// The plan that makes `target` current (see [`Self::change_tree`]), without changing
+    /// anything (`dryRun`).
+    pub fn plan_tree(&self, mut target: crate::groups::Tree) -> Result<TreePlan, marathon_api::ValidationError> {
+        use crate::deployments::Step;
+        let now = self.now().wall;
+        let version = convert::api_time(now);
+        let current = self.tree();
+        let removed: Vec<AppId> = current
+            .apps
+            .keys()
+            .filter(|id| !target.apps.contains_key(*id))
+            .map(|id| AppId::new(&id.to_string()))
+            .collect();
+        let mut changes: BTreeMap<marathon_api::PathId, (AppDefinition, DeploymentKind)> = BTreeMap::new();
+        for (id, def) in &mut target.apps {
+            let app = AppId::new(&id.to_string());
+            let old_def = self.definitions.get(&app);
+            if let Some(old_def) = old_def {
+                carry_service_ports(def, old_def);
+                let mut unversioned = def.clone();
+                unversioned.version = old_def.version;
+                unversioned.version_info = old_def.version_info;
+                if &unversioned == old_def {
+                    *def = old_def.clone();
+                    continue;
+                }
+            }
+            def.version = Some(version);
+            let spec = convert::run_spec(def);
+            let old = self.core.app(&app);
+            let info = crate::core::derive_version_info(old, &spec);
+            def.version_info = Some(marathon_api::app::VersionInfo {
+                last_scaling_at: convert::api_time(info.last_scaling_at),
+                last_config_change_at: convert::api_time(info.last_config_change_at),
+            });
+            let kind = match old {
+                None => DeploymentKind::Start,
+                Some(old) if old.same_config(&spec) => DeploymentKind::Scale,
+                Some(_) => DeploymentKind::Restart,
+            };
+            changes.insert(id.clone(), (def.clone(), kind));
+        }
+        let affected: std::collections::BTreeSet<marathon_api::PathId> = changes.keys().cloned().collect();
+        let layers = target.layers(&affected)?;
+
+        let mut steps = Vec::new();
+        if !removed.is_empty() {
+            let mut stop = Step::new(removed.iter().map(|id| (id.clone(), DeploymentKind::Stop)).collect());
+            stop.changes = removed.iter().map(|id| Change::Delete(id.to_string())).collect();
+            steps.push(stop);
+        }
+        let started: Vec<(AppId, DeploymentKind)> = changes
+            .iter()
+            .filter(|(_, (_, kind))| *kind == DeploymentKind::Start)
+            .map(|(id, _)| (AppId::new(&id.to_string()), DeploymentKind::Start))
+            .collect();
+        if !started.is_empty() {
+            steps.push(Step::new(started));
+        }
+        for layer in layers {
+            let mut step = Step::new(Vec::new());
+            for id in layer {
+                let Some((def, kind)) = changes.get(&id) else { continue };
+                let kind = if *kind == DeploymentKind::Start { DeploymentKind::Scale } else { *kind };
+                step.actions.push((id.to_string(), kind));
+                step.changes.push(Change::Put(Box::new(def.clone())));
+            }
+            steps.push(step);
+        }
+
+        let ids: Vec<AppId> =
+            removed.iter().cloned().chain(changes.keys().map(|id| AppId::new(&id.to_string()))).collect();
+        Ok(TreePlan { target, steps, ids, version })
     }
 
     /// Ids of the running deployments that change any of `apps` (which lock them).
@@ -685,6 +818,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let mut service = Service {
         core,
         definitions: loaded.definitions,
+        groups: std::mem::take(&mut loaded.groups),
         deployments: DeploymentTracker::default(),
         bus: bus.clone(),
         info: info.clone(),
@@ -878,6 +1012,20 @@ fn write_batches(
         let failed = report.is_err();
         if stored.send(report).is_err() || failed {
             return;
+        }
+    }
+}
+
+/// Keeps the service ports `old` was given where `new` asks for any port (0), so that an
+/// unchanged definition stays unchanged.
+fn carry_service_ports(new: &mut AppDefinition, old: &AppDefinition) {
+    if let (Some(new_ports), Some(old_ports)) = (new.port_definitions.as_mut(), old.port_definitions.as_ref())
+        && new_ports.len() == old_ports.len()
+    {
+        for (n, o) in new_ports.iter_mut().zip(old_ports) {
+            if n.port == 0 {
+                n.port = o.port;
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod apps;
 mod events;
+mod groups;
 mod render;
 mod subscriptions;
 mod system;
@@ -43,6 +44,8 @@ pub(crate) fn router(service: ServiceHandle, store: store::AsyncStore) -> Router
     Router::new()
         .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
         .route("/v2/apps/{*path}", any(apps::dispatch))
+        .route("/v2/groups", any(groups::root))
+        .route("/v2/groups/{*path}", any(groups::dispatch))
         .route("/v2/tasks", get(tasks::list))
         .route("/v2/tasks/delete", post(tasks::delete_many))
         .route("/v2/queue", get(tasks::queue))

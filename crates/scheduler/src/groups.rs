@@ -1,0 +1,284 @@
+//! Groups: the tree apps live in (every ancestor path of an app is a group; groups created
+//! through `/v2/groups` exist on their own and carry `dependencies`), how a GroupUpdate turns
+//! into a target set of apps, and the dependency order in which a deployment changes them.
+//!
+//! Pure functions over definitions; the service applies the result.
+
+use marathon_api::{AppDefinition, GroupUpdate, PathId, Timestamp, ValidationError, normalize};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A group created through `/v2/groups`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMeta {
+    pub dependencies: Vec<PathId>,
+    #[serde(with = "ts")]
+    pub version: Timestamp,
+}
+
+mod ts {
+    use marathon_api::{Timestamp, format_timestamp, parse_timestamp};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_timestamp(*t))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let raw = String::deserialize(d)?;
+        parse_timestamp(&raw).ok_or_else(|| D::Error::custom(format!("invalid timestamp {raw:?}")))
+    }
+}
+
+/// Apps keyed by id, and explicit groups keyed by path: the state a group change works on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tree {
+    pub apps: BTreeMap<PathId, AppDefinition>,
+    pub groups: BTreeMap<PathId, GroupMeta>,
+}
+
+impl Tree {
+    /// Every group: the explicit ones, every ancestor of an app or group, and the root.
+    pub fn all_groups(&self) -> BTreeSet<PathId> {
+        let mut out: BTreeSet<PathId> = [PathId::root()].into();
+        let mut add_ancestors = |id: &PathId, include_self: bool| {
+            let mut p = if include_self { id.clone() } else { id.parent() };
+            while !p.is_root() {
+                out.insert(p.clone());
+                p = p.parent();
+            }
+        };
+        for id in self.groups.keys() {
+            add_ancestors(id, true);
+        }
+        for id in self.apps.keys() {
+            add_ancestors(id, false);
+        }
+        out
+    }
+
+    pub fn group_exists(&self, id: &PathId) -> bool {
+        id.is_root() || self.all_groups().contains(id)
+    }
+
+    /// Apps directly in `group`.
+    pub fn direct_apps<'a>(&'a self, group: &'a PathId) -> impl Iterator<Item = &'a AppDefinition> + 'a {
+        self.apps.iter().filter(move |(id, _)| &id.parent() == group).map(|(_, def)| def)
+    }
+
+    /// Groups directly in `group`.
+    pub fn direct_groups(&self, group: &PathId) -> Vec<PathId> {
+        self.all_groups().into_iter().filter(|g| !g.is_root() && &g.parent() == group).collect()
+    }
+
+    /// Apps in `group` or below.
+    pub fn apps_below<'a>(&'a self, group: &'a PathId) -> impl Iterator<Item = (&'a PathId, &'a AppDefinition)> + 'a {
+        self.apps.iter().filter(move |(id, _)| id.starts_with(group) && *id != group)
+    }
+
+    /// The dependencies of an app: its own plus those of every enclosing group, each a path of
+    /// an app or a group (meaning every app below it).
+    fn dependencies_of(&self, app: &PathId) -> Vec<PathId> {
+        let mut deps: Vec<PathId> =
+            self.apps.get(app).map(|d| d.dependencies.iter().map(|p| PathId::parse(p)).collect()).unwrap_or_default();
+        let mut group = app.parent();
+        loop {
+            if let Some(meta) = self.groups.get(&group) {
+                deps.extend(meta.dependencies.iter().cloned());
+            }
+            if group.is_root() {
+                break;
+            }
+            group = group.parent();
+        }
+        deps
+    }
+
+    /// The apps an app depends on (dependencies on groups expanded, itself excluded).
+    fn dependency_apps(&self, app: &PathId) -> BTreeSet<PathId> {
+        let mut out = BTreeSet::new();
+        for dep in self.dependencies_of(app) {
+            if self.apps.contains_key(&dep) {
+                out.insert(dep);
+            } else {
+                out.extend(self.apps_below(&dep).map(|(id, _)| id.clone()));
+            }
+        }
+        out.remove(app);
+        out
+    }
+
+    /// `affected` apps grouped by the length of their longest dependency path, shortest first
+    /// (dependencies deploy first). Fails on a cycle.
+    pub fn layers(&self, affected: &BTreeSet<PathId>) -> Result<Vec<Vec<PathId>>, ValidationError> {
+        let mut depth: BTreeMap<PathId, usize> = BTreeMap::new();
+        let mut visiting: BTreeSet<PathId> = BTreeSet::new();
+        for app in self.apps.keys() {
+            self.depth_of(app, &mut depth, &mut visiting)?;
+        }
+        let mut layers: BTreeMap<usize, Vec<PathId>> = BTreeMap::new();
+        for app in affected {
+            layers.entry(depth.get(app).copied().unwrap_or(0)).or_default().push(app.clone());
+        }
+        Ok(layers.into_values().collect())
+    }
+
+    fn depth_of(
+        &self,
+        app: &PathId,
+        depth: &mut BTreeMap<PathId, usize>,
+        visiting: &mut BTreeSet<PathId>,
+    ) -> Result<usize, ValidationError> {
+        if let Some(d) = depth.get(app) {
+            return Ok(*d);
+        }
+        if !visiting.insert(app.clone()) {
+            return Err(ValidationError::object("Dependency graph has cyclic dependencies."));
+        }
+        let mut d = 0;
+        for dep in self.dependency_apps(app) {
+            d = d.max(self.depth_of(&dep, depth, visiting)? + 1);
+        }
+        visiting.remove(app);
+        depth.insert(app.clone(), d);
+        Ok(d)
+    }
+}
+
+/// Applies a (structural) GroupUpdate to `tree` for group `group`: listed apps replace the
+/// group's direct apps, listed subgroups replace its subgroups (recursively; unlisted ones are
+/// removed with everything in them), given dependencies replace the group's. Apps are
+/// normalized relative to the group; ids must be children of the group.
+pub fn apply_update(
+    tree: &mut Tree,
+    group: &PathId,
+    update: &GroupUpdate,
+    version: Timestamp,
+) -> Result<(), ValidationError> {
+    let meta = tree.groups.entry(group.clone()).or_insert(GroupMeta { dependencies: Vec::new(), version });
+    meta.version = version;
+    if let Some(deps) = &update.dependencies {
+        meta.dependencies = deps.iter().map(|d| PathId::resolve(d, group)).collect();
+    }
+    if let Some(apps) = &update.apps {
+        let direct: Vec<PathId> = tree.direct_apps(group).map(|d| PathId::parse(&d.id)).collect();
+        for id in direct {
+            tree.apps.remove(&id);
+        }
+        for (i, raw) in apps.iter().enumerate() {
+            let def = normalize(raw.clone(), group).map_err(|e| prefix(e, &format!("/apps({i})")))?;
+            let id = def.path_id();
+            if &id.parent() != group {
+                return Err(not_child(group, &format!("/apps({i})/id")));
+            }
+            tree.apps.insert(id, def);
+        }
+    }
+    if let Some(subgroups) = &update.groups {
+        let listed: Vec<PathId> =
+            subgroups.iter().map(|g| PathId::resolve(g.id.as_deref().unwrap_or_default(), group)).collect();
+        for (i, id) in listed.iter().enumerate() {
+            if id.is_root() || &id.parent() != group {
+                return Err(not_child(group, &format!("/groups({i})/id")));
+            }
+        }
+        for existing in tree.direct_groups(group) {
+            if !listed.contains(&existing) {
+                remove_group(tree, &existing);
+            }
+        }
+        for (i, (id, sub)) in listed.iter().zip(subgroups).enumerate() {
+            apply_update(tree, id, sub, version).map_err(|e| prefix(e, &format!("/groups({i})")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a group with every app and group below it.
+pub fn remove_group(tree: &mut Tree, group: &PathId) {
+    tree.apps.retain(|id, _| !id.starts_with(group));
+    tree.groups.retain(|id, _| !id.starts_with(group));
+}
+
+fn not_child(group: &PathId, path: &str) -> ValidationError {
+    let mut e = ValidationError::object(format!("Identifier is not child of '{group}'"));
+    e.details[0].path = path.to_string();
+    e
+}
+
+fn prefix(mut e: ValidationError, prefix: &str) -> ValidationError {
+    for v in &mut e.details {
+        v.path = if v.path == "/" { prefix.to_string() } else { format!("{prefix}{}", v.path) };
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marathon_api::parse_group_update;
+
+    fn t() -> Timestamp {
+        marathon_api::parse_timestamp("2026-01-01T00:00:00.000Z").expect("time")
+    }
+
+    fn tree_of(body: &str) -> Tree {
+        let mut tree = Tree::default();
+        let update = parse_group_update(body.as_bytes()).expect("parse");
+        apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect("valid");
+        tree
+    }
+
+    #[test]
+    fn dependencies_order_the_layers() {
+        let tree = tree_of(
+            r#"{"groups":[
+                {"id":"db","apps":[{"id":"pg","cmd":"run pg"}]},
+                {"id":"backend","dependencies":["../db"],"apps":[{"id":"api","cmd":"run api"}]},
+                {"id":"frontend","apps":[{"id":"web","cmd":"run web","dependencies":["/shop/backend/api"]}]}
+            ]}"#,
+        );
+        let all: BTreeSet<PathId> = tree.apps.keys().cloned().collect();
+        let layers = tree.layers(&all).expect("acyclic");
+        let names: Vec<Vec<String>> = layers.iter().map(|l| l.iter().map(|p| p.to_string()).collect()).collect();
+        assert_eq!(names, vec![vec!["/shop/db/pg"], vec!["/shop/backend/api"], vec!["/shop/frontend/web"]]);
+        assert!(tree.group_exists(&PathId::parse("/shop/backend")));
+        assert_eq!(tree.direct_groups(&PathId::parse("/shop")).len(), 3);
+    }
+
+    #[test]
+    fn cycles_are_refused() {
+        let tree = tree_of(
+            r#"{"apps":[{"id":"a","cmd":"run a","dependencies":["b"]},{"id":"b","cmd":"run b","dependencies":["a"]}]}"#,
+        );
+        let all: BTreeSet<PathId> = tree.apps.keys().cloned().collect();
+        let error = tree.layers(&all).expect_err("cycle");
+        assert_eq!(error.errors_at("/"), ["Dependency graph has cyclic dependencies."]);
+    }
+
+    #[test]
+    fn listed_apps_and_groups_replace_the_old_ones() {
+        let mut tree =
+            tree_of(r#"{"apps":[{"id":"a","cmd":"run a"}],"groups":[{"id":"g","apps":[{"id":"x","cmd":"run x"}]}]}"#);
+        let update = parse_group_update(br#"{"apps":[{"id":"b","cmd":"run b"}],"groups":[]}"#).expect("parse");
+        apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect("valid");
+        let ids: Vec<String> = tree.apps.keys().map(|p| p.to_string()).collect();
+        assert_eq!(ids, ["/shop/b"]);
+        // Apps absent from an update are kept.
+        let update = parse_group_update(br#"{"dependencies":["/other"]}"#).expect("parse");
+        apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect("valid");
+        assert_eq!(tree.apps.len(), 1);
+        assert_eq!(tree.groups[&PathId::parse("/shop")].dependencies, vec![PathId::parse("/other")]);
+    }
+
+    #[test]
+    fn ids_must_be_children_of_their_group() {
+        let mut tree = Tree::default();
+        let update = parse_group_update(br#"{"apps":[{"id":"/elsewhere/a","cmd":"run a"}]}"#).expect("parse");
+        let error = apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect_err("not a child");
+        assert_eq!(error.errors_at("/apps(0)/id"), ["Identifier is not child of '/shop'"]);
+        let update = parse_group_update(br#"{"apps":[{"id":"a","cmd":"run a","cpus":-1}]}"#).expect("parse");
+        let error = apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect_err("invalid");
+        assert!(!error.errors_at("/apps(0)/cpus").is_empty(), "{error:?}");
+    }
+}
