@@ -808,3 +808,34 @@ async fn group_changes_are_validated_and_versioned() {
     let (status, root) = marathon.get("/v2/groups").await;
     assert_eq!((status, root["id"].clone()), (200, json!("/")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_waits_for_readiness_and_shows_its_results() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let app = json!({
+        "id": "ready", "cpus": 0.02, "mem": 24, "instances": 1,
+        "cmd": "(sleep 2 && echo ok > ready) & exec python3 -m http.server $PORT0",
+        "portDefinitions": [{"port": 0, "name": "http"}],
+        "readinessChecks": [{"name": "warm", "path": "/ready", "portName": "http", "intervalSeconds": 2,
+                             "timeoutSeconds": 1, "preserveLastResponse": true}]
+    });
+    let (status, created) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{created}");
+    // Running but not ready: the deployment waits and shows why.
+    let pending = eventually(TIMEOUT, "a running task that is not ready yet", || async {
+        let (_, deployments) = marathon.get("/v2/deployments").await;
+        let result = deployments[0]["currentActions"][0]["readinessCheckResults"][0].clone();
+        (result["ready"] == false && result["lastResponse"]["status"] == 404).then_some(result)
+    })
+    .await;
+    assert_eq!(pending["name"], "warm");
+    eventually(TIMEOUT, "the deployment to finish once ready", || async {
+        let (_, deployments) = marathon.get("/v2/deployments").await;
+        (deployments == json!([])).then_some(())
+    })
+    .await;
+    let (_, app) = marathon.get("/v2/apps/ready?embed=app.readiness").await;
+    assert_eq!(app["app"]["readinessCheckResults"][0]["ready"], true, "{app}");
+    cluster.teardown();
+}

@@ -113,6 +113,32 @@ pub fn run_spec(def: &AppDefinition) -> RunSpec {
         maximum_over_capacity: upgrade.maximum_over_capacity,
     };
     spec.health_checks = def.health_checks.iter().map(health_check).collect();
+    let port_names: Vec<Option<&str>> = def.port_definitions.iter().flatten().map(|p| p.name.as_deref()).collect();
+    spec.readiness_checks = def
+        .readiness_checks
+        .iter()
+        .map(|r| core::ReadinessCheck {
+            name: r.name.clone(),
+            https: r.protocol.eq_ignore_ascii_case("HTTPS"),
+            path: r.path.clone(),
+            port_index: port_names.iter().position(|n| *n == Some(r.port_name.as_str())).unwrap_or(0),
+            interval: seconds(r.interval_seconds),
+            timeout: seconds(r.timeout_seconds),
+            ready_statuses: r
+                .http_status_codes_for_ready
+                .iter()
+                .flatten()
+                .filter_map(|c| u16::try_from(*c).ok())
+                .collect::<Vec<u16>>(),
+            preserve_last_response: r.preserve_last_response,
+        })
+        .map(|mut r| {
+            if r.ready_statuses.is_empty() {
+                r.ready_statuses = vec![200];
+            }
+            r
+        })
+        .collect();
     spec.user = def.user.clone();
     spec
 }

@@ -36,6 +36,38 @@ pub async fn run(
     }
 }
 
+/// A readiness probe: the answer's status, content type and (at most 64 KiB of) body, or `None`
+/// when there is no HTTP answer. HTTPS is not available (no TLS backend is built in).
+pub async fn readiness(
+    http: &reqwest::Client,
+    https: bool,
+    host: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Option<crate::core::ReadinessResponse> {
+    if https {
+        return None;
+    }
+    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+    let response = http
+        .get(format!("http://{host}:{port}{path}"))
+        .timeout(timeout.max(Duration::from_millis(1)))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body = String::from_utf8_lossy(&bytes[..bytes.len().min(64 * 1024)]).into_owned();
+    Some(crate::core::ReadinessResponse { status, content_type, body })
+}
+
 async fn http_probe(
     http: &reqwest::Client,
     host: &str,

@@ -547,6 +547,15 @@ impl Service {
                     }
                     continue;
                 }
+                Command::ReadinessProbe { instance_id, task_id, check, https, host, port, path, timeout } => {
+                    let results = self.probe_results.clone();
+                    let http = self.http.clone();
+                    tokio::spawn(async move {
+                        let response = crate::probe::readiness(&http, https, &host, port, &path, timeout).await;
+                        let _ = results.send(Event::ReadinessResult { instance_id, task_id, check, response });
+                    });
+                    continue;
+                }
                 Command::Probe { instance_id, task_id, check, protocol, host, port, path, timeout, ignore_http1xx } => {
                     let results = self.probe_results.clone();
                     let http = self.http.clone();

@@ -4,7 +4,7 @@
 use crate::convert;
 use crate::core::{AppId, Condition, Instance, SchedulerCore};
 use crate::service::Service;
-use marathon_api::output::{TaskCounts, TaskStats, TaskStatsByVersion};
+use marathon_api::output::{ReadinessCheckResponse, ReadinessCheckResult, TaskCounts, TaskStats, TaskStatsByVersion};
 use marathon_api::{AppDefinition, AppExtras, Embed, TaskJson, app_json};
 use serde_json::Value as Json;
 
@@ -52,9 +52,35 @@ pub(crate) fn app_info(service: &Service, def: &AppDefinition, embed: Embed) -> 
         extras.task_stats = Some(TaskStatsByVersion { total_summary: total, ..TaskStatsByVersion::default() });
     }
     if embed.readiness {
-        extras.readiness_check_results = Some(Vec::new());
+        extras.readiness_check_results = Some(readiness_of(service, &id));
     }
     app_json(def, &extras)
+}
+
+/// The readiness check results of an app's instances being checked (`readinessCheckResults`);
+/// the last response only for checks with `preserveLastResponse`.
+pub(crate) fn readiness_of(service: &Service, id: &AppId) -> Vec<ReadinessCheckResult> {
+    let core = service.core();
+    let Some(spec) = core.app(id) else { return Vec::new() };
+    let mut out = Vec::new();
+    for instance in core.instances_of(id) {
+        let Some(task) = &instance.task else { continue };
+        for (check, result) in spec.readiness_checks.iter().zip(core.readiness_results(&instance.id)) {
+            out.push(ReadinessCheckResult {
+                name: check.name.clone(),
+                task_id: task.id.as_str().to_string(),
+                ready: result.ready,
+                last_response: result.last_response.as_ref().filter(|_| check.preserve_last_response).map(|r| {
+                    ReadinessCheckResponse {
+                        status: r.status,
+                        content_type: r.content_type.clone(),
+                        body: r.body.clone(),
+                    }
+                }),
+            });
+        }
+    }
+    out
 }
 
 /// The tasks of an app's instances that have one; with `service_ports`, each task carries its

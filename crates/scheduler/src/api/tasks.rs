@@ -195,7 +195,22 @@ pub(super) async fn deployments(State(api): State<Api>) -> Response {
     let list = api
         .service
         .read(|service| {
-            service.deployments().all().map(|d| marathon_api::deployment_json(&d.info())).collect::<Vec<_>>()
+            service
+                .deployments()
+                .all()
+                .map(|d| {
+                    let mut json = marathon_api::deployment_json(&d.info());
+                    // Readiness of the apps the current step deploys.
+                    if let Some(actions) = json["currentActions"].as_array_mut() {
+                        for action in actions {
+                            let app = AppId::new(action["app"].as_str().unwrap_or_default());
+                            let results = super::render::readiness_of(service, &app);
+                            action["readinessCheckResults"] = serde_json::to_value(results).unwrap_or_default();
+                        }
+                    }
+                    json
+                })
+                .collect::<Vec<_>>()
         })
         .await;
     match list {

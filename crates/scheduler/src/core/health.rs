@@ -284,7 +284,8 @@ impl SchedulerCore {
         for instance in self.instances_of(app_id) {
             let current = instance.goal == Goal::Running
                 && spec.is_current(instance.run_spec_version)
-                && considered_healthy(spec, instance, self.health.get(&instance.id));
+                && considered_healthy(spec, instance, self.health.get(&instance.id))
+                && self.is_ready(instance);
             if !current {
                 return false;
             }

@@ -33,6 +33,7 @@ mod lifecycle;
 mod matcher;
 mod ports;
 mod queue;
+mod readiness;
 mod run_spec;
 mod task_builder;
 mod time;
@@ -46,9 +47,11 @@ pub use instance::{Condition, Goal, Instance, InstanceId, Task, condition_from_s
 pub use matcher::{NoMatchReason, placement};
 pub use ports::{ServicePortsExhausted, assign_service_ports};
 pub use queue::{OfferStats, QueueDelay, QueueEntry, RejectSummary, UnusedOffer};
+pub use readiness::{ReadinessResponse, ReadinessResult};
 pub use run_spec::{
     AppId, BackoffStrategy, CommandSpec, Constraint, ConstraintOperator, FetchUri, HealthCheck, HealthCheckProtocol,
-    KillSelection, PortDefinition, RunSpec, UnreachableStrategy, UpgradeStrategy, VersionInfo, derive_version_info,
+    KillSelection, PortDefinition, ReadinessCheck, RunSpec, UnreachableStrategy, UpgradeStrategy, VersionInfo,
+    derive_version_info,
 };
 pub use task_builder::task_environment;
 pub use time::{Now, Timestamp};
@@ -271,6 +274,19 @@ pub enum Command {
         /// HTTP(S): 1xx answers are reported as [`ProbeOutcome::Ignored`].
         ignore_http1xx: bool,
     },
+    /// GET `http(s)://host:port<path>` for a readiness check and report
+    /// [`Event::ReadinessResult`].
+    ReadinessProbe {
+        instance_id: InstanceId,
+        task_id: TaskId,
+        /// Index into the app's `readinessChecks`.
+        check: usize,
+        https: bool,
+        host: String,
+        port: u16,
+        path: String,
+        timeout: Duration,
+    },
 }
 
 /// Something that happened, fed to [`SchedulerCore::handle`].
@@ -320,6 +336,13 @@ pub enum Event {
     },
     /// [`SchedulerCore::next_wakeup`] was reached.
     Tick,
+    /// The answer to a [`Command::ReadinessProbe`] (`None`: no HTTP answer).
+    ReadinessResult {
+        instance_id: InstanceId,
+        task_id: TaskId,
+        check: usize,
+        response: Option<ReadinessResponse>,
+    },
     /// The result of a [`Command::Probe`].
     ProbeResult {
         instance_id: InstanceId,
@@ -446,6 +469,8 @@ pub struct SchedulerCore {
     kills: BTreeMap<InstanceId, Option<Duration>>,
     /// Marathon health checks of running instances.
     health: BTreeMap<InstanceId, health::InstanceChecks>,
+    /// Readiness checks of running instances.
+    readiness: BTreeMap<InstanceId, readiness::InstanceReadiness>,
     writes: Writes,
     step: Step,
 }
@@ -479,6 +504,7 @@ impl SchedulerCore {
             pending_accepts: BTreeMap::new(),
             kills: BTreeMap::new(),
             health: BTreeMap::new(),
+            readiness: BTreeMap::new(),
             writes: Writes::default(),
             step: Step::default(),
         }
@@ -520,6 +546,7 @@ impl SchedulerCore {
         let ids: Vec<InstanceId> = core.instances.keys().cloned().collect();
         for id in &ids {
             core.sync_health_checks(id);
+            core.sync_readiness(id);
         }
         for id in ids {
             let Some(instance) = core.instances.get(&id) else { continue };
@@ -552,6 +579,9 @@ impl SchedulerCore {
             Event::ProbeResult { instance_id, task_id, check, outcome } => {
                 self.probe_result(&instance_id, &task_id, check, outcome)
             }
+            Event::ReadinessResult { instance_id, task_id, check, response } => {
+                self.readiness_result(&instance_id, &task_id, check, response)
+            }
         }
         self.finish_step()
     }
@@ -565,9 +595,11 @@ impl SchedulerCore {
         let touched: Vec<InstanceId> = self.step.dirty.iter().cloned().collect();
         for id in &touched {
             self.sync_health_checks(id);
+            self.sync_readiness(id);
         }
         if self.connected {
             self.send_probes();
+            self.send_readiness_probes();
         }
         self.update_offer_interest();
         self.flush();
@@ -650,6 +682,9 @@ impl SchedulerCore {
                 consider(*last_sent + self.config.kill_retry_interval);
             }
             if let Some(at) = self.next_probe() {
+                consider(at);
+            }
+            if let Some(at) = self.next_readiness_probe() {
                 consider(at);
             }
         }

@@ -217,6 +217,21 @@ impl HealthCheck {
     }
 }
 
+/// A readiness check (`readinessChecks`): polled over HTTP(S) for new instances until one of
+/// `ready_statuses` answers; deployments wait for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadinessCheck {
+    pub name: String,
+    pub https: bool,
+    pub path: String,
+    /// Index into the port definitions (from `portName`).
+    pub port_index: usize,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub ready_statuses: Vec<u16>,
+    pub preserve_last_response: bool,
+}
+
 /// When the definition last changed in size and in anything else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct VersionInfo {
@@ -258,6 +273,7 @@ pub struct RunSpec {
     pub kill_selection: KillSelection,
     pub upgrade_strategy: UpgradeStrategy,
     pub health_checks: Vec<HealthCheck>,
+    pub readiness_checks: Vec<ReadinessCheck>,
     pub user: Option<String>,
 }
 
@@ -288,6 +304,7 @@ impl RunSpec {
             kill_selection: KillSelection::default(),
             upgrade_strategy: UpgradeStrategy::default(),
             health_checks: Vec::new(),
+            readiness_checks: Vec::new(),
             user: None,
         }
     }

@@ -154,3 +154,51 @@ fn an_upgrade_resumes_after_a_restart() {
     assert!(r.min_healthy >= 2, "healthy fell to {}", r.min_healthy);
     assert_eq!(r.h.running("/web").len(), 4);
 }
+
+#[test]
+fn readiness_gates_the_replacement_of_old_instances() {
+    let mut r = Rollout::start(2, 1.0, 0.0);
+    let mut spec = r.h.core.app(&r.app).cloned().expect("app");
+    spec.version = r.h.now.wall.saturating_add(SEC);
+    spec.command = CommandSpec::Shell("sleep 2000".into());
+    spec.readiness_checks = vec![ReadinessCheck {
+        name: "ready".into(),
+        https: false,
+        path: "/ready".into(),
+        port_index: 0,
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_millis(500),
+        ready_statuses: vec![200],
+        preserve_last_response: true,
+    }];
+    r.h.advance(SEC);
+    r.h.put(spec);
+    // One extra instance (minHealthy == maxCapacity); it runs but is not ready: nothing is killed.
+    let infos = r.h.launch(offer("o-new", "agent-1", BIG));
+    assert_eq!(infos.len(), 1);
+    let new_task = infos[0].task_id.clone();
+    let commands = r.h.update(&new_task, TaskState::Running);
+    assert!(kills(&commands).is_empty(), "an unready instance does not replace an old one: {commands:#?}");
+    let probe = commands
+        .iter()
+        .find_map(|c| match c {
+            Command::ReadinessProbe { instance_id, task_id, check, path, .. } => {
+                Some((instance_id.clone(), task_id.clone(), *check, path.clone()))
+            }
+            _ => None,
+        })
+        .expect("a readiness probe");
+    assert_eq!(probe.3, "/ready");
+    let answer = |status: u16| Event::ReadinessResult {
+        instance_id: probe.0.clone(),
+        task_id: probe.1.clone(),
+        check: probe.2,
+        response: Some(ReadinessResponse { status, content_type: "text/plain".into(), body: "not yet".into() }),
+    };
+    assert!(kills(&r.h.run(answer(503))).is_empty());
+    assert!(!r.h.core.is_converged(&r.app));
+    assert_eq!(r.h.core.readiness_results(&probe.0)[0].last_response.as_ref().map(|l| l.status), Some(503));
+    // Ready: the next old instance goes.
+    r.h.advance(Duration::from_secs(1));
+    assert_eq!(kills(&r.h.run(answer(200))).len(), 1);
+}

@@ -265,6 +265,7 @@ impl Sim {
             }
             // The simulated apps have no Marathon health checks.
             Command::Probe { .. } => panic!("probe for an app without Marathon health checks"),
+            Command::ReadinessProbe { .. } => panic!("probe for an app without readiness checks"),
             Command::Kill { task_id, .. } => {
                 self.sentenced.insert(task_id.clone());
                 match self.tasks.get(&task_id) {
