@@ -815,7 +815,7 @@ async fn a_deployment_waits_for_readiness_and_shows_its_results() {
     let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
     let app = json!({
         "id": "ready", "cpus": 0.02, "mem": 24, "instances": 1,
-        "cmd": "(sleep 2 && echo ok > ready) & exec python3 -m http.server $PORT0",
+        "cmd": "echo serving > marker && exec python3 -m http.server $PORT0",
         "portDefinitions": [{"port": 0, "name": "http"}],
         "readinessChecks": [{"name": "warm", "path": "/ready", "portName": "http", "intervalSeconds": 2,
                              "timeoutSeconds": 1, "preserveLastResponse": true}]
@@ -830,6 +830,13 @@ async fn a_deployment_waits_for_readiness_and_shows_its_results() {
     })
     .await;
     assert_eq!(pending["name"], "warm");
+    let (_, deployments) = marathon.get("/v2/deployments").await;
+    assert_eq!(deployments[0]["id"], created["deployments"][0]["id"], "still deploying while not ready");
+    // The task becomes ready: its sandbox gets the file the check asks for.
+    let mut markers = Vec::new();
+    find_files(&cluster.agents[0].work_dir, "marker", &mut markers);
+    let sandbox = markers.first().and_then(|m| m.parent()).expect("the task's sandbox").to_path_buf();
+    std::fs::write(sandbox.join("ready"), "ok").expect("write ready");
     eventually(TIMEOUT, "the deployment to finish once ready", || async {
         let (_, deployments) = marathon.get("/v2/deployments").await;
         (deployments == json!([])).then_some(())
