@@ -23,31 +23,32 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc())
 }
 
-/// Serde adapters for timestamps in our JSON types.
-pub(crate) mod serde_ts {
+/// Serde adapters for timestamps in JSON types (`#[serde(with = "serde_ts")]`), also for the
+/// scheduler's stored records.
+pub mod serde_ts {
     use super::*;
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub(crate) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format_timestamp(*t))
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
         let raw = String::deserialize(d)?;
         parse_timestamp(&raw).ok_or_else(|| D::Error::custom(format!("invalid timestamp {raw:?}")))
     }
 
-    pub(crate) mod option {
+    pub mod option {
         use super::*;
 
-        pub(crate) fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&format_timestamp(*t)),
                 None => s.serialize_none(),
             }
         }
 
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
             match Option::<String>::deserialize(d)? {
                 None => Ok(None),
                 Some(raw) => parse_timestamp(&raw)

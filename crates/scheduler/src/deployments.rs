@@ -84,7 +84,7 @@ impl Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deployment {
     pub id: String,
-    #[serde(with = "ts")]
+    #[serde(with = "marathon_api::time::serde_ts")]
     pub version: Timestamp,
     pub steps: Vec<Step>,
     /// The step in progress (0-based); `steps.len()` once all finished.
@@ -94,20 +94,6 @@ pub struct Deployment {
     pub target: serde_json::Value,
     /// The definitions before the change (`None`: the app did not exist), for rollbacks.
     pub originals: Vec<(String, Option<AppDefinition>)>,
-}
-
-mod ts {
-    use marathon_api::{Timestamp, format_timestamp, parse_timestamp};
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub(super) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_timestamp(*t))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let raw = String::deserialize(d)?;
-        parse_timestamp(&raw).ok_or_else(|| D::Error::custom(format!("invalid timestamp {raw:?}")))
-    }
 }
 
 /// What advancing a deployment produced.

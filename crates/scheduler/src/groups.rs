@@ -12,22 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupMeta {
     pub dependencies: Vec<PathId>,
-    #[serde(with = "ts")]
+    #[serde(with = "marathon_api::time::serde_ts")]
     pub version: Timestamp,
-}
-
-mod ts {
-    use marathon_api::{Timestamp, format_timestamp, parse_timestamp};
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub(super) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_timestamp(*t))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        let raw = String::deserialize(d)?;
-        parse_timestamp(&raw).ok_or_else(|| D::Error::custom(format!("invalid timestamp {raw:?}")))
-    }
 }
 
 /// Apps keyed by id, and explicit groups keyed by path: the state a group change works on.

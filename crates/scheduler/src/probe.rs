@@ -76,9 +76,7 @@ async fn http_probe(
     timeout: Duration,
     ignore_http1xx: bool,
 ) -> ProbeOutcome {
-    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
-    let url = format!("http://{host}:{port}{path}");
-    match http.get(&url).timeout(timeout).send().await {
+    match http.get(http_url(host, port, path)).timeout(timeout).send().await {
         Ok(response) => {
             let status = response.status();
             match status.as_u16() {
@@ -90,6 +88,11 @@ async fn http_probe(
         Err(e) if e.is_timeout() => ProbeOutcome::Unhealthy { cause: format!("timed out after {timeout:?}") },
         Err(e) => ProbeOutcome::Unhealthy { cause: e.to_string() },
     }
+}
+
+fn http_url(host: &str, port: u16, path: &str) -> String {
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    format!("http://{host}:{port}{slash}{path}")
 }
 
 async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> ProbeOutcome {
