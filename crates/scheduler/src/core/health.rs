@@ -15,6 +15,9 @@ use mesos_api::TaskId;
 use std::time::Duration;
 use tracing::info;
 
+/// How soon a check that failed during its grace period (before any success) is retried.
+const GRACE_RETRY: Duration = Duration::from_millis(100);
+
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeOutcome {
@@ -198,6 +201,9 @@ impl SchedulerCore {
                 let in_grace =
                     result.first_success.is_none() && now.mono < checks.running_since + definition.grace_period;
                 if in_grace {
+                    // Starting up: look again soon rather than a whole interval later, so a
+                    // replacement counts as healthy as soon as it serves.
+                    checks.next_probe[check] = Some(now.mono + definition.interval.min(GRACE_RETRY));
                     return;
                 }
                 failed = true;
