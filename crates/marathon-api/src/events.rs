@@ -15,6 +15,12 @@ pub enum Event {
     EventStreamAttached { remote_address: String },
     #[serde(rename = "event_stream_detached", rename_all = "camelCase")]
     EventStreamDetached { remote_address: String },
+    /// `POST /v2/eventSubscriptions`: an HTTP callback was registered.
+    #[serde(rename = "subscribe_event", rename_all = "camelCase")]
+    Subscribe { client_ip: String, callback_url: String },
+    /// `DELETE /v2/eventSubscriptions`: an HTTP callback was removed.
+    #[serde(rename = "unsubscribe_event", rename_all = "camelCase")]
+    Unsubscribe { client_ip: String, callback_url: String },
     /// `POST /v2/apps`, `PUT`/`PATCH /v2/apps/{id}`: the app definition as the API shows it.
     #[serde(rename = "api_post_event", rename_all = "camelCase")]
     ApiPost { client_ip: String, uri: String, app_definition: Json },
@@ -121,6 +127,8 @@ impl Event {
         match self {
             Self::EventStreamAttached { .. } => "event_stream_attached",
             Self::EventStreamDetached { .. } => "event_stream_detached",
+            Self::Subscribe { .. } => "subscribe_event",
+            Self::Unsubscribe { .. } => "unsubscribe_event",
             Self::ApiPost { .. } => "api_post_event",
             Self::SchedulerRegistered { .. } => "scheduler_registered_event",
             Self::SchedulerReregistered { .. } => "scheduler_reregistered_event",
@@ -232,6 +240,21 @@ mod tests {
     }
 
     #[test]
+    fn subscription_events_have_upstream_fields() {
+        let event =
+            Event::Subscribe { client_ip: "127.0.0.1".into(), callback_url: "http://localhost:9292/callback".into() };
+        assert_eq!(
+            event.to_json(at("2016-01-01T00:00:00.000Z")),
+            json!({
+                "eventType": "subscribe_event", "clientIp": "127.0.0.1",
+                "callbackUrl": "http://localhost:9292/callback", "timestamp": "2016-01-01T00:00:00.000Z"
+            })
+        );
+        let event = Event::Unsubscribe { client_ip: "::1".into(), callback_url: "http://h/cb".into() };
+        assert_eq!(event.to_json(at("2016-01-01T00:00:00.000Z"))["eventType"], "unsubscribe_event");
+    }
+
+    #[test]
     fn every_type_name_matches_its_serialized_tag() {
         let t = at("2020-01-01T00:00:00.000Z");
         let info = DeploymentInfo {
@@ -247,6 +270,8 @@ mod tests {
             Event::DeploymentInfo { plan: light_plan(&info), current_step: step_json(&info, 0) },
             Event::DeploymentSuccess { id: "d1".into(), plan: light_plan(&info) },
             Event::AppTerminated { app_id: "/a".into() },
+            Event::Subscribe { client_ip: "127.0.0.1".into(), callback_url: "http://h/cb".into() },
+            Event::Unsubscribe { client_ip: "127.0.0.1".into(), callback_url: "http://h/cb".into() },
             Event::HealthStatusChanged {
                 app_id: "/a".into(),
                 instance_id: "a.instance-1".into(),
