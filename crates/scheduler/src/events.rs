@@ -16,6 +16,7 @@
 use crate::convert::api_time;
 use crate::core::{BusEvent, Timestamp};
 use crate::flags::SchedulerFlags;
+use bytes::{Bytes, BytesMut};
 use marathon_api::AppDefinition;
 use marathon_api::events::Event;
 use std::collections::HashMap;
@@ -24,44 +25,95 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
-/// An event as sent to subscribers.
+/// An event as sent to subscribers, rendered once: its SSE frames (`event: <type>`, `data:
+/// <json>`, blank line) are shared by every stream and its JSON by every callback.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Published {
     pub event_type: &'static str,
-    /// One line of JSON.
-    pub data: String,
-    /// The `plan-format=light` rendering, when it differs (deployment events).
-    pub light: Option<String>,
+    /// When the event happened (its `timestamp`).
+    pub at: Timestamp,
+    frame: Bytes,
+    /// The frame in the `plan-format=light` rendering, when it differs (deployment events).
+    light_frame: Option<Bytes>,
 }
 
 impl Published {
     pub fn new(event: &Event, at: Timestamp) -> Self {
         let json = event.to_json(api_time(at));
         let light = marathon_api::events::lighten(&json);
-        let light = (light != json).then(|| light.to_string());
-        Self { event_type: event.event_type(), data: json.to_string(), light }
+        let event_type = event.event_type();
+        let light_frame = (light != json).then(|| sse_frame(event_type, &light.to_string()));
+        Self { event_type, at, frame: sse_frame(event_type, &json.to_string()), light_frame }
     }
 
-    /// The data line for a subscriber that asked for light plans or not.
-    pub fn data(&self, light: bool) -> &str {
-        match (&self.light, light) {
+    /// The SSE frame for a subscriber that asked for light plans or not.
+    pub fn frame(&self, light: bool) -> &Bytes {
+        match (&self.light_frame, light) {
             (Some(light), true) => light,
-            _ => &self.data,
+            _ => &self.frame,
         }
+    }
+
+    /// The JSON (one line) for a subscriber that asked for light plans or not, sharing the
+    /// frame's memory.
+    pub fn data(&self, light: bool) -> Bytes {
+        let frame = self.frame(light);
+        let start = "event: ".len() + self.event_type.len() + "\ndata: ".len();
+        let end = frame.len().saturating_sub(2);
+        frame.slice(start.min(end)..end)
+    }
+
+    /// Microseconds from the event's timestamp until now, for `trace` logs that show where
+    /// delivery time goes (`RUST_LOG=scheduler::events=trace,scheduler::api::events=trace`).
+    pub fn lag_us(&self) -> i64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        i64::try_from(now.as_micros()).unwrap_or(i64::MAX).saturating_sub(self.at.millis().saturating_mul(1000))
     }
 }
 
+/// `event: <type>\ndata: <json>\n\n` (compact JSON has no line breaks).
+fn sse_frame(event_type: &str, json: &str) -> Bytes {
+    let mut frame = BytesMut::with_capacity(event_type.len() + json.len() + 16);
+    frame.extend_from_slice(b"event: ");
+    frame.extend_from_slice(event_type.as_bytes());
+    frame.extend_from_slice(b"\ndata: ");
+    frame.extend_from_slice(json.as_bytes());
+    frame.extend_from_slice(b"\n\n");
+    frame.freeze()
+}
+
 /// The broadcast channel of published events, and the HTTP callback URLs.
+///
+/// Events reach the broadcast channel through a relay thread rather than from the publisher
+/// directly: a tokio task woken by a worker thread waits in that worker's LIFO slot, which no
+/// other worker may take, until the waking task yields, and the driver (the main publisher)
+/// runs long bursts without yielding. Woken from outside the runtime, subscribers go to the
+/// shared queue and an idle worker runs them at once.
 #[derive(Debug, Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Published>>,
+    /// To the relay thread (`None` if it could not be started: events are broadcast directly).
+    relay: Option<std::sync::mpsc::Sender<Arc<Published>>>,
     /// Callback URLs in registration order; the callback delivery task watches it.
     callbacks: Arc<watch::Sender<Vec<String>>>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
-        Self { sender: broadcast::channel(Self::CAPACITY).0, callbacks: Arc::new(watch::channel(Vec::new()).0) }
+        let sender = broadcast::channel(Self::CAPACITY).0;
+        let (relay, relayed) = std::sync::mpsc::channel::<Arc<Published>>();
+        let broadcast = sender.clone();
+        // Ends when every clone of the bus is gone.
+        let started = std::thread::Builder::new().name("event-bus".into()).spawn(move || {
+            while let Ok(published) = relayed.recv() {
+                // No subscriber is fine.
+                let _ = broadcast.send(published);
+            }
+        });
+        if let Err(e) = &started {
+            warn!(error = %e, "cannot start the event relay thread; publishing directly");
+        }
+        Self { sender, relay: started.ok().map(|_| relay), callbacks: Arc::new(watch::channel(Vec::new()).0) }
     }
 }
 
@@ -70,8 +122,18 @@ impl EventBus {
     pub const CAPACITY: usize = 4096;
 
     pub fn publish(&self, event: &Event, at: Timestamp) {
-        // No subscriber is fine.
-        let _ = self.sender.send(Arc::new(Published::new(event, at)));
+        let published = Arc::new(Published::new(event, at));
+        if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::trace!(event_type = published.event_type, lag_us = published.lag_us(), "event published");
+        }
+        let direct = match &self.relay {
+            Some(relay) => relay.send(published).err().map(|e| e.0),
+            None => Some(published),
+        };
+        if let Some(published) = direct {
+            // No subscriber is fine.
+            let _ = self.sender.send(published);
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
@@ -289,7 +351,7 @@ async fn post_event(http: &reqwest::Client, url: &str, event: &Published) -> Res
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(reqwest::header::ACCEPT, "application/json")
-        .body(event.data.clone())
+        .body(event.data(false))
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -411,5 +473,50 @@ pub fn from_core(event: &BusEvent, definition: Option<&AppDefinition>, master: &
             },
             *timestamp,
         )],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_and_data_share_one_rendering() {
+        let at = Timestamp::from_millis(1_600_000_000_000);
+        let event = Event::AppTerminated { app_id: "/a".into() };
+        let published = Published::new(&event, at);
+        let data = published.data(false);
+        let json: serde_json::Value = serde_json::from_slice(&data).expect("json");
+        assert_eq!(json["eventType"], "app_terminated_event");
+        assert_eq!(json["appId"], "/a");
+        let frame = published.frame(true).clone();
+        assert_eq!(frame, format!("event: app_terminated_event\ndata: {}\n\n", String::from_utf8_lossy(&data)));
+        assert_eq!(published.data(true), data, "no light form without a plan");
+    }
+
+    #[test]
+    fn light_frames_drop_the_plan_groups() {
+        let at = Timestamp::from_millis(1_600_000_000_000);
+        let plan = serde_json::json!({"id": "d", "steps": [], "version": "v", "original": {}, "target": {}});
+        let published = Published::new(&Event::DeploymentSuccess { id: "d".into(), plan }, at);
+        let full: serde_json::Value = serde_json::from_slice(&published.data(false)).expect("json");
+        let light: serde_json::Value = serde_json::from_slice(&published.data(true)).expect("json");
+        assert!(full["plan"]["original"].is_object());
+        assert!(light["plan"].get("original").is_none() && light["plan"]["id"] == "d");
+    }
+
+    #[test]
+    fn callback_urls_are_a_set_in_registration_order() {
+        let bus = EventBus::default();
+        assert!(bus.add_callback("http://b/x"));
+        assert!(bus.add_callback("http://a/x"));
+        assert!(!bus.add_callback("http://b/x"));
+        assert_eq!(bus.callback_urls(), ["http://b/x", "http://a/x"]);
+        assert!(bus.remove_callback("http://b/x"));
+        assert!(!bus.remove_callback("http://b/x"));
+        assert_eq!(bus.callback_urls(), ["http://a/x"]);
+        assert!(check_callback_url("https://h:1/p?q").is_ok());
+        assert!(check_callback_url("ftp://h/p").is_err());
+        assert!(check_callback_url("nope").is_err());
     }
 }

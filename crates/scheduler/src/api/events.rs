@@ -1,23 +1,31 @@
 //! `GET /v2/events`: the event bus as server-sent events (`event: <type>` and `data: <json>`
 //! frames), starting with `event_stream_attached`, filtered by repeated `event_type`
-//! parameters, with keep-alive comments every 10 s. A subscriber that falls too far behind is
-//! disconnected. When a stream ends, `event_stream_detached` is published.
+//! parameters, with a keep-alive comment after 10 s without events. A subscriber that falls too
+//! far behind is disconnected. When a stream ends, `event_stream_detached` is published.
+//!
+//! Frames are rendered once per event (see [`Published`]); a stream writes every event that is
+//! waiting for it in one chunk, so a burst costs each subscriber one wakeup and one write instead
+//! of one per event.
 
 use super::{Api, error, query_pairs};
 use crate::events::{EventBus, Published};
 use crate::service::wall_clock;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use bytes::{Bytes, BytesMut};
 use marathon_api::events::Event;
 use marathon_api::query::query_values;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+
+/// Quiet time after which a keep-alive comment is sent.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// A chunk holds at most this many bytes of frames (more waiting events go in the next one).
+const MAX_CHUNK: usize = 256 * 1024;
 
 pub(super) async fn events(
     State(api): State<Api>,
@@ -32,20 +40,101 @@ pub(super) async fn events(
     let pairs = query_pairs(query);
     let wanted: Vec<String> = query_values(&pairs, "event_type").into_iter().map(str::to_string).collect();
     let light = query_values(&pairs, "plan-format").contains(&"light");
-    let wants = move |event_type: &str| wanted.is_empty() || wanted.iter().any(|w| w == event_type);
+    let bus = api.service.events();
     let attached =
-        Arc::new(Published::new(&Event::EventStreamAttached { remote_address: remote.ip().to_string() }, wall_clock()));
-    let first = wants(attached.event_type).then_some(attached);
-    let live = BroadcastStream::new(api.service.events().subscribe())
-        // Lagging behind the bus ends the stream (the client reconnects and rereads the state).
-        .take_while(|item| std::future::ready(item.is_ok()))
-        .filter_map(move |item| std::future::ready(item.ok().filter(|p| wants(p.event_type))));
-    let detach = Detached { bus: api.service.events().clone(), remote_address: remote.ip().to_string() };
-    let stream = futures::stream::iter(first).chain(live).map(move |published| {
-        let _attached = &detach;
-        Ok::<_, Infallible>(SseEvent::default().event(published.event_type).data(published.data(light)))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(10))).into_response()
+        Published::new(&Event::EventStreamAttached { remote_address: remote.ip().to_string() }, wall_clock());
+    let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
+    keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stream = Stream {
+        receiver: bus.subscribe(),
+        wanted,
+        light,
+        first: None,
+        keep_alive,
+        ended: false,
+        _detached: Detached { bus: bus.clone(), remote_address: remote.ip().to_string() },
+    };
+    stream.first = stream.wants(attached.event_type).then(|| attached.frame(light).clone());
+    let body = Body::from_stream(futures::stream::unfold(stream, |mut stream| async move {
+        let chunk = stream.next_chunk().await?;
+        Some((Ok::<_, Infallible>(chunk), stream))
+    }));
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response
+}
+
+/// One subscriber's stream.
+struct Stream {
+    receiver: broadcast::Receiver<std::sync::Arc<Published>>,
+    /// `event_type` filters (none: everything).
+    wanted: Vec<String>,
+    light: bool,
+    /// `event_stream_attached`, sent first.
+    first: Option<Bytes>,
+    keep_alive: tokio::time::Interval,
+    /// Set once the stream fell behind or the bus closed: what is buffered goes out, then the
+    /// stream ends.
+    ended: bool,
+    _detached: Detached,
+}
+
+impl Stream {
+    fn wants(&self, event_type: &str) -> bool {
+        self.wanted.is_empty() || self.wanted.iter().any(|w| w == event_type)
+    }
+
+    /// The next chunk: every wanted event waiting (at least one), or a keep-alive; `None` when
+    /// the stream ends. Lagging behind the bus ends the stream (the client reconnects and
+    /// rereads the state).
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        loop {
+            if self.ended {
+                return None;
+            }
+            let published = tokio::select! {
+                received = self.receiver.recv() => match received {
+                    Ok(published) => published,
+                    Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
+                },
+                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b":\n\n")),
+            };
+            if !self.wants(published.event_type) {
+                continue;
+            }
+            self.keep_alive.reset();
+            self.trace(&published);
+            let first = published.frame(self.light).clone();
+            // Whatever else is already waiting goes into the same chunk.
+            let mut chunk: Option<BytesMut> = None;
+            while chunk.as_ref().map_or(first.len(), BytesMut::len) < MAX_CHUNK {
+                let next = match self.receiver.try_recv() {
+                    Ok(next) => next,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Lagged(_) | TryRecvError::Closed) => {
+                        self.ended = true;
+                        break;
+                    }
+                };
+                if !self.wants(next.event_type) {
+                    continue;
+                }
+                self.trace(&next);
+                let chunk = chunk.get_or_insert_with(|| BytesMut::from(&first[..]));
+                chunk.extend_from_slice(next.frame(self.light));
+            }
+            return Some(chunk.map_or(first, BytesMut::freeze));
+        }
+    }
+
+    fn trace(&self, published: &Published) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::trace!(event_type = published.event_type, lag_us = published.lag_us(), "event sent");
+        }
+    }
 }
 
 /// Publishes `event_stream_detached` when the stream holding it is dropped (the client went away
