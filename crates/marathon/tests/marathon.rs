@@ -167,15 +167,20 @@ async fn a_crash_looping_app_backs_off_with_growing_delays_until_the_delay_is_re
 
     let response = marathon.http.delete(marathon.url("/v2/queue/crashy/delay")).send().await.expect("DELETE");
     assert_eq!(response.status().as_u16(), 204);
-    let (_, queue) = marathon.get("/v2/queue").await;
-    let item = queue["queue"].as_array().and_then(|q| q.first()).cloned().unwrap_or(Value::Null);
-    assert_eq!(item["delay"]["overdue"], true, "{queue}");
-    // Relaunched at once, long before the 9 s delay would have ended.
+    // Relaunched at once, long before the 9 s delay would have ended; its failure starts the
+    // backoff over at 1 s.
     let last = failures_seen.clone();
     eventually(Duration::from_secs(5), "a relaunch right after the reset", || async {
         let (_, app) = marathon.get("/v2/apps/crashy").await;
         let failed = app["app"]["lastTaskFailure"]["taskId"].as_str()?.to_string();
-        (!last.contains(&failed)).then_some(())
+        if last.contains(&failed) {
+            return None;
+        }
+        let (_, queue) = marathon.get("/v2/queue").await;
+        let item = queue["queue"].as_array()?.iter().find(|q| q["app"]["id"] == "/crashy")?.clone();
+        let left = item["delay"]["timeLeftSeconds"].as_u64()?;
+        assert!(left <= 1, "the delay did not start over: {item}");
+        Some(())
     })
     .await;
 
@@ -844,5 +849,39 @@ async fn a_deployment_waits_for_readiness_and_shows_its_results() {
     .await;
     let (_, app) = marathon.get("/v2/apps/ready?embed=app.readiness").await;
     assert_eq!(app["app"]["readinessCheckResults"][0]["ready"], true, "{app}");
+    cluster.teardown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_of_the_framework_role_use_the_agents_static_reservation() {
+    let reserved = "--resources=cpus(web):1;mem(web):256;cpus:2;mem:1024;disk:1024;ports:[31000-32000]";
+    let mut cluster = Cluster::start_with(1, &[reserved]).await;
+    let marathon =
+        Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &["--mesos_role", "web"]).await;
+    let app = json!({"id": "res", "cmd": "sleep 600", "cpus": 0.5, "mem": 64, "portDefinitions": [],
+                     "acceptedResourceRoles": ["web"]});
+    let (status, created) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["role"], "web", "apps get the framework's role: {created}");
+    let task = marathon.wait_running("res", 1, TIMEOUT).await.remove(0);
+    assert_eq!(task["role"], "web");
+    // Only the reservation may be used: 2 cpus do not fit in it, whatever is unreserved.
+    let big = json!({"id": "big", "cmd": "sleep 600", "cpus": 2, "mem": 64, "portDefinitions": [],
+                     "acceptedResourceRoles": ["web"]});
+    let (status, _) = marathon.send(Method::POST, "/v2/apps", Some(big)).await;
+    assert_eq!(status, 201);
+    let reasons = eventually(TIMEOUT, "the big app to wait for resources", || async {
+        let (_, queue) = marathon.get("/v2/queue").await;
+        let item = queue["queue"].as_array()?.iter().find(|q| q["app"]["id"] == "/big")?.clone();
+        let steps = item["processedOffersSummary"]["rejectSummaryLaunchAttempt"].as_array()?.clone();
+        let declined: Vec<String> = steps
+            .iter()
+            .filter(|s| s["declined"].as_u64().unwrap_or(0) > 0)
+            .filter_map(|s| s["reason"].as_str().map(str::to_string))
+            .collect();
+        (!declined.is_empty()).then_some(declined)
+    })
+    .await;
+    assert!(reasons.contains(&"InsufficientCpus".to_string()), "{reasons:?}");
     cluster.teardown();
 }

@@ -4,7 +4,7 @@
 //!
 //! Pure functions over definitions; the service applies the result.
 
-use marathon_api::{AppDefinition, GroupUpdate, PathId, Timestamp, ValidationError, normalize};
+use marathon_api::{AppDefinition, GroupUpdate, NormalizeConfig, PathId, Timestamp, ValidationError, normalize_with};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -140,6 +140,7 @@ pub fn apply_update(
     group: &PathId,
     update: &GroupUpdate,
     version: Timestamp,
+    config: &NormalizeConfig,
 ) -> Result<(), ValidationError> {
     let meta = tree.groups.entry(group.clone()).or_insert(GroupMeta { dependencies: Vec::new(), version });
     meta.version = version;
@@ -152,7 +153,7 @@ pub fn apply_update(
             tree.apps.remove(&id);
         }
         for (i, raw) in apps.iter().enumerate() {
-            let def = normalize(raw.clone(), group).map_err(|e| prefix(e, &format!("/apps({i})")))?;
+            let def = normalize_with(raw.clone(), group, config).map_err(|e| prefix(e, &format!("/apps({i})")))?;
             let id = def.path_id();
             if &id.parent() != group {
                 return Err(not_child(group, &format!("/apps({i})/id")));
@@ -174,7 +175,7 @@ pub fn apply_update(
             }
         }
         for (i, (id, sub)) in listed.iter().zip(subgroups).enumerate() {
-            apply_update(tree, id, sub, version).map_err(|e| prefix(e, &format!("/groups({i})")))?;
+            apply_update(tree, id, sub, version, config).map_err(|e| prefix(e, &format!("/groups({i})")))?;
         }
     }
     Ok(())
@@ -211,7 +212,7 @@ mod tests {
     fn tree_of(body: &str) -> Tree {
         let mut tree = Tree::default();
         let update = parse_group_update(body.as_bytes()).expect("parse");
-        apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect("valid");
+        apply_update(&mut tree, &PathId::parse("/shop"), &update, t(), &NormalizeConfig::default()).expect("valid");
         tree
     }
 
@@ -247,12 +248,12 @@ mod tests {
         let mut tree =
             tree_of(r#"{"apps":[{"id":"a","cmd":"run a"}],"groups":[{"id":"g","apps":[{"id":"x","cmd":"run x"}]}]}"#);
         let update = parse_group_update(br#"{"apps":[{"id":"b","cmd":"run b"}],"groups":[]}"#).expect("parse");
-        apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect("valid");
+        apply_update(&mut tree, &PathId::parse("/shop"), &update, t(), &NormalizeConfig::default()).expect("valid");
         let ids: Vec<String> = tree.apps.keys().map(|p| p.to_string()).collect();
         assert_eq!(ids, ["/shop/b"]);
         // Apps absent from an update are kept.
         let update = parse_group_update(br#"{"dependencies":["/other"]}"#).expect("parse");
-        apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect("valid");
+        apply_update(&mut tree, &PathId::parse("/shop"), &update, t(), &NormalizeConfig::default()).expect("valid");
         assert_eq!(tree.apps.len(), 1);
         assert_eq!(tree.groups[&PathId::parse("/shop")].dependencies, vec![PathId::parse("/other")]);
     }
@@ -261,10 +262,12 @@ mod tests {
     fn ids_must_be_children_of_their_group() {
         let mut tree = Tree::default();
         let update = parse_group_update(br#"{"apps":[{"id":"/elsewhere/a","cmd":"run a"}]}"#).expect("parse");
-        let error = apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect_err("not a child");
+        let error = apply_update(&mut tree, &PathId::parse("/shop"), &update, t(), &NormalizeConfig::default())
+            .expect_err("not a child");
         assert_eq!(error.errors_at("/apps(0)/id"), ["Identifier is not child of '/shop'"]);
         let update = parse_group_update(br#"{"apps":[{"id":"a","cmd":"run a","cpus":-1}]}"#).expect("parse");
-        let error = apply_update(&mut tree, &PathId::parse("/shop"), &update, t()).expect_err("invalid");
+        let error = apply_update(&mut tree, &PathId::parse("/shop"), &update, t(), &NormalizeConfig::default())
+            .expect_err("invalid");
         assert!(!error.errors_at("/apps(0)/cpus").is_empty(), "{error:?}");
     }
 }

@@ -57,6 +57,16 @@ pub struct ServiceInfo {
     pub started: Instant,
 }
 
+impl ServiceInfo {
+    /// How app definitions are normalized here: apps without a role get `--mesos_role`.
+    pub fn normalize_config(&self) -> marathon_api::NormalizeConfig {
+        marathon_api::NormalizeConfig {
+            default_role: self.flags.mesos_role.clone(),
+            ..marathon_api::NormalizeConfig::default()
+        }
+    }
+}
+
 /// The monotonic origin of the core's time.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -854,6 +864,10 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let app = crate::api::router(handle, store::AsyncStore::new(store));
     let server = tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        // Small responses and event frames go out at once (no Nagle delay).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         if let Err(e) = axum::serve(listener, app).await {
             error!(error = %e, "REST API server failed");
         }

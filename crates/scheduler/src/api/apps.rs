@@ -12,7 +12,7 @@ use marathon_api::events::Event;
 use marathon_api::output::messages;
 use marathon_api::query::query_value;
 use marathon_api::{
-    AppDefinition, AppUpdate, Embed, LabelSelector, ParseError, PathId, ValidationError, apply_update, normalize,
+    AppDefinition, AppUpdate, Embed, LabelSelector, ParseError, PathId, ValidationError, apply_update, normalize_with,
     parse_app, parse_app_update, parse_app_updates, parse_error_json, query_bool, validation_error_json,
 };
 use serde_json::{Value as Json, json};
@@ -128,7 +128,7 @@ pub(super) async fn create(
         Ok(raw) => raw,
         Err(e) => return parse_failed(&e),
     };
-    let def = match normalize(raw, &PathId::root()) {
+    let def = match normalize_with(raw, &PathId::root(), &api.service.info().normalize_config()) {
         Ok(def) => def,
         Err(e) => return invalid(&e),
     };
@@ -233,7 +233,8 @@ fn updated_definition(
     };
     let mut merged = apply_update(&base, update);
     merged.id = id.to_string();
-    let mut def = normalize(merged, &PathId::root()).map_err(ApiError::Invalid)?;
+    let config = service.info().normalize_config();
+    let mut def = normalize_with(merged, &PathId::root(), &config).map_err(ApiError::Invalid)?;
     if let Some(existing) = existing {
         def.version_info = existing.version_info;
     }

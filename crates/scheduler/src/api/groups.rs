@@ -259,7 +259,10 @@ async fn change(api: Api, path: PathId, pairs: &[(String, String)], body: Bytes,
                         }
                     }
                 }
-                (_, None, None) => apply_update(&mut target, &group, &update, version).map_err(ApiError::Invalid)?,
+                (_, None, None) => {
+                    let config = service.info().normalize_config();
+                    apply_update(&mut target, &group, &update, version, &config).map_err(ApiError::Invalid)?
+                }
             }
             let mut touched: Vec<AppId> = current
                 .apps

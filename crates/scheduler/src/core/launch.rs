@@ -67,7 +67,8 @@ impl SchedulerCore {
                 }
                 let Some(instance_id) = waiting.front().cloned() else { continue };
                 // Instances provisioned from this offer already have their task: they count.
-                let placed = self.placed_instances(spec);
+                // Only constraints look at them (collecting them is linear in the app's size).
+                let placed = if spec.constraints.is_empty() { Vec::new() } else { self.placed_instances(spec) };
                 let matched = placement(spec, offer, &placed)
                     .map_err(|reason| vec![reason])
                     .and_then(|()| match_resources(spec, offer_role.as_deref(), &remaining, &mut self.rng));
