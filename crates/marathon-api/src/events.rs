@@ -67,6 +67,17 @@ pub enum Event {
     },
     #[serde(rename = "unknown_instance_terminated_event", rename_all = "camelCase")]
     UnknownInstanceTerminated { instance_id: String, run_spec_id: String, condition: String },
+    /// A health check is active for an app version (the version's first instances start).
+    #[serde(rename = "add_health_check_event", rename_all = "camelCase")]
+    AddHealthCheck {
+        app_id: String,
+        health_check: Json,
+        #[serde(with = "crate::time::serde_ts")]
+        version: Timestamp,
+    },
+    /// An app's health checks are gone (the app was stopped or its checks changed).
+    #[serde(rename = "remove_health_check_event", rename_all = "camelCase")]
+    RemoveHealthCheck { app_id: String },
     #[serde(rename = "failed_health_check_event", rename_all = "camelCase")]
     FailedHealthCheck {
         app_id: String,
@@ -139,6 +150,8 @@ impl Event {
             Self::UnknownInstanceTerminated { .. } => "unknown_instance_terminated_event",
             Self::FailedHealthCheck { .. } => "failed_health_check_event",
             Self::HealthStatusChanged { .. } => "health_status_changed_event",
+            Self::AddHealthCheck { .. } => "add_health_check_event",
+            Self::RemoveHealthCheck { .. } => "remove_health_check_event",
             Self::UnhealthyInstanceKill { .. } => "unhealthy_instance_kill_event",
             Self::GroupChangeSuccess { .. } => "group_change_success",
             Self::GroupChangeFailed { .. } => "group_change_failed",

@@ -12,6 +12,35 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Follows `/v2/events` in the background; the event types seen so far, in order.
+fn follow_events(url: String) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use futures::StreamExt;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .get(format!("{url}/v2/events"))
+            .header("Accept", "text/event-stream")
+            .send()
+            .await
+            .expect("GET /v2/events");
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                if let Some(kind) =
+                    line.trim_end().strip_prefix("event: ").or_else(|| line.trim_end().strip_prefix("event:"))
+                {
+                    sink.lock().expect("lock").push(kind.trim().to_string());
+                }
+            }
+        }
+    });
+    seen
+}
+
 fn ids(tasks: &[Value]) -> BTreeSet<String> {
     tasks.iter().filter_map(|t| t["id"].as_str().map(str::to_string)).collect()
 }
@@ -468,6 +497,11 @@ fn health_checked_web_app(id: &str, instances: u32) -> Value {
 async fn an_instance_failing_its_health_checks_is_killed_and_replaced() {
     let mut cluster = Cluster::start(1).await;
     let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let events = follow_events(marathon.url(""));
+    eventually(TIMEOUT, "the event stream", || async {
+        events.lock().expect("lock").contains(&"event_stream_attached".to_string()).then_some(())
+    })
+    .await;
     let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(health_checked_web_app("hc", 1))).await;
     assert_eq!(status, 201, "{answer}");
     let healthy_task = || async {
@@ -502,6 +536,34 @@ async fn an_instance_failing_its_health_checks_is_killed_and_replaced() {
     .await;
     let instance_of = |t: &Value| t["id"].as_str().and_then(|id| id.split("._app.").next()).map(str::to_string);
     assert_eq!(instance_of(&replacement), instance_of(&first), "the same instance is relaunched");
+    let seen = events.lock().expect("lock").clone();
+    for kind in [
+        "add_health_check_event",
+        "health_status_changed_event",
+        "instance_health_changed_event",
+        "failed_health_check_event",
+        "unhealthy_instance_kill_event",
+    ] {
+        assert!(seen.iter().any(|k| k == kind), "no {kind} in {seen:?}");
+    }
+    // Health check results parse with the strict marathon-python models.
+    let url = marathon.url("");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .args([
+                "-c",
+                "import sys; from marathon import MarathonClient as C; \
+                   a = C(sys.argv[1]).get_app('/hc', embed_tasks=True); \
+                   print(a.tasks[0].health_check_results[0].alive)",
+                &url,
+            ])
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "True");
     cluster.teardown();
 }
 

@@ -329,7 +329,7 @@ impl Service {
                     if self.core.app(&app_id).is_some() {
                         let now = self.now();
                         self.handle(now, Event::AppDeleted { id: app_id.clone() });
-                        self.definitions.remove(&app_id);
+                        self.set_definition(&app_id, None, DeploymentKind::Stop);
                         actions.push((app_id, DeploymentKind::Stop));
                     }
                 }
@@ -346,6 +346,31 @@ impl Service {
             .collect()
     }
 
+    /// Changes an app's definition (`None`: deleted), announcing health checks that go away
+    /// (`remove_health_check_event`) and those of a new config (`add_health_check_event`);
+    /// a scale-only change (`kind` Scale) announces nothing.
+    fn set_definition(&mut self, id: &AppId, def: Option<AppDefinition>, kind: DeploymentKind) {
+        use marathon_api::events::Event as Wire;
+        let old = match &def {
+            Some(def) => self.definitions.insert(id.clone(), def.clone()),
+            None => self.definitions.remove(id),
+        };
+        if kind == DeploymentKind::Scale {
+            return;
+        }
+        let now = self.now().wall;
+        if old.as_ref().is_some_and(|o| !o.health_checks.is_empty()) {
+            self.bus.publish(&Wire::RemoveHealthCheck { app_id: id.to_string() }, now);
+        }
+        if let Some(def) = &def {
+            let version = def.version.unwrap_or_else(|| convert::api_time(now));
+            for check in &def.health_checks {
+                let health_check = serde_json::to_value(check).unwrap_or_default();
+                self.bus.publish(&Wire::AddHealthCheck { app_id: id.to_string(), health_check, version }, now);
+            }
+        }
+    }
+
     /// Puts a stored definition back as it was (version included).
     fn restore_app(&mut self, def: AppDefinition) -> (AppId, DeploymentKind) {
         let id = AppId::new(&def.id);
@@ -355,7 +380,7 @@ impl Service {
             Some(current) if current.same_config(&spec) => DeploymentKind::Scale,
             Some(_) => DeploymentKind::Restart,
         };
-        self.definitions.insert(id.clone(), def);
+        self.set_definition(&id, Some(def), kind);
         let now = self.now();
         self.handle(now, Event::AppRestore { spec });
         (id, kind)
@@ -377,7 +402,7 @@ impl Service {
             Some(old) if old.same_config(&spec) => DeploymentKind::Scale,
             Some(_) => DeploymentKind::Restart,
         };
-        self.definitions.insert(id.clone(), def);
+        self.set_definition(&id, Some(def), kind);
         self.handle(now, Event::AppPut { spec });
         (id, kind)
     }
@@ -388,7 +413,7 @@ impl Service {
         let originals = self.originals(std::slice::from_ref(id));
         let now = self.now();
         self.handle(now, Event::AppDeleted { id: id.clone() });
-        self.definitions.remove(id);
+        self.set_definition(id, None, DeploymentKind::Stop);
         Some(self.start_deployment(simple_steps(vec![(id.clone(), DeploymentKind::Stop)]), original, originals))
     }
 
@@ -513,7 +538,7 @@ impl Service {
                 if self.core.app(&id).is_some() {
                     let now = self.now();
                     self.handle(now, Event::AppDeleted { id: id.clone() });
-                    self.definitions.remove(&id);
+                    self.set_definition(&id, None, DeploymentKind::Stop);
                 }
             }
         }
