@@ -1,26 +1,17 @@
-//! The agent's use of the `containerizer` crate: one container per command task, with its
-//! record under `<work_dir>/runtime/containers/<containerId>/` (`launched.json` with the
-//! monitor's pid and start time and the task's process group, and the monitor's `status`
-//! file), kept for every framework so that a restarted agent can recover or kill it.
+//! The agent's use of the `containerizer` crate: one container per command task. Its launch
+//! record (the monitor's pid and start time and the task's process group) goes to the
+//! checkpoint log ([`crate::checkpoint::Store::record_launch`]) and the monitor writes how the
+//! task ended to `<work_dir>/runtime/containers/<containerId>.status`, for every framework, so
+//! that a restarted agent can recover or kill every container.
 
+use crate::checkpoint::{LaunchRecord, Store};
 use crate::core::{self, CommandLine, ExitInfo, KillSignal, OomInfo, RecoveredProcess, Termination};
-use crate::paths::Layout;
+use crate::paths::{Layout, STATUS_SUFFIX};
 use containerizer::{Cgroups, Monitored, Signal, TaskCgroups, TaskCommand, TaskExit};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
-
-const LAUNCHED: &str = "launched.json";
-const STATUS: &str = "status";
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct LaunchedRecord {
-    monitor_pid: i32,
-    task_pid: i32,
-    monitor_start_ticks: u64,
-}
 
 /// A container the agent holds a handle to.
 #[derive(Debug)]
@@ -104,6 +95,7 @@ fn termination(exit: TaskExit) -> Termination {
 #[derive(Debug, Clone)]
 pub struct Launcher {
     layout: Layout,
+    store: Store,
     cgroups: Option<Cgroups>,
     hollow: bool,
 }
@@ -114,8 +106,8 @@ impl Launcher {
         self.cgroups.is_some()
     }
 
-    fn runtime_dir(&self, container_id: &str) -> PathBuf {
-        self.layout.container_runtime(container_id)
+    fn status_file(&self, container_id: &str) -> PathBuf {
+        self.layout.container_status(container_id)
     }
 
     /// Starts the task (blocking: cgroups and fork/exec). `base_env` is the agent's own
@@ -131,16 +123,14 @@ impl Launcher {
                 hollow: Some(tokio::sync::Notify::new()),
             }));
         }
-        let dir = self.runtime_dir(cid);
+        let dir = self.layout.runtime_containers();
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let status_file = self.status_file(cid);
         let mut mem_limit_bytes = None;
         let cgroups = match (&self.cgroups, spec.limits) {
             (Some(cg), Some(limits)) => {
-                if let Some(stale) = cg.open(cid) {
-                    let _ = stale.destroy();
-                }
                 let created = cg
-                    .create(cid, containerizer::Limits { cpus: limits.cpus, mem_mb: limits.mem_mb })
+                    .create_fresh(cid, containerizer::Limits { cpus: limits.cpus, mem_mb: limits.mem_mb })
                     .map_err(|e| format!("cannot create cgroups: {e}"))?;
                 mem_limit_bytes = Some(limits.mem_limit_bytes());
                 Some(created)
@@ -159,7 +149,7 @@ impl Launcher {
             working_dir: spec.sandbox.clone(),
             stdout: spec.sandbox.join("stdout"),
             stderr: spec.sandbox.join("stderr"),
-            status_file: dir.join(STATUS),
+            status_file: status_file.clone(),
             cgroups: cgroups.clone(),
             user: None,
         };
@@ -167,7 +157,7 @@ impl Launcher {
             if let Some(cg) = cgroups {
                 let _ = cg.destroy();
             }
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_file(&status_file);
         };
         let launched = match containerizer::launch(&launch) {
             Ok(l) => l,
@@ -176,17 +166,18 @@ impl Launcher {
                 return Err(e.to_string());
             }
         };
-        let record = LaunchedRecord {
+        let record = LaunchRecord {
             monitor_pid: launched.monitor_pid,
             task_pid: launched.task_pid,
             monitor_start_ticks: launched.monitor_start_ticks,
         };
-        if let Err(e) = crate::checkpoint::write_atomic(&dir.join(LAUNCHED), &mesos_api::json::to_ascii_vec(&record)) {
+        // Durable with the next group commit, before the task's TASK_RUNNING is sent.
+        if let Err(e) = self.store.record_launch(cid, &record) {
             // The task runs; without the record a restarted agent cannot recover it, but
             // it can still be watched now.
             warn!(container_id = cid, error = %e, "cannot record the launched task");
         }
-        let monitored = Monitored::new(&launched, dir.join(STATUS)).map_err(|e| {
+        let monitored = Monitored::new(&launched, status_file).map_err(|e| {
             let _ = containerizer::signal_group(launched.task_pid, Signal::SIGKILL);
             e.to_string()
         })?;
@@ -208,8 +199,8 @@ pub struct Containers {
 }
 
 impl Containers {
-    pub fn new(layout: Layout, cgroups: Option<Cgroups>, hollow: bool) -> Self {
-        Self { launcher: Launcher { layout, cgroups, hollow }, live: HashMap::new() }
+    pub fn new(layout: Layout, store: Store, cgroups: Option<Cgroups>, hollow: bool) -> Self {
+        Self { launcher: Launcher { layout, store, cgroups, hollow }, live: HashMap::new() }
     }
 
     /// Whether tasks are simulated (see `AgentFlags::hollow`).
@@ -230,10 +221,6 @@ impl Containers {
         self.live.get(container_id).cloned()
     }
 
-    fn runtime_dir(&self, container_id: &str) -> PathBuf {
-        self.launcher.runtime_dir(container_id)
-    }
-
     /// Forgets the container and returns what must be torn down (see [`teardown`]).
     pub fn take_for_destroy(&mut self, container_id: &str) -> Teardown {
         let container = self.live.remove(container_id);
@@ -241,26 +228,26 @@ impl Containers {
             .as_ref()
             .and_then(|c| c.cgroups.clone())
             .or_else(|| self.launcher.cgroups.as_ref().and_then(|cg| cg.open(container_id)));
-        Teardown { container, cgroups, runtime_dir: self.runtime_dir(container_id) }
+        Teardown {
+            container_id: container_id.to_string(),
+            container,
+            cgroups,
+            status_file: self.launcher.status_file(container_id),
+            store: (!self.launcher.hollow).then(|| self.launcher.store.clone()),
+        }
     }
 
-    /// Reads every container record and cgroup left by a previous run of the agent (blocking).
-    /// Live ones are kept as handles.
-    pub fn recover(&mut self) -> BTreeMap<String, RecoveredProcess> {
+    /// Finds every container a previous run of the agent left (blocking): those with a launch
+    /// record in the checkpoint (`records`), a status file or a cgroup. Live ones are kept as
+    /// handles.
+    pub fn recover(&mut self, records: &BTreeMap<String, LaunchRecord>) -> BTreeMap<String, RecoveredProcess> {
         let mut found = BTreeMap::new();
-        for dir in crate::checkpoint::list_dirs(&self.launcher.layout.runtime_containers()) {
-            let Some(cid) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-            let cgroups = self.launcher.cgroups.as_ref().and_then(|cg| cg.open(&cid));
-            let record: Option<LaunchedRecord> =
-                std::fs::read(dir.join(LAUNCHED)).ok().and_then(|b| serde_json::from_slice(&b).ok());
-            let Some(record) = record else {
-                found.insert(cid.clone(), RecoveredProcess::Unknown);
-                continue;
-            };
+        for (cid, record) in records {
+            let cgroups = self.launcher.cgroups.as_ref().and_then(|cg| cg.open(cid));
             let monitored = match Monitored::recover(
                 record.monitor_pid,
                 record.monitor_start_ticks,
-                dir.join(STATUS),
+                self.launcher.status_file(cid),
                 record.task_pid,
             ) {
                 Ok(m) => m,
@@ -286,7 +273,18 @@ impl Containers {
             };
             info!(container_id = %cid, ?state, "found container of a previous run");
             found.insert(cid.clone(), state);
-            self.live.insert(cid, Arc::new(container));
+            self.live.insert(cid.clone(), Arc::new(container));
+        }
+        // Launched, but the record never made it: nothing to watch, only to remove.
+        if let Ok(entries) = std::fs::read_dir(self.launcher.layout.runtime_containers()) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if let Some(cid) = name.to_str().and_then(|n| n.strip_suffix(STATUS_SUFFIX))
+                    && mesos_api::validate_id(cid).is_ok()
+                {
+                    found.entry(cid.to_string()).or_insert(RecoveredProcess::Unknown);
+                }
+            }
         }
         if let Some(cg) = &self.launcher.cgroups {
             match cg.list_containers() {
@@ -314,9 +312,12 @@ impl Containers {
 
 /// Everything left of a container to kill and remove.
 pub struct Teardown {
+    container_id: String,
     container: Option<Arc<Container>>,
     cgroups: Option<TaskCgroups>,
-    runtime_dir: PathBuf,
+    status_file: PathBuf,
+    /// Where to record that the container is gone (`None` for a hollow agent).
+    store: Option<Store>,
 }
 
 impl Teardown {
@@ -331,16 +332,23 @@ impl Teardown {
             && let Err(e) = cg.destroy()
         {
             warn!(container_id = cg.container_id(), error = %e, "cannot destroy the container's cgroups");
+            // Its record stays: a restarted agent tries again.
+            return;
         }
-        remove_dir(&self.runtime_dir);
+        remove_file(&self.status_file);
+        if let Some(store) = &self.store
+            && let Err(e) = store.record_destroyed(&self.container_id)
+        {
+            warn!(container_id = %self.container_id, error = %e, "cannot record the container's removal");
+        }
     }
 }
 
-fn remove_dir(dir: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(dir)
+fn remove_file(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
         && e.kind() != std::io::ErrorKind::NotFound
     {
-        warn!(path = %dir.display(), error = %e, "cannot remove the container record");
+        warn!(path = %path.display(), error = %e, "cannot remove the container's status file");
     }
 }
 

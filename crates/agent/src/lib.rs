@@ -198,7 +198,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let endpoint = format!("{}:{}", flags.ip, local_addr.port());
 
     let store = Store::new(layout.clone());
-    let mut containers = Containers::new(layout.clone(), cgroups, flags.hollow);
+    let mut containers = Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow);
     if flags.hollow {
         warn!("hollow agent: tasks are simulated, no process is started");
     }
@@ -314,6 +314,7 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
         {
             warn!(error = %e, "cannot remove the old checkpoint");
         }
+        store.discard();
         containers.discard_records();
     }
     if let Some(id) = &boot_id
@@ -321,8 +322,8 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
     {
         warn!(error = %e, "cannot write the boot id");
     }
-    let meta = store.read();
-    let mut processes = containers.recover();
+    let meta = store.recover();
+    let mut processes = containers.recover(&meta.containers);
     let tasks: Vec<RecoveredTask> = meta
         .tasks
         .into_iter()

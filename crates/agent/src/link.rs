@@ -146,6 +146,7 @@ fn call_kind(call: &AgentCall) -> &'static str {
     match call {
         AgentCall::Register { .. } => "REGISTER",
         AgentCall::StatusUpdate { .. } => "STATUS_UPDATE",
+        AgentCall::StatusUpdates { .. } => "STATUS_UPDATES",
         AgentCall::Pong { .. } => "PONG",
         AgentCall::ExecutorMessage { .. } => "EXECUTOR_MESSAGE",
     }

@@ -6,12 +6,12 @@
 //! <work_dir>/meta/boot_id
 //! <work_dir>/meta/slaves/latest -> <agentId>
 //! <work_dir>/meta/slaves/<agentId>/slave.info
-//! <work_dir>/meta/slaves/<agentId>/frameworks/<fwId>/framework.info
-//! <work_dir>/meta/slaves/<agentId>/frameworks/<fwId>/executors/<execId>/executor.info
-//! <work_dir>/meta/slaves/<agentId>/frameworks/<fwId>/executors/<execId>/runs/<cid>/tasks/<taskId>/task.info
-//! <work_dir>/meta/slaves/<agentId>/frameworks/<fwId>/executors/<execId>/runs/<cid>/tasks/<taskId>/task.updates
-//! <work_dir>/runtime/containers/<cid>/   the containerizer's record of a container (every framework)
+//! <work_dir>/meta/checkpoint.log        frameworks, tasks, update records, container launches
+//! <work_dir>/runtime/containers/<cid>.status   how the container's task ended (its monitor writes it)
 //! ```
+//!
+//! Unlike Mesos, the per-task checkpoint is not a tree of files under `meta/slaves/<agentId>`
+//! but records in one log (see [`crate::checkpoint`]): a task costs no inode there.
 //!
 //! Every id that reaches a path has been checked with [`mesos_api::validate_id`] (no `/`, not
 //! `.` or `..`).
@@ -56,28 +56,9 @@ impl Layout {
         self.agent_meta(agent).join("slave.info")
     }
 
-    pub fn framework_meta(&self, agent: &str, framework: &str) -> PathBuf {
-        self.agent_meta(agent).join("frameworks").join(framework)
-    }
-
-    pub fn framework_info(&self, agent: &str, framework: &str) -> PathBuf {
-        self.framework_meta(agent, framework).join("framework.info")
-    }
-
-    pub fn executor_meta(&self, agent: &str, framework: &str, executor: &str) -> PathBuf {
-        self.framework_meta(agent, framework).join("executors").join(executor)
-    }
-
-    pub fn executor_info(&self, agent: &str, framework: &str, executor: &str) -> PathBuf {
-        self.executor_meta(agent, framework, executor).join("executor.info")
-    }
-
-    pub fn run_meta(&self, agent: &str, framework: &str, executor: &str, container: &str) -> PathBuf {
-        self.executor_meta(agent, framework, executor).join("runs").join(container)
-    }
-
-    pub fn task_meta(&self, agent: &str, framework: &str, executor: &str, container: &str, task: &str) -> PathBuf {
-        self.run_meta(agent, framework, executor, container).join("tasks").join(task)
+    /// The append-only log of everything checkpointed per framework, task and container.
+    pub fn checkpoint_log(&self) -> PathBuf {
+        self.meta_dir().join("checkpoint.log")
     }
 
     pub fn slaves_dir(&self) -> PathBuf {
@@ -96,13 +77,14 @@ impl Layout {
         self.work_dir.join("runtime").join("containers")
     }
 
-    pub fn container_runtime(&self, container: &str) -> PathBuf {
-        self.runtime_containers().join(container)
+    /// Where the container's monitor writes how the task ended.
+    pub fn container_status(&self, container: &str) -> PathBuf {
+        self.runtime_containers().join(format!("{container}{STATUS_SUFFIX}"))
     }
 }
 
-pub const TASK_INFO: &str = "task.info";
-pub const TASK_UPDATES: &str = "task.updates";
+/// File name suffix of a container's status file in [`Layout::runtime_containers`].
+pub const STATUS_SUFFIX: &str = ".status";
 
 #[cfg(test)]
 mod tests {
@@ -112,12 +94,9 @@ mod tests {
     fn layout_matches_mesos() {
         let l = Layout::new("/w");
         assert_eq!(l.sandbox("A", "F", "E", "C"), PathBuf::from("/w/slaves/A/frameworks/F/executors/E/runs/C"));
-        assert_eq!(
-            l.task_meta("A", "F", "E", "C", "T"),
-            PathBuf::from("/w/meta/slaves/A/frameworks/F/executors/E/runs/C/tasks/T")
-        );
+        assert_eq!(l.checkpoint_log(), PathBuf::from("/w/meta/checkpoint.log"));
+        assert_eq!(l.container_status("C"), PathBuf::from("/w/runtime/containers/C.status"));
         assert_eq!(l.latest_agent_link(), PathBuf::from("/w/meta/slaves/latest"));
         assert_eq!(l.boot_id_file(), PathBuf::from("/w/meta/boot_id"));
-        assert_eq!(l.framework_info("A", "F"), PathBuf::from("/w/meta/slaves/A/frameworks/F/framework.info"));
     }
 }

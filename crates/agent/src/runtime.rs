@@ -8,6 +8,7 @@ use crate::checkpoint::Store;
 use crate::containers::{Container, Containers};
 use crate::core::{AgentCore, Command, Event, LaunchSpec, Now, Snapshot};
 use crate::link::MasterClient;
+use mesos_api::agent::{AgentCall, StatusUpdate};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
@@ -48,6 +49,10 @@ pub(crate) struct Runtime {
 /// Task processes being started at once.
 pub(crate) const SPAWN_CONCURRENCY: usize = 16;
 
+/// Status updates in one call at most (keeps a request far below the master's body limit
+/// when every task's update is sent at once, e.g. after a re-registration).
+const MAX_UPDATES_PER_CALL: usize = 256;
+
 /// Events handled together at most, so a long queue cannot delay timers indefinitely.
 const MAX_BURST: usize = 256;
 
@@ -74,19 +79,54 @@ impl Runtime {
         let now = self.now();
         let mut checkpoints = Vec::new();
         let mut others = Vec::new();
-        for event in events {
-            for command in self.core.handle(now, event) {
-                match command {
-                    Command::Checkpoint(cp) => checkpoints.push(cp),
-                    other => others.push(other),
-                }
+        for command in self.core.handle_all(now, events) {
+            match command {
+                Command::Checkpoint(cp) => checkpoints.push(cp),
+                other => others.push(other),
             }
         }
         self.checkpoint(checkpoints).await;
+        // Status updates of the burst travel together: one POST instead of one per update.
+        let mut updates: Vec<(String, StatusUpdate)> = Vec::new();
         for command in others {
-            self.execute(command).await;
+            match command {
+                Command::Send { stream_id, call } => match *call {
+                    AgentCall::StatusUpdate { status_update } => updates.push((stream_id, status_update)),
+                    call => self.execute(Command::Send { stream_id, call: Box::new(call) }).await,
+                },
+                other => self.execute(other).await,
+            }
         }
+        self.send_updates(updates);
         self.publish();
+    }
+
+    /// Posts status updates in order, one call per run of updates for the same stream.
+    fn send_updates(&mut self, updates: Vec<(String, StatusUpdate)>) {
+        let mut batch: Vec<StatusUpdate> = Vec::new();
+        let mut current: Option<String> = None;
+        let mut calls = Vec::new();
+        for (stream_id, update) in updates {
+            if current.as_ref().is_some_and(|c| *c != stream_id) || batch.len() >= MAX_UPDATES_PER_CALL {
+                calls.push((current.take(), std::mem::take(&mut batch)));
+            }
+            current = Some(stream_id);
+            batch.push(update);
+        }
+        calls.push((current, batch));
+        for (stream_id, mut batch) in calls {
+            let Some(stream_id) = stream_id else { continue };
+            let call = match batch.len() {
+                0 => continue,
+                1 => match batch.pop() {
+                    Some(status_update) => AgentCall::StatusUpdate { status_update },
+                    None => continue,
+                },
+                _ => AgentCall::StatusUpdates { status_updates: batch },
+            };
+            let master = self.master.clone();
+            self.helpers.spawn(async move { master.post(&stream_id, &call).await });
+        }
     }
 
     /// The state as of now, for an endpoint; also published.
@@ -147,7 +187,16 @@ impl Runtime {
                     }
                 }
                 Some(reply) = self.snapshot_requests.recv() => self.answer_snapshot(reply),
-                Some((container_id, result)) = self.spawned_rx.recv() => self.on_spawned(container_id, result).await,
+                Some(first) = self.spawned_rx.recv() => {
+                    let mut spawned = vec![first];
+                    while spawned.len() < MAX_BURST {
+                        match self.spawned_rx.try_recv() {
+                            Ok(s) => spawned.push(s),
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_spawned(spawned).await;
+                }
                 event = self.events_rx.recv() => match event {
                     Some(event) => {
                         let mut burst = vec![event];
@@ -305,17 +354,24 @@ impl Runtime {
         });
     }
 
-    async fn on_spawned(&mut self, container_id: String, result: Result<Arc<Container>, String>) {
-        let waiting = self.spawning.remove(&container_id).unwrap_or_default();
-        match result {
-            Ok(container) => {
-                self.containers.insert(container.clone());
-                let pid = container.task_pid();
-                self.watch(container);
-                self.step(Event::Spawned { container_id, result: Ok(pid) }).await;
+    /// Handles launches that finished together in one burst (one group commit for all
+    /// their TASK_RUNNING updates), then the commands that waited for them.
+    async fn on_spawned(&mut self, spawned: Vec<(String, Result<Arc<Container>, String>)>) {
+        let mut events = Vec::with_capacity(spawned.len());
+        let mut waiting = Vec::new();
+        for (container_id, result) in spawned {
+            waiting.extend(self.spawning.remove(&container_id).unwrap_or_default());
+            match result {
+                Ok(container) => {
+                    self.containers.insert(container.clone());
+                    let pid = container.task_pid();
+                    self.watch(container);
+                    events.push(Event::Spawned { container_id, result: Ok(pid) });
+                }
+                Err(e) => events.push(Event::Spawned { container_id, result: Err(e) }),
             }
-            Err(e) => self.step(Event::Spawned { container_id, result: Err(e) }).await,
         }
+        self.step_all(events).await;
         for command in waiting {
             self.execute(command).await;
         }
@@ -333,14 +389,20 @@ impl Runtime {
 /// Creates the sandbox with its `runs/latest` link and fetches the URIs.
 async fn prepare(http: &reqwest::Client, spec: &LaunchSpec) -> Result<(), String> {
     let sandbox = spec.sandbox.clone();
-    tokio::fs::create_dir_all(&sandbox).await.map_err(|e| format!("cannot create the sandbox: {e}"))?;
+    tokio::task::spawn_blocking(move || create_sandbox(&sandbox)).await.map_err(|e| e.to_string())??;
+    if spec.uris.is_empty() {
+        return Ok(());
+    }
+    crate::fetcher::fetch_all(http, &spec.uris, &spec.sandbox).await.map_err(|e| format!("Failed to fetch URIs: {e}"))
+}
+
+/// The sandbox directory and `runs/latest` pointing at it (blocking). Neither is made durable:
+/// nothing is recovered from them.
+fn create_sandbox(sandbox: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(sandbox).map_err(|e| format!("cannot create the sandbox: {e}"))?;
     if let (Some(runs), Some(name)) = (sandbox.parent(), sandbox.file_name()) {
-        let link = runs.join("latest");
-        let target = std::path::PathBuf::from(name);
-        tokio::task::spawn_blocking(move || crate::checkpoint::replace_symlink(&target, &link))
-            .await
-            .map_err(|e| e.to_string())?
+        crate::checkpoint::replace_symlink_volatile(std::path::Path::new(name), &runs.join("latest"))
             .map_err(|e| e.to_string())?;
     }
-    crate::fetcher::fetch_all(http, &spec.uris, &sandbox).await.map_err(|e| format!("Failed to fetch URIs: {e}"))
+    Ok(())
 }

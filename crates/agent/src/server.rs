@@ -342,7 +342,7 @@ pub(crate) fn metrics_json(info: &ServerInfo, snap: &Snapshot) -> Value {
     ] {
         put(&format!("slave/tasks_{name}"), snap.terminal_counts.get(state).copied().unwrap_or(0) as f64);
     }
-    let running: Vec<&TaskView> = snap.tasks.iter().filter(|t| !t.task.state.is_terminal()).collect();
+    let running: Vec<&TaskView> = snap.tasks.iter().map(|t| &**t).filter(|t| !t.task.state.is_terminal()).collect();
     put("slave/executors_running", running.len() as f64);
     put("slave/executors_registering", 0.0);
     put("slave/executors_terminating", live("TASK_KILLING"));

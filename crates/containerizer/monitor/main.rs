@@ -8,14 +8,15 @@
 //! no monitor pins any of the agent's memory (a monitor forked from the agent itself
 //! would keep every agent page it was forked with, copy-on-write, for the task's life).
 //!
-//! # Zygote protocol (version 1)
+//! # Zygote protocol (version 2)
 //!
 //! The zygote's fds: 0 and 1 = /dev/null, 2 = the agent's stderr, 3 = a Unix stream
 //! socket to the library. Each request is one `sendmsg`: an 8-byte header (`CZ01` and
 //! the payload length as u32 little endian) carrying exactly 4 descriptors
-//! (SCM_RIGHTS: task stdout, task stderr, status file, report pipe write end), then the
-//! payload: NUL-terminated fields
-//! `workdir uid|- gid|- groups K cgroup.procs×K file argc argv×argc envc env×envc`
+//! (SCM_RIGHTS: task stdout, task stderr, the status file's directory, report pipe write
+//! end), then the payload: NUL-terminated fields
+//! `workdir status uid|- gid|- groups K cgroup.procs×K file argc argv×argc envc env×envc`
+//! (`status`: the status file's name in that directory)
 //! (`groups`: comma separated gids, empty for none). EOF on the socket (the agent is
 //! gone) makes the zygote exit. It ignores SIGCHLD, so its monitors are reaped by the
 //! kernel as soon as they exit.
@@ -24,7 +25,7 @@
 //!
 //! 1. new session; child subreaper (orphaned task descendants are re-parented to it and
 //!    reaped here); fds arranged as 0 = /dev/null, 1/2 = task stdout/stderr,
-//!    3 = status file, 4 = report pipe, nothing else;
+//!    3 = the status file's directory, 4 = report pipe, nothing else;
 //! 2. reports `monitor <pid> <start ticks>` on the report pipe;
 //! 3. forks the task (P2): own process group, chdir, default signal dispositions and
 //!    an empty mask, joins the cgroups by writing `0` to each `cgroup.procs` *before*
@@ -34,8 +35,9 @@
 //!    is reported as `error <stage> <errno>` and P2 exits 127; an exec failure is
 //!    written to the task's stderr and P2 exits 127 (Mesos semantics);
 //! 4. reports `pid <P2>` and closes the report pipe;
-//! 5. reaps children until P2 exits, then writes `exited N` / `signaled N` to the
-//!    status file with a single `write`;
+//! 5. reaps children until P2 exits, then creates the status file and writes
+//!    `exited N` / `signaled N` to it with a single `write` (the file only exists once
+//!    there is a status: a launch creates no file for it);
 //! 6. SIGKILLs what is left of the task (its process group and everything in its
 //!    cgroups: Mesos destroys the container once the command exits), reaps it, and
 //!    exits 0. Processes that escaped both the group and the cgroups are left alone.
@@ -73,6 +75,8 @@ const F_GETFD: c_int = 1;
 const F_SETFD: c_int = 2;
 const FD_CLOEXEC: c_int = 1;
 const O_WRONLY: c_int = 0o1;
+const O_CREAT: c_int = 0o100;
+const O_TRUNC: c_int = 0o1000;
 const O_CLOEXEC: c_int = 0o2000000;
 const PR_SET_CHILD_SUBREAPER: c_int = 36;
 const SOL_SOCKET: c_int = 1;
@@ -94,7 +98,7 @@ const SOCKET_FD: c_int = 3;
 const STATUS_FD: c_int = 3;
 const REPORT_FD: c_int = 4;
 const REQUEST_FDS: usize = 4;
-const MAGIC: &[u8; 4] = b"CZ01";
+const MAGIC: &[u8; 4] = b"CZ02";
 const MAX_PAYLOAD: usize = 64 << 20;
 
 /// How long the monitor keeps killing and reaping what is left of the task after it
@@ -139,6 +143,7 @@ unsafe extern "C" {
     fn dup2(old: c_int, new: c_int) -> c_int;
     fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
     fn open(path: *const c_char, flags: c_int, ...) -> c_int;
+    fn openat(dirfd: c_int, path: *const c_char, flags: c_int, ...) -> c_int;
     fn chdir(path: *const c_char) -> c_int;
     fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     fn signal(sig: c_int, handler: usize) -> usize;
@@ -289,6 +294,8 @@ fn read_exact(fd: c_int, mut buf: &mut [u8]) -> bool {
 
 struct Spec {
     workdir: CString,
+    /// The status file's name in the directory at `STATUS_FD`.
+    status: CString,
     creds: Option<(u32, u32, Vec<u32>)>,
     cgroup_procs: Vec<CString>,
     /// The command as given, for messages.
@@ -309,6 +316,7 @@ fn parse(payload: &[u8]) -> Result<Spec, String> {
     let num = |b: &[u8]| -> Result<usize, String> { text(b)?.parse().map_err(|_| "bad count".to_string()) };
 
     let workdir = cstr(next()?)?;
+    let status = cstr(next()?)?;
     let (uid, gid, groups) = (text(next()?)?, text(next()?)?, text(next()?)?);
     let creds = if uid == "-" || gid == "-" {
         None
@@ -331,7 +339,7 @@ fn parse(payload: &[u8]) -> Result<Spec, String> {
         return Err("empty command".into());
     }
     let candidates = search_path(&file, &envp)?;
-    Ok(Spec { workdir, creds, cgroup_procs, file: cstr(&file)?, candidates, argv, envp })
+    Ok(Spec { workdir, status, creds, cgroup_procs, file: cstr(&file)?, candidates, argv, envp })
 }
 
 /// `execvp` candidates: `file` itself if it contains a `/`, else `dir/file` for each
@@ -394,7 +402,7 @@ fn own_start_ticks() -> u64 {
         .unwrap_or(0)
 }
 
-/// Puts the request's descriptors (stdout, stderr, status, report) at 1, 2, 3, 4;
+/// Puts the request's descriptors (stdout, stderr, status dir, report) at 1, 2, 3, 4;
 /// 0 is the zygote's /dev/null; everything else (the zygote socket...) is closed.
 fn arrange_fds(fds: &[c_int]) {
     // SAFETY: descriptor juggling on numbers we own; the temporary copies are placed
@@ -488,7 +496,16 @@ fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
             break; // ECHILD: cannot happen before the task was reaped
         }
         if r == child {
-            write_all(STATUS_FD, status_record(st).as_bytes());
+            // SAFETY: NUL-terminated name relative to our directory fd; the returned fd is
+            // owned here and closed right after the write.
+            let fd = unsafe {
+                openat(STATUS_FD, spec.status.as_ptr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644 as c_int)
+            };
+            if fd >= 0 {
+                write_all(fd, status_record(st).as_bytes());
+                // SAFETY: closing our own fd.
+                unsafe { close(fd) };
+            }
             // SAFETY: closing our own fd.
             unsafe { close(STATUS_FD) };
             break;

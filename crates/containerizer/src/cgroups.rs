@@ -1,5 +1,5 @@
-//! cgroups v1: one cgroup per container in each of the cpu, memory, pids and freezer
-//! hierarchies, at `<hierarchy>/<subsystem>/<root>/<container_id>` (Mesos layout).
+//! cgroups v1: one cgroup per container in each of the cpu, memory and freezer hierarchies,
+//! at `<hierarchy>/<subsystem>/<root>/<container_id>` (Mesos layout).
 
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 
 /// Subsystems without which [`Cgroups::detect`] gives up.
 const REQUIRED: [&str; 2] = ["cpu", "memory"];
-/// Subsystems used when mounted: pids (tracking), freezer (race-free kill).
-const OPTIONAL: [&str; 2] = ["pids", "freezer"];
+/// Subsystems used when mounted: freezer (race-free kill). Every hierarchy tracks the
+/// container's processes, so pids (which only adds a limit on their number, never set
+/// here) would cost a cgroup per container for nothing.
+const OPTIONAL: [&str; 1] = ["freezer"];
 
 const MB: f64 = 1024.0 * 1024.0;
 /// Mesos' minimum memory limit.
@@ -83,8 +85,8 @@ impl Cgroups {
     /// creates `<root>` (normally `mesos`; may be nested like `a/b`) in each of them.
     ///
     /// `None` when cpu or memory is missing, is not cgroups v1, or is not writable
-    /// (the caller should log one warning and run tasks without cgroups). pids and
-    /// freezer are used when available.
+    /// (the caller should log one warning and run tasks without cgroups). freezer is
+    /// used when available.
     pub fn detect(hierarchy: &Path, root: &str) -> Option<Cgroups> {
         let root_ok =
             !root.is_empty() && Path::new(root).components().all(|c| matches!(c, std::path::Component::Normal(_)));
@@ -120,7 +122,8 @@ impl Cgroups {
     }
 
     /// Creates the container's cgroups and sets its limits. Fails if they exist
-    /// already (destroy leftovers first; see [`Cgroups::list_containers`]).
+    /// already (destroy leftovers first; see [`Cgroups::list_containers`], or use
+    /// [`Cgroups::create_fresh`]).
     pub fn create(&self, container_id: &str, limits: Limits) -> Result<TaskCgroups> {
         valid_name("container id", container_id)?;
         if !limits.cpus.is_finite() || limits.cpus < 0.0 {
@@ -161,6 +164,20 @@ impl Cgroups {
         Ok(task)
     }
 
+    /// [`Cgroups::create`], destroying leftover cgroups of the same name first if there
+    /// are any (found by the failing `mkdir`, so a fresh name costs no extra lookup).
+    pub fn create_fresh(&self, container_id: &str, limits: Limits) -> Result<TaskCgroups> {
+        match self.create(container_id, limits) {
+            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::AlreadyExists => {
+                if let Some(stale) = self.open(container_id) {
+                    stale.destroy()?;
+                }
+                self.create(container_id, limits)
+            }
+            other => other,
+        }
+    }
+
     /// The cgroups of an existing container (agent recovery), or `None` if it has
     /// none in any hierarchy.
     pub fn open(&self, container_id: &str) -> Option<TaskCgroups> {
@@ -193,7 +210,7 @@ impl Cgroups {
         Ok(ids)
     }
 
-    /// Names of the subsystems in use (e.g. `["cpu", "memory", "pids", "freezer"]`).
+    /// Names of the subsystems in use (e.g. `["cpu", "memory", "freezer"]`).
     pub fn subsystems(&self) -> Vec<&'static str> {
         self.subsystems.iter().flat_map(|s| s.names.iter().copied()).collect()
     }

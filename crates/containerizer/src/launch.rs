@@ -39,9 +39,10 @@ pub struct LaunchSpec {
     /// Opened `O_APPEND | O_CREAT` for the task's stdout / stderr. stdin is /dev/null.
     pub stdout: PathBuf,
     pub stderr: PathBuf,
-    /// Created / truncated at launch; the monitor writes the task's wait status there
-    /// when it ends. Keep it (e.g. next to the agent's checkpoint) to learn how the task
-    /// ended across agent restarts.
+    /// Removed at launch; the monitor creates it when the task ends and writes the
+    /// task's wait status there (so a launch creates no file for it). Its directory must
+    /// exist. Keep it (e.g. next to the agent's checkpoint) to learn how the task ended
+    /// across agent restarts.
     pub status_file: PathBuf,
     /// Cgroups to run the task in (joined before exec, so no descendant escapes).
     pub cgroups: Option<TaskCgroups>,
@@ -159,18 +160,31 @@ fn report_timeout() -> Error {
 fn send_request(spec: &LaunchSpec, payload: &[u8]) -> Result<OwnedFd> {
     let stdout = open_output(&spec.stdout)?;
     let stderr = open_output(&spec.stderr)?;
-    let status = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&spec.status_file)
-        .map_err(|e| Error::io("open", &spec.status_file, e))?;
+    // The monitor creates the status file when the task ends; a leftover is no status.
+    match std::fs::remove_file(&spec.status_file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("remove", &spec.status_file, e)),
+    }
+    let status_dir = status_dir(&spec.status_file);
+    let status_dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(status_dir)
+        .map_err(|e| Error::io("open", status_dir, e))?;
     let (report_r, report_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e.into()))?;
-    zygote::send(payload, &[stdout.as_fd(), stderr.as_fd(), status.as_fd(), report_w.as_fd()])?;
+    zygote::send(payload, &[stdout.as_fd(), stderr.as_fd(), status_dir.as_fd(), report_w.as_fd()])?;
     // Our copies are closed on return, so that the report pipe reaches EOF.
     Ok(report_r)
+}
+
+/// The directory of the status file (`.` for a bare name).
+fn status_dir(status_file: &Path) -> &Path {
+    match status_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// The request payload (see `monitor/main.rs`): NUL-terminated fields.
@@ -202,6 +216,11 @@ fn request_payload(spec: &LaunchSpec) -> Result<Vec<u8>> {
         Ok(())
     };
     field("working_dir", spec.working_dir.as_os_str().as_bytes())?;
+    let status_name = spec
+        .status_file
+        .file_name()
+        .ok_or_else(|| Error::invalid("status file", format!("{} has no file name", spec.status_file.display())))?;
+    field("status file", status_name.as_bytes())?;
     match &creds {
         Some(c) => {
             field("uid", c.uid.to_string().as_bytes())?;

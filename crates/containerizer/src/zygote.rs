@@ -18,8 +18,8 @@ use crate::sys::{self, CStringArray, Exe};
 /// The helper program built by `build.rs` from `monitor/main.rs`.
 static MONITOR_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/containerizer-monitor"));
 
-/// Request header magic (protocol version 1).
-const MAGIC: &[u8; 4] = b"CZ01";
+/// Request header magic (protocol version 2).
+const MAGIC: &[u8; 4] = b"CZ02";
 
 /// How the helper executable is reached (resolved once per process).
 enum HelperExe {

@@ -1131,6 +1131,11 @@ impl MasterCore {
                 }
             }
             AgentCall::StatusUpdate { status_update } => self.status_update(now, &agent_id, status_update),
+            AgentCall::StatusUpdates { status_updates } => {
+                for update in status_updates {
+                    self.status_update(now, &agent_id, update);
+                }
+            }
             AgentCall::ExecutorMessage { framework_id, executor_id, data } => {
                 let event = Event::Message {
                     message: mesos_api::scheduler::MessageEvent { agent_id: agent_id.clone(), executor_id, data },

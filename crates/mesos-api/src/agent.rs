@@ -3,7 +3,8 @@
 //! The agent POSTs `REGISTER` to the master's `/api/v1/agent` and keeps the response open: a
 //! chunked RecordIO stream of [`AgentEvent`]s (commands from the master, and `PING`s). Everything
 //! the agent reports goes back as separate POSTs of [`AgentCall`] carrying the stream id it was
-//! given in `REGISTERED`, so that calls from a superseded connection are refused.
+//! given in `REGISTERED`, so that calls from a superseded connection are refused. Status updates
+//! that arise together travel in one `STATUS_UPDATES` call.
 //!
 //! Liveness: the master sends `PING` every `ping_interval_seconds`; the agent answers each with a
 //! `PONG` call. The master counts missed pongs; the agent treats a silent stream (no event for
@@ -56,6 +57,9 @@ pub enum AgentCall {
     Register { register: Register },
     /// A task status change to forward to the framework (answered with 202).
     StatusUpdate { status_update: StatusUpdate },
+    /// Several status changes at once, in order (answered with 202): each is handled as a
+    /// `STATUS_UPDATE`. An agent sends the updates of a burst of events this way.
+    StatusUpdates { status_updates: Vec<StatusUpdate> },
     /// Answer to a PING.
     Pong { agent_id: AgentId },
     /// A framework message from an executor.
@@ -135,5 +139,21 @@ mod tests {
         assert_eq!(v["type"], "KILL_TASK");
         let ping: AgentEvent = serde_json::from_str(r#"{"type":"PING"}"#).expect("ping");
         assert_eq!(ping, AgentEvent::Ping);
+    }
+
+    #[test]
+    fn batched_status_updates_round_trip() {
+        let update = |task: &str| StatusUpdate {
+            framework_id: "f".into(),
+            status: TaskStatus::new(task.into(), TaskState::Running),
+            latest_state: TaskState::Running,
+        };
+        let call = AgentCall::StatusUpdates { status_updates: vec![update("a"), update("b")] };
+        let bytes = crate::json::to_ascii_vec(&call);
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(v["type"], "STATUS_UPDATES");
+        assert_eq!(v["status_updates"][1]["status"]["task_id"]["value"], "b");
+        let back: AgentCall = serde_json::from_slice(&bytes).expect("parse");
+        assert_eq!(back, call);
     }
 }

@@ -5,7 +5,7 @@
 //! ticks) to [`AgentCore::handle`] together with the current time, executes the returned
 //! [`Command`]s in order, and calls `handle(now, Event::Tick)` when [`AgentCore::next_wakeup`]
 //! is reached. Commands are ordered on purpose: a checkpoint command always precedes the
-//! action it protects (a task's `task.info` before its launch, an update's record before the
+//! action it protects (a task's info before its launch, an update's record before the
 //! update is sent), so the shell must finish each checkpoint before executing what follows.
 
 mod health;
@@ -30,6 +30,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use stream::{AckOutcome, UpdateStream};
 use tracing::{debug, info, warn};
@@ -134,8 +135,8 @@ pub struct LaunchSpec {
     pub user: Option<String>,
 }
 
-/// Identifies a task's checkpoint directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Identifies a task's run in the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunPath {
     pub agent_id: AgentId,
     pub framework_id: FrameworkId,
@@ -144,7 +145,7 @@ pub struct RunPath {
     pub task_id: TaskId,
 }
 
-/// One record of a `task.updates` file.
+/// One record of a task's status update stream in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateRecord {
@@ -173,12 +174,12 @@ pub enum Checkpoint {
         agent_id: AgentId,
         info: Box<FrameworkInfo>,
     },
-    /// `task.info` (written before the task is launched).
+    /// The task's info (written before the task is launched).
     Task {
         run: RunPath,
         info: Box<TaskInfo>,
     },
-    /// Appended (and fsync'ed) to `task.updates`.
+    /// Appended to the task's records (durable before the update it records is sent).
     Record {
         run: RunPath,
         record: Box<UpdateRecord>,
@@ -362,9 +363,40 @@ struct TaskEntry {
     spec: LaunchSpec,
     /// Set while the task runs and has a (valid) health check.
     health: Option<HealthChecker>,
+    /// The task as the last snapshot showed it; reset whatever changes what it shows (see
+    /// [`AgentCore::touch`]), so that a snapshot rebuilds only the views of changed tasks.
+    view: std::sync::OnceLock<Arc<TaskView>>,
 }
 
 impl TaskEntry {
+    /// The earliest of the task's timers (update retry when `registered`, kill escalation,
+    /// max completion time, health check), as [`AgentCore::fire_timers`] acts on them.
+    fn next_timer(&self, registered: bool) -> Option<Duration> {
+        let mut next: Option<Duration> = None;
+        let mut consider = |t: Duration| next = Some(next.map_or(t, |n| n.min(t)));
+        if registered && let Some(due) = self.stream.due() {
+            consider(due);
+        }
+        if let Some(k) = self.kill
+            && !k.escalated
+            && self.phase == Phase::Launched
+        {
+            consider(k.deadline);
+        }
+        if let Some(d) = self.completion_deadline
+            && self.kill.is_none()
+            && self.phase == Phase::Launched
+        {
+            consider(d);
+        }
+        if self.checking_health()
+            && let Some(due) = self.health.as_ref().and_then(HealthChecker::due)
+        {
+            consider(due);
+        }
+        next
+    }
+
     /// Whether the task's health is being checked: it runs, is TASK_RUNNING and not being
     /// killed (checks stop when it leaves TASK_RUNNING).
     fn checking_health(&self) -> bool {
@@ -373,15 +405,6 @@ impl TaskEntry {
             && self.kill.is_none()
             && self.state == TaskState::Running
     }
-}
-
-/// A task that ended and whose updates were all acknowledged (for `/state`).
-#[derive(Debug, Clone)]
-struct CompletedTask {
-    task: Task,
-    container_id: String,
-    sandbox: PathBuf,
-    executor_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,8 +448,8 @@ pub struct Snapshot {
     pub frameworks: Vec<FrameworkInfo>,
     /// Frameworks the master shut down.
     pub completed_frameworks: Vec<FrameworkInfo>,
-    pub tasks: Vec<TaskView>,
-    pub completed_tasks: Vec<TaskView>,
+    pub tasks: Vec<Arc<TaskView>>,
+    pub completed_tasks: Vec<Arc<TaskView>>,
     /// Count of tasks that reached each terminal state since start.
     pub terminal_counts: BTreeMap<String, u64>,
     pub valid_status_updates: u64,
@@ -449,7 +472,8 @@ pub struct AgentCore {
     shut_down_frameworks: BTreeSet<FrameworkId>,
     tasks: BTreeMap<TaskKey, TaskEntry>,
     containers: BTreeMap<String, TaskKey>,
-    completed: BTreeMap<FrameworkId, VecDeque<CompletedTask>>,
+    /// Tasks that ended and whose updates were all acknowledged (for `/state`).
+    completed: BTreeMap<FrameworkId, VecDeque<Arc<TaskView>>>,
     terminal_counts: BTreeMap<String, u64>,
     valid_acks: u64,
     invalid_acks: u64,
@@ -486,30 +510,44 @@ impl AgentCore {
 
     /// Handles one event and fires every timer due at `now`.
     pub fn handle(&mut self, now: Now, event: Event) -> Vec<Command> {
+        self.handle_all(now, [event])
+    }
+
+    /// Handles a burst of events that arrived together, in order, then fires every timer due
+    /// at `now` once (as [`AgentCore::handle`] of each event would, but without a scan of
+    /// the timers per event).
+    pub fn handle_all(&mut self, now: Now, events: impl IntoIterator<Item = Event>) -> Vec<Command> {
         let mut out = Vec::new();
         // Ticks, pings and health results that lead to nothing but health checks leave the
         // published picture as it is.
-        let quiet = matches!(&event, Event::Tick | Event::HealthCheckResult { .. })
-            || matches!(&event, Event::Master { event, .. } if matches!(**event, AgentEvent::Ping));
-        match event {
-            Event::Start(recovery) => self.on_start(now, *recovery, &mut out),
-            Event::LinkOpened { conn, stream_id } => self.on_link_opened(conn, stream_id),
-            Event::Master { conn, event } => self.on_master(now, conn, *event, &mut out),
-            Event::LinkClosed { conn, reason } => self.on_link_closed(now, conn, &reason),
-            Event::Prepared { container_id, result } => self.on_prepared(now, &container_id, result, &mut out),
-            Event::Spawned { container_id, result } => self.on_spawned(now, &container_id, result, &mut out),
-            Event::Exited { container_id, exit } => self.on_exited(now, &container_id, exit, &mut out),
-            Event::HealthCheckResult { container_id, check_id, result } => {
-                self.on_health_result(now, &container_id, check_id, result, &mut out)
-            }
-            Event::Tick => {}
-            Event::Shutdown => self.on_shutdown(&mut out),
+        let mut quiet = true;
+        for event in events {
+            quiet &= matches!(&event, Event::Tick | Event::HealthCheckResult { .. })
+                || matches!(&event, Event::Master { event, .. } if matches!(**event, AgentEvent::Ping));
+            self.dispatch(now, event, &mut out);
         }
         self.fire_timers(now, &mut out);
         if !(quiet && out.iter().all(|c| matches!(c, Command::RunHealthCheck { .. }))) {
             self.version += 1;
         }
         out
+    }
+
+    fn dispatch(&mut self, now: Now, event: Event, out: &mut Vec<Command>) {
+        match event {
+            Event::Start(recovery) => self.on_start(now, *recovery, out),
+            Event::LinkOpened { conn, stream_id } => self.on_link_opened(conn, stream_id),
+            Event::Master { conn, event } => self.on_master(now, conn, *event, out),
+            Event::LinkClosed { conn, reason } => self.on_link_closed(now, conn, &reason),
+            Event::Prepared { container_id, result } => self.on_prepared(now, &container_id, result, out),
+            Event::Spawned { container_id, result } => self.on_spawned(now, &container_id, result, out),
+            Event::Exited { container_id, exit } => self.on_exited(now, &container_id, exit, out),
+            Event::HealthCheckResult { container_id, check_id, result } => {
+                self.on_health_result(now, &container_id, check_id, result, out)
+            }
+            Event::Tick => {}
+            Event::Shutdown => self.on_shutdown(out),
+        }
     }
 
     /// The earliest time at which a timer is due (`handle(now, Event::Tick)` then).
@@ -524,24 +562,7 @@ impl AgentCore {
         }
         let registered = matches!(self.link, Link::Registered { .. });
         for t in self.tasks.values() {
-            if registered && let Some(due) = t.stream.due() {
-                consider(due);
-            }
-            if let Some(k) = t.kill
-                && !k.escalated
-                && t.phase == Phase::Launched
-            {
-                consider(k.deadline);
-            }
-            if let Some(d) = t.completion_deadline
-                && t.kill.is_none()
-                && t.phase == Phase::Launched
-            {
-                consider(d);
-            }
-            if t.checking_health()
-                && let Some(due) = t.health.as_ref().and_then(HealthChecker::due)
-            {
+            if let Some(due) = t.next_timer(registered) {
                 consider(due);
             }
         }
@@ -571,26 +592,9 @@ impl AgentCore {
         let tasks = self
             .tasks
             .values()
-            .map(|t| TaskView {
-                task: self.task_record(t, &agent_id),
-                container_id: t.container_id.clone(),
-                sandbox: t.spec.sandbox.clone(),
-                executor_name: executor_name(&t.info),
-                pending_updates: t.stream.len(),
-            })
+            .map(|t| t.view.get_or_init(|| Arc::new(self.task_view(t, &agent_id))).clone())
             .collect();
-        let completed_tasks = self
-            .completed
-            .values()
-            .flatten()
-            .map(|c| TaskView {
-                task: c.task.clone(),
-                container_id: c.container_id.clone(),
-                sandbox: c.sandbox.clone(),
-                executor_name: c.executor_name.clone(),
-                pending_updates: 0,
-            })
-            .collect();
+        let completed_tasks = self.completed.values().flatten().cloned().collect();
         let (completed_frameworks, frameworks): (Vec<FrameworkInfo>, Vec<FrameworkInfo>) = self
             .frameworks
             .values()
@@ -664,6 +668,7 @@ impl AgentCore {
             pid: None,
             spec,
             health: None,
+            view: std::sync::OnceLock::new(),
         };
         let mut kill_requested = false;
         for record in rt.records {
@@ -796,6 +801,24 @@ impl AgentCore {
             .collect()
     }
 
+    fn task_view(&self, t: &TaskEntry, agent_id: &AgentId) -> TaskView {
+        TaskView {
+            task: self.task_record(t, agent_id),
+            container_id: t.container_id.clone(),
+            sandbox: t.spec.sandbox.clone(),
+            executor_name: executor_name(&t.info),
+            pending_updates: t.stream.len(),
+        }
+    }
+
+    /// Marks what a snapshot shows of every task as changed (the agent id or a framework's
+    /// user changed). Changes of one task reset its own view where they happen.
+    fn touch_all(&mut self) {
+        for t in self.tasks.values_mut() {
+            t.view.take();
+        }
+    }
+
     fn task_record(&self, t: &TaskEntry, agent_id: &AgentId) -> Task {
         let head = t.stream.head();
         Task {
@@ -922,6 +945,7 @@ impl AgentCore {
         }
         if self.agent_id.is_none() {
             self.agent_id = Some(r.agent_id.clone());
+            self.touch_all();
             out.push(Command::Checkpoint(Checkpoint::Agent {
                 agent_id: r.agent_id.clone(),
                 info: Box::new(self.agent_info()),
@@ -1012,7 +1036,11 @@ impl AgentCore {
                 info: Box::new(framework.clone()),
             }));
         }
-        self.frameworks.insert(framework_id.clone(), framework.clone());
+        if self.frameworks.insert(framework_id.clone(), framework.clone()).is_some_and(|old| old.user != framework.user)
+        {
+            // Views show the framework's user.
+            self.touch_all();
+        }
         let container_id = self.new_uuid().hyphenated().to_string();
         let spec = self.launch_spec(&framework, &task, &container_id);
         let entry = TaskEntry {
@@ -1029,6 +1057,7 @@ impl AgentCore {
             pid: None,
             spec: spec.clone(),
             health: None,
+            view: std::sync::OnceLock::new(),
         };
         info!(task_id = %key.1, framework_id = %key.0, %container_id, "launching task");
         self.tasks.insert(key.clone(), entry);
@@ -1508,6 +1537,7 @@ impl AgentCore {
         }
         t.state = status.state;
         t.statuses.push(status.clone());
+        t.view.take();
         if t.checkpoint {
             out.push(Command::Checkpoint(Checkpoint::Record {
                 run,
@@ -1554,6 +1584,7 @@ impl AgentCore {
             }
             AckOutcome::Popped => {
                 self.valid_acks += 1;
+                t.view.take();
                 if t.checkpoint {
                     out.push(Command::Checkpoint(Checkpoint::Record {
                         run,
@@ -1573,7 +1604,7 @@ impl AgentCore {
             return;
         }
         let agent_id = self.agent_id.clone().unwrap_or_default();
-        let record = self.task_record(t, &agent_id);
+        let view = Arc::new(self.task_view(t, &agent_id));
         let run = self.run_path(key);
         let Some(t) = self.tasks.remove(key) else { return };
         // A Prepare still in flight then finds no task and destroys its container.
@@ -1583,12 +1614,7 @@ impl AgentCore {
         }
         debug!(task_id = %key.1, state = t.state.name(), "task completed");
         let list = self.completed.entry(key.0.clone()).or_default();
-        list.push_back(CompletedTask {
-            task: record,
-            container_id: t.container_id,
-            sandbox: t.spec.sandbox,
-            executor_name: executor_name(&t.info),
-        });
+        list.push_back(view);
         while list.len() > MAX_COMPLETED_PER_FRAMEWORK {
             list.pop_front();
         }
@@ -1605,7 +1631,14 @@ impl AgentCore {
             self.connect(out);
         }
         let registered = matches!(self.link, Link::Registered { .. });
-        let keys: Vec<TaskKey> = self.tasks.keys().cloned().collect();
+        // Only tasks with a timer due: this runs after every event, so it must not cost more
+        // than a scan when nothing is due.
+        let keys: Vec<TaskKey> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.next_timer(registered).is_some_and(|due| due <= now.mono))
+            .map(|(k, _)| k.clone())
+            .collect();
         for key in keys {
             let Some(t) = self.tasks.get_mut(&key) else { continue };
             if t.phase == Phase::Launched {

@@ -250,6 +250,7 @@ async fn agent_api(State(m): State<FakeMaster>, headers: HeaderMap, body: axum::
             }
             match other {
                 AgentCall::StatusUpdate { status_update } => st.updates.push(status_update),
+                AgentCall::StatusUpdates { status_updates } => st.updates.extend(status_updates),
                 AgentCall::Pong { .. } => st.pongs += 1,
                 _ => {}
             }
@@ -365,15 +366,12 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         // Kill every task this test started: by process group from the container records,
         // then everything in the test's cgroups.
-        let records = self.work_dir().join("runtime/containers");
-        if let Ok(entries) = std::fs::read_dir(&records) {
-            for e in entries.flatten() {
-                if let Ok(text) = std::fs::read_to_string(e.path().join("launched.json"))
-                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
-                    && let Some(pgid) = v["task_pid"].as_i64()
-                {
-                    let _ = containerizer::signal_group(pgid as i32, containerizer::Signal::SIGKILL);
-                }
+        for (_, pgid) in launch_records(self) {
+            // Only a group whose leader still runs in this test's work dir: pids are reused.
+            let ours =
+                std::fs::read_link(format!("/proc/{pgid}/cwd")).is_ok_and(|cwd| cwd.starts_with(self.work_dir()));
+            if ours {
+                let _ = containerizer::signal_group(pgid, containerizer::Signal::SIGKILL);
             }
         }
         if let Some(cg) = containerizer::Cgroups::detect(Path::new("/sys/fs/cgroup"), &self.cgroups_root) {
@@ -417,13 +415,29 @@ pub fn pid_alive(pid: i32) -> bool {
             .unwrap_or(false)
 }
 
-/// The task's top process from the agent's container record.
+/// `(container id, task process group)` of every container the agent's checkpoint log records
+/// as launched and not destroyed.
+pub fn launch_records(sandbox: &Sandbox) -> Vec<(String, i32)> {
+    let text = std::fs::read_to_string(sandbox.work_dir().join("meta/checkpoint.log")).unwrap_or_default();
+    let mut live: Vec<(String, i32)> = Vec::new();
+    for v in text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        if let Some(launched) = v.get("launched")
+            && let (Some(cid), Some(pid)) =
+                (launched["container_id"].as_str(), launched["process"]["task_pid"].as_i64())
+        {
+            live.retain(|(c, _)| c != cid);
+            live.push((cid.to_string(), pid as i32));
+        }
+        if let Some(cid) = v.get("destroyed").and_then(|d| d["container_id"].as_str()) {
+            live.retain(|(c, _)| c != cid);
+        }
+    }
+    live
+}
+
+/// The task's top process from the agent's launch record.
 pub fn task_pid(sandbox: &Sandbox, container_id: &str) -> Option<i32> {
-    let text =
-        std::fs::read_to_string(sandbox.work_dir().join("runtime/containers").join(container_id).join("launched.json"))
-            .ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["task_pid"].as_i64().map(|p| p as i32)
+    launch_records(sandbox).into_iter().rev().find(|(cid, _)| cid == container_id).map(|(_, pid)| pid)
 }
 
 pub fn container_of(update: &StatusUpdate) -> String {

@@ -319,6 +319,31 @@ fn status_updates_are_forwarded_and_acks_routed_to_the_agent() {
 }
 
 #[test]
+fn batched_status_updates_are_forwarded_in_order() {
+    let mut h = Harness::new();
+    h.agent("a1", "cpus:4;mem:1024");
+    let fw = h.subscribe("s1", framework_info("fw", &[]));
+    let offer = h.offers("s1").remove(0);
+    h.launch("s1", &fw, &offer, "t1", "cpus:1;mem:128");
+    h.launch("s1", &fw, &offer, "t2", "cpus:1;mem:128");
+    h.core.take_outputs();
+    let update = |task: &str, state: TaskState| {
+        let mut status = TaskStatus::new(task.into(), state);
+        status.uuid = Some(new_status_uuid());
+        status.source = Some(Source::Executor);
+        StatusUpdate { framework_id: fw.clone(), status, latest_state: state }
+    };
+    let status_updates =
+        vec![update("t1", TaskState::Starting), update("t2", TaskState::Starting), update("t1", TaskState::Running)];
+    h.core.agent_call(h.now, Some("a1"), AgentCall::StatusUpdates { status_updates }).expect("updates");
+    let events = h.framework_events("s1");
+    let got: Vec<(&str, TaskState)> = updates(&events).iter().map(|s| (s.task_id.as_str(), s.state)).collect();
+    assert_eq!(got, vec![("t1", TaskState::Starting), ("t2", TaskState::Starting), ("t1", TaskState::Running)]);
+    let t1 = &h.core.frameworks().next().expect("fw").tasks[&TaskId::new("t1")];
+    assert_eq!(t1.task.state, TaskState::Running);
+}
+
+#[test]
 fn reconciliation_answers_without_uuid() {
     let mut h = Harness::new();
     h.agent("a1", "cpus:4;mem:1024");
