@@ -914,6 +914,79 @@ async fn a_deployment_waits_for_readiness_and_shows_its_results() {
     cluster.teardown();
 }
 
+/// Tasks serve HTTPS with self-signed certificates, which HTTPS checks accept as upstream's do:
+/// a task making its certificate with the openssl CLI becomes ready through an HTTPS readiness
+/// check and healthy through both Marathon's `HTTPS` check and the agent's `MESOS_HTTPS` check,
+/// while an `HTTPS` check of a plain HTTP server fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_checks_accept_self_signed_certificates_and_fail_without_tls() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let script = workspace_root().join("tests/compat/https_server.py");
+    let check = |protocol: &str| {
+        json!({"protocol": protocol, "path": "/health", "portIndex": 0, "intervalSeconds": 1, "timeoutSeconds": 1,
+               "delaySeconds": 0, "gracePeriodSeconds": 60, "maxConsecutiveFailures": 3})
+    };
+    let tls = json!({
+        "id": "tls", "cpus": 0.05, "mem": 64, "instances": 1,
+        "cmd": format!("openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout key.pem \
+                        -out cert.pem 2>/dev/null && echo ok > health && exec python3 {} $PORT0 cert.pem key.pem",
+                       script.display()),
+        "portDefinitions": [{"port": 0, "name": "https"}],
+        "healthChecks": [check("HTTPS"), check("MESOS_HTTPS")],
+        "readinessChecks": [{"name": "warm", "protocol": "HTTPS", "path": "/ready", "portName": "https",
+                             "intervalSeconds": 2, "timeoutSeconds": 1, "preserveLastResponse": true}]
+    });
+    let (status, created) = marathon.send(Method::POST, "/v2/apps", Some(tls)).await;
+    assert_eq!(status, 201, "{created}");
+    // The readiness check gets HTTPS answers: 404 until the task's sandbox has the file.
+    let pending = eventually(TIMEOUT, "an HTTPS readiness answer saying not ready", || async {
+        let (_, deployments) = marathon.get("/v2/deployments").await;
+        let deployment = deployments.as_array()?.iter().find(|d| d["id"] == created["deployments"][0]["id"])?.clone();
+        let result = deployment["currentActions"][0]["readinessCheckResults"][0].clone();
+        (result["ready"] == false && result["lastResponse"]["status"] == 404).then_some(result)
+    })
+    .await;
+    assert_eq!(pending["name"], "warm");
+    let mut certs = Vec::new();
+    find_files(&cluster.agents[0].work_dir, "cert.pem", &mut certs);
+    assert_eq!(certs.len(), 1, "{certs:?}");
+    let sandbox = certs[0].parent().expect("the task's sandbox").to_path_buf();
+    std::fs::write(sandbox.join("ready"), "ok").expect("write ready");
+    eventually(TIMEOUT, "the tls app's deployment to finish once healthy and ready", || async {
+        let (_, deployments) = marathon.get("/v2/deployments").await;
+        (!deployments.as_array()?.iter().any(|d| d["id"] == created["deployments"][0]["id"])).then_some(())
+    })
+    .await;
+    let (_, app) = marathon.get("/v2/apps/tls?embed=app.readiness").await;
+    let app = &app["app"];
+    assert_eq!((app["tasksHealthy"].clone(), app["tasksUnhealthy"].clone()), (json!(1), json!(0)), "{app}");
+    assert_eq!(app["readinessCheckResults"][0]["ready"], true, "{app}");
+    let results = app["tasks"][0]["healthCheckResults"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 2, "one result from Marathon's check, one from the agent's: {app}");
+    assert!(results.iter().all(|r| r["alive"] == true), "{results:?}");
+
+    // HTTPS against plain HTTP: unhealthy at once (no grace period), with a cause, and not killed
+    // (no failure limit).
+    let mut plain_check = check("HTTPS");
+    plain_check["gracePeriodSeconds"] = json!(0);
+    plain_check["maxConsecutiveFailures"] = json!(0);
+    let plain = json!({"id": "plain", "cpus": 0.02, "mem": 24, "instances": 1,
+                       "cmd": "echo ok > health && exec python3 -m http.server $PORT0", "healthChecks": [plain_check]});
+    let (status, created_plain) = marathon.send(Method::POST, "/v2/apps", Some(plain)).await;
+    assert_eq!(status, 201, "{created_plain}");
+    let failed = eventually(TIMEOUT, "the plain app's HTTPS check to fail", || async {
+        let (_, app) = marathon.get("/v2/apps/plain").await;
+        let task = app["app"]["tasks"].as_array()?.first()?.clone();
+        let result = task["healthCheckResults"].as_array()?.first()?.clone();
+        (result["alive"] == false && app["app"]["tasksUnhealthy"] == 1).then_some(result)
+    })
+    .await;
+    assert!(failed["lastFailureCause"].as_str().is_some_and(|c| !c.is_empty()), "{failed}");
+    assert_eq!(failed["consecutiveFailures"].as_u64().map(|n| n >= 1), Some(true), "{failed}");
+    cluster.teardown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_of_the_framework_role_use_the_agents_static_reservation() {
     let reserved = "--resources=cpus(web):1;mem(web):256;cpus:2;mem:1024;disk:1024;ports:[31000-32000]";

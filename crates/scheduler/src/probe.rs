@@ -1,19 +1,24 @@
-//! Marathon's own health checks, as the shell runs them for [`Command::Probe`]: HTTP `GET` (status
-//! 200-399 is healthy) and TCP connect, each within the check's timeout.
+//! Marathon's own health checks, as the shell runs them for [`Command::Probe`]: HTTP or HTTPS `GET`
+//! (status 200-399 is healthy) and TCP connect, each within the check's timeout; and readiness
+//! checks (HTTP or HTTPS) for [`Command::ReadinessProbe`].
 //!
 //! [`Command::Probe`]: crate::core::Command::Probe
+//! [`Command::ReadinessProbe`]: crate::core::Command::ReadinessProbe
 
 use crate::core::{HealthCheckProtocol, ProbeOutcome};
 use std::time::Duration;
 
 /// The HTTP client of all probes: no redirects followed (a 3xx is healthy already), no pooling
-/// (each probe must open its own connection, as a fresh client would).
-pub fn client() -> reqwest::Client {
+/// (each probe must open its own connection, as a fresh client would). For HTTPS probes the
+/// server's certificate and host name are not verified, as upstream Marathon does: tasks serve
+/// self-signed certificates. Plain HTTP probes are unaffected by these TLS settings.
+pub fn client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(0)
+        .tls_danger_accept_invalid_certs(true)
+        .tls_danger_accept_invalid_hostnames(true)
         .build()
-        .unwrap_or_default()
 }
 
 /// Runs one probe.
@@ -28,16 +33,15 @@ pub async fn run(
 ) -> ProbeOutcome {
     let timeout = timeout.max(Duration::from_millis(1));
     match protocol {
-        HealthCheckProtocol::Http => http_probe(http, host, port, path, timeout, ignore_http1xx).await,
+        HealthCheckProtocol::Http => http_probe(http, "http", host, port, path, timeout, ignore_http1xx).await,
+        HealthCheckProtocol::Https => http_probe(http, "https", host, port, path, timeout, ignore_http1xx).await,
         HealthCheckProtocol::Tcp => tcp_probe(host, port, timeout).await,
-        other => ProbeOutcome::Unhealthy {
-            cause: format!("{other:?} health checks are not run by Marathon here (no TLS support built in)"),
-        },
+        other => ProbeOutcome::Unhealthy { cause: format!("{other:?} health checks are run by Mesos, not Marathon") },
     }
 }
 
 /// A readiness probe: the answer's status, content type and (at most 64 KiB of) body, or `None`
-/// when there is no HTTP answer. HTTPS is not available (no TLS backend is built in).
+/// when there is no HTTP answer (the server's certificate is not verified, see [`client`]).
 pub async fn readiness(
     http: &reqwest::Client,
     https: bool,
@@ -46,16 +50,9 @@ pub async fn readiness(
     path: &str,
     timeout: Duration,
 ) -> Option<crate::core::ReadinessResponse> {
-    if https {
-        return None;
-    }
-    let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
-    let response = http
-        .get(format!("http://{host}:{port}{path}"))
-        .timeout(timeout.max(Duration::from_millis(1)))
-        .send()
-        .await
-        .ok()?;
+    let scheme = if https { "https" } else { "http" };
+    let response =
+        http.get(url(scheme, host, port, path)).timeout(timeout.max(Duration::from_millis(1))).send().await.ok()?;
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -70,13 +67,14 @@ pub async fn readiness(
 
 async fn http_probe(
     http: &reqwest::Client,
+    scheme: &str,
     host: &str,
     port: u16,
     path: &str,
     timeout: Duration,
     ignore_http1xx: bool,
 ) -> ProbeOutcome {
-    match http.get(http_url(host, port, path)).timeout(timeout).send().await {
+    match http.get(url(scheme, host, port, path)).timeout(timeout).send().await {
         Ok(response) => {
             let status = response.status();
             match status.as_u16() {
@@ -90,9 +88,9 @@ async fn http_probe(
     }
 }
 
-fn http_url(host: &str, port: u16, path: &str) -> String {
+fn url(scheme: &str, host: &str, port: u16, path: &str) -> String {
     let slash = if path.starts_with('/') { "" } else { "/" };
-    format!("http://{host}:{port}{slash}{path}")
+    format!("{scheme}://{host}:{port}{slash}{path}")
 }
 
 async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> ProbeOutcome {
@@ -106,7 +104,7 @@ async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> ProbeOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
     /// A one-connection-at-a-time HTTP server answering every request with `status`.
     async fn server(status: u16) -> u16 {
@@ -125,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn http_status_decides_health() {
-        let http = client();
+        let http = client().expect("client");
         let t = Duration::from_secs(2);
         for (status, healthy) in [(200, true), (302, true), (399, true), (404, false), (503, false)] {
             let port = server(status).await;
@@ -141,5 +139,62 @@ mod tests {
         assert_eq!(tcp_probe("127.0.0.1", port, t).await, ProbeOutcome::Healthy);
         let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         assert!(matches!(tcp_probe("127.0.0.1", closed, t).await, ProbeOutcome::Unhealthy { .. }));
+    }
+
+    /// `tests/compat/https_server.py` serving `dir` on 127.0.0.1 with a self-signed certificate
+    /// made by the openssl CLI; its port.
+    async fn https_server(dir: &std::path::Path) -> (tokio::process::Child, u16) {
+        let status = tokio::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
+            .args(["-keyout", "key.pem", "-out", "cert.pem"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .expect("run openssl");
+        assert!(status.success(), "openssl req failed: {status}");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/https_server.py");
+        let mut child = tokio::process::Command::new("python3")
+            .arg(script)
+            .args(["0", "cert.pem", "key.pem", "127.0.0.1"])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run python3");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(20), tokio::io::BufReader::new(stdout).read_line(&mut line))
+            .await
+            .expect("the HTTPS server's port in time")
+            .expect("read the HTTPS server's port");
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("a port, not {line:?}"));
+        (child, port)
+    }
+
+    #[tokio::test]
+    async fn https_probes_accept_self_signed_certificates_and_need_tls() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("health"), "ok").expect("write");
+        let (mut tls, port) = https_server(dir.path()).await;
+        let http = client().expect("client");
+        let t = Duration::from_secs(5);
+        let probe = |protocol, port, path| run(&http, protocol, "127.0.0.1", port, path, t, false);
+        assert_eq!(probe(HealthCheckProtocol::Https, port, "/health").await, ProbeOutcome::Healthy);
+        let missing = probe(HealthCheckProtocol::Https, port, "/missing").await;
+        assert!(matches!(&missing, ProbeOutcome::Unhealthy { cause } if cause.contains("404")), "{missing:?}");
+        let ready = readiness(&http, true, "127.0.0.1", port, "health", t).await.expect("an HTTPS answer");
+        assert_eq!((ready.status, ready.body.as_str()), (200, "ok"));
+        // Plain HTTP to the TLS server and HTTPS to a plain HTTP server get no answer.
+        let http_to_tls = probe(HealthCheckProtocol::Http, port, "/health").await;
+        assert!(matches!(http_to_tls, ProbeOutcome::Unhealthy { .. }), "{http_to_tls:?}");
+        let plain = server(200).await;
+        let https_to_plain = probe(HealthCheckProtocol::Https, plain, "/health").await;
+        assert!(matches!(https_to_plain, ProbeOutcome::Unhealthy { .. }), "{https_to_plain:?}");
+        assert_eq!(readiness(&http, true, "127.0.0.1", plain, "/health", t).await, None);
+        tls.kill().await.expect("kill the HTTPS server");
     }
 }

@@ -45,6 +45,8 @@ pub enum SchedulerError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("a store write failed, giving up leadership: {0}")]
     WriteFailed(String),
+    #[error("cannot build the health and readiness check client: {0}")]
+    ProbeClient(#[source] reqwest::Error),
 }
 
 /// What the API shows about this scheduler (`/v2/info`, headers).
@@ -794,6 +796,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         "state loaded"
     );
 
+    let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
     let addr = SocketAddr::new(flags.http_address, flags.http_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(|source| SchedulerError::Bind { addr, source })?;
@@ -870,7 +873,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         calls: calls_tx,
         writes: writes_tx,
         probe_results: probe_tx,
-        http: crate::probe::client(),
+        http: probe_http,
         advancing: false,
         sent: 0,
         stored: 0,
