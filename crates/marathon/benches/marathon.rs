@@ -282,8 +282,7 @@ async fn sequential(n: usize, settings: &Settings) -> Value {
         let id = format!("/bench/seq/app-{i:04}");
         let posted_at = unix_now();
         let start = Instant::now();
-        let status = stack.post_app(&app(&id, 1)).await;
-        assert_eq!(status, 201, "POST {id}");
+        stack.post_app(&app(&id, 1)).await;
         posts.push(start.elapsed());
         let mut staged_at = None;
         loop {
@@ -409,39 +408,31 @@ fn breakdown(
 async fn list(apps: usize, tasks: usize, settings: &Settings) -> Value {
     let stack = Stack::start(settings, Agents::Hollow { count: settings.hollow_agents }).await;
     let rss_empty = rss_kib(stack.scheduler.pid());
-    let perf = Perf::start(&stack, "list-setup");
     let setup_noise = Noise::start();
     let setup_cpu_before = stack.cpu_secs();
     let start = Instant::now();
-    for i in 0..apps {
-        let instances = tasks / apps + usize::from(i < tasks % apps);
-        let status = stack.post_app(&app(&format!("/bench/list/app-{i:04}"), instances)).await;
-        assert_eq!(status, 201, "POST app {i}");
+    // 100 apps per `PUT /v2/apps` (one deployment each: a POST per app would run into
+    // `--max_running_deployments`).
+    let definitions: Vec<Value> = (0..apps)
+        .map(|i| app(&format!("/bench/list/app-{i:04}"), tasks / apps + usize::from(i < tasks % apps)))
+        .collect();
+    for chunk in definitions.chunks(100) {
+        stack.put_apps(chunk).await;
     }
     let posted = start.elapsed();
     let mut running = 0;
     while running < tasks && start.elapsed() < settings.timeout {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let metrics: Value = serde_json::from_slice(&stack.get("/metrics").await).unwrap_or(Value::Null);
-        running = metrics["gauges"]["marathon.instances.running.gauge"]["value"].as_u64().unwrap_or(0) as usize;
+        running = stack.running().await;
     }
     let all_running = start.elapsed();
     // Running tasks are counted before their updates are stored and acknowledged and their
-    // deployments finished: wait until no deployment is left and the scheduler idles, so that
-    // the requests below measure the listing alone.
-    while start.elapsed() < settings.timeout {
-        let deployments: Value = serde_json::from_slice(&stack.get("/v2/deployments").await).unwrap_or(Value::Null);
-        let before = proc_cpu_secs(stack.scheduler.pid());
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let busy = proc_cpu_secs(stack.scheduler.pid()) - before;
-        if deployments.as_array().is_some_and(Vec::is_empty) && busy < 0.05 {
-            break;
-        }
-    }
+    // deployments finished: wait until the scheduler idles, so that the requests below measure
+    // the listing alone.
+    stack.settle(start + settings.timeout).await;
     let settled = start.elapsed();
     let setup_cpu = cpu_delta(&setup_cpu_before, &stack.cpu_secs());
     let setup_other_cpu = setup_noise.other_cpu_secs();
-    perf.stop();
     let launches = stack.launches_since(0.0);
     let rss_loaded = rss_kib(stack.scheduler.pid());
 
@@ -478,8 +469,7 @@ async fn list(apps: usize, tasks: usize, settings: &Settings) -> Value {
     let other_cpu = noise.other_cpu_secs();
     let rss_after = rss_kib(stack.scheduler.pid());
     let hwm = status_kib(stack.scheduler.pid(), "VmHWM:");
-    let metrics_rss: Value = serde_json::from_slice(&stack.get("/metrics").await).unwrap_or(Value::Null);
-    let metrics_rss = metrics_rss["gauges"]["process.memory.resident.gauge.bytes"]["value"].as_u64();
+    let metrics_rss = stack.metrics().await["gauges"]["process.memory.resident.gauge.bytes"]["value"].as_u64();
 
     // The same document parsed and written again in this process: what rendering JSON alone
     // costs, without the scheduler's state walk, its driver hop or HTTP.
@@ -502,6 +492,23 @@ async fn list(apps: usize, tasks: usize, settings: &Settings) -> Value {
         to_value.push(t.elapsed());
         std::hint::black_box(v);
     }
+    // The same state loaded from the store by a fresh process (no garbage of the setup or of
+    // earlier listings): what the state itself costs, and what one listing adds to it.
+    let mut stack = stack;
+    let restart = Instant::now();
+    stack.restart_scheduler().await;
+    let mut running_again = 0;
+    while running_again < tasks && restart.elapsed() < settings.timeout {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        running_again = stack.running().await;
+    }
+    stack.settle(restart + settings.timeout).await;
+    let restarted = restart.elapsed();
+    let rss_restarted = rss_kib(stack.scheduler.pid());
+    let t = Instant::now();
+    stack.get("/v2/apps?embed=apps.tasks").await;
+    let first_after_restart = t.elapsed();
+    let rss_restarted_listed = rss_kib(stack.scheduler.pid());
     let per_request = |secs: f64| round(secs * 1000.0 / requests.max(1) as f64);
     let result = json!({
         "bench": "marathon_list",
@@ -527,7 +534,11 @@ async fn list(apps: usize, tasks: usize, settings: &Settings) -> Value {
         "scheduler_hwm_mib": hwm.map(mib),
         "metrics_resident_mib": metrics_rss.map(|b| round(b as f64 / 1_048_576.0)),
         "goal_rss_mib": 100,
-        "setup_post_secs": round(posted.as_secs_f64()),
+        "restarted_secs": round(restarted.as_secs_f64()),
+        "restarted_rss_mib": rss_restarted.map(mib),
+        "restarted_rss_after_one_request_mib": rss_restarted_listed.map(mib),
+        "restarted_first_request_ms": ms(first_after_restart),
+        "setup_put_secs": round(posted.as_secs_f64()),
         "setup_all_running_secs": round(all_running.as_secs_f64()),
         "setup_settled_secs": round(settled.as_secs_f64()),
         "setup_accepts": launches.len(),
@@ -554,6 +565,9 @@ enum Agents {
 struct Stack {
     cluster: Cluster,
     scheduler: Proc,
+    /// How the scheduler was started (for [`Stack::restart_scheduler`]).
+    scheduler_args: Vec<String>,
+    scheduler_env: Vec<(String, String)>,
     api: String,
     http: reqwest::Client,
 }
@@ -650,14 +664,58 @@ impl Stack {
         // REVIVE out.
         let log = cluster.dir.path().join("scheduler.log");
         let scheduler = spawn(&args_ref, &log, "info,scheduler::core::launch=debug", &settings.scheduler_env);
-        let stack = Stack { cluster, scheduler, api: format!("http://127.0.0.1:{port}"), http };
-        eventually(Duration::from_secs(30), "Marathon subscribed", || async {
-            let body = stack.http.get(format!("{}/metrics", stack.api)).send().await.ok()?.bytes().await.ok()?;
-            let metrics: Value = serde_json::from_slice(&body).ok()?;
+        let stack = Stack {
+            cluster,
+            scheduler,
+            scheduler_args: args,
+            scheduler_env: settings.scheduler_env.clone(),
+            api: format!("http://127.0.0.1:{port}"),
+            http,
+        };
+        stack.wait_subscribed().await;
+        stack
+    }
+
+    async fn wait_subscribed(&self) {
+        eventually(Duration::from_secs(60), "Marathon subscribed", || async {
+            let metrics = self.metrics().await;
             (metrics["gauges"]["marathon.mesos.connected.gauge"]["value"] == 1).then_some(())
         })
         .await;
-        stack
+    }
+
+    /// SIGKILL the scheduler and start it again on the same work dir (it reloads its state).
+    async fn restart_scheduler(&mut self) {
+        self.scheduler.kill();
+        let args: Vec<&str> = self.scheduler_args.iter().map(String::as_str).collect();
+        let log = self.cluster.dir.path().join("scheduler-restart.log");
+        self.scheduler = spawn(&args, &log, "info,scheduler::core::launch=debug", &self.scheduler_env);
+        self.wait_subscribed().await;
+    }
+
+    /// `GET /metrics` (`Null` while the API is not up).
+    async fn metrics(&self) -> Value {
+        let Ok(response) = self.http.get(format!("{}/metrics", self.api)).send().await else { return Value::Null };
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    /// `marathon.instances.running.gauge`.
+    async fn running(&self) -> usize {
+        self.metrics().await["gauges"]["marathon.instances.running.gauge"]["value"].as_u64().unwrap_or(0) as usize
+    }
+
+    /// Waits until no deployment is left and the scheduler used less than 50 ms of CPU in a
+    /// second (or `deadline`).
+    async fn settle(&self, deadline: Instant) {
+        while Instant::now() < deadline {
+            let deployments: Value = serde_json::from_slice(&self.get("/v2/deployments").await).unwrap_or(Value::Null);
+            let before = proc_cpu_secs(self.scheduler.pid());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let busy = proc_cpu_secs(self.scheduler.pid()) - before;
+            if deployments.as_array().is_some_and(Vec::is_empty) && busy < 0.05 {
+                return;
+            }
+        }
     }
 
     async fn post_app(&self, app: &Value) -> u16 {
@@ -670,8 +728,23 @@ impl Stack {
             .await
             .expect("POST /v2/apps");
         let status = response.status().as_u16();
-        let _ = response.bytes().await;
+        let body = response.text().await.unwrap_or_default();
+        assert!(status == 201, "POST /v2/apps {}: {status} {body}", app["id"]);
         status
+    }
+
+    async fn put_apps(&self, apps: &[Value]) {
+        let response = self
+            .http
+            .put(format!("{}/v2/apps", self.api))
+            .header("Content-Type", "application/json")
+            .body(Value::from(apps.to_vec()).to_string())
+            .send()
+            .await
+            .expect("PUT /v2/apps");
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        assert!(status == 200, "PUT /v2/apps: {status} {body}");
     }
 
     /// The whole body of a GET on the REST API.
