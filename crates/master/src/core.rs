@@ -740,6 +740,11 @@ impl MasterCore {
             }
         }
         let filters = accept.filters.unwrap_or_default();
+        if filters.effective_refuse_seconds() <= 0.0 && !available.is_empty() {
+            // The framework wants the rest of the offer back (it launches in batches): offer it
+            // now rather than one allocation interval later.
+            self.next_allocation = now.mono;
+        }
         self.install_filter(now, framework, &agent_id, available, filters);
     }
 

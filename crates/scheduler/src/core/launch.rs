@@ -100,11 +100,10 @@ impl SchedulerCore {
         }
         info!(offer_id = %offer.id, agent_id = %offer.agent_id, instances = launched.len(), "launching on offer");
         let count = launched.len();
-        let refuse = if self.launchable_count() > 0 {
-            self.config.decline_offer_duration_while_launching
-        } else {
-            self.config.decline_offer_duration
-        };
+        // With more to launch, the rest of the offer (left over by `max_instances_per_offer`,
+        // or too small for what waits) should come back at once: a declined offer that does
+        // not fit is what refuses an agent for a while.
+        let refuse = if self.launchable_count() > 0 { Duration::ZERO } else { self.config.decline_offer_duration };
         self.pending_accepts.insert(offer.id.clone(), PendingAccept { instances: launched });
         self.step.gated.push(Command::Accept {
             offer_ids: vec![offer.id.clone()],
@@ -263,11 +262,17 @@ impl SchedulerCore {
 
     /// Whether a REVIVE is owed but held back by the rate limit.
     pub(super) fn revive_pending(&self) -> bool {
-        (self.suppressed || self.revive_wanted) && self.launchable_count() > 0
+        (self.suppressed || self.revive_wanted) && !self.demand_met_since_revive && self.launchable_count() > 0
     }
 
-    /// REVIVE when instances became launchable (at most every `min_revive_offers_interval`),
-    /// SUPPRESS when nothing waits for offers.
+    /// REVIVE when instances became launchable, SUPPRESS when nothing waits for offers.
+    ///
+    /// `min_revive_offers_interval` limits the revives for demand that is still unmet: while
+    /// instances launchable at the last REVIVE still wait (their offers did not fit, or have
+    /// not come), the next REVIVE waits for the interval. Once everything launchable was
+    /// launched, new demand (a new app, a scale-up, a task to replace) is revived at once: such
+    /// revives are bounded by the launches they lead to, and waiting would add the whole
+    /// interval to every launch that follows another.
     pub(super) fn update_offer_interest(&mut self) {
         if !self.connected {
             return;
@@ -278,17 +283,26 @@ impl SchedulerCore {
         }
         self.launchable_before = launchable;
         if launchable > 0 {
-            let allowed =
-                self.last_revive.is_none_or(|at| self.now.mono >= at + self.config.min_revive_offers_interval);
+            let allowed = self.demand_met_since_revive
+                || self.last_revive.is_none_or(|at| self.now.mono >= at + self.config.min_revive_offers_interval);
             if (self.suppressed || self.revive_wanted) && allowed {
                 debug!(launchable, "reviving offers");
-                self.step.out.push(Command::Revive);
+                // An ACCEPT held back until its instances are stored refuses the rest of its
+                // offer; a REVIVE that overtook it would not clear that filter. So the REVIVE
+                // waits behind every held ACCEPT.
+                if self.pending_accepts.is_empty() {
+                    self.step.out.push(Command::Revive);
+                } else {
+                    self.step.gated.push(Command::Revive);
+                }
                 self.suppressed = false;
                 self.revive_wanted = false;
+                self.demand_met_since_revive = false;
                 self.last_revive = Some(self.now.mono);
             }
         } else {
             self.revive_wanted = false;
+            self.demand_met_since_revive = true;
             if self.config.suppress_offers && !self.suppressed && self.pending_accepts.is_empty() {
                 debug!("suppressing offers");
                 self.step.out.push(Command::Suppress);

@@ -558,6 +558,7 @@ impl SchedulerCore {
         self.suppressed = false;
         self.revive_wanted = false;
         self.last_revive = None;
+        self.demand_met_since_revive = true;
         self.launchable_before = 0;
         if self.framework_id.as_ref() != Some(&framework_id) {
             self.step.records.push(Record::FrameworkId(framework_id.clone()));

@@ -462,6 +462,8 @@ pub struct SchedulerCore {
     suppressed: bool,
     revive_wanted: bool,
     last_revive: Option<Duration>,
+    /// Whether nothing was left to launch at some point since the last REVIVE.
+    demand_met_since_revive: bool,
     launchable_before: usize,
     seen_offers: SeenOffers,
     pending_accepts: BTreeMap<OfferId, PendingAccept>,
@@ -499,6 +501,7 @@ impl SchedulerCore {
             suppressed: false,
             revive_wanted: false,
             last_revive: None,
+            demand_met_since_revive: true,
             launchable_before: 0,
             seen_offers: SeenOffers::default(),
             pending_accepts: BTreeMap::new(),

@@ -520,12 +520,75 @@ fn offers_are_revived_when_needed_and_suppressed_when_idle() {
     assert!(matches!(accept, Command::Accept { refuse_seconds, .. } if *refuse_seconds == 120.0));
     let task = h.core.instances().next().and_then(|i| i.task.clone()).expect("task").id;
     h.update(&task, TaskState::Running);
-    // Killed: relaunch at once, but the revive is rate limited (the last one was 0 s ago).
+    // Killed: the last revive's demand was met, so the replacement is revived at once.
     let commands = h.update(&task, TaskState::Killed);
-    assert!(!commands.contains(&Command::Revive));
-    assert_eq!(h.core.next_wakeup(), Some(h.now.mono + 5 * SEC));
-    h.advance(5 * SEC);
+    assert!(commands.contains(&Command::Revive));
+}
+
+#[test]
+fn an_accept_with_more_to_launch_wants_the_rest_of_its_offer_back() {
+    let mut h = Harness::with_config(SchedulerConfig { max_instances_per_offer: 2, ..config() });
+    h.subscribe();
+    h.put(app("/web", 5));
+    let refuse = |commands: &[Command]| {
+        commands.iter().find_map(|c| match c {
+            Command::Accept { refuse_seconds, task_infos, .. } => Some((task_infos.len(), *refuse_seconds)),
+            _ => None,
+        })
+    };
+    assert_eq!(refuse(&h.offer_commands(offer("o1", "agent-1", BIG))), Some((2, 0.0)));
+    assert_eq!(refuse(&h.offer_commands(offer("o2", "agent-1", BIG))), Some((2, 0.0)));
+    // The last batch: nothing else waits, the rest is refused for decline_offer_duration.
+    assert_eq!(refuse(&h.offer_commands(offer("o3", "agent-1", BIG))), Some((1, 120.0)));
+}
+
+#[test]
+fn revives_for_unmet_demand_are_rate_limited() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let mut huge = app("/huge", 1);
+    huge.cpus = 1000.0;
+    assert!(h.put(huge).contains(&Command::Revive));
+    let commands = h.offer_commands(offer("o1", "agent-1", BIG));
+    assert_eq!(declines(&commands).len(), 1, "the offer does not fit");
+    // More demand while /huge still waits: the next revive waits for the interval.
+    h.advance(SEC);
+    assert!(!h.put(app("/web", 1)).contains(&Command::Revive));
+    assert_eq!(h.core.next_wakeup(), Some(h.now.mono + 4 * SEC));
+    h.advance(4 * SEC);
     assert!(h.tick().contains(&Command::Revive));
+}
+
+#[test]
+fn apps_posted_one_after_another_are_each_revived_at_once() {
+    let mut h = Harness::new();
+    h.subscribe();
+    for i in 0..3 {
+        let commands = h.put(app(&format!("/app-{i}"), 1));
+        assert!(commands.contains(&Command::Revive), "app {i} revived without waiting");
+        assert_eq!(h.launch(offer(&format!("o{i}"), "agent-1", BIG)).len(), 1);
+        h.advance(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_revive_never_overtakes_an_accept_held_for_its_write() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.put(app("/first", 1));
+    // The ACCEPT is held until the instance is stored; it refuses the rest of the offer for
+    // `decline_offer_duration` because nothing else waits.
+    let held = h.handle(Event::Offers(vec![offer("o1", "agent-1", BIG)]));
+    assert!(accepts(&held).is_empty(), "held until stored");
+    // A second app arrives before that write is durable: its REVIVE must reach the master
+    // after the ACCEPT, or the ACCEPT's filter would hide the agent from it.
+    let mut commands = held;
+    commands.extend(h.handle(Event::AppPut { spec: app("/second", 1) }));
+    assert!(!commands.contains(&Command::Revive), "not before the held accept");
+    let released = h.store_all(commands);
+    let accept = released.iter().position(|c| matches!(c, Command::Accept { .. })).expect("accept released");
+    let revive = released.iter().position(|c| *c == Command::Revive).expect("revive released");
+    assert!(accept < revive, "accept before revive: {released:?}");
 }
 
 #[test]
