@@ -33,7 +33,7 @@
 //!    with the given argv and exactly the given environment, searching the
 //!    environment's `PATH` when `file` has no `/` (execvp semantics). A setup failure
 //!    is reported as `error <stage> <errno>` and P2 exits 127; an exec failure is
-//!    written to the task's stderr and P2 exits 127 (Mesos semantics);
+//!    written to the task's stderr and P2 exits 127 (126 for EACCES), as a shell does;
 //! 4. reports `pid <P2>` and closes the report pipe;
 //! 5. reaps children until P2 exits, then creates the status file and writes
 //!    `exited N` / `signaled N` to it with a single `write` (the file only exists once
@@ -597,8 +597,10 @@ fn run_task(spec: &Spec, cgroup_fds: &[c_int]) -> ! {
         std::io::Error::from_raw_os_error(err)
     );
     write_all(2, msg.as_bytes());
+    // A shell's codes: 126 for a program found but not executable, 127 for none found.
+    let code = if err == EACCES { 126 } else { 127 };
     // SAFETY: terminating the child without running any atexit handlers.
-    unsafe { _exit(127) }
+    unsafe { _exit(code) }
 }
 
 fn ptrs(strings: &[CString]) -> Vec<*const c_char> {

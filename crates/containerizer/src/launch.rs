@@ -179,6 +179,36 @@ fn send_request(spec: &LaunchSpec, payload: &[u8]) -> Result<OwnedFd> {
     Ok(report_r)
 }
 
+/// The words of a shell command that `/bin/sh -c` would run as one program with those
+/// arguments, found in `PATH` (`None` when the shell has anything else to do).
+///
+/// `sh -c 'sleep 600'` makes the shell exec `sleep` in its own process (dash and bash do not
+/// fork for a last simple command), so exec'ing the words directly runs the same program
+/// with the same argv, pid, environment and exit status, without starting a shell first
+/// (a whole dynamically linked program start per task). Only plain words qualify: no
+/// quoting, expansion, redirection, globbing, comments, operators or assignments, and a
+/// first word that is not a shell builtin or reserved word. A program that cannot be run
+/// exits 127 (126 when it is not executable) with a message on stderr, as from the shell.
+pub(crate) fn simple_command(cmd: &str) -> Option<Vec<&str>> {
+    const BUILTINS: &[&str] = &[
+        "!", ".", ":", "[", "[[", "{", "}", "alias", "bg", "break", "builtin", "case", "cd", "chdir", "command",
+        "continue", "declare", "do", "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export", "false",
+        "fc", "fg", "fi", "for", "function", "getopts", "hash", "if", "in", "jobs", "kill", "let", "local", "printf",
+        "pwd", "read", "readonly", "return", "select", "set", "shift", "source", "test", "then", "time", "times",
+        "trap", "true", "type", "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+    ];
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:,+=@%".contains(c);
+    if !cmd.chars().all(|c| c == ' ' || plain(c)) {
+        return None;
+    }
+    let words: Vec<&str> = cmd.split(' ').filter(|w| !w.is_empty()).collect();
+    let first = *words.first()?;
+    if first.contains('=') || BUILTINS.contains(&first) {
+        return None;
+    }
+    Some(words)
+}
+
 /// The directory of the status file (`.` for a bare name).
 fn status_dir(status_file: &Path) -> &Path {
     match status_file.parent() {
@@ -190,7 +220,10 @@ fn status_dir(status_file: &Path) -> &Path {
 /// The request payload (see `monitor/main.rs`): NUL-terminated fields.
 fn request_payload(spec: &LaunchSpec) -> Result<Vec<u8>> {
     let (file, argv): (&str, Vec<&str>) = match &spec.command {
-        TaskCommand::Shell(cmd) => ("/bin/sh", vec!["sh", "-c", cmd.as_str()]),
+        TaskCommand::Shell(cmd) => match simple_command(cmd) {
+            Some(words) => (words[0], words),
+            None => ("/bin/sh", vec!["sh", "-c", cmd.as_str()]),
+        },
         TaskCommand::Exec { value, arguments } => {
             if value.is_empty() {
                 return Err(Error::invalid("command", "empty value"));
@@ -353,4 +386,51 @@ async fn read_report_async(pipe: OwnedFd) -> Result<Option<Launched>> {
         }
     };
     tokio::time::timeout(REPORT_TIMEOUT, read).await.unwrap_or_else(|_| Err(report_timeout()))
+}
+
+#[cfg(test)]
+mod simple_command_tests {
+    use super::simple_command;
+
+    #[test]
+    fn plain_words_run_without_a_shell() {
+        assert_eq!(simple_command("sleep 600"), Some(vec!["sleep", "600"]));
+        assert_eq!(simple_command("  /usr/bin/env  -i  x=1 "), Some(vec!["/usr/bin/env", "-i", "x=1"]));
+        assert_eq!(simple_command("python3 -m http.server 8000"), Some(vec!["python3", "-m", "http.server", "8000"]));
+    }
+
+    #[test]
+    fn anything_the_shell_interprets_keeps_the_shell() {
+        for cmd in [
+            "",
+            "   ",
+            "python3 -m http.server $PORT0",
+            "echo hello",
+            "exit 1",
+            "true",
+            "cd /tmp",
+            "FOO=1 env",
+            "sleep 1; sleep 2",
+            "sleep 1 && true",
+            "sleep 1 | cat",
+            "cat < x",
+            "ls *",
+            "ls ~",
+            "echo 'x'",
+            "echo \"x\"",
+            "a\\ b",
+            "sleep 1 # comment",
+            "sleep\t1",
+            "sleep 1\nsleep 2",
+            "(sleep 1)",
+            "sleep 1 &",
+            "if true",
+            "ls [ab]",
+            "ls {a,b}",
+            "sleep `echo 1`",
+            "sléep 1",
+        ] {
+            assert_eq!(simple_command(cmd), None, "{cmd:?}");
+        }
+    }
 }

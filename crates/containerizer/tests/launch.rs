@@ -146,6 +146,34 @@ async fn exec_failure_exits_127() {
 }
 
 #[tokio::test]
+async fn simple_shell_commands_behave_as_under_the_shell() {
+    let mut f = Fixture::new();
+    // Run without a shell: the task's process is the program itself, as after the shell's exec.
+    let mut spec = f.spec("env", shell("printenv GREETING"));
+    spec.env.push(("GREETING".into(), "hello".into()));
+    let (_, m) = f.launch(&spec);
+    assert_eq!(f.wait(m).await, TaskExit::Exited(0));
+    assert_eq!(read(&spec.stdout), "hello\n");
+    // Exit codes as from the shell: 127 for no such program, 126 for one not executable.
+    let spec = f.spec("missing", shell("no-such-binary-xyz --flag"));
+    let (_, m) = f.launch(&spec);
+    assert_eq!(f.wait(m).await, TaskExit::Exited(127));
+    assert!(read(&spec.stderr).contains("no-such-binary-xyz"), "{}", read(&spec.stderr));
+    let spec = f.spec("not-executable", shell("./data.txt"));
+    std::fs::write(spec.working_dir.join("data.txt"), "not a program").expect("write");
+    let (_, m) = f.launch(&spec);
+    assert_eq!(f.wait(m).await, TaskExit::Exited(126));
+    // The same under the shell (a redirection keeps it), for comparison.
+    let spec = f.spec("shell-missing", shell("no-such-binary-xyz --flag 2>&1"));
+    let (_, m) = f.launch(&spec);
+    assert_eq!(f.wait(m).await, TaskExit::Exited(127));
+    let spec = f.spec("shell-not-executable", shell("./data.txt 2>&1"));
+    std::fs::write(spec.working_dir.join("data.txt"), "not a program").expect("write");
+    let (_, m) = f.launch(&spec);
+    assert_eq!(f.wait(m).await, TaskExit::Exited(126));
+}
+
+#[tokio::test]
 async fn setup_failure_is_an_error_and_leaves_nothing() {
     let f = Fixture::new();
     let mut spec = f.spec("t", shell("echo should-not-run"));
