@@ -104,7 +104,7 @@ impl SchedulerCore {
         // or too small for what waits) should come back at once: a declined offer that does
         // not fit is what refuses an agent for a while.
         let refuse = if self.launchable_count() > 0 { Duration::ZERO } else { self.config.decline_offer_duration };
-        self.pending_accepts.insert(offer.id.clone(), PendingAccept { instances: launched });
+        self.pending_accepts.insert(offer.id.clone(), launched);
         self.step.gated.push(Command::Accept {
             offer_ids: vec![offer.id.clone()],
             task_infos,
@@ -194,7 +194,7 @@ impl SchedulerCore {
     }
 
     pub(super) fn offer_rescinded(&mut self, offer_id: &OfferId) {
-        if self.pending_accepts.contains_key(offer_id) {
+        if self.pending_accepts.contains_offer(offer_id) {
             info!(%offer_id, "offer rescinded before its launch was stored; rescheduling its instances");
             self.cancel_accept(offer_id);
         }
@@ -203,7 +203,7 @@ impl SchedulerCore {
     /// Forgets every offer (the subscription ended or restarted): held-back ACCEPTs are
     /// dropped and their instances scheduled again.
     pub(super) fn drop_offers(&mut self) {
-        let offer_ids: Vec<OfferId> = self.pending_accepts.keys().cloned().collect();
+        let offer_ids = self.pending_accepts.offer_ids();
         for offer_id in offer_ids {
             self.cancel_accept(&offer_id);
         }
@@ -217,7 +217,7 @@ impl SchedulerCore {
         for commands in self.writes.gated.values_mut() {
             commands.retain(|c| !is_this_accept(c));
         }
-        for id in pending.instances {
+        for id in pending {
             self.unprovision(&id);
         }
     }
@@ -245,7 +245,7 @@ impl SchedulerCore {
     }
 
     pub(super) fn is_pending_accept(&self, id: &InstanceId) -> bool {
-        self.pending_accepts.values().any(|p| p.instances.contains(id))
+        self.pending_accepts.holds(id)
     }
 
     /// Scheduled instances that may launch now (subscribed, reconciled, not backed off).

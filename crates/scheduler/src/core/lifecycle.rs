@@ -65,7 +65,7 @@ impl SchedulerCore {
         self.delays.reset(id);
         self.offer_stats.remove(id);
         self.last_failures.remove(id);
-        let ids: Vec<InstanceId> = self.by_app.get(id).into_iter().flatten().cloned().collect();
+        let ids: Vec<InstanceId> = self.instances.ids_of_app(id).cloned().collect();
         for instance_id in ids {
             self.decommission(&instance_id);
         }
@@ -111,18 +111,17 @@ impl SchedulerCore {
     /// reconciled) surplus ones decommissioned in kill order.
     pub(super) fn converge(&mut self, app_id: &AppId) {
         let Some(spec) = self.apps.get(app_id).cloned() else { return };
-        let ids: Vec<InstanceId> = self.by_app.get(app_id).into_iter().flatten().cloned().collect();
-        for id in &ids {
-            let Some(instance) = self.instances.get_mut(id) else { continue };
+        let dirty = &mut self.step.dirty;
+        self.instances.update_app(app_id, |instance| {
             if instance.goal == Goal::Running
                 && !spec.is_current(instance.run_spec_version)
                 && instance.condition == Condition::Scheduled
             {
                 // Nothing runs yet: it simply launches the new config.
                 instance.run_spec_version = spec.version;
-                self.step.dirty.insert(id.clone());
+                dirty.insert(instance.id.clone());
             }
-        }
+        });
         // Old instances still being killed count too: they hold capacity until they are gone.
         let outdated =
             self.instances_of(app_id).any(|i| !spec.is_current(i.run_spec_version) && !i.condition.is_terminal());
@@ -200,7 +199,7 @@ impl SchedulerCore {
         // Victims stay active until their tasks are gone; only those without a task vanish now.
         let vanishing = victims
             .iter()
-            .filter(|id| self.instances.get(*id).is_some_and(|i| i.condition == Condition::Scheduled))
+            .filter(|id| self.instances.get(id).is_some_and(|i| i.condition == Condition::Scheduled))
             .count();
         let active_after = live.len() - vanishing;
         let launch = n.saturating_sub(new.len()).min(max_capacity.saturating_sub(active_after));
@@ -233,8 +232,7 @@ impl SchedulerCore {
             unreachable_since: None,
             role: spec.role.clone(),
         };
-        self.instances.insert(id.clone(), instance);
-        self.by_app.entry(spec.id.clone()).or_default().insert(id.clone());
+        self.instances.insert(instance);
         self.runtime.insert(id.clone(), Runtime { condition_changed: self.now.mono, unreachable_at: None });
         self.mark_dirty(&id);
         id
@@ -274,12 +272,6 @@ impl SchedulerCore {
         debug!(instance_id = %id, "instance expunged");
         if let Some(task) = &instance.task {
             self.tasks.remove(&task.id);
-        }
-        if let Some(ids) = self.by_app.get_mut(&instance.app_id) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.by_app.remove(&instance.app_id);
-            }
         }
         self.runtime.remove(id);
         self.kills.remove(id);

@@ -35,6 +35,7 @@ mod ports;
 mod queue;
 mod readiness;
 mod run_spec;
+mod table;
 mod task_builder;
 mod time;
 
@@ -383,10 +384,45 @@ struct Runtime {
     unreachable_at: Option<Duration>,
 }
 
-/// Offers accepted but held back until their instances are stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct PendingAccept {
-    instances: Vec<InstanceId>,
+/// Offers accepted but held back until their instances are stored, with the instances they
+/// launch (also indexed by instance: launch deadlines ask about every Provisioned instance).
+#[derive(Debug, Clone, Default)]
+struct PendingAccepts {
+    by_offer: BTreeMap<OfferId, Vec<InstanceId>>,
+    instances: BTreeSet<InstanceId>,
+}
+
+impl PendingAccepts {
+    fn insert(&mut self, offer_id: OfferId, instances: Vec<InstanceId>) {
+        self.remove(&offer_id);
+        self.instances.extend(instances.iter().cloned());
+        self.by_offer.insert(offer_id, instances);
+    }
+
+    /// The instances the offer's accept launches, if it is still pending.
+    fn remove(&mut self, offer_id: &OfferId) -> Option<Vec<InstanceId>> {
+        let instances = self.by_offer.remove(offer_id)?;
+        for id in &instances {
+            self.instances.remove(id);
+        }
+        Some(instances)
+    }
+
+    fn contains_offer(&self, offer_id: &OfferId) -> bool {
+        self.by_offer.contains_key(offer_id)
+    }
+
+    fn offer_ids(&self) -> Vec<OfferId> {
+        self.by_offer.keys().cloned().collect()
+    }
+
+    fn holds(&self, id: &InstanceId) -> bool {
+        self.instances.contains(id)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_offer.is_empty()
+    }
 }
 
 /// Offer ids seen recently (an offer is used at most once, even if delivered twice).
@@ -444,8 +480,7 @@ pub struct SchedulerCore {
     rng: ChaCha8Rng,
     now: Now,
     apps: BTreeMap<AppId, RunSpec>,
-    instances: BTreeMap<InstanceId, Instance>,
-    by_app: BTreeMap<AppId, BTreeSet<InstanceId>>,
+    instances: table::Instances,
     runtime: BTreeMap<InstanceId, Runtime>,
     /// Current task id of every instance that has one.
     tasks: BTreeMap<TaskId, InstanceId>,
@@ -466,7 +501,7 @@ pub struct SchedulerCore {
     demand_met_since_revive: bool,
     launchable_before: usize,
     seen_offers: SeenOffers,
-    pending_accepts: BTreeMap<OfferId, PendingAccept>,
+    pending_accepts: PendingAccepts,
     /// Instances whose task must be killed, with the time the last KILL went out.
     kills: BTreeMap<InstanceId, Option<Duration>>,
     /// Marathon health checks of running instances.
@@ -485,8 +520,7 @@ impl SchedulerCore {
             config,
             now,
             apps: BTreeMap::new(),
-            instances: BTreeMap::new(),
-            by_app: BTreeMap::new(),
+            instances: table::Instances::default(),
             runtime: BTreeMap::new(),
             tasks: BTreeMap::new(),
             delays: LaunchDelays::default(),
@@ -504,7 +538,7 @@ impl SchedulerCore {
             demand_met_since_revive: true,
             launchable_before: 0,
             seen_offers: SeenOffers::default(),
-            pending_accepts: BTreeMap::new(),
+            pending_accepts: PendingAccepts::default(),
             kills: BTreeMap::new(),
             health: BTreeMap::new(),
             readiness: BTreeMap::new(),
@@ -542,9 +576,8 @@ impl SchedulerCore {
             if let Some(task) = &instance.task {
                 core.tasks.insert(task.id.clone(), id.clone());
             }
-            core.by_app.entry(instance.app_id.clone()).or_default().insert(id.clone());
-            core.runtime.insert(id.clone(), runtime);
-            core.instances.insert(id.clone(), instance);
+            core.runtime.insert(id, runtime);
+            core.instances.insert(instance);
         }
         let ids: Vec<InstanceId> = core.instances.keys().cloned().collect();
         for id in &ids {
@@ -691,8 +724,21 @@ impl SchedulerCore {
                 consider(at);
             }
         }
-        for (id, instance) in &self.instances {
-            let Some(runtime) = self.runtime.get(id) else { continue };
+        for instance in self.instances.values() {
+            // Only these conditions have deadlines (see the two functions below); skipping the
+            // others first keeps this walk free of lookups for settled instances.
+            let timed = matches!(
+                instance.condition,
+                Condition::Unreachable
+                    | Condition::UnreachableInactive
+                    | Condition::Provisioned
+                    | Condition::Staging
+                    | Condition::Starting
+            );
+            if !timed {
+                continue;
+            }
+            let Some(runtime) = self.runtime.get(&instance.id) else { continue };
             if let Some(at) = self.unreachable_deadline(instance, runtime) {
                 consider(at);
             }
@@ -742,7 +788,7 @@ impl SchedulerCore {
 
     /// Every instance of an app (also those being killed after the app was deleted).
     pub fn instances_of<'a>(&'a self, app_id: &AppId) -> impl Iterator<Item = &'a Instance> + 'a {
-        self.by_app.get(app_id).into_iter().flatten().filter_map(|id| self.instances.get(id))
+        self.instances.of_app(app_id)
     }
 
     /// The instance whose current task is `task_id`.
