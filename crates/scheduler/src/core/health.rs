@@ -291,7 +291,7 @@ impl SchedulerCore {
             let current = instance.goal == Goal::Running
                 && spec.is_current(instance.run_spec_version)
                 && considered_healthy(spec, instance, self.health.get(&instance.id))
-                && self.is_ready(instance);
+                && self.is_ready_in(spec, instance);
             if !current {
                 return false;
             }

@@ -171,7 +171,7 @@ impl SchedulerCore {
         let mut max_capacity = ((n as f64) * (1.0 + strategy.maximum_over_capacity)).floor() as usize;
 
         let live: Vec<&Instance> = self.instances_of(app_id).filter(|i| !i.condition.is_terminal()).collect();
-        let healthy = live.iter().filter(|i| i.goal == Goal::Running && self.is_serving(i)).count();
+        let healthy = live.iter().filter(|i| i.goal == Goal::Running && self.is_serving_in(spec, i)).count();
         if min_healthy == max_capacity && max_capacity <= healthy {
             max_capacity += 1;
         }
@@ -179,8 +179,8 @@ impl SchedulerCore {
             live.iter().copied().filter(|i| i.goal == Goal::Running && !spec.is_current(i.run_spec_version)).collect();
 
         // Kill old instances: the unhealthy ones cost no health; each healthy one costs one.
-        let unhealthy_old: Vec<&Instance> = old.iter().copied().filter(|i| !self.is_serving(i)).collect();
-        let healthy_old: Vec<&Instance> = old.iter().copied().filter(|i| self.is_serving(i)).collect();
+        let unhealthy_old: Vec<&Instance> = old.iter().copied().filter(|i| !self.is_serving_in(spec, i)).collect();
+        let healthy_old: Vec<&Instance> = old.iter().copied().filter(|i| self.is_serving_in(spec, i)).collect();
         // Scaled down with the upgrade: old instances beyond the new count go at once.
         let surplus = old.len().saturating_sub(n);
         let by_health = healthy.saturating_sub(min_healthy).min(healthy_old.len());

@@ -3,7 +3,9 @@
 //! statuses; until then a rolling upgrade does not count it and a deployment does not finish.
 //! Once ready, an instance stays ready for the life of its task. In memory only, like health.
 
+use super::health::considered_healthy;
 use super::instance::{Condition, Instance, InstanceId};
+use super::run_spec::RunSpec;
 use super::{Command, SchedulerCore};
 use mesos_api::TaskId;
 use std::time::Duration;
@@ -138,7 +140,11 @@ impl SchedulerCore {
     /// Ready: the app has no readiness checks, the instance runs an older config (readiness
     /// concerns new instances), or every check of the instance's task passed.
     pub fn is_ready(&self, instance: &Instance) -> bool {
-        let Some(spec) = self.apps.get(&instance.app_id) else { return false };
+        self.apps.get(&instance.app_id).is_some_and(|spec| self.is_ready_in(spec, instance))
+    }
+
+    /// [`Self::is_ready`] with the instance's app at hand (no lookup of the app).
+    pub(super) fn is_ready_in(&self, spec: &RunSpec, instance: &Instance) -> bool {
         if spec.readiness_checks.is_empty() || !spec.is_current(instance.run_spec_version) {
             return true;
         }
@@ -152,6 +158,14 @@ impl SchedulerCore {
 
     /// Healthy and ready: what rolling upgrades and deployments count.
     pub fn is_serving(&self, instance: &Instance) -> bool {
-        self.is_considered_healthy(instance) && self.is_ready(instance)
+        self.apps.get(&instance.app_id).is_some_and(|spec| self.is_serving_in(spec, instance))
+    }
+
+    /// [`Self::is_serving`] with the instance's app at hand: rolling upgrades ask it of every
+    /// instance of the app on every step.
+    pub(super) fn is_serving_in(&self, spec: &RunSpec, instance: &Instance) -> bool {
+        let healthy = instance.condition == Condition::Running
+            && (spec.health_checks.is_empty() || considered_healthy(spec, instance, self.health.get(&instance.id)));
+        healthy && self.is_ready_in(spec, instance)
     }
 }
