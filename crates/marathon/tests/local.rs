@@ -72,7 +72,12 @@ async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restar
         http.get(format!("{api}/ping")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
     })
     .await;
-    assert!(local.log_text().contains(&format!("Marathon API and UI on http://127.0.0.1:{}", ports[0])));
+    // The banner is printed once the API listens, which may be just after it first answered.
+    let banner = format!("Marathon API and UI on http://127.0.0.1:{}", ports[0]);
+    eventually(Duration::from_secs(5), "the banner with the API's address", || async {
+        local.log_text().contains(&banner).then_some(())
+    })
+    .await;
     let app = serde_json::json!({"id": "keep", "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "portDefinitions": []});
     let response = http.post(format!("{api}/v2/apps")).json(&app).send().await.expect("POST");
     assert_eq!(response.status().as_u16(), 201);
