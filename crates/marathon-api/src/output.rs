@@ -125,42 +125,196 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Json {
     serde_json::to_value(value).unwrap_or(Json::Null)
 }
 
+/// An app's JSON without extras ([`app_json`] with no [`AppExtras`]), written once so that
+/// listings can copy it: the bytes of its members (`"key":value`) in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedApp {
+    bytes: Box<[u8]>,
+    /// Per member: where it starts and ends in `bytes`, and the length of its key.
+    members: Box<[(u32, u32, u32)]>,
+}
+
+impl RenderedApp {
+    pub fn new(app: &AppDefinition) -> Self {
+        let map = match app_json(app, &AppExtras::default()) {
+            Json::Object(map) => map,
+            _ => Map::new(),
+        };
+        let mut bytes = Vec::new();
+        let mut members = Vec::with_capacity(map.len());
+        for (key, value) in &map {
+            let start = bytes.len();
+            write_json(&mut bytes, key);
+            bytes.push(b':');
+            write_json(&mut bytes, value);
+            members.push((offset(start), offset(bytes.len()), offset(key.len())));
+        }
+        Self { bytes: bytes.into_boxed_slice(), members: members.into_boxed_slice() }
+    }
+
+    /// The size of the app's JSON without extras.
+    pub fn len(&self) -> usize {
+        self.bytes.len() + self.members.len() + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    fn members(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.members.iter().map(|&(start, end, key_len)| {
+            let member = self.bytes.get(start as usize..end as usize).unwrap_or_default();
+            let key = member.get(1..1 + key_len as usize).unwrap_or_default();
+            (std::str::from_utf8(key).unwrap_or_default(), member)
+        })
+    }
+}
+
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
+/// Writes `value` as JSON. Writing into a `Vec` fails only for maps with non-string keys,
+/// which our types do not have.
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// The extras' keys in key order, each written by [`write_extra`] when set.
+const EXTRA_KEYS: [&str; 9] = [
+    "deployments",
+    "lastTaskFailure",
+    "readinessCheckResults",
+    "taskStats",
+    "tasks",
+    "tasksHealthy",
+    "tasksRunning",
+    "tasksStaged",
+    "tasksUnhealthy",
+];
+
+#[derive(Serialize)]
+struct DeploymentRef<'a> {
+    id: &'a str,
+}
+
+/// Whether `extras` has extra `key`.
+fn has_extra(key: &str, extras: &AppExtras) -> bool {
+    match key {
+        "deployments" => extras.deployments.is_some(),
+        "lastTaskFailure" => extras.last_task_failure.is_some(),
+        "readinessCheckResults" => extras.readiness_check_results.is_some(),
+        "taskStats" => extras.task_stats.is_some(),
+        "tasks" => extras.tasks.is_some(),
+        "tasksHealthy" | "tasksRunning" | "tasksStaged" | "tasksUnhealthy" => extras.counts.is_some(),
+        _ => false,
+    }
+}
+
+/// Writes the value of extra `key` (nothing if `extras` does not have it).
+fn write_extra(out: &mut Vec<u8>, key: &str, extras: &AppExtras) {
+    let counts = extras.counts.unwrap_or_default();
+    match key {
+        "deployments" => {
+            if let Some(ids) = &extras.deployments {
+                write_json(out, &ids.iter().map(|id| DeploymentRef { id }).collect::<Vec<_>>());
+            }
+        }
+        // Written through `Value`, as `app_json` does (few and small: not worth their key order).
+        "lastTaskFailure" => write_json(out, &to_json(&extras.last_task_failure)),
+        "readinessCheckResults" => write_json(out, &to_json(&extras.readiness_check_results)),
+        "taskStats" => write_json(out, &to_json(&extras.task_stats)),
+        // Fields in key order: the same bytes as through `Value`, without building one.
+        "tasks" => {
+            if let Some(tasks) = &extras.tasks {
+                write_json(out, tasks);
+            }
+        }
+        "tasksHealthy" => write_json(out, &counts.healthy),
+        "tasksRunning" => write_json(out, &counts.running),
+        "tasksStaged" => write_json(out, &counts.staged),
+        "tasksUnhealthy" => write_json(out, &counts.unhealthy),
+        _ => {}
+    }
+}
+
+fn separate(out: &mut Vec<u8>, first: &mut bool) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+}
+
+fn write_extra_member(out: &mut Vec<u8>, first: &mut bool, key: &str, extras: &AppExtras) {
+    separate(out, first);
+    write_json(out, key);
+    out.push(b':');
+    write_extra(out, key, extras);
+}
+
+/// Appends the JSON of `app` with `extras` to `out`: the same bytes as
+/// `serde_json::to_vec(&app_json(def, extras))` for the definition `app` was made of, without
+/// building a `Value` (an extra replaces a member of the same key, as in [`app_json`]).
+pub fn write_app_json(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras) {
+    out.push(b'{');
+    let mut first = true;
+    let mut extra_keys = EXTRA_KEYS.iter().copied().filter(|key| has_extra(key, extras)).peekable();
+    for (key, member) in app.members() {
+        while let Some(extra) = extra_keys.next_if(|extra| *extra < key) {
+            write_extra_member(out, &mut first, extra, extras);
+        }
+        if extra_keys.next_if(|extra| *extra == key).is_some() {
+            write_extra_member(out, &mut first, key, extras);
+            continue;
+        }
+        separate(out, &mut first);
+        out.extend_from_slice(member);
+    }
+    for extra in extra_keys {
+        write_extra_member(out, &mut first, extra, extras);
+    }
+    out.push(b'}');
+}
+
 /// A task as `/v2/tasks`, `/v2/apps/{id}/tasks` and embedded app tasks show it (exactly the keys
 /// marathon-python's `MarathonTask` accepts; `checkResult` is left out for that reason).
+///
+/// Fields are in the order of their keys, so that writing a task directly gives the same bytes
+/// as writing it through a sorted `serde_json::Value` (what [`app_json`] does).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskJson {
-    pub id: String,
     pub app_id: PathId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_results: Option<Vec<HealthCheckResult>>,
     pub host: String,
+    pub id: String,
     #[serde(default)]
     pub ip_addresses: Vec<TaskIpAddress>,
+    #[serde(default)]
+    pub local_volumes: Vec<LocalVolume>,
     /// Host ports (empty for inactive tasks).
     #[serde(default)]
     pub ports: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub role: String,
     /// The app's service ports; set only in `/v2/tasks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_ports: Option<Vec<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slave_id: Option<String>,
-    /// Mesos task state name (`TASK_RUNNING`); scheduled instances show `TASK_STAGING`.
-    pub state: String,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
     pub staged_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
     pub started_at: Option<Timestamp>,
+    /// Mesos task state name (`TASK_RUNNING`); scheduled instances show `TASK_STAGING`.
+    pub state: String,
     /// The app version the task runs.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
     pub version: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check_results: Option<Vec<HealthCheckResult>>,
-    #[serde(default)]
-    pub local_volumes: Vec<LocalVolume>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
-    pub role: String,
 }
 
 /// An IP address of a task.
@@ -180,7 +334,8 @@ pub struct LocalVolume {
     pub persistence_id: String,
 }
 
-/// The result of one Marathon health check for one instance.
+/// The result of one Marathon health check for one instance (fields in key order, as
+/// [`TaskJson`]'s).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheckResult {
@@ -188,13 +343,13 @@ pub struct HealthCheckResult {
     pub consecutive_failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
     pub first_success: Option<Timestamp>,
+    pub instance_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
     pub last_failure: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
-    pub last_success: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure_cause: Option<String>,
-    pub instance_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "serde_ts::option")]
+    pub last_success: Option<Timestamp>,
 }
 
 /// `lastTaskFailure`.

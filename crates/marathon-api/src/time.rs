@@ -9,7 +9,49 @@ pub type Timestamp = DateTime<Utc>;
 
 /// Formats `t` as `YYYY-MM-DDTHH:MM:SS.sssZ` (millisecond precision, truncated).
 pub fn format_timestamp(t: Timestamp) -> String {
+    match timestamp_text(t) {
+        Some(text) => String::from_utf8_lossy(&text).into_owned(),
+        None => chrono_text(t),
+    }
+}
+
+fn chrono_text(t: Timestamp) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// [`format_timestamp`]'s text without chrono's formatting machinery (listings write three
+/// timestamps per task): `None` outside years 0 to 9999 and in leap seconds, which chrono
+/// writes.
+fn timestamp_text(t: Timestamp) -> Option<[u8; 24]> {
+    use chrono::{Datelike, Timelike};
+    fn put(out: &mut [u8; 24], at: usize, width: usize, mut value: u32) {
+        for i in (at..at + width).rev() {
+            // `value % 10` is a digit.
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let millis = t.timestamp_subsec_millis();
+    if millis > 999 {
+        return None;
+    }
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    put(&mut out, 0, 4, year);
+    put(&mut out, 5, 2, t.month());
+    put(&mut out, 8, 2, t.day());
+    put(&mut out, 11, 2, t.hour());
+    put(&mut out, 14, 2, t.minute());
+    put(&mut out, 17, 2, t.second());
+    put(&mut out, 20, 3, millis);
+    Some(out)
+}
+
+fn serialize_timestamp<S: serde::Serializer>(t: Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    match timestamp_text(t) {
+        Some(text) => s.serialize_str(&String::from_utf8_lossy(&text)),
+        None => s.serialize_str(&chrono_text(t)),
+    }
 }
 
 /// Parses an ISO-8601 / RFC 3339 timestamp: with or without fraction digits, with `Z` or a
@@ -30,7 +72,7 @@ pub mod serde_ts {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_timestamp(*t))
+        serialize_timestamp(*t, s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
@@ -43,7 +85,7 @@ pub mod serde_ts {
 
         pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
             match t {
-                Some(t) => s.serialize_str(&format_timestamp(*t)),
+                Some(t) => serialize_timestamp(*t, s),
                 None => s.serialize_none(),
             }
         }
@@ -77,6 +119,26 @@ mod tests {
         // Sub-millisecond precision is truncated, never rounded up into the next second.
         let fine = t(1_999) + chrono::Duration::microseconds(999);
         assert_eq!(format_timestamp(fine), "1970-01-01T00:00:01.999Z");
+    }
+
+    #[test]
+    fn the_fast_text_is_chronos() {
+        let fine = t(1_443_604_157_614) + chrono::Duration::microseconds(999);
+        let year_9999 = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single().expect("valid");
+        for ts in [t(0), t(1), t(999), t(59_999), t(1_443_604_157_614), t(4_102_444_800_000), t(-1), fine, year_9999] {
+            assert_eq!(timestamp_text(ts).map(|b| String::from_utf8_lossy(&b).into_owned()), Some(chrono_text(ts)));
+        }
+        let far = Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).single().expect("valid");
+        assert_eq!(timestamp_text(far), None);
+        assert_eq!(format_timestamp(far), chrono_text(far));
+        let json = serde_json::to_string(&TsHolder { t: t(1_443_604_157_614) }).expect("serialize");
+        assert_eq!(json, r#"{"t":"2015-09-30T09:09:17.614Z"}"#);
+    }
+
+    #[derive(serde::Serialize)]
+    struct TsHolder {
+        #[serde(with = "serde_ts")]
+        t: Timestamp,
     }
 
     #[test]

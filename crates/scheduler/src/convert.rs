@@ -193,11 +193,16 @@ pub fn task_state_name(instance: &Instance) -> &'static str {
 
 /// The task JSON of an instance that has a task (`None` while it waits for an offer).
 pub fn task_json(instance: &Instance, service_ports: Option<&[u16]>) -> Option<TaskJson> {
+    task_json_of(instance, PathId::parse(instance.app_id.as_str()), service_ports)
+}
+
+/// [`task_json`] with the instance's app id parsed already (listings parse it once per app).
+pub fn task_json_of(instance: &Instance, app_id: PathId, service_ports: Option<&[u16]>) -> Option<TaskJson> {
     let task = instance.task.as_ref()?;
     let active = instance.condition.is_active();
     Some(TaskJson {
         id: task.id.as_str().to_string(),
-        app_id: PathId::parse(instance.app_id.as_str()),
+        app_id,
         host: task.hostname.clone(),
         ip_addresses: Vec::new(),
         ports: if active { task.host_ports.iter().map(|p| u32::from(*p)).collect() } else { Vec::new() },

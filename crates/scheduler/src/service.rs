@@ -18,7 +18,7 @@ use crate::deployments::{Change, Deployment, DeploymentKind, DeploymentTracker, 
 use crate::events::EventBus;
 use crate::flags::SchedulerFlags;
 use crate::records;
-use marathon_api::AppDefinition;
+use marathon_api::{AppDefinition, RenderedApp};
 use mesos_api::scheduler::Call;
 use mesos_api::scheduler::{
     Accept, Acknowledge, CallType, Decline, Kill, Launch, Operation, OperationType, Reconcile, ReconcileTask,
@@ -112,6 +112,8 @@ pub struct Deployed {
 pub struct Service {
     core: SchedulerCore,
     definitions: BTreeMap<AppId, AppDefinition>,
+    /// Each definition's API JSON, written when the definition changes (listings copy it).
+    rendered: BTreeMap<AppId, Arc<RenderedApp>>,
     /// Groups created through `/v2/groups` (with their dependencies).
     groups: BTreeMap<marathon_api::PathId, crate::groups::GroupMeta>,
     deployments: DeploymentTracker,
@@ -144,6 +146,25 @@ impl Service {
 
     pub fn definitions(&self) -> impl Iterator<Item = &AppDefinition> {
         self.definitions.values()
+    }
+
+    /// The API JSON of `def` (a stored definition) without extras, as written when it changed.
+    pub fn rendered_app(&self, def: &AppDefinition) -> Arc<RenderedApp> {
+        match self.rendered.get(&AppId::new(&def.id)) {
+            Some(rendered) => {
+                debug_assert_eq!(**rendered, RenderedApp::new(def), "stale rendering of {}", def.id);
+                rendered.clone()
+            }
+            None => Arc::new(RenderedApp::new(def)),
+        }
+    }
+
+    /// Keeps `rendered` in step with `definitions` for app `id`.
+    fn render_app(&mut self, id: &AppId) {
+        match self.definitions.get(id) {
+            Some(def) => self.rendered.insert(id.clone(), Arc::new(RenderedApp::new(def))),
+            None => self.rendered.remove(id),
+        };
     }
 
     pub fn deployments(&self) -> &DeploymentTracker {
@@ -357,6 +378,7 @@ impl Service {
             Some(def) => self.definitions.insert(id.clone(), def.clone()),
             None => self.definitions.remove(id),
         };
+        self.render_app(id);
         if kind == DeploymentKind::Scale {
             return;
         }
@@ -663,6 +685,7 @@ impl Service {
                 && let Some(def) = self.definitions.get_mut(&spec.id)
             {
                 *def = records::definition_of(def, spec);
+                self.render_app(&spec.id);
             }
         }
         let mut batch = Batch::new();
@@ -862,9 +885,11 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let bus = EventBus::default();
     crate::events::start_callbacks(&bus, &flags);
+    let rendered = loaded.definitions.iter().map(|(id, def)| (id.clone(), Arc::new(RenderedApp::new(def)))).collect();
     let mut service = Service {
         core,
         definitions: loaded.definitions,
+        rendered,
         groups: std::mem::take(&mut loaded.groups),
         deployments: DeploymentTracker::default(),
         bus: bus.clone(),

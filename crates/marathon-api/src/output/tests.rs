@@ -509,3 +509,45 @@ fn result_and_error_bodies() {
     );
     assert_eq!(parse_error_json(&ParseError::Syntax("t".into())), json!({"message": "Invalid JSON", "details": "t"}));
 }
+
+#[test]
+fn rendered_apps_write_the_same_bytes_as_app_json() {
+    let mut plain_task = task();
+    plain_task.health_check_results = None;
+    plain_task.service_ports = None;
+    plain_task.started_at = None;
+    let extras = [
+        AppExtras::default(),
+        full_extras(),
+        AppExtras {
+            counts: Some(TaskCounts::default()),
+            deployments: Some(vec![]),
+            tasks: Some(vec![plain_task, task()]),
+            ..AppExtras::default()
+        },
+        AppExtras { tasks: Some(vec![]), ..AppExtras::default() },
+    ];
+    for app in client_visible_apps() {
+        let rendered = RenderedApp::new(&app);
+        for extras in &extras {
+            let expected = serde_json::to_vec(&app_json(&app, extras)).expect("serialize");
+            let mut written = b"prefix".to_vec();
+            write_app_json(&mut written, &rendered, extras);
+            assert_eq!(
+                String::from_utf8_lossy(&written[6..]),
+                String::from_utf8_lossy(&expected),
+                "{} with {extras:?}",
+                app.id
+            );
+        }
+        assert!(rendered.len() >= serde_json::to_vec(&app_json(&app, &AppExtras::default())).expect("json").len());
+    }
+}
+
+#[test]
+fn tasks_are_written_in_key_order() {
+    let task = task();
+    let direct = serde_json::to_string(&task).expect("serialize");
+    let through_value = serde_json::to_string(&serde_json::to_value(&task).expect("value")).expect("serialize");
+    assert_eq!(direct, through_value);
+}

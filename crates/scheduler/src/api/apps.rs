@@ -1,7 +1,9 @@
 //! `/v2/apps`: list, create, update, delete, restart, tasks and versions of apps.
 
-use super::render::{app_info, tasks_of};
-use super::{Api, ApiError, bad_query, check_deployable, deployment_response, error, json, query_pairs, unavailable};
+use super::render::{AppSnapshot, Listed, app_info, app_snapshot, apps_body, tasks_of};
+use super::{
+    Api, ApiError, bad_query, check_deployable, deployment_response, error, json, json_bytes, query_pairs, unavailable,
+};
 use crate::core::AppId;
 use crate::service::Service;
 use axum::body::Bytes;
@@ -57,6 +59,14 @@ fn invalid(e: &ValidationError) -> Response {
     json(StatusCode::UNPROCESSABLE_ENTITY, &validation_error_json(e))
 }
 
+/// `{"<key>": …}` written off the driver.
+async fn listing(key: &'static str, listed: Listed) -> Response {
+    match apps_body(key, listed).await {
+        Some(body) => json_bytes(StatusCode::OK, body),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "the response could not be written"),
+    }
+}
+
 fn app_not_found(id: &PathId) -> Response {
     error(StatusCode::NOT_FOUND, &messages::app_not_found(id, None))
 }
@@ -81,12 +91,12 @@ pub(super) async fn list(State(api): State<Api>, RawQuery(query): RawQuery) -> R
                 })
                 .filter(|def| id.as_ref().is_none_or(|i| def.id.to_lowercase().contains(i)))
                 .filter(|def| label.as_ref().is_none_or(|l| l.matches(&def.labels)))
-                .map(|def| app_info(service, def, embed))
-                .collect::<Vec<Json>>()
+                .map(|def| app_snapshot(service, def, embed))
+                .collect::<Vec<AppSnapshot>>()
         })
         .await;
     match apps {
-        Some(apps) => json(StatusCode::OK, &json!({ "apps": apps })),
+        Some(apps) => listing("apps", Listed::Many(apps)).await,
         None => unavailable(),
     }
 }
@@ -279,10 +289,10 @@ async fn get_app(api: Api, id: PathId, pairs: &[(String, String)]) -> Response {
     });
     let app = api
         .service
-        .read(move |service| service.definition(&app_id(&id)).map(|def| app_info(service, def, embed)).ok_or(id))
+        .read(move |service| service.definition(&app_id(&id)).map(|def| app_snapshot(service, def, embed)).ok_or(id))
         .await;
     match app {
-        Some(Ok(app)) => json(StatusCode::OK, &json!({ "app": app })),
+        Some(Ok(app)) => listing("app", Listed::One(Box::new(app))).await,
         Some(Err(id)) => app_not_found(&id),
         None => unavailable(),
     }
@@ -297,12 +307,12 @@ async fn get_group_apps(api: Api, group: PathId, pairs: &[(String, String)]) -> 
             service
                 .definitions()
                 .filter(|def| def.path_id().starts_with(&group))
-                .map(|def| app_info(service, def, embed))
-                .collect::<Vec<Json>>()
+                .map(|def| app_snapshot(service, def, embed))
+                .collect::<Vec<AppSnapshot>>()
         })
         .await;
     match apps {
-        Some(apps) => json(StatusCode::OK, &json!({ "*": apps })),
+        Some(apps) => listing("*", Listed::Many(apps)).await,
         None => unavailable(),
     }
 }

@@ -91,7 +91,11 @@ pub(crate) fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {
 
 /// A JSON response.
 pub(crate) fn json(status: StatusCode, body: &Json) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    json_bytes(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A JSON response from bytes written already.
+pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], Body::from(bytes)).into_response()
 }
 
