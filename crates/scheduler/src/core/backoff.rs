@@ -81,6 +81,15 @@ impl LaunchDelays {
         self.get(key, now).is_some_and(|entry| entry.launch_not_before() > now)
     }
 
+    /// The delays that hold launches back at `now`, by key.
+    pub(crate) fn waiting(&self, now: Duration) -> impl Iterator<Item = (&DelayKey, &LaunchDelay)> {
+        self.entries.iter().filter(move |(_, entry)| !entry.expired(now) && entry.launch_not_before() > now)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Drops expired entries.
     pub(crate) fn cleanup(&mut self, now: Duration) {
         self.entries.retain(|_, entry| !entry.expired(now));

@@ -253,10 +253,14 @@ impl SchedulerCore {
         if !self.connected || !self.reconciled {
             return 0;
         }
+        // Called in every step: the delay (a keyed lookup) only for apps with something waiting.
         self.apps
             .iter()
-            .filter(|(_, spec)| !self.delays.is_delayed(&delay_key(spec), self.now.mono))
-            .map(|(app_id, _)| self.scheduled_of(app_id).count())
+            .map(|(app_id, spec)| match self.scheduled_of(app_id).count() {
+                0 => 0,
+                _ if !self.delays.is_empty() && self.delays.is_delayed(&delay_key(spec), self.now.mono) => 0,
+                scheduled => scheduled,
+            })
             .sum()
     }
 

@@ -706,11 +706,11 @@ impl SchedulerCore {
             {
                 consider(last + self.config.min_revive_offers_interval);
             }
-            for (app_id, spec) in &self.apps {
-                if let Some(delay) = self.delays.get(&delay_key(spec), now)
-                    && delay.launch_not_before() > now
-                    && self.scheduled_of(app_id).next().is_some()
-                {
+            // Walks the delays, not the apps: few apps are backed off at once.
+            for ((app_id, config), delay) in self.delays.waiting(now) {
+                let current =
+                    self.apps.get(app_id).is_some_and(|spec| spec.version_info.last_config_change_at == *config);
+                if current && self.scheduled_of(app_id).next().is_some() {
                     consider(delay.launch_not_before());
                 }
             }
