@@ -354,21 +354,22 @@ fn remove_file(path: &Path) {
 
 /// The agent's environment with `overrides` applied in order (later wins).
 pub fn merge_env(base: &[(String, String)], overrides: &[(String, String)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::with_capacity(base.len() + overrides.len());
-    let mut index: HashMap<String, usize> = HashMap::new();
+    // Indexes borrow the names; each kept variable is copied once.
+    let mut kept: Vec<(&str, &str)> = Vec::with_capacity(base.len() + overrides.len());
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(base.len() + overrides.len());
     for (k, v) in base.iter().chain(overrides) {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
             continue;
         }
-        match index.get(k) {
-            Some(&i) => out[i].1 = v.clone(),
+        match index.get(k.as_str()) {
+            Some(&i) => kept[i].1 = v,
             None => {
-                index.insert(k.clone(), out.len());
-                out.push((k.clone(), v.clone()));
+                index.insert(k, kept.len());
+                kept.push((k, v));
             }
         }
     }
-    out
+    kept.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[cfg(test)]

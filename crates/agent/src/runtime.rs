@@ -49,6 +49,9 @@ pub(crate) struct Runtime {
 /// Task processes being started at once.
 pub(crate) const SPAWN_CONCURRENCY: usize = 16;
 
+/// Blocking threads creating the sandboxes of one burst of launches.
+const SANDBOX_LANES: usize = 4;
+
 /// Status updates in one call at most (keeps a request far below the master's body limit
 /// when every task's update is sent at once, e.g. after a re-registration).
 const MAX_UPDATES_PER_CALL: usize = 256;
@@ -88,17 +91,45 @@ impl Runtime {
         self.checkpoint(checkpoints).await;
         // Status updates of the burst travel together: one POST instead of one per update.
         let mut updates: Vec<(String, StatusUpdate)> = Vec::new();
+        // Sandboxes of the burst are created by one blocking job, one after the other.
+        let mut sandboxes: Vec<LaunchSpec> = Vec::new();
         for command in others {
             match command {
                 Command::Send { stream_id, call } => match *call {
                     AgentCall::StatusUpdate { status_update } => updates.push((stream_id, status_update)),
                     call => self.execute(Command::Send { stream_id, call: Box::new(call) }).await,
                 },
+                Command::Prepare(spec) if spec.uris.is_empty() && !self.containers.hollow() => sandboxes.push(*spec),
                 other => self.execute(other).await,
             }
         }
+        self.prepare_sandboxes(sandboxes);
         self.send_updates(updates);
         self.publish();
+    }
+
+    /// Prepares tasks without URIs: creates their sandboxes one after the other on at most
+    /// [`SANDBOX_LANES`] blocking threads, reporting each as soon as it exists, instead of one
+    /// blocking job (a thread hand-off each way, and a thread per task in a large burst) per
+    /// task. Sandboxes of one framework share their parent directories, so many threads
+    /// would mostly contend on those directories' locks.
+    fn prepare_sandboxes(&mut self, mut specs: Vec<LaunchSpec>) {
+        let lane_len = specs.len().div_ceil(SANDBOX_LANES).max(1);
+        while !specs.is_empty() {
+            let lane: Vec<LaunchSpec> = specs.drain(..lane_len.min(specs.len())).collect();
+            let events = self.events_tx.clone();
+            self.helpers.spawn(async move {
+                let job = tokio::task::spawn_blocking(move || {
+                    for spec in lane {
+                        let result = create_sandbox(&spec.sandbox);
+                        let _ = events.send(Event::Prepared { container_id: spec.container_id, result });
+                    }
+                });
+                if let Err(e) = job.await {
+                    error!(error = %e, "sandbox creation failed");
+                }
+            });
+        }
     }
 
     /// Posts status updates in order, one call per run of updates for the same stream.
@@ -401,8 +432,35 @@ async fn prepare(http: &reqwest::Client, spec: &LaunchSpec) -> Result<(), String
 fn create_sandbox(sandbox: &std::path::Path) -> Result<(), String> {
     std::fs::create_dir_all(sandbox).map_err(|e| format!("cannot create the sandbox: {e}"))?;
     if let (Some(runs), Some(name)) = (sandbox.parent(), sandbox.file_name()) {
-        crate::checkpoint::replace_symlink_volatile(std::path::Path::new(name), &runs.join("latest"))
-            .map_err(|e| e.to_string())?;
+        let target = std::path::Path::new(name);
+        let latest = runs.join("latest");
+        // The first run of an executor has no link yet: create it in place (no temporary
+        // link and rename); a later run replaces it atomically.
+        match std::os::unix::fs::symlink(target, &latest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                crate::checkpoint::replace_symlink_volatile(target, &latest).map_err(|e| e.to_string())?;
+            }
+            Err(e) => return Err(format!("cannot link {}: {e}", latest.display())),
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::create_sandbox;
+
+    #[test]
+    fn sandbox_links_latest_to_the_newest_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runs = dir.path().join("executors/e1/runs");
+        create_sandbox(&runs.join("c1")).expect("first run");
+        assert_eq!(std::fs::read_link(runs.join("latest")).expect("link"), std::path::Path::new("c1"));
+        create_sandbox(&runs.join("c2")).expect("second run");
+        assert_eq!(std::fs::read_link(runs.join("latest")).expect("link"), std::path::Path::new("c2"));
+        assert!(runs.join("latest").is_dir());
+        let names: Vec<_> = std::fs::read_dir(&runs).expect("runs").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names.len(), 3, "no temporary link left: {names:?}");
+    }
 }
