@@ -8,6 +8,12 @@ use clap::{Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc's malloc: listings and status bursts allocate and free many small
+/// objects across threads, where glibc's arenas spent a third of a large listing's CPU in
+/// malloc, free and consolidation (BENCHMARKS.md, "Marathon API: listing").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "marathon", version, about = "Marathon and the Mesos-compatible cluster core it runs on")]
 struct Cli {
