@@ -10,9 +10,9 @@
 //! 2. Cluster: a `marathon master` and one `marathon agent` process; a framework subscribes and
 //!    launches N `sleep 600` tasks (0.01 cpu, 8 MB each) from its first offer. Measured from the
 //!    ACCEPT until the framework has seen TASK_RUNNING for all N. The command is the shell
-//!    command `sleep 600` (`sh -c`, as Mesos runs it: the shell forks and execs `sleep`); with
-//!    `--argv` it is `sleep` with arguments `["sleep", "600"]` (`shell: false`), which runs the
-//!    same process as the floor.
+//!    command `sleep 600`, which the agent execs directly (plain words need no `/bin/sh`, see
+//!    `containerizer::launch::simple_command`); with `--argv` it is `sleep` with arguments
+//!    `["sleep", "600"]` (`shell: false`). Both run the same process as the floor.
 //!
 //! Profiling knobs (environment): `LAUNCH_BENCH_CPU=1` prints the CPU seconds the master, the
 //! agent and the framework used during the launch; `LAUNCH_BENCH_LOGS=<dir>` keeps the master's
