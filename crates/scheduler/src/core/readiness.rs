@@ -164,8 +164,6 @@ impl SchedulerCore {
     /// [`Self::is_serving`] with the instance's app at hand: rolling upgrades ask it of every
     /// instance of the app on every step.
     pub(super) fn is_serving_in(&self, spec: &RunSpec, instance: &Instance) -> bool {
-        let healthy = instance.condition == Condition::Running
-            && (spec.health_checks.is_empty() || considered_healthy(spec, instance, self.health.get(&instance.id)));
-        healthy && self.is_ready_in(spec, instance)
+        considered_healthy(spec, instance, self.health.get(&instance.id)) && self.is_ready_in(spec, instance)
     }
 }
