@@ -9,6 +9,7 @@
 mod api;
 pub mod convert;
 pub mod core;
+mod definitions;
 pub mod deployments;
 pub mod events;
 pub mod flags;

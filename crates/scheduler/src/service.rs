@@ -14,6 +14,7 @@
 
 use crate::convert;
 use crate::core::{AppId, Command, Event, Now, SchedulerConfig, SchedulerCore, Timestamp, WriteId};
+use crate::definitions::Definitions;
 use crate::deployments::{Change, Deployment, DeploymentKind, DeploymentTracker, Step, simple_steps};
 use crate::events::EventBus;
 use crate::flags::SchedulerFlags;
@@ -111,9 +112,7 @@ pub struct Deployed {
 /// The state the driver owns; API closures see it through [`ServiceHandle`].
 pub struct Service {
     core: SchedulerCore,
-    definitions: BTreeMap<AppId, AppDefinition>,
-    /// Each definition's API JSON, written when the definition changes (listings copy it).
-    rendered: BTreeMap<AppId, Arc<RenderedApp>>,
+    definitions: Definitions,
     /// Groups created through `/v2/groups` (with their dependencies).
     groups: BTreeMap<marathon_api::PathId, crate::groups::GroupMeta>,
     deployments: DeploymentTracker,
@@ -150,21 +149,7 @@ impl Service {
 
     /// The API JSON of `def` (a stored definition) without extras, as written when it changed.
     pub fn rendered_app(&self, def: &AppDefinition) -> Arc<RenderedApp> {
-        match self.rendered.get(&AppId::new(&def.id)) {
-            Some(rendered) => {
-                debug_assert_eq!(**rendered, RenderedApp::new(def), "stale rendering of {}", def.id);
-                rendered.clone()
-            }
-            None => Arc::new(RenderedApp::new(def)),
-        }
-    }
-
-    /// Keeps `rendered` in step with `definitions` for app `id`.
-    fn render_app(&mut self, id: &AppId) {
-        match self.definitions.get(id) {
-            Some(def) => self.rendered.insert(id.clone(), Arc::new(RenderedApp::new(def))),
-            None => self.rendered.remove(id),
-        };
+        self.definitions.rendered(def)
     }
 
     pub fn deployments(&self) -> &DeploymentTracker {
@@ -374,11 +359,7 @@ impl Service {
     /// a scale-only change (`kind` Scale) announces nothing.
     fn set_definition(&mut self, id: &AppId, def: Option<AppDefinition>, kind: DeploymentKind) {
         use marathon_api::events::Event as Wire;
-        let old = match &def {
-            Some(def) => self.definitions.insert(id.clone(), def.clone()),
-            None => self.definitions.remove(id),
-        };
-        self.render_app(id);
+        let old = self.definitions.set(id, def.clone());
         if kind == DeploymentKind::Scale {
             return;
         }
@@ -681,15 +662,12 @@ impl Service {
 
     fn persist(&mut self, write_id: WriteId, records: &[crate::core::Record]) {
         for record in records {
-            if let crate::core::Record::App(spec) = record
-                && let Some(def) = self.definitions.get_mut(&spec.id)
-            {
-                *def = records::definition_of(def, spec);
-                self.render_app(&spec.id);
+            if let crate::core::Record::App(spec) = record {
+                self.definitions.update(&spec.id, |def| records::definition_of(def, spec));
             }
         }
         let mut batch = Batch::new();
-        records::add_to_batch(&mut batch, records, &self.definitions);
+        records::add_to_batch(&mut batch, records, self.definitions.as_map());
         self.write(batch, Some(write_id));
     }
 
@@ -885,11 +863,9 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let bus = EventBus::default();
     crate::events::start_callbacks(&bus, &flags);
-    let rendered = loaded.definitions.iter().map(|(id, def)| (id.clone(), Arc::new(RenderedApp::new(def)))).collect();
     let mut service = Service {
         core,
-        definitions: loaded.definitions,
-        rendered,
+        definitions: Definitions::new(loaded.definitions),
         groups: std::mem::take(&mut loaded.groups),
         deployments: DeploymentTracker::default(),
         bus: bus.clone(),
