@@ -109,20 +109,23 @@ impl Harness {
     }
 
     fn launch(&mut self, stream: &str, fw: &FrameworkId, offer: &Offer, task_id: &str, resources: &str) {
-        let task = serde_json::json!({
-            "name": task_id, "task_id": {"value": task_id}, "agent_id": offer.agent_id,
-            "resources": ResourceSet::parse_text(resources).expect("res").to_wire(),
-            "command": {"value": "sleep 100"},
-        });
-        self.core
-            .call(
-                self.now,
-                Some(stream),
-                call(serde_json::json!({"type": "ACCEPT", "framework_id": fw, "accept": {
-                    "offer_ids": [offer.id], "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}]}})),
-            )
-            .expect("accepted");
+        self.core.call(self.now, Some(stream), accept(fw, offer, task_id, resources, None)).expect("accepted");
     }
+}
+
+/// ACCEPT of `offer` launching one `sleep 100` task, with `filters.refuse_seconds` if given.
+fn accept(fw: &FrameworkId, offer: &Offer, task_id: &str, resources: &str, refuse_seconds: Option<f64>) -> Call {
+    let task = serde_json::json!({
+        "name": task_id, "task_id": {"value": task_id}, "agent_id": offer.agent_id,
+        "resources": ResourceSet::parse_text(resources).expect("res").to_wire(),
+        "command": {"value": "sleep 100"},
+    });
+    let mut accept = serde_json::json!({
+        "offer_ids": [offer.id], "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}]});
+    if let Some(refuse) = refuse_seconds {
+        accept["filters"] = serde_json::json!({"refuse_seconds": refuse});
+    }
+    call(serde_json::json!({"type": "ACCEPT", "framework_id": fw, "accept": accept}))
 }
 
 fn updates(events: &[Event]) -> Vec<&TaskStatus> {
@@ -546,24 +549,14 @@ fn an_accept_without_a_filter_gets_the_rest_of_its_offer_back_at_once() {
     h.agent("a1", "cpus:4;mem:1024");
     let fw = h.subscribe("s1", framework_info("fw", &[]));
     let offer = h.offers("s1").remove(0);
-    let accept = |offer: &Offer, task_id: &str, refuse: f64| {
-        let task = serde_json::json!({
-            "name": task_id, "task_id": {"value": task_id}, "agent_id": offer.agent_id,
-            "resources": ResourceSet::parse_text("cpus:1;mem:128").expect("res").to_wire(),
-            "command": {"value": "sleep 100"},
-        });
-        call(serde_json::json!({"type": "ACCEPT", "framework_id": fw, "accept": {
-            "offer_ids": [offer.id], "filters": {"refuse_seconds": refuse},
-            "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}]}}))
-    };
     // refuse_seconds 0: the framework launches in batches; the rest comes back without
     // waiting for the next allocation interval.
-    h.core.call(h.now, Some("s1"), accept(&offer, "t1", 0.0)).expect("accepted");
+    h.core.call(h.now, Some("s1"), accept(&fw, &offer, "t1", "cpus:1;mem:128", Some(0.0))).expect("accepted");
     let rest = h.offers("s1");
     assert_eq!(rest.len(), 1, "re-offered at once");
     let cpus = ResourceSet::from_wire(&rest[0].resources).expect("resources").scalar("cpus");
     assert_eq!(cpus, 3.0);
     // With the default filter the rest is refused for a while.
-    h.core.call(h.now, Some("s1"), accept(&rest[0], "t2", 5.0)).expect("accepted");
+    h.core.call(h.now, Some("s1"), accept(&fw, &rest[0], "t2", "cpus:1;mem:128", Some(5.0))).expect("accepted");
     assert!(h.offers("s1").is_empty());
 }
