@@ -139,7 +139,7 @@ async fn tcp_connect(addr: IpAddr, port: u16) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn shell(cmd: &str, dir: &std::path::Path) -> HealthProbe {
         HealthProbe::Command {
@@ -220,45 +220,12 @@ mod tests {
         assert!(run(&https, timeout, &http, &[]).await.is_err());
     }
 
-    /// `tests/compat/https_server.py` serving `dir` on 127.0.0.1 with a self-signed certificate
-    /// made by the openssl CLI; its port.
-    async fn https_server(dir: &std::path::Path) -> (tokio::process::Child, u16) {
-        let status = tokio::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
-            .args(["-keyout", "key.pem", "-out", "cert.pem"])
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .await
-            .expect("run openssl");
-        assert!(status.success(), "openssl req failed: {status}");
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/https_server.py");
-        let mut child = tokio::process::Command::new("python3")
-            .arg(script)
-            .args(["0", "cert.pem", "key.pem", "127.0.0.1"])
-            .current_dir(dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run python3");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        tokio::time::timeout(Duration::from_secs(20), tokio::io::BufReader::new(stdout).read_line(&mut line))
-            .await
-            .expect("the HTTPS server's port in time")
-            .expect("read the HTTPS server's port");
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("a port, not {line:?}"));
-        (child, port)
-    }
-
     #[tokio::test]
     async fn https_probe_accepts_a_self_signed_certificate() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("health"), "ok").expect("write");
-        let (mut tls, port) = https_server(dir.path()).await;
+        let tls = xtask::https_server::HttpsServer::start(dir.path());
+        let port = tls.port;
         let http = http_client().expect("client");
         let ip: IpAddr = "127.0.0.1".parse().expect("ip");
         let probe =
@@ -269,7 +236,6 @@ mod tests {
         assert!(missing.as_ref().is_err_and(|e| e.contains("404")), "{missing:?}");
         // Plain HTTP to the TLS server gets no answer.
         assert!(run(&probe("http", "/health"), timeout, &http, &[]).await.is_err());
-        tls.kill().await.expect("kill the HTTPS server");
     }
 
     #[tokio::test]

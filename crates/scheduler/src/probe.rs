@@ -104,7 +104,7 @@ async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> ProbeOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A one-connection-at-a-time HTTP server answering every request with `status`.
     async fn server(status: u16) -> u16 {
@@ -141,45 +141,12 @@ mod tests {
         assert!(matches!(tcp_probe("127.0.0.1", closed, t).await, ProbeOutcome::Unhealthy { .. }));
     }
 
-    /// `tests/compat/https_server.py` serving `dir` on 127.0.0.1 with a self-signed certificate
-    /// made by the openssl CLI; its port.
-    async fn https_server(dir: &std::path::Path) -> (tokio::process::Child, u16) {
-        let status = tokio::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
-            .args(["-keyout", "key.pem", "-out", "cert.pem"])
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .await
-            .expect("run openssl");
-        assert!(status.success(), "openssl req failed: {status}");
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/compat/https_server.py");
-        let mut child = tokio::process::Command::new("python3")
-            .arg(script)
-            .args(["0", "cert.pem", "key.pem", "127.0.0.1"])
-            .current_dir(dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run python3");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        tokio::time::timeout(Duration::from_secs(20), tokio::io::BufReader::new(stdout).read_line(&mut line))
-            .await
-            .expect("the HTTPS server's port in time")
-            .expect("read the HTTPS server's port");
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("a port, not {line:?}"));
-        (child, port)
-    }
-
     #[tokio::test]
     async fn https_probes_accept_self_signed_certificates_and_need_tls() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("health"), "ok").expect("write");
-        let (mut tls, port) = https_server(dir.path()).await;
+        let tls = xtask::https_server::HttpsServer::start(dir.path());
+        let port = tls.port;
         let http = client().expect("client");
         let t = Duration::from_secs(5);
         let probe = |protocol, port, path| run(&http, protocol, "127.0.0.1", port, path, t, false);
@@ -195,6 +162,5 @@ mod tests {
         let https_to_plain = probe(HealthCheckProtocol::Https, plain, "/health").await;
         assert!(matches!(https_to_plain, ProbeOutcome::Unhealthy { .. }), "{https_to_plain:?}");
         assert_eq!(readiness(&http, true, "127.0.0.1", plain, "/health", t).await, None);
-        tls.kill().await.expect("kill the HTTPS server");
     }
 }
