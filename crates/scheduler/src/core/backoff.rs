@@ -14,9 +14,6 @@ use super::time::Timestamp;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Which delay an instance's launch waits for.
-pub(crate) type DelayKey = (AppId, Timestamp);
-
 /// The backoff state of one app version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaunchDelay {
@@ -39,60 +36,69 @@ impl LaunchDelay {
     }
 }
 
+/// Delays by app and config (`last_config_change_at`). Nested by app, so that a lookup borrows
+/// the app id: every step asks for the delays of the apps with instances waiting.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LaunchDelays {
-    entries: BTreeMap<DelayKey, LaunchDelay>,
+    entries: BTreeMap<AppId, BTreeMap<Timestamp, LaunchDelay>>,
 }
 
 impl LaunchDelays {
     /// A task of the app version ended in a failure.
-    pub(crate) fn on_failure(&mut self, key: DelayKey, strategy: &BackoffStrategy, now: Duration) {
+    pub(crate) fn on_failure(&mut self, app: &AppId, config: Timestamp, strategy: &BackoffStrategy, now: Duration) {
         let max = strategy.max_launch_delay;
-        let delay = match self.entries.get(&key) {
-            Some(entry) if !entry.expired(now) => scale(entry.delay, strategy.factor).min(max),
-            _ => strategy.backoff.min(max),
+        let delay = match self.get(app, config, now) {
+            Some(entry) => scale(entry.delay, strategy.factor).min(max),
+            None => strategy.backoff.min(max),
         };
-        self.entries.insert(key, LaunchDelay { delay, reference: now, max_launch_delay: max });
+        let entry = LaunchDelay { delay, reference: now, max_launch_delay: max };
+        self.entries.entry(app.clone()).or_default().insert(config, entry);
     }
 
     /// A task of the app version made progress (staging, starting, running).
-    pub(crate) fn on_progress(&mut self, key: &DelayKey, now: Duration) {
-        if let Some(entry) = self.entries.get_mut(key) {
+    pub(crate) fn on_progress(&mut self, app: &AppId, config: Timestamp, now: Duration) {
+        let Some(configs) = self.entries.get_mut(app) else { return };
+        if let Some(entry) = configs.get_mut(&config) {
             if entry.expired(now) {
-                self.entries.remove(key);
+                configs.remove(&config);
             } else {
                 entry.reference = now;
             }
+        }
+        if configs.is_empty() {
+            self.entries.remove(app);
         }
     }
 
     /// Forgets every delay of `app`.
     pub(crate) fn reset(&mut self, app: &AppId) {
-        self.entries.retain(|(id, _), _| id != app);
+        self.entries.remove(app);
     }
 
-    /// The active delay of `key`, if any.
-    pub(crate) fn get(&self, key: &DelayKey, now: Duration) -> Option<&LaunchDelay> {
-        self.entries.get(key).filter(|entry| !entry.expired(now))
+    /// The active delay of the app version, if any.
+    pub(crate) fn get(&self, app: &AppId, config: Timestamp, now: Duration) -> Option<&LaunchDelay> {
+        self.entries.get(app)?.get(&config).filter(|entry| !entry.expired(now))
     }
 
-    /// Whether launches of `key` must still wait at `now`.
-    pub(crate) fn is_delayed(&self, key: &DelayKey, now: Duration) -> bool {
-        self.get(key, now).is_some_and(|entry| entry.launch_not_before() > now)
+    /// Whether launches of the app version must still wait at `now`.
+    pub(crate) fn is_delayed(&self, app: &AppId, config: Timestamp, now: Duration) -> bool {
+        self.get(app, config, now).is_some_and(|entry| entry.launch_not_before() > now)
     }
 
-    /// The delays that hold launches back at `now`, by key.
-    pub(crate) fn waiting(&self, now: Duration) -> impl Iterator<Item = (&DelayKey, &LaunchDelay)> {
-        self.entries.iter().filter(move |(_, entry)| !entry.expired(now) && entry.launch_not_before() > now)
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    /// The delays that hold launches back at `now`: app, config and delay.
+    pub(crate) fn waiting(&self, now: Duration) -> impl Iterator<Item = (&AppId, Timestamp, &LaunchDelay)> {
+        self.entries
+            .iter()
+            .flat_map(|(app, configs)| configs.iter().map(move |(config, entry)| (app, *config, entry)))
+            .filter(move |(_, _, entry)| !entry.expired(now) && entry.launch_not_before() > now)
     }
 
     /// Drops expired entries.
     pub(crate) fn cleanup(&mut self, now: Duration) {
-        self.entries.retain(|_, entry| !entry.expired(now));
+        self.entries.retain(|_, configs| {
+            configs.retain(|_, entry| !entry.expired(now));
+            !configs.is_empty()
+        });
     }
 }
 
@@ -109,8 +115,10 @@ mod tests {
 
     const SEC: Duration = Duration::from_secs(1);
 
-    fn key() -> DelayKey {
-        (AppId::new("/a"), Timestamp::from_millis(1))
+    const CONFIG: Timestamp = Timestamp::from_millis(1);
+
+    fn app() -> AppId {
+        AppId::new("/a")
     }
 
     #[test]
@@ -120,8 +128,8 @@ mod tests {
         let mut now = Duration::from_secs(1000);
         let mut seen = Vec::new();
         for _ in 0..60 {
-            delays.on_failure(key(), &strategy, now);
-            let entry = *delays.get(&key(), now).expect("entry");
+            delays.on_failure(&app(), CONFIG, &strategy, now);
+            let entry = *delays.get(&app(), CONFIG, now).expect("entry");
             assert_eq!(entry.reference, now);
             seen.push(entry.delay);
             now += Duration::from_millis(10);
@@ -139,25 +147,25 @@ mod tests {
     fn progress_moves_the_reference_and_expiry_forgets() {
         let strategy = BackoffStrategy::default();
         let mut delays = LaunchDelays::default();
-        delays.on_failure(key(), &strategy, 10 * SEC);
-        assert!(delays.is_delayed(&key(), 10 * SEC));
-        assert!(!delays.is_delayed(&key(), 11 * SEC));
-        delays.on_progress(&key(), 20 * SEC);
-        assert!(delays.is_delayed(&key(), 20 * SEC));
-        assert_eq!(delays.get(&key(), 20 * SEC).map(|e| e.launch_not_before()), Some(21 * SEC));
+        delays.on_failure(&app(), CONFIG, &strategy, 10 * SEC);
+        assert!(delays.is_delayed(&app(), CONFIG, 10 * SEC));
+        assert!(!delays.is_delayed(&app(), CONFIG, 11 * SEC));
+        delays.on_progress(&app(), CONFIG, 20 * SEC);
+        assert!(delays.is_delayed(&app(), CONFIG, 20 * SEC));
+        assert_eq!(delays.get(&app(), CONFIG, 20 * SEC).map(|e| e.launch_not_before()), Some(21 * SEC));
         // 300 s after the reference the entry is gone, and the next failure starts over.
-        assert!(delays.get(&key(), 321 * SEC).is_none());
-        delays.on_failure(key(), &strategy, 321 * SEC);
-        assert_eq!(delays.get(&key(), 321 * SEC).map(|e| e.delay), Some(SEC));
+        assert!(delays.get(&app(), CONFIG, 321 * SEC).is_none());
+        delays.on_failure(&app(), CONFIG, &strategy, 321 * SEC);
+        assert_eq!(delays.get(&app(), CONFIG, 321 * SEC).map(|e| e.delay), Some(SEC));
         delays.reset(&AppId::new("/a"));
-        assert!(delays.get(&key(), 321 * SEC).is_none());
+        assert!(delays.get(&app(), CONFIG, 321 * SEC).is_none());
     }
 
     #[test]
     fn the_cap_also_bounds_the_first_delay() {
         let strategy = BackoffStrategy { backoff: 10 * SEC, factor: 2.0, max_launch_delay: 4 * SEC };
         let mut delays = LaunchDelays::default();
-        delays.on_failure(key(), &strategy, SEC);
-        assert_eq!(delays.get(&key(), SEC).map(|e| e.delay), Some(4 * SEC));
+        delays.on_failure(&app(), CONFIG, &strategy, SEC);
+        assert_eq!(delays.get(&app(), CONFIG, SEC).map(|e| e.delay), Some(4 * SEC));
     }
 }

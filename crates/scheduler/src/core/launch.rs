@@ -47,7 +47,7 @@ impl SchedulerCore {
         let offer_role = offer.allocation_info.as_ref().and_then(|a| a.role.clone());
         let mut queues: Vec<(RunSpec, VecDeque<InstanceId>)> = Vec::new();
         for (app_id, spec) in &self.apps {
-            if self.delays.is_delayed(&delay_key(spec), self.now.mono) {
+            if self.delays.is_delayed(&spec.id, spec.version_info.last_config_change_at, self.now.mono) {
                 continue;
             }
             let waiting: VecDeque<InstanceId> = self.scheduled_of(app_id).map(|i| i.id.clone()).collect();
@@ -258,7 +258,7 @@ impl SchedulerCore {
             .iter()
             .map(|(app_id, spec)| match self.scheduled_of(app_id).count() {
                 0 => 0,
-                _ if !self.delays.is_empty() && self.delays.is_delayed(&delay_key(spec), self.now.mono) => 0,
+                _ if self.delays.is_delayed(&spec.id, spec.version_info.last_config_change_at, self.now.mono) => 0,
                 scheduled => scheduled,
             })
             .sum()

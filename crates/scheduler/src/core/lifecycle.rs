@@ -426,7 +426,7 @@ impl SchedulerCore {
             && goal == Goal::Running
             && let Some(spec) = self.apps.get(&app_id)
         {
-            self.delays.on_progress(&delay_key(spec), now.mono);
+            self.delays.on_progress(&spec.id, spec.version_info.last_config_change_at, now.mono);
         }
     }
 
@@ -520,7 +520,7 @@ impl SchedulerCore {
             && condition.is_launch_failure()
             && let Some(spec) = self.apps.get(&app_id)
         {
-            self.delays.on_failure(delay_key(spec), &spec.backoff, now.mono);
+            self.delays.on_failure(&spec.id, spec.version_info.last_config_change_at, &spec.backoff, now.mono);
         }
         match goal {
             Goal::Running => {

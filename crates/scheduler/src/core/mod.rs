@@ -57,7 +57,7 @@ pub use run_spec::{
 pub use task_builder::task_environment;
 pub use time::{Now, Timestamp};
 
-use backoff::{DelayKey, LaunchDelays};
+use backoff::LaunchDelays;
 use mesos_api::{AgentId, FrameworkId, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -707,9 +707,9 @@ impl SchedulerCore {
                 consider(last + self.config.min_revive_offers_interval);
             }
             // Walks the delays, not the apps: few apps are backed off at once.
-            for ((app_id, config), delay) in self.delays.waiting(now) {
+            for (app_id, config, delay) in self.delays.waiting(now) {
                 let current =
-                    self.apps.get(app_id).is_some_and(|spec| spec.version_info.last_config_change_at == *config);
+                    self.apps.get(app_id).is_some_and(|spec| spec.version_info.last_config_change_at == config);
                 if current && self.scheduled_of(app_id).next().is_some() {
                     consider(delay.launch_not_before());
                 }
@@ -803,7 +803,7 @@ impl SchedulerCore {
     /// The backoff of the app's current config, if it has one.
     pub fn launch_delay(&self, app_id: &AppId) -> Option<&LaunchDelay> {
         let spec = self.apps.get(app_id)?;
-        self.delays.get(&delay_key(spec), self.now.mono)
+        self.delays.get(&spec.id, spec.version_info.last_config_change_at, self.now.mono)
     }
 
     /// Apps with instances waiting for offers (`/v2/queue`).
@@ -814,7 +814,10 @@ impl SchedulerCore {
             if scheduled.is_empty() {
                 continue;
             }
-            let not_before = self.delays.get(&delay_key(spec), now.mono).map(LaunchDelay::launch_not_before);
+            let not_before = self
+                .delays
+                .get(&spec.id, spec.version_info.last_config_change_at, now.mono)
+                .map(LaunchDelay::launch_not_before);
             let delay = match not_before {
                 Some(at) if at > now.mono => QueueDelay { time_left: at - now.mono, overdue: false },
                 _ => QueueDelay { time_left: Duration::ZERO, overdue: true },
@@ -873,8 +876,4 @@ impl SchedulerCore {
     fn mark_dirty(&mut self, id: &InstanceId) {
         self.step.dirty.insert(id.clone());
     }
-}
-
-fn delay_key(spec: &RunSpec) -> DelayKey {
-    (spec.id.clone(), spec.version_info.last_config_change_at)
 }
