@@ -148,7 +148,7 @@ impl SchedulerCore {
     /// Assigns the instance's next task to the offer: next incarnation, agent, host ports.
     fn provision(&mut self, id: &InstanceId, spec: &RunSpec, offer: &Offer, matched: &ResourceMatch) -> TaskInfo {
         let now = self.now;
-        let instance = self.instances.get_mut(id).expect("scheduled instances exist");
+        let (instance, runtime) = self.instances.get_mut_with_runtime(id).expect("scheduled instances exist");
         assert!(instance.task.is_none(), "an instance gets a new task only after its previous one ended");
         instance.incarnation += 1;
         let task_id = instance.id.task_id(instance.incarnation);
@@ -170,9 +170,7 @@ impl SchedulerCore {
         instance.condition_since = now.wall;
         instance.run_spec_version = spec.version;
         instance.role = spec.role.clone();
-        if let Some(runtime) = self.runtime.get_mut(id) {
-            runtime.condition_changed = now.mono;
-        }
+        runtime.condition_changed = now.mono;
         self.tasks.insert(task_id.clone(), id.clone());
         self.mark_dirty(id);
         self.publish_provisioned(id);

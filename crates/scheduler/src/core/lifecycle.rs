@@ -232,8 +232,7 @@ impl SchedulerCore {
             unreachable_since: None,
             role: spec.role.clone(),
         };
-        self.instances.insert(instance);
-        self.runtime.insert(id.clone(), Runtime { condition_changed: self.now.mono, unreachable_at: None });
+        self.instances.insert(instance, Runtime { condition_changed: self.now.mono, unreachable_at: None });
         self.mark_dirty(&id);
         id
     }
@@ -273,7 +272,6 @@ impl SchedulerCore {
         if let Some(task) = &instance.task {
             self.tasks.remove(&task.id);
         }
-        self.runtime.remove(id);
         self.kills.remove(id);
         self.mark_dirty(id);
         // Capacity it held is free (a rolling upgrade may launch more).
@@ -391,7 +389,7 @@ impl SchedulerCore {
 
     fn task_progressed(&mut self, id: &InstanceId, condition: Condition, status: &TaskStatus) {
         let now = self.now;
-        let Some(instance) = self.instances.get_mut(id) else { return };
+        let Some((instance, runtime)) = self.instances.get_mut_with_runtime(id) else { return };
         let before = instance.clone();
         let Some(task) = instance.task.as_mut() else { return };
         task.mesos_state = Some(status.state);
@@ -406,10 +404,8 @@ impl SchedulerCore {
             instance.condition = condition;
             instance.condition_since = now.wall;
             instance.unreachable_since = None;
-            if let Some(runtime) = self.runtime.get_mut(id) {
-                runtime.condition_changed = now.mono;
-                runtime.unreachable_at = None;
-            }
+            runtime.condition_changed = now.mono;
+            runtime.unreachable_at = None;
         }
         let app_id = instance.app_id.clone();
         let goal = instance.goal;
@@ -432,7 +428,7 @@ impl SchedulerCore {
 
     fn task_unreachable(&mut self, id: &InstanceId, status: &TaskStatus) {
         let now = self.now;
-        let Some(instance) = self.instances.get_mut(id) else { return };
+        let Some((instance, runtime)) = self.instances.get_mut_with_runtime(id) else { return };
         if let Some(task) = instance.task.as_mut() {
             task.mesos_state = Some(status.state);
         }
@@ -445,10 +441,8 @@ impl SchedulerCore {
             instance.condition = Condition::Unreachable;
             instance.condition_since = now.wall;
             instance.unreachable_since = Some(since);
-            if let Some(runtime) = self.runtime.get_mut(id) {
-                runtime.condition_changed = now.mono;
-                runtime.unreachable_at = Some(now.mono_of(since));
-            }
+            runtime.condition_changed = now.mono;
+            runtime.unreachable_at = Some(now.mono_of(since));
             info!(instance_id = %id, "instance unreachable");
             self.publish_condition(id);
         }
@@ -469,7 +463,7 @@ impl SchedulerCore {
         }
         let Some(spec) = self.apps.get(&app_id) else { return };
         let UnreachableStrategy::Enabled { inactive_after, expunge_after } = spec.unreachable_strategy else { return };
-        let Some(since) = self.runtime.get(id).and_then(|r| r.unreachable_at) else { return };
+        let Some(since) = self.instances.runtime(id).and_then(|r| r.unreachable_at) else { return };
         let unreachable_for = self.now.mono.saturating_sub(since);
         if unreachable_for >= expunge_after {
             info!(instance_id = %id, "expunging unreachable instance");
@@ -524,13 +518,11 @@ impl SchedulerCore {
         }
         match goal {
             Goal::Running => {
-                if let Some(instance) = self.instances.get_mut(id) {
+                if let Some((instance, runtime)) = self.instances.get_mut_with_runtime(id) {
                     instance.condition = Condition::Scheduled;
                     instance.condition_since = now.wall;
                     instance.task = None;
                     instance.unreachable_since = None;
-                }
-                if let Some(runtime) = self.runtime.get_mut(id) {
                     *runtime = Runtime { condition_changed: now.mono, unreachable_at: None };
                 }
                 self.mark_dirty(id);
@@ -640,10 +632,18 @@ impl SchedulerCore {
         if self.connected && self.next_reconciliation.is_some_and(|at| now >= at) {
             self.start_reconciliation(false);
         }
-        let ids: Vec<InstanceId> = self.instances.keys().cloned().collect();
-        for id in ids {
+        // Only instances with a deadline that has passed, in id order; each is judged again
+        // when its turn comes, after what the earlier ones changed.
+        let mut due: Vec<InstanceId> = self
+            .instances
+            .with_runtimes()
+            .filter(|(instance, runtime)| self.next_deadline(instance, runtime, None).is_some_and(|at| now >= at))
+            .map(|(instance, _)| instance.id.clone())
+            .collect();
+        due.sort();
+        for id in due {
             let Some(instance) = self.instances.get(&id) else { continue };
-            let Some(runtime) = self.runtime.get(&id) else { continue };
+            let Some(runtime) = self.instances.runtime(&id) else { continue };
             if self.unreachable_deadline(instance, runtime).is_some_and(|at| now >= at) {
                 self.check_unreachable(&id);
             } else if self.launch_deadline(instance, runtime).is_some_and(|at| now >= at) {
@@ -651,6 +651,33 @@ impl SchedulerCore {
                 self.kills.entry(id).or_insert(None);
             }
         }
+    }
+
+    /// The earliest deadline of `instance` (its unreachable strategy acting, or its launch being
+    /// overdue), if it is earlier than `before`. Only a few conditions have deadlines and most
+    /// of the work is lookups, so they are made only for a deadline that would be earlier: the
+    /// next wakeup asks this of every instance.
+    pub(super) fn next_deadline(
+        &self,
+        instance: &Instance,
+        runtime: &Runtime,
+        before: Option<Duration>,
+    ) -> Option<Duration> {
+        let earlier = |at: Duration, than: Option<Duration>| than.is_none_or(|t| at < t);
+        let mut next = before;
+        if runtime.unreachable_at.is_some()
+            && let Some(at) = self.unreachable_deadline(instance, runtime)
+            && earlier(at, next)
+        {
+            next = Some(at);
+        }
+        if let Some(at) = Self::launch_timeout_at(&self.config, instance, runtime)
+            && earlier(at, next)
+            && self.launch_timeout_applies(instance)
+        {
+            next = Some(at);
+        }
+        next.filter(|at| earlier(*at, before))
     }
 
     /// When the unreachable strategy next acts on `instance`.
@@ -677,17 +704,25 @@ impl SchedulerCore {
 
     /// When a launching task of `instance` is overdue (and not already being killed).
     pub(super) fn launch_deadline(&self, instance: &Instance, runtime: &Runtime) -> Option<Duration> {
-        if self.kills.contains_key(&instance.id) {
-            return None;
-        }
+        Self::launch_timeout_at(&self.config, instance, runtime).filter(|_| self.launch_timeout_applies(instance))
+    }
+
+    /// When the launch of `instance` times out by its condition alone: a Provisioned instance
+    /// whose accept went out must be confirmed (STAGING) in time, a Staging or Starting one must
+    /// reach RUNNING in time.
+    fn launch_timeout_at(config: &SchedulerConfig, instance: &Instance, runtime: &Runtime) -> Option<Duration> {
         match instance.condition {
-            Condition::Provisioned if !self.is_pending_accept(&instance.id) => {
-                Some(runtime.condition_changed + self.config.task_launch_confirm_timeout)
-            }
-            Condition::Staging | Condition::Starting => {
-                Some(runtime.condition_changed + self.config.task_launch_timeout)
-            }
+            Condition::Provisioned => Some(runtime.condition_changed + config.task_launch_confirm_timeout),
+            Condition::Staging | Condition::Starting => Some(runtime.condition_changed + config.task_launch_timeout),
             _ => None,
         }
+    }
+
+    /// Whether the launch timeout of `instance` counts: not while its task is being killed
+    /// anyway, nor while the accept launching it waits for the instance to be stored.
+    fn launch_timeout_applies(&self, instance: &Instance) -> bool {
+        let being_killed = self.kills.contains_key(&instance.id);
+        let accept_held = instance.condition == Condition::Provisioned && self.is_pending_accept(&instance.id);
+        !being_killed && !accept_held
     }
 }

@@ -481,7 +481,6 @@ pub struct SchedulerCore {
     now: Now,
     apps: BTreeMap<AppId, RunSpec>,
     instances: table::Instances,
-    runtime: BTreeMap<InstanceId, Runtime>,
     /// Current task id of every instance that has one.
     tasks: BTreeMap<TaskId, InstanceId>,
     delays: LaunchDelays,
@@ -521,7 +520,6 @@ impl SchedulerCore {
             now,
             apps: BTreeMap::new(),
             instances: table::Instances::default(),
-            runtime: BTreeMap::new(),
             tasks: BTreeMap::new(),
             delays: LaunchDelays::default(),
             offer_stats: BTreeMap::new(),
@@ -576,8 +574,7 @@ impl SchedulerCore {
             if let Some(task) = &instance.task {
                 core.tasks.insert(task.id.clone(), id.clone());
             }
-            core.runtime.insert(id, runtime);
-            core.instances.insert(instance);
+            core.instances.insert(instance, runtime);
         }
         let ids: Vec<InstanceId> = core.instances.keys().cloned().collect();
         for id in &ids {
@@ -724,26 +721,9 @@ impl SchedulerCore {
                 consider(at);
             }
         }
-        for instance in self.instances.values() {
-            // Only these conditions have deadlines (see the two functions below); skipping the
-            // others first keeps this walk free of lookups for settled instances.
-            let timed = matches!(
-                instance.condition,
-                Condition::Unreachable
-                    | Condition::UnreachableInactive
-                    | Condition::Provisioned
-                    | Condition::Staging
-                    | Condition::Starting
-            );
-            if !timed {
-                continue;
-            }
-            let Some(runtime) = self.runtime.get(&instance.id) else { continue };
-            if let Some(at) = self.unreachable_deadline(instance, runtime) {
-                consider(at);
-            }
-            if let Some(at) = self.launch_deadline(instance, runtime) {
-                consider(at);
+        for (instance, runtime) in self.instances.with_runtimes() {
+            if let Some(at) = self.next_deadline(instance, runtime, next) {
+                next = Some(at);
             }
         }
         next

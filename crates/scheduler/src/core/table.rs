@@ -5,15 +5,24 @@
 //! (`<safeAppId>.instance-`), so a map lookup per instance costs about a dozen comparisons of
 //! 40-byte strings. Instances therefore live in slots; an id index and a per-app index (both in
 //! id order, like the maps they replace) point at the slots, and walking an app follows its
-//! index in order without searching.
+//! index in order without searching. Each slot also holds the instance's [`Runtime`] (what the
+//! core keeps in memory only, for deadlines), so questions asked of every instance, such as the
+//! next deadline, walk the slots without any lookup.
 
+use super::Runtime;
 use super::instance::{Instance, InstanceId};
 use super::run_spec::AppId;
 use std::collections::BTreeMap;
 
+#[derive(Debug, Clone)]
+struct Slot {
+    instance: Instance,
+    runtime: Runtime,
+}
+
 #[derive(Debug, Clone, Default)]
 pub(super) struct Instances {
-    slots: Vec<Option<Instance>>,
+    slots: Vec<Option<Slot>>,
     /// Empty slots, reused last-freed first (deterministic).
     free: Vec<usize>,
     index: BTreeMap<InstanceId, usize>,
@@ -22,7 +31,7 @@ pub(super) struct Instances {
 
 impl Instances {
     fn slot(&self, slot: usize) -> Option<&Instance> {
-        self.slots.get(slot).and_then(Option::as_ref)
+        self.slots.get(slot).and_then(Option::as_ref).map(|s| &s.instance)
     }
 
     pub(super) fn get(&self, id: &InstanceId) -> Option<&Instance> {
@@ -33,7 +42,24 @@ impl Instances {
     /// is indexed by).
     pub(super) fn get_mut(&mut self, id: &InstanceId) -> Option<&mut Instance> {
         let slot = *self.index.get(id)?;
-        self.slots.get_mut(slot).and_then(Option::as_mut)
+        self.slots.get_mut(slot).and_then(Option::as_mut).map(|s| &mut s.instance)
+    }
+
+    /// The instance and its runtime, to change both in place (the same rule as [`Self::get_mut`]).
+    pub(super) fn get_mut_with_runtime(&mut self, id: &InstanceId) -> Option<(&mut Instance, &mut Runtime)> {
+        let slot = *self.index.get(id)?;
+        self.slots.get_mut(slot).and_then(Option::as_mut).map(|s| (&mut s.instance, &mut s.runtime))
+    }
+
+    pub(super) fn runtime(&self, id: &InstanceId) -> Option<&Runtime> {
+        let slot = *self.index.get(id)?;
+        self.slots.get(slot).and_then(Option::as_ref).map(|s| &s.runtime)
+    }
+
+    /// Every instance with its runtime, in no particular order (for questions whose answer does
+    /// not depend on the order, such as the earliest deadline): a walk of the slots.
+    pub(super) fn with_runtimes(&self) -> impl Iterator<Item = (&Instance, &Runtime)> {
+        self.slots.iter().flatten().map(|s| (&s.instance, &s.runtime))
     }
 
     pub(super) fn contains_key(&self, id: &InstanceId) -> bool {
@@ -41,17 +67,18 @@ impl Instances {
     }
 
     /// Adds an instance, or replaces the one with its id.
-    pub(super) fn insert(&mut self, instance: Instance) {
+    pub(super) fn insert(&mut self, instance: Instance, runtime: Runtime) {
         self.remove(&instance.id);
         let id = instance.id.clone();
         let app_id = instance.app_id.clone();
+        let entry = Slot { instance, runtime };
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot] = Some(instance);
+                self.slots[slot] = Some(entry);
                 slot
             }
             None => {
-                self.slots.push(Some(instance));
+                self.slots.push(Some(entry));
                 self.slots.len() - 1
             }
         };
@@ -61,7 +88,7 @@ impl Instances {
 
     pub(super) fn remove(&mut self, id: &InstanceId) -> Option<Instance> {
         let slot = self.index.remove(id)?;
-        let instance = self.slots.get_mut(slot).and_then(Option::take)?;
+        let instance = self.slots.get_mut(slot).and_then(Option::take)?.instance;
         self.free.push(slot);
         if let Some(ids) = self.by_app.get_mut(&instance.app_id) {
             ids.remove(id);
@@ -97,8 +124,8 @@ impl Instances {
     pub(super) fn update_app(&mut self, app_id: &AppId, mut f: impl FnMut(&mut Instance)) {
         let Some(ids) = self.by_app.get(app_id) else { return };
         for slot in ids.values() {
-            if let Some(instance) = self.slots.get_mut(*slot).and_then(Option::as_mut) {
-                f(instance);
+            if let Some(entry) = self.slots.get_mut(*slot).and_then(Option::as_mut) {
+                f(&mut entry.instance);
             }
         }
     }
@@ -126,6 +153,10 @@ mod tests {
         }
     }
 
+    fn runtime(secs: u64) -> Runtime {
+        Runtime { condition_changed: std::time::Duration::from_secs(secs), unreachable_at: None }
+    }
+
     fn ids<'a>(it: impl Iterator<Item = &'a Instance>) -> Vec<InstanceId> {
         it.map(|i| i.id.clone()).collect()
     }
@@ -134,8 +165,8 @@ mod tests {
     fn indexes_follow_inserts_replacements_and_removals() {
         let mut table = Instances::default();
         let (a1, a2, b1) = (instance("/a", 2), instance("/a", 1), instance("/b", 3));
-        for i in [&a1, &b1, &a2] {
-            table.insert(i.clone());
+        for (n, i) in [&a1, &b1, &a2].into_iter().enumerate() {
+            table.insert(i.clone(), runtime(n as u64));
         }
         let mut all = vec![a1.id.clone(), a2.id.clone(), b1.id.clone()];
         all.sort();
@@ -149,9 +180,20 @@ mod tests {
         // Replacing keeps one entry; the change is visible through every index.
         let mut running = a1.clone();
         running.condition = Condition::Running;
-        table.insert(running.clone());
+        table.insert(running.clone(), runtime(10));
         assert_eq!(table.values().count(), 3);
         assert_eq!(table.get(&a1.id), Some(&running));
+        assert_eq!(table.runtime(&a1.id).map(|r| r.condition_changed.as_secs()), Some(10));
+        assert_eq!(table.runtime(&a2.id).map(|r| r.condition_changed.as_secs()), Some(2));
+        if let Some((_, r)) = table.get_mut_with_runtime(&b1.id) {
+            r.condition_changed = std::time::Duration::from_secs(11);
+        }
+        let mut walked: Vec<(InstanceId, u64)> =
+            table.with_runtimes().map(|(i, r)| (i.id.clone(), r.condition_changed.as_secs())).collect();
+        walked.sort();
+        let mut expected = vec![(a1.id.clone(), 10), (a2.id.clone(), 2), (b1.id.clone(), 11)];
+        expected.sort();
+        assert_eq!(walked, expected);
         table.update_app(&AppId::new("/a"), |i| i.incarnation = 7);
         assert!(table.of_app(&AppId::new("/a")).all(|i| i.incarnation == 7));
         assert_eq!(table.get(&b1.id).map(|i| i.incarnation), Some(0));
@@ -167,7 +209,8 @@ mod tests {
         assert_eq!(table.of_app(&AppId::new("/b")).count(), 0);
         assert!(!table.by_app.contains_key(&AppId::new("/b")));
         let b2 = instance("/b", 4);
-        table.insert(b2.clone());
+        assert_eq!(table.runtime(&b1.id).map(|r| r.condition_changed), None);
+        table.insert(b2.clone(), runtime(12));
         assert_eq!(table.slots.len(), 3, "the freed slot is reused");
         assert_eq!(ids(table.of_app(&AppId::new("/b"))), vec![b2.id.clone()]);
         assert_eq!(table.get(&a2.id).map(|i| (&i.id, i.incarnation)), Some((&a2.id, 7)));

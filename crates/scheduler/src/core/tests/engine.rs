@@ -664,6 +664,25 @@ fn overdue_launches_are_killed_and_relaunched() {
 }
 
 #[test]
+fn the_next_wakeup_is_the_earliest_launch_deadline_that_still_applies() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.put(app("/web", 1));
+    let first = h.launch(offer("o1", "agent-1", BIG));
+    let first_deadline = h.now.mono + 300 * SEC;
+    h.advance(10 * SEC);
+    h.put(app("/web", 2));
+    let second = h.launch(offer("o2", "agent-1", BIG));
+    assert_eq!(h.core.next_wakeup(), Some(first_deadline));
+    // The first task runs: its deadline is gone, the second's is next.
+    h.update(&first[0].task_id, TaskState::Running);
+    assert_eq!(h.core.next_wakeup(), Some(first_deadline + 10 * SEC));
+    h.update(&second[0].task_id, TaskState::Running);
+    // Only timers that are not launch deadlines are left (the periodic reconciliation).
+    assert!(h.core.next_wakeup().is_some_and(|at| at > first_deadline + 10 * SEC));
+}
+
+#[test]
 fn unreachable_with_zero_timeouts_is_replaced_at_once_and_killed_when_back() {
     let (mut h, tasks) = running_app(app("/web", 1));
     let old = h.core.instance_of_task(&tasks[0]).expect("instance").id.clone();
