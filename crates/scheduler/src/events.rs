@@ -82,18 +82,24 @@ fn sse_frame(event_type: &str, json: &str) -> Bytes {
     frame.freeze()
 }
 
+/// Events published together (the events of one driver step, or a single event), delivered to
+/// subscribers as one message: a stream writes a step's events in one chunk instead of waking up
+/// for each of them, and never sends half a step.
+pub type Batch = Arc<[Published]>;
+
 /// The broadcast channel of published events, and the HTTP callback URLs.
 ///
-/// Events reach the broadcast channel through a relay thread rather than from the publisher
-/// directly: a tokio task woken by a worker thread waits in that worker's LIFO slot, which no
-/// other worker may take, until the waking task yields, and the driver (the main publisher)
-/// runs long bursts without yielding. Woken from outside the runtime, subscribers go to the
-/// shared queue and an idle worker runs them at once.
+/// Publishing hands the events to a relay thread, which renders them (so the driver does not
+/// spend its step on JSON) and broadcasts them. Going through a thread has a second reason: a
+/// tokio task woken by a worker thread waits in that worker's LIFO slot, which no other worker
+/// may take, until the waking task yields, and the driver (the main publisher) runs long bursts
+/// without yielding. Woken from outside the runtime, subscribers go to the shared queue and an
+/// idle worker runs them at once.
 #[derive(Debug, Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<Arc<Published>>,
+    sender: broadcast::Sender<Batch>,
     /// To the relay thread (`None` if it could not be started: events are broadcast directly).
-    relay: Option<std::sync::mpsc::Sender<Arc<Published>>>,
+    relay: Option<std::sync::mpsc::Sender<Vec<(Event, Timestamp)>>>,
     /// Callback URLs in registration order; the callback delivery task watches it.
     callbacks: Arc<watch::Sender<Vec<String>>>,
 }
@@ -101,13 +107,13 @@ pub struct EventBus {
 impl Default for EventBus {
     fn default() -> Self {
         let sender = broadcast::channel(Self::CAPACITY).0;
-        let (relay, relayed) = std::sync::mpsc::channel::<Arc<Published>>();
+        let (relay, relayed) = std::sync::mpsc::channel::<Vec<(Event, Timestamp)>>();
         let broadcast = sender.clone();
         // Ends when every clone of the bus is gone.
         let started = std::thread::Builder::new().name("event-bus".into()).spawn(move || {
-            while let Ok(published) = relayed.recv() {
+            while let Ok(events) = relayed.recv() {
                 // No subscriber is fine.
-                let _ = broadcast.send(published);
+                let _ = broadcast.send(render(&events));
             }
         });
         if let Err(e) = &started {
@@ -117,26 +123,44 @@ impl Default for EventBus {
     }
 }
 
+/// The published form of events, in order.
+fn render(events: &[(Event, Timestamp)]) -> Batch {
+    events
+        .iter()
+        .map(|(event, at)| {
+            let published = Published::new(event, *at);
+            if tracing::enabled!(tracing::Level::TRACE) {
+                tracing::trace!(event_type = published.event_type, lag_us = published.lag_us(), "event published");
+            }
+            published
+        })
+        .collect()
+}
+
 impl EventBus {
-    /// Events a subscriber may lag behind before it is dropped.
+    /// Messages (a batch each) a subscriber may lag behind before it is dropped.
     pub const CAPACITY: usize = 4096;
 
     pub fn publish(&self, event: &Event, at: Timestamp) {
-        let published = Arc::new(Published::new(event, at));
-        if tracing::enabled!(tracing::Level::TRACE) {
-            tracing::trace!(event_type = published.event_type, lag_us = published.lag_us(), "event published");
+        self.publish_all(vec![(event.clone(), at)]);
+    }
+
+    /// Publishes `events` in order, as one message.
+    pub fn publish_all(&self, events: Vec<(Event, Timestamp)>) {
+        if events.is_empty() {
+            return;
         }
         let direct = match &self.relay {
-            Some(relay) => relay.send(published).err().map(|e| e.0),
-            None => Some(published),
+            Some(relay) => relay.send(events).err().map(|e| e.0),
+            None => Some(events),
         };
-        if let Some(published) = direct {
+        if let Some(events) = direct {
             // No subscriber is fine.
-            let _ = self.sender.send(published);
+            let _ = self.sender.send(render(&events));
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
         self.sender.subscribe()
     }
 
@@ -216,7 +240,7 @@ pub fn start_callbacks(bus: &EventBus, flags: &SchedulerFlags) {
 
 /// The dispatcher: hands each event to the worker of every callback URL, never waiting.
 async fn dispatch_callbacks(
-    mut events: broadcast::Receiver<Arc<Published>>,
+    mut events: broadcast::Receiver<Batch>,
     mut urls: watch::Receiver<Vec<String>>,
     http: reqwest::Client,
 ) {
@@ -226,14 +250,16 @@ async fn dispatch_callbacks(
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Ok(published) => {
-                    // A URL registered before the event was published receives it.
+                Ok(batch) => {
+                    // A URL registered before the events were published receives them.
                     if urls.has_changed().unwrap_or(false) {
                         let current = urls.borrow_and_update().clone();
                         sync_workers(&mut workers, &current, &http);
                     }
                     for worker in workers.values_mut() {
-                        worker.offer(&published);
+                        for published in batch.iter() {
+                            worker.offer(published);
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
@@ -272,7 +298,7 @@ fn sync_workers(workers: &mut HashMap<String, CallbackWorker>, urls: &[String], 
 /// The queue and task delivering events to one callback URL, in order, one POST at a time.
 struct CallbackWorker {
     url: String,
-    queue: mpsc::Sender<Arc<Published>>,
+    queue: mpsc::Sender<Published>,
     task: tokio::task::JoinHandle<()>,
     /// Events dropped since the queue was last not full.
     dropped: u64,
@@ -285,7 +311,7 @@ impl CallbackWorker {
         Self { url, queue, task, dropped: 0 }
     }
 
-    fn offer(&mut self, published: &Arc<Published>) {
+    fn offer(&mut self, published: &Published) {
         match self.queue.try_send(published.clone()) {
             Ok(()) => {
                 if self.dropped > 0 {
@@ -313,7 +339,7 @@ impl Drop for CallbackWorker {
 }
 
 /// Delivers the queued events to `url`.
-async fn post_events(url: String, http: reqwest::Client, mut queue: mpsc::Receiver<Arc<Published>>) {
+async fn post_events(url: String, http: reqwest::Client, mut queue: mpsc::Receiver<Published>) {
     let mut failing = false;
     while let Some(event) = queue.recv().await {
         let mut result = post_event(&http, &url, &event).await;
@@ -503,6 +529,32 @@ mod tests {
         let light: serde_json::Value = serde_json::from_slice(&published.data(true)).expect("json");
         assert!(full["plan"]["original"].is_object());
         assert!(light["plan"].get("original").is_none() && light["plan"]["id"] == "d");
+    }
+
+    #[tokio::test]
+    async fn events_published_together_arrive_as_one_message_in_order() {
+        let bus = EventBus::default();
+        let mut receiver = bus.subscribe();
+        let at = Timestamp::from_millis(1_600_000_000_000);
+        let terminated = |app: &str| (Event::AppTerminated { app_id: app.into() }, at);
+        bus.publish_all(vec![terminated("/a"), terminated("/b")]);
+        bus.publish_all(Vec::new());
+        bus.publish(&terminated("/c").0, at);
+        let apps = |batch: &Batch| -> Vec<String> {
+            batch
+                .iter()
+                .map(|p| {
+                    let json: serde_json::Value = serde_json::from_slice(&p.data(false)).expect("json");
+                    json["appId"].as_str().unwrap_or_default().to_string()
+                })
+                .collect()
+        };
+        let first =
+            tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await.expect("in time").expect("batch");
+        assert_eq!(apps(&first), ["/a", "/b"]);
+        let second =
+            tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await.expect("in time").expect("batch");
+        assert_eq!(apps(&second), ["/c"], "an empty batch is not sent");
     }
 
     #[test]

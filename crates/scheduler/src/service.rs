@@ -117,6 +117,8 @@ pub struct Service {
     groups: BTreeMap<marathon_api::PathId, crate::groups::GroupMeta>,
     deployments: DeploymentTracker,
     bus: EventBus,
+    /// Events of the current driver step, published together when it ends.
+    events: Vec<(marathon_api::events::Event, crate::core::Timestamp)>,
     info: Arc<ServiceInfo>,
     clock: Clock,
     calls: mpsc::UnboundedSender<Call>,
@@ -165,15 +167,29 @@ impl Service {
     }
 
     /// Publishes an event the shell itself raises (API posts).
-    pub fn publish(&self, event: &marathon_api::events::Event) {
-        self.bus.publish(event, self.clock.now().wall);
+    pub fn publish(&mut self, event: marathon_api::events::Event) {
+        let now = self.clock.now().wall;
+        self.emit(event, now);
+    }
+
+    /// Queues an event for the bus; the driver publishes what a step queued together
+    /// ([`Self::flush_events`]).
+    fn emit(&mut self, event: marathon_api::events::Event, at: crate::core::Timestamp) {
+        self.events.push((event, at));
+    }
+
+    /// Publishes the events queued since the last call as one batch, in order.
+    fn flush_events(&mut self) {
+        if !self.events.is_empty() {
+            self.bus.publish_all(std::mem::take(&mut self.events));
+        }
     }
 
     /// Creates or replaces apps (normalized definitions; `version` and `versionInfo` are set
     /// here, service ports assigned by the core), in one deployment.
     /// `announce` runs once the apps are changed, before the deployment starts (so that
     /// `api_post_event` precedes the deployment's events).
-    pub fn put_apps(&mut self, defs: Vec<AppDefinition>, announce: impl FnOnce(&Service)) -> Deployed {
+    pub fn put_apps(&mut self, defs: Vec<AppDefinition>, announce: impl FnOnce(&mut Service)) -> Deployed {
         let ids: Vec<AppId> = defs.iter().map(|d| AppId::new(&d.id)).collect();
         let original = self.app_states(&ids);
         let originals = self.originals(&ids);
@@ -320,7 +336,7 @@ impl Service {
         let deployment = self.deployments.remove(id)?;
         let now = self.now().wall;
         let reason = if rollback { "rolled back" } else { "cancelled" };
-        self.bus.publish(&deployment.failed_event(reason), now);
+        self.emit(deployment.failed_event(reason), now);
         if !rollback {
             return Some(None);
         }
@@ -365,13 +381,13 @@ impl Service {
         }
         let now = self.now().wall;
         if old.as_ref().is_some_and(|o| !o.health_checks.is_empty()) {
-            self.bus.publish(&Wire::RemoveHealthCheck { app_id: id.to_string() }, now);
+            self.emit(Wire::RemoveHealthCheck { app_id: id.to_string() }, now);
         }
         if let Some(def) = &def {
             let version = def.version.unwrap_or_else(|| convert::api_time(now));
             for check in &def.health_checks {
                 let health_check = serde_json::to_value(check).unwrap_or_default();
-                self.bus.publish(&Wire::AddHealthCheck { app_id: id.to_string(), health_check, version }, now);
+                self.emit(Wire::AddHealthCheck { app_id: id.to_string(), health_check, version }, now);
             }
         }
     }
@@ -485,15 +501,15 @@ impl Service {
         };
         let now = self.now().wall;
         for group in deployment.changed_groups() {
-            self.bus.publish(&marathon_api::events::Event::GroupChangeSuccess { group_id: group, version }, now);
+            self.emit(marathon_api::events::Event::GroupChangeSuccess { group_id: group, version }, now);
         }
         for event in deployment.started_events() {
-            self.bus.publish(&event, now);
+            self.emit(event, now);
         }
         self.persist_deployment(&deployment);
         for superseded in self.deployments.start(deployment) {
             self.forget_deployment(&superseded.id);
-            self.bus.publish(&superseded.failed_event("superseded by a newer deployment of its apps"), now);
+            self.emit(superseded.failed_event("superseded by a newer deployment of its apps"), now);
         }
         self.advance_deployments();
         Deployed { deployment_id, version }
@@ -515,7 +531,7 @@ impl Service {
             let now = self.now().wall;
             for (id, progress) in moved {
                 for event in &progress.events {
-                    self.bus.publish(event, now);
+                    self.emit(event.clone(), now);
                 }
                 for change in progress.changes {
                     self.apply_change(change);
@@ -582,9 +598,8 @@ impl Service {
                         crate::core::BusEvent::FailedHealthCheck { app_id, .. } => self.definitions.get(app_id),
                         _ => None,
                     };
-                    for (wire, at) in crate::events::from_core(&event, app, &self.info.flags.master) {
-                        self.bus.publish(&wire, at);
-                    }
+                    let wire = crate::events::from_core(&event, app, &self.info.flags.master);
+                    self.events.extend(wire);
                     continue;
                 }
                 Command::ReadinessProbe { instance_id, task_id, check, https, host, port, path, timeout } => {
@@ -869,6 +884,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         groups: std::mem::take(&mut loaded.groups),
         deployments: DeploymentTracker::default(),
         bus: bus.clone(),
+        events: Vec::new(),
         info: info.clone(),
         clock,
         calls: calls_tx,
@@ -913,6 +929,8 @@ async fn drive(
     mut probes: mpsc::UnboundedReceiver<Event>,
 ) -> Result<(), SchedulerError> {
     loop {
+        // What the last step published goes out together.
+        service.flush_events();
         let wakeup = service.core.next_wakeup().map(|at| service.clock.instant_of(at));
         tokio::select! {
             event = client_events.recv() => {
@@ -928,6 +946,8 @@ async fn drive(
                     Request::Read(f) => f(&service),
                     Request::Change(f) => {
                         let reply = f(&mut service);
+                        // Its events go out before any answer.
+                        service.flush_events();
                         service.reply_when_durable(reply);
                     }
                 }

@@ -114,10 +114,10 @@ impl Poster {
     }
 
     /// Publishes `api_post_event` with the app as the API now shows it.
-    fn publish(self, service: &Service, app: &AppId) {
+    fn publish(self, service: &mut Service, app: &AppId) {
         let Some(def) = service.definition(app) else { return };
         let app_definition = marathon_api::app_json(def, &marathon_api::AppExtras::default());
-        service.publish(&Event::ApiPost { client_ip: self.client_ip, uri: self.uri, app_definition });
+        service.publish(Event::ApiPost { client_ip: self.client_ip, uri: self.uri, app_definition });
     }
 }
 

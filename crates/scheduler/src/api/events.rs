@@ -3,12 +3,12 @@
 //! parameters, with a keep-alive comment after 10 s without events. A subscriber that falls too
 //! far behind is disconnected. When a stream ends, `event_stream_detached` is published.
 //!
-//! Frames are rendered once per event (see [`Published`]); a stream writes every event that is
-//! waiting for it in one chunk, so a burst costs each subscriber one wakeup and one write instead
-//! of one per event.
+//! Frames are rendered once per event (see [`Published`]) and events come in batches (a driver
+//! step's events together, see [`Batch`]); a stream writes every event that is waiting for it in
+//! one chunk, so a burst costs each subscriber one wakeup and one write instead of one per event.
 
 use super::{Api, error, query_pairs};
-use crate::events::{EventBus, Published};
+use crate::events::{Batch, EventBus, Published};
 use crate::service::wall_clock;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -66,7 +66,7 @@ pub(super) async fn events(
 
 /// One subscriber's stream.
 struct Stream {
-    receiver: broadcast::Receiver<std::sync::Arc<Published>>,
+    receiver: broadcast::Receiver<Batch>,
     /// `event_type` filters (none: everything).
     wanted: Vec<String>,
     light: bool,
@@ -95,44 +95,87 @@ impl Stream {
             if self.ended {
                 return None;
             }
-            let published = tokio::select! {
+            let batch = tokio::select! {
                 received = self.receiver.recv() => match received {
-                    Ok(published) => published,
+                    Ok(batch) => batch,
                     Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
                 },
                 _ = self.keep_alive.tick() => return Some(Bytes::from_static(b":\n\n")),
             };
-            if !self.wants(published.event_type) {
-                continue;
-            }
-            self.keep_alive.reset();
-            self.trace(&published);
-            let first = published.frame(self.light).clone();
+            let mut chunk = Chunk::default();
+            self.add(&batch, &mut chunk);
             // Whatever else is already waiting goes into the same chunk.
-            let mut chunk: Option<BytesMut> = None;
-            while chunk.as_ref().map_or(first.len(), BytesMut::len) < MAX_CHUNK {
-                let next = match self.receiver.try_recv() {
-                    Ok(next) => next,
+            while chunk.len() < MAX_CHUNK {
+                match self.receiver.try_recv() {
+                    Ok(batch) => self.add(&batch, &mut chunk),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Lagged(_) | TryRecvError::Closed) => {
                         self.ended = true;
                         break;
                     }
-                };
-                if !self.wants(next.event_type) {
-                    continue;
                 }
-                self.trace(&next);
-                let chunk = chunk.get_or_insert_with(|| BytesMut::from(&first[..]));
-                chunk.extend_from_slice(next.frame(self.light));
             }
-            return Some(chunk.map_or(first, BytesMut::freeze));
+            if let Some(bytes) = chunk.into_bytes() {
+                self.keep_alive.reset();
+                return Some(bytes);
+            }
+        }
+    }
+
+    /// Adds the frames of the wanted events of `batch` to `chunk`.
+    fn add(&self, batch: &Batch, chunk: &mut Chunk) {
+        for published in batch.iter().filter(|p| self.wants(p.event_type)) {
+            self.trace(published);
+            chunk.push(published.frame(self.light));
         }
     }
 
     fn trace(&self, published: &Published) {
         if tracing::enabled!(tracing::Level::TRACE) {
             tracing::trace!(event_type = published.event_type, lag_us = published.lag_us(), "event sent");
+        }
+    }
+}
+
+/// Frames to send together; a single frame is sent as it is, without a copy.
+#[derive(Default)]
+enum Chunk {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Chunk {
+    fn push(&mut self, frame: &Bytes) {
+        *self = match std::mem::take(self) {
+            Chunk::Empty => Chunk::One(frame.clone()),
+            Chunk::One(first) => {
+                let mut many = BytesMut::with_capacity(first.len() + frame.len());
+                many.extend_from_slice(&first);
+                many.extend_from_slice(frame);
+                Chunk::Many(many)
+            }
+            Chunk::Many(mut many) => {
+                many.extend_from_slice(frame);
+                Chunk::Many(many)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Chunk::Empty => 0,
+            Chunk::One(frame) => frame.len(),
+            Chunk::Many(many) => many.len(),
+        }
+    }
+
+    fn into_bytes(self) -> Option<Bytes> {
+        match self {
+            Chunk::Empty => None,
+            Chunk::One(frame) => Some(frame),
+            Chunk::Many(many) => Some(many.freeze()),
         }
     }
 }
