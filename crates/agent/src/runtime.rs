@@ -121,12 +121,14 @@ impl Runtime {
             self.helpers.spawn(async move {
                 let job = tokio::task::spawn_blocking(move || {
                     for spec in lane {
-                        let result = create_sandbox(&spec.sandbox);
+                        // Every task of the lane gets its answer, even if one creation panicked.
+                        let result = std::panic::catch_unwind(|| create_sandbox(&spec.sandbox))
+                            .unwrap_or_else(|_| Err("sandbox creation panicked".to_string()));
                         let _ = events.send(Event::Prepared { container_id: spec.container_id, result });
                     }
                 });
                 if let Err(e) = job.await {
-                    error!(error = %e, "sandbox creation failed");
+                    error!(error = %e, "sandbox lane failed");
                 }
             });
         }
