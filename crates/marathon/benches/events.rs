@@ -109,6 +109,8 @@ struct PhaseRecord {
     running: usize,
     /// Hash of every data line in order.
     hash: u64,
+    /// Chunks (reads) that carried at least one event of the phase.
+    chunks: usize,
     /// Timestamp-to-delivery delay of each event, microseconds.
     delays_us: Vec<i64>,
     by_type: BTreeMap<String, usize>,
@@ -174,6 +176,7 @@ async fn follow(http: &reqwest::Client, url: &str, state: &Mutex<SubscriberState
         buffer.extend_from_slice(&chunk);
         let mut state = state.lock().expect("lock");
         let mut done = 0;
+        let mut counted = false;
         // Kept cheap: the subscribers share the machine with what they measure.
         while let Some(len) = buffer[done..].iter().position(|b| *b == b'\n') {
             let line = &buffer[done..done + len];
@@ -192,6 +195,10 @@ async fn follow(http: &reqwest::Client, url: &str, state: &Mutex<SubscriberState
             let phase = state.phase;
             let record = &mut state.records[phase];
             record.events += 1;
+            if !counted {
+                record.chunks += 1;
+                counted = true;
+            }
             record.hash = record.hash.rotate_left(5) ^ fnv1a(data.as_bytes());
             match record.by_type.get_mut(event_type.as_str()) {
                 Some(count) => *count += 1,
@@ -347,6 +354,7 @@ fn summarize(records: &[PhaseRecord], tasks: usize, changed_secs: f64, finished:
     let counts: Vec<usize> = records.iter().map(|r| r.events).collect();
     json!({
         "events_per_subscriber": first.events,
+        "chunks_per_subscriber": records.iter().map(|r| r.chunks).sum::<usize>() / records.len().max(1),
         "min_events": counts.iter().min(),
         "max_events": counts.iter().max(),
         "deliveries": delays.len(),

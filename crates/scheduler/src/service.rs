@@ -921,6 +921,10 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     Ok(RunningScheduler { addr, server, driver, client })
 }
 
+/// How long the driver goes on with events from the master that are already waiting before it
+/// publishes what they changed.
+const BURST_BUDGET: Duration = Duration::from_millis(2);
+
 async fn drive(
     mut service: Service,
     mut client_events: mpsc::UnboundedReceiver<mesos_client::ClientEvent>,
@@ -938,6 +942,17 @@ async fn drive(
                 let now = service.now();
                 if let Some(event) = core_event(event) {
                     service.handle(now, event);
+                }
+                // The rest of a burst from the master (status updates arrive in batches) is
+                // handled before the events go out, so that subscribers get the burst in one
+                // message; bounded, so that its first events are not held up for long.
+                let burst = Instant::now();
+                while burst.elapsed() < BURST_BUDGET {
+                    let Ok(event) = client_events.try_recv() else { break };
+                    let now = service.now();
+                    if let Some(event) = core_event(event) {
+                        service.handle(now, event);
+                    }
                 }
             }
             request = requests.recv() => {
