@@ -178,7 +178,7 @@ async fn follow(http: &reqwest::Client, url: &str, state: &Mutex<SubscriberState
         let mut done = 0;
         let mut counted = false;
         // Kept cheap: the subscribers share the machine with what they measure.
-        while let Some(len) = buffer[done..].iter().position(|b| *b == b'\n') {
+        while let Some(len) = memchr::memchr(b'\n', &buffer[done..]) {
             let line = &buffer[done..done + len];
             done += len + 1;
             if let Some(name) = line.strip_prefix(b"event: ") {
@@ -199,7 +199,7 @@ async fn follow(http: &reqwest::Client, url: &str, state: &Mutex<SubscriberState
                 record.chunks += 1;
                 counted = true;
             }
-            record.hash = record.hash.rotate_left(5) ^ fnv1a(data.as_bytes());
+            record.hash = record.hash.rotate_left(5) ^ word_hash(data.as_bytes());
             match record.by_type.get_mut(event_type.as_str()) {
                 Some(count) => *count += 1,
                 None => {
@@ -221,9 +221,21 @@ async fn follow(http: &reqwest::Client, url: &str, state: &Mutex<SubscriberState
     "stream closed".to_string()
 }
 
-/// 64-bit FNV-1a.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+/// FNV-1a over 8-byte words (then the remaining bytes): enough to tell event sequences apart,
+/// and 8 times cheaper than bytewise FNV for the subscribers, which share the machine with what
+/// they measure.
+fn word_hash(bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut words = bytes.chunks_exact(8);
+    let mut hash = (&mut words).fold(0xcbf2_9ce4_8422_2325_u64, |hash, word| {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(word);
+        (hash ^ u64::from_le_bytes(buf)).wrapping_mul(PRIME)
+    });
+    for b in words.remainder() {
+        hash = (hash ^ u64::from(*b)).wrapping_mul(PRIME);
+    }
+    hash
 }
 
 /// The string value after `key` (`"name":"`) in one line of compact JSON (the last occurrence:
