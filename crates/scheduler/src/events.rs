@@ -1,7 +1,7 @@
 //! The event bus behind `/v2/events`: the core's [`BusEvent`]s and the shell's own events
 //! (API posts, deployments) rendered once as Marathon's JSON and broadcast to every subscriber.
 //!
-//! A subscriber that falls more than [`EventBus::CAPACITY`] events behind is disconnected (like
+//! A subscriber that falls more than [`EventBus::CAPACITY`] messages behind is disconnected (like
 //! upstream's `--event_stream_max_outstanding_messages`); it reconnects and rereads the state.
 //!
 //! HTTP callback subscribers (`--event_subscriber http_callback`, `/v2/eventSubscriptions`):
@@ -112,8 +112,12 @@ impl Default for EventBus {
         // Ends when every clone of the bus is gone.
         let started = std::thread::Builder::new().name("event-bus".into()).spawn(move || {
             while let Ok(events) = relayed.recv() {
-                // No subscriber is fine.
-                let _ = broadcast.send(render(&events));
+                // A large step goes out in parts: its first events while the rest are
+                // rendered, and no message pins more than a part's memory.
+                for part in events.chunks(EventBus::MAX_BATCH) {
+                    // No subscriber is fine.
+                    let _ = broadcast.send(render(part));
+                }
             }
         });
         if let Err(e) = &started {
@@ -138,8 +142,11 @@ fn render(events: &[(Event, Timestamp)]) -> Batch {
 }
 
 impl EventBus {
-    /// Messages (a batch each) a subscriber may lag behind before it is dropped.
-    pub const CAPACITY: usize = 4096;
+    /// Messages a subscriber may lag behind before it is dropped: with at most
+    /// [`Self::MAX_BATCH`] events each, a stuck subscriber pins at most 64k events (some 32 MB).
+    pub const CAPACITY: usize = 1024;
+    /// Events in one message at most.
+    pub const MAX_BATCH: usize = 64;
 
     pub fn publish(&self, event: &Event, at: Timestamp) {
         self.publish_all(vec![(event.clone(), at)]);
@@ -155,8 +162,10 @@ impl EventBus {
             None => Some(events),
         };
         if let Some(events) = direct {
-            // No subscriber is fine.
-            let _ = self.sender.send(render(&events));
+            for part in events.chunks(Self::MAX_BATCH) {
+                // No subscriber is fine.
+                let _ = self.sender.send(render(part));
+            }
         }
     }
 
@@ -555,6 +564,19 @@ mod tests {
         let second =
             tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await.expect("in time").expect("batch");
         assert_eq!(apps(&second), ["/c"], "an empty batch is not sent");
+        // A large batch arrives in parts of at most MAX_BATCH events, in order.
+        let many: Vec<(Event, Timestamp)> =
+            (0..EventBus::MAX_BATCH + 1).map(|i| terminated(&format!("/m{i}"))).collect();
+        bus.publish_all(many);
+        let mut received = Vec::new();
+        while received.len() < EventBus::MAX_BATCH + 1 {
+            let part =
+                tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await.expect("in time").expect("batch");
+            assert!(part.len() <= EventBus::MAX_BATCH);
+            received.extend(apps(&part));
+        }
+        let expected: Vec<String> = (0..EventBus::MAX_BATCH + 1).map(|i| format!("/m{i}")).collect();
+        assert_eq!(received, expected);
     }
 
     #[test]
