@@ -6,7 +6,7 @@
 use crate::app::*;
 use crate::error::{ParseError, ValidationError};
 use crate::path::PathId;
-use crate::time::{Timestamp, format_timestamp, serde_ts};
+use crate::time::{Timestamp, format_timestamp, serde_ts, write_timestamp};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value as Json, json};
 
@@ -129,9 +129,14 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Json {
 /// listings can copy it: the bytes of its members (`"key":value`) in key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedApp {
+    /// The members in key order, separated by commas (no braces), so that a run of members is
+    /// copied in one piece.
     bytes: Box<[u8]>,
-    /// Per member: where it starts and ends in `bytes`, and the length of its key.
-    members: Box<[(u32, u32, u32)]>,
+    /// Per member: where it starts and ends in `bytes`.
+    members: Box<[(u32, u32)]>,
+    /// Per key of [`EXTRA_KEYS`]: the index of the first member whose key is not below it, and
+    /// whether that member has this very key (an extra replaces it).
+    extra_slots: [(u32, bool); EXTRA_KEYS.len()],
 }
 
 impl RenderedApp {
@@ -143,30 +148,42 @@ impl RenderedApp {
         let mut bytes = Vec::new();
         let mut members = Vec::with_capacity(map.len());
         for (key, value) in &map {
+            if !bytes.is_empty() {
+                bytes.push(b',');
+            }
             let start = bytes.len();
             write_json(&mut bytes, key);
             bytes.push(b':');
             write_json(&mut bytes, value);
-            members.push((offset(start), offset(bytes.len()), offset(key.len())));
+            members.push((offset(start), offset(bytes.len())));
         }
-        Self { bytes: bytes.into_boxed_slice(), members: members.into_boxed_slice() }
+        let extra_slots = EXTRA_KEYS.map(|extra| {
+            let at = map.keys().take_while(|key| key.as_str() < extra).count();
+            (offset(at), map.keys().nth(at).is_some_and(|key| key == extra))
+        });
+        Self { bytes: bytes.into_boxed_slice(), members: members.into_boxed_slice(), extra_slots }
     }
 
     /// The size of the app's JSON without extras.
     pub fn len(&self) -> usize {
-        self.bytes.len() + self.members.len() + 1
+        self.bytes.len() + 2
     }
 
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
-    fn members(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.members.iter().map(|&(start, end, key_len)| {
-            let member = self.bytes.get(start as usize..end as usize).unwrap_or_default();
-            let key = member.get(1..1 + key_len as usize).unwrap_or_default();
-            (std::str::from_utf8(key).unwrap_or_default(), member)
-        })
+    /// Appends members `from..to` (with a comma first unless `*first`).
+    fn copy_members(&self, out: &mut Vec<u8>, first: &mut bool, from: usize, to: usize) {
+        let (Some(&(start, _)), Some(&(_, end))) =
+            (self.members.get(from), to.checked_sub(1).and_then(|last| self.members.get(last)))
+        else {
+            return;
+        };
+        if let Some(run) = self.bytes.get(start as usize..end as usize) {
+            separate(out, first);
+            out.extend_from_slice(run);
+        }
     }
 }
 
@@ -178,6 +195,37 @@ fn offset(at: usize) -> u32 {
 /// which our types do not have.
 fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
     let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Writes `s` as a JSON string: the same bytes as [`write_json`], copied as they are when no
+/// character needs escaping (serde_json escapes `"`, `\` and control characters only).
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // No early exit: a fold over all bytes vectorizes, and our strings are short.
+    let plain = !s.bytes().fold(false, |escape, b| escape | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        write_json(out, s);
+    }
+}
+
+/// Writes an unsigned integer as JSON.
+fn write_u64(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `value % 10` is a digit.
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// The extras' keys in key order, each written by [`write_extra`] when set.
@@ -198,21 +246,29 @@ struct DeploymentRef<'a> {
     id: &'a str,
 }
 
-/// Whether `extras` has extra `key`.
-fn has_extra(key: &str, extras: &AppExtras) -> bool {
+/// The tasks an app's JSON shows: none, owned ones, or ones written already.
+#[derive(Clone, Copy)]
+enum Tasks<'a> {
+    None,
+    Owned(&'a [TaskJson]),
+    Written(&'a TasksJson),
+}
+
+/// Whether `extras` (with `tasks`) has extra `key`.
+fn has_extra(key: &str, extras: &AppExtras, tasks: Tasks<'_>) -> bool {
     match key {
         "deployments" => extras.deployments.is_some(),
         "lastTaskFailure" => extras.last_task_failure.is_some(),
         "readinessCheckResults" => extras.readiness_check_results.is_some(),
         "taskStats" => extras.task_stats.is_some(),
-        "tasks" => extras.tasks.is_some(),
+        "tasks" => !matches!(tasks, Tasks::None),
         "tasksHealthy" | "tasksRunning" | "tasksStaged" | "tasksUnhealthy" => extras.counts.is_some(),
         _ => false,
     }
 }
 
 /// Writes the value of extra `key` (nothing if `extras` does not have it).
-fn write_extra(out: &mut Vec<u8>, key: &str, extras: &AppExtras) {
+fn write_extra(out: &mut Vec<u8>, key: &str, extras: &AppExtras, tasks: Tasks<'_>) {
     let counts = extras.counts.unwrap_or_default();
     match key {
         "deployments" => {
@@ -225,15 +281,15 @@ fn write_extra(out: &mut Vec<u8>, key: &str, extras: &AppExtras) {
         "readinessCheckResults" => write_json(out, &to_json(&extras.readiness_check_results)),
         "taskStats" => write_json(out, &to_json(&extras.task_stats)),
         // Fields in key order: the same bytes as through `Value`, without building one.
-        "tasks" => {
-            if let Some(tasks) = &extras.tasks {
-                write_json(out, tasks);
-            }
-        }
-        "tasksHealthy" => write_json(out, &counts.healthy),
-        "tasksRunning" => write_json(out, &counts.running),
-        "tasksStaged" => write_json(out, &counts.staged),
-        "tasksUnhealthy" => write_json(out, &counts.unhealthy),
+        "tasks" => match tasks {
+            Tasks::None => {}
+            Tasks::Owned(tasks) => write_json(out, tasks),
+            Tasks::Written(tasks) => tasks.write_array(out),
+        },
+        "tasksHealthy" => write_u64(out, counts.healthy.into()),
+        "tasksRunning" => write_u64(out, counts.running.into()),
+        "tasksStaged" => write_u64(out, counts.staged.into()),
+        "tasksUnhealthy" => write_u64(out, counts.unhealthy.into()),
         _ => {}
     }
 }
@@ -245,35 +301,190 @@ fn separate(out: &mut Vec<u8>, first: &mut bool) {
     *first = false;
 }
 
-fn write_extra_member(out: &mut Vec<u8>, first: &mut bool, key: &str, extras: &AppExtras) {
-    separate(out, first);
-    write_json(out, key);
-    out.push(b':');
-    write_extra(out, key, extras);
-}
-
 /// Appends the JSON of `app` with `extras` to `out`: the same bytes as
 /// `serde_json::to_vec(&app_json(def, extras))` for the definition `app` was made of, without
 /// building a `Value` (an extra replaces a member of the same key, as in [`app_json`]).
 pub fn write_app_json(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras) {
+    let tasks = extras.tasks.as_deref().map_or(Tasks::None, Tasks::Owned);
+    write_app(out, app, extras, tasks);
+}
+
+/// [`write_app_json`] with `tasks` written already (`extras.tasks` is not looked at): the same
+/// bytes as with `extras.tasks` set to the tasks `tasks` holds.
+pub fn write_app_json_with_tasks(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras, tasks: &TasksJson) {
+    write_app(out, app, extras, Tasks::Written(tasks));
+}
+
+fn write_app(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras, tasks: Tasks<'_>) {
+    out.reserve(app.len() + tasks_len(tasks) + 128);
     out.push(b'{');
     let mut first = true;
-    let mut extra_keys = EXTRA_KEYS.iter().copied().filter(|key| has_extra(key, extras)).peekable();
-    for (key, member) in app.members() {
-        while let Some(extra) = extra_keys.next_if(|extra| *extra < key) {
-            write_extra_member(out, &mut first, extra, extras);
-        }
-        if extra_keys.next_if(|extra| *extra == key).is_some() {
-            write_extra_member(out, &mut first, key, extras);
+    let mut next = 0;
+    for (key, &(at, replaces)) in EXTRA_KEYS.iter().zip(&app.extra_slots) {
+        if !has_extra(key, extras, tasks) {
             continue;
         }
+        let at = at as usize;
+        app.copy_members(out, &mut first, next, at);
+        next = next.max(at + usize::from(replaces));
         separate(out, &mut first);
-        out.extend_from_slice(member);
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        write_extra(out, key, extras, tasks);
     }
-    for extra in extra_keys {
-        write_extra_member(out, &mut first, extra, extras);
-    }
+    app.copy_members(out, &mut first, next, app.members.len());
     out.push(b'}');
+}
+
+fn tasks_len(tasks: Tasks<'_>) -> usize {
+    match tasks {
+        Tasks::Written(tasks) => tasks.bytes.len() + 2,
+        Tasks::None | Tasks::Owned(_) => 0,
+    }
+}
+
+/// A task's fields, borrowed from wherever they are kept: listings write tasks straight from
+/// the scheduler's state with [`TasksJson::push`], without an owned [`TaskJson`] each. The
+/// fields are [`TaskJson`]'s (see there); ports are `u16`s.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TaskView<'a> {
+    /// The app's id as text (a [`PathId`]'s).
+    pub app_id: &'a str,
+    pub health_check_results: Option<&'a [HealthCheckResult]>,
+    pub host: &'a str,
+    pub id: &'a str,
+    pub ip_addresses: &'a [TaskIpAddress],
+    pub local_volumes: &'a [LocalVolume],
+    pub ports: &'a [u16],
+    pub region: Option<&'a str>,
+    pub role: &'a str,
+    pub service_ports: Option<&'a [u16]>,
+    pub slave_id: Option<&'a str>,
+    pub staged_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub state: &'a str,
+    pub version: Option<Timestamp>,
+    pub zone: Option<&'a str>,
+}
+
+impl From<&TaskView<'_>> for TaskJson {
+    fn from(task: &TaskView<'_>) -> Self {
+        let ports = |ports: &[u16]| ports.iter().map(|p| u32::from(*p)).collect::<Vec<u32>>();
+        TaskJson {
+            app_id: PathId::parse(task.app_id),
+            health_check_results: task.health_check_results.map(<[_]>::to_vec),
+            host: task.host.to_string(),
+            id: task.id.to_string(),
+            ip_addresses: task.ip_addresses.to_vec(),
+            local_volumes: task.local_volumes.to_vec(),
+            ports: ports(task.ports),
+            region: task.region.map(str::to_string),
+            role: task.role.to_string(),
+            service_ports: task.service_ports.map(ports),
+            slave_id: task.slave_id.map(str::to_string),
+            staged_at: task.staged_at,
+            started_at: task.started_at,
+            state: task.state.to_string(),
+            version: task.version,
+            zone: task.zone.map(str::to_string),
+        }
+    }
+}
+
+/// Tasks written as JSON, for [`write_app_json_with_tasks`]: the same bytes as serializing the
+/// [`TaskJson`]s of the pushed [`TaskView`]s. Reuse one across apps with [`TasksJson::clear`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TasksJson {
+    /// The tasks' objects separated by commas (no brackets).
+    bytes: Vec<u8>,
+}
+
+impl TasksJson {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Appends the JSON of `task`.
+    pub fn push(&mut self, task: &TaskView<'_>) {
+        let out = &mut self.bytes;
+        if !out.is_empty() {
+            out.push(b',');
+        }
+        // The keys in order, as `TaskJson` writes them (optional ones only when set).
+        out.extend_from_slice(b"{\"appId\":");
+        write_str(out, task.app_id);
+        if let Some(results) = task.health_check_results {
+            out.extend_from_slice(b",\"healthCheckResults\":");
+            write_json(out, results);
+        }
+        out.extend_from_slice(b",\"host\":");
+        write_str(out, task.host);
+        out.extend_from_slice(b",\"id\":");
+        write_str(out, task.id);
+        out.extend_from_slice(b",\"ipAddresses\":");
+        write_json(out, task.ip_addresses);
+        out.extend_from_slice(b",\"localVolumes\":");
+        write_json(out, task.local_volumes);
+        out.extend_from_slice(b",\"ports\":");
+        write_ports(out, task.ports);
+        if let Some(region) = task.region {
+            out.extend_from_slice(b",\"region\":");
+            write_str(out, region);
+        }
+        out.extend_from_slice(b",\"role\":");
+        write_str(out, task.role);
+        if let Some(ports) = task.service_ports {
+            out.extend_from_slice(b",\"servicePorts\":");
+            write_ports(out, ports);
+        }
+        if let Some(slave_id) = task.slave_id {
+            out.extend_from_slice(b",\"slaveId\":");
+            write_str(out, slave_id);
+        }
+        if let Some(t) = task.staged_at {
+            out.extend_from_slice(b",\"stagedAt\":");
+            write_timestamp(out, t);
+        }
+        if let Some(t) = task.started_at {
+            out.extend_from_slice(b",\"startedAt\":");
+            write_timestamp(out, t);
+        }
+        out.extend_from_slice(b",\"state\":");
+        write_str(out, task.state);
+        if let Some(t) = task.version {
+            out.extend_from_slice(b",\"version\":");
+            write_timestamp(out, t);
+        }
+        if let Some(zone) = task.zone {
+            out.extend_from_slice(b",\"zone\":");
+            write_str(out, zone);
+        }
+        out.push(b'}');
+    }
+
+    /// Appends the tasks as a JSON array.
+    pub fn write_array(&self, out: &mut Vec<u8>) {
+        out.reserve(self.bytes.len() + 2);
+        out.push(b'[');
+        out.extend_from_slice(&self.bytes);
+        out.push(b']');
+    }
+}
+
+fn write_ports(out: &mut Vec<u8>, ports: &[u16]) {
+    out.push(b'[');
+    for (i, port) in ports.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_u64(out, u64::from(*port));
+    }
+    out.push(b']');
 }
 
 /// A task as `/v2/tasks`, `/v2/apps/{id}/tasks` and embedded app tasks show it (exactly the keys

@@ -22,7 +22,7 @@ fn chrono_text(t: Timestamp) -> String {
 /// [`format_timestamp`]'s text without chrono's formatting machinery (listings write three
 /// timestamps per task): `None` outside years 0 to 9999 and in leap seconds, which chrono
 /// writes.
-fn timestamp_text(t: Timestamp) -> Option<[u8; 24]> {
+pub(crate) fn timestamp_text(t: Timestamp) -> Option<[u8; 24]> {
     use chrono::{Datelike, Timelike};
     fn put(out: &mut [u8; 24], at: usize, width: usize, mut value: u32) {
         for i in (at..at + width).rev() {
@@ -31,20 +31,36 @@ fn timestamp_text(t: Timestamp) -> Option<[u8; 24]> {
             value /= 10;
         }
     }
-    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
-    let millis = t.timestamp_subsec_millis();
+    // The naive UTC parts: `DateTime<Utc>`'s own accessors add the (zero) offset each time.
+    let (date, time) = (t.naive_utc().date(), t.naive_utc().time());
+    let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+    let millis = time.nanosecond() / 1_000_000;
     if millis > 999 {
         return None;
     }
     let mut out = *b"0000-00-00T00:00:00.000Z";
     put(&mut out, 0, 4, year);
-    put(&mut out, 5, 2, t.month());
-    put(&mut out, 8, 2, t.day());
-    put(&mut out, 11, 2, t.hour());
-    put(&mut out, 14, 2, t.minute());
-    put(&mut out, 17, 2, t.second());
+    put(&mut out, 5, 2, date.month());
+    put(&mut out, 8, 2, date.day());
+    put(&mut out, 11, 2, time.hour());
+    put(&mut out, 14, 2, time.minute());
+    put(&mut out, 17, 2, time.second());
     put(&mut out, 20, 3, millis);
     Some(out)
+}
+
+/// Appends `t` as a JSON string: the same bytes as serializing it with [`serde_ts`].
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: Timestamp) {
+    match timestamp_text(t) {
+        Some(text) => {
+            out.push(b'"');
+            out.extend_from_slice(&text);
+            out.push(b'"');
+        }
+        None => {
+            let _ = serde_json::to_writer(&mut *out, &chrono_text(t));
+        }
+    }
 }
 
 fn serialize_timestamp<S: serde::Serializer>(t: Timestamp, s: S) -> Result<S::Ok, S::Error> {
@@ -133,6 +149,22 @@ mod tests {
         assert_eq!(format_timestamp(far), chrono_text(far));
         let json = serde_json::to_string(&TsHolder { t: t(1_443_604_157_614) }).expect("serialize");
         assert_eq!(json, r#"{"t":"2015-09-30T09:09:17.614Z"}"#);
+    }
+
+    #[test]
+    fn written_timestamps_are_serialized_ones() {
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_500))
+            .expect("valid leap second")
+            .and_utc();
+        let far = Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).single().expect("valid");
+        for ts in [t(0), t(-1), t(1_443_604_157_614), leap, far] {
+            let mut written = Vec::new();
+            write_timestamp(&mut written, ts);
+            let serialized = serde_json::to_vec(&TsHolder { t: ts }).expect("serialize");
+            assert_eq!(serialized, [br#"{"t":"#.as_slice(), &written, b"}"].concat(), "{ts:?}");
+        }
+        assert_eq!(timestamp_text(leap), None);
     }
 
     #[derive(serde::Serialize)]

@@ -551,3 +551,128 @@ fn tasks_are_written_in_key_order() {
     let through_value = serde_json::to_string(&serde_json::to_value(&task).expect("value")).expect("serialize");
     assert_eq!(direct, through_value);
 }
+
+/// Views of tasks with every optional field set or not, and text that needs escaping.
+fn task_views<'a>(full: &'a TaskJson, ports: &'a [u16]) -> Vec<TaskView<'a>> {
+    let base = TaskView {
+        app_id: "/web",
+        health_check_results: full.health_check_results.as_deref(),
+        host: "agent1",
+        id: "web.instance-7f0e2b1a-7a71-11eb-9d6b-0242ac110002._app.1",
+        ip_addresses: &full.ip_addresses,
+        local_volumes: &[],
+        ports,
+        region: Some("r1"),
+        role: "*",
+        service_ports: Some(&ports[..1]),
+        slave_id: Some("m-S0"),
+        staged_at: Some(ts(1_000)),
+        started_at: Some(ts(2_500)),
+        state: "TASK_RUNNING",
+        version: Some(ts(500)),
+        zone: Some("z1"),
+    };
+    let bare = TaskView {
+        app_id: "/a/b",
+        health_check_results: None,
+        host: "",
+        id: "a_b.instance-1._app.2",
+        ip_addresses: &[],
+        local_volumes: &[],
+        ports: &[],
+        region: None,
+        role: "slave_public",
+        service_ports: None,
+        slave_id: None,
+        staged_at: None,
+        started_at: None,
+        state: "TASK_STAGING",
+        version: None,
+        zone: None,
+    };
+    let odd = TaskView {
+        host: "h\"o\\s\tt\u{1}\u{7f}é€/</",
+        role: "r\nl",
+        region: Some("\u{1f}"),
+        zone: Some(""),
+        service_ports: Some(&[]),
+        started_at: Some(ts(-1)),
+        ..bare
+    };
+    vec![base, bare, odd]
+}
+
+#[test]
+fn written_tasks_are_the_serialized_task_json() {
+    let full = task();
+    let ports = [31002, 0, 65535];
+    for view in task_views(&full, &ports) {
+        let owned = TaskJson::from(&view);
+        let mut written = TasksJson::default();
+        written.push(&view);
+        let mut array = Vec::new();
+        written.write_array(&mut array);
+        assert_eq!(
+            String::from_utf8_lossy(&array),
+            serde_json::to_string(&vec![owned.clone()]).expect("serialize"),
+            "{view:?}"
+        );
+        // And as `app_json` writes them (through a sorted `Value`).
+        assert_eq!(serde_json::from_slice::<Json>(&array).expect("parses"), to_json(&vec![owned]), "{view:?}");
+    }
+}
+
+#[test]
+fn apps_with_written_tasks_are_app_json() {
+    let full = task();
+    let ports = [31002, 31003];
+    let views = task_views(&full, &ports);
+    let mut written = TasksJson::default();
+    for app in client_visible_apps() {
+        let rendered = RenderedApp::new(&app);
+        for tasks in [&views[..0], &views[..1], &views[..]] {
+            written.clear();
+            tasks.iter().for_each(|view| written.push(view));
+            let owned: Vec<TaskJson> = tasks.iter().map(TaskJson::from).collect();
+            for extras in [
+                AppExtras::default(),
+                AppExtras {
+                    counts: Some(TaskCounts { staged: 1, running: 22, healthy: 0, unhealthy: 333 }),
+                    ..full_extras()
+                },
+                AppExtras { counts: Some(TaskCounts::default()), deployments: Some(vec![]), ..AppExtras::default() },
+            ] {
+                let expected =
+                    serde_json::to_vec(&app_json(&app, &AppExtras { tasks: Some(owned.clone()), ..extras.clone() }))
+                        .expect("serialize");
+                let mut out = b"prefix".to_vec();
+                write_app_json_with_tasks(&mut out, &rendered, &extras, &written);
+                assert_eq!(
+                    String::from_utf8_lossy(&out[6..]),
+                    String::from_utf8_lossy(&expected),
+                    "{} with {} tasks and {extras:?}",
+                    app.id,
+                    tasks.len()
+                );
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn written_strings_are_serde_json_strings(s in ".*", t in "[\\x00-\\x7f]{0,40}") {
+        for s in [&s, &t] {
+            let mut out = Vec::new();
+            write_str(&mut out, s);
+            proptest::prop_assert_eq!(out, serde_json::to_vec(s).expect("serialize"));
+        }
+    }
+
+    #[test]
+    fn written_numbers_are_serde_json_numbers(n in proptest::num::u64::ANY) {
+        let mut out = Vec::new();
+        write_u64(&mut out, n);
+        proptest::prop_assert_eq!(out, serde_json::to_vec(&n).expect("serialize"));
+    }
+}
