@@ -8,7 +8,7 @@ use crate::core::{
 };
 use marathon_api::app::{self as api, AppDefinition, EnvValue};
 use marathon_api::output::{DeclinedOfferStep, ProcessedOffersSummary, QueueDelay, QueueItem};
-use marathon_api::{PathId, TaskJson};
+use marathon_api::{PathId, TaskJson, TaskView};
 use std::time::Duration;
 
 /// A core timestamp as the API's.
@@ -193,30 +193,41 @@ pub fn task_state_name(instance: &Instance) -> &'static str {
 
 /// The task JSON of an instance that has a task (`None` while it waits for an offer).
 pub fn task_json(instance: &Instance, service_ports: Option<&[u16]>) -> Option<TaskJson> {
-    task_json_of(instance, PathId::parse(instance.app_id.as_str()), service_ports)
+    let app_id = app_id_text(&instance.app_id);
+    task_view(instance, &app_id, service_ports).map(|task| TaskJson::from(&task))
 }
 
-/// [`task_json`] with the instance's app id parsed already (listings parse it once per app).
-pub fn task_json_of(instance: &Instance, app_id: PathId, service_ports: Option<&[u16]>) -> Option<TaskJson> {
+/// An app id as task JSON shows it (`appId`, a [`PathId`]'s text).
+pub fn app_id_text(id: &AppId) -> String {
+    PathId::parse(id.as_str()).to_string()
+}
+
+/// The task fields of an instance that has a task (`None` while it waits for an offer), without
+/// `healthCheckResults`; `app_id` is [`app_id_text`] of its app (listings make it once per app).
+pub fn task_view<'a>(
+    instance: &'a Instance,
+    app_id: &'a str,
+    service_ports: Option<&'a [u16]>,
+) -> Option<TaskView<'a>> {
     let task = instance.task.as_ref()?;
     let active = instance.condition.is_active();
-    Some(TaskJson {
-        id: task.id.as_str().to_string(),
+    Some(TaskView {
         app_id,
-        host: task.hostname.clone(),
-        ip_addresses: Vec::new(),
-        ports: if active { task.host_ports.iter().map(|p| u32::from(*p)).collect() } else { Vec::new() },
-        service_ports: service_ports.map(|ports| ports.iter().map(|p| u32::from(*p)).collect()),
-        slave_id: Some(task.agent_id.as_str().to_string()),
-        state: task_state_name(instance).to_string(),
+        health_check_results: None,
+        host: &task.hostname,
+        id: task.id.as_str(),
+        ip_addresses: &[],
+        local_volumes: &[],
+        ports: if active { &task.host_ports } else { &[] },
+        region: None,
+        role: &instance.role,
+        service_ports,
+        slave_id: Some(task.agent_id.as_str()),
+        state: task_state_name(instance),
         staged_at: Some(api_time(task.staged_at)),
         started_at: task.started_at.map(api_time),
         version: Some(api_time(instance.run_spec_version)),
-        health_check_results: None,
-        local_volumes: Vec::new(),
-        region: None,
         zone: None,
-        role: instance.role.clone(),
     })
 }
 

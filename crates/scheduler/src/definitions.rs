@@ -5,17 +5,17 @@
 use crate::core::AppId;
 use marathon_api::{AppDefinition, RenderedApp};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub(crate) struct Definitions {
     defs: BTreeMap<AppId, AppDefinition>,
-    rendered: BTreeMap<AppId, Arc<RenderedApp>>,
+    /// The same keys as `defs`.
+    rendered: BTreeMap<AppId, RenderedApp>,
 }
 
 impl Definitions {
     pub(crate) fn new(defs: BTreeMap<AppId, AppDefinition>) -> Self {
-        let rendered = defs.iter().map(|(id, def)| (id.clone(), Arc::new(RenderedApp::new(def)))).collect();
+        let rendered = defs.iter().map(|(id, def)| (id.clone(), RenderedApp::new(def))).collect();
         Self { defs, rendered }
     }
 
@@ -31,22 +31,27 @@ impl Definitions {
         &self.defs
     }
 
-    /// The API JSON of `def` (one of these definitions) without extras.
-    pub(crate) fn rendered(&self, def: &AppDefinition) -> Arc<RenderedApp> {
-        match self.rendered.get(&AppId::new(&def.id)) {
-            Some(rendered) => {
-                debug_assert_eq!(**rendered, RenderedApp::new(def), "stale rendering of {}", def.id);
-                rendered.clone()
-            }
-            None => Arc::new(RenderedApp::new(def)),
-        }
+    /// Every definition with its API JSON without extras, in id order.
+    pub(crate) fn with_rendered(&self) -> impl Iterator<Item = (&AppId, &AppDefinition, &RenderedApp)> {
+        // Both maps have the same keys, so they walk in step.
+        self.defs.iter().zip(self.rendered.values()).map(|((id, def), rendered)| {
+            debug_assert_eq!(*rendered, RenderedApp::new(def), "stale rendering of {id}");
+            (id, def, rendered)
+        })
+    }
+
+    /// The definition of `id` with its API JSON without extras.
+    pub(crate) fn get_with_rendered(&self, id: &AppId) -> Option<(&AppDefinition, &RenderedApp)> {
+        let (def, rendered) = (self.defs.get(id)?, self.rendered.get(id)?);
+        debug_assert_eq!(*rendered, RenderedApp::new(def), "stale rendering of {id}");
+        Some((def, rendered))
     }
 
     /// Sets (or with `None` removes) the definition of `id`; the one it replaces.
     pub(crate) fn set(&mut self, id: &AppId, def: Option<AppDefinition>) -> Option<AppDefinition> {
         match def {
             Some(def) => {
-                self.rendered.insert(id.clone(), Arc::new(RenderedApp::new(&def)));
+                self.rendered.insert(id.clone(), RenderedApp::new(&def));
                 self.defs.insert(id.clone(), def)
             }
             None => {
@@ -60,7 +65,7 @@ impl Definitions {
     pub(crate) fn update(&mut self, id: &AppId, f: impl FnOnce(&AppDefinition) -> AppDefinition) {
         if let Some(def) = self.defs.get_mut(id) {
             *def = f(def);
-            self.rendered.insert(id.clone(), Arc::new(RenderedApp::new(def)));
+            self.rendered.insert(id.clone(), RenderedApp::new(def));
         }
     }
 }

@@ -149,9 +149,15 @@ impl Service {
         self.definitions.values()
     }
 
-    /// The API JSON of `def` (a stored definition) without extras, as written when it changed.
-    pub fn rendered_app(&self, def: &AppDefinition) -> Arc<RenderedApp> {
-        self.definitions.rendered(def)
+    /// Every stored definition (id order) with its API JSON without extras, as written when it
+    /// changed.
+    pub fn rendered_apps(&self) -> impl Iterator<Item = (&AppId, &AppDefinition, &RenderedApp)> {
+        self.definitions.with_rendered()
+    }
+
+    /// The stored definition of an app with its API JSON without extras.
+    pub fn rendered_app(&self, id: &AppId) -> Option<(&AppDefinition, &RenderedApp)> {
+        self.definitions.get_with_rendered(id)
     }
 
     pub fn deployments(&self) -> &DeploymentTracker {

@@ -1,6 +1,6 @@
 //! `/v2/apps`: list, create, update, delete, restart, tasks and versions of apps.
 
-use super::render::{AppSnapshot, Listed, app_info, app_snapshot, apps_body, tasks_of};
+use super::render::{app_body, app_info, apps_body, tasks_of};
 use super::{
     Api, ApiError, bad_query, check_deployable, deployment_response, error, json, json_bytes, query_pairs, unavailable,
 };
@@ -59,14 +59,6 @@ fn invalid(e: &ValidationError) -> Response {
     json(StatusCode::UNPROCESSABLE_ENTITY, &validation_error_json(e))
 }
 
-/// `{"<key>": …}` written off the driver.
-async fn listing(key: &'static str, listed: Listed) -> Response {
-    match apps_body(key, listed).await {
-        Some(body) => json_bytes(StatusCode::OK, body),
-        None => error(StatusCode::INTERNAL_SERVER_ERROR, "the response could not be written"),
-    }
-}
-
 fn app_not_found(id: &PathId) -> Response {
     error(StatusCode::NOT_FOUND, &messages::app_not_found(id, None))
 }
@@ -81,22 +73,23 @@ pub(super) async fn list(State(api): State<Api>, RawQuery(query): RawQuery) -> R
         Ok(label) => label,
         Err(e) => return bad_query(&e),
     };
-    let apps = api
+    let body = api
         .service
         .read(move |service| {
-            service
-                .definitions()
-                .filter(|def| {
+            let apps: Vec<_> = service
+                .rendered_apps()
+                .filter(|(_, def, _)| {
                     cmd.as_ref().is_none_or(|c| def.cmd.as_ref().is_some_and(|cmd| cmd.to_lowercase().contains(c)))
                 })
-                .filter(|def| id.as_ref().is_none_or(|i| def.id.to_lowercase().contains(i)))
-                .filter(|def| label.as_ref().is_none_or(|l| l.matches(&def.labels)))
-                .map(|def| app_snapshot(service, def, embed))
-                .collect::<Vec<AppSnapshot>>()
+                .filter(|(_, def, _)| id.as_ref().is_none_or(|i| def.id.to_lowercase().contains(i)))
+                .filter(|(_, def, _)| label.as_ref().is_none_or(|l| l.matches(&def.labels)))
+                .map(|(id, _, rendered)| (id, rendered))
+                .collect();
+            apps_body(service, "apps", &apps, embed)
         })
         .await;
-    match apps {
-        Some(apps) => listing("apps", Listed::Many(apps)).await,
+    match body {
+        Some(body) => json_bytes(StatusCode::OK, body),
         None => unavailable(),
     }
 }
@@ -287,12 +280,18 @@ async fn get_app(api: Api, id: PathId, pairs: &[(String, String)]) -> Response {
         last_task_failure: true,
         ..Embed::default()
     });
-    let app = api
+    let body = api
         .service
-        .read(move |service| service.definition(&app_id(&id)).map(|def| app_snapshot(service, def, embed)).ok_or(id))
+        .read(move |service| {
+            let app = app_id(&id);
+            match service.rendered_app(&app) {
+                Some((_, rendered)) => Ok(app_body(service, &app, rendered, embed)),
+                None => Err(id),
+            }
+        })
         .await;
-    match app {
-        Some(Ok(app)) => listing("app", Listed::One(Box::new(app))).await,
+    match body {
+        Some(Ok(body)) => json_bytes(StatusCode::OK, body),
         Some(Err(id)) => app_not_found(&id),
         None => unavailable(),
     }
@@ -301,18 +300,19 @@ async fn get_app(api: Api, id: PathId, pairs: &[(String, String)]) -> Response {
 /// `GET /v2/apps/{group}/*`: every app below the group.
 async fn get_group_apps(api: Api, group: PathId, pairs: &[(String, String)]) -> Response {
     let embed = Embed::from_query(pairs).with(Embed { counts: true, deployments: true, ..Embed::default() });
-    let apps = api
+    let body = api
         .service
         .read(move |service| {
-            service
-                .definitions()
-                .filter(|def| def.path_id().starts_with(&group))
-                .map(|def| app_snapshot(service, def, embed))
-                .collect::<Vec<AppSnapshot>>()
+            let apps: Vec<_> = service
+                .rendered_apps()
+                .filter(|(_, def, _)| def.path_id().starts_with(&group))
+                .map(|(id, _, rendered)| (id, rendered))
+                .collect();
+            apps_body(service, "*", &apps, embed)
         })
         .await;
-    match apps {
-        Some(apps) => listing("*", Listed::Many(apps)).await,
+    match body {
+        Some(body) => json_bytes(StatusCode::OK, body),
         None => unavailable(),
     }
 }

@@ -1,28 +1,42 @@
 //! Response bodies built from the service's state (run inside the driver, through
 //! [`ServiceHandle::read`](crate::service::ServiceHandle::read)).
 //!
-//! App listings copy out only what changes between requests (counts, deployments, tasks) next
-//! to each app's JSON written when its definition changed ([`AppSnapshot`]), and write the body
-//! on a blocking thread ([`apps_body`]), so the driver spends little time on them.
+//! App listings are written on the driver straight into the body: each app's JSON written when
+//! its definition changed ([`RenderedApp`]), merged with its counts and deployments, and its
+//! tasks written from the core's instances ([`TasksJson`]) without an owned `TaskJson` each.
 
 use crate::convert;
-use crate::core::{AppId, Condition, Instance, SchedulerCore};
+use crate::core::{AppId, Condition, Instance, RunSpec, SchedulerCore};
 use crate::service::Service;
 use marathon_api::output::{ReadinessCheckResponse, ReadinessCheckResult, TaskCounts, TaskStats, TaskStatsByVersion};
-use marathon_api::{AppDefinition, AppExtras, Embed, PathId, RenderedApp, TaskJson, app_json, write_app_json};
+use marathon_api::{
+    AppDefinition, AppExtras, Embed, RenderedApp, TaskJson, TasksJson, app_json, write_app_json,
+    write_app_json_with_tasks,
+};
 use serde_json::Value as Json;
-use std::sync::Arc;
 
 /// Task counts of an app: staged (launched, not yet running), running, and the health of
 /// running tasks that have health results.
 pub(crate) fn counts<'a>(core: &SchedulerCore, instances: impl Iterator<Item = &'a Instance>) -> TaskCounts {
+    tally(instances.map(|instance| (instance, core.instance_health(instance))))
+}
+
+/// [`counts`] of one app's instances (its run spec looked up once).
+fn app_counts(core: &SchedulerCore, id: &AppId) -> TaskCounts {
+    let spec = core.app(id);
+    tally(
+        core.instances_of(id).map(|instance| (instance, spec.and_then(|spec| core.instance_health_in(spec, instance)))),
+    )
+}
+
+fn tally<'a>(instances: impl Iterator<Item = (&'a Instance, Option<bool>)>) -> TaskCounts {
     let mut counts = TaskCounts::default();
-    for instance in instances {
+    for (instance, health) in instances {
         match instance.condition {
             Condition::Provisioned | Condition::Staging | Condition::Starting => counts.staged += 1,
             Condition::Running => {
                 counts.running += 1;
-                match core.instance_health(instance) {
+                match health {
                     Some(true) => counts.healthy += 1,
                     Some(false) => counts.unhealthy += 1,
                     None => {}
@@ -36,82 +50,97 @@ pub(crate) fn counts<'a>(core: &SchedulerCore, instances: impl Iterator<Item = &
 
 /// The AppInfo JSON of `def` with what `embed` asks for.
 pub(crate) fn app_info(service: &Service, def: &AppDefinition, embed: Embed) -> Json {
-    app_json(def, &app_extras(service, &AppId::new(&def.id), embed))
+    let id = AppId::new(&def.id);
+    let mut extras = app_extras(service, &id, embed);
+    if embed.tasks {
+        extras.tasks = Some(tasks_of(service, &id, false));
+    }
+    app_json(def, &extras)
 }
 
-/// What an app listing needs of one app, copied out of the driver.
-pub(crate) struct AppSnapshot {
-    app: Arc<RenderedApp>,
-    extras: AppExtras,
+/// Writes apps into a listing's body, reusing one task buffer across apps.
+struct AppWriter<'a> {
+    service: &'a Service,
+    embed: Embed,
+    tasks: TasksJson,
 }
 
-/// The snapshot of `def` (a stored definition) with what `embed` asks for.
-pub(crate) fn app_snapshot(service: &Service, def: &AppDefinition, embed: Embed) -> AppSnapshot {
-    AppSnapshot { app: service.rendered_app(def), extras: app_extras(service, &AppId::new(&def.id), embed) }
-}
+impl<'a> AppWriter<'a> {
+    fn new(service: &'a Service, embed: Embed) -> Self {
+        Self { service, embed, tasks: TasksJson::default() }
+    }
 
-/// What a listing body holds under its one key.
-pub(crate) enum Listed {
-    /// `{"app": {…}}`.
-    One(Box<AppSnapshot>),
-    /// `{"apps": […]}`, `{"*": […]}`.
-    Many(Vec<AppSnapshot>),
-}
-
-/// The body `{"<key>": <listed>}`, written on a blocking thread (the same bytes as
-/// `json!({key: [app_info(…), …]})`); `None` if that thread failed.
-pub(crate) async fn apps_body(key: &'static str, listed: Listed) -> Option<Vec<u8>> {
-    tokio::task::spawn_blocking(move || write_body(key, &listed)).await.ok()
-}
-
-fn write_body(key: &str, listed: &Listed) -> Vec<u8> {
-    // About what a task takes (the benchmark's average is 370 bytes), so that the buffer
-    // rarely grows.
-    const TASK_BYTES: usize = 400;
-    let size = |app: &AppSnapshot| app.app.len() + 128 + app.extras.tasks.as_ref().map_or(0, Vec::len) * TASK_BYTES;
-    let apps: &[AppSnapshot] = match listed {
-        Listed::One(app) => std::slice::from_ref(&**app),
-        Listed::Many(apps) => apps,
-    };
-    let mut out = Vec::with_capacity(key.len() + 8 + apps.iter().map(size).sum::<usize>());
-    out.extend_from_slice(b"{");
-    let _ = serde_json::to_writer(&mut out, key);
-    out.extend_from_slice(b":");
-    match listed {
-        Listed::One(app) => write_app_json(&mut out, &app.app, &app.extras),
-        Listed::Many(apps) => {
-            out.push(b'[');
-            for (i, app) in apps.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_app_json(&mut out, &app.app, &app.extras);
-            }
-            out.push(b']');
+    /// Appends the JSON of app `id` (`rendered`: its definition's) with what `embed` asks for:
+    /// the same bytes as [`app_info`]'s.
+    fn write(&mut self, out: &mut Vec<u8>, id: &AppId, rendered: &RenderedApp) {
+        let extras = app_extras(self.service, id, self.embed);
+        if self.embed.tasks {
+            self.tasks.clear();
+            push_tasks_of(self.service, id, &mut self.tasks);
+            write_app_json_with_tasks(out, rendered, &extras, &self.tasks);
+        } else {
+            write_app_json(out, rendered, &extras);
         }
     }
+}
+
+/// About what a task takes (the benchmark's average is 370 bytes), so that a body rarely grows.
+const TASK_BYTES: usize = 400;
+
+/// The size to reserve for the JSON of app `id`.
+fn app_size(service: &Service, id: &AppId, rendered: &RenderedApp, embed: Embed) -> usize {
+    let tasks = if embed.tasks { service.core().instances_of(id).count() } else { 0 };
+    rendered.len() + 128 + TASK_BYTES * tasks
+}
+
+/// The body `{"<key>": [<app>, …]}` of `apps` (the same bytes as `json!({key: [app_info(…), …]})`).
+pub(crate) fn apps_body(service: &Service, key: &str, apps: &[(&AppId, &RenderedApp)], embed: Embed) -> Vec<u8> {
+    let size = apps.iter().map(|(id, rendered)| app_size(service, id, rendered, embed)).sum::<usize>();
+    let mut out = Vec::with_capacity(key.len() + 8 + size);
+    write_key(&mut out, key);
+    out.push(b'[');
+    let mut writer = AppWriter::new(service, embed);
+    for (i, (id, rendered)) in apps.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        writer.write(&mut out, id, rendered);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// The body `{"app": <app>}` of app `id` (the same bytes as `json!({"app": app_info(…)})`).
+pub(crate) fn app_body(service: &Service, id: &AppId, rendered: &RenderedApp, embed: Embed) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + app_size(service, id, rendered, embed));
+    write_key(&mut out, "app");
+    AppWriter::new(service, embed).write(&mut out, id, rendered);
     out.push(b'}');
     out
 }
 
-/// The AppInfo additions `embed` asks for.
+/// `{"<key>":`.
+fn write_key(out: &mut Vec<u8>, key: &str) {
+    out.push(b'{');
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+}
+
+/// The AppInfo additions `embed` asks for, but its tasks.
 fn app_extras(service: &Service, id: &AppId, embed: Embed) -> AppExtras {
     let core = service.core();
     let mut extras = AppExtras::default();
     if embed.counts {
-        extras.counts = Some(counts(core, core.instances_of(id)));
+        extras.counts = Some(app_counts(core, id));
     }
     if embed.deployments {
         extras.deployments = Some(service.deployments().of_app(id).map(|d| d.id.clone()).collect());
-    }
-    if embed.tasks {
-        extras.tasks = Some(tasks_of(service, id, false));
     }
     if embed.last_task_failure {
         extras.last_task_failure = core.last_task_failure(id).map(convert::task_failure);
     }
     if embed.task_stats {
-        let counts = counts(core, core.instances_of(id));
+        let counts = app_counts(core, id);
         let total = (counts.staged + counts.running > 0).then_some(TaskStats { counts, life_time: None });
         extras.task_stats = Some(TaskStatsByVersion { total_summary: total, ..TaskStatsByVersion::default() });
     }
@@ -150,16 +179,30 @@ pub(crate) fn readiness_of(service: &Service, id: &AppId) -> Vec<ReadinessCheckR
 /// The tasks of an app's instances that have one; with `service_ports`, each task carries its
 /// app's service ports (as `/v2/tasks` shows them).
 pub(crate) fn tasks_of(service: &Service, id: &AppId, with_service_ports: bool) -> Vec<TaskJson> {
-    let ports = service.core().app(id).map(|spec| spec.service_ports());
-    let ports = if with_service_ports { Some(ports.unwrap_or_default()) } else { None };
     let core = service.core();
     let spec = core.app(id);
-    let app_id = PathId::parse(id.as_str());
+    let ports = with_service_ports.then(|| spec.map(RunSpec::service_ports).unwrap_or_default());
+    let app_id = convert::app_id_text(id);
     core.instances_of(id)
         .filter_map(|i| {
-            let mut task = convert::task_json_of(i, app_id.clone(), ports.as_deref())?;
+            let mut task = TaskJson::from(&convert::task_view(i, &app_id, ports.as_deref())?);
             task.health_check_results = spec.and_then(|spec| convert::health_check_results(spec, i, core));
             Some(task)
         })
         .collect()
+}
+
+/// Writes the tasks of an app's instances that have one (those of [`tasks_of`] without service
+/// ports) into `out`.
+fn push_tasks_of(service: &Service, id: &AppId, out: &mut TasksJson) {
+    let core = service.core();
+    let spec = core.app(id);
+    let app_id = convert::app_id_text(id);
+    for instance in core.instances_of(id) {
+        let Some(task) = convert::task_view(instance, &app_id, None) else { continue };
+        match spec.and_then(|spec| convert::health_check_results(spec, instance, core)) {
+            Some(results) => out.push(&marathon_api::TaskView { health_check_results: Some(&results), ..task }),
+            None => out.push(&task),
+        }
+    }
 }

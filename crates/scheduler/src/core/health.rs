@@ -265,7 +265,12 @@ impl SchedulerCore {
 
     /// The health an instance shows in counts and task JSON: `None` without checks or results.
     pub fn instance_health(&self, instance: &Instance) -> Option<bool> {
-        let spec = self.apps.get(&instance.app_id)?;
+        self.instance_health_in(self.apps.get(&instance.app_id)?, instance)
+    }
+
+    /// [`Self::instance_health`] with the instance's app at hand (listings ask it of every
+    /// instance of every app).
+    pub fn instance_health_in(&self, spec: &RunSpec, instance: &Instance) -> Option<bool> {
         if instance.condition != Condition::Running {
             return None;
         }
