@@ -32,9 +32,9 @@ pub use group::{GroupUpdate, group_json, parse_group_update};
 pub use ids::{IdError, InstanceId, TaskId};
 pub use normalize::{NormalizeConfig, normalize, normalize_with};
 pub use output::{
-    AppExtras, DeploymentAction, DeploymentInfo, RenderedApp, TaskJson, TaskView, TasksJson, app_json, app_locked_json,
+    AppExtras, DeploymentAction, DeploymentInfo, RenderedApp, TaskArray, TaskJson, TaskView, app_json, app_locked_json,
     deployment_json, deployment_result, error_json, parse_error_json, queue_item_json, validation_error_json,
-    write_app_json, write_app_json_with_tasks,
+    write_app_json, write_app_json_with_tasks, write_tasks,
 };
 pub use parse::{parse_app, parse_app_update, parse_app_updates};
 pub use path::{PathId, PathIdError};

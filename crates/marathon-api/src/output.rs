@@ -246,16 +246,15 @@ struct DeploymentRef<'a> {
     id: &'a str,
 }
 
-/// The tasks an app's JSON shows: none, owned ones, or ones written already.
-#[derive(Clone, Copy)]
+/// The tasks an app's JSON shows: none, owned ones, or ones its writer pushes.
 enum Tasks<'a> {
     None,
     Owned(&'a [TaskJson]),
-    Written(&'a TasksJson),
+    Written(&'a mut dyn FnMut(&mut TaskArray<'_>)),
 }
 
 /// Whether `extras` (with `tasks`) has extra `key`.
-fn has_extra(key: &str, extras: &AppExtras, tasks: Tasks<'_>) -> bool {
+fn has_extra(key: &str, extras: &AppExtras, tasks: &Tasks<'_>) -> bool {
     match key {
         "deployments" => extras.deployments.is_some(),
         "lastTaskFailure" => extras.last_task_failure.is_some(),
@@ -268,7 +267,7 @@ fn has_extra(key: &str, extras: &AppExtras, tasks: Tasks<'_>) -> bool {
 }
 
 /// Writes the value of extra `key` (nothing if `extras` does not have it).
-fn write_extra(out: &mut Vec<u8>, key: &str, extras: &AppExtras, tasks: Tasks<'_>) {
+fn write_extra(out: &mut Vec<u8>, key: &str, extras: &AppExtras, tasks: &mut Tasks<'_>) {
     let counts = extras.counts.unwrap_or_default();
     match key {
         "deployments" => {
@@ -284,7 +283,7 @@ fn write_extra(out: &mut Vec<u8>, key: &str, extras: &AppExtras, tasks: Tasks<'_
         "tasks" => match tasks {
             Tasks::None => {}
             Tasks::Owned(tasks) => write_json(out, tasks),
-            Tasks::Written(tasks) => tasks.write_array(out),
+            Tasks::Written(push) => write_tasks(out, push),
         },
         "tasksHealthy" => write_u64(out, counts.healthy.into()),
         "tasksRunning" => write_u64(out, counts.running.into()),
@@ -309,19 +308,24 @@ pub fn write_app_json(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras) 
     write_app(out, app, extras, tasks);
 }
 
-/// [`write_app_json`] with `tasks` written already (`extras.tasks` is not looked at): the same
-/// bytes as with `extras.tasks` set to the tasks `tasks` holds.
-pub fn write_app_json_with_tasks(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras, tasks: &TasksJson) {
-    write_app(out, app, extras, Tasks::Written(tasks));
+/// [`write_app_json`] with tasks that `push` writes in place (`extras.tasks` is not looked at):
+/// the same bytes as with `extras.tasks` set to the [`TaskJson`]s of the pushed views.
+pub fn write_app_json_with_tasks(
+    out: &mut Vec<u8>,
+    app: &RenderedApp,
+    extras: &AppExtras,
+    mut push: impl FnMut(&mut TaskArray<'_>),
+) {
+    write_app(out, app, extras, Tasks::Written(&mut push));
 }
 
-fn write_app(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras, tasks: Tasks<'_>) {
-    out.reserve(app.len() + tasks_len(tasks) + 128);
+fn write_app(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras, mut tasks: Tasks<'_>) {
+    out.reserve(app.len() + 128);
     out.push(b'{');
     let mut first = true;
     let mut next = 0;
     for (key, &(at, replaces)) in EXTRA_KEYS.iter().zip(&app.extra_slots) {
-        if !has_extra(key, extras, tasks) {
+        if !has_extra(key, extras, &tasks) {
             continue;
         }
         let at = at as usize;
@@ -331,21 +335,22 @@ fn write_app(out: &mut Vec<u8>, app: &RenderedApp, extras: &AppExtras, tasks: Ta
         out.push(b'"');
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":");
-        write_extra(out, key, extras, tasks);
+        write_extra(out, key, extras, &mut tasks);
     }
     app.copy_members(out, &mut first, next, app.members.len());
     out.push(b'}');
 }
 
-fn tasks_len(tasks: Tasks<'_>) -> usize {
-    match tasks {
-        Tasks::Written(tasks) => tasks.bytes.len() + 2,
-        Tasks::None | Tasks::Owned(_) => 0,
-    }
+/// Appends the JSON array of the tasks `push` pushes: the same bytes as serializing their
+/// [`TaskJson`]s.
+pub fn write_tasks(out: &mut Vec<u8>, push: impl FnOnce(&mut TaskArray<'_>)) {
+    out.push(b'[');
+    push(&mut TaskArray { out, empty: true, last_version: None });
+    out.push(b']');
 }
 
 /// A task's fields, borrowed from wherever they are kept: listings write tasks straight from
-/// the scheduler's state with [`TasksJson::push`], without an owned [`TaskJson`] each. The
+/// the scheduler's state with [`TaskArray::push`], without an owned [`TaskJson`] each. The
 /// fields are [`TaskJson`]'s (see there); ports are `u16`s.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TaskView<'a> {
@@ -392,87 +397,85 @@ impl From<&TaskView<'_>> for TaskJson {
     }
 }
 
-/// Tasks written as JSON, for [`write_app_json_with_tasks`]: the same bytes as serializing the
-/// [`TaskJson`]s of the pushed [`TaskView`]s. Reuse one across apps with [`TasksJson::clear`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TasksJson {
-    /// The tasks' objects separated by commas (no brackets).
-    bytes: Vec<u8>,
+/// A JSON array of tasks being written ([`write_tasks`], [`write_app_json_with_tasks`]).
+pub struct TaskArray<'a> {
+    out: &'a mut Vec<u8>,
+    empty: bool,
+    /// The last task's version and its text (with quotes): an app's tasks mostly share it.
+    last_version: Option<(Timestamp, [u8; 26])>,
 }
 
-impl TasksJson {
-    pub fn clear(&mut self) {
-        self.bytes.clear();
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
+impl TaskArray<'_> {
     /// Appends the JSON of `task`.
     pub fn push(&mut self, task: &TaskView<'_>) {
-        let out = &mut self.bytes;
-        if !out.is_empty() {
-            out.push(b',');
+        if !self.empty {
+            self.out.push(b',');
         }
+        self.empty = false;
         // The keys in order, as `TaskJson` writes them (optional ones only when set).
-        out.extend_from_slice(b"{\"appId\":");
-        write_str(out, task.app_id);
+        self.out.extend_from_slice(b"{\"appId\":");
+        write_str(self.out, task.app_id);
         if let Some(results) = task.health_check_results {
-            out.extend_from_slice(b",\"healthCheckResults\":");
-            write_json(out, results);
+            self.out.extend_from_slice(b",\"healthCheckResults\":");
+            write_json(self.out, results);
         }
-        out.extend_from_slice(b",\"host\":");
-        write_str(out, task.host);
-        out.extend_from_slice(b",\"id\":");
-        write_str(out, task.id);
-        out.extend_from_slice(b",\"ipAddresses\":");
-        write_json(out, task.ip_addresses);
-        out.extend_from_slice(b",\"localVolumes\":");
-        write_json(out, task.local_volumes);
-        out.extend_from_slice(b",\"ports\":");
-        write_ports(out, task.ports);
+        self.out.extend_from_slice(b",\"host\":");
+        write_str(self.out, task.host);
+        self.out.extend_from_slice(b",\"id\":");
+        write_str(self.out, task.id);
+        self.out.extend_from_slice(b",\"ipAddresses\":");
+        write_json(self.out, task.ip_addresses);
+        self.out.extend_from_slice(b",\"localVolumes\":");
+        write_json(self.out, task.local_volumes);
+        self.out.extend_from_slice(b",\"ports\":");
+        write_ports(self.out, task.ports);
         if let Some(region) = task.region {
-            out.extend_from_slice(b",\"region\":");
-            write_str(out, region);
+            self.out.extend_from_slice(b",\"region\":");
+            write_str(self.out, region);
         }
-        out.extend_from_slice(b",\"role\":");
-        write_str(out, task.role);
+        self.out.extend_from_slice(b",\"role\":");
+        write_str(self.out, task.role);
         if let Some(ports) = task.service_ports {
-            out.extend_from_slice(b",\"servicePorts\":");
-            write_ports(out, ports);
+            self.out.extend_from_slice(b",\"servicePorts\":");
+            write_ports(self.out, ports);
         }
         if let Some(slave_id) = task.slave_id {
-            out.extend_from_slice(b",\"slaveId\":");
-            write_str(out, slave_id);
+            self.out.extend_from_slice(b",\"slaveId\":");
+            write_str(self.out, slave_id);
         }
         if let Some(t) = task.staged_at {
-            out.extend_from_slice(b",\"stagedAt\":");
-            write_timestamp(out, t);
+            self.out.extend_from_slice(b",\"stagedAt\":");
+            write_timestamp(self.out, t);
         }
         if let Some(t) = task.started_at {
-            out.extend_from_slice(b",\"startedAt\":");
-            write_timestamp(out, t);
+            self.out.extend_from_slice(b",\"startedAt\":");
+            write_timestamp(self.out, t);
         }
-        out.extend_from_slice(b",\"state\":");
-        write_str(out, task.state);
+        self.out.extend_from_slice(b",\"state\":");
+        write_str(self.out, task.state);
         if let Some(t) = task.version {
-            out.extend_from_slice(b",\"version\":");
-            write_timestamp(out, t);
+            self.out.extend_from_slice(b",\"version\":");
+            self.write_version(t);
         }
         if let Some(zone) = task.zone {
-            out.extend_from_slice(b",\"zone\":");
-            write_str(out, zone);
+            self.out.extend_from_slice(b",\"zone\":");
+            write_str(self.out, zone);
         }
-        out.push(b'}');
+        self.out.push(b'}');
     }
 
-    /// Appends the tasks as a JSON array.
-    pub fn write_array(&self, out: &mut Vec<u8>) {
-        out.reserve(self.bytes.len() + 2);
-        out.push(b'[');
-        out.extend_from_slice(&self.bytes);
-        out.push(b']');
+    /// Appends version `t` as a JSON string ([`write_timestamp`]), reusing the text of the
+    /// last task's version if it is the same.
+    fn write_version(&mut self, t: Timestamp) {
+        match &self.last_version {
+            Some((last, text)) if *last == t => self.out.extend_from_slice(text),
+            _ => {
+                let start = self.out.len();
+                write_timestamp(self.out, t);
+                let text = self.out.get(start..).and_then(|text| <[u8; 26]>::try_from(text).ok());
+                self.last_version = text.map(|text| (t, text));
+            }
+        }
     }
 }
 

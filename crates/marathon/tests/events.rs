@@ -444,15 +444,23 @@ async fn check_backends(marathon: &Marathon, consumer: &Consumer, tasks: &[Value
     assert_eq!(healthy_backends(&apps), expected, "{phase}: the API disagrees with itself");
     // The listing is written directly, not through a `Value`: its bytes must still be what
     // serde_json writes for the same document (compact, keys sorted, the same escapes).
-    let raw = marathon.http.get(marathon.url("/v2/apps?embed=apps.tasks")).send().await.expect("GET");
-    let raw = raw.bytes().await.expect("body");
-    let document: Value = serde_json::from_slice(&raw).expect("the listing is JSON");
-    assert!(document["apps"][0]["tasks"][0]["healthCheckResults"].is_array(), "{phase}: {document}");
-    assert_eq!(
-        String::from_utf8_lossy(&raw),
-        serde_json::to_string(&document).expect("serialize"),
-        "{phase}: listing bytes"
-    );
+    for (path, first_task) in [
+        ("/v2/apps?embed=apps.tasks", "/apps/0/tasks/0"),
+        ("/v2/apps/web", "/app/tasks/0"),
+        ("/v2/tasks", "/tasks/0"),
+        ("/v2/apps/web/tasks", "/tasks/0"),
+    ] {
+        let raw = marathon.http.get(marathon.url(path)).send().await.expect("GET");
+        let raw = raw.bytes().await.expect("body");
+        let document: Value = serde_json::from_slice(&raw).expect("the listing is JSON");
+        let task = document.pointer(first_task).cloned().unwrap_or_default();
+        assert!(task["healthCheckResults"].is_array(), "{phase}: {path}: {document}");
+        assert_eq!(
+            String::from_utf8_lossy(&raw),
+            serde_json::to_string(&document).expect("serialize"),
+            "{phase}: {path}: bytes"
+        );
+    }
     eventually(Duration::from_secs(10), &format!("{phase}: the consumer's backends"), || async {
         let backends = consumer.backends();
         (backends == expected).then_some(())

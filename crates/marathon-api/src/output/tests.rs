@@ -608,10 +608,8 @@ fn written_tasks_are_the_serialized_task_json() {
     let ports = [31002, 0, 65535];
     for view in task_views(&full, &ports) {
         let owned = TaskJson::from(&view);
-        let mut written = TasksJson::default();
-        written.push(&view);
         let mut array = Vec::new();
-        written.write_array(&mut array);
+        write_tasks(&mut array, |tasks| tasks.push(&view));
         assert_eq!(
             String::from_utf8_lossy(&array),
             serde_json::to_string(&vec![owned.clone()]).expect("serialize"),
@@ -627,12 +625,16 @@ fn apps_with_written_tasks_are_app_json() {
     let full = task();
     let ports = [31002, 31003];
     let views = task_views(&full, &ports);
-    let mut written = TasksJson::default();
+    // Tasks of one version, then of another: the version written last is reused only when
+    // it is the same.
+    let mut versions = views.clone();
+    versions[1].version = versions[0].version;
+    versions[2].version = Some(ts(1_443_604_157_614));
+    versions.push(TaskView { version: Some(ts(1_443_604_157_614)), ..views[0] });
+    versions.push(TaskView { version: Some(ts(1)), ..views[2] });
     for app in client_visible_apps() {
         let rendered = RenderedApp::new(&app);
-        for tasks in [&views[..0], &views[..1], &views[..]] {
-            written.clear();
-            tasks.iter().for_each(|view| written.push(view));
+        for tasks in [&views[..0], &views[..1], &views[..], &versions[..]] {
             let owned: Vec<TaskJson> = tasks.iter().map(TaskJson::from).collect();
             for extras in [
                 AppExtras::default(),
@@ -646,7 +648,9 @@ fn apps_with_written_tasks_are_app_json() {
                     serde_json::to_vec(&app_json(&app, &AppExtras { tasks: Some(owned.clone()), ..extras.clone() }))
                         .expect("serialize");
                 let mut out = b"prefix".to_vec();
-                write_app_json_with_tasks(&mut out, &rendered, &extras, &written);
+                write_app_json_with_tasks(&mut out, &rendered, &extras, |array| {
+                    tasks.iter().for_each(|view| array.push(view))
+                });
                 assert_eq!(
                     String::from_utf8_lossy(&out[6..]),
                     String::from_utf8_lossy(&expected),

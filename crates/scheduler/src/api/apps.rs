@@ -1,6 +1,6 @@
 //! `/v2/apps`: list, create, update, delete, restart, tasks and versions of apps.
 
-use super::render::{app_body, app_info, apps_body, tasks_of};
+use super::render::{app_body, app_info, apps_body, tasks_body};
 use super::{
     Api, ApiError, bad_query, check_deployable, deployment_response, error, json, json_bytes, query_pairs, unavailable,
 };
@@ -427,25 +427,24 @@ async fn deploying(
 /// `GET /v2/apps/{id}/tasks` (and `{group}/*/tasks`).
 async fn get_tasks(api: Api, id: PathId) -> Response {
     let group = id.segments().last().is_some_and(|s| s == "*").then(|| id.parent());
-    let tasks = api
+    let body = api
         .service
         .read(move |service| match group {
-            Some(group) => Ok(service
-                .definitions()
-                .filter(|def| def.path_id().starts_with(&group))
-                .flat_map(|def| tasks_of(service, &AppId::new(&def.id), false))
-                .collect::<Vec<_>>()),
+            Some(group) => {
+                let apps = service.rendered_apps().filter(|(_, def, _)| def.path_id().starts_with(&group));
+                Ok(tasks_body(service, apps.map(|(id, _, _)| id), false, |_| true))
+            }
             None => {
                 let app = app_id(&id);
                 match service.definition(&app) {
-                    Some(_) => Ok(tasks_of(service, &app, false)),
+                    Some(_) => Ok(tasks_body(service, std::iter::once(&app), false, |_| true)),
                     None => Err(id),
                 }
             }
         })
         .await;
-    match tasks {
-        Some(Ok(tasks)) => json(StatusCode::OK, &json!({ "tasks": tasks })),
+    match body {
+        Some(Ok(body)) => json_bytes(StatusCode::OK, body),
         Some(Err(id)) => app_not_found(&id),
         None => unavailable(),
     }

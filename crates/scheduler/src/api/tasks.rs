@@ -1,7 +1,9 @@
 //! `/v2/tasks`, killing tasks of an app, `/v2/queue` and `/v2/deployments`.
 
-use super::render::tasks_of;
-use super::{Api, ApiError, bad_query, check_deployable, deployment_response, error, json, query_pairs, unavailable};
+use super::render::{tasks_body, tasks_of};
+use super::{
+    Api, ApiError, bad_query, check_deployable, deployment_response, error, json, json_bytes, query_pairs, unavailable,
+};
 use crate::convert;
 use crate::core::AppId;
 use axum::body::Bytes;
@@ -25,18 +27,15 @@ pub(super) async fn list(State(api): State<Api>, RawQuery(query): RawQuery) -> R
             _ => None,
         })
         .collect();
-    let tasks = api
+    let body = api
         .service
         .read(move |service| {
-            service
-                .definitions()
-                .flat_map(|def| tasks_of(service, &AppId::new(&def.id), true))
-                .filter(|task| states.is_empty() || states.contains(&task.state))
-                .collect::<Vec<TaskJson>>()
+            let keep = |state: &str| states.is_empty() || states.iter().any(|s| s == state);
+            tasks_body(service, service.rendered_apps().map(|(id, _, _)| id), true, keep)
         })
         .await;
-    match tasks {
-        Some(tasks) => json(StatusCode::OK, &json!({ "tasks": tasks })),
+    match body {
+        Some(body) => json_bytes(StatusCode::OK, body),
         None => unavailable(),
     }
 }
