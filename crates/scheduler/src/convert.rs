@@ -368,6 +368,63 @@ mod tests {
         assert_eq!(api_time(spec.version), def.version.expect("version"));
     }
 
+    fn instance(condition: Condition, task: bool) -> Instance {
+        let app = AppId::new("/prod/web");
+        let id = crate::core::InstanceId::new(&app, uuid::Uuid::nil());
+        Instance {
+            task: task.then(|| crate::core::Task {
+                id: id.task_id(1),
+                agent_id: mesos_api::AgentId::new("agent-1"),
+                hostname: "host-1".into(),
+                host_ports: vec![31000, 31001],
+                staged_at: core::Timestamp::from_millis(1_000),
+                started_at: (condition == Condition::Running).then(|| core::Timestamp::from_millis(2_000)),
+                mesos_state: (condition == Condition::Running).then_some(mesos_api::TaskState::Running),
+                healthy: None,
+                agent_ip: None,
+                attributes: Vec::new(),
+                region: Some("r".into()),
+                zone: None,
+            }),
+            id,
+            app_id: app,
+            run_spec_version: core::Timestamp::from_millis(500),
+            goal: crate::core::Goal::Running,
+            condition,
+            condition_since: core::Timestamp::from_millis(0),
+            incarnation: 1,
+            unreachable_since: None,
+            role: "*".into(),
+        }
+    }
+
+    #[test]
+    fn task_views_show_what_task_json_shows() {
+        let app_id = app_id_text(&AppId::new("/prod/web"));
+        assert_eq!(app_id, "/prod/web");
+        assert_eq!(task_view(&instance(Condition::Scheduled, false), &app_id, None), None);
+        let running = instance(Condition::Running, true);
+        let view = task_view(&running, &app_id, Some(&[10_000])).expect("a task");
+        assert_eq!(view.id, "prod_web.instance-00000000-0000-0000-0000-000000000000._app.1");
+        assert_eq!((view.host, view.slave_id, view.role), ("host-1", Some("agent-1"), "*"));
+        assert_eq!((view.ports, view.service_ports), (&[31000, 31001][..], Some(&[10_000][..])));
+        assert_eq!(view.state, "TASK_RUNNING");
+        assert_eq!(view.started_at, Some(api_time(core::Timestamp::from_millis(2_000))));
+        assert_eq!(view.version, Some(api_time(core::Timestamp::from_millis(500))));
+        // Region and zone stay unset, as before views.
+        assert_eq!((view.region, view.zone), (None, None));
+        let json = task_json(&running, Some(&[10_000])).expect("a task");
+        assert_eq!(json, TaskJson::from(&view));
+        assert_eq!(json.app_id, PathId::parse("/prod/web"));
+        // Inactive tasks show no host ports.
+        let killed = instance(Condition::Killed, true);
+        assert_eq!(task_view(&killed, &app_id, None).map(|v| v.ports), Some(&[][..]));
+        assert_eq!(
+            task_view(&instance(Condition::Provisioned, true), &app_id, None).map(|v| v.state),
+            Some("TASK_STAGING")
+        );
+    }
+
     #[test]
     fn timestamps_round_trip_at_millisecond_precision() {
         let t = core::Timestamp::from_millis(1_767_323_045_678);

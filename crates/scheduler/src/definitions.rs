@@ -69,3 +69,38 @@ impl Definitions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marathon_api::{PathId, normalize, parse_app};
+
+    fn def(id: &str, cmd: &str) -> AppDefinition {
+        let body = format!(r#"{{"id":"{id}","cmd":"{cmd}"}}"#);
+        normalize(parse_app(body.as_bytes()).expect("parse"), &PathId::root()).expect("valid")
+    }
+
+    fn listed(defs: &Definitions) -> Vec<(String, String, RenderedApp)> {
+        defs.with_rendered()
+            .map(|(id, def, rendered)| (id.as_str().to_string(), def.id.clone(), rendered.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn renderings_follow_their_definitions() {
+        let (a, b, c) = (AppId::new("/a"), AppId::new("/b"), AppId::new("/c"));
+        let mut defs = Definitions::new([(b.clone(), def("/b", "sleep 1"))].into());
+        defs.set(&c, Some(def("/c", "sleep 1")));
+        defs.set(&a, Some(def("/a", "sleep 1")));
+        defs.update(&b, |old| AppDefinition { cmd: Some("sleep 2".into()), ..old.clone() });
+        defs.set(&c, None);
+        let expected = [("/a", def("/a", "sleep 1")), ("/b", def("/b", "sleep 2"))];
+        let expected: Vec<_> =
+            expected.iter().map(|(id, d)| (id.to_string(), d.id.clone(), RenderedApp::new(d))).collect();
+        assert_eq!(listed(&defs), expected);
+        let (found, rendered) = defs.get_with_rendered(&b).expect("b");
+        assert_eq!(found.cmd.as_deref(), Some("sleep 2"));
+        assert_eq!(*rendered, RenderedApp::new(found));
+        assert!(defs.get_with_rendered(&c).is_none());
+    }
+}
