@@ -21,10 +21,13 @@ struct Local {
     proc: Proc,
     dir: tempfile::TempDir,
     url: String,
+    /// Dropped after `proc` is killed: removes the agent's cgroups and anything left in them.
+    _cgroups: CgroupRoot,
 }
 
 impl Local {
     async fn start() -> Local {
+        let cgroups = CgroupRoot::new("cli-test");
         let dir = tempfile::tempdir().expect("tempdir");
         let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
         let args: Vec<String> = [
@@ -42,7 +45,7 @@ impl Local {
             // Its own cgroup root: an agent destroys the containers it has no record of under
             // its root, so agents on one machine must not share one (as with Mesos).
             "--cgroups_root",
-            &unique("cli-test"),
+            &cgroups.0,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -59,7 +62,8 @@ impl Local {
             .stderr(out)
             .spawn()
             .expect("spawn marathon local");
-        let local = Local { proc: Proc { child, log }, dir, url: format!("http://127.0.0.1:{http_port}") };
+        let local =
+            Local { proc: Proc { child, log }, dir, url: format!("http://127.0.0.1:{http_port}"), _cgroups: cgroups };
         let http = reqwest::Client::new();
         let ping = format!("{}/ping", local.url);
         eventually(Duration::from_secs(30), "Marathon's REST API", || async {

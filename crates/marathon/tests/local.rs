@@ -8,6 +8,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_runs_a_master_and_an_agent_that_frameworks_can_use() {
+    let cgroups = CgroupRoot::new("local-test");
     let dir = tempfile::tempdir().expect("tempdir");
     let (master_port, agent_port, http_port) = (free_port(), free_port(), free_port());
     let log = std::fs::File::create(dir.path().join("local.log")).expect("log");
@@ -15,7 +16,7 @@ async fn local_runs_a_master_and_an_agent_that_frameworks_can_use() {
         .args(["local", "--work_dir"])
         .arg(dir.path().join("state"))
         .args(["--master_port", &master_port.to_string(), "--agent_port", &agent_port.to_string()])
-        .args(["--http_port", &http_port.to_string(), "--cgroups_root", &unique("local-test")])
+        .args(["--http_port", &http_port.to_string(), "--cgroups_root", &cgroups.0])
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -64,7 +65,8 @@ fn start_local(dir: &std::path::Path, ports: [u16; 3], cgroups_root: &str, log: 
 async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ports = [free_port(), free_port(), free_port()];
-    let cgroups_root = unique("local-test");
+    let cgroups = CgroupRoot::new("local-test");
+    let cgroups_root = cgroups.0.clone();
     let mut local = start_local(dir.path(), ports, &cgroups_root, "local.log");
     let http = reqwest::Client::new();
     let api = format!("http://127.0.0.1:{}", ports[0]);
@@ -97,6 +99,10 @@ async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restar
     eventually(Duration::from_secs(30), "the task to be gone", || async {
         let tasks: serde_json::Value = http.get(format!("{api}/v2/tasks")).send().await.ok()?.json().await.ok()?;
         tasks["tasks"].as_array()?.is_empty().then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the task's process to be gone", || async {
+        cgroup_root_pids(&cgroups_root).is_empty().then_some(())
     })
     .await;
 }

@@ -230,19 +230,7 @@ impl Cluster {
 
     /// Pids of every process in this cluster's cgroups (any subsystem).
     pub fn cgroup_pids(&self) -> Vec<i32> {
-        let mut pids = Vec::new();
-        for sub in CGROUP_SUBSYSTEMS {
-            let root = Path::new("/sys/fs/cgroup").join(sub).join(&self.cgroups_root);
-            let Ok(entries) = std::fs::read_dir(&root) else { continue };
-            for e in entries.flatten() {
-                if let Ok(text) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
-                    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-                }
-            }
-        }
-        pids.sort_unstable();
-        pids.dedup();
-        pids
+        cgroup_root_pids(&self.cgroups_root)
     }
 
     /// Container cgroups that still exist under this cluster's root.
@@ -286,7 +274,7 @@ impl Cluster {
         leaked.sort_unstable();
         leaked.dedup();
         for _ in 0..50 {
-            let pids: Vec<i32> = self.cgroup_pids().into_iter().chain(self.sandbox_pids()).collect();
+            let pids = self.sandbox_pids();
             if pids.is_empty() {
                 break;
             }
@@ -295,16 +283,65 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        for sub in CGROUP_SUBSYSTEMS {
-            let root = Path::new("/sys/fs/cgroup").join(sub).join(&self.cgroups_root);
-            if let Ok(entries) = std::fs::read_dir(&root) {
-                for e in entries.flatten() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&root);
-        }
+        clear_cgroup_root(&self.cgroups_root);
         leaked
+    }
+}
+
+/// Pids of every process in the container cgroups under `root` (any subsystem).
+pub fn cgroup_root_pids(root: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for sub in CGROUP_SUBSYSTEMS {
+        let dir = Path::new("/sys/fs/cgroup").join(sub).join(root);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            if let Ok(text) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
+                pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Kills every process in the cgroups under `root` and removes them and `root`.
+pub fn clear_cgroup_root(root: &str) {
+    for _ in 0..50 {
+        let pids = cgroup_root_pids(root);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            kill9(pid);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for sub in CGROUP_SUBSYSTEMS {
+        let dir = Path::new("/sys/fs/cgroup").join(sub).join(root);
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&dir);
+    }
+}
+
+/// The cgroup root of one test's agent (a unique name): dropping it kills whatever still runs
+/// in its cgroups (tasks outlive their agent by design) and removes them. Declare it before
+/// the process that uses it, so that the process is killed first.
+pub struct CgroupRoot(pub String);
+
+impl CgroupRoot {
+    pub fn new(prefix: &str) -> CgroupRoot {
+        CgroupRoot(unique(prefix))
+    }
+}
+
+impl Drop for CgroupRoot {
+    fn drop(&mut self) {
+        clear_cgroup_root(&self.0);
     }
 }
 
