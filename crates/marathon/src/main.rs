@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 /// mimalloc instead of glibc's malloc: listings and status bursts allocate and free many small
 /// objects across threads, where glibc's arenas spent a third of a large listing's CPU in
-/// malloc, free and consolidation (BENCHMARKS.md, "Marathon API: listing").
+/// malloc, free and consolidation (BENCHMARKS.md, "Marathon API: listing"). Built without
+/// transparent huge pages (`no_thp`): with them every fresh arena region was a 2 MB page fault
+/// (zeroed at once, resident in full), which cost CPU in every component and up to 40 MB of RSS.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
