@@ -130,8 +130,21 @@ impl RunningAgent {
     /// Stops at once, as if the agent process had been killed: nothing is cleaned up, task
     /// processes keep running, pending updates stay checkpointed. For crash tests.
     pub fn abort(self) {
-        self.runtime.abort();
-        self.server.abort();
+        let RunningAgent { stop, runtime, server, .. } = self;
+        runtime.abort();
+        server.abort();
+        // The abort takes effect at the runtime's next await; a `stop` sender dropped before
+        // that reads as a stop request, and the runtime would shut down gracefully (killing
+        // the tasks of frameworks that do not checkpoint). Keep it until the runtime is gone.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    let _ = runtime.await;
+                    drop(stop);
+                });
+            }
+            Err(_) => std::mem::forget(stop),
+        }
     }
 }
 
