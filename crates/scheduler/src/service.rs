@@ -583,6 +583,14 @@ impl Service {
         self.write(batch, None);
     }
 
+    /// Feeds an event from the master (through the Mesos client) to the core.
+    fn handle_client_event(&mut self, event: mesos_client::ClientEvent) {
+        let now = self.now();
+        if let Some(event) = core_event(event) {
+            self.handle(now, event);
+        }
+    }
+
     /// Feeds one event to the core and executes what it decides.
     fn handle(&mut self, now: Now, event: Event) {
         let commands = self.core.handle(now, event);
@@ -945,20 +953,14 @@ async fn drive(
         tokio::select! {
             event = client_events.recv() => {
                 let Some(event) = event else { return Ok(()) };
-                let now = service.now();
-                if let Some(event) = core_event(event) {
-                    service.handle(now, event);
-                }
+                service.handle_client_event(event);
                 // The rest of a burst from the master (status updates arrive in batches) is
                 // handled before the events go out, so that subscribers get the burst in one
                 // message; bounded, so that its first events are not held up for long.
                 let burst = Instant::now();
                 while burst.elapsed() < BURST_BUDGET {
                     let Ok(event) = client_events.try_recv() else { break };
-                    let now = service.now();
-                    if let Some(event) = core_event(event) {
-                        service.handle(now, event);
-                    }
+                    service.handle_client_event(event);
                 }
             }
             request = requests.recv() => {
