@@ -397,6 +397,29 @@ impl From<&TaskView<'_>> for TaskJson {
     }
 }
 
+/// `,"<key>":` before a member that is not the first (`key` needs no escaping).
+fn member_key(out: &mut Vec<u8>, key: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// A string member, if it has a value.
+fn str_member(out: &mut Vec<u8>, key: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        member_key(out, key);
+        write_str(out, value);
+    }
+}
+
+/// A timestamp member, if it has a value.
+fn time_member(out: &mut Vec<u8>, key: &str, value: Option<Timestamp>) {
+    if let Some(t) = value {
+        member_key(out, key);
+        write_timestamp(out, t);
+    }
+}
+
 /// A JSON array of tasks being written ([`write_tasks`], [`write_app_json_with_tasks`]).
 pub struct TaskArray<'a> {
     out: &'a mut Vec<u8>,
@@ -413,54 +436,36 @@ impl TaskArray<'_> {
         }
         self.empty = false;
         // The keys in order, as `TaskJson` writes them (optional ones only when set).
-        self.out.extend_from_slice(b"{\"appId\":");
-        write_str(self.out, task.app_id);
+        let out = &mut *self.out;
+        out.extend_from_slice(b"{\"appId\":");
+        write_str(out, task.app_id);
         if let Some(results) = task.health_check_results {
-            self.out.extend_from_slice(b",\"healthCheckResults\":");
-            write_json(self.out, results);
+            member_key(out, "healthCheckResults");
+            write_json(out, results);
         }
-        self.out.extend_from_slice(b",\"host\":");
-        write_str(self.out, task.host);
-        self.out.extend_from_slice(b",\"id\":");
-        write_str(self.out, task.id);
-        self.out.extend_from_slice(b",\"ipAddresses\":");
-        write_json(self.out, task.ip_addresses);
-        self.out.extend_from_slice(b",\"localVolumes\":");
-        write_json(self.out, task.local_volumes);
-        self.out.extend_from_slice(b",\"ports\":");
-        write_ports(self.out, task.ports);
-        if let Some(region) = task.region {
-            self.out.extend_from_slice(b",\"region\":");
-            write_str(self.out, region);
-        }
-        self.out.extend_from_slice(b",\"role\":");
-        write_str(self.out, task.role);
+        str_member(out, "host", Some(task.host));
+        str_member(out, "id", Some(task.id));
+        member_key(out, "ipAddresses");
+        write_json(out, task.ip_addresses);
+        member_key(out, "localVolumes");
+        write_json(out, task.local_volumes);
+        member_key(out, "ports");
+        write_ports(out, task.ports);
+        str_member(out, "region", task.region);
+        str_member(out, "role", Some(task.role));
         if let Some(ports) = task.service_ports {
-            self.out.extend_from_slice(b",\"servicePorts\":");
-            write_ports(self.out, ports);
+            member_key(out, "servicePorts");
+            write_ports(out, ports);
         }
-        if let Some(slave_id) = task.slave_id {
-            self.out.extend_from_slice(b",\"slaveId\":");
-            write_str(self.out, slave_id);
-        }
-        if let Some(t) = task.staged_at {
-            self.out.extend_from_slice(b",\"stagedAt\":");
-            write_timestamp(self.out, t);
-        }
-        if let Some(t) = task.started_at {
-            self.out.extend_from_slice(b",\"startedAt\":");
-            write_timestamp(self.out, t);
-        }
-        self.out.extend_from_slice(b",\"state\":");
-        write_str(self.out, task.state);
+        str_member(out, "slaveId", task.slave_id);
+        time_member(out, "stagedAt", task.staged_at);
+        time_member(out, "startedAt", task.started_at);
+        str_member(out, "state", Some(task.state));
         if let Some(t) = task.version {
-            self.out.extend_from_slice(b",\"version\":");
+            member_key(out, "version");
             self.write_version(t);
         }
-        if let Some(zone) = task.zone {
-            self.out.extend_from_slice(b",\"zone\":");
-            write_str(self.out, zone);
-        }
+        str_member(self.out, "zone", task.zone);
         self.out.push(b'}');
     }
 
