@@ -29,7 +29,10 @@
 //! Settings (environment): `BENCH_SUBSCRIBERS` (100), `BENCH_TASKS` (1000),
 //! `BENCH_HOLLOW_AGENTS` (2), `BENCH_FLOOR` (1: also run with one subscriber first; 0: skip),
 //! `BENCH_ALLOCATION_INTERVAL` (`200ms`), `BENCH_SCHEDULER_FLAGS` (extra scheduler flags),
-//! `BENCH_TIMEOUT_SECS` (300), `BENCH_LOGS` (a directory to copy the components' logs to).
+//! `BENCH_TIMEOUT_SECS` (300), `BENCH_LOGS` (a directory to copy the components' logs to),
+//! `BENCH_TIMELINE` (print, per 20 ms of event timestamps, how many events were made and how
+//! late the slowest subscriber got them), `BENCH_TRACE_PUBLISH` (split the delay at the bus with
+//! many subscribers too: `scheduler_lag_ms.to_published`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -62,7 +65,8 @@ fn main() {
     if settings.floor && settings.subscribers > 1 {
         println!("{}", runtime.block_on(run(1, &settings, true, streams.handle())));
     }
-    let trace = settings.subscribers == 1;
+    // With many subscribers only the publication is traced (a line per event, not per delivery).
+    let trace = settings.subscribers == 1 || std::env::var_os("BENCH_TRACE_PUBLISH").is_some();
     println!("{}", runtime.block_on(run(settings.subscribers, &settings, trace, streams.handle())));
 }
 
@@ -111,8 +115,12 @@ struct PhaseRecord {
     hash: u64,
     /// Chunks (reads) that carried at least one event of the phase.
     chunks: usize,
+    /// Bytes of the data lines.
+    bytes: usize,
     /// Timestamp-to-delivery delay of each event, microseconds.
     delays_us: Vec<i64>,
+    /// Each event's timestamp (ms since the epoch), in the order of `delays_us`.
+    stamps_ms: Vec<i64>,
     by_type: BTreeMap<String, usize>,
 }
 
@@ -164,92 +172,149 @@ async fn follow(http: &reqwest::Client, url: &str, state: &Mutex<SubscriberState
         Err(e) => return format!("connect: {e}"),
     };
     let mut body = response.bytes_stream();
-    let mut buffer: Vec<u8> = Vec::new();
-    let mut event_type = String::new();
-    let markers: Vec<String> = (0..=PHASES.len()).map(|p| format!("\"id\":\"{}\"", marker_id(p))).collect();
+    let mut reader = Reader::default();
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => return format!("read: {e}"),
         };
         let received_us = unix_micros();
-        buffer.extend_from_slice(&chunk);
         let mut state = state.lock().expect("lock");
-        let mut done = 0;
-        let mut counted = false;
-        // Kept cheap: the subscribers share the machine with what they measure.
-        while let Some(len) = memchr::memchr(b'\n', &buffer[done..]) {
-            let line = &buffer[done..done + len];
-            done += len + 1;
-            if let Some(name) = line.strip_prefix(b"event: ") {
-                event_type.clear();
-                event_type.push_str(std::str::from_utf8(name).unwrap_or_default());
-                continue;
-            }
-            let Some(data) = line.strip_prefix(b"data: ") else { continue };
-            let data = std::str::from_utf8(data).unwrap_or_default();
-            if event_type == "event_stream_attached" {
-                state.attached = true;
-                continue;
-            }
-            let phase = state.phase;
-            let record = &mut state.records[phase];
-            record.events += 1;
-            if !counted {
-                record.chunks += 1;
-                counted = true;
-            }
-            record.hash = record.hash.rotate_left(5) ^ word_hash(data.as_bytes());
-            match record.by_type.get_mut(event_type.as_str()) {
-                Some(count) => *count += 1,
-                None => {
-                    record.by_type.insert(event_type.clone(), 1);
-                }
-            }
-            if event_type == "status_update_event" && field(data, "\"taskStatus\":\"") == Some("TASK_RUNNING") {
-                record.running += 1;
-            }
-            if let Some(at) = field(data, "\"timestamp\":\"").and_then(parse_millis) {
-                record.delays_us.push(received_us - at * 1000);
-            }
-            if event_type == "api_post_event" && markers.get(phase).is_some_and(|m| data.contains(m.as_str())) {
-                state.phase += 1;
-            }
-        }
-        buffer.drain(..done);
+        reader.read(&chunk, received_us, &mut state);
     }
     "stream closed".to_string()
 }
 
-/// FNV-1a over 8-byte words (then the remaining bytes): enough to tell event sequences apart,
-/// and 8 times cheaper than bytewise FNV for the subscribers, which share the machine with what
-/// they measure.
+/// A subscriber's parser: whole lines are handled as they arrive, a partial line waits for the
+/// rest. Kept cheap (bytes, prebuilt searchers, no copy of whole chunks): the subscribers share
+/// the machine with what they measure.
+struct Reader {
+    /// The start of a line whose end has not arrived yet.
+    partial: Vec<u8>,
+    event_type: Vec<u8>,
+    timestamp: memchr::memmem::FinderRev<'static>,
+    task_status: memchr::memmem::FinderRev<'static>,
+    markers: Vec<Vec<u8>>,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader {
+            partial: Vec::new(),
+            event_type: Vec::new(),
+            timestamp: memchr::memmem::FinderRev::new(TIMESTAMP_KEY).into_owned(),
+            task_status: memchr::memmem::FinderRev::new(TASK_STATUS_KEY).into_owned(),
+            markers: (0..=PHASES.len()).map(|p| format!("\"id\":\"{}\"", marker_id(p)).into_bytes()).collect(),
+        }
+    }
+}
+
+const TIMESTAMP_KEY: &[u8] = b"\"timestamp\":\"";
+const TASK_STATUS_KEY: &[u8] = b"\"taskStatus\":\"";
+
+impl Reader {
+    fn read(&mut self, chunk: &[u8], received_us: i64, state: &mut SubscriberState) {
+        let mut counted = false;
+        let mut rest = chunk;
+        if !self.partial.is_empty() {
+            let Some(end) = memchr::memchr(b'\n', rest) else {
+                self.partial.extend_from_slice(rest);
+                return;
+            };
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..end]);
+            rest = &rest[end + 1..];
+            self.line(&line, received_us, state, &mut counted);
+        }
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            self.line(&rest[..end], received_us, state, &mut counted);
+            rest = &rest[end + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    fn line(&mut self, line: &[u8], received_us: i64, state: &mut SubscriberState, counted: &mut bool) {
+        if let Some(name) = line.strip_prefix(b"event: ") {
+            self.event_type.clear();
+            self.event_type.extend_from_slice(name);
+            return;
+        }
+        let Some(data) = line.strip_prefix(b"data: ") else { return };
+        if self.event_type == b"event_stream_attached" {
+            state.attached = true;
+            return;
+        }
+        let phase = state.phase;
+        let record = &mut state.records[phase];
+        record.events += 1;
+        record.bytes += data.len();
+        if !*counted {
+            record.chunks += 1;
+            *counted = true;
+        }
+        record.hash = record.hash.rotate_left(5) ^ word_hash(data);
+        let event_type = std::str::from_utf8(&self.event_type).unwrap_or_default();
+        match record.by_type.get_mut(event_type) {
+            Some(count) => *count += 1,
+            None => {
+                record.by_type.insert(event_type.to_string(), 1);
+            }
+        }
+        if event_type == "status_update_event"
+            && field(data, &self.task_status, TASK_STATUS_KEY.len()) == Some(b"TASK_RUNNING".as_slice())
+        {
+            record.running += 1;
+        }
+        if let Some(at) = field(data, &self.timestamp, TIMESTAMP_KEY.len()).and_then(parse_millis) {
+            record.delays_us.push(received_us - at * 1000);
+            record.stamps_ms.push(at);
+        }
+        if event_type == "api_post_event"
+            && self.markers.get(phase).is_some_and(|m| memchr::memmem::find(data, m).is_some())
+        {
+            state.phase += 1;
+        }
+    }
+}
+
+/// FNV-1a over 8-byte words in four interleaved lanes (then the remaining bytes): enough to
+/// tell event sequences apart, and cheap for the subscribers, which share the machine with
+/// what they measure.
 fn word_hash(bytes: &[u8]) -> u64 {
     const PRIME: u64 = 0x0100_0000_01b3;
-    let mut words = bytes.chunks_exact(8);
-    let mut hash = (&mut words).fold(0xcbf2_9ce4_8422_2325_u64, |hash, word| {
+    let word = |w: &[u8]| {
         let mut buf = [0u8; 8];
-        buf.copy_from_slice(word);
-        (hash ^ u64::from_le_bytes(buf)).wrapping_mul(PRIME)
-    });
-    for b in words.remainder() {
+        buf.copy_from_slice(w);
+        u64::from_le_bytes(buf)
+    };
+    let mut lanes = [0xcbf2_9ce4_8422_2325_u64; 4];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, w) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            *lane = (*lane ^ word(w)).wrapping_mul(PRIME);
+        }
+    }
+    let mut hash = lanes.iter().fold(0u64, |h, lane| h.rotate_left(17) ^ lane);
+    for b in blocks.remainder() {
         hash = (hash ^ u64::from(*b)).wrapping_mul(PRIME);
     }
     hash
 }
 
-/// The string value after `key` (`"name":"`) in one line of compact JSON (the last occurrence:
-/// `timestamp` and `taskStatus` are top-level keys, which serde_json writes in sorted order, so
-/// after nested objects; no escapes in the values looked up here).
-fn field<'a>(data: &'a str, key: &str) -> Option<&'a str> {
-    let start = data.rfind(key)? + key.len();
-    let len = data[start..].find('"')?;
+/// The string value after a key (`"name":"`, found by `finder`, `key_len` bytes) in one line
+/// of compact JSON (the last occurrence: `timestamp` and `taskStatus` are top-level keys written
+/// after the nested objects; no escapes in the values looked up here).
+fn field<'a>(data: &'a [u8], finder: &memchr::memmem::FinderRev<'_>, key_len: usize) -> Option<&'a [u8]> {
+    let start = finder.rfind(data)? + key_len;
+    let len = memchr::memchr(b'"', &data[start..])?;
     Some(&data[start..start + len])
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-fn parse_millis(text: &str) -> Option<i64> {
-    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+fn parse_millis(text: &[u8]) -> Option<i64> {
+    let num = |range: std::ops::Range<usize>| {
+        text.get(range)?.iter().try_fold(0i64, |n, b| b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0')))
+    };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
     // Days from civil (proleptic Gregorian).
@@ -364,12 +429,16 @@ fn summarize(records: &[PhaseRecord], tasks: usize, changed_secs: f64, finished:
         .map(|i| records.iter().filter_map(|r| r.delays_us.get(i)).copied().max().unwrap_or(0))
         .collect();
     let counts: Vec<usize> = records.iter().map(|r| r.events).collect();
+    if std::env::var_os("BENCH_TIMELINE").is_some() {
+        print_timeline(&first.stamps_ms, &slowest);
+    }
     json!({
         "events_per_subscriber": first.events,
         "chunks_per_subscriber": records.iter().map(|r| r.chunks).sum::<usize>() / records.len().max(1),
         "min_events": counts.iter().min(),
         "max_events": counts.iter().max(),
         "deliveries": delays.len(),
+        "data_bytes_per_subscriber": first.bytes,
         "task_running_updates": first.running,
         "every_subscriber_got_every_event": same && all_running,
         "timed_out": !finished,
@@ -380,6 +449,26 @@ fn summarize(records: &[PhaseRecord], tasks: usize, changed_secs: f64, finished:
         "by_type": first.by_type,
         "cpu_secs": cpu,
     })
+}
+
+/// Per 20 ms of event timestamps: how many events were made, and the slowest subscriber's
+/// median and largest delay for them (stderr).
+fn print_timeline(stamps_ms: &[i64], slowest_us: &[i64]) {
+    let Some(&start) = stamps_ms.iter().min() else { return };
+    let mut buckets: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (stamp, delay) in stamps_ms.iter().zip(slowest_us) {
+        buckets.entry((stamp - start) / 20).or_default().push(*delay);
+    }
+    for (bucket, mut delays) in buckets {
+        delays.sort_unstable();
+        eprintln!(
+            "  +{:5} ms {:5} events  slowest p50 {:7.1} ms  max {:7.1} ms",
+            bucket * 20,
+            delays.len(),
+            delays[delays.len() / 2] as f64 / 1000.0,
+            delays[delays.len() - 1] as f64 / 1000.0
+        );
+    }
 }
 
 fn stats_us(values: &mut [i64]) -> Value {
@@ -516,7 +605,11 @@ impl Stack {
         .collect();
         args.extend(settings.scheduler_flags.iter().cloned());
         let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-        let rust_log = if trace { "info,scheduler::events=trace,scheduler::api::events=trace" } else { "info" };
+        let rust_log = match (trace, settings.subscribers) {
+            (false, _) => "info",
+            (true, 1) => "info,scheduler::events=trace,scheduler::api::events=trace",
+            (true, _) => "info,scheduler::events=trace",
+        };
         let scheduler = spawn(&args_ref, &cluster.dir.path().join("scheduler.log"), rust_log);
         let stack = Stack { cluster, scheduler, api: format!("http://127.0.0.1:{port}"), http };
         eventually(Duration::from_secs(30), "Marathon subscribed", || async {
