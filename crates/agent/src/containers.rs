@@ -113,15 +113,16 @@ impl Launcher {
     /// Starts the task (blocking: cgroups and fork/exec). `base_env` is the agent's own
     /// environment; the spec's variables go on top.
     pub fn spawn(&self, spec: &core::LaunchSpec, base_env: &[(String, String)]) -> Result<Arc<Container>, String> {
+        self.start(spec, base_env)?.finish(self)
+    }
+
+    /// The first half of [`Launcher::spawn`]: cgroups created and the request sent, without
+    /// waiting for the monitor (see [`containerizer::launch_start`]), so that one thread can
+    /// keep several launches in flight; [`Starting::finish`] completes it.
+    pub fn start(&self, spec: &core::LaunchSpec, base_env: &[(String, String)]) -> Result<Starting, String> {
         let cid = spec.container_id.as_str();
         if self.hollow {
-            return Ok(Arc::new(Container {
-                container_id: cid.to_string(),
-                monitored: None,
-                cgroups: None,
-                mem_limit_bytes: None,
-                hollow: Some(tokio::sync::Notify::new()),
-            }));
+            return Ok(Starting { container_id: cid.to_string(), launch: None });
         }
         let dir = self.layout.runtime_containers();
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -149,21 +150,75 @@ impl Launcher {
             working_dir: spec.sandbox.clone(),
             stdout: spec.sandbox.join("stdout"),
             stderr: spec.sandbox.join("stderr"),
-            status_file: status_file.clone(),
-            cgroups: cgroups.clone(),
+            status_file,
+            cgroups,
             user: None,
         };
-        let cleanup = |cgroups: &Option<TaskCgroups>| {
-            if let Some(cg) = cgroups {
-                let _ = cg.destroy();
+        let mut launch = InFlight { spec: launch, pending: None, mem_limit_bytes };
+        match containerizer::launch_start(&launch.spec) {
+            Ok(pending) => launch.pending = Some(pending),
+            Err(e) => {
+                launch.cleanup();
+                return Err(e.to_string());
             }
-            let _ = std::fs::remove_file(&status_file);
+        }
+        Ok(Starting { container_id: cid.to_string(), launch: Some(launch) })
+    }
+}
+
+/// A container being started (see [`Launcher::start`]).
+#[derive(Debug)]
+pub struct Starting {
+    container_id: String,
+    /// `None` for a simulated task (hollow agent).
+    launch: Option<InFlight>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    spec: containerizer::LaunchSpec,
+    /// Taken by [`Starting::finish`].
+    pending: Option<containerizer::PendingLaunch>,
+    mem_limit_bytes: Option<u64>,
+}
+
+impl InFlight {
+    /// Removes what a failed launch left: its cgroups and status file.
+    fn cleanup(&self) {
+        if let Some(cg) = &self.spec.cgroups {
+            let _ = cg.destroy();
+        }
+        let _ = std::fs::remove_file(&self.spec.status_file);
+    }
+}
+
+impl Starting {
+    pub fn container_id(&self) -> &str {
+        &self.container_id
+    }
+
+    /// Waits (blocking) until the task is set up, records its launch (durable with the next
+    /// group commit) and returns its handle.
+    pub fn finish(self, launcher: &Launcher) -> Result<Arc<Container>, String> {
+        let cid = self.container_id;
+        let Some(mut launch) = self.launch else {
+            return Ok(Arc::new(Container {
+                container_id: cid,
+                monitored: None,
+                cgroups: None,
+                mem_limit_bytes: None,
+                hollow: Some(tokio::sync::Notify::new()),
+            }));
         };
-        let launched = match containerizer::launch(&launch) {
+        let finished = match launch.pending.take() {
+            Some(pending) => pending.finish(&launch.spec).map_err(|e| e.to_string()),
+            None => Err("launch already finished".to_string()),
+        };
+        let launched = match finished {
             Ok(l) => l,
             Err(e) => {
-                cleanup(&cgroups);
-                return Err(e.to_string());
+                launch.cleanup();
+                return Err(e);
             }
         };
         let record = LaunchRecord {
@@ -172,21 +227,21 @@ impl Launcher {
             monitor_start_ticks: launched.monitor_start_ticks,
         };
         // Durable with the next group commit, before the task's TASK_RUNNING is sent.
-        if let Err(e) = self.store.record_launch(cid, &record) {
+        if let Err(e) = launcher.store.record_launch(&cid, &record) {
             // The task runs; without the record a restarted agent cannot recover it, but
             // it can still be watched now.
             warn!(container_id = cid, error = %e, "cannot record the launched task");
         }
-        let monitored = Monitored::new(&launched, status_file).map_err(|e| {
+        let monitored = Monitored::new(&launched, &launch.spec.status_file).map_err(|e| {
             let _ = containerizer::signal_group(launched.task_pid, Signal::SIGKILL);
             e.to_string()
         })?;
         info!(container_id = cid, task_pid = launched.task_pid, monitor_pid = launched.monitor_pid, "task started");
         Ok(Arc::new(Container {
-            container_id: cid.to_string(),
+            container_id: cid,
             monitored: Some(monitored),
-            cgroups,
-            mem_limit_bytes,
+            cgroups: launch.spec.cgroups.take(),
+            mem_limit_bytes: launch.mem_limit_bytes,
             hollow: None,
         }))
     }

@@ -5,7 +5,7 @@
 //! burst runs, because those commands depend on them.
 
 use crate::checkpoint::Store;
-use crate::containers::{Container, Containers};
+use crate::containers::{Container, Containers, Launcher, Starting};
 use crate::core::{AgentCore, Command, Event, LaunchSpec, Now, Snapshot};
 use crate::link::MasterClient;
 use mesos_api::agent::{AgentCall, StatusUpdate};
@@ -46,8 +46,15 @@ pub(crate) struct Runtime {
     pub(crate) wait_teardowns: bool,
 }
 
-/// Task processes being started at once.
-pub(crate) const SPAWN_CONCURRENCY: usize = 16;
+/// Spawn lanes working at once (each a blocking thread; see [`Runtime::spawn_all`]).
+pub(crate) const SPAWN_CONCURRENCY: usize = 4;
+
+/// Lanes one burst of launches is split over.
+const SPAWN_LANES: usize = 2;
+
+/// Launches a lane has in flight: it sends this many requests ahead of the report it waits
+/// for, so that the zygote and the monitors work while the lane creates the next cgroups.
+const SPAWN_WINDOW: usize = 8;
 
 /// Blocking threads creating the sandboxes of one burst of launches.
 const SANDBOX_LANES: usize = 4;
@@ -93,6 +100,8 @@ impl Runtime {
         let mut updates: Vec<(String, StatusUpdate)> = Vec::new();
         // Sandboxes of the burst are created by one blocking job, one after the other.
         let mut sandboxes: Vec<LaunchSpec> = Vec::new();
+        // And its task processes started by a few lanes.
+        let mut spawns: Vec<LaunchSpec> = Vec::new();
         for command in others {
             match command {
                 Command::Send { stream_id, call } => match *call {
@@ -100,10 +109,16 @@ impl Runtime {
                     call => self.execute(Command::Send { stream_id, call: Box::new(call) }).await,
                 },
                 Command::Prepare(spec) if spec.uris.is_empty() && !self.containers.hollow() => sandboxes.push(*spec),
+                Command::Spawn(spec) => {
+                    // From here on, commands for the container wait until it exists.
+                    self.spawning.insert(spec.container_id.clone(), Vec::new());
+                    spawns.push(*spec);
+                }
                 other => self.execute(other).await,
             }
         }
         self.prepare_sandboxes(sandboxes);
+        self.spawn_all(spawns);
         self.send_updates(updates);
         self.publish();
     }
@@ -319,7 +334,10 @@ impl Runtime {
                     let _ = events.send(Event::Prepared { container_id: spec.container_id.clone(), result });
                 });
             }
-            Command::Spawn(spec) => self.spawn(*spec).await,
+            Command::Spawn(spec) => {
+                self.spawning.insert(spec.container_id.clone(), Vec::new());
+                self.spawn_all(vec![*spec]);
+            }
             Command::Reattach { container_id } => match self.containers.get(&container_id) {
                 Some(container) => self.watch(container),
                 None => {
@@ -369,22 +387,27 @@ impl Runtime {
         }
     }
 
-    /// Starts a task process in the background: launches run concurrently (bounded by
-    /// `spawn_slots`); kills and destroys of the container wait in `spawning` until it exists.
-    async fn spawn(&mut self, spec: LaunchSpec) {
-        let container_id = spec.container_id.clone();
-        self.spawning.insert(container_id.clone(), Vec::new());
-        let env = self.base_env.clone();
-        let launcher = self.containers.launcher();
-        let slots = self.spawn_slots.clone();
-        let done = self.spawned_tx.clone();
-        self.helpers.spawn(async move {
-            let _slot = slots.acquire_owned().await;
-            let result = tokio::task::spawn_blocking(move || launcher.spawn(&spec, &env))
-                .await
-                .unwrap_or_else(|e| Err(format!("launch task failed: {e}")));
-            let _ = done.send((container_id, result));
-        });
+    /// Starts task processes in the background (their containers are in `spawning`, where
+    /// kills and destroys wait until they exist): the burst is split over at most
+    /// [`SPAWN_LANES`] blocking jobs (at most [`SPAWN_CONCURRENCY`] running), each starting its
+    /// tasks in order with [`SPAWN_WINDOW`] in flight ([`spawn_lane`]), instead of a blocking
+    /// job, and two thread hand-offs, per task. Each result is reported as soon as it is known.
+    fn spawn_all(&mut self, mut specs: Vec<LaunchSpec>) {
+        let lane_len = specs.len().div_ceil(SPAWN_LANES).max(1);
+        while !specs.is_empty() {
+            let lane: Vec<LaunchSpec> = specs.drain(..lane_len.min(specs.len())).collect();
+            let env = self.base_env.clone();
+            let launcher = self.containers.launcher();
+            let slots = self.spawn_slots.clone();
+            let done = self.spawned_tx.clone();
+            self.helpers.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                let job = tokio::task::spawn_blocking(move || spawn_lane(&launcher, &env, lane, &done));
+                if let Err(e) = job.await {
+                    error!(error = %e, "spawn lane failed");
+                }
+            });
+        }
     }
 
     /// Handles launches that finished together in one burst (one group commit for all
@@ -416,6 +439,37 @@ impl Runtime {
             let exit = container.wait().await;
             let _ = events.send(Event::Exited { container_id: container.container_id.clone(), exit });
         });
+    }
+}
+
+/// Starts `lane`'s tasks in order, keeping up to [`SPAWN_WINDOW`] launches in flight, and
+/// reports each (blocking). Every task gets its answer, even if one launch panics.
+fn spawn_lane(
+    launcher: &Launcher,
+    env: &[(String, String)],
+    lane: Vec<LaunchSpec>,
+    done: &mpsc::UnboundedSender<(String, Result<Arc<Container>, String>)>,
+) {
+    fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err("launch panicked".to_string()))
+    }
+    let finish = |(container_id, started): (String, Result<Starting, String>)| {
+        let result = started.and_then(|starting| guarded(|| starting.finish(launcher)));
+        let _ = done.send((container_id, result));
+    };
+    let mut in_flight: std::collections::VecDeque<(String, Result<Starting, String>)> =
+        std::collections::VecDeque::with_capacity(SPAWN_WINDOW);
+    for spec in lane {
+        let started = guarded(|| launcher.start(&spec, env));
+        in_flight.push_back((spec.container_id, started));
+        if in_flight.len() >= SPAWN_WINDOW
+            && let Some(oldest) = in_flight.pop_front()
+        {
+            finish(oldest);
+        }
+    }
+    while let Some(oldest) = in_flight.pop_front() {
+        finish(oldest);
     }
 }
 

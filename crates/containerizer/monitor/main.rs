@@ -3,8 +3,9 @@
 //! It is compiled by the crate's `build.rs` as a standalone static program (std only,
 //! no crates), embedded into the library and exec'd from a memfd **once per agent
 //! process** as a *zygote* (`--zygote`). For each task the library sends the zygote a
-//! request; the zygote forks a *monitor*, which forks the task. So a launch costs two
-//! forks of a tiny process and the task's own exec (no exec of a helper per task), and
+//! request; the zygote forks a *monitor*, which starts the task the way `posix_spawn`
+//! does (a child sharing its memory until the exec). So a launch costs one fork of a tiny
+//! process, one vfork-style clone and the task's own exec (no exec of a helper per task), and
 //! no monitor pins any of the agent's memory (a monitor forked from the agent itself
 //! would keep every agent page it was forked with, copy-on-write, for the task's life).
 //!
@@ -27,8 +28,9 @@
 //!    reaped here); fds arranged as 0 = /dev/null, 1/2 = task stdout/stderr,
 //!    3 = the status file's directory, 4 = report pipe, nothing else;
 //! 2. reports `monitor <pid> <start ticks>` on the report pipe;
-//! 3. forks the task (P2): own process group, chdir, default signal dispositions and
-//!    an empty mask, joins the cgroups by writing `0` to each `cgroup.procs` *before*
+//! 3. starts the task (P2, `clone` with `CLONE_VM | CLONE_VFORK` on a stack of its own;
+//!    the monitor waits until P2 has exec'd or failed): own process group, chdir, default
+//!    signal dispositions and an empty mask, joins the cgroups by writing `0` to each `cgroup.procs` *before*
 //!    exec (no descendant can escape), credentials, reports `ok`, then execs `file`
 //!    with the given argv and exactly the given environment, searching the
 //!    environment's `PATH` when `file` has no `/` (execvp semantics). A setup failure
@@ -83,6 +85,10 @@ const SOL_SOCKET: c_int = 1;
 const SCM_RIGHTS: c_int = 1;
 const MSG_CMSG_CLOEXEC: c_int = 0x4000_0000;
 const SYS_CLOSE_RANGE: i64 = 436;
+const CLONE_VM: c_int = 0x100;
+const CLONE_VFORK: c_int = 0x4000;
+/// The task's stack until it execs (it only sets itself up, see [`run_task`]).
+const TASK_STACK: usize = 256 * 1024;
 /// execvp goes on with the next PATH entry after these.
 const NOT_HERE: [i32; 7] = [
     2,   /* ENOENT */
@@ -131,6 +137,7 @@ struct CmsgHdr {
 
 unsafe extern "C" {
     fn fork() -> c_int;
+    fn clone(f: extern "C" fn(*mut c_void) -> c_int, stack: *mut c_void, flags: c_int, arg: *mut c_void, ...) -> c_int;
     fn getpid() -> c_int;
     fn setsid() -> c_int;
     fn setpgid(pid: c_int, pgid: c_int) -> c_int;
@@ -459,11 +466,7 @@ fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
         cgroup_fds.push(fd);
     }
 
-    // SAFETY: this process is single-threaded, so the child may do anything.
-    let child = unsafe { fork() };
-    if child == 0 {
-        run_task(&spec, &cgroup_fds);
-    }
+    let child = spawn_task(&spec, &cgroup_fds);
     if child < 0 {
         fail("fork", errno());
     }
@@ -516,7 +519,38 @@ fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
     unsafe { _exit(0) }
 }
 
-/// P2: runs in the forked child of this single-threaded process, so allocation is fine.
+/// What the task's first function gets.
+struct TaskStart<'a> {
+    spec: &'a Spec,
+    cgroup_fds: &'a [c_int],
+}
+
+/// Starts P2 as `posix_spawn` does: a child that shares this process's memory (no page
+/// tables copied, no copy-on-write faults, nothing to tear down at its exec) on a stack of
+/// its own, while this process waits until the child has exec'd or exited (`CLONE_VFORK`).
+/// Returns the child's pid, or -1 with `errno` set.
+fn spawn_task(spec: &Spec, cgroup_fds: &[c_int]) -> c_int {
+    extern "C" fn start(arg: *mut c_void) -> c_int {
+        // SAFETY: `arg` points at the `TaskStart` of `spawn_task`, which waits in `clone`
+        // (CLONE_VFORK) until this child has exec'd or exited.
+        let start = unsafe { &*arg.cast::<TaskStart<'_>>() };
+        run_task(start.spec, start.cgroup_fds)
+    }
+    let mut stack = vec![0u8; TASK_STACK];
+    // The stack grows down from its (16-byte aligned) end.
+    let top = (stack.as_mut_ptr() as usize + TASK_STACK) & !15;
+    let mut arg = TaskStart { spec, cgroup_fds };
+    // SAFETY: the child runs `start` on `stack`, which outlives it: with CLONE_VFORK this
+    // call returns only once the child has exec'd or exited. Sharing memory (CLONE_VM) with
+    // this suspended, single-threaded process, the child may allocate (only on its failure
+    // paths): whatever it leaves behind is a leak here, never an inconsistency. Its file
+    // descriptors, signal dispositions, credentials and working directory are its own
+    // (no CLONE_FILES, CLONE_SIGHAND or CLONE_FS).
+    unsafe { clone(start, top as *mut c_void, CLONE_VM | CLONE_VFORK | SIGCHLD, (&raw mut arg).cast::<c_void>()) }
+}
+
+/// P2, the task until its exec: runs on its own stack in this process's memory while this
+/// process waits (see [`spawn_task`]).
 fn run_task(spec: &Spec, cgroup_fds: &[c_int]) -> ! {
     let argv = ptrs(&spec.argv);
     let envp = ptrs(&spec.envp);

@@ -111,18 +111,45 @@ fn open_output(path: &Path) -> Result<OwnedFd> {
 /// first use and that exits with it; they are not children of the caller and are
 /// reaped by the kernel as soon as they exit.
 pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
+    launch_start(spec)?.finish(spec)
+}
+
+/// A launch whose request the zygote has (see [`launch_start`]); [`PendingLaunch::finish`]
+/// waits for the monitor's report. Dropping it abandons nothing: the task starts anyway
+/// (its monitor runs regardless of whether the report is read).
+#[derive(Debug)]
+pub struct PendingLaunch {
+    payload: Vec<u8>,
+    report: OwnedFd,
+}
+
+/// The first half of [`launch`]: sends the request to the zygote and returns without
+/// waiting for the monitor, so that one thread can have several launches in flight (send
+/// the next requests, then [`PendingLaunch::finish`] them in order) instead of one thread
+/// (and two thread hand-offs) per launch. Blocking, but short.
+pub fn launch_start(spec: &LaunchSpec) -> Result<PendingLaunch> {
     let payload = request_payload(spec)?;
-    // If the zygote died between our request and its fork, nothing at all is reported:
-    // start a new zygote and try once more.
-    for attempt in 0..2 {
-        let pipe = send_request(spec, &payload)?;
-        match read_report(pipe)? {
-            Some(launched) => return Ok(launched),
-            None if attempt == 0 && zygote::reap_if_dead() => {}
-            None => break,
+    let report = send_request(spec, &payload)?;
+    Ok(PendingLaunch { payload, report })
+}
+
+impl PendingLaunch {
+    /// Waits (blocking) until the task is set up and about to exec, or its setup failed;
+    /// `spec` must be the one given to [`launch_start`].
+    pub fn finish(self, spec: &LaunchSpec) -> Result<Launched> {
+        if let Some(launched) = read_report(self.report)? {
+            return Ok(launched);
         }
+        // If the zygote died between our request and its fork, nothing at all is reported:
+        // start a new zygote and try once more.
+        if zygote::reap_if_dead() {
+            let pipe = send_request(spec, &self.payload)?;
+            if let Some(launched) = read_report(pipe)? {
+                return Ok(launched);
+            }
+        }
+        Err(no_report())
     }
-    Err(no_report())
 }
 
 /// [`launch`] for async callers: the request is sent right away (a short blocking

@@ -10,11 +10,12 @@
 //! agent ──clone(VM|VFORK)+exec, once──▶ zygote (embedded ~1 MB static helper, own session)
 //!   │  request over a Unix socket           └─fork──▶ monitor (own session, subreaper,
 //!   │  (argv, env, paths + 4 fds)                         not in the task cgroups)
-//!   │                                                      └─fork──▶ task: own process group,
+//!   │                                                      └─vfork──▶ task: own process group,
 //!   ◀── report pipe: monitor pid, task pid, ok ──────────────────  chdir, joins cgroups, exec
 //! ```
 //!
-//! * [`launch`] (blocking) / [`launch_async`] start a task and return plain integers
+//! * [`launch`] (blocking; or [`launch_start`] then [`PendingLaunch::finish`], to have several
+//!   in flight on one thread) / [`launch_async`] start a task and return plain integers
 //!   ([`Launched`]) to checkpoint.
 //! * [`Monitored::wait_exit`] waits on a pidfd (works for non-children, e.g. after an
 //!   agent restart) and returns a [`TaskExit`]. When the task's top process exits, the
@@ -61,7 +62,7 @@ mod zygote;
 
 pub use cgroups::{Cgroups, Limits, TaskCgroups};
 pub use error::{Error, Result};
-pub use launch::{LaunchSpec, Launched, TaskCommand, launch, launch_async};
+pub use launch::{LaunchSpec, Launched, PendingLaunch, TaskCommand, launch, launch_async, launch_start};
 pub use monitor::{Monitored, TaskExit};
 pub use nix::sys::signal::Signal;
 
