@@ -33,10 +33,21 @@ fn kill_order(a: &Instance, b: &Instance, selection: KillSelection) -> Ordering 
 }
 
 /// The first `count` of `candidates` in kill order.
+///
+/// A rolling upgrade asks this on every change of its app, usually for a few of its instances:
+/// only those are sorted (the order is total, so the result is the full sort's first `count`).
 pub(crate) fn select_for_kill(candidates: &[&Instance], count: usize, selection: KillSelection) -> Vec<InstanceId> {
-    let mut sorted: Vec<&Instance> = candidates.to_vec();
-    sorted.sort_by(|a, b| kill_order(a, b, selection));
-    sorted.into_iter().take(count).map(|i| i.id.clone()).collect()
+    let count = count.min(candidates.len());
+    if count == 0 {
+        return Vec::new();
+    }
+    let mut first: Vec<&Instance> = candidates.to_vec();
+    if count < first.len() {
+        first.select_nth_unstable_by(count - 1, |a, b| kill_order(a, b, selection));
+        first.truncate(count);
+    }
+    first.sort_unstable_by(|a, b| kill_order(a, b, selection));
+    first.into_iter().map(|i| i.id.clone()).collect()
 }
 
 /// The first `count` of `candidates` when scaling `spec` down: like [`select_for_kill`], but
@@ -205,6 +216,24 @@ mod tests {
         assert_eq!(names(select_for_kill(&refs, 5, KillSelection::OldestFirst))[3..], ["running-old", "running-young"]);
         assert_eq!(names(select_for_kill(&refs[..2], 1, KillSelection::YoungestFirst)), ["running-young"]);
         assert_eq!(names(select_for_kill(&refs[..2], 1, KillSelection::OldestFirst)), ["running-old"]);
+    }
+
+    #[test]
+    fn the_first_few_are_the_full_orders_first_few() {
+        let conditions = [Condition::Running, Condition::Staging, Condition::Starting, Condition::Unreachable];
+        // Equal start times and conditions among them: the id decides.
+        let all: Vec<Instance> = (0..60)
+            .map(|i| instance(&format!("i{:02}", (i * 37) % 60), conditions[i % 4], (i as i64 * 7) % 11))
+            .collect();
+        let refs: Vec<&Instance> = all.iter().collect();
+        for selection in [KillSelection::YoungestFirst, KillSelection::OldestFirst] {
+            let mut sorted = refs.clone();
+            sorted.sort_by(|a, b| kill_order(a, b, selection));
+            let full: Vec<InstanceId> = sorted.iter().map(|i| i.id.clone()).collect();
+            for count in [0, 1, 2, 5, 30, 59, 60, 61] {
+                assert_eq!(select_for_kill(&refs, count, selection), full[..count.min(60)], "{count}");
+            }
+        }
     }
 
     /// A running instance on `host`, in `rack` (an agent attribute) when given.
