@@ -583,12 +583,31 @@ impl Service {
         self.write(batch, None);
     }
 
-    /// Feeds an event from the master (through the Mesos client) to the core.
-    fn handle_client_event(&mut self, event: mesos_client::ClientEvent) {
+    /// Feeds events from the master (through the Mesos client) to the core, in order; a run of
+    /// status updates is one step ([`SchedulerCore::handle_status_updates`]).
+    fn handle_client_events(&mut self, events: Vec<mesos_client::ClientEvent>) {
         let now = self.now();
-        if let Some(event) = core_event(event) {
-            self.handle(now, event);
+        let mut updates = Vec::new();
+        for event in events {
+            match core_event(event) {
+                Some(Event::StatusUpdate(status)) => updates.push(status),
+                Some(other) => {
+                    self.handle_status_updates(now, std::mem::take(&mut updates));
+                    self.handle(now, other);
+                }
+                None => {}
+            }
         }
+        self.handle_status_updates(now, updates);
+    }
+
+    fn handle_status_updates(&mut self, now: Now, updates: Vec<mesos_api::TaskStatus>) {
+        if updates.is_empty() {
+            return;
+        }
+        let commands = self.core.handle_status_updates(now, updates);
+        self.execute(commands);
+        self.advance_deployments();
     }
 
     /// Feeds one event to the core and executes what it decides.
@@ -938,6 +957,8 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
 /// How long the driver goes on with events from the master that are already waiting before it
 /// publishes what they changed.
 const BURST_BUDGET: Duration = Duration::from_millis(2);
+/// Events from the master taken into one step at most.
+const STEP_EVENTS: usize = 64;
 
 async fn drive(
     mut service: Service,
@@ -953,14 +974,23 @@ async fn drive(
         tokio::select! {
             event = client_events.recv() => {
                 let Some(event) = event else { return Ok(()) };
-                service.handle_client_event(event);
                 // The rest of a burst from the master (status updates arrive in batches) is
                 // handled before the events go out, so that subscribers get the burst in one
-                // message; bounded, so that its first events are not held up for long.
+                // message, and in steps of up to STEP_EVENTS (a run of status updates is one
+                // core step); bounded, so that its first events are not held up for long.
                 let burst = Instant::now();
-                while burst.elapsed() < BURST_BUDGET {
+                let mut events = vec![event];
+                loop {
+                    while events.len() < STEP_EVENTS {
+                        let Ok(event) = client_events.try_recv() else { break };
+                        events.push(event);
+                    }
+                    service.handle_client_events(std::mem::take(&mut events));
+                    if burst.elapsed() >= BURST_BUDGET {
+                        break;
+                    }
                     let Ok(event) = client_events.try_recv() else { break };
-                    service.handle_client_event(event);
+                    events.push(event);
                 }
             }
             request = requests.recv() => {

@@ -619,6 +619,20 @@ impl SchedulerCore {
         self.finish_step()
     }
 
+    /// Status updates that arrived together, handled as one step: each exactly as
+    /// [`Event::StatusUpdate`] would be, then the step ends once (its apps converge once, its
+    /// records are one write behind which all its acknowledgements wait) instead of once per
+    /// update. Other events must not be folded in: an offer, for one, must see what the
+    /// previous event's convergence scheduled.
+    pub fn handle_status_updates(&mut self, now: Now, statuses: Vec<TaskStatus>) -> Vec<Command> {
+        debug_assert!(now.mono >= self.now.mono, "monotonic time went backwards");
+        self.now = now;
+        for status in statuses {
+            self.status_update(status);
+        }
+        self.finish_step()
+    }
+
     fn finish_step(&mut self) -> Vec<Command> {
         let apps = std::mem::take(&mut self.step.converge);
         for app_id in &apps {

@@ -131,11 +131,23 @@ impl Harness {
 
     /// Status update from the executor (with uuid and agent).
     pub(super) fn update(&mut self, task_id: &TaskId, state: TaskState) -> Vec<Command> {
+        let status = self.status(task_id, state);
+        self.run(Event::StatusUpdate(status))
+    }
+
+    /// Status updates that arrived together, handled as one step, every write stored.
+    pub(super) fn updates(&mut self, updates: &[(TaskId, TaskState)]) -> Vec<Command> {
+        let statuses = updates.iter().map(|(task_id, state)| self.status(task_id, *state)).collect();
+        let commands = self.core.handle_status_updates(self.now, statuses);
+        self.store_all(commands)
+    }
+
+    fn status(&self, task_id: &TaskId, state: TaskState) -> TaskStatus {
         let agent = self.core.instance_of_task(task_id).and_then(|i| i.task.as_ref()).map(|t| t.agent_id.clone());
         let mut status = TaskStatus::new(task_id.clone(), state);
         status.agent_id = Some(agent.unwrap_or_else(|| AgentId::new("agent-1")));
         status.uuid = Some(format!("uuid-{}-{}", task_id, state.name()));
-        self.run(Event::StatusUpdate(status))
+        status
     }
 
     pub(super) fn offer_commands(&mut self, offer: Offer) -> Vec<Command> {

@@ -11,6 +11,8 @@ struct Rollout {
     /// Fewest healthy (running, wanted) instances seen at once.
     min_healthy: usize,
     offers: usize,
+    /// Status updates arrive in batches (one core step each), as from a busy master.
+    batched: bool,
 }
 
 impl Rollout {
@@ -28,7 +30,7 @@ impl Rollout {
             h.launch_running(&format!("setup-{round}"));
         }
         assert_eq!(h.running("/web").len(), n as usize);
-        Rollout { h, app: AppId::new("/web"), max_active: 0, min_healthy: usize::MAX, offers: 0 }
+        Rollout { h, app: AppId::new("/web"), max_active: 0, min_healthy: usize::MAX, offers: 0, batched: false }
     }
 
     fn observe(&mut self) {
@@ -40,8 +42,21 @@ impl Rollout {
         self.min_healthy = self.min_healthy.min(healthy);
     }
 
-    /// Answers kills with KILLED, one at a time, observing after each.
+    /// Answers kills with KILLED, one at a time (all of them together when batched),
+    /// observing after each step.
     fn answer_kills(&mut self, commands: Vec<Command>) {
+        if self.batched {
+            let mut pending = kills(&commands);
+            while !pending.is_empty() {
+                self.observe();
+                let batch: Vec<(TaskId, TaskState)> = pending.iter().map(|t| (t.clone(), TaskState::Killed)).collect();
+                let more = self.h.updates(&batch);
+                assert_eq!(acks(&more), batch.len(), "every update is acknowledged");
+                pending = kills(&more);
+            }
+            self.observe();
+            return;
+        }
         let mut pending: VecDeque<TaskId> = kills(&commands).into();
         while let Some(task) = pending.pop_front() {
             self.observe();
@@ -56,6 +71,15 @@ impl Rollout {
         self.offers += 1;
         let infos = self.h.launch(offer(&format!("o{}", self.offers), "agent-1", BIG));
         self.observe();
+        if self.batched && !infos.is_empty() {
+            let batch: Vec<(TaskId, TaskState)> =
+                infos.iter().map(|i| (i.task_id.clone(), TaskState::Running)).collect();
+            let commands = self.h.updates(&batch);
+            assert_eq!(acks(&commands), batch.len(), "every update is acknowledged");
+            self.observe();
+            self.answer_kills(commands);
+            return infos.len();
+        }
         for info in &infos {
             let commands = self.h.update(&info.task_id, TaskState::Running);
             self.observe();
@@ -96,6 +120,31 @@ fn ten_instances_with_half_health_and_twenty_percent_headroom() {
     let running = r.h.running("/web");
     assert_eq!(running.len(), 10);
     assert!(running.iter().all(|i| i.run_spec_version == config));
+}
+
+fn acks(commands: &[Command]) -> usize {
+    commands.iter().filter(|c| matches!(c, Command::Acknowledge { .. })).count()
+}
+
+#[test]
+fn updates_in_batches_keep_the_bounds_of_an_upgrade() {
+    for (n, min_health, max_over) in [(20, 0.5, 0.2), (10, 1.0, 0.0), (12, 0.0, 0.0), (9, 0.75, 0.5)] {
+        let mut r = Rollout::start(n, min_health, max_over);
+        r.batched = true;
+        r.change_config();
+        r.run_to_end();
+        let n = n as usize;
+        let min_healthy = ((n as f64) * min_health).ceil() as usize;
+        let max_capacity = ((n as f64) * (1.0 + max_over)).floor() as usize;
+        // One extra instance when the bounds leave no room (see `roll`).
+        let max_capacity = if min_healthy == max_capacity { max_capacity + 1 } else { max_capacity };
+        assert!(r.min_healthy >= min_healthy, "{n}: healthy fell to {}", r.min_healthy);
+        assert!(r.max_active <= max_capacity, "{n}: active peaked at {}", r.max_active);
+        let config = r.h.core.app(&r.app).expect("app").version_info.last_config_change_at;
+        let running = r.h.running("/web");
+        assert_eq!(running.len(), n);
+        assert!(running.iter().all(|i| i.run_spec_version == config));
+    }
 }
 
 #[test]
