@@ -163,17 +163,34 @@ pub(crate) fn readiness_of(service: &Service, id: &AppId) -> Vec<ReadinessCheckR
 /// The tasks of an app's instances that have one; with `service_ports`, each task carries its
 /// app's service ports (as `/v2/tasks` shows them).
 pub(crate) fn tasks_of(service: &Service, id: &AppId, with_service_ports: bool) -> Vec<TaskJson> {
+    let mut tasks = Vec::new();
+    for_each_task(service, id, with_service_ports, |_| true, |task| tasks.push(TaskJson::from(task)));
+    tasks
+}
+
+/// Calls `f` with the view of each task of an app's instances (those that have one) whose state
+/// `keep` keeps, with its health check results: what [`tasks_of`] collects and
+/// [`push_tasks_of`] writes.
+fn for_each_task(
+    service: &Service,
+    id: &AppId,
+    with_service_ports: bool,
+    keep: impl Fn(&str) -> bool,
+    mut f: impl FnMut(&TaskView<'_>),
+) {
     let core = service.core();
     let spec = core.app(id);
     let ports = with_service_ports.then(|| spec.map(RunSpec::service_ports).unwrap_or_default());
     let app_id = convert::app_id_text(id);
-    core.instances_of(id)
-        .filter_map(|i| {
-            let mut task = TaskJson::from(&convert::task_view(i, &app_id, ports.as_deref())?);
-            task.health_check_results = spec.and_then(|spec| convert::health_check_results(spec, i, core));
-            Some(task)
-        })
-        .collect()
+    for instance in core.instances_of(id) {
+        let Some(task) = convert::task_view(instance, &app_id, ports.as_deref()).filter(|task| keep(task.state)) else {
+            continue;
+        };
+        match spec.and_then(|spec| convert::health_check_results(spec, instance, core)) {
+            Some(results) => f(&TaskView { health_check_results: Some(&results), ..task }),
+            None => f(&task),
+        }
+    }
 }
 
 /// The body `{"tasks": […]}` of the tasks of `apps` (those of [`tasks_of`]) whose state `keep`
@@ -200,20 +217,8 @@ fn push_tasks_of(
     keep: impl Fn(&str) -> bool,
     out: &mut TaskArray<'_>,
 ) {
-    let core = service.core();
-    let spec = core.app(id);
-    let ports = with_service_ports.then(|| spec.map(RunSpec::service_ports).unwrap_or_default());
-    let app_id = convert::app_id_text(id);
-    touch_tasks(core.instances_of(id));
-    for instance in core.instances_of(id) {
-        let Some(task) = convert::task_view(instance, &app_id, ports.as_deref()).filter(|task| keep(task.state)) else {
-            continue;
-        };
-        match spec.and_then(|spec| convert::health_check_results(spec, instance, core)) {
-            Some(results) => out.push(&TaskView { health_check_results: Some(&results), ..task }),
-            None => out.push(&task),
-        }
-    }
+    touch_tasks(service.core().instances_of(id));
+    for_each_task(service, id, with_service_ports, keep, |task| out.push(task));
 }
 
 /// Reads the first byte of each string a task's JSON copies. The instances and their strings
