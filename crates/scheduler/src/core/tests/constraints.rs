@@ -19,8 +19,7 @@ fn run_all(h: &mut Harness, infos: &[TaskInfo]) {
 
 #[test]
 fn unique_hostname_places_one_instance_per_agent_and_queues_the_rest() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/web", 6);
     spec.constraints = vec![constraint("hostname", ConstraintOperator::Unique, None)];
     h.put(spec);
@@ -56,8 +55,7 @@ fn unique_hostname_places_one_instance_per_agent_and_queues_the_rest() {
 
 #[test]
 fn instances_launched_from_one_offer_count_as_placed() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut unique = app("/unique", 3);
     unique.constraints = vec![constraint("hostname", ConstraintOperator::Unique, None)];
     let mut max_per = app("/max-per", 4);
@@ -75,8 +73,7 @@ fn instances_launched_from_one_offer_count_as_placed() {
 
 #[test]
 fn tasks_keep_their_agent_fields_in_the_store() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/web", 1);
     spec.constraints = vec![constraint("@zone", ConstraintOperator::Like, Some("eu-.*"))];
     h.put(spec);
@@ -96,8 +93,7 @@ fn tasks_keep_their_agent_fields_in_the_store() {
 
 #[test]
 fn group_by_scale_down_keeps_the_groups_even() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/web", 4);
     spec.constraints = vec![constraint("rack", ConstraintOperator::GroupBy, None)];
     h.put(spec.clone());
@@ -126,8 +122,7 @@ fn group_by_scale_down_keeps_the_groups_even() {
 
 #[test]
 fn group_by_with_a_value_spreads_over_the_wanted_number_of_groups() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/web", 5);
     spec.constraints = vec![constraint("rack", ConstraintOperator::GroupBy, Some("2"))];
     h.put(spec);
@@ -139,8 +134,7 @@ fn group_by_with_a_value_spreads_over_the_wanted_number_of_groups() {
 
 #[test]
 fn instances_of_an_old_config_do_not_count_as_placed() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/web", 2);
     spec.constraints = vec![constraint("hostname", ConstraintOperator::Unique, None)];
     h.put(spec);

@@ -18,18 +18,14 @@ fn position(commands: &[Command], pred: impl Fn(&Command) -> bool) -> usize {
 
 /// A subscribed harness with `app` running `instances` tasks on agent-1.
 fn running_app(spec: RunSpec) -> (Harness, Vec<TaskId>) {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(spec);
+    let mut h = Harness::with_app(spec);
     let tasks = h.launch_running("o-setup");
     (h, tasks)
 }
 
 #[test]
 fn instance_is_stored_as_provisioned_before_the_offer_is_accepted() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/web", 2));
+    let mut h = Harness::with_app(app("/web", 2));
     let commands = h.handle(Event::Offers(vec![offer("o1", "agent-1", BIG)]));
     assert!(accepts(&commands).is_empty(), "no ACCEPT before the instances are stored");
     let writes = persists(&commands);
@@ -66,9 +62,7 @@ fn instance_is_stored_as_provisioned_before_the_offer_is_accepted() {
 
 #[test]
 fn at_most_max_instances_per_offer_and_apps_take_turns() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/a", 4));
+    let mut h = Harness::with_app(app("/a", 4));
     h.put(app("/b", 4));
     let infos = h.launch(offer("o1", "agent-1", BIG));
     assert_eq!(infos.len(), 5);
@@ -81,8 +75,7 @@ fn at_most_max_instances_per_offer_and_apps_take_turns() {
 #[test]
 fn scale_up_and_down_follows_kill_selection() {
     for (selection, expected_survivor) in [(KillSelection::YoungestFirst, 0), (KillSelection::OldestFirst, 2)] {
-        let mut h = Harness::new();
-        h.subscribe();
+        let mut h = Harness::subscribed();
         let mut spec = app("/web", 3);
         spec.kill_selection = selection;
         h.put(spec.clone());
@@ -239,9 +232,7 @@ fn delay_is_reset_by_the_api_and_by_a_config_change_but_not_by_scaling() {
 
 #[test]
 fn too_small_offers_are_declined_with_reasons() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/web", 1));
+    let mut h = Harness::with_app(app("/web", 1));
     let commands = h.offer_commands(offer("small", "agent-1", "cpus:0.1;mem:16;ports:[31000-31000]"));
     assert_eq!(declines(&commands), vec![(vec![OfferId::new("small")], 5.0)]);
     let commands = h.offer_commands(offer("no-ports", "agent-2", "cpus:4;mem:1024"));
@@ -276,8 +267,7 @@ fn too_small_offers_are_declined_with_reasons() {
 
 #[test]
 fn service_ports_host_ports_and_environment() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/prod/web", 1);
     spec.port_definitions = vec![PortDefinition::named(0, "http"), PortDefinition::new(0)];
     spec.labels = [("owner.team".to_string(), "core".to_string())].into();
@@ -357,8 +347,7 @@ fn service_ports_host_ports_and_environment() {
 
 #[test]
 fn args_apps_exec_their_argv() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/args", 1);
     spec.command = CommandSpec::Args(vec!["/bin/echo".into(), "hi".into()]);
     spec.port_definitions.clear();
@@ -376,8 +365,7 @@ fn args_apps_exec_their_argv() {
 
 #[test]
 fn require_ports_takes_exactly_the_declared_ports() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/fixed", 1);
     spec.port_definitions = vec![PortDefinition::new(31005)];
     spec.require_ports = true;
@@ -397,8 +385,7 @@ fn require_ports_takes_exactly_the_declared_ports() {
 
 #[test]
 fn reserved_resources_keep_their_role_in_the_task() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut spec = app("/web", 1);
     spec.role = "web".into();
     spec.port_definitions.clear();
@@ -473,9 +460,7 @@ fn acknowledgements_wait_for_the_update_to_be_stored() {
 
 #[test]
 fn rescinded_offer_before_the_write_reschedules_the_instance() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/web", 1));
+    let mut h = Harness::with_app(app("/web", 1));
     let commands = h.handle(Event::Offers(vec![offer("o1", "agent-1", BIG)]));
     let (first, _) = persists(&commands).pop().expect("persisted");
     let commands = h.handle(Event::OfferRescinded(OfferId::new("o1")));
@@ -491,9 +476,7 @@ fn rescinded_offer_before_the_write_reschedules_the_instance() {
 
 #[test]
 fn disconnect_drops_held_back_accepts() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/web", 1));
+    let mut h = Harness::with_app(app("/web", 1));
     let commands = h.handle(Event::Offers(vec![offer("o1", "agent-1", BIG)]));
     let (first, _) = persists(&commands).pop().expect("persisted");
     let commands = h.handle(Event::Disconnected);
@@ -544,8 +527,7 @@ fn an_accept_with_more_to_launch_wants_the_rest_of_its_offer_back() {
 
 #[test]
 fn revives_for_unmet_demand_are_rate_limited() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     let mut huge = app("/huge", 1);
     huge.cpus = 1000.0;
     assert!(h.put(huge).contains(&Command::Revive));
@@ -561,8 +543,7 @@ fn revives_for_unmet_demand_are_rate_limited() {
 
 #[test]
 fn apps_posted_one_after_another_are_each_revived_at_once() {
-    let mut h = Harness::new();
-    h.subscribe();
+    let mut h = Harness::subscribed();
     for i in 0..3 {
         let commands = h.put(app(&format!("/app-{i}"), 1));
         assert!(commands.contains(&Command::Revive), "app {i} revived without waiting");
@@ -573,9 +554,7 @@ fn apps_posted_one_after_another_are_each_revived_at_once() {
 
 #[test]
 fn a_revive_never_overtakes_an_accept_held_for_its_write() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/first", 1));
+    let mut h = Harness::with_app(app("/first", 1));
     // The ACCEPT is held until the instance is stored; it refuses the rest of the offer for
     // `decline_offer_duration` because nothing else waits.
     let held = h.handle(Event::Offers(vec![offer("o1", "agent-1", BIG)]));
@@ -648,9 +627,7 @@ fn kills_are_repeated_until_the_task_ends() {
 
 #[test]
 fn overdue_launches_are_killed_and_relaunched() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/web", 1));
+    let mut h = Harness::with_app(app("/web", 1));
     let infos = h.launch(offer("o1", "agent-1", BIG));
     assert_eq!(h.core.next_wakeup(), Some(h.now.mono + 300 * SEC));
     h.advance(300 * SEC);
@@ -665,9 +642,7 @@ fn overdue_launches_are_killed_and_relaunched() {
 
 #[test]
 fn the_next_wakeup_is_the_earliest_launch_deadline_that_still_applies() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/web", 1));
+    let mut h = Harness::with_app(app("/web", 1));
     let first = h.launch(offer("o1", "agent-1", BIG));
     let first_deadline = h.now.mono + 300 * SEC;
     h.advance(10 * SEC);
@@ -778,9 +753,7 @@ fn disabled_unreachable_strategy_waits_forever() {
 
 #[test]
 fn restart_recovers_without_duplicates_or_restarts() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/web", 3));
+    let mut h = Harness::with_app(app("/web", 3));
     let infos = h.launch(offer("o1", "agent-1", BIG));
     assert_eq!(infos.len(), 3);
     h.update(&infos[0].task_id, TaskState::Running);
@@ -814,9 +787,7 @@ fn restart_recovers_without_duplicates_or_restarts() {
 
 #[test]
 fn restart_relaunches_a_provisioned_task_the_master_never_saw() {
-    let mut h = Harness::new();
-    h.subscribe();
-    h.put(app("/web", 1));
+    let mut h = Harness::with_app(app("/web", 1));
     // Crash after the Provisioned record was stored but before the ACCEPT went out.
     let commands = h.handle(Event::Offers(vec![offer("o1", "agent-1", BIG)]));
     let (_, records) = persists(&commands).pop().expect("persisted");

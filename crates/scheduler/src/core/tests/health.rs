@@ -47,9 +47,7 @@ struct Checked {
 
 impl Checked {
     fn start(max_failures: u32, grace: Duration) -> (Self, Vec<Command>) {
-        let mut h = Harness::new();
-        h.subscribe();
-        h.put(checked_app(max_failures, grace));
+        let mut h = Harness::with_app(checked_app(max_failures, grace));
         let infos = h.launch(offer("o1", "agent-1", BIG));
         let task = infos[0].task_id.clone();
         let commands = h.update(&task, TaskState::Running);

@@ -76,6 +76,20 @@ impl Harness {
         Harness { core: SchedulerCore::new(config, now), now, store: FakeStore::default() }
     }
 
+    /// A scheduler subscribed to the master.
+    pub(super) fn subscribed() -> Self {
+        let mut h = Self::new();
+        h.subscribe();
+        h
+    }
+
+    /// A subscribed scheduler that runs `spec` (its instances scheduled, nothing launched).
+    pub(super) fn with_app(spec: RunSpec) -> Self {
+        let mut h = Self::subscribed();
+        h.put(spec);
+        h
+    }
+
     /// A restarted scheduler on this harness' store.
     pub(super) fn restarted(&self, seed: u64) -> Self {
         let config = SchedulerConfig { seed, ..self.core.config().clone() };

@@ -20,9 +20,7 @@ impl Rollout {
         let mut spec = app("/web", n);
         spec.upgrade_strategy =
             UpgradeStrategy { minimum_health_capacity: min_health, maximum_over_capacity: max_over };
-        let mut h = Harness::new();
-        h.subscribe();
-        h.put(spec);
+        let mut h = Harness::with_app(spec);
         for round in 0..n {
             if h.running("/web").len() == n as usize {
                 break;
