@@ -4,11 +4,12 @@
 use crate::core::{MasterConfig, MasterCore, Now, Output, Rejection, StreamId};
 use crate::state;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use mesos_api::agent::{AGENT_API_PATH, AgentCall, STREAM_ID_HEADER};
 use mesos_api::scheduler::{Call, CallType};
@@ -425,10 +426,32 @@ struct StreamBody {
 impl Stream for StreamBody {
     type Item = Result<Bytes, std::convert::Infallible>;
 
+    /// Every record already waiting goes out in one chunk (up to [`MAX_CHUNK`] bytes): a burst
+    /// of status updates costs the connection one write, and its reader one wakeup, instead
+    /// of one per record.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx).map(|b| b.map(Ok))
+        let first = match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(first)) => first,
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        let mut chunk: Option<BytesMut> = None;
+        while chunk.as_ref().map_or(first.len(), BytesMut::len) < MAX_CHUNK {
+            let Ok(next) = self.rx.try_recv() else { break };
+            chunk
+                .get_or_insert_with(|| {
+                    let mut chunk = BytesMut::with_capacity(first.len() + next.len() * 8);
+                    chunk.extend_from_slice(&first);
+                    chunk
+                })
+                .extend_from_slice(&next);
+        }
+        Poll::Ready(Some(Ok(chunk.map_or(first, BytesMut::freeze))))
     }
 }
+
+/// Most bytes of waiting records put in one chunk of a stream.
+const MAX_CHUNK: usize = 256 * 1024;
 
 impl Drop for StreamBody {
     fn drop(&mut self) {
