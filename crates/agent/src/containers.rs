@@ -193,10 +193,6 @@ impl InFlight {
 }
 
 impl Starting {
-    pub fn container_id(&self) -> &str {
-        &self.container_id
-    }
-
     /// Waits (blocking) until the task is set up, records its launch (durable with the next
     /// group commit) and returns its handle.
     pub fn finish(self, launcher: &Launcher) -> Result<Arc<Container>, String> {

@@ -121,6 +121,8 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
 pub struct PendingLaunch {
     payload: Vec<u8>,
     report: OwnedFd,
+    /// The zygote that got the request.
+    zygote: libc::pid_t,
 }
 
 /// The first half of [`launch`]: sends the request to the zygote and returns without
@@ -129,8 +131,8 @@ pub struct PendingLaunch {
 /// (and two thread hand-offs) per launch. Blocking, but short.
 pub fn launch_start(spec: &LaunchSpec) -> Result<PendingLaunch> {
     let payload = request_payload(spec)?;
-    let report = send_request(spec, &payload)?;
-    Ok(PendingLaunch { payload, report })
+    let (report, zygote) = send_request(spec, &payload)?;
+    Ok(PendingLaunch { payload, report, zygote })
 }
 
 impl PendingLaunch {
@@ -141,9 +143,11 @@ impl PendingLaunch {
             return Ok(launched);
         }
         // If the zygote died between our request and its fork, nothing at all is reported:
-        // start a new zygote and try once more.
-        if zygote::reap_if_dead() {
-            let pipe = send_request(spec, &self.payload)?;
+        // try once more with a new zygote (another launch in flight may have found the
+        // zygote dead and replaced it already).
+        zygote::reap_if_dead();
+        if !zygote::is_running(self.zygote) {
+            let (pipe, _) = send_request(spec, &self.payload)?;
             if let Some(launched) = read_report(pipe)? {
                 return Ok(launched);
             }
@@ -158,11 +162,14 @@ impl PendingLaunch {
 pub async fn launch_async(spec: &LaunchSpec) -> Result<Launched> {
     let payload = request_payload(spec)?;
     for attempt in 0..2 {
-        let pipe = send_request(spec, &payload)?;
-        match read_report_async(pipe).await? {
-            Some(launched) => return Ok(launched),
-            None if attempt == 0 && zygote::reap_if_dead() => {}
-            None => break,
+        let (pipe, sent_to) = send_request(spec, &payload)?;
+        if let Some(launched) = read_report_async(pipe).await? {
+            return Ok(launched);
+        }
+        // As in `PendingLaunch::finish`: once more if the zygote that got it is gone.
+        zygote::reap_if_dead();
+        if attempt > 0 || zygote::is_running(sent_to) {
+            break;
         }
     }
     Err(no_report())
@@ -183,8 +190,8 @@ fn report_timeout() -> Error {
 }
 
 /// Opens the task's files and a report pipe, and sends the request to the zygote.
-/// Returns the read end of the report pipe.
-fn send_request(spec: &LaunchSpec, payload: &[u8]) -> Result<OwnedFd> {
+/// Returns the read end of the report pipe and the zygote's pid.
+fn send_request(spec: &LaunchSpec, payload: &[u8]) -> Result<(OwnedFd, libc::pid_t)> {
     let stdout = open_output(&spec.stdout)?;
     let stderr = open_output(&spec.stderr)?;
     // The monitor creates the status file when the task ends; a leftover is no status.
@@ -201,9 +208,9 @@ fn send_request(spec: &LaunchSpec, payload: &[u8]) -> Result<OwnedFd> {
         .map_err(|e| Error::io("open", status_dir, e))?;
     let (report_r, report_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e.into()))?;
-    zygote::send(payload, &[stdout.as_fd(), stderr.as_fd(), status_dir.as_fd(), report_w.as_fd()])?;
+    let zygote = zygote::send(payload, &[stdout.as_fd(), stderr.as_fd(), status_dir.as_fd(), report_w.as_fd()])?;
     // Our copies are closed on return, so that the report pipe reaches EOF.
-    Ok(report_r)
+    Ok((report_r, zygote))
 }
 
 /// The words of a shell command that `/bin/sh -c` would run as one program with those

@@ -131,8 +131,9 @@ fn spawn_zygote() -> Result<Zygote> {
 }
 
 /// Sends one request (header + payload, with `fds`) to the zygote, starting it first
-/// if needed, and restarting it once if it has died.
-pub(crate) fn send(payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+/// if needed, and restarting it once if it has died. Returns the pid of the zygote that got
+/// it (see [`is_running`]).
+pub(crate) fn send(payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<libc::pid_t> {
     let len = u32::try_from(payload.len()).map_err(|_| Error::invalid("command", "too large"))?;
     let mut header = [0u8; 8];
     header[..4].copy_from_slice(MAGIC);
@@ -146,7 +147,7 @@ pub(crate) fn send(payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
         }
         let Some(z) = guard.as_ref() else { continue };
         match send_all(z.sock.as_fd(), &header, payload, &raw) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(z.pid),
             Err(e) if attempt == 0 => {
                 // The zygote died (EPIPE / ECONNRESET): reap it and start a new one.
                 tracing::warn!(error = %e, pid = z.pid, "containerizer: zygote gone, restarting it");
@@ -158,6 +159,12 @@ pub(crate) fn send(payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
         }
     }
     Err(Error::sys("send request to zygote", io::Error::other("zygote unavailable")))
+}
+
+/// Whether `pid` is the zygote in use (after [`reap_if_dead`], a dead one no longer is).
+pub(crate) fn is_running(pid: libc::pid_t) -> bool {
+    let guard = ZYGOTE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    guard.as_ref().is_some_and(|z| z.pid == pid)
 }
 
 /// Forgets the zygote if it has died (so that the next request starts a new one).

@@ -235,6 +235,10 @@ async fn monitor_and_task_hold_no_inherited_descriptors() {
             })
             .collect()
     };
+    // The monitor closes its report pipe right after reporting (launch returns on the report,
+    // and the task may be ready before the monitor has run again).
+    let setup_closed = |pid: i32| fds(pid).iter().all(|(fd, _)| ["0", "1", "2", "3"].contains(&fd.as_str()));
+    eventually("the monitor closed its setup descriptors", T, || setup_closed(launched.monitor_pid)).await;
     for (who, pid) in [("monitor", launched.monitor_pid), ("task", launched.task_pid)] {
         for (fd, target) in fds(pid) {
             assert!(!target.starts_with("socket:"), "{who} holds socket fd {fd} -> {target}");
