@@ -40,9 +40,13 @@ pub struct Published {
 impl Published {
     pub fn new(event: &Event, at: Timestamp) -> Self {
         let json = event.to_json(api_time(at));
-        let light = marathon_api::events::lighten(&json);
         let event_type = event.event_type();
-        let light_frame = (light != json).then(|| sse_frame(event_type, &light.to_string()));
+        // Only deployment events have a plan to lighten (the others are not copied and compared).
+        let light_frame = json
+            .get("plan")
+            .map(|_| marathon_api::events::lighten(&json))
+            .filter(|light| *light != json)
+            .map(|light| sse_frame(event_type, &light.to_string()));
         Self { event_type, at, frame: sse_frame(event_type, &json.to_string()), light_frame }
     }
 
