@@ -6,16 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Fixture, eventually, pid_alive, shell};
+use common::{Fixture, eventually, pid_alive, ppid, shell};
 use containerizer::{Signal, TaskExit};
-
-fn ppid(pid: i32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .expect("stat")
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()))
-        .expect("ppid")
-}
 
 #[tokio::test]
 async fn zygote_holds_only_its_own_descriptors_and_is_restarted_after_a_crash() {

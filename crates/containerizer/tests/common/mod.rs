@@ -144,6 +144,15 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// The parent pid of `pid`.
+pub fn ppid(pid: i32) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .expect("stat")
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()))
+        .expect("ppid")
+}
+
 /// Pids of all live processes in process group `pgid` (scans /proc).
 pub fn group_members(pgid: i32) -> Vec<i32> {
     let mut pids = Vec::new();
