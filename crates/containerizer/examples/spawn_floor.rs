@@ -11,11 +11,12 @@
 //! 1. "raw spawn + cgroup floor": for each of N tasks, mkdir a cpu and a memory cgroup,
 //!    set cpu.shares and memory.limit_in_bytes, spawn `sleep 600` with
 //!    `std::process::Command`, and write its pid into both `cgroup.procs`.
-//! 2. the same N through this crate: `Cgroups::create` (cpu, memory, pids, freezer
+//! 2. the same N through this crate: `Cgroups::create` (cpu, memory, freezer
 //!    and limits) + `launch()` (monitor + task joined to the cgroups before exec),
 //!    one after the other like the floor;
-//! 3. the same again with `launch_async()` and up to 16 launches in flight (how a
-//!    tokio agent would launch a batch), cgroups still created one by one.
+//! 3. the same again with `launch_async()` and up to 16 launches in flight, cgroups
+//!    still created one by one (the agent itself keeps launches in flight on two
+//!    blocking lanes with `launch_start`).
 //!
 //! Both sets are killed and cleaned up after being measured (teardown is timed too,
 //! but not part of the ratio). Prints one line of JSON.
