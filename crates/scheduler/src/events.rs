@@ -89,7 +89,48 @@ fn sse_frame(event_type: &str, json: &str) -> Bytes {
 /// Events published together (the events of one driver step, or a single event), delivered to
 /// subscribers as one message: a stream writes a step's events in one chunk instead of waking up
 /// for each of them, and never sends half a step.
-pub type Batch = Arc<[Published]>;
+pub type Batch = Arc<Rendered>;
+
+/// A batch's events, and all their frames in one buffer: what a stream without `event_type`
+/// filters sends, shared by every such stream (no copy per stream and event).
+#[derive(Debug)]
+pub struct Rendered {
+    events: Box<[Published]>,
+    frames: Bytes,
+    /// The frames in the light plan format, when any of them differs.
+    light_frames: Option<Bytes>,
+}
+
+impl Rendered {
+    fn new(events: Vec<Published>) -> Self {
+        let join = |light: bool| {
+            let mut frames = BytesMut::with_capacity(events.iter().map(|p| p.frame(light).len()).sum());
+            for published in &events {
+                frames.extend_from_slice(published.frame(light));
+            }
+            frames.freeze()
+        };
+        let frames = join(false);
+        let light_frames = events.iter().any(|p| p.light_frame.is_some()).then(|| join(true));
+        Rendered { events: events.into_boxed_slice(), frames, light_frames }
+    }
+
+    /// Every event's frame, in order, for a subscriber that asked for light plans or not.
+    pub fn frames(&self, light: bool) -> &Bytes {
+        match (&self.light_frames, light) {
+            (Some(light), true) => light,
+            _ => &self.frames,
+        }
+    }
+}
+
+impl std::ops::Deref for Rendered {
+    type Target = [Published];
+
+    fn deref(&self) -> &[Published] {
+        &self.events
+    }
+}
 
 /// The broadcast channel of published events, and the HTTP callback URLs.
 ///
@@ -133,7 +174,7 @@ impl Default for EventBus {
 
 /// The published form of events, in order.
 fn render(events: &[(Event, Timestamp)]) -> Batch {
-    events
+    let published = events
         .iter()
         .map(|(event, at)| {
             let published = Published::new(event, *at);
@@ -142,7 +183,8 @@ fn render(events: &[(Event, Timestamp)]) -> Batch {
             }
             published
         })
-        .collect()
+        .collect();
+    Arc::new(Rendered::new(published))
 }
 
 impl EventBus {
@@ -542,6 +584,15 @@ mod tests {
         let light: serde_json::Value = serde_json::from_slice(&published.data(true)).expect("json");
         assert!(full["plan"]["original"].is_object());
         assert!(light["plan"].get("original").is_none() && light["plan"]["id"] == "d");
+        // In a batch, the light buffer has the light frame of the deployment event and the
+        // frame of the others.
+        let other = Published::new(&Event::AppTerminated { app_id: "/a".into() }, at);
+        let batch = Rendered::new(vec![published.clone(), other.clone()]);
+        let light: Vec<u8> = [published.frame(true), other.frame(true)].iter().flat_map(|f| f.to_vec()).collect();
+        let full: Vec<u8> = [published.frame(false), other.frame(false)].iter().flat_map(|f| f.to_vec()).collect();
+        assert_eq!(batch.frames(true).as_ref(), light.as_slice());
+        assert_eq!(batch.frames(false).as_ref(), full.as_slice());
+        assert_ne!(light, full);
     }
 
     #[tokio::test]
@@ -565,6 +616,10 @@ mod tests {
         let first =
             tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await.expect("in time").expect("batch");
         assert_eq!(apps(&first), ["/a", "/b"]);
+        // The shared buffer of a batch is its events' frames in order.
+        let joined: Vec<u8> = first.iter().flat_map(|p| p.frame(false).to_vec()).collect();
+        assert_eq!(first.frames(false).as_ref(), joined.as_slice());
+        assert_eq!(first.frames(true), first.frames(false), "no plan: the light frames are the same");
         let second =
             tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await.expect("in time").expect("batch");
         assert_eq!(apps(&second), ["/c"], "an empty batch is not sent");

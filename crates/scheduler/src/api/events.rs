@@ -122,8 +122,14 @@ impl Stream {
         }
     }
 
-    /// Adds the frames of the wanted events of `batch` to `chunk`.
+    /// Adds the frames of the wanted events of `batch` to `chunk` (all of them at once, as one
+    /// shared buffer, without filters).
     fn add(&self, batch: &Batch, chunk: &mut Chunk) {
+        if self.wanted.is_empty() {
+            batch.iter().for_each(|published| self.trace(published));
+            chunk.push(batch.frames(self.light));
+            return;
+        }
         for published in batch.iter().filter(|p| self.wants(p.event_type)) {
             self.trace(published);
             chunk.push(published.frame(self.light));
