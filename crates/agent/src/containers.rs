@@ -154,15 +154,14 @@ impl Launcher {
             cgroups,
             user: None,
         };
-        let mut launch = InFlight { spec: launch, pending: None, mem_limit_bytes };
-        match containerizer::launch_start(&launch.spec) {
-            Ok(pending) => launch.pending = Some(pending),
-            Err(e) => {
-                launch.cleanup();
-                return Err(e.to_string());
-            }
-        }
-        Ok(Starting { container_id: cid.to_string(), launch: Some(launch) })
+        let pending = containerizer::launch_start(&launch).map_err(|e| {
+            cleanup(&launch);
+            e.to_string()
+        })?;
+        Ok(Starting {
+            container_id: cid.to_string(),
+            launch: Some(InFlight { spec: launch, pending, mem_limit_bytes }),
+        })
     }
 }
 
@@ -177,19 +176,16 @@ pub struct Starting {
 #[derive(Debug)]
 struct InFlight {
     spec: containerizer::LaunchSpec,
-    /// Taken by [`Starting::finish`].
-    pending: Option<containerizer::PendingLaunch>,
+    pending: containerizer::PendingLaunch,
     mem_limit_bytes: Option<u64>,
 }
 
-impl InFlight {
-    /// Removes what a failed launch left: its cgroups and status file.
-    fn cleanup(&self) {
-        if let Some(cg) = &self.spec.cgroups {
-            let _ = cg.destroy();
-        }
-        let _ = std::fs::remove_file(&self.spec.status_file);
+/// Removes what a failed launch left: its cgroups and status file.
+fn cleanup(spec: &containerizer::LaunchSpec) {
+    if let Some(cg) = &spec.cgroups {
+        let _ = cg.destroy();
     }
+    let _ = std::fs::remove_file(&spec.status_file);
 }
 
 impl Starting {
@@ -197,7 +193,7 @@ impl Starting {
     /// group commit) and returns its handle.
     pub fn finish(self, launcher: &Launcher) -> Result<Arc<Container>, String> {
         let cid = self.container_id;
-        let Some(mut launch) = self.launch else {
+        let Some(InFlight { mut spec, pending, mem_limit_bytes }) = self.launch else {
             return Ok(Arc::new(Container {
                 container_id: cid,
                 monitored: None,
@@ -206,17 +202,10 @@ impl Starting {
                 hollow: Some(tokio::sync::Notify::new()),
             }));
         };
-        let finished = match launch.pending.take() {
-            Some(pending) => pending.finish(&launch.spec).map_err(|e| e.to_string()),
-            None => Err("launch already finished".to_string()),
-        };
-        let launched = match finished {
-            Ok(l) => l,
-            Err(e) => {
-                launch.cleanup();
-                return Err(e);
-            }
-        };
+        let launched = pending.finish(&spec).map_err(|e| {
+            cleanup(&spec);
+            e.to_string()
+        })?;
         let record = LaunchRecord {
             monitor_pid: launched.monitor_pid,
             task_pid: launched.task_pid,
@@ -228,7 +217,7 @@ impl Starting {
             // it can still be watched now.
             warn!(container_id = cid, error = %e, "cannot record the launched task");
         }
-        let monitored = Monitored::new(&launched, &launch.spec.status_file).map_err(|e| {
+        let monitored = Monitored::new(&launched, &spec.status_file).map_err(|e| {
             let _ = containerizer::signal_group(launched.task_pid, Signal::SIGKILL);
             e.to_string()
         })?;
@@ -236,8 +225,8 @@ impl Starting {
         Ok(Arc::new(Container {
             container_id: cid,
             monitored: Some(monitored),
-            cgroups: launch.spec.cgroups.take(),
-            mem_limit_bytes: launch.mem_limit_bytes,
+            cgroups: spec.cgroups.take(),
+            mem_limit_bytes,
             hollow: None,
         }))
     }

@@ -142,11 +142,7 @@ impl PendingLaunch {
         if let Some(launched) = read_report(self.report)? {
             return Ok(launched);
         }
-        // If the zygote died between our request and its fork, nothing at all is reported:
-        // try once more with a new zygote (another launch in flight may have found the
-        // zygote dead and replaced it already).
-        zygote::reap_if_dead();
-        if !zygote::is_running(self.zygote) {
+        if zygote_gone(self.zygote) {
             let (pipe, _) = send_request(spec, &self.payload)?;
             if let Some(launched) = read_report(pipe)? {
                 return Ok(launched);
@@ -166,13 +162,19 @@ pub async fn launch_async(spec: &LaunchSpec) -> Result<Launched> {
         if let Some(launched) = read_report_async(pipe).await? {
             return Ok(launched);
         }
-        // As in `PendingLaunch::finish`: once more if the zygote that got it is gone.
-        zygote::reap_if_dead();
-        if attempt > 0 || zygote::is_running(sent_to) {
+        if attempt > 0 || !zygote_gone(sent_to) {
             break;
         }
     }
     Err(no_report())
+}
+
+/// After a request got no report at all: whether the zygote it went to (`sent_to`) died before
+/// forking its monitor, so that the request should go once more to a new zygote (another
+/// launch in flight may have found that zygote dead and replaced it already).
+fn zygote_gone(sent_to: libc::pid_t) -> bool {
+    zygote::reap_if_dead();
+    !zygote::is_running(sent_to)
 }
 
 fn no_report() -> Error {
