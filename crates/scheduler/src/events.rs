@@ -102,16 +102,28 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    fn new(events: Vec<Published>) -> Self {
-        let join = |light: bool| {
+    fn new(mut events: Vec<Published>) -> Self {
+        fn join(events: &[Published], light: bool) -> Bytes {
             let mut frames = BytesMut::with_capacity(events.iter().map(|p| p.frame(light).len()).sum());
-            for published in &events {
+            for published in events {
                 frames.extend_from_slice(published.frame(light));
             }
             frames.freeze()
-        };
-        let frames = join(false);
-        let light_frames = events.iter().any(|p| p.light_frame.is_some()).then(|| join(true));
+        }
+        let frames = join(&events, false);
+        let light_frames = events.iter().any(|p| p.light_frame.is_some()).then(|| join(&events, true));
+        // Each event's frames become views of the joined buffers, so that a batch holds its
+        // bytes once (twice with light frames), not once per event and again joined.
+        let (mut at, mut light_at) = (0, 0);
+        for published in &mut events {
+            let (len, light_len) = (published.frame.len(), published.frame(true).len());
+            if let (Some(joined), Some(own)) = (&light_frames, &mut published.light_frame) {
+                *own = joined.slice(light_at..light_at + light_len);
+            }
+            published.frame = frames.slice(at..at + len);
+            at += len;
+            light_at += light_len;
+        }
         Rendered { events: events.into_boxed_slice(), frames, light_frames }
     }
 
@@ -593,6 +605,11 @@ mod tests {
         assert_eq!(batch.frames(true).as_ref(), light.as_slice());
         assert_eq!(batch.frames(false).as_ref(), full.as_slice());
         assert_ne!(light, full);
+        // The events' frames are views of the joined buffers (a batch holds its bytes once).
+        assert_eq!(batch[0].frame(false).as_ptr(), batch.frames(false).as_ptr());
+        assert_eq!(batch[0].frame(true).as_ptr(), batch.frames(true).as_ptr());
+        assert_eq!(batch[1].frame(false).as_ptr(), batch.frames(false)[published.frame(false).len()..].as_ptr());
+        assert_eq!((batch[0].frame(true), batch[1].frame(false)), (published.frame(true), other.frame(false)));
     }
 
     #[tokio::test]
