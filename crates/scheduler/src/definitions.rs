@@ -8,64 +8,66 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
 pub(crate) struct Definitions {
-    defs: BTreeMap<AppId, AppDefinition>,
-    /// The same keys as `defs`.
-    rendered: BTreeMap<AppId, RenderedApp>,
+    apps: BTreeMap<AppId, Entry>,
+}
+
+/// A definition and its API JSON.
+#[derive(Debug)]
+struct Entry {
+    def: AppDefinition,
+    rendered: RenderedApp,
+}
+
+impl Entry {
+    fn new(def: AppDefinition) -> Self {
+        Entry { rendered: RenderedApp::new(&def), def }
+    }
+
+    fn parts(&self) -> (&AppDefinition, &RenderedApp) {
+        debug_assert_eq!(self.rendered, RenderedApp::new(&self.def), "stale rendering of {}", self.def.id);
+        (&self.def, &self.rendered)
+    }
 }
 
 impl Definitions {
     pub(crate) fn new(defs: BTreeMap<AppId, AppDefinition>) -> Self {
-        let rendered = defs.iter().map(|(id, def)| (id.clone(), RenderedApp::new(def))).collect();
-        Self { defs, rendered }
+        Self { apps: defs.into_iter().map(|(id, def)| (id, Entry::new(def))).collect() }
     }
 
     pub(crate) fn get(&self, id: &AppId) -> Option<&AppDefinition> {
-        self.defs.get(id)
+        self.apps.get(id).map(|entry| &entry.def)
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &AppDefinition> {
-        self.defs.values()
-    }
-
-    pub(crate) fn as_map(&self) -> &BTreeMap<AppId, AppDefinition> {
-        &self.defs
+        self.apps.values().map(|entry| &entry.def)
     }
 
     /// Every definition with its API JSON without extras, in id order.
     pub(crate) fn with_rendered(&self) -> impl Iterator<Item = (&AppId, &AppDefinition, &RenderedApp)> {
-        // Both maps have the same keys, so they walk in step.
-        self.defs.iter().zip(self.rendered.values()).map(|((id, def), rendered)| {
-            debug_assert_eq!(*rendered, RenderedApp::new(def), "stale rendering of {id}");
+        self.apps.iter().map(|(id, entry)| {
+            let (def, rendered) = entry.parts();
             (id, def, rendered)
         })
     }
 
     /// The definition of `id` with its API JSON without extras.
     pub(crate) fn get_with_rendered(&self, id: &AppId) -> Option<(&AppDefinition, &RenderedApp)> {
-        let (def, rendered) = (self.defs.get(id)?, self.rendered.get(id)?);
-        debug_assert_eq!(*rendered, RenderedApp::new(def), "stale rendering of {id}");
-        Some((def, rendered))
+        self.apps.get(id).map(Entry::parts)
     }
 
     /// Sets (or with `None` removes) the definition of `id`; the one it replaces.
     pub(crate) fn set(&mut self, id: &AppId, def: Option<AppDefinition>) -> Option<AppDefinition> {
-        match def {
-            Some(def) => {
-                self.rendered.insert(id.clone(), RenderedApp::new(&def));
-                self.defs.insert(id.clone(), def)
-            }
-            None => {
-                self.rendered.remove(id);
-                self.defs.remove(id)
-            }
-        }
+        let old = match def {
+            Some(def) => self.apps.insert(id.clone(), Entry::new(def)),
+            None => self.apps.remove(id),
+        };
+        old.map(|entry| entry.def)
     }
 
     /// Replaces the definition of `id`, if there is one, with `f` of it.
     pub(crate) fn update(&mut self, id: &AppId, f: impl FnOnce(&AppDefinition) -> AppDefinition) {
-        if let Some(def) = self.defs.get_mut(id) {
-            *def = f(def);
-            self.rendered.insert(id.clone(), RenderedApp::new(def));
+        if let Some(entry) = self.apps.get_mut(id) {
+            *entry = Entry::new(f(&entry.def));
         }
     }
 }

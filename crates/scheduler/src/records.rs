@@ -98,10 +98,14 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Adds the operations that make `records` durable to `batch`. App records take the stored
-/// definition from `definitions` (the API's full form), with the fields the core owns
+/// definition from `definition` (the API's full form, by app id), with the fields the core owns
 /// (`instances`, `version`, `versionInfo`) taken from the run spec; each app record also stores
 /// that version.
-pub fn add_to_batch(batch: &mut Batch, records: &[Record], definitions: &BTreeMap<AppId, AppDefinition>) {
+pub fn add_to_batch<'d>(
+    batch: &mut Batch,
+    records: &[Record],
+    definition: impl Fn(&AppId) -> Option<&'d AppDefinition>,
+) {
     for record in records {
         match record {
             Record::FrameworkId(id) => {
@@ -112,7 +116,7 @@ pub fn add_to_batch(batch: &mut Batch, records: &[Record], definitions: &BTreeMa
                 );
             }
             Record::App(spec) => {
-                let Some(def) = definitions.get(&spec.id) else {
+                let Some(def) = definition(&spec.id) else {
                     tracing::error!(app = %spec.id, "no definition for an app record; not stored");
                     continue;
                 };
@@ -441,7 +445,7 @@ mod tests {
                 Record::App(spec.clone()),
                 Record::Instance(running.clone()),
             ],
-            &definitions,
+            |id| definitions.get(id),
         );
         store.apply(Generation::ZERO, &batch)?;
         let loaded = load(&store)?;
@@ -453,7 +457,9 @@ mod tests {
         assert_eq!(store.list_versions(&Namespace::APP_VERSIONS, "/prod/web")?, vec!["1970-01-01T00:00:01.000Z"]);
 
         let mut batch = Batch::new();
-        add_to_batch(&mut batch, &[Record::InstanceExpunged(running.id), Record::AppDeleted(spec.id)], &definitions);
+        add_to_batch(&mut batch, &[Record::InstanceExpunged(running.id), Record::AppDeleted(spec.id)], |id| {
+            definitions.get(id)
+        });
         store.apply(Generation::ZERO, &batch)?;
         let loaded = load(&store)?;
         assert!(loaded.instances.is_empty() && loaded.definitions.is_empty());

@@ -606,13 +606,17 @@ impl Service {
             return;
         }
         let commands = self.core.handle_status_updates(now, updates);
-        self.execute(commands);
-        self.advance_deployments();
+        self.after_step(commands);
     }
 
     /// Feeds one event to the core and executes what it decides.
     fn handle(&mut self, now: Now, event: Event) {
         let commands = self.core.handle(now, event);
+        self.after_step(commands);
+    }
+
+    /// Executes what a core step decided and moves the deployments it may have advanced.
+    fn after_step(&mut self, commands: Vec<Command>) {
         self.execute(commands);
         self.advance_deployments();
     }
@@ -715,7 +719,7 @@ impl Service {
             }
         }
         let mut batch = Batch::new();
-        records::add_to_batch(&mut batch, records, self.definitions.as_map());
+        records::add_to_batch(&mut batch, records, |id| self.definitions.get(id));
         self.write(batch, Some(write_id));
     }
 
