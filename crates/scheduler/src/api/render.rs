@@ -114,8 +114,10 @@ fn write_key(out: &mut Vec<u8>, key: &str) {
 fn app_extras(service: &Service, id: &AppId, embed: Embed) -> AppExtras {
     let core = service.core();
     let mut extras = AppExtras::default();
+    // Both counts and taskStats need them: one walk of the app's instances.
+    let counts = (embed.counts || embed.task_stats).then(|| app_counts(core, id));
     if embed.counts {
-        extras.counts = Some(app_counts(core, id));
+        extras.counts = counts;
     }
     if embed.deployments {
         extras.deployments = Some(service.deployments().of_app(id).map(|d| d.id.clone()).collect());
@@ -123,8 +125,9 @@ fn app_extras(service: &Service, id: &AppId, embed: Embed) -> AppExtras {
     if embed.last_task_failure {
         extras.last_task_failure = core.last_task_failure(id).map(convert::task_failure);
     }
-    if embed.task_stats {
-        let counts = app_counts(core, id);
+    if embed.task_stats
+        && let Some(counts) = counts
+    {
         let total = (counts.staged + counts.running > 0).then_some(TaskStats { counts, life_time: None });
         extras.task_stats = Some(TaskStatsByVersion { total_summary: total, ..TaskStatsByVersion::default() });
     }
