@@ -212,20 +212,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// Writes an unsigned integer as JSON.
-fn write_u64(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        // `value % 10` is a digit.
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+/// Writes an unsigned integer as JSON (the digits serde_json writes, through the same `itoa`).
+fn write_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// The extras' keys in key order, each written by [`write_extra`] when set.
