@@ -38,13 +38,14 @@
 mod common;
 
 use common::*;
-use futures::StreamExt;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PHASES: [&str; 3] = ["idle", "launch", "restart"];
 /// Apps created one by one in the `idle` phase.
@@ -150,39 +151,128 @@ fn marker_id(phase: usize) -> String {
 }
 
 impl Subscriber {
-    fn start(runtime: &tokio::runtime::Handle, http: reqwest::Client, url: String) -> Subscriber {
+    fn start(runtime: &tokio::runtime::Handle, api: SocketAddr) -> Subscriber {
         let state = Arc::new(Mutex::new(SubscriberState {
             records: vec![PhaseRecord::default(); PHASES.len() + 2],
             ..SubscriberState::default()
         }));
         let shared = state.clone();
         let task = runtime.spawn(async move {
-            let ended = follow(&http, &url, &shared).await;
+            let ended = follow(api, &shared).await;
             shared.lock().expect("lock").ended = Some(ended);
         });
         Subscriber { state, task }
     }
 }
 
-/// Reads the stream until it ends; returns why it ended.
-async fn follow(http: &reqwest::Client, url: &str, state: &Mutex<SubscriberState>) -> String {
-    let response = match http.get(url).header("Accept", "text/event-stream").send().await {
-        Ok(r) if r.status().is_success() => r,
-        Ok(r) => return format!("answered {}", r.status()),
+/// Reads the stream until it ends; returns why it ended. A plain HTTP/1.1 client (the request,
+/// the response head, chunked framing) reading into one large buffer: the subscribers share the
+/// two cores with what they measure, and a general-purpose client's per-read work (frame
+/// objects, body adapters) cost them about as much CPU as the scheduler spends on the fan-out.
+async fn follow(api: SocketAddr, state: &Mutex<SubscriberState>) -> String {
+    let mut socket = match tokio::net::TcpStream::connect(api).await {
+        Ok(socket) => socket,
         Err(e) => return format!("connect: {e}"),
     };
-    let mut body = response.bytes_stream();
-    let mut reader = Reader::default();
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => return format!("read: {e}"),
-        };
-        let received_us = unix_micros();
-        let mut state = state.lock().expect("lock");
-        reader.read(&chunk, received_us, &mut state);
+    let _ = socket.set_nodelay(true);
+    let request = format!("GET /v2/events HTTP/1.1\r\nHost: {api}\r\nAccept: text/event-stream\r\n\r\n");
+    if let Err(e) = socket.write_all(request.as_bytes()).await {
+        return format!("write: {e}");
     }
-    "stream closed".to_string()
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut filled = 0;
+    let body_start = loop {
+        match socket.read(&mut buf[filled..]).await {
+            Ok(0) => return "closed before the response head".to_string(),
+            Ok(n) => filled += n,
+            Err(e) => return format!("read: {e}"),
+        }
+        if let Some(end) = memchr::memmem::find(&buf[..filled], b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            if !head.starts_with("http/1.1 200") {
+                return format!("answered {}", head.lines().next().unwrap_or_default());
+            }
+            if !head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked")) {
+                return "response is not chunked".to_string();
+            }
+            break end + 4;
+        }
+        if filled == buf.len() {
+            return "response head too large".to_string();
+        }
+    };
+    let mut reader = Reader::default();
+    let mut chunked = Chunked::default();
+    let mut pending = body_start..filled;
+    loop {
+        if !pending.is_empty() {
+            let received_us = unix_micros();
+            let mut state = state.lock().expect("lock");
+            reader.new_read();
+            let fed = chunked.feed(&buf[pending.clone()], |payload| reader.read(payload, received_us, &mut state));
+            if let Err(e) = fed {
+                return e;
+            }
+        }
+        match socket.read(&mut buf).await {
+            Ok(0) => return "stream closed".to_string(),
+            Ok(n) => pending = 0..n,
+            Err(e) => return format!("read: {e}"),
+        }
+    }
+}
+
+/// Decodes HTTP/1.1 chunked framing as bytes arrive, handing on the payload.
+#[derive(Default)]
+enum Chunked {
+    /// In a chunk-size line (the hex digits so far).
+    #[default]
+    Size,
+    SizeDigits(usize),
+    /// In a size line's extension or its line end.
+    SizeRest(usize),
+    /// Payload bytes left in the current chunk.
+    Data(usize),
+    /// The CRLF after a chunk's payload: bytes left to skip.
+    DataEnd(usize),
+    /// The last chunk was read.
+    Done,
+}
+
+impl Chunked {
+    fn feed(&mut self, mut input: &[u8], mut payload: impl FnMut(&[u8])) -> Result<(), String> {
+        while let Some(&byte) = input.first() {
+            *self = match *self {
+                Chunked::Size | Chunked::SizeDigits(_) if byte.is_ascii_hexdigit() => {
+                    let so_far = if let Chunked::SizeDigits(n) = *self { n } else { 0 };
+                    let digit = (byte as char).to_digit(16).unwrap_or(0) as usize;
+                    input = &input[1..];
+                    Chunked::SizeDigits(so_far.checked_mul(16).ok_or("chunk size overflows")? + digit)
+                }
+                Chunked::SizeDigits(n) | Chunked::SizeRest(n) => {
+                    input = &input[1..];
+                    match byte {
+                        b'\n' if n == 0 => Chunked::Done,
+                        b'\n' => Chunked::Data(n),
+                        _ => Chunked::SizeRest(n),
+                    }
+                }
+                Chunked::Size => return Err(format!("bad chunk size byte {byte:#x}")),
+                Chunked::Data(left) => {
+                    let take = left.min(input.len());
+                    payload(&input[..take]);
+                    input = &input[take..];
+                    if take == left { Chunked::DataEnd(2) } else { Chunked::Data(left - take) }
+                }
+                Chunked::DataEnd(left) => {
+                    input = &input[1..];
+                    if left == 1 { Chunked::Size } else { Chunked::DataEnd(left - 1) }
+                }
+                Chunked::Done => return Err("data after the last chunk".to_string()),
+            };
+        }
+        if matches!(self, Chunked::Done) { Err("stream finished".to_string()) } else { Ok(()) }
+    }
 }
 
 /// A subscriber's parser: whole lines are handled as they arrive, a partial line waits for the
@@ -195,6 +285,8 @@ struct Reader {
     timestamp: memchr::memmem::FinderRev<'static>,
     task_status: memchr::memmem::FinderRev<'static>,
     markers: Vec<Vec<u8>>,
+    /// Whether the current socket read carried an event of the phase (counted in `chunks`).
+    counted: bool,
 }
 
 impl Default for Reader {
@@ -205,6 +297,7 @@ impl Default for Reader {
             timestamp: memchr::memmem::FinderRev::new(TIMESTAMP_KEY).into_owned(),
             task_status: memchr::memmem::FinderRev::new(TASK_STATUS_KEY).into_owned(),
             markers: (0..=PHASES.len()).map(|p| format!("\"id\":\"{}\"", marker_id(p)).into_bytes()).collect(),
+            counted: false,
         }
     }
 }
@@ -213,8 +306,11 @@ const TIMESTAMP_KEY: &[u8] = b"\"timestamp\":\"";
 const TASK_STATUS_KEY: &[u8] = b"\"taskStatus\":\"";
 
 impl Reader {
+    fn new_read(&mut self) {
+        self.counted = false;
+    }
+
     fn read(&mut self, chunk: &[u8], received_us: i64, state: &mut SubscriberState) {
-        let mut counted = false;
         let mut rest = chunk;
         if !self.partial.is_empty() {
             let Some(end) = memchr::memchr(b'\n', rest) else {
@@ -224,16 +320,16 @@ impl Reader {
             let mut line = std::mem::take(&mut self.partial);
             line.extend_from_slice(&rest[..end]);
             rest = &rest[end + 1..];
-            self.line(&line, received_us, state, &mut counted);
+            self.line(&line, received_us, state);
         }
         while let Some(end) = memchr::memchr(b'\n', rest) {
-            self.line(&rest[..end], received_us, state, &mut counted);
+            self.line(&rest[..end], received_us, state);
             rest = &rest[end + 1..];
         }
         self.partial.extend_from_slice(rest);
     }
 
-    fn line(&mut self, line: &[u8], received_us: i64, state: &mut SubscriberState, counted: &mut bool) {
+    fn line(&mut self, line: &[u8], received_us: i64, state: &mut SubscriberState) {
         if let Some(name) = line.strip_prefix(b"event: ") {
             self.event_type.clear();
             self.event_type.extend_from_slice(name);
@@ -248,9 +344,9 @@ impl Reader {
         let record = &mut state.records[phase];
         record.events += 1;
         record.bytes += data.len();
-        if !*counted {
+        if !self.counted {
             record.chunks += 1;
-            *counted = true;
+            self.counted = true;
         }
         record.hash = record.hash.rotate_left(5) ^ word_hash(data);
         let event_type = std::str::from_utf8(&self.event_type).unwrap_or_default();
@@ -265,7 +361,7 @@ impl Reader {
         {
             record.running += 1;
         }
-        if let Some(at) = field(data, &self.timestamp, TIMESTAMP_KEY.len()).and_then(parse_millis) {
+        if let Some(at) = timestamp(data, &self.timestamp).and_then(parse_millis) {
             record.delays_us.push(received_us - at * 1000);
             record.stamps_ms.push(at);
         }
@@ -277,14 +373,14 @@ impl Reader {
     }
 }
 
-/// FNV-1a over 8-byte words in four interleaved lanes (then the remaining bytes): enough to
-/// tell event sequences apart, and cheap for the subscribers, which share the machine with
-/// what they measure.
+/// FNV-1a over 8-byte words in four interleaved lanes (the last partial word zero-padded):
+/// enough to tell event sequences apart, and cheap for the subscribers, which share the machine
+/// with what they measure (a byte at a time, the tail alone cost as much as the rest).
 fn word_hash(bytes: &[u8]) -> u64 {
     const PRIME: u64 = 0x0100_0000_01b3;
     let word = |w: &[u8]| {
         let mut buf = [0u8; 8];
-        buf.copy_from_slice(w);
+        buf[..w.len()].copy_from_slice(w);
         u64::from_le_bytes(buf)
     };
     let mut lanes = [0xcbf2_9ce4_8422_2325_u64; 4];
@@ -294,11 +390,10 @@ fn word_hash(bytes: &[u8]) -> u64 {
             *lane = (*lane ^ word(w)).wrapping_mul(PRIME);
         }
     }
-    let mut hash = lanes.iter().fold(0u64, |h, lane| h.rotate_left(17) ^ lane);
-    for b in blocks.remainder() {
-        hash = (hash ^ u64::from(*b)).wrapping_mul(PRIME);
+    for (lane, w) in lanes.iter_mut().zip(blocks.remainder().chunks(8)) {
+        *lane = (*lane ^ word(w)).wrapping_mul(PRIME);
     }
-    hash
+    lanes.iter().fold(bytes.len() as u64, |h, lane| h.rotate_left(17) ^ lane)
 }
 
 /// The string value after a key (`"name":"`, found by `finder`, `key_len` bytes) in one line
@@ -308,6 +403,19 @@ fn field<'a>(data: &'a [u8], finder: &memchr::memmem::FinderRev<'_>, key_len: us
     let start = finder.rfind(data)? + key_len;
     let len = memchr::memchr(b'"', &data[start..])?;
     Some(&data[start..start + len])
+}
+
+/// An event's `timestamp`: where Marathon writes it, as the object's last member, or else
+/// wherever it is.
+fn timestamp<'a>(data: &'a [u8], finder: &memchr::memmem::FinderRev<'_>) -> Option<&'a [u8]> {
+    const STAMP: usize = "2026-01-01T00:00:00.000Z".len();
+    let tail = data.len().checked_sub(TIMESTAMP_KEY.len() + STAMP + 2).map(|at| &data[at..]);
+    match tail {
+        Some(tail) if tail.starts_with(TIMESTAMP_KEY) && tail.ends_with(b"\"}") => {
+            Some(&tail[TIMESTAMP_KEY.len()..TIMESTAMP_KEY.len() + STAMP])
+        }
+        _ => field(data, finder, TIMESTAMP_KEY.len()),
+    }
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -340,10 +448,7 @@ fn unix_micros() -> i64 {
 async fn run(subscribers: usize, settings: &Settings, trace: bool, streams: &tokio::runtime::Handle) -> Value {
     let load_before = loadavg();
     let stack = Stack::start(settings, trace).await;
-    let sse_http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
-    let url = format!("{}/v2/events", stack.api);
-    let subs: Vec<Subscriber> =
-        (0..subscribers).map(|_| Subscriber::start(streams, sse_http.clone(), url.clone())).collect();
+    let subs: Vec<Subscriber> = (0..subscribers).map(|_| Subscriber::start(streams, stack.addr)).collect();
     let all_attached =
         wait_until(settings.timeout, || subs.iter().all(|s| s.state.lock().expect("lock").attached)).await;
     assert!(all_attached, "not every subscriber attached");
@@ -519,6 +624,8 @@ struct Stack {
     cluster: Cluster,
     scheduler: Proc,
     api: String,
+    /// The REST API's address (the subscribers connect to it).
+    addr: SocketAddr,
     http: reqwest::Client,
 }
 
@@ -611,7 +718,8 @@ impl Stack {
             (true, _) => "info,scheduler::events=trace",
         };
         let scheduler = spawn(&args_ref, &cluster.dir.path().join("scheduler.log"), rust_log);
-        let stack = Stack { cluster, scheduler, api: format!("http://127.0.0.1:{port}"), http };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let stack = Stack { cluster, scheduler, api: format!("http://{addr}"), addr, http };
         eventually(Duration::from_secs(30), "Marathon subscribed", || async {
             let body = stack.http.get(format!("{}/metrics", stack.api)).send().await.ok()?.bytes().await.ok()?;
             let metrics: Value = serde_json::from_slice(&body).ok()?;
