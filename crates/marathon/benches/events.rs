@@ -675,10 +675,10 @@ impl Stack {
                 &cluster.cgroups_root,
                 "--resources",
                 "cpus:8;mem:32768;disk:65536;ports:[31000-32000]",
-                "--hollow",
             ]
             .iter()
             .map(|s| s.to_string())
+            .chain(std::env::var_os("BENCH_REAL_TASKS").is_none().then(|| "--hollow".to_string()))
             .collect();
             let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
             let proc = spawn(&args_ref, &cluster.dir.path().join(format!("agent{i}.log")), "info");

@@ -892,11 +892,15 @@ impl MasterCore {
         for a in self.agents.values().filter(|a| a.state != AgentState::Unreachable) {
             total.add(&a.total);
         }
+        // What each agent's tasks use (as `agent_used`) and each framework is allocated, in one
+        // pass over the tasks rather than one per agent.
+        let mut used: BTreeMap<&AgentId, ResourceSet> = BTreeMap::new();
         let mut allocated: BTreeMap<FrameworkId, ResourceSet> = BTreeMap::new();
         for fw in self.frameworks.values() {
             let entry = allocated.entry(fw.id.clone()).or_default();
             for t in fw.tasks.values().filter(|t| !t.task.state.is_terminal()) {
                 entry.add(&t.resources);
+                used.entry(&t.task.agent_id).or_default().add(&t.resources);
             }
         }
         for o in self.offers.values() {
@@ -906,7 +910,9 @@ impl MasterCore {
         for agent_id in agents {
             let Some(agent) = self.agents.get(&agent_id) else { continue };
             let mut free = agent.total.clone();
-            free.subtract(&self.agent_used(&agent_id));
+            if let Some(used) = used.get(&agent_id) {
+                free.subtract(used);
+            }
             free.subtract(&self.agent_offered(&agent_id));
             if free.is_empty() {
                 continue;

@@ -99,16 +99,31 @@ impl ResourceSet {
     }
 
     pub fn add(&mut self, other: &ResourceSet) {
+        // Keys are cloned only when they are new here: summing the resources of thousands of
+        // tasks (the master's allocation) would otherwise allocate two strings per addition.
         for (k, v) in other.scalars.iter().filter(|(_, v)| **v != 0) {
-            *self.scalars.entry(k.clone()).or_default() += v;
+            match self.scalars.get_mut(k) {
+                Some(have) => *have += v,
+                None => {
+                    self.scalars.insert(k.clone(), *v);
+                }
+            }
         }
         for (k, v) in other.ranges.iter().filter(|(_, v)| !v.is_empty()) {
-            let entry = self.ranges.entry(k.clone()).or_default();
+            let entry = match self.ranges.get_mut(k) {
+                Some(entry) => entry,
+                None => self.ranges.entry(k.clone()).or_default(),
+            };
             entry.extend_from_slice(v);
             normalize(entry);
         }
         for (k, v) in other.sets.iter().filter(|(_, v)| !v.is_empty()) {
-            self.sets.entry(k.clone()).or_default().extend(v.iter().cloned());
+            match self.sets.get_mut(k) {
+                Some(have) => have.extend(v.iter().cloned()),
+                None => {
+                    self.sets.insert(k.clone(), v.clone());
+                }
+            }
         }
     }
 
