@@ -43,6 +43,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -125,19 +126,83 @@ struct PhaseRecord {
     by_type: BTreeMap<String, usize>,
 }
 
+/// A subscriber's stream parsed after the run: its events per phase.
 #[derive(Debug, Default)]
 struct SubscriberState {
     /// Index into `records`: 0 before the start marker, then one per phase.
     phase: usize,
     records: Vec<PhaseRecord>,
-    attached: bool,
+}
+
+/// What a subscriber's task shares while it runs: only what the run waits for.
+#[derive(Debug, Default)]
+struct Progress {
+    /// End markers seen so far (as `SubscriberState::phase`).
+    phase: AtomicUsize,
+    attached: AtomicBool,
     /// Why the stream ended early, if it did.
-    ended: Option<String>,
+    ended: Mutex<Option<String>>,
+}
+
+/// Everything a subscriber read, as it arrived: the response body (chunked framing included)
+/// and, for each socket read, where it ended in `body` and when it was read.
+#[derive(Debug, Default)]
+struct Capture {
+    body: Vec<u8>,
+    len: usize,
+    reads: Vec<(usize, i64)>,
+}
+
+impl Capture {
+    /// The stream's events per phase, each with the time of the read that carried it.
+    fn parse(&self) -> Result<SubscriberState, String> {
+        let mut state =
+            SubscriberState { records: vec![PhaseRecord::default(); PHASES.len() + 2], ..SubscriberState::default() };
+        let mut reader = Reader::default();
+        let mut chunked = Chunked::default();
+        let mut from = 0;
+        for &(to, received_us) in &self.reads {
+            reader.new_read();
+            chunked.feed(&self.body[from..to], |payload| reader.read(payload, received_us, &mut state))?;
+            from = to;
+        }
+        Ok(state)
+    }
 }
 
 struct Subscriber {
-    state: Arc<Mutex<SubscriberState>>,
-    task: tokio::task::JoinHandle<()>,
+    progress: Arc<Progress>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Capture>,
+}
+
+fn marker_id(phase: usize) -> String {
+    format!("/bench/marker-{phase}")
+}
+
+impl Subscriber {
+    fn start(runtime: &tokio::runtime::Handle, api: SocketAddr, capacity: usize) -> Subscriber {
+        let progress = Arc::new(Progress::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let shared = progress.clone();
+        let task = runtime.spawn(async move {
+            let mut capture = Capture::default();
+            let ended = follow(api, &shared, &mut capture, capacity, stopped).await;
+            if let Some(ended) = ended {
+                *shared.ended.lock().expect("lock") = Some(ended);
+            }
+            capture
+        });
+        Subscriber { progress, stop: Some(stop), task }
+    }
+
+    /// Ends the stream and hands over what it read.
+    async fn finish(mut self) -> Capture {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap_or_default()
+    }
 }
 
 impl Drop for Subscriber {
@@ -146,78 +211,87 @@ impl Drop for Subscriber {
     }
 }
 
-fn marker_id(phase: usize) -> String {
-    format!("/bench/marker-{phase}")
-}
-
-impl Subscriber {
-    fn start(runtime: &tokio::runtime::Handle, api: SocketAddr) -> Subscriber {
-        let state = Arc::new(Mutex::new(SubscriberState {
-            records: vec![PhaseRecord::default(); PHASES.len() + 2],
-            ..SubscriberState::default()
-        }));
-        let shared = state.clone();
-        let task = runtime.spawn(async move {
-            let ended = follow(api, &shared).await;
-            shared.lock().expect("lock").ended = Some(ended);
-        });
-        Subscriber { state, task }
-    }
-}
-
-/// Reads the stream until it ends; returns why it ended. A plain HTTP/1.1 client (the request,
-/// the response head, chunked framing) reading into one large buffer: the subscribers share the
-/// two cores with what they measure, and a general-purpose client's per-read work (frame
-/// objects, body adapters) cost them about as much CPU as the scheduler spends on the fan-out.
-async fn follow(api: SocketAddr, state: &Mutex<SubscriberState>) -> String {
+/// Reads the stream into `capture` until it ends (returns why) or `stop` fires (`None`).
+///
+/// A plain HTTP/1.1 client (the request, the response head) that reads the body straight into
+/// one pre-touched buffer and only looks for the phase markers while the run lasts; the events
+/// are parsed afterwards ([`Capture::parse`]). The subscribers share the two cores with what
+/// they measure: a general-purpose client and parsing as the bytes arrive cost them more CPU
+/// than the scheduler spent on the fan-out.
+async fn follow(
+    api: SocketAddr,
+    progress: &Progress,
+    capture: &mut Capture,
+    capacity: usize,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Option<String> {
     let mut socket = match tokio::net::TcpStream::connect(api).await {
         Ok(socket) => socket,
-        Err(e) => return format!("connect: {e}"),
+        Err(e) => return Some(format!("connect: {e}")),
     };
     let _ = socket.set_nodelay(true);
     let request = format!("GET /v2/events HTTP/1.1\r\nHost: {api}\r\nAccept: text/event-stream\r\n\r\n");
     if let Err(e) = socket.write_all(request.as_bytes()).await {
-        return format!("write: {e}");
+        return Some(format!("write: {e}"));
     }
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut head = vec![0u8; 16 * 1024];
     let mut filled = 0;
     let body_start = loop {
-        match socket.read(&mut buf[filled..]).await {
-            Ok(0) => return "closed before the response head".to_string(),
+        match socket.read(&mut head[filled..]).await {
+            Ok(0) => return Some("closed before the response head".to_string()),
             Ok(n) => filled += n,
-            Err(e) => return format!("read: {e}"),
+            Err(e) => return Some(format!("read: {e}")),
         }
-        if let Some(end) = memchr::memmem::find(&buf[..filled], b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            if !head.starts_with("http/1.1 200") {
-                return format!("answered {}", head.lines().next().unwrap_or_default());
+        if let Some(end) = memchr::memmem::find(&head[..filled], b"\r\n\r\n") {
+            let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+            if !text.starts_with("http/1.1 200") {
+                return Some(format!("answered {}", text.lines().next().unwrap_or_default()));
             }
-            if !head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked")) {
-                return "response is not chunked".to_string();
+            if !text.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked")) {
+                return Some("response is not chunked".to_string());
             }
             break end + 4;
         }
-        if filled == buf.len() {
-            return "response head too large".to_string();
+        if filled == head.len() {
+            return Some("response head too large".to_string());
         }
     };
-    let mut reader = Reader::default();
-    let mut chunked = Chunked::default();
-    let mut pending = body_start..filled;
+    // Touched now, so that page faults do not land in the measured phases.
+    capture.body = vec![1u8; capacity.max(filled)];
+    capture.body[..filled - body_start].copy_from_slice(&head[body_start..filled]);
+    capture.len = filled - body_start;
+    capture.reads.push((capture.len, unix_micros()));
+    let attached = memchr::memmem::Finder::new(b"event: event_stream_attached");
+    let marker_of = |phase: usize| format!("\"id\":\"{}\"", marker_id(phase)).into_bytes();
+    let mut marker = marker_of(0);
+    let mut searched = 0;
     loop {
-        if !pending.is_empty() {
-            let received_us = unix_micros();
-            let mut state = state.lock().expect("lock");
-            reader.new_read();
-            let fed = chunked.feed(&buf[pending.clone()], |payload| reader.read(payload, received_us, &mut state));
-            if let Err(e) = fed {
-                return e;
-            }
+        // Only what the run waits for is looked at now: the attach event and the next marker
+        // (searching from a marker's length before the new bytes, in case a read split it).
+        if !progress.attached.load(Ordering::Relaxed) && attached.find(&capture.body[..capture.len]).is_some() {
+            progress.attached.store(true, Ordering::Relaxed);
         }
-        match socket.read(&mut buf).await {
-            Ok(0) => return "stream closed".to_string(),
-            Ok(n) => pending = 0..n,
-            Err(e) => return format!("read: {e}"),
+        while let Some(at) = memchr::memmem::find(&capture.body[searched..capture.len], &marker) {
+            searched += at + marker.len();
+            let phase = progress.phase.fetch_add(1, Ordering::Relaxed) + 1;
+            marker = marker_of(phase);
+        }
+        searched = searched.max(capture.len.saturating_sub(marker.len()));
+        if capture.len == capture.body.len() {
+            let grown = capture.body.len() * 2;
+            capture.body.resize(grown, 1);
+        }
+        let read = tokio::select! {
+            read = socket.read(&mut capture.body[capture.len..]) => read,
+            _ = &mut stop => return None,
+        };
+        match read {
+            Ok(0) => return Some("stream closed".to_string()),
+            Ok(n) => {
+                capture.len += n;
+                capture.reads.push((capture.len, unix_micros()));
+            }
+            Err(e) => return Some(format!("read: {e}")),
         }
     }
 }
@@ -337,7 +411,6 @@ impl Reader {
         }
         let Some(data) = line.strip_prefix(b"data: ") else { return };
         if self.event_type == b"event_stream_attached" {
-            state.attached = true;
             return;
         }
         let phase = state.phase;
@@ -448,17 +521,18 @@ fn unix_micros() -> i64 {
 async fn run(subscribers: usize, settings: &Settings, trace: bool, streams: &tokio::runtime::Handle) -> Value {
     let load_before = loadavg();
     let stack = Stack::start(settings, trace).await;
-    let subs: Vec<Subscriber> = (0..subscribers).map(|_| Subscriber::start(streams, stack.addr)).collect();
+    // Room for every byte a subscriber reads (about 5 KB per task), allocated and touched now.
+    let capacity = settings.tasks * 5632 + (1 << 20);
+    let subs: Vec<Subscriber> = (0..subscribers).map(|_| Subscriber::start(streams, stack.addr, capacity)).collect();
     let all_attached =
-        wait_until(settings.timeout, || subs.iter().all(|s| s.state.lock().expect("lock").attached)).await;
+        wait_until(settings.timeout, || subs.iter().all(|s| s.progress.attached.load(Ordering::Relaxed))).await;
     assert!(all_attached, "not every subscriber attached");
 
     let n = settings.tasks;
     let cpu_start = stack.cpu_secs();
     stack.post(&json!({"id": marker_id(0), "cmd": "sleep 1", "instances": 0})).await;
-    let mut phases = serde_json::Map::new();
-    let mut all_delays: Vec<i64> = Vec::new();
-    let mut ok = true;
+    // Per phase, what the run saw; the streams are parsed when every phase is over.
+    let mut measured = Vec::new();
     for (index, phase) in PHASES.iter().enumerate() {
         let record_index = index + 1;
         wait_phase(&subs, record_index, settings.timeout).await;
@@ -488,22 +562,34 @@ async fn run(subscribers: usize, settings: &Settings, trace: bool, streams: &tok
         stack.post(&json!({"id": marker_id(record_index), "cmd": "sleep 1", "instances": 0})).await;
         let delivered = wait_phase(&subs, record_index + 1, settings.timeout).await;
         let cpu = cpu_delta(&cpu_before, &stack.cpu_secs());
-        let records: Vec<PhaseRecord> =
-            subs.iter().map(|s| s.state.lock().expect("lock").records[record_index].clone()).collect();
+        let lags = trace.then(|| stack.lags(log_from));
+        measured.push((changed_secs, stable && delivered, cpu, lags));
+    }
+    let cpu_total = cpu_delta(&cpu_start, &stack.cpu_secs());
+    let ended: Vec<String> = subs.iter().filter_map(|s| s.progress.ended.lock().expect("lock").clone()).collect();
+    let mut parsed = Vec::new();
+    for sub in subs {
+        match sub.finish().await.parse() {
+            Ok(state) => parsed.push(state),
+            Err(e) => panic!("a subscriber's stream does not parse: {e}"),
+        }
+    }
+    let mut phases = serde_json::Map::new();
+    let mut all_delays: Vec<i64> = Vec::new();
+    let mut ok = true;
+    for (index, (phase, (changed_secs, finished, cpu, lags))) in PHASES.iter().zip(measured).enumerate() {
+        let records: Vec<PhaseRecord> = parsed.iter_mut().map(|s| std::mem::take(&mut s.records[index + 1])).collect();
         let running = if *phase == "idle" { 0 } else { n };
-        let mut result = summarize(&records, running, changed_secs, stable && delivered, &cpu);
+        let mut result = summarize(&records, running, changed_secs, finished, &cpu);
         ok &= result["every_subscriber_got_every_event"] == true && result["timed_out"] == false;
-        if trace {
-            result["scheduler_lag_ms"] = stack.lags(log_from);
+        if let Some(lags) = lags {
+            result["scheduler_lag_ms"] = lags;
         }
         if *phase != "idle" {
             all_delays.extend(records.iter().flat_map(|r| r.delays_us.iter().copied()));
         }
         phases.insert(phase.to_string(), result);
     }
-    let cpu_total = cpu_delta(&cpu_start, &stack.cpu_secs());
-    let ended: Vec<String> = subs.iter().filter_map(|s| s.state.lock().expect("lock").ended.clone()).collect();
-    drop(subs);
     stack.teardown(&format!("events-{subscribers}"));
     json!({
         "bench": "event_fanout",
@@ -594,14 +680,9 @@ fn round(x: f64) -> f64 {
 /// Waits until every subscriber is past phase `index - 1` (saw its end marker); `false` on
 /// timeout or if a stream ended.
 async fn wait_phase(subs: &[Subscriber], index: usize, timeout: Duration) -> bool {
-    wait_until(timeout, || {
-        subs.iter().all(|s| {
-            let state = s.state.lock().expect("lock");
-            state.phase >= index || state.ended.is_some()
-        })
-    })
-    .await
-        && subs.iter().all(|s| s.state.lock().expect("lock").ended.is_none())
+    let ended = |s: &Subscriber| s.progress.ended.lock().expect("lock").is_some();
+    wait_until(timeout, || subs.iter().all(|s| s.progress.phase.load(Ordering::Relaxed) >= index || ended(s))).await
+        && !subs.iter().any(ended)
 }
 
 async fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {

@@ -21,7 +21,7 @@ use marathon_api::AppDefinition;
 use marathon_api::events::Event;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -147,7 +147,8 @@ impl std::ops::Deref for Rendered {
 /// The broadcast channel of published events, and the HTTP callback URLs.
 ///
 /// Publishing hands the events to a relay thread, which renders them (so the driver does not
-/// spend its step on JSON) and broadcasts them. Going through a thread has a second reason: a
+/// spend its step on JSON) and broadcasts them, coalescing a steady flow into one message per
+/// [`EventBus::COALESCE`]. Going through a thread has a second reason: a
 /// tokio task woken by a worker thread waits in that worker's LIFO slot, which no other worker
 /// may take, until the waking task yields, and the driver (the main publisher) runs long bursts
 /// without yielding. Woken from outside the runtime, subscribers go to the shared queue and an
@@ -168,13 +169,17 @@ impl Default for EventBus {
         let broadcast = sender.clone();
         // Ends when every clone of the bus is gone.
         let started = std::thread::Builder::new().name("event-bus".into()).spawn(move || {
-            while let Ok(events) = relayed.recv() {
+            let mut last_broadcast: Option<Instant> = None;
+            while let Ok(first) = relayed.recv() {
+                let until = last_broadcast.map(|at| at + EventBus::COALESCE);
+                let events = gather(first, &relayed, until);
                 // A large step goes out in parts: its first events while the rest are
                 // rendered, and no message pins more than a part's memory.
                 for part in events.chunks(EventBus::MAX_BATCH) {
                     // No subscriber is fine.
                     let _ = broadcast.send(render(part));
                 }
+                last_broadcast = Some(Instant::now());
             }
         });
         if let Err(e) = &started {
@@ -182,6 +187,22 @@ impl Default for EventBus {
         }
         Self { sender, relay: started.ok().map(|_| relay), callbacks: Arc::new(watch::channel(Vec::new()).0) }
     }
+}
+
+/// `first` and whatever else the relay receives until `until` (nothing more without it).
+fn gather(
+    mut events: Vec<(Event, Timestamp)>,
+    relayed: &std::sync::mpsc::Receiver<Vec<(Event, Timestamp)>>,
+    until: Option<Instant>,
+) -> Vec<(Event, Timestamp)> {
+    let Some(until) = until else { return events };
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        match relayed.recv_timeout(left) {
+            Ok(more) => events.extend(more),
+            Err(_) => break,
+        }
+    }
+    events
 }
 
 /// The published form of events, in order.
@@ -205,6 +226,11 @@ impl EventBus {
     pub const CAPACITY: usize = 1024;
     /// Events in one message at most.
     pub const MAX_BATCH: usize = 64;
+    /// Events that reach the relay within this time after its last broadcast wait for the end
+    /// of it and go out together: under a steady flow of changes a stream writes (and each
+    /// subscriber wakes) at most once per `COALESCE`, not once per driver step. The first event
+    /// after a quiet spell goes out at once.
+    pub const COALESCE: Duration = Duration::from_millis(2);
 
     pub fn publish(&self, event: &Event, at: Timestamp) {
         self.publish_all(vec![(event.clone(), at)]);
@@ -572,6 +598,32 @@ pub fn from_core(event: &BusEvent, definition: Option<&AppDefinition>, master: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn terminated(app: &str, millis: i64) -> (Event, Timestamp) {
+        (Event::AppTerminated { app_id: app.into() }, Timestamp::from_millis(1_600_000_000_000 + millis))
+    }
+
+    #[test]
+    fn the_relay_gathers_what_arrives_before_the_end_of_the_coalescing_time() {
+        let (sender, relayed) = std::sync::mpsc::channel();
+        sender.send(vec![terminated("/b", 1)]).expect("send");
+        sender.send(vec![terminated("/c", 2), terminated("/d", 3)]).expect("send");
+        let until = Instant::now() + Duration::from_millis(5);
+        let gathered = gather(vec![terminated("/a", 0)], &relayed, Some(until));
+        let order: Vec<_> = gathered.iter().map(|(_, at)| at.millis() - 1_600_000_000_000).collect();
+        assert_eq!(order, [0, 1, 2, 3], "in the order they were published");
+        assert!(Instant::now() >= until, "it waits for more until the end of the coalescing time");
+    }
+
+    #[test]
+    fn after_a_quiet_spell_the_relay_does_not_wait() {
+        let (sender, relayed) = std::sync::mpsc::channel();
+        sender.send(vec![terminated("/b", 1)]).expect("send");
+        let gathered = gather(vec![terminated("/a", 0)], &relayed, None);
+        assert_eq!(gathered.len(), 1, "the first event goes out alone, at once");
+        let past = Instant::now().checked_sub(Duration::from_millis(1));
+        assert_eq!(gather(vec![terminated("/a", 0)], &relayed, past).len(), 1, "the coalescing time is over");
+    }
 
     #[test]
     fn frames_and_data_share_one_rendering() {
