@@ -8,7 +8,10 @@
 //! Every component is its own process (release build): `marathon master`, hollow agents
 //! (`marathon agent --hollow`: tasks are simulated, status updates are real) and `marathon
 //! scheduler`, in a temp dir with free ports; all are killed at the end. The subscribers are
-//! SSE connections of this process, on a tokio runtime of their own (2 worker threads).
+//! SSE connections of this process, on a tokio runtime of their own (2 worker threads). They
+//! stand for clients on other machines, so they are kept cheap: each reads its response body
+//! into one buffer, noting the time of every read, and only looks for the phase markers while
+//! the run lasts; the events are parsed after the run.
 //!
 //! Phases, each ended by a marker (an `api_post_event` of a new empty app that every subscriber
 //! must see):
@@ -30,6 +33,7 @@
 //! `BENCH_HOLLOW_AGENTS` (2), `BENCH_FLOOR` (1: also run with one subscriber first; 0: skip),
 //! `BENCH_ALLOCATION_INTERVAL` (`200ms`), `BENCH_SCHEDULER_FLAGS` (extra scheduler flags),
 //! `BENCH_TIMEOUT_SECS` (300), `BENCH_LOGS` (a directory to copy the components' logs to),
+//! `BENCH_REAL_TASKS` (real agents running real processes instead of hollow agents),
 //! `BENCH_TIMELINE` (print, per 20 ms of event timestamps, how many events were made and how
 //! late the slowest subscriber got them), `BENCH_TRACE_PUBLISH` (split the delay at the bus with
 //! many subscribers too: `scheduler_lag_ms.to_published`).
