@@ -9,6 +9,8 @@ use crate::core::Event;
 use futures::StreamExt;
 use mesos_api::agent::{AGENT_API_PATH, AgentCall, AgentEvent, Register, STREAM_ID_HEADER};
 use mesos_api::recordio::Decoder;
+use mesos_client::poster::Poster;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
@@ -20,39 +22,43 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(15);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Missed ping intervals after which the master counts as lost.
 const SILENT_PINGS: u32 = 4;
+const STREAM_ID: reqwest::header::HeaderName = reqwest::header::HeaderName::from_static("mesos-stream-id");
 
+/// The agent's side of the master's agent API: the registration stream (through `client`) and
+/// calls, posted one at a time over kept connections: PONGs on a connection of their own, so
+/// that a heartbeat never waits behind a batch of status updates.
 #[derive(Debug, Clone)]
 pub struct MasterClient {
     client: reqwest::Client,
+    master: String,
     url: String,
+    calls: Arc<Poster>,
+    pongs: Arc<Poster>,
 }
 
 impl MasterClient {
     /// `master` is `host:port`.
     pub fn new(client: reqwest::Client, master: &str) -> Self {
-        Self { client, url: format!("http://{master}{AGENT_API_PATH}") }
+        Self {
+            client,
+            master: master.to_string(),
+            url: format!("http://{master}{AGENT_API_PATH}"),
+            calls: Arc::new(Poster::new(AGENT_API_PATH, CALL_TIMEOUT)),
+            pongs: Arc::new(Poster::new(AGENT_API_PATH, CALL_TIMEOUT)),
+        }
     }
 
     /// POSTs a call on stream `stream_id`; logs failures (the core retries what matters).
     pub async fn post(&self, stream_id: &str, call: &AgentCall) {
         let body = mesos_api::json::to_ascii_vec(call);
-        let result = self
-            .client
-            .post(&self.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header(STREAM_ID_HEADER, stream_id)
-            .timeout(CALL_TIMEOUT)
-            .body(body)
-            .send()
-            .await;
+        let poster = if matches!(call, AgentCall::Pong { .. }) { &self.pongs } else { &self.calls };
+        let result = poster.post(&self.master, &[(STREAM_ID, stream_id)], body).await;
         let kind = call_kind(call);
         match result {
-            Ok(resp) if resp.status().is_success() => debug!(call = kind, status = %resp.status(), "call accepted"),
-            Ok(resp) => {
-                let status = resp.status();
-                let text = resp.text().await.unwrap_or_default();
-                warn!(call = kind, %status, body = %text, "the master refused a call");
+            Ok(answer) if answer.status.is_success() => debug!(call = kind, status = %answer.status, "call accepted"),
+            Ok(answer) => {
+                let text = String::from_utf8_lossy(&answer.body);
+                warn!(call = kind, status = %answer.status, body = %text, "the master refused a call");
             }
             Err(e) => warn!(call = kind, error = %e, "call to the master failed"),
         }

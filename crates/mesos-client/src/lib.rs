@@ -8,9 +8,13 @@
 //! the current `Mesos-Stream-Id`.
 //!
 //! The connection task is the only writer of the session (stream id, framework id, master); callers
-//! read it through a `watch` channel.
+//! read it through a `watch` channel. Calls go out one at a time over a kept connection
+//! ([`poster::Poster`]).
+
+pub mod poster;
 
 use futures::StreamExt;
+use hyper::header::HeaderName;
 use mesos_api::recordio::Decoder;
 use mesos_api::scheduler::{Call, CallType, Event, Subscribe};
 use mesos_api::{FrameworkId, FrameworkInfo, MasterInfo};
@@ -61,10 +65,14 @@ struct Session {
     stream_id: Option<String>,
 }
 
+/// Per-call timeout (connecting and answering).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const STREAM_ID: HeaderName = HeaderName::from_static("mesos-stream-id");
+
 /// Handle for making calls; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SchedulerClient {
-    http: reqwest::Client,
+    calls: std::sync::Arc<poster::Poster>,
     session: watch::Receiver<Session>,
     task: std::sync::Arc<tokio::task::AbortHandle>,
 }
@@ -78,7 +86,8 @@ pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<
     let (events_tx, events) = mpsc::unbounded_channel();
     let connection = Connection { http: http.clone(), config, session: session_tx, events: events_tx };
     let task = tokio::spawn(connection.run()).abort_handle();
-    (SchedulerClient { http, session, task: std::sync::Arc::new(task) }, events)
+    let calls = std::sync::Arc::new(poster::Poster::new("/api/v1/scheduler", CALL_TIMEOUT));
+    (SchedulerClient { calls, session, task: std::sync::Arc::new(task) }, events)
 }
 
 impl SchedulerClient {
@@ -98,22 +107,13 @@ impl SchedulerClient {
         };
         call.framework_id = Some(framework_id);
         let body = serde_json::to_vec(&call).map_err(|e| CallError::Http(e.to_string()))?;
-        let response = self
-            .http
-            .post(format!("http://{}/api/v1/scheduler", session.master))
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .header("Mesos-Stream-Id", stream_id)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| CallError::Http(e.to_string()))?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
+        let answer =
+            self.calls.post(&session.master, &[(STREAM_ID, &stream_id)], body).await.map_err(CallError::Http)?;
+        if answer.status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        Err(CallError::Refused { status, body })
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        Err(CallError::Refused { status: answer.status.as_u16(), body })
     }
 
     /// Ends the subscription task (the framework stays registered until its failover timeout).

@@ -1,0 +1,236 @@
+//! Calls posted to a master over one keep-alive HTTP/1.1 connection.
+//!
+//! A framework or an agent posts a call for every status update it acknowledges or sends, so
+//! the per-call cost matters: a general-purpose client parses the URL (three times), runs a
+//! redirect policy and a connection pool for every request. A [`Poster`] keeps one connection
+//! (hyper's connection API) to one `host:port`, writes each request with headers built once,
+//! and opens a new connection when the master's address changes or the connection closed.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// An answer: its status and body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+/// Posts JSON calls to `path` on one master, one at a time, over a kept connection.
+#[derive(Debug)]
+pub struct Poster {
+    path: &'static str,
+    timeout: Duration,
+    connection: Mutex<Option<Connection>>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    /// `host:port` it is connected to.
+    master: String,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Poster {
+    /// Calls to `path` (e.g. `/api/v1/scheduler`), each given `timeout` to connect and answer.
+    pub fn new(path: &'static str, timeout: Duration) -> Self {
+        Self { path, timeout, connection: Mutex::new(None) }
+    }
+
+    /// POSTs `body` (JSON) with `headers` to `master` (`host:port`) and reads the whole answer.
+    /// A request the kept connection could not take (the master closed it meanwhile) goes out
+    /// once more on a new connection.
+    pub async fn post(&self, master: &str, headers: &[(HeaderName, &str)], body: Vec<u8>) -> Result<Answer, String> {
+        let mut request = Some(request(self.path, master, headers, body)?);
+        // Calls go out one at a time, in the order they are made.
+        let mut slot = self.connection.lock().await;
+        let mut error = String::new();
+        for _ in 0..2 {
+            let Some(unsent) = request.take() else { break };
+            let reusable = slot.as_ref().is_some_and(|c| c.master == master && !c.sender.is_closed());
+            if !reusable {
+                *slot = None;
+                let connected = tokio::time::timeout(self.timeout, connect(master)).await;
+                *slot = Some(connected.map_err(|_| self.timed_out(master))??);
+            }
+            let Some(connection) = slot.as_mut() else { break };
+            let exchange = async {
+                connection.sender.ready().await.map_err(|e| (None, e.to_string()))?;
+                let response = connection
+                    .sender
+                    .try_send_request(unsent)
+                    .await
+                    .map_err(|mut e| (e.take_message(), e.error().to_string()))?;
+                let status = response.status();
+                let body = response.into_body().collect().await.map_err(|e| (None, e.to_string()))?.to_bytes();
+                Ok(Answer { status, body })
+            };
+            match tokio::time::timeout(self.timeout, exchange).await {
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err((unsent, e))) => {
+                    request = unsent;
+                    error = e;
+                }
+                Err(_) => error = self.timed_out(master),
+            }
+            // Whatever state the connection is in, it is not used again.
+            *slot = None;
+        }
+        Err(error)
+    }
+
+    fn timed_out(&self, master: &str) -> String {
+        format!("no answer from {master} within {:?}", self.timeout)
+    }
+}
+
+fn request(
+    path: &'static str,
+    master: &str,
+    headers: &[(HeaderName, &str)],
+    body: Vec<u8>,
+) -> Result<Request<Full<Bytes>>, String> {
+    let mut request = Request::builder().method(Method::POST).uri(path);
+    if let Some(map) = request.headers_mut() {
+        map.insert(HOST, HeaderValue::from_str(master).map_err(|e| format!("master address {master}: {e}"))?);
+        map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        map.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, value) in headers {
+            map.insert(name.clone(), HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?);
+        }
+    }
+    request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())
+}
+
+async fn connect(master: &str) -> Result<Connection, String> {
+    let stream = tokio::net::TcpStream::connect(master).await.map_err(|e| format!("connect {master}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    // Drives the connection until the sender is dropped or the master closes it.
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "call connection ended");
+        }
+    });
+    Ok(Connection { master: master.to_string(), sender })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// How the test server ends connections.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Close {
+        Never,
+        /// After each answer, which says `Connection: close`.
+        Announced,
+        /// After each answer, which says `keep-alive` (as an idle timeout would).
+        Silently,
+    }
+
+    /// A server answering every POST with 202 and the request's body echoed. Returns its
+    /// address and a count of accepted connections.
+    async fn server(close: Close) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        let mut chunk = [0u8; 4096];
+                        let Ok(n) = socket.read(&mut chunk).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if buf.len() < end + 4 + length {
+                            continue;
+                        }
+                        let body: Vec<u8> = buf.drain(..end + 4 + length).skip(end + 4).collect();
+                        let connection = if close == Close::Announced { "close" } else { "keep-alive" };
+                        let head = format!(
+                            "HTTP/1.1 202 Accepted\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+                            body.len()
+                        );
+                        if socket.write_all(head.as_bytes()).await.is_err() || socket.write_all(&body).await.is_err() {
+                            return;
+                        }
+                        if close != Close::Never {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, connections)
+    }
+
+    #[tokio::test]
+    async fn calls_share_one_kept_connection() {
+        let (addr, connections) = server(Close::Never).await;
+        let poster = Poster::new("/api/v1/scheduler", Duration::from_secs(5));
+        for i in 0..3 {
+            let answer = poster.post(&addr, &[], format!("{{\"call\":{i}}}").into_bytes()).await.expect("post");
+            assert_eq!(answer.status, StatusCode::ACCEPTED);
+            assert_eq!(answer.body, Bytes::from(format!("{{\"call\":{i}}}")));
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_is_replaced_by_the_next_call() {
+        for close in [Close::Announced, Close::Silently] {
+            let (addr, connections) = server(close).await;
+            let poster = Poster::new("/api/v1/scheduler", Duration::from_secs(5));
+            for _ in 0..3 {
+                let answer = poster.post(&addr, &[], b"{}".to_vec()).await.expect("post");
+                assert_eq!(answer.status, StatusCode::ACCEPTED);
+            }
+            assert_eq!(connections.load(Ordering::SeqCst), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_follow_the_master_to_a_new_address() {
+        let (first, first_connections) = server(Close::Never).await;
+        let (second, second_connections) = server(Close::Never).await;
+        let poster = Poster::new("/api/v1/scheduler", Duration::from_secs(5));
+        poster.post(&first, &[], b"{}".to_vec()).await.expect("post");
+        poster.post(&second, &[], b"{}".to_vec()).await.expect("post");
+        assert_eq!(first_connections.load(Ordering::SeqCst), 1);
+        assert_eq!(second_connections.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_master_is_an_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        drop(listener);
+        let poster = Poster::new("/api/v1/scheduler", Duration::from_secs(5));
+        let error = poster.post(&addr, &[], b"{}".to_vec()).await.expect_err("nobody listens");
+        assert!(error.contains("connect"), "{error}");
+    }
+}
