@@ -600,6 +600,7 @@ async fn run(subscribers: usize, settings: &Settings, trace: bool, streams: &tok
         "subscribers": subscribers,
         "tasks": n,
         "hollow_agents": settings.hollow_agents,
+        "real_tasks": std::env::var_os("BENCH_REAL_TASKS").is_some(),
         "ok": ok && ended.is_empty(),
         "delay_ms_launch_and_restart": stats_us(&mut all_delays),
         "goal_p99_ms": 20,
