@@ -282,13 +282,15 @@ impl MasterCore {
         next
     }
 
-    /// Resources used by tasks on an agent.
-    pub fn agent_used(&self, agent: &AgentId) -> ResourceSet {
-        let mut used = ResourceSet::new();
-        for fw in self.frameworks.values() {
-            for t in fw.tasks.values() {
-                if &t.task.agent_id == agent && !t.task.state.is_terminal() {
-                    used.add(&t.resources);
+    /// Resources used by (non-terminal) tasks, per agent: one pass over the tasks, for callers
+    /// that look at every agent (allocation, `/state`, metrics). Agents without tasks are absent.
+    pub fn used_by_agent(&self) -> BTreeMap<AgentId, ResourceSet> {
+        let mut used: BTreeMap<AgentId, ResourceSet> = BTreeMap::new();
+        for t in self.frameworks.values().flat_map(|fw| fw.tasks.values()).filter(|t| !t.task.state.is_terminal()) {
+            match used.get_mut(&t.task.agent_id) {
+                Some(sum) => sum.add(&t.resources),
+                None => {
+                    used.insert(t.task.agent_id.clone(), t.resources.clone());
                 }
             }
         }
@@ -892,15 +894,12 @@ impl MasterCore {
         for a in self.agents.values().filter(|a| a.state != AgentState::Unreachable) {
             total.add(&a.total);
         }
-        // What each agent's tasks use (as `agent_used`) and each framework is allocated, in one
-        // pass over the tasks rather than one per agent.
-        let mut used: BTreeMap<&AgentId, ResourceSet> = BTreeMap::new();
+        let used = self.used_by_agent();
         let mut allocated: BTreeMap<FrameworkId, ResourceSet> = BTreeMap::new();
         for fw in self.frameworks.values() {
             let entry = allocated.entry(fw.id.clone()).or_default();
             for t in fw.tasks.values().filter(|t| !t.task.state.is_terminal()) {
                 entry.add(&t.resources);
-                used.entry(&t.task.agent_id).or_default().add(&t.resources);
             }
         }
         for o in self.offers.values() {

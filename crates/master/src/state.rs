@@ -4,8 +4,9 @@
 use crate::core::{AgentEntry, AgentState, FrameworkEntry, MasterCore, Now};
 use crate::server::MasterFlags;
 use mesos_api::resources::ResourceSet;
-use mesos_api::{Attribute, MESOS_VERSION, Offer, Task, TaskState, ValueType, duration};
+use mesos_api::{AgentId, Attribute, MESOS_VERSION, Offer, Task, TaskState, ValueType, duration};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Query {
@@ -41,13 +42,16 @@ pub(crate) fn render(core: &MasterCore, flags: &MasterFlags, now: Now, query: &Q
                 "unregistered_frameworks": [],
             })
         }
-        Query::Slaves { slave_id } => json!({
-            "slaves": core.agents()
-                .filter(|a| a.state != AgentState::Unreachable)
-                .filter(|a| slave_id.as_ref().is_none_or(|id| id == a.id.as_str()))
-                .map(|a| agent(core, a)).collect::<Vec<_>>(),
-            "recovered_slaves": [],
-        }),
+        Query::Slaves { slave_id } => {
+            let used_by_agent = core.used_by_agent();
+            json!({
+                "slaves": core.agents()
+                    .filter(|a| a.state != AgentState::Unreachable)
+                    .filter(|a| slave_id.as_ref().is_none_or(|id| id == a.id.as_str()))
+                    .map(|a| agent(core, a, &used_by_agent)).collect::<Vec<_>>(),
+                "recovered_slaves": [],
+            })
+        }
         Query::Tasks { limit, offset, ascending, framework_id, task_id } => {
             let mut tasks: Vec<&Task> = core
                 .frameworks()
@@ -99,6 +103,7 @@ fn flags_json(flags: &MasterFlags) -> Value {
 
 fn state(core: &MasterCore, flags: &MasterFlags) -> Value {
     let info = core.master_info();
+    let used_by_agent = core.used_by_agent();
     let count = |s: AgentState| core.agents().filter(|a| a.state == s).count();
     let mut v = version_json();
     let extra = json!({
@@ -114,7 +119,7 @@ fn state(core: &MasterCore, flags: &MasterFlags) -> Value {
         "leader": info.pid,
         "leader_info": info,
         "flags": flags_json(flags),
-        "slaves": core.agents().filter(|a| a.state != AgentState::Unreachable).map(|a| agent(core, a)).collect::<Vec<_>>(),
+        "slaves": core.agents().filter(|a| a.state != AgentState::Unreachable).map(|a| agent(core, a, &used_by_agent)).collect::<Vec<_>>(),
         "recovered_slaves": [],
         "frameworks": core.frameworks().map(|f| framework(core, f)).collect::<Vec<_>>(),
         "completed_frameworks": core.completed_frameworks().map(|f| framework(core, f)).collect::<Vec<_>>(),
@@ -140,10 +145,11 @@ fn state_summary(core: &MasterCore) -> Value {
         }
         Value::Object(m)
     };
+    let used_by_agent = core.used_by_agent();
     let slaves: Vec<Value> = core
         .agents()
         .map(|a| {
-            let mut v = agent(core, a);
+            let mut v = agent(core, a, &used_by_agent);
             let mut tasks =
                 core.frameworks().flat_map(|f| f.tasks.values().map(|t| &t.task)).filter(|t| t.agent_id == a.id);
             if let (Some(o), Value::Object(c)) = (v.as_object_mut(), counts(&mut tasks)) {
@@ -185,8 +191,9 @@ pub(crate) fn flat_attributes(attributes: &[Attribute]) -> Map<String, Value> {
     out
 }
 
-fn agent(core: &MasterCore, a: &AgentEntry) -> Value {
-    let used = core.agent_used(&a.id);
+/// An agent's JSON; `used_by_agent` is [`MasterCore::used_by_agent`].
+fn agent(core: &MasterCore, a: &AgentEntry, used_by_agent: &BTreeMap<AgentId, ResourceSet>) -> Value {
+    let used = used_by_agent.get(&a.id).cloned().unwrap_or_default();
     let offered = core.agent_offered(&a.id);
     let unreserved = a.total.allocatable_to("*");
     let mut v = json!({
@@ -349,9 +356,12 @@ fn metrics(core: &MasterCore, now: Now) -> Value {
     put("outstanding_offers", core.offers().count() as f64);
     let mut total = ResourceSet::new();
     let mut used = ResourceSet::new();
+    let used_by_agent = core.used_by_agent();
     for a in core.agents().filter(|a| a.state != AgentState::Unreachable) {
         total.add(&a.total);
-        used.add(&core.agent_used(&a.id));
+        if let Some(on_agent) = used_by_agent.get(&a.id) {
+            used.add(on_agent);
+        }
     }
     for r in ["cpus", "mem", "disk", "gpus"] {
         let (t, u) = (total.scalar(r), used.scalar(r));

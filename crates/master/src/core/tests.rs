@@ -296,6 +296,8 @@ fn status_updates_are_forwarded_and_acks_routed_to_the_agent() {
     let offer = h.offers("s1").remove(0);
     h.launch("s1", &fw, &offer, "t1", "cpus:1;mem:128");
     h.core.take_outputs();
+    let used = h.core.used_by_agent();
+    assert_eq!(used.get(&offer.agent_id).map(|u| (u.scalar("cpus"), u.scalar("mem"))), Some((1.0, 128.0)));
     let uuid = new_status_uuid();
     let mut status = TaskStatus::new("t1".into(), TaskState::Finished);
     status.uuid = Some(uuid.clone());
@@ -318,7 +320,7 @@ fn status_updates_are_forwarded_and_acks_routed_to_the_agent() {
     assert!(outs.iter().any(|o| matches!(o, Output::Agent { event: AgentEvent::Acknowledge { .. }, .. })));
     // The acknowledged terminal task is completed and its resources are free again.
     assert!(h.core.frameworks().next().expect("fw").tasks.is_empty());
-    assert_eq!(h.core.agent_used(&offer.agent_id).scalar("cpus"), 0.0);
+    assert_eq!(h.core.used_by_agent().get(&offer.agent_id), None);
 }
 
 #[test]
@@ -517,6 +519,8 @@ fn resent_acknowledged_update_is_acknowledged_again_not_forwarded() {
     let offer = h.offers("s1").remove(0);
     h.launch("s1", &fw, &offer, "t1", "cpus:1;mem:128");
     h.core.take_outputs();
+    let used = h.core.used_by_agent();
+    assert_eq!(used.get(&offer.agent_id).map(|u| (u.scalar("cpus"), u.scalar("mem"))), Some((1.0, 128.0)));
     let uuid = new_status_uuid();
     let mut status = TaskStatus::new("t1".into(), TaskState::Running);
     status.uuid = Some(uuid.clone());
