@@ -22,7 +22,6 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(15);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Missed ping intervals after which the master counts as lost.
 const SILENT_PINGS: u32 = 4;
-const STREAM_ID: reqwest::header::HeaderName = reqwest::header::HeaderName::from_static("mesos-stream-id");
 
 /// The agent's side of the master's agent API: the registration stream (through `client`) and
 /// calls, posted one at a time over kept connections: PONGs on a connection of their own, so
@@ -31,7 +30,6 @@ const STREAM_ID: reqwest::header::HeaderName = reqwest::header::HeaderName::from
 pub struct MasterClient {
     client: reqwest::Client,
     master: String,
-    url: String,
     calls: Arc<Poster>,
     pongs: Arc<Poster>,
 }
@@ -42,7 +40,6 @@ impl MasterClient {
         Self {
             client,
             master: master.to_string(),
-            url: format!("http://{master}{AGENT_API_PATH}"),
             calls: Arc::new(Poster::new(AGENT_API_PATH, CALL_TIMEOUT)),
             pongs: Arc::new(Poster::new(AGENT_API_PATH, CALL_TIMEOUT)),
         }
@@ -52,7 +49,7 @@ impl MasterClient {
     pub async fn post(&self, stream_id: &str, call: &AgentCall) {
         let body = mesos_api::json::to_ascii_vec(call);
         let poster = if matches!(call, AgentCall::Pong { .. }) { &self.pongs } else { &self.calls };
-        let result = poster.post(&self.master, &[(STREAM_ID, stream_id)], body).await;
+        let result = poster.post(&self.master, stream_id, body).await;
         let kind = call_kind(call);
         match result {
             Ok(answer) if answer.status.is_success() => debug!(call = kind, status = %answer.status, "call accepted"),
@@ -76,7 +73,7 @@ impl MasterClient {
         let call = AgentCall::Register { register: register.clone() };
         let request = self
             .client
-            .post(&self.url)
+            .post(format!("http://{}{AGENT_API_PATH}", self.master))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(mesos_api::json::to_ascii_vec(&call))

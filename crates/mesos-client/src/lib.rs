@@ -14,7 +14,6 @@
 pub mod poster;
 
 use futures::StreamExt;
-use hyper::header::HeaderName;
 use mesos_api::recordio::Decoder;
 use mesos_api::scheduler::{Call, CallType, Event, Subscribe};
 use mesos_api::{FrameworkId, FrameworkInfo, MasterInfo};
@@ -67,7 +66,6 @@ struct Session {
 
 /// Per-call timeout (connecting and answering).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-const STREAM_ID: HeaderName = HeaderName::from_static("mesos-stream-id");
 
 /// Handle for making calls; cheap to clone.
 #[derive(Debug, Clone)]
@@ -107,8 +105,7 @@ impl SchedulerClient {
         };
         call.framework_id = Some(framework_id);
         let body = serde_json::to_vec(&call).map_err(|e| CallError::Http(e.to_string()))?;
-        let answer =
-            self.calls.post(&session.master, &[(STREAM_ID, &stream_id)], body).await.map_err(CallError::Http)?;
+        let answer = self.calls.post(&session.master, &stream_id, body).await.map_err(CallError::Http)?;
         if answer.status.is_success() {
             return Ok(());
         }

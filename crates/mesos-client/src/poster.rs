@@ -3,8 +3,9 @@
 //! A framework or an agent posts a call for every status update it acknowledges or sends, so
 //! the per-call cost matters: a general-purpose client parses the URL (three times), runs a
 //! redirect policy and a connection pool for every request. A [`Poster`] keeps one connection
-//! (hyper's connection API) to one `host:port`, writes each request with headers built once,
-//! and opens a new connection when the master's address changes or the connection closed.
+//! (hyper's connection API) to one `host:port` and writes each request to a fixed path with the
+//! headers every Mesos call carries (JSON, `Mesos-Stream-Id`); it opens a new connection when the
+//! master's address changes or the connection closed.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -43,11 +44,11 @@ impl Poster {
         Self { path, timeout, connection: Mutex::new(None) }
     }
 
-    /// POSTs `body` (JSON) with `headers` to `master` (`host:port`) and reads the whole answer.
-    /// A request the kept connection could not take (the master closed it meanwhile) goes out
-    /// once more on a new connection.
-    pub async fn post(&self, master: &str, headers: &[(HeaderName, &str)], body: Vec<u8>) -> Result<Answer, String> {
-        let mut request = Some(request(self.path, master, headers, body)?);
+    /// POSTs `body` (JSON) on stream `stream_id` to `master` (`host:port`) and reads the whole
+    /// answer. A request the kept connection could not take (the master closed it meanwhile) goes
+    /// out once more on a new connection.
+    pub async fn post(&self, master: &str, stream_id: &str, body: Vec<u8>) -> Result<Answer, String> {
+        let mut request = Some(request(self.path, master, stream_id, body)?);
         // Calls go out one at a time, in the order they are made.
         let mut slot = self.connection.lock().await;
         let mut error = String::new();
@@ -90,23 +91,20 @@ impl Poster {
     }
 }
 
-fn request(
-    path: &'static str,
-    master: &str,
-    headers: &[(HeaderName, &str)],
-    body: Vec<u8>,
-) -> Result<Request<Full<Bytes>>, String> {
+fn request(path: &'static str, master: &str, stream_id: &str, body: Vec<u8>) -> Result<Request<Full<Bytes>>, String> {
+    let value = |what: &str, text: &str| HeaderValue::from_str(text).map_err(|e| format!("{what} '{text}': {e}"));
     let mut request = Request::builder().method(Method::POST).uri(path);
     if let Some(map) = request.headers_mut() {
-        map.insert(HOST, HeaderValue::from_str(master).map_err(|e| format!("master address {master}: {e}"))?);
+        map.insert(HOST, value("master address", master)?);
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         map.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        for (name, value) in headers {
-            map.insert(name.clone(), HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?);
-        }
+        map.insert(HeaderName::from_static(STREAM_ID), value("stream id", stream_id)?);
     }
     request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())
 }
+
+/// [`mesos_api::agent::STREAM_ID_HEADER`] as `HeaderName::from_static` takes it (lower case).
+const STREAM_ID: &str = "mesos-stream-id";
 
 async fn connect(master: &str) -> Result<Connection, String> {
     let stream = tokio::net::TcpStream::connect(master).await.map_err(|e| format!("connect {master}: {e}"))?;
@@ -140,8 +138,9 @@ mod tests {
         Silently,
     }
 
-    /// A server answering every POST with 202 and the request's body echoed. Returns its
-    /// address and a count of accepted connections.
+    /// A server answering every POST on stream `stream-1` with 202 and the request's body
+    /// echoed (400 without the headers of a Mesos call). Returns its address and a count of
+    /// accepted connections.
     async fn server(close: Close) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
@@ -171,8 +170,13 @@ mod tests {
                         }
                         let body: Vec<u8> = buf.drain(..end + 4 + length).skip(end + 4).collect();
                         let connection = if close == Close::Announced { "close" } else { "keep-alive" };
+                        // What a Mesos master needs of a call: its stream, JSON, a Host.
+                        let complete = ["mesos-stream-id: stream-1", "content-type: application/json", "host: "]
+                            .iter()
+                            .all(|h| head.contains(h));
+                        let status = if complete { "202 Accepted" } else { "400 Bad Request" };
                         let head = format!(
-                            "HTTP/1.1 202 Accepted\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+                            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
                             body.len()
                         );
                         if socket.write_all(head.as_bytes()).await.is_err() || socket.write_all(&body).await.is_err() {
@@ -188,12 +192,17 @@ mod tests {
         (addr, connections)
     }
 
+    #[test]
+    fn the_stream_id_header_is_mesos_own() {
+        assert!(STREAM_ID.eq_ignore_ascii_case(mesos_api::agent::STREAM_ID_HEADER));
+    }
+
     #[tokio::test]
     async fn calls_share_one_kept_connection() {
         let (addr, connections) = server(Close::Never).await;
         let poster = Poster::new("/api/v1/scheduler", Duration::from_secs(5));
         for i in 0..3 {
-            let answer = poster.post(&addr, &[], format!("{{\"call\":{i}}}").into_bytes()).await.expect("post");
+            let answer = poster.post(&addr, "stream-1", format!("{{\"call\":{i}}}").into_bytes()).await.expect("post");
             assert_eq!(answer.status, StatusCode::ACCEPTED);
             assert_eq!(answer.body, Bytes::from(format!("{{\"call\":{i}}}")));
         }
@@ -206,7 +215,7 @@ mod tests {
             let (addr, connections) = server(close).await;
             let poster = Poster::new("/api/v1/scheduler", Duration::from_secs(5));
             for _ in 0..3 {
-                let answer = poster.post(&addr, &[], b"{}".to_vec()).await.expect("post");
+                let answer = poster.post(&addr, "stream-1", b"{}".to_vec()).await.expect("post");
                 assert_eq!(answer.status, StatusCode::ACCEPTED);
             }
             assert_eq!(connections.load(Ordering::SeqCst), 3);
@@ -218,8 +227,8 @@ mod tests {
         let (first, first_connections) = server(Close::Never).await;
         let (second, second_connections) = server(Close::Never).await;
         let poster = Poster::new("/api/v1/scheduler", Duration::from_secs(5));
-        poster.post(&first, &[], b"{}".to_vec()).await.expect("post");
-        poster.post(&second, &[], b"{}".to_vec()).await.expect("post");
+        poster.post(&first, "stream-1", b"{}".to_vec()).await.expect("post");
+        poster.post(&second, "stream-1", b"{}".to_vec()).await.expect("post");
         assert_eq!(first_connections.load(Ordering::SeqCst), 1);
         assert_eq!(second_connections.load(Ordering::SeqCst), 1);
     }
@@ -230,7 +239,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr").to_string();
         drop(listener);
         let poster = Poster::new("/api/v1/scheduler", Duration::from_secs(5));
-        let error = poster.post(&addr, &[], b"{}".to_vec()).await.expect_err("nobody listens");
+        let error = poster.post(&addr, "stream-1", b"{}".to_vec()).await.expect_err("nobody listens");
         assert!(error.contains("connect"), "{error}");
     }
 }
