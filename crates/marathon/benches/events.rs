@@ -44,6 +44,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hasher};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -353,9 +354,8 @@ impl Chunked {
     }
 }
 
-/// A subscriber's parser: whole lines are handled as they arrive, a partial line waits for the
-/// rest. Kept cheap (bytes, prebuilt searchers, no copy of whole chunks): the subscribers share
-/// the machine with what they measure.
+/// A subscriber's parser, run over its capture after the run: whole lines are handled in turn,
+/// a line split by chunk framing waits for its rest.
 struct Reader {
     /// The start of a line whose end has not arrived yet.
     partial: Vec<u8>,
@@ -425,7 +425,10 @@ impl Reader {
             record.chunks += 1;
             self.counted = true;
         }
-        record.hash = record.hash.rotate_left(5) ^ word_hash(data);
+        let mut hasher = DefaultHasher::new();
+        hasher.write_u64(record.hash);
+        hasher.write(data);
+        record.hash = hasher.finish();
         let event_type = std::str::from_utf8(&self.event_type).unwrap_or_default();
         match record.by_type.get_mut(event_type) {
             Some(count) => *count += 1,
@@ -438,7 +441,7 @@ impl Reader {
         {
             record.running += 1;
         }
-        if let Some(at) = timestamp(data, &self.timestamp).and_then(parse_millis) {
+        if let Some(at) = field(data, &self.timestamp, TIMESTAMP_KEY.len()).and_then(parse_millis) {
             record.delays_us.push(received_us - at * 1000);
             record.stamps_ms.push(at);
         }
@@ -450,29 +453,6 @@ impl Reader {
     }
 }
 
-/// FNV-1a over 8-byte words in four interleaved lanes (the last partial word zero-padded):
-/// enough to tell event sequences apart, and cheap for the subscribers, which share the machine
-/// with what they measure (a byte at a time, the tail alone cost as much as the rest).
-fn word_hash(bytes: &[u8]) -> u64 {
-    const PRIME: u64 = 0x0100_0000_01b3;
-    let word = |w: &[u8]| {
-        let mut buf = [0u8; 8];
-        buf[..w.len()].copy_from_slice(w);
-        u64::from_le_bytes(buf)
-    };
-    let mut lanes = [0xcbf2_9ce4_8422_2325_u64; 4];
-    let mut blocks = bytes.chunks_exact(32);
-    for block in &mut blocks {
-        for (lane, w) in lanes.iter_mut().zip(block.chunks_exact(8)) {
-            *lane = (*lane ^ word(w)).wrapping_mul(PRIME);
-        }
-    }
-    for (lane, w) in lanes.iter_mut().zip(blocks.remainder().chunks(8)) {
-        *lane = (*lane ^ word(w)).wrapping_mul(PRIME);
-    }
-    lanes.iter().fold(bytes.len() as u64, |h, lane| h.rotate_left(17) ^ lane)
-}
-
 /// The string value after a key (`"name":"`, found by `finder`, `key_len` bytes) in one line
 /// of compact JSON (the last occurrence: `timestamp` and `taskStatus` are top-level keys written
 /// after the nested objects; no escapes in the values looked up here).
@@ -480,19 +460,6 @@ fn field<'a>(data: &'a [u8], finder: &memchr::memmem::FinderRev<'_>, key_len: us
     let start = finder.rfind(data)? + key_len;
     let len = memchr::memchr(b'"', &data[start..])?;
     Some(&data[start..start + len])
-}
-
-/// An event's `timestamp`: where Marathon writes it, as the object's last member, or else
-/// wherever it is.
-fn timestamp<'a>(data: &'a [u8], finder: &memchr::memmem::FinderRev<'_>) -> Option<&'a [u8]> {
-    const STAMP: usize = "2026-01-01T00:00:00.000Z".len();
-    let tail = data.len().checked_sub(TIMESTAMP_KEY.len() + STAMP + 2).map(|at| &data[at..]);
-    match tail {
-        Some(tail) if tail.starts_with(TIMESTAMP_KEY) && tail.ends_with(b"\"}") => {
-            Some(&tail[TIMESTAMP_KEY.len()..TIMESTAMP_KEY.len() + STAMP])
-        }
-        _ => field(data, finder, TIMESTAMP_KEY.len()),
-    }
 }
 
 /// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS.mmmZ`.
