@@ -26,6 +26,15 @@ impl ValidationError {
         Self { details: vec![Violation { path: "/".to_string(), errors: vec![message.into()] }] }
     }
 
+    /// Violations from `(path, message)` pairs, grouped by path in first-seen order.
+    pub fn from_details(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut violations = Violations::default();
+        for (path, message) in pairs {
+            violations.add(&path, message);
+        }
+        Self { details: violations.into_details() }
+    }
+
     /// The messages reported for `path`, if any.
     pub fn errors_at(&self, path: &str) -> &[String] {
         self.details.iter().find(|v| v.path == path).map(|v| v.errors.as_slice()).unwrap_or(&[])

@@ -837,6 +837,7 @@ fn validate_constraint(c: &[String]) -> Result<(), &'static str> {
         return Err("illegal constraint specification");
     }
     let is_int = |s: &String| s.parse::<i32>().is_ok();
+    let is_positive = |s: &String| s.parse::<i32>().is_ok_and(|n| n >= 1);
     match ConstraintOperator::parse(op) {
         None => Err("operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER, UNLIKE or IS"),
         Some(ConstraintOperator::Unique) if value.is_some() => Err("UNIQUE does not accept a value"),
@@ -844,6 +845,13 @@ fn validate_constraint(c: &[String]) -> Result<(), &'static str> {
             Err("GROUP BY must define an integer value or else no value at all")
         }
         Some(ConstraintOperator::MaxPer) if !value.is_some_and(is_int) => Err("MAX_PER requires an integer value"),
+        // Upstream takes any integer; zero or less would place nothing, forever.
+        Some(ConstraintOperator::MaxPer) if !value.is_some_and(is_positive) => {
+            Err("MAX_PER requires a value of at least 1")
+        }
+        Some(ConstraintOperator::GroupBy) if !value.is_none_or(is_positive) => {
+            Err("GROUP BY requires a value of at least 1")
+        }
         Some(ConstraintOperator::Like | ConstraintOperator::Unlike) => match value {
             None => Err("LIKE and UNLIKE require a non-empty, regular expression value"),
             Some(re) if Regex::new(re).is_err() => Err("is not a valid regular expression"),

@@ -9,6 +9,14 @@ use std::sync::LazyLock;
 pub const ID_SEGMENT_PATTERN: &str =
     r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])|(\.|\.\.)$";
 
+/// The longest app or group id, in characters (upstream has no limit; Mesos has one in
+/// practice). Marathon derives task ids from app ids (`<safe id>.instance-<uuid>._app.<n>`: the
+/// id plus at most 72 characters), and agents name a task's sandbox directory after its task
+/// id, so the task ids of a longer app id would not fit a file name (255 bytes) and every launch
+/// would fail. Refusing such ids also keeps every key Marathon stores far below the store's
+/// limit.
+pub const MAX_ID_LENGTH: usize = 180;
+
 /// Last segments an app or group id may not have: they collide with sub-resources in the REST routes.
 pub const RESERVED_SEGMENTS: [&str; 5] = ["restart", "tasks", "versions", ".", ".."];
 
@@ -29,6 +37,9 @@ pub enum PathIdError {
     /// The id is `/`.
     #[error("Path must contain at least one path element")]
     Empty,
+    /// The id is longer than [`MAX_ID_LENGTH`] characters.
+    #[error("must not be longer than {max} characters, but is {0} characters long", max = MAX_ID_LENGTH)]
+    TooLong(usize),
 }
 
 /// An absolute, canonical id: `/` is the root group, `/a/b` the child `b` of group `/a`.
@@ -135,6 +146,10 @@ impl PathId {
         if self.is_root() {
             errors.push(PathIdError::Empty);
         }
+        let length = self.to_string().chars().count();
+        if length > MAX_ID_LENGTH {
+            errors.push(PathIdError::TooLong(length));
+        }
         errors
     }
 }
@@ -223,6 +238,13 @@ mod tests {
             vec!["must not end with any of the following reserved keywords: restart, tasks, versions, ., .."]
         );
         assert_eq!(PathId::root().validate(), vec![PathIdError::Empty]);
+        let longest = format!("/{}", "a".repeat(MAX_ID_LENGTH - 1));
+        assert!(PathId::parse(&longest).validate().is_empty());
+        let too_long = format!("/{}/b", "a".repeat(MAX_ID_LENGTH));
+        assert_eq!(
+            PathId::parse(&too_long).validate().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["must not be longer than 180 characters, but is 183 characters long"]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! Pure functions over definitions; the service applies the result.
 
-use marathon_api::{AppDefinition, GroupUpdate, NormalizeConfig, PathId, Timestamp, ValidationError, normalize_with};
+use marathon_api::{AppDefinition, GroupUpdate, NormalizeConfig, PathId, Timestamp, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -118,7 +118,10 @@ impl Tree {
         if let Some(d) = depth.get(app) {
             return Ok(*d);
         }
-        if !visiting.insert(app.clone()) {
+        // An app that names itself is a cycle of one (a group naming an app's own group is
+        // not: dependencies on groups leave the app itself out).
+        let names_itself = self.apps.get(app).is_some_and(|d| d.dependencies.iter().any(|p| PathId::parse(p) == *app));
+        if names_itself || !visiting.insert(app.clone()) {
             return Err(ValidationError::object("Dependency graph has cyclic dependencies."));
         }
         let mut d = 0;
@@ -142,6 +145,7 @@ pub fn apply_update(
     version: Timestamp,
     config: &NormalizeConfig,
 ) -> Result<(), ValidationError> {
+    validate_group_id(group, &update.dependencies)?;
     let meta = tree.groups.entry(group.clone()).or_insert(GroupMeta { dependencies: Vec::new(), version });
     meta.version = version;
     if let Some(deps) = &update.dependencies {
@@ -153,7 +157,8 @@ pub fn apply_update(
             tree.apps.remove(&id);
         }
         for (i, raw) in apps.iter().enumerate() {
-            let def = normalize_with(raw.clone(), group, config).map_err(|e| prefix(e, &format!("/apps({i})")))?;
+            let def =
+                crate::support::normalize(raw.clone(), group, config).map_err(|e| prefix(e, &format!("/apps({i})")))?;
             let id = def.path_id();
             if &id.parent() != group {
                 return Err(not_child(group, &format!("/apps({i})/id")));
@@ -179,6 +184,28 @@ pub fn apply_update(
         }
     }
     Ok(())
+}
+
+/// A group's id and its dependencies follow the rules of app ids (upstream checks the segments;
+/// the length limit is ours, see [`marathon_api::path::MAX_ID_LENGTH`]). Reserved last segments
+/// are allowed for groups, as upstream.
+fn validate_group_id(group: &PathId, dependencies: &Option<Vec<String>>) -> Result<(), ValidationError> {
+    let allowed = |e: &marathon_api::PathIdError| {
+        !matches!(e, marathon_api::PathIdError::Empty | marathon_api::PathIdError::Reserved(_))
+    };
+    let mut details = Vec::new();
+    for error in group.validate().into_iter().filter(allowed) {
+        details.push(("/id".to_string(), error.to_string()));
+    }
+    for (i, dep) in dependencies.iter().flatten().enumerate() {
+        for error in PathId::resolve(dep, group).validate().into_iter().filter(allowed) {
+            details.push((format!("/dependencies({i})"), error.to_string()));
+        }
+    }
+    if details.is_empty() {
+        return Ok(());
+    }
+    Err(ValidationError::from_details(details))
 }
 
 /// Removes a group with every app and group below it.
@@ -231,6 +258,14 @@ mod tests {
         assert_eq!(names, vec![vec!["/shop/db/pg"], vec!["/shop/backend/api"], vec!["/shop/frontend/web"]]);
         assert!(tree.group_exists(&PathId::parse("/shop/backend")));
         assert_eq!(tree.direct_groups(&PathId::parse("/shop")).len(), 3);
+    }
+
+    #[test]
+    fn an_app_that_depends_on_itself_is_a_cycle() {
+        let tree = tree_of(r#"{"apps":[{"id":"a","cmd":"run a","dependencies":["/shop/a"]}]}"#);
+        let affected: BTreeSet<PathId> = tree.apps.keys().cloned().collect();
+        let e = tree.layers(&affected).expect_err("self-dependency");
+        assert_eq!(e.errors_at("/"), ["Dependency graph has cyclic dependencies."]);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod groups;
 pub mod probe;
 pub mod records;
 pub mod service;
+pub mod support;
 
 pub use flags::SchedulerFlags;
 pub use service::{RunningScheduler, SchedulerError, start};

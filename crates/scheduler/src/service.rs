@@ -33,6 +33,12 @@ use store::{Batch, Generation, Store, limits};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+mod runner;
+
+pub(crate) use runner::CurrentStore;
+use runner::{Durable, Write, core_event};
+pub use runner::{RunningScheduler, start};
+
 /// Why the scheduler could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -195,13 +201,27 @@ impl Service {
     /// here, service ports assigned by the core), in one deployment.
     /// `announce` runs once the apps are changed, before the deployment starts (so that
     /// `api_post_event` precedes the deployment's events).
-    pub fn put_apps(&mut self, defs: Vec<AppDefinition>, announce: impl FnOnce(&mut Service)) -> Deployed {
+    /// Fails, changing nothing, if the apps' dependencies would form a cycle.
+    pub fn put_apps(
+        &mut self,
+        defs: Vec<AppDefinition>,
+        announce: impl FnOnce(&mut Service),
+    ) -> Result<Deployed, marathon_api::ValidationError> {
+        // Only dependencies can make a cycle (the tree is cloned only if there are any).
+        let has_dependencies = defs.iter().any(|d| !d.dependencies.is_empty())
+            || self.groups.values().any(|g| !g.dependencies.is_empty())
+            || self.definitions.values().any(|d| !d.dependencies.is_empty());
+        if has_dependencies {
+            let mut tree = self.tree();
+            tree.apps.extend(defs.iter().map(|d| (d.path_id(), d.clone())));
+            tree.layers(&std::collections::BTreeSet::new())?;
+        }
         let ids: Vec<AppId> = defs.iter().map(|d| AppId::new(&d.id)).collect();
         let original = self.app_states(&ids);
         let originals = self.originals(&ids);
         let actions = defs.into_iter().map(|def| self.put_app(def)).collect();
         announce(self);
-        self.start_deployment(simple_steps(actions), original, originals)
+        Ok(self.start_deployment(simple_steps(actions), original, originals))
     }
 
     /// The definitions of `ids` as they are now (for rollbacks).
@@ -220,14 +240,15 @@ impl Service {
     /// Makes `target` (a whole tree, derived from [`Self::tree`]) current in one deployment:
     /// removed apps stop first, then new ones are started, then new and changed apps are
     /// deployed in dependency order, each step after the previous one converged. `group` is the
-    /// group that changed (its version is recorded). Fails on a dependency cycle (nothing
-    /// changes). `None` when nothing changes.
+    /// group that changed (its version is recorded). `version` is the change's time, the same
+    /// the caller gave the groups it changed. Fails on a dependency cycle (nothing changes).
     pub fn change_tree(
         &mut self,
         group: &marathon_api::PathId,
         target: crate::groups::Tree,
+        version: marathon_api::Timestamp,
     ) -> Result<Deployed, marathon_api::ValidationError> {
-        let TreePlan { target, mut steps, ids, version } = self.plan_tree(target)?;
+        let TreePlan { target, mut steps, ids, version } = self.plan_tree(target, version)?;
         let original = self.app_states(&ids);
         let originals = self.originals(&ids);
         self.groups = target.groups.clone();
@@ -252,15 +273,17 @@ impl Service {
         for change in first {
             self.apply_change(change);
         }
-        Ok(self.start_deployment(steps, original, originals))
+        Ok(self.start_deployment_at(steps, original, originals, version))
     }
 
     /// The plan that makes `target` current (see [`Self::change_tree`]), without changing
     /// anything (`dryRun`).
-    pub fn plan_tree(&self, mut target: crate::groups::Tree) -> Result<TreePlan, marathon_api::ValidationError> {
+    pub fn plan_tree(
+        &self,
+        mut target: crate::groups::Tree,
+        version: marathon_api::Timestamp,
+    ) -> Result<TreePlan, marathon_api::ValidationError> {
         use crate::deployments::Step;
-        let now = self.now().wall;
-        let version = convert::api_time(now);
         let current = self.tree();
         let removed: Vec<AppId> = current
             .apps
@@ -488,12 +511,28 @@ impl Service {
         original: Vec<serde_json::Value>,
         originals: Vec<(AppId, Option<AppDefinition>)>,
     ) -> Deployed {
+        let version = steps
+            .iter()
+            .flat_map(|s| s.actions.iter())
+            .filter_map(|(id, _)| self.core.app(&AppId::new(id)))
+            .map(|spec| spec.version)
+            .max()
+            .unwrap_or(self.now().wall);
+        self.start_deployment_at(steps, original, originals, convert::api_time(version))
+    }
+
+    /// [`Self::start_deployment`] of a change made at `version` (a group change: its later
+    /// steps' apps are not changed yet, so their versions cannot tell).
+    pub(crate) fn start_deployment_at(
+        &mut self,
+        steps: Vec<Step>,
+        original: Vec<serde_json::Value>,
+        originals: Vec<(AppId, Option<AppDefinition>)>,
+        version: marathon_api::Timestamp,
+    ) -> Deployed {
         let mut ids: Vec<AppId> = steps.iter().flat_map(|s| s.actions.iter().map(|(id, _)| AppId::new(id))).collect();
         ids.sort();
         ids.dedup();
-        let version =
-            ids.iter().filter_map(|id| self.core.app(id)).map(|spec| spec.version).max().unwrap_or(self.now().wall);
-        let version = convert::api_time(version);
         let deployment_id = uuid::Uuid::new_v4().to_string();
         let target = self.app_states(&ids);
         let deployment = Deployment {
@@ -803,345 +842,6 @@ impl ServiceHandle {
         }));
         self.requests.send(request).ok()?;
         rx.await.ok()
-    }
-}
-
-/// A running scheduler: its API address and the tasks behind it.
-pub struct RunningScheduler {
-    addr: SocketAddr,
-    server: tokio::task::JoinHandle<()>,
-    driver: tokio::task::JoinHandle<Result<(), SchedulerError>>,
-    client: mesos_client::SchedulerClient,
-}
-
-impl RunningScheduler {
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Runs until the scheduler fails (it does not stop on its own otherwise).
-    pub async fn wait(&mut self) -> Result<(), SchedulerError> {
-        match (&mut self.driver).await {
-            Ok(result) => result,
-            Err(e) => Err(SchedulerError::WriteFailed(format!("driver task ended: {e}"))),
-        }
-    }
-
-    pub fn shutdown(self) {
-        self.client.stop();
-        self.server.abort();
-        self.driver.abort();
-    }
-}
-
-/// Loads the state from `--work_dir`, subscribes to the master and serves the REST API.
-pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerError> {
-    std::fs::create_dir_all(&flags.work_dir)
-        .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
-    let store = store::RedbStore::open_in_work_dir(&flags.work_dir)?;
-    let generation = store.claim_next_generation()?;
-    let mut loaded = records::load(&store)?;
-    info!(
-        apps = loaded.definitions.len(),
-        instances = loaded.instances.len(),
-        framework_id = ?loaded.framework_id,
-        %generation,
-        "state loaded"
-    );
-
-    let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
-    let addr = SocketAddr::new(flags.http_address, flags.http_port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| SchedulerError::Bind { addr, source })?;
-    let hostname = flags.hostname.clone().unwrap_or_else(hostname_of_this_machine);
-    let advertised_ip = if flags.http_address.is_unspecified() { hostname.clone() } else { addr.ip().to_string() };
-    let info = Arc::new(ServiceInfo {
-        flags: flags.clone(),
-        hostname: hostname.clone(),
-        http_address: format!("{advertised_ip}:{}", addr.port()),
-        started: Instant::now(),
-    });
-
-    let clock = Clock { start: Instant::now() };
-    let config = SchedulerConfig {
-        seed: rand::random(),
-        max_instances_per_offer: flags.max_instances_per_offer,
-        decline_offer_duration: Duration::from_millis(flags.decline_offer_duration_ms),
-        min_revive_offers_interval: Duration::from_millis(flags.min_revive_offers_interval_ms),
-        reconciliation_interval: flags.reconciliation_interval(),
-        task_launch_confirm_timeout: Duration::from_millis(flags.task_launch_confirm_timeout_ms),
-        task_launch_timeout: Duration::from_millis(flags.task_launch_timeout_ms),
-        local_port_min: flags.local_port_min,
-        local_port_max: flags.local_port_max,
-        env_vars_prefix: flags.env_vars_prefix.clone(),
-        ..SchedulerConfig::default()
-    };
-    let core = SchedulerCore::recover(config, clock.now(), loaded.recovered_state());
-    let recovered_deployments = std::mem::take(&mut loaded.deployments);
-
-    let framework_info = FrameworkInfo {
-        user: flags.mesos_user.clone(),
-        name: flags.framework_name.clone(),
-        id: core.framework_id().cloned(),
-        failover_timeout: flags.failover_timeout_secs as f64,
-        checkpoint: true,
-        role: flags.mesos_role.clone(),
-        roles: Vec::new(),
-        hostname: Some(hostname),
-        principal: None,
-        webui_url: Some(format!("http://{}", info.http_address)),
-        capabilities: ["PARTITION_AWARE", "TASK_KILLING_STATE", "GPU_RESOURCES"]
-            .into_iter()
-            .map(|kind| Capability { kind: kind.to_string() })
-            .collect(),
-        labels: None,
-        offer_filters: None,
-    };
-    let (client, client_events) =
-        mesos_client::start(mesos_client::ClientConfig::new(flags.master.clone(), framework_info));
-
-    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
-    tokio::spawn(send_calls(client.clone(), calls_rx));
-    let (stored_tx, stored_rx) = mpsc::unbounded_channel();
-    let (writes_tx, writes_rx) = std::sync::mpsc::channel();
-    let store: Arc<dyn Store> = Arc::new(store);
-    let writer_store = store.clone();
-    std::thread::Builder::new()
-        .name("store-writer".into())
-        .spawn(move || write_batches(writer_store.as_ref(), generation, writes_rx, stored_tx))
-        .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
-
-    let (requests_tx, requests_rx) = mpsc::unbounded_channel();
-    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
-    let bus = EventBus::default();
-    crate::events::start_callbacks(&bus, &flags);
-    let mut service = Service {
-        core,
-        definitions: Definitions::new(loaded.definitions),
-        groups: std::mem::take(&mut loaded.groups),
-        deployments: DeploymentTracker::default(),
-        bus: bus.clone(),
-        events: Vec::new(),
-        info: info.clone(),
-        clock,
-        calls: calls_tx,
-        writes: writes_tx,
-        probe_results: probe_tx,
-        http: probe_http,
-        advancing: false,
-        sent: 0,
-        stored: 0,
-        waiting: Vec::new(),
-    };
-    // Deployments resume where they were (their current step's changes are applied already).
-    for deployment in recovered_deployments {
-        service.deployments.start(deployment);
-    }
-    // Repairs found while recovering (e.g. instances of deleted apps) are written at once.
-    service.handle(clock.now(), Event::Tick);
-    let driver = tokio::spawn(drive(service, client_events, requests_rx, stored_rx, probe_rx));
-
-    let handle = ServiceHandle { requests: requests_tx, info: info.clone(), bus };
-    // Reads of the version history go to the store directly (reads are not fenced).
-    let app = crate::api::router(handle, store::AsyncStore::new(store));
-    let server = tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        // Small responses and event frames go out at once (no Nagle delay).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        if let Err(e) = axum::serve(listener, app).await {
-            error!(error = %e, "REST API server failed");
-        }
-    });
-    info!(%addr, "Marathon REST API listening");
-    Ok(RunningScheduler { addr, server, driver, client })
-}
-
-/// How long the driver goes on with events from the master that are already waiting before it
-/// publishes what they changed.
-const BURST_BUDGET: Duration = Duration::from_millis(2);
-/// Events from the master taken into one step at most.
-const STEP_EVENTS: usize = 64;
-
-async fn drive(
-    mut service: Service,
-    mut client_events: mpsc::UnboundedReceiver<mesos_client::ClientEvent>,
-    mut requests: mpsc::UnboundedReceiver<Request>,
-    mut stored: mpsc::UnboundedReceiver<Result<Durable, String>>,
-    mut probes: mpsc::UnboundedReceiver<Event>,
-) -> Result<(), SchedulerError> {
-    loop {
-        // What the last step published goes out together.
-        service.flush_events();
-        let wakeup = service.core.next_wakeup().map(|at| service.clock.instant_of(at));
-        tokio::select! {
-            event = client_events.recv() => {
-                let Some(event) = event else { return Ok(()) };
-                // The rest of a burst from the master (status updates arrive in batches) is
-                // handled before the events go out, so that subscribers get the burst in one
-                // message, and in steps of up to STEP_EVENTS (a run of status updates is one
-                // core step); bounded, so that its first events are not held up for long.
-                let burst = Instant::now();
-                let mut events = vec![event];
-                loop {
-                    while events.len() < STEP_EVENTS {
-                        let Ok(event) = client_events.try_recv() else { break };
-                        events.push(event);
-                    }
-                    service.handle_client_events(std::mem::take(&mut events));
-                    if burst.elapsed() >= BURST_BUDGET {
-                        break;
-                    }
-                    let Ok(event) = client_events.try_recv() else { break };
-                    events.push(event);
-                }
-            }
-            request = requests.recv() => {
-                let Some(request) = request else { return Ok(()) };
-                match request {
-                    Request::Read(f) => f(&service),
-                    Request::Change(f) => {
-                        let reply = f(&mut service);
-                        // Its events go out before any answer.
-                        service.flush_events();
-                        service.reply_when_durable(reply);
-                    }
-                }
-            }
-            result = stored.recv() => match result {
-                Some(Ok(report)) => service.stored(report),
-                Some(Err(e)) => {
-                    error!(error = %e, "store write failed; stopping");
-                    return Err(SchedulerError::WriteFailed(e));
-                }
-                None => return Err(SchedulerError::WriteFailed("store writer stopped".into())),
-            },
-            Some(result) = probes.recv() => {
-                let now = service.now();
-                service.handle(now, result);
-            }
-            () = sleep_until(wakeup), if wakeup.is_some() => {
-                let now = service.now();
-                service.handle(now, Event::Tick);
-            }
-        }
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn core_event(event: mesos_client::ClientEvent) -> Option<Event> {
-    use mesos_api::scheduler::Event as Mesos;
-    match event {
-        mesos_client::ClientEvent::Subscribed { framework_id, .. } => Some(Event::Subscribed { framework_id }),
-        mesos_client::ClientEvent::Disconnected { reason } => {
-            warn!(%reason, "disconnected from the master");
-            Some(Event::Disconnected)
-        }
-        mesos_client::ClientEvent::Event(event) => match *event {
-            Mesos::Offers { offers } => Some(Event::Offers(offers.offers)),
-            Mesos::Rescind { rescind } => Some(Event::OfferRescinded(rescind.offer_id)),
-            Mesos::Update { update } => Some(Event::StatusUpdate(update.status)),
-            Mesos::Error { error } => {
-                error!(message = %error.message, "master sent an error");
-                None
-            }
-            Mesos::Failure { failure } => {
-                warn!(?failure, "master reported a failure");
-                None
-            }
-            other => {
-                debug!(?other, "event ignored");
-                None
-            }
-        },
-    }
-}
-
-/// Sends calls to the master one after another, in the order the core decided them.
-async fn send_calls(client: mesos_client::SchedulerClient, mut calls: mpsc::UnboundedReceiver<Call>) {
-    while let Some(call) = calls.recv().await {
-        let kind = call.kind;
-        if let Err(e) = client.call(call).await {
-            // Lost calls are repaired by the core's retries and reconciliation.
-            warn!(?kind, error = %e, "call failed");
-        }
-    }
-}
-
-/// A batch for the store writer.
-struct Write {
-    /// Batches are numbered in the order they are sent.
-    seq: u64,
-    /// The core's write it carries.
-    core: Option<WriteId>,
-    batch: Batch,
-}
-
-/// Everything up to `seq` (and the core's writes up to `core`) is durable.
-#[derive(Debug, Clone, Copy)]
-struct Durable {
-    seq: u64,
-    core: Option<WriteId>,
-}
-
-/// The store writer: applies batches in order, merging whatever is queued into one commit (group
-/// commit), and reports what is durable. Runs on its own thread (redb is blocking).
-fn write_batches(
-    store: &dyn Store,
-    generation: Generation,
-    writes: std::sync::mpsc::Receiver<Write>,
-    stored: mpsc::UnboundedSender<Result<Durable, String>>,
-) {
-    while let Ok(first) = writes.recv() {
-        let mut pending = vec![first];
-        while let Ok(next) = writes.try_recv() {
-            pending.push(next);
-        }
-        let last = pending.last().map(|w| w.seq);
-        let core = pending.iter().filter_map(|w| w.core).max();
-        let mut merged = Batch::new();
-        let mut result = Ok(());
-        for Write { batch, .. } in pending {
-            if merged.len() + batch.len() > limits::MAX_BATCH_OPS && !merged.is_empty() {
-                result = store.apply(generation, &std::mem::take(&mut merged));
-                if result.is_err() {
-                    break;
-                }
-            }
-            for op in batch.ops() {
-                merged.push(op.clone());
-                if merged.len() >= limits::MAX_BATCH_OPS {
-                    // One change larger than a batch: its records are independent, so they
-                    // may be committed in several parts.
-                    result = store.apply(generation, &std::mem::take(&mut merged));
-                    if result.is_err() {
-                        break;
-                    }
-                }
-            }
-            if result.is_err() {
-                break;
-            }
-        }
-        if result.is_ok() && !merged.is_empty() {
-            result = store.apply(generation, &merged);
-        }
-        let report = match (result, last) {
-            (Ok(()), Some(seq)) => Ok(Durable { seq, core }),
-            (Ok(()), None) => continue,
-            (Err(e), _) => Err(e.to_string()),
-        };
-        let failed = report.is_err();
-        if stored.send(report).is_err() || failed {
-            return;
-        }
     }
 }
 

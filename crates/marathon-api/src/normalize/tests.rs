@@ -53,6 +53,11 @@ fn cases() -> Vec<(Value, &'static str, String)> {
     let s = |m: &str| m.to_string();
     vec![
         // ids
+        (
+            app(json!({"id": format!("/{}", "a".repeat(600))})),
+            "/id",
+            s("must not be longer than 180 characters, but is 601 characters long"),
+        ),
         (app(json!({"id": "/a b"})), "/id", format!("must fully match regular expression '{ID_SEGMENT_PATTERN}'")),
         (
             app(json!({"id": "uppercaseLettersNoGood"})),
@@ -193,6 +198,21 @@ fn cases() -> Vec<(Value, &'static str, String)> {
             app(json!({"constraints": [["rack", "MAX_PER", "two"]]})),
             "/constraints(0)",
             s("MAX_PER requires an integer value"),
+        ),
+        (
+            app(json!({"constraints": [["rack", "MAX_PER", "-1"]]})),
+            "/constraints(0)",
+            s("MAX_PER requires a value of at least 1"),
+        ),
+        (
+            app(json!({"constraints": [["rack", "MAX_PER", "0"]]})),
+            "/constraints(0)",
+            s("MAX_PER requires a value of at least 1"),
+        ),
+        (
+            app(json!({"constraints": [["rack", "GROUP_BY", "-3"]]})),
+            "/constraints(0)",
+            s("GROUP BY requires a value of at least 1"),
         ),
         (
             app(json!({"constraints": [["rack", "LIKE"]]})),

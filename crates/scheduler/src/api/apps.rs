@@ -14,8 +14,8 @@ use marathon_api::events::Event;
 use marathon_api::output::messages;
 use marathon_api::query::query_value;
 use marathon_api::{
-    AppDefinition, AppUpdate, Embed, LabelSelector, ParseError, PathId, ValidationError, apply_update, normalize_with,
-    parse_app, parse_app_update, parse_app_updates, parse_error_json, query_bool, validation_error_json,
+    AppDefinition, AppUpdate, Embed, LabelSelector, ParseError, PathId, ValidationError, apply_update, parse_app,
+    parse_app_update, parse_app_updates, parse_error_json, query_bool, validation_error_json,
 };
 use serde_json::{Value as Json, json};
 use std::net::SocketAddr;
@@ -131,7 +131,7 @@ pub(super) async fn create(
         Ok(raw) => raw,
         Err(e) => return parse_failed(&e),
     };
-    let def = match normalize_with(raw, &PathId::root(), &api.service.info().normalize_config()) {
+    let def = match crate::support::normalize(raw, &PathId::root(), &api.service.info().normalize_config()) {
         Ok(def) => def,
         Err(e) => return invalid(&e),
     };
@@ -144,7 +144,8 @@ pub(super) async fn create(
                 return Err(ApiError::Message(StatusCode::CONFLICT, messages::app_exists(&id)));
             }
             check_deployable(service, std::slice::from_ref(&app), force)?;
-            let deployed = service.put_apps(vec![def], |service| poster.publish(service, &app));
+            let deployed =
+                service.put_apps(vec![def], |service| poster.publish(service, &app)).map_err(ApiError::Invalid)?;
             let embed = Embed { counts: true, deployments: true, ..Embed::default() };
             let body = service.definition(&app).map(|def| app_info(service, def, embed)).unwrap_or(Json::Null);
             Ok((id, deployed, body))
@@ -212,7 +213,7 @@ async fn update_many(api: Api, query: Option<String>, body: Bytes, existing_only
             }
             let ids: Vec<AppId> = defs.iter().map(|d| AppId::new(&d.id)).collect();
             check_deployable(service, &ids, force)?;
-            Ok(service.put_apps(defs, |_| {}))
+            service.put_apps(defs, |_| {}).map_err(ApiError::Invalid)
         })
         .await;
     match result {
@@ -237,7 +238,7 @@ fn updated_definition(
     let mut merged = apply_update(&base, update);
     merged.id = id.to_string();
     let config = service.info().normalize_config();
-    let mut def = normalize_with(merged, &PathId::root(), &config).map_err(ApiError::Invalid)?;
+    let mut def = crate::support::normalize(merged, &PathId::root(), &config).map_err(ApiError::Invalid)?;
     if let Some(existing) = existing {
         def.version_info = existing.version_info;
     }
@@ -365,7 +366,8 @@ async fn put_app(
             };
             let app = app_id(&id);
             check_deployable(service, std::slice::from_ref(&app), force)?;
-            let deployed = service.put_apps(vec![def], |service| poster.publish(service, &app));
+            let deployed =
+                service.put_apps(vec![def], |service| poster.publish(service, &app)).map_err(ApiError::Invalid)?;
             Ok((deployed, exists, id))
         })
         .await;

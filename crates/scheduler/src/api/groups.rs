@@ -274,7 +274,7 @@ async fn change(api: Api, path: PathId, pairs: &[(String, String)], body: Bytes,
             touched.sort();
             touched.dedup();
             if dry_run {
-                let plan = service.plan_tree(target).map_err(ApiError::Invalid)?;
+                let plan = service.plan_tree(target, version).map_err(ApiError::Invalid)?;
                 let steps: Vec<Json> = plan
                     .steps
                     .iter()
@@ -290,7 +290,7 @@ async fn change(api: Api, path: PathId, pairs: &[(String, String)], body: Bytes,
                 return Ok(Outcome::DryRun(json!({ "steps": steps })));
             }
             check_deployable(service, &touched, force)?;
-            let deployed = service.change_tree(&group, target).map_err(ApiError::Invalid)?;
+            let deployed = service.change_tree(&group, target, version).map_err(ApiError::Invalid)?;
             Ok(Outcome::Deployed(group, deployed))
         })
         .await;

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone)]
 pub(crate) struct Api {
     pub(crate) service: ServiceHandle,
-    pub(crate) store: store::AsyncStore,
+    pub(crate) store: crate::service::CurrentStore,
     pub(crate) metrics: Arc<HttpMetrics>,
 }
 
@@ -36,7 +36,7 @@ pub(crate) struct HttpMetrics {
 }
 
 /// The REST API router.
-pub(crate) fn router(service: ServiceHandle, store: store::AsyncStore) -> Router {
+pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore) -> Router {
     let leader = HeaderValue::from_str(&format!("http://{}", service.info().http_address))
         .unwrap_or_else(|_| HeaderValue::from_static("http://localhost:8080"));
     let metrics = Arc::new(HttpMetrics::default());
@@ -64,6 +64,8 @@ pub(crate) fn router(service: ServiceHandle, store: store::AsyncStore) -> Router
         .route("/", get(system::root))
         .fallback(system::not_found)
         .with_state(api)
+        .layer(axum::middleware::from_fn(json_bodies_only))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(move |mut response: Response| {
             let leader = leader.clone();
             let metrics = metrics.clone();
@@ -83,6 +85,33 @@ pub(crate) fn router(service: ServiceHandle, store: store::AsyncStore) -> Router
             }
         }))
 }
+
+/// Request bodies are JSON (upstream's resources consume `application/json` only): a body of any
+/// other type, or without a type, is answered 415 as upstream does, instead of being read as
+/// JSON anyway. A body over the limit is answered 413 in Marathon's error format (axum's own
+/// answer is plain text).
+async fn json_bodies_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if has_body && !is_json {
+        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type");
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let message = format!("Request entity too large: the body is limited to {MAX_BODY_BYTES} bytes");
+        return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
+    }
+    response
+}
+
+/// The largest request body read (axum's default limit).
+const MAX_BODY_BYTES: usize = 2 << 20;
 
 /// Decoded query pairs in request order (repeated keys kept).
 pub(crate) fn query_pairs(raw: Option<String>) -> Vec<(String, String)> {

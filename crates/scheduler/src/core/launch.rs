@@ -94,6 +94,12 @@ impl SchedulerCore {
                 break;
             }
         }
+        // Apps with a backlog schedule more as their waiting instances launch.
+        for app_id in &used {
+            if self.backlog.contains_key(app_id) {
+                self.step.converge.insert(app_id.clone());
+            }
+        }
         self.record_offer_stats(offer, &queues, &used, rejected);
         if launched.is_empty() {
             return 0;
@@ -257,7 +263,7 @@ impl SchedulerCore {
             .map(|(app_id, spec)| match self.scheduled_of(app_id).count() {
                 0 => 0,
                 _ if self.delays.is_delayed(&spec.id, spec.version_info.last_config_change_at, self.now.mono) => 0,
-                scheduled => scheduled,
+                scheduled => scheduled + self.backlog.get(app_id).copied().unwrap_or(0),
             })
             .sum()
     }

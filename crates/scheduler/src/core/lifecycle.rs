@@ -110,6 +110,7 @@ impl SchedulerCore {
     /// rolling upgrade (see [`Self::roll`]), missing instances are scheduled and (once
     /// reconciled) surplus ones decommissioned in kill order.
     pub(super) fn converge(&mut self, app_id: &AppId) {
+        self.backlog.remove(app_id);
         let Some(spec) = self.apps.get(app_id).cloned() else { return };
         let dirty = &mut self.step.dirty;
         self.instances.update_app(app_id, |instance| {
@@ -144,9 +145,7 @@ impl SchedulerCore {
         if counted.len() < wanted {
             let missing = wanted - counted.len();
             info!(%app_id, missing, "scheduling instances");
-            for _ in 0..missing {
-                self.schedule_instance(spec);
-            }
+            self.schedule_instances(spec, missing);
         } else if counted.len() > wanted && self.reconciled {
             let victims = select_for_kill_balanced(&counted, counted.len() - wanted, spec);
             info!(%app_id, surplus = victims.len(), "decommissioning surplus instances");
@@ -213,8 +212,20 @@ impl SchedulerCore {
                 self.decommission(&id);
             }
         }
-        for _ in 0..launch {
+        self.schedule_instances(spec, launch);
+    }
+
+    /// Schedules `count` new instances of `spec`, as many as the window of waiting instances
+    /// allows ([`SchedulerConfig::max_scheduled_per_app`]); the rest is the app's backlog,
+    /// scheduled by later convergences as the waiting ones launch.
+    fn schedule_instances(&mut self, spec: &RunSpec, count: usize) {
+        let waiting = self.scheduled_of(&spec.id).count();
+        let now = count.min(self.config.max_scheduled_per_app.saturating_sub(waiting));
+        for _ in 0..now {
             self.schedule_instance(spec);
+        }
+        if count > now {
+            self.backlog.insert(spec.id.clone(), count - now);
         }
     }
 

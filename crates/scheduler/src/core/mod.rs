@@ -100,6 +100,10 @@ pub struct SchedulerConfig {
     pub env_vars_prefix: Option<String>,
     /// How many unused offers per app the queue statistics keep.
     pub max_unused_offers_per_app: usize,
+    /// Most instances of one app waiting for an offer at a time. The rest of what an app
+    /// wants is a number (its backlog), scheduled as these launch, so that a huge instance
+    /// count costs nothing until it can be placed.
+    pub max_scheduled_per_app: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -120,6 +124,7 @@ impl Default for SchedulerConfig {
             local_port_max: 20_000,
             env_vars_prefix: None,
             max_unused_offers_per_app: 10,
+            max_scheduled_per_app: 1000,
         }
     }
 }
@@ -485,6 +490,9 @@ pub struct SchedulerCore {
     tasks: BTreeMap<TaskId, InstanceId>,
     delays: LaunchDelays,
     offer_stats: BTreeMap<AppId, OfferStats>,
+    /// Per app, instances wanted beyond `max_scheduled_per_app` scheduled ones (derived by
+    /// `converge`, never persisted).
+    backlog: BTreeMap<AppId, usize>,
     last_failures: BTreeMap<AppId, TaskFailure>,
     framework_id: Option<FrameworkId>,
     connected: bool,
@@ -523,6 +531,7 @@ impl SchedulerCore {
             tasks: BTreeMap::new(),
             delays: LaunchDelays::default(),
             offer_stats: BTreeMap::new(),
+            backlog: BTreeMap::new(),
             last_failures: BTreeMap::new(),
             framework_id: None,
             connected: false,
@@ -818,7 +827,7 @@ impl SchedulerCore {
             };
             out.push(QueueEntry {
                 app_id: app_id.clone(),
-                count: scheduled.len(),
+                count: scheduled.len() + self.backlog.get(app_id).copied().unwrap_or(0),
                 role: spec.role.clone(),
                 delay,
                 since: scheduled.iter().map(|i| i.condition_since).min().unwrap_or(now.wall),

@@ -883,3 +883,32 @@ fn events_are_published_for_status_updates_and_conditions() {
     let failure = h.core.last_task_failure(&AppId::new("/web")).expect("failure");
     assert_eq!((failure.task_id.clone(), failure.state), (tasks[0].clone(), TaskState::Failed));
 }
+
+#[test]
+fn a_huge_instance_count_schedules_a_window_and_keeps_the_rest_as_a_number() {
+    let config = SchedulerConfig { max_scheduled_per_app: 8, max_instances_per_offer: 5, ..config() };
+    let mut h = Harness::with_config(config);
+    h.subscribe();
+    let commands = h.put(app("/huge", 1_000_000_000));
+    // Only the window is an instance (and a record); the queue still shows everything wanted.
+    let written: usize =
+        persists(&commands).iter().flat_map(|(_, r)| r).filter(|r| matches!(r, Record::Instance(_))).count();
+    assert_eq!(written, 8);
+    assert_eq!(h.instances("/huge").len(), 8);
+    let queue = h.core.queue(h.now);
+    assert_eq!(queue[0].count, 1_000_000_000);
+    // Offers launch from the window, which is refilled; declined rest comes back at once.
+    let commands = h.offer_commands(offer("o1", "agent-1", BIG));
+    let launched: usize = accepts(&commands).iter().map(|(_, infos)| infos.len()).sum();
+    assert_eq!(launched, 5);
+    let instances = h.instances("/huge");
+    assert_eq!(instances.len(), 13, "5 provisioned + a full window of 8 waiting");
+    assert_eq!(instances.iter().filter(|i| i.condition == Condition::Scheduled).count(), 8);
+    assert_eq!(h.core.queue(h.now)[0].count, 1_000_000_000 - 5);
+    // Scaled back, the backlog is gone and so are the waiting instances beyond the new count.
+    h.put(app("/huge", 6));
+    assert_eq!(h.instances("/huge").len(), 6);
+    assert_eq!(h.core.queue(h.now)[0].count, 1);
+    h.run(Event::AppDeleted { id: AppId::new("/huge") });
+    assert!(h.core.queue(h.now).is_empty());
+}

@@ -1,0 +1,467 @@
+//! The scheduler's lifecycle: binds the REST API once, then runs incarnations of the service.
+//! An incarnation opens the store, claims the next generation, loads the state, subscribes to
+//! the master and drives the core until a store write fails. Then the state in memory can no
+//! longer be trusted (the core applied a change the store refused), so the incarnation is
+//! dropped whole (its pending API changes answer 503, its master connection closes) and a new
+//! one starts from what is durable, exactly as after a restart of the process: the failure
+//! costs one request and a moment of unavailability, never the process (in `marathon local`
+//! the master and agents run on). Writes of the old incarnation are fenced by the new
+//! generation.
+
+use super::*;
+use tokio::sync::watch;
+
+/// A running scheduler: its API address and the tasks behind it.
+pub struct RunningScheduler {
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+    supervisor: tokio::task::JoinHandle<Result<(), SchedulerError>>,
+}
+
+impl RunningScheduler {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until the scheduler fails (it does not stop on its own otherwise).
+    pub async fn wait(&mut self) -> Result<(), SchedulerError> {
+        match (&mut self.supervisor).await {
+            Ok(result) => result,
+            Err(e) => Err(SchedulerError::WriteFailed(format!("driver task ended: {e}"))),
+        }
+    }
+
+    pub fn shutdown(self) {
+        self.server.abort();
+        // Dropping the incarnation stops its master connection.
+        self.supervisor.abort();
+    }
+}
+
+/// What every incarnation shares: the flags, the API's view of this scheduler and the event bus
+/// (subscribers stay connected across incarnations).
+struct Shared {
+    flags: SchedulerFlags,
+    info: Arc<ServiceInfo>,
+    bus: EventBus,
+    probe_http: reqwest::Client,
+}
+
+/// The store the REST API reads versions from: the current incarnation's (none while the
+/// next one opens it).
+#[derive(Clone)]
+pub(crate) struct CurrentStore(watch::Receiver<Option<store::AsyncStore>>);
+
+impl CurrentStore {
+    fn get(&self) -> store::Result<store::AsyncStore> {
+        self.0.borrow().clone().ok_or_else(|| store::StoreError::Backend("the state is being reloaded".into()))
+    }
+
+    /// See [`store::Store::get_version`].
+    pub(crate) async fn get_version(
+        &self,
+        namespace: store::Namespace,
+        key: String,
+        version: String,
+    ) -> store::Result<Option<Vec<u8>>> {
+        self.get()?.get_version(namespace, key, version).await
+    }
+
+    /// See [`store::Store::list_versions`].
+    pub(crate) async fn list_versions(&self, namespace: store::Namespace, key: String) -> store::Result<Vec<String>> {
+        self.get()?.list_versions(namespace, key).await
+    }
+}
+
+/// Stops a master connection when dropped (with its incarnation, or when the scheduler stops).
+struct ClientGuard(mesos_client::SchedulerClient);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// One run of the service from the durable state.
+struct Incarnation {
+    service: Service,
+    store: Arc<dyn Store>,
+    client_events: mpsc::UnboundedReceiver<mesos_client::ClientEvent>,
+    stored: mpsc::UnboundedReceiver<Result<Durable, String>>,
+    probes: mpsc::UnboundedReceiver<Event>,
+    _client: ClientGuard,
+}
+
+/// Loads the state from `--work_dir`, subscribes to the master and serves the REST API.
+pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerError> {
+    std::fs::create_dir_all(&flags.work_dir)
+        .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
+    let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
+    let addr = SocketAddr::new(flags.http_address, flags.http_port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| SchedulerError::Bind { addr, source })?;
+    let hostname = flags.hostname.clone().unwrap_or_else(hostname_of_this_machine);
+    let advertised_ip = if flags.http_address.is_unspecified() { hostname.clone() } else { addr.ip().to_string() };
+    let info = Arc::new(ServiceInfo {
+        flags: flags.clone(),
+        hostname,
+        http_address: format!("{advertised_ip}:{}", addr.port()),
+        started: Instant::now(),
+    });
+    let bus = EventBus::default();
+    crate::events::start_callbacks(&bus, &flags);
+    let shared = Shared { flags, info: info.clone(), bus: bus.clone(), probe_http };
+
+    let first = open(&shared)?;
+    let (current_store, store_rx) = watch::channel(Some(store::AsyncStore::new(first.store.clone())));
+    let (requests_tx, requests_rx) = mpsc::unbounded_channel();
+    let supervisor = tokio::spawn(supervise(shared, first, requests_rx, current_store));
+
+    let handle = ServiceHandle { requests: requests_tx, info, bus };
+    // Reads of the version history go to the store directly (reads are not fenced).
+    let app = crate::api::router(handle, CurrentStore(store_rx));
+    let server = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        // Small responses and event frames go out at once (no Nagle delay).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        if let Err(e) = axum::serve(listener, app).await {
+            error!(error = %e, "REST API server failed");
+        }
+    });
+    info!(%addr, "Marathon REST API listening");
+    Ok(RunningScheduler { addr, server, supervisor })
+}
+
+/// How long a failed incarnation waits before the next one opens the store.
+const REOPEN_DELAY: Duration = Duration::from_millis(500);
+
+/// Runs incarnations one after the other: a new one from the durable state whenever a store
+/// write of the current one failed. Returns when the API or the master connection is gone.
+async fn supervise(
+    shared: Shared,
+    first: Incarnation,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    current_store: watch::Sender<Option<store::AsyncStore>>,
+) -> Result<(), SchedulerError> {
+    let mut incarnation = first;
+    loop {
+        let Incarnation { service, store, client_events, stored, probes, _client } = incarnation;
+        let failure = match drive(service, client_events, &mut requests, stored, probes).await {
+            DriverEnd::Stopped => return Ok(()),
+            DriverEnd::WriteFailed(e) => e,
+        };
+        // The failed incarnation is gone: its waiting API changes were dropped (answered 503)
+        // and its master connection closes now.
+        drop(_client);
+        drop(store);
+        // The store is opened again: nothing may hold it open.
+        let _ = current_store.send(None);
+        error!(error = %failure, "a store write failed; reloading the state from the store");
+        incarnation = loop {
+            // Requests that come meanwhile cannot be served: dropping them answers 503.
+            let reopen = tokio::time::sleep(REOPEN_DELAY);
+            tokio::pin!(reopen);
+            loop {
+                tokio::select! {
+                    request = requests.recv() => {
+                        if request.is_none() {
+                            return Ok(());
+                        }
+                    }
+                    () = &mut reopen => break,
+                }
+            }
+            match open(&shared) {
+                Ok(next) => break next,
+                Err(e) => warn!(error = %e, "cannot reload the state yet; retrying"),
+            }
+        };
+        let _ = current_store.send(Some(store::AsyncStore::new(incarnation.store.clone())));
+        info!("state reloaded; serving again");
+    }
+}
+
+/// Opens the store, loads the state and starts the service on it (subscribing to the master).
+fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
+    let flags = &shared.flags;
+    let store = store::RedbStore::open_in_work_dir(&flags.work_dir)?;
+    let generation = store.claim_next_generation()?;
+    let mut loaded = records::load(&store)?;
+    info!(
+        apps = loaded.definitions.len(),
+        instances = loaded.instances.len(),
+        framework_id = ?loaded.framework_id,
+        %generation,
+        "state loaded"
+    );
+
+    let clock = Clock { start: Instant::now() };
+    let config = SchedulerConfig {
+        seed: rand::random(),
+        max_instances_per_offer: flags.max_instances_per_offer,
+        decline_offer_duration: Duration::from_millis(flags.decline_offer_duration_ms),
+        min_revive_offers_interval: Duration::from_millis(flags.min_revive_offers_interval_ms),
+        reconciliation_interval: flags.reconciliation_interval(),
+        task_launch_confirm_timeout: Duration::from_millis(flags.task_launch_confirm_timeout_ms),
+        task_launch_timeout: Duration::from_millis(flags.task_launch_timeout_ms),
+        local_port_min: flags.local_port_min,
+        local_port_max: flags.local_port_max,
+        env_vars_prefix: flags.env_vars_prefix.clone(),
+        ..SchedulerConfig::default()
+    };
+    let core = SchedulerCore::recover(config, clock.now(), loaded.recovered_state());
+    let recovered_deployments = std::mem::take(&mut loaded.deployments);
+
+    let framework_info = FrameworkInfo {
+        user: flags.mesos_user.clone(),
+        name: flags.framework_name.clone(),
+        id: core.framework_id().cloned(),
+        failover_timeout: flags.failover_timeout_secs as f64,
+        checkpoint: true,
+        role: flags.mesos_role.clone(),
+        roles: Vec::new(),
+        hostname: Some(shared.info.hostname.clone()),
+        principal: None,
+        webui_url: Some(format!("http://{}", shared.info.http_address)),
+        capabilities: ["PARTITION_AWARE", "TASK_KILLING_STATE", "GPU_RESOURCES"]
+            .into_iter()
+            .map(|kind| Capability { kind: kind.to_string() })
+            .collect(),
+        labels: None,
+        offer_filters: None,
+    };
+    let (client, client_events) =
+        mesos_client::start(mesos_client::ClientConfig::new(flags.master.clone(), framework_info));
+
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+    tokio::spawn(send_calls(client.clone(), calls_rx));
+    let (stored_tx, stored_rx) = mpsc::unbounded_channel();
+    let (writes_tx, writes_rx) = std::sync::mpsc::channel();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let writer_store = store.clone();
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || write_batches(writer_store.as_ref(), generation, writes_rx, stored_tx))
+        .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
+
+    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+    let mut service = Service {
+        core,
+        definitions: Definitions::new(loaded.definitions),
+        groups: std::mem::take(&mut loaded.groups),
+        deployments: DeploymentTracker::default(),
+        bus: shared.bus.clone(),
+        events: Vec::new(),
+        info: shared.info.clone(),
+        clock,
+        calls: calls_tx,
+        writes: writes_tx,
+        probe_results: probe_tx,
+        http: shared.probe_http.clone(),
+        advancing: false,
+        sent: 0,
+        stored: 0,
+        waiting: Vec::new(),
+    };
+    // Deployments resume where they were (their current step's changes are applied already).
+    for deployment in recovered_deployments {
+        service.deployments.start(deployment);
+    }
+    // Repairs found while recovering (e.g. instances of deleted apps) are written at once.
+    service.handle(clock.now(), Event::Tick);
+    Ok(Incarnation { service, store, client_events, stored: stored_rx, probes: probe_rx, _client: ClientGuard(client) })
+}
+
+/// Why a driver returned.
+enum DriverEnd {
+    /// The API or the master connection is gone: the scheduler stops.
+    Stopped,
+    /// A store write failed: the state in memory is ahead of the durable one.
+    WriteFailed(String),
+}
+
+/// How long the driver goes on with events from the master that are already waiting before it
+/// publishes what they changed.
+const BURST_BUDGET: Duration = Duration::from_millis(2);
+/// Events from the master taken into one step at most.
+const STEP_EVENTS: usize = 64;
+
+async fn drive(
+    mut service: Service,
+    mut client_events: mpsc::UnboundedReceiver<mesos_client::ClientEvent>,
+    requests: &mut mpsc::UnboundedReceiver<Request>,
+    mut stored: mpsc::UnboundedReceiver<Result<Durable, String>>,
+    mut probes: mpsc::UnboundedReceiver<Event>,
+) -> DriverEnd {
+    loop {
+        // What the last step published goes out together.
+        service.flush_events();
+        let wakeup = service.core.next_wakeup().map(|at| service.clock.instant_of(at));
+        tokio::select! {
+            event = client_events.recv() => {
+                let Some(event) = event else { return DriverEnd::Stopped };
+                // The rest of a burst from the master (status updates arrive in batches) is
+                // handled before the events go out, so that subscribers get the burst in one
+                // message, and in steps of up to STEP_EVENTS (a run of status updates is one
+                // core step); bounded, so that its first events are not held up for long.
+                let burst = Instant::now();
+                let mut events = vec![event];
+                loop {
+                    while events.len() < STEP_EVENTS {
+                        let Ok(event) = client_events.try_recv() else { break };
+                        events.push(event);
+                    }
+                    service.handle_client_events(std::mem::take(&mut events));
+                    if burst.elapsed() >= BURST_BUDGET {
+                        break;
+                    }
+                    let Ok(event) = client_events.try_recv() else { break };
+                    events.push(event);
+                }
+            }
+            request = requests.recv() => {
+                let Some(request) = request else { return DriverEnd::Stopped };
+                match request {
+                    Request::Read(f) => f(&service),
+                    Request::Change(f) => {
+                        let reply = f(&mut service);
+                        // Its events go out before any answer.
+                        service.flush_events();
+                        service.reply_when_durable(reply);
+                    }
+                }
+            }
+            result = stored.recv() => match result {
+                Some(Ok(report)) => service.stored(report),
+                Some(Err(e)) => return DriverEnd::WriteFailed(e),
+                None => return DriverEnd::WriteFailed("store writer stopped".into()),
+            },
+            Some(result) = probes.recv() => {
+                let now = service.now();
+                service.handle(now, result);
+            }
+            () = sleep_until(wakeup), if wakeup.is_some() => {
+                let now = service.now();
+                service.handle(now, Event::Tick);
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) fn core_event(event: mesos_client::ClientEvent) -> Option<Event> {
+    use mesos_api::scheduler::Event as Mesos;
+    match event {
+        mesos_client::ClientEvent::Subscribed { framework_id, .. } => Some(Event::Subscribed { framework_id }),
+        mesos_client::ClientEvent::Disconnected { reason } => {
+            warn!(%reason, "disconnected from the master");
+            Some(Event::Disconnected)
+        }
+        mesos_client::ClientEvent::Event(event) => match *event {
+            Mesos::Offers { offers } => Some(Event::Offers(offers.offers)),
+            Mesos::Rescind { rescind } => Some(Event::OfferRescinded(rescind.offer_id)),
+            Mesos::Update { update } => Some(Event::StatusUpdate(update.status)),
+            Mesos::Error { error } => {
+                error!(message = %error.message, "master sent an error");
+                None
+            }
+            Mesos::Failure { failure } => {
+                warn!(?failure, "master reported a failure");
+                None
+            }
+            other => {
+                debug!(?other, "event ignored");
+                None
+            }
+        },
+    }
+}
+
+/// Sends calls to the master one after another, in the order the core decided them.
+async fn send_calls(client: mesos_client::SchedulerClient, mut calls: mpsc::UnboundedReceiver<Call>) {
+    while let Some(call) = calls.recv().await {
+        let kind = call.kind;
+        if let Err(e) = client.call(call).await {
+            // Lost calls are repaired by the core's retries and reconciliation.
+            warn!(?kind, error = %e, "call failed");
+        }
+    }
+}
+
+/// A batch for the store writer.
+pub(super) struct Write {
+    /// Batches are numbered in the order they are sent.
+    pub(super) seq: u64,
+    /// The core's write it carries.
+    pub(super) core: Option<WriteId>,
+    pub(super) batch: Batch,
+}
+
+/// Everything up to `seq` (and the core's writes up to `core`) is durable.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Durable {
+    pub(super) seq: u64,
+    pub(super) core: Option<WriteId>,
+}
+
+/// The store writer: applies batches in order, merging whatever is queued into one commit (group
+/// commit), and reports what is durable. Runs on its own thread (redb is blocking).
+fn write_batches(
+    store: &dyn Store,
+    generation: Generation,
+    writes: std::sync::mpsc::Receiver<Write>,
+    stored: mpsc::UnboundedSender<Result<Durable, String>>,
+) {
+    while let Ok(first) = writes.recv() {
+        let mut pending = vec![first];
+        while let Ok(next) = writes.try_recv() {
+            pending.push(next);
+        }
+        let last = pending.last().map(|w| w.seq);
+        let core = pending.iter().filter_map(|w| w.core).max();
+        let mut merged = Batch::new();
+        let mut result = Ok(());
+        for Write { batch, .. } in pending {
+            if merged.len() + batch.len() > limits::MAX_BATCH_OPS && !merged.is_empty() {
+                result = store.apply(generation, &std::mem::take(&mut merged));
+                if result.is_err() {
+                    break;
+                }
+            }
+            for op in batch.ops() {
+                merged.push(op.clone());
+                if merged.len() >= limits::MAX_BATCH_OPS {
+                    // One change larger than a batch: its records are independent, so they
+                    // may be committed in several parts.
+                    result = store.apply(generation, &std::mem::take(&mut merged));
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        if result.is_ok() && !merged.is_empty() {
+            result = store.apply(generation, &merged);
+        }
+        let report = match (result, last) {
+            (Ok(()), Some(seq)) => Ok(Durable { seq, core }),
+            (Ok(()), None) => continue,
+            (Err(e), _) => Err(e.to_string()),
+        };
+        let failed = report.is_err();
+        if stored.send(report).is_err() || failed {
+            return;
+        }
+    }
+}

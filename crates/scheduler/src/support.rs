@@ -1,0 +1,120 @@
+//! What this Marathon can run. Upstream's validation (in `marathon-api`) accepts every feature
+//! Marathon has; a definition that uses one this cluster does not implement yet is refused with
+//! 422 and a `details` entry that names it, instead of being accepted and run without it (a
+//! Docker app run on the host, a persistent volume that silently is not there).
+
+use marathon_api::app::{ContainerType, NetworkMode};
+use marathon_api::{AppDefinition, NormalizeConfig, PathId, ValidationError};
+
+/// Normalizes and validates `raw` as upstream does (relative ids resolved against `base`), then
+/// refuses what is not supported here.
+pub fn normalize(
+    raw: AppDefinition,
+    base: &PathId,
+    config: &NormalizeConfig,
+) -> Result<AppDefinition, ValidationError> {
+    let def = marathon_api::normalize_with(raw, base, config)?;
+    check(&def)?;
+    Ok(def)
+}
+
+/// The features of a normalized definition that this cluster cannot run yet.
+pub fn check(def: &AppDefinition) -> Result<(), ValidationError> {
+    let mut details: Vec<(String, String)> = Vec::new();
+    let mut refuse = |path: &str, message: &str| details.push((path.to_string(), message.to_string()));
+    if let Some(container) = &def.container {
+        match container.kind {
+            ContainerType::Docker => refuse(
+                "/container/type",
+                "container type DOCKER is not supported yet: this cluster has no Docker containerizer",
+            ),
+            ContainerType::Mesos if container.docker.is_some() => refuse(
+                "/container/docker/image",
+                "container images are not supported yet: the Mesos containerizer here runs commands on the agent's filesystem",
+            ),
+            ContainerType::Mesos => {}
+        }
+        if container.has_persistent_volumes() {
+            refuse("/container/volumes", "persistent volumes (resident apps) are not supported yet");
+        } else if !container.volumes.is_empty() {
+            refuse("/container/volumes", "volumes are not supported yet");
+        }
+        if container.linux_info.is_some() {
+            refuse("/container/linuxInfo", "linuxInfo (seccomp, IPC and shared memory settings) is not supported yet");
+        }
+    }
+    if def.residency.is_some() {
+        refuse("/residency", "resident apps are not supported yet");
+    }
+    if !def.executor.is_empty() && def.executor != "//cmd" {
+        refuse("/executor", "custom executors are not supported yet: tasks run with the command executor");
+    }
+    if def.networks.iter().any(|n| n.mode != NetworkMode::Host) {
+        refuse("/networks", "container and bridge networks are not supported yet: tasks use the host network");
+    }
+    if def.check.is_some() {
+        refuse("/check", "Mesos checks (check) are not supported yet; use healthChecks");
+    }
+    if def.resource_limits.is_some() {
+        refuse("/resourceLimits", "resourceLimits are not supported yet: cpus and mem are the limits");
+    }
+    if def.tty == Some(true) {
+        refuse("/tty", "tty is not supported yet");
+    }
+    if details.is_empty() { Ok(()) } else { Err(ValidationError::from_details(details)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn refused(extra: Value) -> ValidationError {
+        let mut app = json!({"id": "/x", "cmd": "sleep 100"});
+        if let (Some(a), Some(e)) = (app.as_object_mut(), extra.as_object()) {
+            a.extend(e.clone());
+        }
+        let raw = marathon_api::parse_app(app.to_string().as_bytes()).expect("parse");
+        normalize(raw, &PathId::root(), &NormalizeConfig::default()).expect_err("unsupported")
+    }
+
+    #[test]
+    fn each_unsupported_feature_is_named() {
+        let cases = [
+            (json!({"container": {"type": "DOCKER", "docker": {"image": "nginx"}}}), "/container/type"),
+            (json!({"container": {"type": "MESOS", "docker": {"image": "nginx"}}}), "/container/docker/image"),
+            (
+                json!({"role": "prod", "container": {"type": "MESOS", "volumes": [
+                    {"containerPath": "data", "mode": "RW", "persistent": {"size": 10}}]}}),
+                "/container/volumes",
+            ),
+            (
+                json!({"container": {"type": "MESOS", "volumes": [
+                    {"containerPath": "/data", "hostPath": "/tmp", "mode": "RO"}]}}),
+                "/container/volumes",
+            ),
+            (json!({"executor": "/opt/my-executor"}), "/executor"),
+            (json!({"networks": [{"mode": "container/bridge"}]}), "/networks"),
+            (json!({"check": {"http": {"portIndex": 0, "path": "/"}}}), "/check"),
+        ];
+        for (extra, path) in cases {
+            let e = refused(extra.clone());
+            assert!(
+                e.errors_at(path).iter().any(|m| m.contains("not supported yet")),
+                "{extra}: expected a 'not supported yet' error at {path}, got {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn supported_definitions_pass() {
+        for extra in [json!({}), json!({"executor": "//cmd"}), json!({"container": {"type": "MESOS"}})] {
+            let mut app = json!({"id": "/x", "cmd": "sleep 100"});
+            if let (Some(a), Some(e)) = (app.as_object_mut(), extra.as_object()) {
+                a.extend(e.clone());
+            }
+            let raw = marathon_api::parse_app(app.to_string().as_bytes()).expect("parse");
+            normalize(raw, &PathId::root(), &NormalizeConfig::default()).unwrap_or_else(|e| panic!("{extra}: {e}"));
+        }
+    }
+}
