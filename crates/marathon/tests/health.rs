@@ -188,3 +188,130 @@ async fn rolling_upgrades_finish_through_every_kind_of_health_check_within_the_c
     assert!(samples > 20, "too few samples ({samples}) to mean anything");
     cluster.teardown();
 }
+
+/// An app of `sleep` tasks with one health check `check` (merged over a default).
+fn app_with_check(id: &str, check: Value) -> Value {
+    json!({"id": id, "cmd": "exec sleep 600", "cpus": 0.01, "mem": 16, "instances": 1, "healthChecks": [check]})
+}
+
+/// Issue 13, item 7: health check fields are validated as upstream does (zeros allowed,
+/// negatives and out-of-range ports refused), with 422 and the field's path, whichever way the
+/// app comes in: `POST /v2/apps`, `PUT /v2/apps/{id}` (new or partial update), `PUT /v2/apps`,
+/// `POST /v2/groups` and `PUT /v2/groups/{id}`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_health_and_readiness_check_fields_get_422_on_every_way_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No master: the REST API validates without one.
+    let master = format!("127.0.0.1:{}", free_port());
+    let marathon = Marathon::start(&master, &dir.path().join("marathon"), &[]).await;
+    let http = |check: Value| app_with_check("/v", check);
+    let ready = |check: Value| {
+        json!({"id": "/v", "cmd": "exec sleep 600", "cpus": 0.01, "mem": 16, "instances": 0,
+               "portDefinitions": [{"port": 0, "name": "http-api"}], "readinessChecks": [check]})
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            http(json!({"protocol": "HTTP", "intervalSeconds": -1})),
+            "/healthChecks(0)/intervalSeconds",
+            "got -1, expected 0 or more",
+        ),
+        (
+            http(json!({"protocol": "TCP", "timeoutSeconds": -1})),
+            "/healthChecks(0)/timeoutSeconds",
+            "got -1, expected 0 or more",
+        ),
+        (
+            http(json!({"protocol": "MESOS_HTTP", "gracePeriodSeconds": -3})),
+            "/healthChecks(0)/gracePeriodSeconds",
+            "got -3, expected 0 or more",
+        ),
+        (
+            http(json!({"protocol": "HTTPS", "maxConsecutiveFailures": -1})),
+            "/healthChecks(0)/maxConsecutiveFailures",
+            "got -1, expected 0 or more",
+        ),
+        (
+            http(json!({"protocol": "COMMAND", "command": {"value": "true"}, "delaySeconds": -1})),
+            "/healthChecks(0)/delaySeconds",
+            "got -1, expected 0 or more",
+        ),
+        (
+            http(json!({"protocol": "TCP", "port": 65536})),
+            "/healthChecks(0)/port",
+            "got 65536, expected between 0 and 65535",
+        ),
+        (
+            http(json!({"protocol": "MESOS_TCP", "portIndex": -1})),
+            "/healthChecks(0)/portIndex",
+            "got -1, expected between 0 and 65535",
+        ),
+        (
+            ready(json!({"intervalSeconds": -1, "timeoutSeconds": 1})),
+            "/readinessChecks(0)/intervalSeconds",
+            "got -1, expected 0 or more",
+        ),
+        (
+            ready(json!({"intervalSeconds": 5, "timeoutSeconds": 0})),
+            "/readinessChecks(0)/timeoutSeconds",
+            "got 0, expected more than 0",
+        ),
+        (
+            ready(json!({"intervalSeconds": 5, "timeoutSeconds": 5})),
+            "/readinessChecks(0)/timeoutSeconds",
+            "got 5, expected less than 5",
+        ),
+    ];
+    // A valid app to update, and a group to put apps into; zeros everywhere are valid.
+    let zeros = json!({"protocol": "HTTP", "intervalSeconds": 0, "timeoutSeconds": 0, "gracePeriodSeconds": 0,
+                       "maxConsecutiveFailures": 0, "delaySeconds": 0, "portIndex": 0});
+    let mut existing = app_with_check("/existing", zeros);
+    existing["instances"] = json!(0);
+    let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(existing)).await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer) = marathon.send(Method::POST, "/v2/groups", Some(json!({"id": "/g"}))).await;
+    assert_eq!(status, 201, "{answer}");
+
+    let has = |answer: &Value, path: &str, message: &str| {
+        answer["message"] == "Object is not valid"
+            && answer["details"].as_array().is_some_and(|d| {
+                d.iter()
+                    .any(|v| v["path"] == path && v["errors"].as_array().is_some_and(|e| e.contains(&json!(message))))
+            })
+    };
+    for (app, path, message) in cases {
+        let mut ways: Vec<(Method, &str, Value, String)> = Vec::new();
+        ways.push((Method::POST, "/v2/apps", app.clone(), path.to_string()));
+        ways.push((Method::PUT, "/v2/apps/v", app.clone(), path.to_string()));
+        let mut partial = app.clone();
+        if let Some(o) = partial.as_object_mut() {
+            o.retain(|k, _| k == "healthChecks" || k == "readinessChecks" || k == "portDefinitions");
+        }
+        ways.push((Method::PUT, "/v2/apps/existing", partial.clone(), path.to_string()));
+        let mut batch = partial;
+        batch["id"] = json!("/existing");
+        ways.push((Method::PUT, "/v2/apps", json!([batch]), path.to_string()));
+        let mut nested = app.clone();
+        nested["id"] = json!("/g/v");
+        ways.push((
+            Method::POST,
+            "/v2/groups",
+            json!({"id": "/h", "apps": [nested.clone()]}),
+            format!("/apps(0){path}"),
+        ));
+        ways.push((Method::PUT, "/v2/groups/g", json!({"id": "/g", "apps": [nested]}), format!("/apps(0){path}")));
+        for (method, url, body, expected_path) in ways {
+            let (status, answer) = marathon.send(method.clone(), url, Some(body.clone())).await;
+            assert_eq!(status, 422, "{method} {url} {body}: {answer}");
+            assert!(
+                has(&answer, &expected_path, message),
+                "{method} {url} {body}: want {expected_path}: {message}, got {answer}"
+            );
+        }
+    }
+    // Nothing invalid was stored.
+    let (_, apps) = marathon.get("/v2/apps").await;
+    let ids: BTreeSet<&str> = apps["apps"].as_array().into_iter().flatten().filter_map(|a| a["id"].as_str()).collect();
+    assert_eq!(ids, BTreeSet::from(["/existing"]), "{apps}");
+    let (_, app) = marathon.get("/v2/apps/existing").await;
+    assert_eq!(app["app"]["healthChecks"][0]["intervalSeconds"], 0, "{app}");
+}
