@@ -315,3 +315,107 @@ async fn invalid_health_and_readiness_check_fields_get_422_on_every_way_in() {
     let (_, app) = marathon.get("/v2/apps/existing").await;
     assert_eq!(app["app"]["healthChecks"][0]["intervalSeconds"], 0, "{app}");
 }
+
+/// Follows `/v2/events` in the background: every `status_update_event`, with when it arrived.
+fn follow_status_updates(url: String) -> std::sync::Arc<std::sync::Mutex<Vec<(Instant, Value)>>> {
+    use futures::StreamExt;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .get(format!("{url}/v2/events?event_type=status_update_event"))
+            .header("Accept", "text/event-stream")
+            .send()
+            .await
+            .expect("GET /v2/events");
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                if let Some(data) = line.trim_end().strip_prefix("data:")
+                    && let Ok(event) = serde_json::from_str::<Value>(data.trim())
+                    && event["eventType"] == "status_update_event"
+                {
+                    sink.lock().expect("lock").push((Instant::now(), event));
+                }
+            }
+        }
+    });
+    seen
+}
+
+/// Issue 13, item 7: tasks that fail their health checks at once (interval, timeout and grace
+/// period all zero, as the tester's) are killed and relaunched with a growing delay, whether
+/// Marathon (HTTP to a port nothing serves) or the agent (COMMAND `false`) checks them: a
+/// bounded number of launches in a window, each wait longer than the one before. They used to
+/// be relaunched hundreds of times in half a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_killed_for_failing_health_checks_are_relaunched_with_a_growing_delay() {
+    let mut cluster = Cluster::start(1).await;
+    let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
+    let updates = follow_status_updates(marathon.url(""));
+    let zeros = json!({"intervalSeconds": 0, "timeoutSeconds": 0, "gracePeriodSeconds": 0, "delaySeconds": 0});
+    let mut http = zeros.clone();
+    http["protocol"] = json!("HTTP");
+    let mut command = zeros;
+    command["protocol"] = json!("COMMAND");
+    command["command"] = json!({"value": "false"});
+    for (id, check) in [("/failing-http", http), ("/failing-command", command)] {
+        let mut app = app_with_check(id, check);
+        app["backoffSeconds"] = json!(1);
+        app["backoffFactor"] = json!(2);
+        app["maxLaunchDelaySeconds"] = json!(3600);
+        let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    eventually(TIMEOUT, "the event stream", || async { (!updates.lock().expect("lock").is_empty()).then_some(()) })
+        .await;
+    // Twelve seconds after each app's first task ran: launches at about 0, 1, 3 and 7 s (plus
+    // the time each task takes to fail), the next one at about 15 s.
+    let window = Duration::from_secs(12);
+    let launches = |app: &str| -> Vec<(Instant, String)> {
+        let seen = updates.lock().expect("lock").clone();
+        let mut runs: Vec<(Instant, String)> = Vec::new();
+        for (at, event) in seen {
+            let task = event["taskId"].as_str().unwrap_or_default().to_string();
+            if event["appId"] == app && event["taskStatus"] == "TASK_RUNNING" && !runs.iter().any(|(_, t)| *t == task) {
+                runs.push((at, task));
+            }
+        }
+        runs
+    };
+    let first = eventually(TIMEOUT, "both apps' first tasks to run", || async {
+        let firsts: Vec<Instant> = ["/failing-http", "/failing-command"]
+            .iter()
+            .filter_map(|app| launches(app).first().map(|(at, _)| *at))
+            .collect();
+        (firsts.len() == 2).then(|| firsts.into_iter().max().expect("two"))
+    })
+    .await;
+    tokio::time::sleep((first + window).saturating_duration_since(Instant::now()) + Duration::from_secs(1)).await;
+    for app in ["/failing-http", "/failing-command"] {
+        let runs = launches(app);
+        let start = runs[0].0;
+        let within: Vec<Duration> =
+            runs.iter().map(|(at, _)| at.duration_since(start)).filter(|d| *d <= window).collect();
+        let gaps: Vec<Duration> = within.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            (3..=5).contains(&within.len()),
+            "{app}: {} launches in {window:?} (at {within:?}), expected 3 to 5",
+            within.len()
+        );
+        assert!(gaps.windows(2).all(|g| g[1] > g[0]), "{app}: the waits do not grow: {gaps:?}");
+        assert!(gaps.last().is_some_and(|g| *g >= Duration::from_secs(3)), "{app}: {gaps:?}");
+        eprintln!("{app}: launches at {within:?}");
+        // Between launches the app waits in the queue, its delay showing.
+        eventually(TIMEOUT, &format!("{app} delayed in the queue"), || async {
+            let (_, queue) = marathon.get("/v2/queue").await;
+            let entry = queue["queue"].as_array()?.iter().find(|q| q["app"]["id"] == app)?.clone();
+            (entry["delay"]["timeLeftSeconds"].as_f64()? > 0.0).then_some(())
+        })
+        .await;
+    }
+    cluster.teardown();
+}
