@@ -654,6 +654,10 @@ fn validate_health_checks(app: &AppDefinition, v: &mut Violations) {
         if check.command.is_none() && (mesos_network_check || is_command) {
             mesos_checks += 1;
         }
+        // Upstream's RAML bounds (`minimum: 0`; `timeoutSeconds` has none there, but Mesos
+        // rejects a negative one and Marathon's own checks cannot use it either). Zero is valid
+        // everywhere: Mesos reads a zero timeout as none, and checks never run closer together
+        // than 100 ms (agent and scheduler both).
         for (field, value) in [
             ("gracePeriodSeconds", check.grace_period_seconds),
             ("intervalSeconds", check.interval_seconds),
@@ -665,6 +669,10 @@ fn validate_health_checks(app: &AppDefinition, v: &mut Violations) {
         }
         if let Some(port) = check.port {
             port_range(v, &format!("{path}/port"), port);
+        }
+        // `numbers.AnyPort` in upstream's RAML, whatever the protocol.
+        if let Some(index) = check.port_index {
+            port_range(v, &format!("{path}/portIndex"), index);
         }
     }
     if mesos_checks > 1 {
@@ -776,6 +784,7 @@ fn validate_readiness_checks(app: &AppDefinition, v: &mut Violations) {
         if check.timeout_seconds <= 0 {
             v.add(&format!("{path}/timeoutSeconds"), format!("got {}, expected more than 0", check.timeout_seconds));
         }
+        at_least(v, &format!("{path}/intervalSeconds"), check.interval_seconds.into(), 0);
         if !matches!(check.protocol.as_str(), "HTTP" | "HTTPS") {
             v.add(&format!("{path}/protocol"), "is not one of (HTTP,HTTPS)");
         }

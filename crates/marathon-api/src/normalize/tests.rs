@@ -281,6 +281,41 @@ fn cases() -> Vec<(Value, &'static str, String)> {
             "/healthChecks(0)/gracePeriodSeconds",
             s("got -1, expected 0 or more"),
         ),
+        (
+            app(json!({"healthChecks": [{"protocol": "HTTP", "intervalSeconds": -1}]})),
+            "/healthChecks(0)/intervalSeconds",
+            s("got -1, expected 0 or more"),
+        ),
+        (
+            app(json!({"healthChecks": [{"protocol": "MESOS_HTTP", "timeoutSeconds": -2}]})),
+            "/healthChecks(0)/timeoutSeconds",
+            s("got -2, expected 0 or more"),
+        ),
+        (
+            app(json!({"healthChecks": [{"protocol": "MESOS_TCP", "maxConsecutiveFailures": -1}]})),
+            "/healthChecks(0)/maxConsecutiveFailures",
+            s("got -1, expected 0 or more"),
+        ),
+        (
+            app(json!({"healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}, "delaySeconds": -5}]})),
+            "/healthChecks(0)/delaySeconds",
+            s("got -5, expected 0 or more"),
+        ),
+        (
+            app(json!({"healthChecks": [{"protocol": "TCP", "port": 65536}]})),
+            "/healthChecks(0)/port",
+            s("got 65536, expected between 0 and 65535"),
+        ),
+        (
+            app(json!({"healthChecks": [{"protocol": "MESOS_HTTP", "portIndex": -1}]})),
+            "/healthChecks(0)/portIndex",
+            s("got -1, expected between 0 and 65535"),
+        ),
+        (
+            app(json!({"healthChecks": [{"protocol": "HTTP"}, {"protocol": "HTTPS", "portIndex": 70000}]})),
+            "/healthChecks(1)/portIndex",
+            s("got 70000, expected between 0 and 65535"),
+        ),
         // readiness checks
         (
             app(json!({"readinessChecks": [{}]})),
@@ -293,6 +328,20 @@ fn cases() -> Vec<(Value, &'static str, String)> {
             ),
             "/readinessChecks(0)/timeoutSeconds",
             s("got 5, expected less than 5"),
+        ),
+        (
+            app(
+                json!({"portDefinitions": [{"name": "http-api"}], "readinessChecks": [{"intervalSeconds": 5, "timeoutSeconds": 0}]}),
+            ),
+            "/readinessChecks(0)/timeoutSeconds",
+            s("got 0, expected more than 0"),
+        ),
+        (
+            app(
+                json!({"portDefinitions": [{"name": "http-api"}], "readinessChecks": [{"intervalSeconds": -1, "timeoutSeconds": 1}]}),
+            ),
+            "/readinessChecks(0)/intervalSeconds",
+            s("got -1, expected 0 or more"),
         ),
         (
             app(json!({"portDefinitions": [{"name": "http-api"}], "readinessChecks": [{}, {}]})),
@@ -575,6 +624,11 @@ fn valid_definitions_pass() {
         app(json!({"fetch": [{"uri": "/root/file"}, {"uri": "https://h/x.tgz?y=1#z"}]})),
         app(json!({"healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}}]})),
         app(json!({"healthChecks": [{"protocol": "HTTP", "port": 80}], "portDefinitions": []})),
+        // Upstream accepts zeros in every field of a health check.
+        app(json!({"healthChecks": [{"protocol": "HTTP", "intervalSeconds": 0, "timeoutSeconds": 0,
+            "gracePeriodSeconds": 0, "maxConsecutiveFailures": 0, "delaySeconds": 0, "port": 0}]})),
+        app(json!({"healthChecks": [{"protocol": "MESOS_TCP", "intervalSeconds": 0, "timeoutSeconds": 0,
+            "gracePeriodSeconds": 0, "portIndex": 0}]})),
         app(json!({"resourceLimits": {"cpus": "unlimited", "mem": 256}})),
         app(json!({"labels": {"MARATHON_SINGLE_INSTANCE_APP": "true"},
             "upgradeStrategy": {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}})),

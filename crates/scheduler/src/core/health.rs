@@ -18,6 +18,10 @@ use tracing::info;
 /// How soon a check that failed during its grace period (before any success) is retried.
 const GRACE_RETRY: Duration = Duration::from_millis(100);
 
+/// Probes of one check never start closer together than this, so that `intervalSeconds: 0`
+/// (valid, as upstream) is no busy loop of probes; the agent spaces its checks the same way.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
 /// What one probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeOutcome {
@@ -183,7 +187,7 @@ impl SchedulerCore {
         if &checks.task_id != task_id || check >= checks.results.len() {
             return;
         }
-        checks.next_probe[check] = Some(now.mono + definition.interval);
+        checks.next_probe[check] = Some(now.mono + definition.interval.max(MIN_INTERVAL));
         let result = &mut checks.results[check];
         let was_alive = result.alive();
         let had_result = result.has_result();
@@ -203,7 +207,8 @@ impl SchedulerCore {
                 if in_grace {
                     // Starting up: look again soon rather than a whole interval later, so a
                     // replacement counts as healthy as soon as it serves.
-                    checks.next_probe[check] = Some(now.mono + definition.interval.min(GRACE_RETRY));
+                    let retry = definition.interval.min(GRACE_RETRY).max(MIN_INTERVAL);
+                    checks.next_probe[check] = Some(now.mono + retry);
                     return;
                 }
                 failed = true;
@@ -255,6 +260,7 @@ impl SchedulerCore {
                 timestamp: now.wall,
             });
             self.kills.insert(id.clone(), None);
+            self.unhealthy_kills.insert(id.clone());
         }
     }
 

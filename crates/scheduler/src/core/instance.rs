@@ -138,7 +138,8 @@ impl Condition {
         )
     }
 
-    /// Whether the end of a task in this condition grows the launch delay (Killed does not).
+    /// Whether the end of a task in this condition grows the launch delay (Killed does not,
+    /// unless for failing its health checks: see `backoff`).
     pub fn is_launch_failure(self) -> bool {
         matches!(self, Self::Failed | Self::Finished | Self::Error | Self::Gone | Self::Dropped)
     }

@@ -284,6 +284,7 @@ impl SchedulerCore {
             self.tasks.remove(&task.id);
         }
         self.kills.remove(id);
+        self.unhealthy_kills.remove(id);
         self.mark_dirty(id);
         // Capacity it held is free (a rolling upgrade may launch more).
         self.step.converge.insert(instance.app_id);
@@ -404,6 +405,8 @@ impl SchedulerCore {
         let before = instance.clone();
         let Some(task) = instance.task.as_mut() else { return };
         task.mesos_state = Some(status.state);
+        // Mesos-run checks report health in status updates of their own, the condition unchanged.
+        let health_changed = status.healthy.is_some() && task.healthy != status.healthy;
         if status.healthy.is_some() {
             task.healthy = status.healthy;
         }
@@ -426,6 +429,10 @@ impl SchedulerCore {
         if changed_condition {
             self.publish_condition(id);
             // An instance back from UnreachableInactive counts again.
+            self.step.converge.insert(app_id.clone());
+        }
+        if health_changed {
+            // A rolling upgrade waits for exactly this: a new instance turning healthy.
             self.step.converge.insert(app_id.clone());
         }
         let progressing = matches!(condition, Condition::Staging | Condition::Starting | Condition::Running);
@@ -502,6 +509,9 @@ impl SchedulerCore {
         info!(instance_id = %id, task_id = %task.id, condition = condition.name(), "task terminated");
         self.tasks.remove(&task.id);
         self.kills.remove(id);
+        // Killed for failing its health checks, by Marathon or (saying `healthy: false`) by Mesos.
+        let killed_unhealthy =
+            self.unhealthy_kills.remove(id) || (condition == Condition::Killed && status.healthy == Some(false));
         // The event still shows where the task ran.
         if let Some(instance) = self.instances.get_mut(id) {
             instance.task = Some(task.clone());
@@ -521,8 +531,10 @@ impl SchedulerCore {
             };
             self.last_failures.insert(app_id.clone(), failure);
         }
+        // Unhealthy kills count as failures too (upstream's do not), or a task that fails its
+        // checks at once would be relaunched in a loop.
         if goal == Goal::Running
-            && condition.is_launch_failure()
+            && (condition.is_launch_failure() || killed_unhealthy)
             && let Some(spec) = self.apps.get(&app_id)
         {
             self.delays.on_failure(&spec.id, spec.version_info.last_config_change_at, &spec.backoff, now.mono);

@@ -513,6 +513,9 @@ pub struct SchedulerCore {
     kills: BTreeMap<InstanceId, Option<Duration>>,
     /// Marathon health checks of running instances.
     health: BTreeMap<InstanceId, health::InstanceChecks>,
+    /// Instances whose task Marathon kills for failing its health checks: the task's end
+    /// counts toward the app's launch backoff.
+    unhealthy_kills: BTreeSet<InstanceId>,
     /// Readiness checks of running instances.
     readiness: BTreeMap<InstanceId, readiness::InstanceReadiness>,
     writes: Writes,
@@ -548,6 +551,7 @@ impl SchedulerCore {
             pending_accepts: PendingAccepts::default(),
             kills: BTreeMap::new(),
             health: BTreeMap::new(),
+            unhealthy_kills: BTreeSet::new(),
             readiness: BTreeMap::new(),
             writes: Writes::default(),
             step: Step::default(),

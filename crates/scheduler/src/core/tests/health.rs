@@ -116,8 +116,83 @@ fn failures_kill_only_after_max_consecutive_failures_were_exceeded() {
     c.h.update(&c.task.clone(), TaskState::Killed);
     let instance = c.instance();
     assert_eq!((instance.goal, instance.condition), (Goal::Running, Condition::Scheduled));
-    assert!(c.h.core.launch_delay(&AppId::new("/web")).is_none(), "a health kill is not a launch failure");
+    assert_eq!(
+        c.h.core.launch_delay(&AppId::new("/web")).map(|d| d.delay),
+        Some(SEC),
+        "a health kill counts toward the backoff"
+    );
     assert!(c.h.core.health_results(&c.instance).is_empty());
+}
+
+/// Issue 13, item 7: a task that fails its health checks at once is not relaunched in a loop:
+/// every kill for failing them, Marathon's or Mesos' (TASK_KILLED saying `healthy: false`),
+/// grows the app's launch delay, and the relaunch waits for it.
+#[test]
+fn repeated_unhealthy_kills_grow_the_launch_delay() {
+    for mesos in [false, true] {
+        let mut spec = checked_app(1, Duration::ZERO);
+        if mesos {
+            let mut check = HealthCheck::new(HealthCheckProtocol::Command);
+            check.command = Some("false".into());
+            spec.health_checks = vec![check];
+        }
+        spec.backoff = BackoffStrategy { backoff: SEC, factor: 2.0, max_launch_delay: 60 * SEC };
+        let app_id = spec.id.clone();
+        let mut h = Harness::with_app(spec);
+        let mut delays = Vec::new();
+        for round in 0..4 {
+            let infos = h.launch(offer(&format!("o{round}"), "agent-1", BIG));
+            assert_eq!(infos.len(), 1, "mesos {mesos}: round {round} launches once the delay is over");
+            let task = infos[0].task_id.clone();
+            let commands = h.update(&task, TaskState::Running);
+            if mesos {
+                // The agent kills the task after its check failed and says why.
+                h.health_update(&task, false);
+                let mut killed = TaskStatus::new(task.clone(), TaskState::Killed);
+                killed.agent_id = Some(AgentId::new("agent-1"));
+                killed.uuid = Some(format!("uuid-killed-{round}"));
+                killed.healthy = Some(false);
+                h.run(Event::StatusUpdate(killed));
+            } else {
+                let (instance_id, _, check, ..) = probes(&commands).remove(0);
+                let result = |cause: &str| Event::ProbeResult {
+                    instance_id: instance_id.clone(),
+                    task_id: task.clone(),
+                    check,
+                    outcome: ProbeOutcome::Unhealthy { cause: cause.into() },
+                };
+                assert!(kills(&h.run(result("503"))).is_empty());
+                assert_eq!(kills(&h.run(result("503"))), vec![task.clone()]);
+                h.update(&task, TaskState::Killed);
+            }
+            let delay = h.core.launch_delay(&app_id).map(|d| d.delay).expect("a launch delay");
+            delays.push(delay);
+            assert!(
+                h.launch(offer(&format!("early{round}"), "agent-1", BIG)).is_empty(),
+                "mesos {mesos}: no relaunch within the delay"
+            );
+            h.advance(delay);
+            h.tick();
+        }
+        assert_eq!(delays, vec![SEC, 2 * SEC, 4 * SEC, 8 * SEC], "mesos {mesos}");
+    }
+}
+
+#[test]
+fn a_killed_task_that_was_merely_unhealthy_does_not_back_off() {
+    // Killed on request (not by its check) while its Mesos check said unhealthy: no failure.
+    let mut spec = app("/web", 1);
+    let mut check = HealthCheck::new(HealthCheckProtocol::Command);
+    check.command = Some("false".into());
+    spec.health_checks = vec![check];
+    let mut h = Harness::with_app(spec);
+    let infos = h.launch(offer("o1", "agent-1", BIG));
+    let task = infos[0].task_id.clone();
+    h.update(&task, TaskState::Running);
+    h.health_update(&task, false);
+    h.run(Event::KillTasks { task_ids: vec![task.clone()], scale: false, wipe: false });
+    h.update(&task, TaskState::Killed);
+    assert!(h.core.launch_delay(&AppId::new("/web")).is_none());
 }
 
 #[test]
@@ -150,6 +225,31 @@ fn zero_max_failures_never_kills_and_1xx_is_ignored() {
     c.result(ProbeOutcome::Healthy);
     c.result(ProbeOutcome::Ignored);
     assert_eq!(c.h.core.instance_health(&c.instance()), Some(true));
+}
+
+#[test]
+fn a_zero_interval_spaces_probes_by_a_tenth_of_a_second() {
+    let mut h = Harness::with_app({
+        let mut spec = checked_app(3, Duration::from_secs(30));
+        spec.health_checks[0].interval = Duration::ZERO;
+        spec
+    });
+    let infos = h.launch(offer("o1", "agent-1", BIG));
+    let task = infos[0].task_id.clone();
+    let (instance_id, ..) = probes(&h.update(&task, TaskState::Running)).remove(0);
+    let result = |outcome: ProbeOutcome| Event::ProbeResult {
+        instance_id: instance_id.clone(),
+        task_id: task.clone(),
+        check: 0,
+        outcome,
+    };
+    // In the grace period, and after a success: the next probe is 100 ms away, not at once.
+    assert!(probes(&h.run(result(ProbeOutcome::Unhealthy { cause: "refused".into() }))).is_empty());
+    assert_eq!(h.core.next_wakeup(), Some(h.now.mono + Duration::from_millis(100)));
+    h.advance(Duration::from_millis(100));
+    assert_eq!(probes(&h.tick()).len(), 1);
+    assert!(probes(&h.run(result(ProbeOutcome::Healthy))).is_empty());
+    assert_eq!(h.core.next_wakeup(), Some(h.now.mono + Duration::from_millis(100)));
 }
 
 #[test]

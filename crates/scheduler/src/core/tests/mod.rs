@@ -156,6 +156,15 @@ impl Harness {
         self.store_all(commands)
     }
 
+    /// The update a Mesos health check sends: TASK_RUNNING saying `healthy`.
+    pub(super) fn health_update(&mut self, task_id: &TaskId, healthy: bool) -> Vec<Command> {
+        let mut status = self.status(task_id, TaskState::Running);
+        status.healthy = Some(healthy);
+        status.reason = Some(Reason::TaskHealthCheckStatusUpdated);
+        status.uuid = Some(format!("uuid-{task_id}-healthy-{healthy}-{}", self.now.mono.as_millis()));
+        self.run(Event::StatusUpdate(status))
+    }
+
     fn status(&self, task_id: &TaskId, state: TaskState) -> TaskStatus {
         let agent = self.core.instance_of_task(task_id).and_then(|i| i.task.as_ref()).map(|t| t.agent_id.clone());
         let mut status = TaskStatus::new(task_id.clone(), state);

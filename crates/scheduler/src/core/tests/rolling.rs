@@ -13,29 +13,61 @@ struct Rollout {
     offers: usize,
     /// Status updates arrive in batches (one core step each), as from a busy master.
     batched: bool,
+    /// The app has a Mesos (COMMAND) health check: a task counts as healthy once a later
+    /// status update says so.
+    mesos_checked: bool,
 }
 
 impl Rollout {
     fn start(n: u32, min_health: f64, max_over: f64) -> Self {
+        Self::start_with(n, min_health, max_over, Vec::new())
+    }
+
+    /// Like [`Rollout::start`], for an app with a Mesos COMMAND health check.
+    fn start_mesos_checked(n: u32, min_health: f64, max_over: f64) -> Self {
+        let mut check = HealthCheck::new(HealthCheckProtocol::Command);
+        check.command = Some("true".into());
+        Self::start_with(n, min_health, max_over, vec![check])
+    }
+
+    fn start_with(n: u32, min_health: f64, max_over: f64, health_checks: Vec<HealthCheck>) -> Self {
         let mut spec = app("/web", n);
         spec.upgrade_strategy =
             UpgradeStrategy { minimum_health_capacity: min_health, maximum_over_capacity: max_over };
+        let mesos_checked = health_checks.iter().any(|c| c.protocol.is_mesos());
+        spec.health_checks = health_checks;
         let mut h = Harness::with_app(spec);
         for round in 0..n {
             if h.running("/web").len() == n as usize {
                 break;
             }
-            h.launch_running(&format!("setup-{round}"));
+            for task in h.launch_running(&format!("setup-{round}")) {
+                if mesos_checked {
+                    h.health_update(&task, true);
+                }
+            }
         }
         assert_eq!(h.running("/web").len(), n as usize);
-        Rollout { h, app: AppId::new("/web"), max_active: 0, min_healthy: usize::MAX, offers: 0, batched: false }
+        let mut r = Rollout {
+            h,
+            app: AppId::new("/web"),
+            max_active: 0,
+            min_healthy: usize::MAX,
+            offers: 0,
+            batched: false,
+            mesos_checked,
+        };
+        r.observe();
+        assert_eq!(r.min_healthy, n as usize, "every instance healthy before the upgrade");
+        r
     }
 
     fn observe(&mut self) {
         let instances: Vec<Instance> = self.h.core.instances_of(&self.app).cloned().collect();
         let active =
             instances.iter().filter(|i| i.condition.is_active() || i.condition == Condition::Scheduled).count();
-        let healthy = instances.iter().filter(|i| i.goal == Goal::Running && i.condition == Condition::Running).count();
+        let healthy =
+            instances.iter().filter(|i| i.goal == Goal::Running && self.h.core.is_considered_healthy(i)).count();
         self.max_active = self.max_active.max(active);
         self.min_healthy = self.min_healthy.min(healthy);
     }
@@ -76,6 +108,7 @@ impl Rollout {
             assert_eq!(acks(&commands), batch.len(), "every update is acknowledged");
             self.observe();
             self.answer_kills(commands);
+            self.report_healthy(&infos);
             return infos.len();
         }
         for info in &infos {
@@ -83,7 +116,21 @@ impl Rollout {
             self.observe();
             self.answer_kills(commands);
         }
+        self.report_healthy(&infos);
         infos.len()
+    }
+
+    /// The Mesos health checks of launched tasks pass: each reports healthy in an update of its
+    /// own, after the task's TASK_RUNNING.
+    fn report_healthy(&mut self, infos: &[TaskInfo]) {
+        if !self.mesos_checked {
+            return;
+        }
+        for info in infos {
+            let commands = self.h.health_update(&info.task_id, true);
+            self.observe();
+            self.answer_kills(commands);
+        }
     }
 
     fn change_config(&mut self) {
@@ -248,4 +295,40 @@ fn readiness_gates_the_replacement_of_old_instances() {
     // Ready: the next old instance goes.
     r.h.advance(Duration::from_secs(1));
     assert_eq!(kills(&r.h.run(answer(200))).len(), 1);
+}
+
+/// Issue 13, item 4: Mesos-run checks report health in TASK_RUNNING updates of their own. A new
+/// instance that runs but has not reported healthy yet holds the next kill back; its healthy
+/// update lets the upgrade go on, up to the end (it used to stop at 4 old and 2 new instances,
+/// all healthy, with nothing left to trigger the next step).
+#[test]
+fn mesos_health_updates_gate_and_advance_an_upgrade() {
+    for batched in [false, true] {
+        let mut r = Rollout::start_mesos_checked(5, 0.8, 0.2);
+        r.batched = batched;
+        r.change_config();
+        r.run_to_end();
+        assert!(r.min_healthy >= 4, "batched {batched}: healthy fell to {}", r.min_healthy);
+        assert!(r.max_active <= 6, "batched {batched}: active peaked at {}", r.max_active);
+        let config = r.h.core.app(&r.app).expect("app").version_info.last_config_change_at;
+        let running = r.h.running("/web");
+        assert_eq!(running.len(), 5);
+        assert!(running.iter().all(|i| i.run_spec_version == config && r.h.core.is_considered_healthy(i)));
+    }
+}
+
+#[test]
+fn a_new_instance_not_yet_reported_healthy_holds_the_next_kill_back() {
+    let mut r = Rollout::start_mesos_checked(2, 1.0, 0.0);
+    let mut spec = r.h.core.app(&r.app).cloned().expect("app");
+    spec.version = r.h.now.wall.saturating_add(SEC);
+    spec.command = CommandSpec::Shell("sleep 2000".into());
+    r.h.advance(SEC);
+    r.h.put(spec);
+    let infos = r.h.launch(offer("o-new", "agent-1", BIG));
+    assert_eq!(infos.len(), 1, "one extra instance (minHealthy == maxCapacity)");
+    let task = infos[0].task_id.clone();
+    assert!(kills(&r.h.update(&task, TaskState::Running)).is_empty(), "running is not healthy yet");
+    assert!(kills(&r.h.health_update(&task, false)).is_empty(), "unhealthy holds the kill back");
+    assert_eq!(kills(&r.h.health_update(&task, true)).len(), 1, "healthy: the next old instance goes");
 }
