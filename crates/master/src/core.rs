@@ -4,6 +4,19 @@
 //! No IO, no clock reads: every entry point takes `now`, and everything the master says to
 //! frameworks and agents comes out of [`MasterCore::take_outputs`] addressed to a stream id. The
 //! shell owns the sockets and maps stream ids to them.
+//!
+//! The durable part of the state is the [`Registry`] (admitted, unreachable and gone agents).
+//! The core changes it and counts its versions ([`MasterCore::registry_version`]); the shell
+//! stores each version and reports it with [`MasterCore::registry_stored`]. Nothing that depends
+//! on a change is said before it is durable: an agent's REGISTERED waits for its admission, the
+//! updates about an agent marked unreachable wait for that mark. A restarted master loads the
+//! registry ([`MasterCore::recover`]) and waits `agent_reregister_timeout` for the agents it
+//! admitted; until they are back, reconciliation does not answer for tasks that may be on them.
+
+mod agents;
+mod registry;
+
+pub use registry::{AdmittedAgent, Registry};
 
 use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, StatusUpdate};
 use mesos_api::resources::ResourceSet;
@@ -16,8 +29,6 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
-
-mod agents;
 
 /// A point in time as the core sees it: monotonic for timers, wall clock for timestamps.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,6 +48,9 @@ pub struct MasterConfig {
     pub heartbeat_interval: Duration,
     pub agent_ping_timeout: Duration,
     pub max_agent_ping_timeouts: u32,
+    /// After a restart, how long agents from the registry have to come back before they are
+    /// marked unreachable.
+    pub agent_reregister_timeout: Duration,
     pub offer_timeout: Option<Duration>,
     pub max_completed_frameworks: usize,
     pub max_completed_tasks_per_framework: usize,
@@ -198,6 +212,22 @@ pub struct MasterCore {
     outputs: Vec<Output>,
     pub counters: Counters,
     pub start_time: f64,
+    /// The durable state; `registry_version` counts its changes, `stored_version` is the latest
+    /// version the shell reported durable.
+    registry: Registry,
+    registry_version: u64,
+    stored_version: u64,
+    /// The version of the last change to each agent's entry, while it is not yet durable.
+    agent_changes: BTreeMap<AgentId, u64>,
+    /// Agents from the registry that a restarted master expects back (upstream's
+    /// `slaves.recovered`); they leave when they reregister or are marked unreachable.
+    recovered: BTreeMap<AgentId, AdmittedAgent>,
+    /// When the agents still in `recovered` are marked unreachable.
+    recovery_deadline: Option<Duration>,
+    /// Registrations waiting for their registry version to be durable, oldest first.
+    pending_registrations: Vec<agents::PendingRegistration>,
+    /// Outputs waiting for a registry version to be durable, oldest first.
+    held: VecDeque<(u64, Output)>,
 }
 
 /// Monotonic counters for `/metrics/snapshot`.
@@ -207,7 +237,10 @@ pub struct Counters {
     pub invalid_status_updates: u64,
     pub messages_launch_tasks: u64,
     pub messages_decline_offers: u64,
+    pub messages_reconcile_tasks: u64,
     pub agents_removed: u64,
+    /// Agents from the registry marked unreachable because they did not come back in time.
+    pub recovery_agent_removals: u64,
 }
 
 const TRAILING_HEARTBEAT_DELAY: Duration = Duration::from_millis(100);
@@ -232,7 +265,45 @@ impl MasterCore {
             outputs: Vec::new(),
             counters: Counters::default(),
             start_time: now.wall,
+            registry: Registry::default(),
+            registry_version: 0,
+            stored_version: 0,
+            agent_changes: BTreeMap::new(),
+            recovered: BTreeMap::new(),
+            recovery_deadline: None,
+            pending_registrations: Vec::new(),
+            held: VecDeque::new(),
         }
+    }
+
+    /// Starts from a registry loaded after a restart (call once, before anything else): its
+    /// admitted agents are expected back within `agent_reregister_timeout`.
+    pub fn recover(&mut self, now: Now, registry: Registry) {
+        tracing::info!(
+            agents = registry.admitted.len(),
+            unreachable = registry.unreachable.len(),
+            gone = registry.gone.len(),
+            timeout = ?self.config.agent_reregister_timeout,
+            "recovered the registry; waiting for its agents to reregister"
+        );
+        self.recovered = registry.admitted.clone();
+        self.recovery_deadline = (!self.recovered.is_empty()).then(|| now.mono + self.config.agent_reregister_timeout);
+        self.registry = registry;
+    }
+
+    /// The registry as the core wants it stored.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The version of [`MasterCore::registry`]: it grows with every change.
+    pub fn registry_version(&self) -> u64 {
+        self.registry_version
+    }
+
+    /// Agents from the registry that are expected back after a restart.
+    pub fn recovered_agents(&self) -> impl Iterator<Item = &AdmittedAgent> {
+        self.recovered.values()
     }
 
     pub fn config(&self) -> &MasterConfig {
@@ -266,6 +337,9 @@ impl MasterCore {
     /// When [`MasterCore::tick`] must run next at the latest.
     pub fn next_wakeup(&self) -> Duration {
         let mut next = self.next_allocation.min(self.next_ping);
+        if let Some(at) = self.recovery_deadline {
+            next = next.min(at);
+        }
         for fw in self.frameworks.values() {
             if fw.connected() {
                 next = next.min(fw.next_heartbeat);
@@ -487,7 +561,10 @@ impl MasterCore {
                     self.acknowledge(&id, ack);
                 }
             }
-            CallType::Reconcile => self.reconcile(now, &id, call.reconcile.unwrap_or_default()),
+            CallType::Reconcile => {
+                self.counters.messages_reconcile_tasks += 1;
+                self.reconcile(now, &id, call.reconcile.unwrap_or_default());
+            }
             CallType::Message => {
                 if let Some(message) = call.message
                     && let Some(agent) = self.agents.get(&message.agent_id)
@@ -606,6 +683,13 @@ impl MasterCore {
         }
     }
 
+    /// Upstream's rules: implicit reconciliation answers every task the master knows. Explicit
+    /// reconciliation answers a known task with its latest state; for an unknown one it stays
+    /// silent while the task's agent (or, without an agent id, any agent) is still expected back
+    /// after a restart (the framework retries, and hears once the agent is back or marked
+    /// unreachable), and otherwise answers by what it knows of the agent: registered (gone from
+    /// it), unreachable, gone, or unknown. The last three are TASK_LOST for frameworks that are
+    /// not partition-aware.
     fn reconcile(&mut self, now: Now, framework: &FrameworkId, reconcile: Reconcile) {
         let Some(fw) = self.frameworks.get(framework) else { return };
         let pa = fw.info.partition_aware();
@@ -633,25 +717,45 @@ impl MasterCore {
         if reconcile.tasks.is_empty() {
             updates.extend(fw.tasks.values().map(latest));
         } else {
+            let mut silent = 0usize;
             for entry in reconcile.tasks {
                 if let Some(t) = fw.tasks.get(&entry.task_id) {
                     updates.push(latest(t));
                     continue;
                 }
-                let agent = entry.agent_id.as_ref().and_then(|a| self.agents.get(a));
-                let mut s = match (&entry.agent_id, agent) {
-                    (Some(_), Some(a)) if a.state == AgentState::Unreachable => {
-                        let mut s = base(entry.task_id, TaskState::Unreachable, "Reconciliation: Task is unreachable");
-                        s.unreachable_time = a.unreachable_time.map(|t| TimeInfo { nanoseconds: (t * 1e9) as i64 });
-                        s
-                    }
-                    (Some(_), Some(_)) => {
-                        base(entry.task_id, TaskState::Gone, "Reconciliation: Task is unknown to the agent")
-                    }
-                    _ => base(entry.task_id, TaskState::Unknown, "Reconciliation: Task is unknown"),
+                let recovering = match &entry.agent_id {
+                    Some(agent) => self.recovered.contains_key(agent),
+                    None => !self.recovered.is_empty(),
                 };
-                s.agent_id = entry.agent_id;
+                if recovering {
+                    silent += 1;
+                    continue;
+                }
+                let Some(agent_id) = entry.agent_id else {
+                    updates.push(base(entry.task_id, TaskState::Unknown, "Reconciliation: Task is unknown"));
+                    continue;
+                };
+                let registered = self.agents.get(&agent_id).is_some_and(|a| a.state != AgentState::Unreachable);
+                let mut s = if registered {
+                    base(entry.task_id, TaskState::Gone, "Reconciliation: Task is unknown to the agent")
+                } else if let Some(at) = self.registry.unreachable.get(&agent_id) {
+                    let mut s = base(entry.task_id, TaskState::Unreachable, "Reconciliation: Task is unreachable");
+                    s.unreachable_time = Some(TimeInfo { nanoseconds: (at * 1e9) as i64 });
+                    s
+                } else if self.registry.gone.contains_key(&agent_id) {
+                    base(entry.task_id, TaskState::GoneByOperator, "Reconciliation: Task is gone")
+                } else {
+                    base(entry.task_id, TaskState::Unknown, "Reconciliation: Task is unknown")
+                };
+                s.agent_id = Some(agent_id);
                 updates.push(s);
+            }
+            if silent > 0 {
+                tracing::info!(
+                    framework = %framework,
+                    tasks = silent,
+                    "reconciliation of tasks on agents not yet reregistered after the restart left unanswered"
+                );
             }
         }
         for status in updates {
@@ -995,6 +1099,9 @@ impl MasterCore {
 
     /// Runs every timer that is due.
     pub fn tick(&mut self, now: Now) {
+        if self.recovery_deadline.is_some_and(|at| now.mono >= at) {
+            self.recovery_timeout(now);
+        }
         if now.mono >= self.next_ping {
             self.ping_agents(now);
             self.next_ping = now.mono + self.config.agent_ping_timeout;

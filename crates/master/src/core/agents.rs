@@ -1,11 +1,128 @@
-//! Agents: registration, status updates, disconnection and failure detection.
+//! Agents: registration (waiting for the registry when it changes), status updates, failure
+//! detection, and the recovery of the agents a restarted master expects back.
 
 use super::*;
 
+/// A REGISTER whose answer waits for the registry.
+#[derive(Debug, Clone)]
+pub(super) struct PendingRegistration {
+    /// The registry version that must be durable first.
+    version: u64,
+    stream: StreamId,
+    id: AgentId,
+    agent_info: AgentInfo,
+    endpoint: String,
+    tasks: Vec<mesos_api::agent::ReportedTask>,
+    /// The registry had the agent as unreachable when it registered.
+    was_unreachable: bool,
+}
+
 impl MasterCore {
-    /// An agent opened its stream with REGISTER.
+    /// An agent opened its stream with REGISTER. The agent is admitted in the registry (or its
+    /// details updated there) and answered once that is durable; one the registry already
+    /// holds as it is (an agent coming back after a master restart) is answered at once.
+    /// Returns the agent's id (new for an agent without one).
     pub fn agent_register(&mut self, now: Now, stream: StreamId, register: Register) -> AgentId {
         let Register { mut agent_info, agent_id, tasks, endpoint } = register;
+        let id = agent_id.filter(|id| !id.value.is_empty()).unwrap_or_else(|| {
+            let id = AgentId::new(format!("{}-S{}", self.config.master_info.id, self.next_agent));
+            self.next_agent += 1;
+            id
+        });
+        agent_info.id = Some(id.clone());
+        if self.registry.gone.contains_key(&id) {
+            tracing::warn!(agent = %id, "refusing the registration of an agent marked gone");
+            self.send_agent(&stream, AgentEvent::Shutdown { message: "Agent has been marked gone".to_string() });
+            self.outputs.push(Output::CloseAgent { stream });
+            return id;
+        }
+        // A newer REGISTER of the same agent replaces one still waiting.
+        let (replaced, pending): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_registrations).into_iter().partition(|p| p.id == id);
+        self.pending_registrations = pending;
+        for old in replaced {
+            self.outputs.push(Output::CloseAgent { stream: old.stream });
+        }
+        let registration = PendingRegistration {
+            version: 0,
+            stream,
+            id: id.clone(),
+            agent_info,
+            endpoint,
+            tasks,
+            was_unreachable: self.registry.unreachable.contains_key(&id),
+        };
+        self.admit(now, registration);
+        id
+    }
+
+    /// Admits a registering agent in the registry, then completes its registration, or holds it
+    /// until the registry version it needs is durable.
+    fn admit(&mut self, now: Now, mut registration: PendingRegistration) {
+        // Marked unreachable while it waited: it comes back from there.
+        registration.was_unreachable |= self.registry.unreachable.contains_key(&registration.id);
+        let admitted = AdmittedAgent { info: registration.agent_info.clone(), endpoint: registration.endpoint.clone() };
+        if self.registry.admit(admitted) {
+            self.registry_changed(&registration.id);
+        }
+        // What the registry says of this agent must be durable, whoever changed it.
+        registration.version = self.agent_changes.get(&registration.id).copied().unwrap_or_default();
+        if registration.version > self.stored_version {
+            tracing::debug!(agent = %registration.id, version = registration.version, "registration waits for the registry");
+            self.pending_registrations.push(registration);
+        } else {
+            self.complete_registration(now, registration);
+        }
+    }
+
+    /// The shell stored registry `version` (and every earlier one): registrations and outputs
+    /// that waited for it go ahead.
+    pub fn registry_stored(&mut self, now: Now, version: u64) {
+        self.stored_version = self.stored_version.max(version);
+        let stored = self.stored_version;
+        self.agent_changes.retain(|_, v| *v > stored);
+        while self.held.front().is_some_and(|(v, _)| *v <= self.stored_version) {
+            let Some((_, output)) = self.held.pop_front() else { break };
+            if let Output::Framework { stream, .. } = &output
+                && let Some(fw) = self.framework_streams.get(stream).and_then(|id| self.frameworks.get_mut(id))
+                && fw.trailing_heartbeat.is_none()
+            {
+                fw.trailing_heartbeat = Some(now.mono + TRAILING_HEARTBEAT_DELAY);
+            }
+            self.outputs.push(output);
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_registrations).into_iter().partition(|p| p.version <= self.stored_version);
+        self.pending_registrations = waiting;
+        for registration in ready {
+            self.admit(now, registration);
+        }
+    }
+
+    /// The registry entry of `agent` changed: a new version.
+    fn registry_changed(&mut self, agent: &AgentId) {
+        self.registry_version += 1;
+        self.agent_changes.insert(agent.clone(), self.registry_version);
+    }
+
+    /// Holds the outputs made since `first` until the registry's entry of `agent` is durable.
+    fn hold_outputs_since(&mut self, first: usize, agent: &AgentId) {
+        let version = self.agent_changes.get(agent).copied().unwrap_or_default();
+        if version <= self.stored_version {
+            return;
+        }
+        for output in self.outputs.drain(first..) {
+            self.held.push_back((version, output));
+        }
+    }
+
+    fn registration_pending(&self, id: &AgentId) -> bool {
+        self.pending_registrations.iter().any(|p| &p.id == id)
+    }
+
+    /// The registry is durable for this agent: it becomes active with the tasks it reported.
+    fn complete_registration(&mut self, now: Now, registration: PendingRegistration) {
+        let PendingRegistration { stream, id, agent_info, endpoint, tasks, was_unreachable, .. } = registration;
         let total = match ResourceSet::from_wire(&agent_info.resources) {
             Ok(total) => total,
             Err(e) => {
@@ -13,18 +130,14 @@ impl MasterCore {
                 ResourceSet::new()
             }
         };
-        let id = agent_id.filter(|id| !id.value.is_empty()).unwrap_or_else(|| {
-            let id = AgentId::new(format!("{}-S{}", self.config.master_info.id, self.next_agent));
-            self.next_agent += 1;
-            id
-        });
-        agent_info.id = Some(id.clone());
-        let previous = self.agents.get(&id).map(|a| (a.state, a.stream.clone(), a.registered_time));
-        if let Some((_, Some(old), _)) = &previous {
+        if self.recovered.remove(&id).is_some() {
+            tracing::info!(agent = %id, hostname = %agent_info.hostname, left = self.recovered.len(), "agent from the registry reregistered");
+        }
+        let previous = self.agents.get(&id).map(|a| (a.stream.clone(), a.registered_time));
+        if let Some((Some(old), _)) = &previous {
             self.agent_streams.remove(old);
             self.outputs.push(Output::CloseAgent { stream: old.clone() });
         }
-        let was_unreachable = matches!(previous, Some((AgentState::Unreachable, _, _)));
         self.agents.insert(
             id.clone(),
             AgentEntry {
@@ -34,7 +147,7 @@ impl MasterCore {
                 stream: Some(stream.clone()),
                 state: AgentState::Active,
                 total,
-                registered_time: previous.as_ref().map_or(now.wall, |p| p.2),
+                registered_time: previous.as_ref().map_or(now.wall, |p| p.1),
                 reregistered_time: previous.as_ref().map(|_| now.wall),
                 unreachable_time: None,
                 pending_pong: false,
@@ -137,7 +250,6 @@ impl MasterCore {
         };
         self.send_agent(&stream, AgentEvent::Registered { registered: Box::new(registered) });
         self.next_allocation = now.mono;
-        id
     }
 
     /// A call from an agent on its current stream.
@@ -212,6 +324,8 @@ impl MasterCore {
 
     /// An agent's stream closed.
     pub fn agent_disconnected(&mut self, now: Now, stream: &str) {
+        // A registration that waited for the registry is dropped (the admission stays).
+        self.pending_registrations.retain(|p| p.stream != stream);
         let Some(agent_id) = self.agent_streams.remove(stream) else { return };
         let Some(agent) = self.agents.get_mut(&agent_id) else { return };
         if agent.stream.as_deref() != Some(stream) {
@@ -264,6 +378,11 @@ impl MasterCore {
             self.agent_streams.remove(&stream);
             self.outputs.push(Output::CloseAgent { stream });
         }
+        if self.registry.mark_unreachable(agent_id, now.wall) {
+            self.registry_changed(agent_id);
+        }
+        // Frameworks hear of it once the mark is durable.
+        let first = self.outputs.len();
         self.counters.agents_removed += 1;
         self.remove_offers_where(|o| &o.offer.agent_id == agent_id, true);
         let unreachable_time = TimeInfo { nanoseconds: (now.wall * 1e9) as i64 };
@@ -305,12 +424,51 @@ impl MasterCore {
             let failure = Failure { agent_id: Some(agent_id.clone()), executor_id: None, status: None };
             self.send_to_framework(now, &fw_id, Event::Failure { failure });
         }
+        self.hold_outputs_since(first, agent_id);
+    }
+
+    /// `agent_reregister_timeout` after a restart: the agents from the registry that did not
+    /// come back are marked unreachable (upstream's `recoveredSlavesTimeout`). The master
+    /// knows none of their tasks, so frameworks are told that the agent was lost (FAILURE) and
+    /// learn of the tasks by reconciling them. An agent whose registration is waiting for the
+    /// registry is given until the next ping round.
+    pub(super) fn recovery_timeout(&mut self, now: Now) {
+        let expired: Vec<AgentId> =
+            self.recovered.keys().filter(|id| !self.registration_pending(id)).cloned().collect();
+        for id in expired {
+            let Some(agent) = self.recovered.remove(&id) else { continue };
+            tracing::warn!(
+                agent = %id,
+                hostname = %agent.info.hostname,
+                timeout = ?self.config.agent_reregister_timeout,
+                "agent did not reregister within --agent_reregister_timeout after the master restarted; marking it unreachable"
+            );
+            if self.registry.mark_unreachable(&id, now.wall) {
+                self.registry_changed(&id);
+            }
+            self.counters.agents_removed += 1;
+            self.counters.recovery_agent_removals += 1;
+            let first = self.outputs.len();
+            let connected: Vec<FrameworkId> =
+                self.frameworks.values().filter(|f| f.connected()).map(|f| f.id.clone()).collect();
+            for fw_id in connected {
+                let failure = Failure { agent_id: Some(id.clone()), executor_id: None, status: None };
+                self.send_to_framework(now, &fw_id, Event::Failure { failure });
+            }
+            self.hold_outputs_since(first, &id);
+        }
+        self.recovery_deadline = (!self.recovered.is_empty()).then(|| now.mono + self.config.agent_ping_timeout);
     }
 
     pub(super) fn ping_agents(&mut self, now: Now) {
         let mut unreachable = Vec::new();
         let mut pings = Vec::new();
+        let pending: BTreeSet<AgentId> = self.pending_registrations.iter().map(|p| p.id.clone()).collect();
         for agent in self.agents.values_mut().filter(|a| a.state != AgentState::Unreachable) {
+            if pending.contains(&agent.id) {
+                // Reregistering: it answers once the registry is durable.
+                continue;
+            }
             if agent.pending_pong || agent.stream.is_none() {
                 agent.missed_pings += 1;
             }
