@@ -312,6 +312,9 @@ fn task(t: &Task) -> Value {
                 if let Some(h) = s.healthy {
                     o.insert("healthy".into(), json!(h));
                 }
+                if let Some(l) = &s.labels {
+                    o.insert("labels".into(), json!(l.labels));
+                }
             }
             v
         })
@@ -394,4 +397,36 @@ fn metrics(core: &MasterCore, now: Now) -> Value {
     put("messages_decline_offers", core.counters.messages_decline_offers as f64);
     put("slave_removals", core.counters.agents_removed as f64);
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_api::{Label, Labels, Reason, Source, TaskId, TaskStatus};
+
+    /// Upstream's v0 task status (`json(JSON::ObjectWriter*, const TaskStatus&)` in
+    /// src/common/http.cpp, used by `/master/tasks` and `/master/state`) has `state`,
+    /// `timestamp`, and `labels`, `container_status`, `healthy` when set; never `reason` or
+    /// `message` (the v1 operator API has the whole TaskStatus).
+    #[test]
+    fn task_statuses_have_upstreams_v0_keys() {
+        let mut status = TaskStatus::new(TaskId::new("t"), TaskState::Running);
+        status.timestamp = Some(1.5);
+        status.healthy = Some(true);
+        status.labels = Some(Labels { labels: vec![Label { key: "k".into(), value: Some("v".into()) }] });
+        status.reason = Some(Reason::TaskHealthCheckStatusUpdated);
+        status.message = Some("healthy".into());
+        status.source = Some(Source::Executor);
+        let task: Task = serde_json::from_value(json!({
+            "name": "t", "task_id": {"value": "t"}, "framework_id": {"value": "f"},
+            "agent_id": {"value": "a"}, "state": "TASK_RUNNING", "resources": [],
+        }))
+        .expect("task");
+        let task = Task { statuses: vec![status], ..task };
+        let rendered = super::task(&task);
+        assert_eq!(
+            rendered["statuses"],
+            json!([{"state": "TASK_RUNNING", "timestamp": 1.5, "healthy": true, "labels": [{"key": "k", "value": "v"}]}])
+        );
+    }
 }
