@@ -598,6 +598,8 @@ impl Stack {
             dir,
             master,
             master_port,
+            master_args: Vec::new(),
+            master_starts: 1,
             agents: Vec::new(),
             cgroups_root: unique("marathon-bench"),
             http: http.clone(),

@@ -86,6 +86,10 @@ struct LocalFlags {
     /// Resources of each hollow agent.
     #[arg(long = "hollow_agent_resources", default_value = "cpus:8;mem:32768;disk:65536;ports:[31000-32000]")]
     hollow_agent_resources: String,
+    /// The master's `--agent_reregister_timeout`: after a restart, agents it admitted that are
+    /// not back by then are marked unreachable.
+    #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = master::DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = master::server::parse_duration)]
+    agent_reregister_timeout: std::time::Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -142,6 +146,8 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         allocation_interval: std::time::Duration::from_secs(1),
         agent_ping_timeout: std::time::Duration::from_millis(500),
         max_agent_ping_timeouts: 4,
+        agent_reregister_timeout: flags.agent_reregister_timeout,
+        registry: master::RegistryKind::WorkDir,
         heartbeat_interval: std::time::Duration::from_secs(15),
         offer_timeout: None,
         max_completed_frameworks: 50,

@@ -4,6 +4,19 @@
 //! No IO, no clock reads: every entry point takes `now`, and everything the master says to
 //! frameworks and agents comes out of [`MasterCore::take_outputs`] addressed to a stream id. The
 //! shell owns the sockets and maps stream ids to them.
+//!
+//! The durable part of the state is the [`Registry`] (admitted, unreachable and gone agents).
+//! The core changes it and counts its versions ([`MasterCore::registry_version`]); the shell
+//! stores each version and reports it with [`MasterCore::registry_stored`]. Nothing that depends
+//! on a change is said before it is durable: an agent's REGISTERED waits for its admission, the
+//! updates about an agent marked unreachable wait for that mark. A restarted master loads the
+//! registry ([`MasterCore::recover`]) and waits `agent_reregister_timeout` for the agents it
+//! admitted; until they are back, reconciliation does not answer for tasks that may be on them.
+
+mod agents;
+mod registry;
+
+pub use registry::{AdmittedAgent, Registry};
 
 use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, StatusUpdate};
 use mesos_api::resources::ResourceSet;
@@ -35,6 +48,9 @@ pub struct MasterConfig {
     pub heartbeat_interval: Duration,
     pub agent_ping_timeout: Duration,
     pub max_agent_ping_timeouts: u32,
+    /// After a restart, how long agents from the registry have to come back before they are
+    /// marked unreachable.
+    pub agent_reregister_timeout: Duration,
     pub offer_timeout: Option<Duration>,
     pub max_completed_frameworks: usize,
     pub max_completed_tasks_per_framework: usize,
@@ -196,6 +212,22 @@ pub struct MasterCore {
     outputs: Vec<Output>,
     pub counters: Counters,
     pub start_time: f64,
+    /// The durable state; `registry_version` counts its changes, `stored_version` is the latest
+    /// version the shell reported durable.
+    registry: Registry,
+    registry_version: u64,
+    stored_version: u64,
+    /// The version of the last change to each agent's entry, while it is not yet durable.
+    agent_changes: BTreeMap<AgentId, u64>,
+    /// Agents from the registry that a restarted master expects back (upstream's
+    /// `slaves.recovered`); they leave when they reregister or are marked unreachable.
+    recovered: BTreeMap<AgentId, AdmittedAgent>,
+    /// When the agents still in `recovered` are marked unreachable.
+    recovery_deadline: Option<Duration>,
+    /// Registrations waiting for their registry version to be durable, oldest first.
+    pending_registrations: Vec<agents::PendingRegistration>,
+    /// Outputs waiting for a registry version to be durable, oldest first.
+    held: VecDeque<(u64, Output)>,
 }
 
 /// Monotonic counters for `/metrics/snapshot`.
@@ -205,7 +237,10 @@ pub struct Counters {
     pub invalid_status_updates: u64,
     pub messages_launch_tasks: u64,
     pub messages_decline_offers: u64,
+    pub messages_reconcile_tasks: u64,
     pub agents_removed: u64,
+    /// Agents from the registry marked unreachable because they did not come back in time.
+    pub recovery_agent_removals: u64,
 }
 
 const TRAILING_HEARTBEAT_DELAY: Duration = Duration::from_millis(100);
@@ -230,7 +265,45 @@ impl MasterCore {
             outputs: Vec::new(),
             counters: Counters::default(),
             start_time: now.wall,
+            registry: Registry::default(),
+            registry_version: 0,
+            stored_version: 0,
+            agent_changes: BTreeMap::new(),
+            recovered: BTreeMap::new(),
+            recovery_deadline: None,
+            pending_registrations: Vec::new(),
+            held: VecDeque::new(),
         }
+    }
+
+    /// Starts from a registry loaded after a restart (call once, before anything else): its
+    /// admitted agents are expected back within `agent_reregister_timeout`.
+    pub fn recover(&mut self, now: Now, registry: Registry) {
+        tracing::info!(
+            agents = registry.admitted.len(),
+            unreachable = registry.unreachable.len(),
+            gone = registry.gone.len(),
+            timeout = ?self.config.agent_reregister_timeout,
+            "recovered the registry; waiting for its agents to reregister"
+        );
+        self.recovered = registry.admitted.clone();
+        self.recovery_deadline = (!self.recovered.is_empty()).then(|| now.mono + self.config.agent_reregister_timeout);
+        self.registry = registry;
+    }
+
+    /// The registry as the core wants it stored.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The version of [`MasterCore::registry`]: it grows with every change.
+    pub fn registry_version(&self) -> u64 {
+        self.registry_version
+    }
+
+    /// Agents from the registry that are expected back after a restart.
+    pub fn recovered_agents(&self) -> impl Iterator<Item = &AdmittedAgent> {
+        self.recovered.values()
     }
 
     pub fn config(&self) -> &MasterConfig {
@@ -264,6 +337,9 @@ impl MasterCore {
     /// When [`MasterCore::tick`] must run next at the latest.
     pub fn next_wakeup(&self) -> Duration {
         let mut next = self.next_allocation.min(self.next_ping);
+        if let Some(at) = self.recovery_deadline {
+            next = next.min(at);
+        }
         for fw in self.frameworks.values() {
             if fw.connected() {
                 next = next.min(fw.next_heartbeat);
@@ -485,7 +561,10 @@ impl MasterCore {
                     self.acknowledge(&id, ack);
                 }
             }
-            CallType::Reconcile => self.reconcile(now, &id, call.reconcile.unwrap_or_default()),
+            CallType::Reconcile => {
+                self.counters.messages_reconcile_tasks += 1;
+                self.reconcile(now, &id, call.reconcile.unwrap_or_default());
+            }
             CallType::Message => {
                 if let Some(message) = call.message
                     && let Some(agent) = self.agents.get(&message.agent_id)
@@ -604,6 +683,13 @@ impl MasterCore {
         }
     }
 
+    /// Upstream's rules: implicit reconciliation answers every task the master knows. Explicit
+    /// reconciliation answers a known task with its latest state; for an unknown one it stays
+    /// silent while the task's agent (or, without an agent id, any agent) is still expected back
+    /// after a restart (the framework retries, and hears once the agent is back or marked
+    /// unreachable), and otherwise answers by what it knows of the agent: registered (gone from
+    /// it), unreachable, gone, or unknown. The last three are TASK_LOST for frameworks that are
+    /// not partition-aware.
     fn reconcile(&mut self, now: Now, framework: &FrameworkId, reconcile: Reconcile) {
         let Some(fw) = self.frameworks.get(framework) else { return };
         let pa = fw.info.partition_aware();
@@ -631,25 +717,45 @@ impl MasterCore {
         if reconcile.tasks.is_empty() {
             updates.extend(fw.tasks.values().map(latest));
         } else {
+            let mut silent = 0usize;
             for entry in reconcile.tasks {
                 if let Some(t) = fw.tasks.get(&entry.task_id) {
                     updates.push(latest(t));
                     continue;
                 }
-                let agent = entry.agent_id.as_ref().and_then(|a| self.agents.get(a));
-                let mut s = match (&entry.agent_id, agent) {
-                    (Some(_), Some(a)) if a.state == AgentState::Unreachable => {
-                        let mut s = base(entry.task_id, TaskState::Unreachable, "Reconciliation: Task is unreachable");
-                        s.unreachable_time = a.unreachable_time.map(|t| TimeInfo { nanoseconds: (t * 1e9) as i64 });
-                        s
-                    }
-                    (Some(_), Some(_)) => {
-                        base(entry.task_id, TaskState::Gone, "Reconciliation: Task is unknown to the agent")
-                    }
-                    _ => base(entry.task_id, TaskState::Unknown, "Reconciliation: Task is unknown"),
+                let recovering = match &entry.agent_id {
+                    Some(agent) => self.recovered.contains_key(agent),
+                    None => !self.recovered.is_empty(),
                 };
-                s.agent_id = entry.agent_id;
+                if recovering {
+                    silent += 1;
+                    continue;
+                }
+                let Some(agent_id) = entry.agent_id else {
+                    updates.push(base(entry.task_id, TaskState::Unknown, "Reconciliation: Task is unknown"));
+                    continue;
+                };
+                let registered = self.agents.get(&agent_id).is_some_and(|a| a.state != AgentState::Unreachable);
+                let mut s = if registered {
+                    base(entry.task_id, TaskState::Gone, "Reconciliation: Task is unknown to the agent")
+                } else if let Some(at) = self.registry.unreachable.get(&agent_id) {
+                    let mut s = base(entry.task_id, TaskState::Unreachable, "Reconciliation: Task is unreachable");
+                    s.unreachable_time = Some(TimeInfo { nanoseconds: (at * 1e9) as i64 });
+                    s
+                } else if self.registry.gone.contains_key(&agent_id) {
+                    base(entry.task_id, TaskState::GoneByOperator, "Reconciliation: Task is gone")
+                } else {
+                    base(entry.task_id, TaskState::Unknown, "Reconciliation: Task is unknown")
+                };
+                s.agent_id = Some(agent_id);
                 updates.push(s);
+            }
+            if silent > 0 {
+                tracing::info!(
+                    framework = %framework,
+                    tasks = silent,
+                    "reconciliation of tasks on agents not yet reregistered after the restart left unanswered"
+                );
             }
         }
         for status in updates {
@@ -989,317 +1095,13 @@ fn build_offer(id: OfferId, fw: &FrameworkEntry, agent: &AgentEntry, role: &str,
 
 impl MasterCore {
     // -----------------------------------------------------------------------------------------
-    // Agents
-
-    /// An agent opened its stream with REGISTER.
-    pub fn agent_register(&mut self, now: Now, stream: StreamId, register: Register) -> AgentId {
-        let Register { mut agent_info, agent_id, tasks, endpoint } = register;
-        let total = match ResourceSet::from_wire(&agent_info.resources) {
-            Ok(total) => total,
-            Err(e) => {
-                tracing::warn!(error = %e, "agent reported invalid resources; registering it with none");
-                ResourceSet::new()
-            }
-        };
-        let id = agent_id.filter(|id| !id.value.is_empty()).unwrap_or_else(|| {
-            let id = AgentId::new(format!("{}-S{}", self.config.master_info.id, self.next_agent));
-            self.next_agent += 1;
-            id
-        });
-        agent_info.id = Some(id.clone());
-        let previous = self.agents.get(&id).map(|a| (a.state, a.stream.clone(), a.registered_time));
-        if let Some((_, Some(old), _)) = &previous {
-            self.agent_streams.remove(old);
-            self.outputs.push(Output::CloseAgent { stream: old.clone() });
-        }
-        let was_unreachable = matches!(previous, Some((AgentState::Unreachable, _, _)));
-        self.agents.insert(
-            id.clone(),
-            AgentEntry {
-                info: agent_info,
-                id: id.clone(),
-                endpoint,
-                stream: Some(stream.clone()),
-                state: AgentState::Active,
-                total,
-                registered_time: previous.as_ref().map_or(now.wall, |p| p.2),
-                reregistered_time: previous.as_ref().map(|_| now.wall),
-                unreachable_time: None,
-                pending_pong: false,
-                missed_pings: 0,
-            },
-        );
-        self.agent_streams.insert(stream.clone(), id.clone());
-
-        // Rebuild the task table from the agent's report.
-        let mut kill_tasks = Vec::new();
-        let reported: BTreeSet<(FrameworkId, TaskId)> =
-            tasks.iter().map(|t| (t.task.framework_id.clone(), t.task.task_id.clone())).collect();
-        for reported_task in tasks {
-            let task = reported_task.task;
-            let fw_id = task.framework_id.clone();
-            if self.completed_frameworks.iter().any(|f| f.id == fw_id) {
-                kill_tasks.push(task.task_id.clone());
-                continue;
-            }
-            if !self.frameworks.contains_key(&fw_id) {
-                // The master restarted: learn the framework from the agent; it will resubscribe.
-                let mut info = reported_task.framework;
-                info.id = Some(fw_id.clone());
-                self.frameworks.insert(
-                    fw_id.clone(),
-                    FrameworkEntry {
-                        info,
-                        id: fw_id.clone(),
-                        stream: None,
-                        registered_time: now.wall,
-                        reregistered_time: None,
-                        unregistered_time: None,
-                        disconnected_at: Some(now.mono),
-                        tasks: BTreeMap::new(),
-                        completed_tasks: VecDeque::new(),
-                        suppressed_roles: BTreeSet::new(),
-                        filters: Vec::new(),
-                        acknowledged: AckLog::default(),
-                        next_heartbeat: now.mono,
-                        trailing_heartbeat: None,
-                        recovered: true,
-                    },
-                );
-            }
-            let Some(fw) = self.frameworks.get_mut(&fw_id) else { continue };
-            let pa = fw.info.partition_aware();
-            if was_unreachable && !pa && !task.state.is_terminal() {
-                // The framework already saw this task LOST; Mesos kills such tasks.
-                kill_tasks.push(task.task_id.clone());
-                fw.tasks.remove(&task.task_id);
-                continue;
-            }
-            let resources = ResourceSet::from_wire(&task.resources).unwrap_or_default();
-            let role = fw.info.role.clone();
-            let reregistered_state = task.state;
-            let known_before = fw.tasks.get(&task.task_id).map(|t| t.task.state);
-            fw.tasks.insert(task.task_id.clone(), TaskEntry { task: task.clone(), resources, role });
-            if was_unreachable && pa && known_before.is_some() && !reregistered_state.is_terminal() {
-                let mut s = TaskStatus::new(task.task_id.clone(), reregistered_state);
-                s.source = Some(Source::Master);
-                s.reason = Some(Reason::AgentReregistered);
-                s.message = Some("Agent reregistered".to_string());
-                s.agent_id = Some(id.clone());
-                s.executor_id = task.executor_id.clone();
-                s.timestamp = Some(now.wall);
-                self.send_to_framework(now, &fw_id, Event::update(s));
-            }
-        }
-        // Tasks the master placed on this agent that the agent does not know were lost in
-        // flight (e.g. launched while the agent restarted).
-        let mut lost = Vec::new();
-        for fw in self.frameworks.values_mut() {
-            let missing: Vec<TaskId> = fw
-                .tasks
-                .values()
-                .filter(|t| t.task.agent_id == id && !reported.contains(&(fw.id.clone(), t.task.task_id.clone())))
-                .filter(|t| previous.is_some() && !t.task.state.is_terminal())
-                .map(|t| t.task.task_id.clone())
-                .collect();
-            for task_id in missing {
-                if let Some(t) = fw.tasks.remove(&task_id) {
-                    lost.push((fw.id.clone(), fw.info.partition_aware(), t.task));
-                }
-            }
-        }
-        for (fw_id, pa, task) in lost {
-            let mut s = TaskStatus::new(task.task_id.clone(), TaskState::Gone.for_framework(pa));
-            s.source = Some(Source::Master);
-            s.reason = Some(Reason::AgentRestarted);
-            s.message = Some("Task is unknown to the agent".to_string());
-            s.agent_id = Some(id.clone());
-            s.timestamp = Some(now.wall);
-            self.send_to_framework(now, &fw_id, Event::update(s));
-        }
-        let registered = Registered {
-            agent_id: id.clone(),
-            master_info: self.config.master_info.clone(),
-            ping_interval_seconds: self.config.agent_ping_timeout.as_secs_f64(),
-            kill_tasks,
-        };
-        self.send_agent(&stream, AgentEvent::Registered { registered: Box::new(registered) });
-        self.next_allocation = now.mono;
-        id
-    }
-
-    /// A call from an agent on its current stream.
-    pub fn agent_call(&mut self, now: Now, stream: Option<&str>, call: AgentCall) -> Result<(), Rejection> {
-        let stream = stream.ok_or_else(|| reject(400, "Missing 'Mesos-Stream-Id' header"))?;
-        let agent_id = self.agent_streams.get(stream).cloned().ok_or_else(|| reject(403, "Agent is not registered"))?;
-        match call {
-            AgentCall::Register { .. } => return Err(reject(400, "REGISTER must open a new stream")),
-            AgentCall::Pong { .. } => {
-                if let Some(a) = self.agents.get_mut(&agent_id) {
-                    a.pending_pong = false;
-                    a.missed_pings = 0;
-                }
-            }
-            AgentCall::StatusUpdate { status_update } => self.status_update(now, &agent_id, status_update),
-            AgentCall::StatusUpdates { status_updates } => {
-                for update in status_updates {
-                    self.status_update(now, &agent_id, update);
-                }
-            }
-            AgentCall::ExecutorMessage { framework_id, executor_id, data } => {
-                let event = Event::Message {
-                    message: mesos_api::scheduler::MessageEvent { agent_id: agent_id.clone(), executor_id, data },
-                };
-                self.send_to_framework(now, &framework_id, event);
-            }
-        }
-        Ok(())
-    }
-
-    fn status_update(&mut self, now: Now, agent_id: &AgentId, update: StatusUpdate) {
-        let StatusUpdate { framework_id, mut status, latest_state } = update;
-        status.agent_id = Some(agent_id.clone());
-        let Some(fw) = self.frameworks.get_mut(&framework_id) else {
-            self.counters.invalid_status_updates += 1;
-            return;
-        };
-        self.counters.valid_status_updates += 1;
-        if let Some(uuid) = &status.uuid
-            && fw.acknowledged.contains(&status.task_id, uuid)
-        {
-            // A resend of an update the framework already acknowledged.
-            let ack = AgentEvent::Acknowledge { framework_id, task_id: status.task_id, uuid: uuid.clone() };
-            if let Some(stream) = self.agents.get(agent_id).and_then(|a| a.stream.clone()) {
-                self.send_agent(&stream, ack);
-            }
-            return;
-        }
-        if let Some(t) = fw.tasks.get_mut(&status.task_id) {
-            t.task.state = latest_state;
-            t.task.status_update_state = Some(status.state);
-            t.task.status_update_uuid = status.uuid.clone();
-            let mut recorded = status.clone();
-            recorded.data = None;
-            t.task.statuses.push(recorded);
-            // Keep the history bounded: the first and the latest matter.
-            if t.task.statuses.len() > 32 {
-                t.task.statuses.remove(1);
-            }
-            if latest_state.is_terminal()
-                && status.uuid.is_none()
-                && let Some(t) = fw.tasks.remove(&status.task_id)
-            {
-                push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
-            }
-            if latest_state.is_terminal() {
-                self.next_allocation = self.next_allocation.min(now.mono);
-            }
-        }
-        self.send_to_framework(now, &framework_id, Event::update(status));
-    }
-
-    /// An agent's stream closed.
-    pub fn agent_disconnected(&mut self, now: Now, stream: &str) {
-        let Some(agent_id) = self.agent_streams.remove(stream) else { return };
-        let Some(agent) = self.agents.get_mut(&agent_id) else { return };
-        if agent.stream.as_deref() != Some(stream) {
-            return;
-        }
-        agent.stream = None;
-        if agent.state == AgentState::Active {
-            agent.state = AgentState::Disconnected;
-        }
-        self.remove_offers_where(|o| o.offer.agent_id == agent_id, true);
-        // Tasks of frameworks that do not checkpoint cannot survive an agent failure.
-        let mut lost = Vec::new();
-        for fw in self.frameworks.values_mut().filter(|f| !f.info.checkpoint) {
-            let ids: Vec<TaskId> = fw
-                .tasks
-                .values()
-                .filter(|t| t.task.agent_id == agent_id && !t.task.state.is_terminal())
-                .map(|t| t.task.task_id.clone())
-                .collect();
-            for id in ids {
-                if let Some(mut t) = fw.tasks.remove(&id) {
-                    t.task.state = TaskState::Lost;
-                    lost.push((fw.id.clone(), t.task.task_id.clone(), t.task.executor_id.clone()));
-                    push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
-                }
-            }
-        }
-        let host = self.agents.get(&agent_id).map(|a| a.info.hostname.clone()).unwrap_or_default();
-        for (fw_id, task_id, executor_id) in lost {
-            let mut s = TaskStatus::new(task_id, TaskState::Lost);
-            s.source = Some(Source::Master);
-            s.reason = Some(Reason::AgentDisconnected);
-            s.message = Some(format!("Agent {host} disconnected"));
-            s.agent_id = Some(agent_id.clone());
-            s.executor_id = executor_id;
-            s.timestamp = Some(now.wall);
-            self.send_to_framework(now, &fw_id, Event::update(s));
-        }
-    }
-
-    fn mark_unreachable(&mut self, now: Now, agent_id: &AgentId) {
-        let Some(agent) = self.agents.get_mut(agent_id) else { return };
-        if agent.state == AgentState::Unreachable {
-            return;
-        }
-        tracing::warn!(agent = %agent_id, hostname = %agent.info.hostname, "agent unreachable after missed pings");
-        agent.state = AgentState::Unreachable;
-        agent.unreachable_time = Some(now.wall);
-        if let Some(stream) = agent.stream.take() {
-            self.agent_streams.remove(&stream);
-            self.outputs.push(Output::CloseAgent { stream });
-        }
-        self.counters.agents_removed += 1;
-        self.remove_offers_where(|o| &o.offer.agent_id == agent_id, true);
-        let unreachable_time = TimeInfo { nanoseconds: (now.wall * 1e9) as i64 };
-        let mut updates = Vec::new();
-        for fw in self.frameworks.values_mut() {
-            let pa = fw.info.partition_aware();
-            let ids: Vec<TaskId> = fw
-                .tasks
-                .values()
-                .filter(|t| &t.task.agent_id == agent_id && !t.task.state.is_terminal())
-                .map(|t| t.task.task_id.clone())
-                .collect();
-            for id in ids {
-                let Some(t) = fw.tasks.get_mut(&id) else { continue };
-                let mut s = TaskStatus::new(id.clone(), TaskState::Unreachable.for_framework(pa));
-                s.source = Some(Source::Master);
-                s.reason = Some(Reason::AgentRemoved);
-                s.message = Some("Agent is unreachable".to_string());
-                s.agent_id = Some(agent_id.clone());
-                s.executor_id = t.task.executor_id.clone();
-                s.timestamp = Some(now.wall);
-                s.unreachable_time = Some(unreachable_time);
-                if pa {
-                    t.task.state = TaskState::Unreachable;
-                    t.task.statuses.push(s.clone());
-                } else if let Some(mut t) = fw.tasks.remove(&id) {
-                    t.task.state = TaskState::Lost;
-                    push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
-                }
-                updates.push((fw.id.clone(), s));
-            }
-        }
-        for (fw_id, s) in updates {
-            self.send_to_framework(now, &fw_id, Event::update(s));
-        }
-        let connected: Vec<FrameworkId> =
-            self.frameworks.values().filter(|f| f.connected()).map(|f| f.id.clone()).collect();
-        for fw_id in connected {
-            let failure = Failure { agent_id: Some(agent_id.clone()), executor_id: None, status: None };
-            self.send_to_framework(now, &fw_id, Event::Failure { failure });
-        }
-    }
-
-    // -----------------------------------------------------------------------------------------
     // Timers
 
     /// Runs every timer that is due.
     pub fn tick(&mut self, now: Now) {
+        if self.recovery_deadline.is_some_and(|at| now.mono >= at) {
+            self.recovery_timeout(now);
+        }
         if now.mono >= self.next_ping {
             self.ping_agents(now);
             self.next_ping = now.mono + self.config.agent_ping_timeout;
@@ -1335,30 +1137,6 @@ impl MasterCore {
         }
         for stream in beats {
             self.outputs.push(Output::Framework { stream, event: Event::Heartbeat });
-        }
-    }
-
-    fn ping_agents(&mut self, now: Now) {
-        let mut unreachable = Vec::new();
-        let mut pings = Vec::new();
-        for agent in self.agents.values_mut().filter(|a| a.state != AgentState::Unreachable) {
-            if agent.pending_pong || agent.stream.is_none() {
-                agent.missed_pings += 1;
-            }
-            if agent.missed_pings >= self.config.max_agent_ping_timeouts {
-                unreachable.push(agent.id.clone());
-                continue;
-            }
-            if let Some(stream) = &agent.stream {
-                agent.pending_pong = true;
-                pings.push(stream.clone());
-            }
-        }
-        for stream in pings {
-            self.send_agent(&stream, AgentEvent::Ping);
-        }
-        for id in unreachable {
-            self.mark_unreachable(now, &id);
         }
     }
 

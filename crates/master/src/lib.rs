@@ -1,10 +1,13 @@
 //! A Mesos-compatible master.
 //!
 //! [`core`] is the pure state machine; [`server`] is the tokio/axum shell that owns the sockets,
-//! the clock and the single task that drives the core; `state` renders the read-only endpoints.
+//! the clock and the single task that drives the core; [`registry`] keeps the core's registry
+//! durable; `state` renders the read-only endpoints.
 
 pub mod core;
+pub mod registry;
 pub mod server;
 mod state;
 
-pub use server::{MasterFlags, RunningMaster, start};
+pub use registry::RegistryKind;
+pub use server::{DEFAULT_AGENT_REREGISTER_TIMEOUT, MasterFlags, RunningMaster, start};

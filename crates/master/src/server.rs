@@ -1,7 +1,8 @@
 //! The master's IO shell: one task owns the [`MasterCore`] and the clock; axum handlers turn HTTP
 //! requests into [`Request`]s for it and stream its outputs back to frameworks and agents.
 
-use crate::core::{MasterConfig, MasterCore, Now, Output, Rejection, StreamId};
+use crate::core::{MasterConfig, MasterCore, Now, Output, Registry, Rejection, StreamId};
+use crate::registry::{FileRegistry, InMemoryRegistry, RegistryError, RegistryKind, RegistryStore};
 use crate::state;
 use axum::Router;
 use axum::body::Body;
@@ -22,6 +23,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+
+/// `--agent_reregister_timeout` unless given (upstream: 10mins).
+pub const DEFAULT_AGENT_REREGISTER_TIMEOUT: &str = "1mins";
 
 /// Flags of `marathon master`, named as Mesos names them.
 #[derive(Debug, Clone, clap::Args)]
@@ -47,6 +51,15 @@ pub struct MasterFlags {
     /// Missed pongs in a row after which an agent is unreachable.
     #[arg(long = "max_agent_ping_timeouts", alias = "max-agent-ping-timeouts", default_value_t = 4)]
     pub max_agent_ping_timeouts: u32,
+    /// After a master restart, agents from the registry that have not reregistered by then are
+    /// marked unreachable (upstream default 10mins; our agents retry registration at least
+    /// every 5 s and give up on an unanswered REGISTER after 15 s, so a minute is many tries).
+    #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = parse_duration)]
+    pub agent_reregister_timeout: Duration,
+    /// Where the registry (admitted, unreachable and gone agents) is kept: `work_dir` (a file
+    /// in --work_dir, survives restarts) or `in_memory` (nothing survives a restart).
+    #[arg(long, value_enum, default_value = "work_dir")]
+    pub registry: RegistryKind,
     /// Period of HEARTBEAT events to frameworks.
     #[arg(long = "heartbeat_interval", alias = "heartbeat-interval", default_value = "15secs", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
@@ -59,7 +72,8 @@ pub struct MasterFlags {
     pub max_completed_tasks_per_framework: usize,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// A duration flag in Mesos' syntax (`500ms`, `1mins`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     duration::parse(text).map_err(|e| e.to_string())
 }
 
@@ -69,6 +83,8 @@ pub enum MasterError {
     WorkDir { path: PathBuf, source: std::io::Error },
     #[error("bind {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("recover the registry: {0}")]
+    Registry(#[from] RegistryError),
 }
 
 /// A master running in this process.
@@ -107,6 +123,11 @@ pub fn hostname_of_this_machine() -> String {
 pub async fn start(flags: MasterFlags) -> Result<RunningMaster, MasterError> {
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|source| MasterError::WorkDir { path: flags.work_dir.clone(), source })?;
+    let mut store: Box<dyn RegistryStore> = match flags.registry {
+        RegistryKind::WorkDir => Box::new(FileRegistry::new(&flags.work_dir)),
+        RegistryKind::InMemory => Box::new(InMemoryRegistry::default()),
+    };
+    let recovered = store.load()?;
     let addr = SocketAddr::new(flags.ip, flags.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| MasterError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(|source| MasterError::Bind { addr, source })?;
@@ -133,6 +154,7 @@ pub async fn start(flags: MasterFlags) -> Result<RunningMaster, MasterError> {
         heartbeat_interval: flags.heartbeat_interval,
         agent_ping_timeout: flags.agent_ping_timeout,
         max_agent_ping_timeouts: flags.max_agent_ping_timeouts.max(1),
+        agent_reregister_timeout: flags.agent_reregister_timeout,
         offer_timeout: flags.offer_timeout,
         max_completed_frameworks: flags.max_completed_frameworks,
         max_completed_tasks_per_framework: flags.max_completed_tasks_per_framework,
@@ -140,9 +162,23 @@ pub async fn start(flags: MasterFlags) -> Result<RunningMaster, MasterError> {
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let clock = Clock { start: Instant::now() };
-    let core = MasterCore::new(config, clock.now());
-    let driver =
-        Driver { core, clock, flags: flags.clone(), framework_streams: HashMap::new(), agent_streams: HashMap::new() };
+    let mut core = MasterCore::new(config, clock.now());
+    if let Some(registry) = recovered {
+        core.recover(clock.now(), registry);
+    }
+    let stored = tx.clone();
+    let registry_writer =
+        crate::registry::spawn_writer(store, move |version| stored.send(Request::RegistryStored { version }).is_ok());
+    let driver = Driver {
+        core,
+        clock,
+        flags: flags.clone(),
+        framework_streams: HashMap::new(),
+        agent_streams: HashMap::new(),
+        registry_writer,
+        registry_sent: 0,
+        registry_in_flight: false,
+    };
     let driver = tokio::spawn(driver.run(rx));
     let app = router(tx);
     let server = tokio::spawn(async move {
@@ -204,6 +240,10 @@ enum Request {
         query: state::Query,
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// The registry writer stored this version.
+    RegistryStored {
+        version: u64,
+    },
 }
 
 struct Driver {
@@ -212,6 +252,11 @@ struct Driver {
     flags: MasterFlags,
     framework_streams: HashMap<StreamId, mpsc::UnboundedSender<Bytes>>,
     agent_streams: HashMap<StreamId, mpsc::UnboundedSender<Bytes>>,
+    /// Versions of the registry go to the writer thread one at a time: while one is being
+    /// written, later changes pile up and go together as the next one.
+    registry_writer: std::sync::mpsc::Sender<(u64, Registry)>,
+    registry_sent: u64,
+    registry_in_flight: bool,
 }
 
 impl Driver {
@@ -229,6 +274,21 @@ impl Driver {
                 }
             }
             self.flush();
+            self.persist_registry();
+        }
+    }
+
+    /// Sends the core's registry to the writer if it changed and no write is under way.
+    fn persist_registry(&mut self) {
+        let version = self.core.registry_version();
+        if self.registry_in_flight || version <= self.registry_sent {
+            return;
+        }
+        if self.registry_writer.send((version, self.core.registry().clone())).is_ok() {
+            self.registry_sent = version;
+            self.registry_in_flight = true;
+        } else {
+            tracing::error!(version, "the registry writer is gone; the registry is not stored");
         }
     }
 
@@ -273,6 +333,10 @@ impl Driver {
             },
             Request::Read { query, reply } => {
                 let _ = reply.send(state::render(&self.core, &self.flags, now, &query));
+            }
+            Request::RegistryStored { version } => {
+                self.registry_in_flight = false;
+                self.core.registry_stored(now, version);
             }
         }
     }

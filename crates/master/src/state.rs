@@ -1,7 +1,7 @@
 //! The master's read-only endpoints (`/master/state`, `/master/tasks`, `/metrics/snapshot`...) in
 //! Mesos' v0 JSON conventions: `slaves`, flat resources, flat attributes.
 
-use crate::core::{AgentEntry, AgentState, FrameworkEntry, MasterCore, Now};
+use crate::core::{AdmittedAgent, AgentEntry, AgentState, FrameworkEntry, MasterCore, Now};
 use crate::server::MasterFlags;
 use mesos_api::resources::ResourceSet;
 use mesos_api::{AgentId, Attribute, MESOS_VERSION, Offer, Task, TaskState, ValueType, duration};
@@ -49,7 +49,7 @@ pub(crate) fn render(core: &MasterCore, flags: &MasterFlags, now: Now, query: &Q
                     .filter(|a| a.state != AgentState::Unreachable)
                     .filter(|a| slave_id.as_ref().is_none_or(|id| id == a.id.as_str()))
                     .map(|a| agent(core, a, &used_by_agent)).collect::<Vec<_>>(),
-                "recovered_slaves": [],
+                "recovered_slaves": recovered_agents(core),
             })
         }
         Query::Tasks { limit, offset, ascending, framework_id, task_id } => {
@@ -95,9 +95,10 @@ fn flags_json(flags: &MasterFlags) -> Value {
         "allocation_interval": duration::format(flags.allocation_interval),
         "agent_ping_timeout": duration::format(flags.agent_ping_timeout),
         "max_agent_ping_timeouts": flags.max_agent_ping_timeouts.to_string(),
+        "agent_reregister_timeout": duration::format(flags.agent_reregister_timeout),
         "max_completed_frameworks": flags.max_completed_frameworks.to_string(),
         "max_completed_tasks_per_framework": flags.max_completed_tasks_per_framework.to_string(),
-        "registry": "in_memory",
+        "registry": flags.registry.name(),
     })
 }
 
@@ -115,12 +116,12 @@ fn state(core: &MasterCore, flags: &MasterFlags) -> Value {
         "capabilities": [],
         "activated_slaves": count(AgentState::Active),
         "deactivated_slaves": count(AgentState::Disconnected),
-        "unreachable_slaves": count(AgentState::Unreachable),
+        "unreachable_slaves": core.registry().unreachable.len(),
         "leader": info.pid,
         "leader_info": info,
         "flags": flags_json(flags),
         "slaves": core.agents().filter(|a| a.state != AgentState::Unreachable).map(|a| agent(core, a, &used_by_agent)).collect::<Vec<_>>(),
-        "recovered_slaves": [],
+        "recovered_slaves": recovered_agents(core),
         "frameworks": core.frameworks().map(|f| framework(core, f)).collect::<Vec<_>>(),
         "completed_frameworks": core.completed_frameworks().map(|f| framework(core, f)).collect::<Vec<_>>(),
         "orphan_tasks": [],
@@ -189,6 +190,22 @@ pub(crate) fn flat_attributes(attributes: &[Attribute]) -> Map<String, Value> {
         out.insert(a.name.clone(), v);
     }
     out
+}
+
+/// Agents from the registry still expected back after a restart, as upstream shows them
+/// (their AgentInfo).
+fn recovered_agents(core: &MasterCore) -> Vec<Value> {
+    core.recovered_agents().map(recovered_agent).collect()
+}
+
+fn recovered_agent(a: &AdmittedAgent) -> Value {
+    json!({
+        "id": a.info.id.as_ref().map(|id| id.as_str()).unwrap_or_default(),
+        "hostname": a.info.hostname,
+        "port": a.info.port,
+        "attributes": flat_attributes(&a.info.attributes),
+        "resources": ResourceSet::from_wire(&a.info.resources).unwrap_or_default().to_flat_json(),
+    })
 }
 
 /// An agent's JSON; `used_by_agent` is [`MasterCore::used_by_agent`].
@@ -295,6 +312,9 @@ fn task(t: &Task) -> Value {
                 if let Some(h) = s.healthy {
                     o.insert("healthy".into(), json!(h));
                 }
+                if let Some(l) = &s.labels {
+                    o.insert("labels".into(), json!(l.labels));
+                }
             }
             v
         })
@@ -338,7 +358,9 @@ fn metrics(core: &MasterCore, now: Now) -> Value {
     put("slaves_connected", count(AgentState::Active));
     put("slaves_disconnected", count(AgentState::Disconnected));
     put("slaves_inactive", count(AgentState::Disconnected));
-    put("slaves_unreachable", count(AgentState::Unreachable));
+    put("slaves_unreachable", core.registry().unreachable.len() as f64);
+    put("recovery_slave_removals", core.counters.recovery_agent_removals as f64);
+    put("messages_reconcile_tasks", core.counters.messages_reconcile_tasks as f64);
     let connected = core.frameworks().filter(|f| f.connected()).count() as f64;
     put("frameworks_active", connected);
     put("frameworks_connected", connected);
@@ -375,4 +397,36 @@ fn metrics(core: &MasterCore, now: Now) -> Value {
     put("messages_decline_offers", core.counters.messages_decline_offers as f64);
     put("slave_removals", core.counters.agents_removed as f64);
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_api::{Label, Labels, Reason, Source, TaskId, TaskStatus};
+
+    /// Upstream's v0 task status (`json(JSON::ObjectWriter*, const TaskStatus&)` in
+    /// src/common/http.cpp, used by `/master/tasks` and `/master/state`) has `state`,
+    /// `timestamp`, and `labels`, `container_status`, `healthy` when set; never `reason` or
+    /// `message` (the v1 operator API has the whole TaskStatus).
+    #[test]
+    fn task_statuses_have_upstreams_v0_keys() {
+        let mut status = TaskStatus::new(TaskId::new("t"), TaskState::Running);
+        status.timestamp = Some(1.5);
+        status.healthy = Some(true);
+        status.labels = Some(Labels { labels: vec![Label { key: "k".into(), value: Some("v".into()) }] });
+        status.reason = Some(Reason::TaskHealthCheckStatusUpdated);
+        status.message = Some("healthy".into());
+        status.source = Some(Source::Executor);
+        let task: Task = serde_json::from_value(json!({
+            "name": "t", "task_id": {"value": "t"}, "framework_id": {"value": "f"},
+            "agent_id": {"value": "a"}, "state": "TASK_RUNNING", "resources": [],
+        }))
+        .expect("task");
+        let task = Task { statuses: vec![status], ..task };
+        let rendered = super::task(&task);
+        assert_eq!(
+            rendered["statuses"],
+            json!([{"state": "TASK_RUNNING", "timestamp": 1.5, "healthy": true, "labels": [{"key": "k", "value": "v"}]}])
+        );
+    }
 }

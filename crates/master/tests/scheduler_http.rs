@@ -14,6 +14,8 @@ async fn master() -> (master::RunningMaster, tempfile::TempDir) {
         allocation_interval: Duration::from_millis(100),
         agent_ping_timeout: Duration::from_millis(500),
         max_agent_ping_timeouts: 4,
+        agent_reregister_timeout: Duration::from_secs(60),
+        registry: master::RegistryKind::WorkDir,
         heartbeat_interval: Duration::from_secs(15),
         offer_timeout: None,
         max_completed_frameworks: 50,

@@ -13,6 +13,8 @@ fn flags(port: u16, dir: &std::path::Path) -> master::MasterFlags {
         allocation_interval: Duration::from_millis(50),
         agent_ping_timeout: Duration::from_secs(5),
         max_agent_ping_timeouts: 4,
+        agent_reregister_timeout: Duration::from_secs(60),
+        registry: master::RegistryKind::WorkDir,
         heartbeat_interval: Duration::from_secs(1),
         offer_timeout: None,
         max_completed_frameworks: 50,

@@ -106,6 +106,9 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub master: Proc,
     pub master_port: u16,
+    /// The master's command line (empty for a cluster built by hand, which cannot restart it).
+    pub master_args: Vec<String>,
+    pub master_starts: u32,
     pub agents: Vec<Agent>,
     pub cgroups_root: String,
     pub http: reqwest::Client,
@@ -119,9 +122,14 @@ impl Cluster {
     }
 
     pub async fn start_with(agents: usize, agent_extra: &[&str]) -> Cluster {
+        Self::start_custom(agents, &[], agent_extra).await
+    }
+
+    /// A cluster whose master gets `master_extra` flags and whose agents get `agent_extra`.
+    pub async fn start_custom(agents: usize, master_extra: &[&str], agent_extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let master_port = free_port();
-        let args: Vec<String> = [
+        let mut args: Vec<String> = [
             "master",
             "--port",
             &master_port.to_string(),
@@ -135,11 +143,14 @@ impl Cluster {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        args.extend(master_extra.iter().map(|s| s.to_string()));
         let master = spawn(&args, &dir.path().join("master.log"));
         let mut cluster = Cluster {
             dir,
             master,
             master_port,
+            master_args: args,
+            master_starts: 1,
             agents: Vec::new(),
             cgroups_root: unique("marathon-test"),
             http: reqwest::Client::new(),
@@ -171,7 +182,30 @@ impl Cluster {
         .await;
     }
 
-    async fn add_agent(&mut self, i: usize, extra: &[&str]) {
+    /// SIGKILLs the master (agents and frameworks see their streams break).
+    pub fn kill_master(&mut self) {
+        self.master.kill();
+    }
+
+    /// Starts the master again on the same port and work dir, and waits for its HTTP server.
+    pub async fn start_master(&mut self) {
+        self.master_starts += 1;
+        let log = self.dir.path().join(format!("master-{}.log", self.master_starts));
+        self.master = spawn(&self.master_args, &log);
+        self.wait_http(self.master_port).await;
+    }
+
+    /// The master's `/metrics/snapshot`.
+    pub async fn master_metrics(&self) -> Value {
+        let url = format!("http://{}/metrics/snapshot", self.master_addr());
+        match self.http.get(url).send().await {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    /// Starts agent `i` (hostname `agent<i>`, work dir `agent<i>`) on this cluster's master.
+    pub async fn add_agent(&mut self, i: usize, extra: &[&str]) {
         let port = free_port();
         let work_dir = self.dir.path().join(format!("agent{i}"));
         let mut args: Vec<String> = [
@@ -346,7 +380,12 @@ impl Drop for CgroupRoot {
 }
 
 fn kill9(pid: i32) {
-    let _ = Command::new("kill").arg("-9").arg(pid.to_string()).stderr(Stdio::null()).status();
+    signal(pid, "KILL");
+}
+
+/// Sends signal `name` (`STOP`, `CONT`, `KILL`...) to `pid`.
+pub fn signal(pid: i32, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).stderr(Stdio::null()).status();
 }
 
 impl Drop for Cluster {

@@ -27,6 +27,7 @@ fn config() -> MasterConfig {
         heartbeat_interval: 15 * SEC,
         agent_ping_timeout: Duration::from_millis(500),
         max_agent_ping_timeouts: 4,
+        agent_reregister_timeout: 10 * SEC,
         offer_timeout: None,
         max_completed_frameworks: 50,
         max_completed_tasks_per_framework: 1000,
@@ -56,6 +57,7 @@ impl Harness {
         self.now.mono += d;
         self.now.wall += d.as_secs_f64();
         self.core.tick(self.now);
+        self.store();
         for stream in self.live_agents.clone() {
             let _ = self.core.agent_call(self.now, Some(&stream), AgentCall::Pong { agent_id: "x".into() });
         }
@@ -76,9 +78,15 @@ impl Harness {
             stream.into(),
             Register { agent_info: info, agent_id: None, tasks: vec![], endpoint: "127.0.0.1:5051".into() },
         );
+        self.store();
         self.core.take_outputs();
         self.live_agents.push(stream.to_string());
         id
+    }
+
+    /// The shell stored the registry as it is now.
+    fn store(&mut self) {
+        self.core.registry_stored(self.now, self.core.registry_version());
     }
 
     fn subscribe(&mut self, stream: &str, info: FrameworkInfo) -> FrameworkId {
@@ -444,6 +452,7 @@ fn missed_pings_make_agent_unreachable_within_three_seconds() {
             h.now.mono += Duration::from_millis(100);
             h.now.wall += 0.1;
             h.core.tick(h.now);
+            h.store();
             // a2 answers every ping, a1 never does.
             h.core.agent_call(h.now, Some("a2"), AgentCall::Pong { agent_id: "x".into() }).expect("pong");
             let events = h.framework_events("s1");
@@ -504,6 +513,7 @@ fn returning_agent_reports_tasks_running_again_for_partition_aware_frameworks() 
         endpoint: "127.0.0.1:5051".into(),
     };
     assert_eq!(h.core.agent_register(h.now, "a1b".into(), reg), agent);
+    h.store();
     let events = h.framework_events("s1");
     let u = updates(&events);
     assert_eq!(u.len(), 1);
@@ -564,3 +574,5 @@ fn an_accept_without_a_filter_gets_the_rest_of_its_offer_back_at_once() {
     h.core.call(h.now, Some("s1"), accept(&fw, &rest[0], "t2", "cpus:1;mem:128", Some(5.0))).expect("accepted");
     assert!(h.offers("s1").is_empty());
 }
+
+mod recovery;

@@ -323,8 +323,11 @@ impl SchedulerCore {
             };
             self.step.gated.push(ack);
         }
-        if self.awaiting_answers.remove(&status.task_id) && self.awaiting_answers.is_empty() && !self.reconciled {
-            self.finish_reconciliation();
+        if self.awaiting_answers.remove(&status.task_id) && self.awaiting_answers.is_empty() {
+            self.reconcile_retry = None;
+            if !self.reconciled {
+                self.finish_reconciliation();
+            }
         }
         let Some(id) = self.tasks.get(&status.task_id).cloned() else {
             self.unknown_task_status(&status);
@@ -589,6 +592,7 @@ impl SchedulerCore {
         self.reconciled = false;
         self.awaiting_answers.clear();
         self.answers_deadline = None;
+        self.reconcile_retry = None;
         self.next_reconciliation = None;
         self.publish(BusEvent::SchedulerDisconnected { timestamp: self.now.wall });
     }
@@ -618,16 +622,78 @@ impl SchedulerCore {
                 self.finish_reconciliation();
             } else {
                 self.answers_deadline = Some(self.now.mono + self.config.reconciliation_answer_timeout);
+                let first = self.config.reconciliation_retry_min;
+                self.reconcile_retry = Some((self.now.mono + first, first));
             }
         }
     }
 
+    /// Launching and killing go ahead. Tasks still unanswered keep their recorded state (and
+    /// are still asked about).
     fn finish_reconciliation(&mut self) {
-        info!("reconciliation answered; launching and killing allowed");
+        if self.awaiting_answers.is_empty() {
+            info!("reconciliation answered; launching and killing allowed");
+        }
         self.reconciled = true;
         self.answers_deadline = None;
-        self.awaiting_answers.clear();
         self.step.converge.extend(self.apps.keys().cloned());
+    }
+
+    /// Explicit reconciliation again of the tasks not heard of since they were asked about,
+    /// with the delay doubled (up to its maximum) for the next time.
+    fn retry_reconciliation(&mut self) {
+        let tasks = &self.tasks;
+        self.awaiting_answers.retain(|task_id| tasks.contains_key(task_id));
+        let Some((_, delay)) = self.reconcile_retry else { return };
+        if self.awaiting_answers.is_empty() {
+            self.reconcile_retry = None;
+            if !self.reconciled {
+                self.finish_reconciliation();
+            }
+            return;
+        }
+        let tasks = self.awaiting_tasks();
+        let next = (delay * 2).min(self.config.reconciliation_retry_max).max(delay);
+        info!(unanswered = tasks.len(), retry_in = ?next, "reconciling unanswered tasks again");
+        self.step.out.push(Command::Reconcile { tasks });
+        self.reconcile_retry = Some((self.now.mono + next, next));
+    }
+
+    /// The unanswered tasks, with their agents, for a RECONCILE.
+    fn awaiting_tasks(&self) -> Vec<(TaskId, Option<AgentId>)> {
+        self.awaiting_answers
+            .iter()
+            .map(|task_id| {
+                let agent = self.instance_of_task(task_id).and_then(|i| i.task.as_ref()).map(|t| t.agent_id.clone());
+                (task_id.clone(), agent)
+            })
+            .collect()
+    }
+
+    /// The master lost an agent (a FAILURE event; after a master restart, an agent that did not
+    /// come back in time): the live tasks there are reconciled now, and again until answered.
+    pub(super) fn agent_lost(&mut self, agent_id: &AgentId) {
+        if !self.connected {
+            return;
+        }
+        let tasks: Vec<(TaskId, Option<AgentId>)> = self
+            .instances
+            .values()
+            .filter(|i| !i.condition.is_terminal())
+            .filter_map(|i| i.task.as_ref())
+            .filter(|t| &t.agent_id == agent_id)
+            .map(|t| (t.id.clone(), Some(t.agent_id.clone())))
+            .collect();
+        if tasks.is_empty() {
+            return;
+        }
+        warn!(%agent_id, tasks = tasks.len(), "the master lost an agent; reconciling its tasks");
+        self.awaiting_answers.extend(tasks.iter().map(|(task_id, _)| task_id.clone()));
+        if self.reconcile_retry.is_none() {
+            let first = self.config.reconciliation_retry_min;
+            self.reconcile_retry = Some((self.now.mono + first, first));
+        }
+        self.step.out.push(Command::Reconcile { tasks });
     }
 
     // -----------------------------------------------------------------------------------------
@@ -636,20 +702,14 @@ impl SchedulerCore {
     pub(super) fn tick(&mut self) {
         let now = self.now.mono;
         self.delays.cleanup(now);
+        if self.connected && self.reconcile_retry.is_some_and(|(at, _)| now >= at) {
+            self.retry_reconciliation();
+        }
         if self.connected && !self.reconciled && self.answers_deadline.is_some_and(|at| now >= at) {
-            let tasks: Vec<(TaskId, Option<AgentId>)> = self
-                .awaiting_answers
-                .iter()
-                .map(|task_id| {
-                    let agent =
-                        self.instance_of_task(task_id).and_then(|i| i.task.as_ref()).map(|t| t.agent_id.clone());
-                    (task_id.clone(), agent)
-                })
-                .collect();
-            warn!(unanswered = tasks.len(), "reconciliation not fully answered; going on with recorded state");
-            if !tasks.is_empty() {
-                self.step.out.push(Command::Reconcile { tasks });
-            }
+            warn!(
+                unanswered = self.awaiting_answers.len(),
+                "reconciliation not fully answered; going on with the recorded state of the unanswered tasks"
+            );
             self.finish_reconciliation();
         }
         if self.connected && self.next_reconciliation.is_some_and(|at| now >= at) {

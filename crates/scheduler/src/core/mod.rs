@@ -20,7 +20,10 @@
 //!   that restarts from its records never runs two tasks for one instance.
 //! - Until the first reconciliation after (re)subscribing has been answered (or timed out),
 //!   offers are declined and surplus instances are not killed, so decisions are taken on fresh
-//!   state.
+//!   state. Silence is never an answer: a task the master did not answer for keeps its
+//!   recorded state, and its explicit reconciliation is repeated with a truncated exponential
+//!   backoff until something is heard of it (Mesos' reconciliation algorithm; a restarted
+//!   master stays silent about tasks on agents it still expects back).
 //! - Marathon's JSON is unknown here (crate `marathon-api`); the Mesos vocabulary
 //!   (`mesos_api::{Offer, TaskInfo, TaskStatus}`) is used as is.
 
@@ -85,8 +88,12 @@ pub struct SchedulerConfig {
     pub reconciliation_interval: Duration,
     /// How long to wait for the answers of the explicit reconciliation after subscribing
     /// before launching anyway (unanswered tasks keep their recorded state, so waiting longer
-    /// cannot cause duplicates; the master may never answer for tasks on recovering agents).
+    /// cannot cause duplicates; the master does not answer for tasks on recovering agents).
     pub reconciliation_answer_timeout: Duration,
+    /// First delay before unanswered tasks are reconciled again; it doubles after each try up
+    /// to `reconciliation_retry_max`.
+    pub reconciliation_retry_min: Duration,
+    pub reconciliation_retry_max: Duration,
     /// Kills are repeated this often until the task is terminal.
     pub kill_retry_interval: Duration,
     /// `--task_launch_confirm_timeout`: a Provisioned task without any status is killed.
@@ -117,6 +124,8 @@ impl Default for SchedulerConfig {
             suppress_offers: true,
             reconciliation_interval: Duration::from_secs(600),
             reconciliation_answer_timeout: Duration::from_secs(30),
+            reconciliation_retry_min: Duration::from_secs(2),
+            reconciliation_retry_max: Duration::from_secs(30),
             kill_retry_interval: Duration::from_secs(10),
             task_launch_confirm_timeout: Duration::from_secs(300),
             task_launch_timeout: Duration::from_secs(300),
@@ -336,6 +345,11 @@ pub enum Event {
     },
     /// The subscription stream ended; offers are void.
     Disconnected,
+    /// The master reported an agent lost (FAILURE without an executor): its tasks are
+    /// reconciled at once.
+    AgentLost {
+        agent_id: AgentId,
+    },
     /// Every write up to and including `write_id` is durable.
     Stored {
         write_id: WriteId,
@@ -500,6 +514,8 @@ pub struct SchedulerCore {
     /// Explicitly reconciled tasks whose answer has not arrived yet.
     awaiting_answers: BTreeSet<TaskId>,
     answers_deadline: Option<Duration>,
+    /// When the unanswered tasks are reconciled again, and the delay after that.
+    reconcile_retry: Option<(Duration, Duration)>,
     next_reconciliation: Option<Duration>,
     suppressed: bool,
     revive_wanted: bool,
@@ -541,6 +557,7 @@ impl SchedulerCore {
             reconciled: false,
             awaiting_answers: BTreeSet::new(),
             answers_deadline: None,
+            reconcile_retry: None,
             next_reconciliation: None,
             suppressed: false,
             revive_wanted: false,
@@ -620,6 +637,7 @@ impl SchedulerCore {
             Event::StatusUpdate(status) => self.status_update(status),
             Event::Subscribed { framework_id } => self.subscribed(framework_id),
             Event::Disconnected => self.disconnected(),
+            Event::AgentLost { agent_id } => self.agent_lost(&agent_id),
             Event::Stored { write_id } => self.stored(write_id),
             Event::Tick => self.tick(),
             Event::ProbeResult { instance_id, task_id, check, outcome } => {
@@ -723,6 +741,9 @@ impl SchedulerCore {
                 consider(at);
             }
             if let Some(at) = self.next_reconciliation {
+                consider(at);
+            }
+            if let Some((at, _)) = self.reconcile_retry {
                 consider(at);
             }
             if self.revive_pending()

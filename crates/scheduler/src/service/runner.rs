@@ -373,10 +373,14 @@ pub(super) fn core_event(event: mesos_client::ClientEvent) -> Option<Event> {
                 error!(message = %error.message, "master sent an error");
                 None
             }
-            Mesos::Failure { failure } => {
-                warn!(?failure, "master reported a failure");
-                None
-            }
+            Mesos::Failure { failure } => match failure.agent_id {
+                // No executor: the agent itself was lost.
+                Some(agent_id) if failure.executor_id.is_none() => Some(Event::AgentLost { agent_id }),
+                _ => {
+                    warn!(?failure, "master reported a failure");
+                    None
+                }
+            },
             other => {
                 debug!(?other, "event ignored");
                 None

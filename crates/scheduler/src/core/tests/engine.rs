@@ -811,22 +811,6 @@ fn restart_relaunches_a_provisioned_task_the_master_never_saw() {
 }
 
 #[test]
-fn unanswered_reconciliation_times_out() {
-    let (h, tasks) = running_app(app("/web", 1));
-    let mut r = h.restarted(7);
-    r.put(app("/other", 1));
-    r.subscribe();
-    assert!(!r.core.is_reconciled());
-    assert_eq!(r.core.next_wakeup(), Some(r.now.mono + 30 * SEC));
-    r.advance(30 * SEC);
-    let commands = r.tick();
-    assert_eq!(reconciles(&commands), vec![vec![(tasks[0].clone(), Some(AgentId::new("agent-1")))]]);
-    assert!(r.core.is_reconciled());
-    assert_eq!(r.launch(offer("o1", "agent-1", BIG)).len(), 1, "only the new app launches");
-    assert_eq!(r.instances("/web")[0].condition, Condition::Running);
-}
-
-#[test]
 fn periodic_reconciliation_leaves_out_provisioned_tasks() {
     let (mut h, tasks) = running_app(app("/web", 2));
     h.put(app("/web", 3));

@@ -4,6 +4,7 @@
 mod constraints;
 mod engine;
 mod health;
+mod reconciliation;
 mod rolling;
 mod sim;
 

@@ -1,0 +1,261 @@
+//! Where the master's [`Registry`] is kept: the [`RegistryStore`] seam, its implementations,
+//! the file format, and the writer thread that makes the core's versions durable one after the
+//! other.
+//!
+//! [`FileRegistry`] (`--registry=work_dir`, the default) keeps it in one small JSON file in the
+//! master's work dir, replaced atomically (written to a temporary file, synced, renamed over the
+//! old one, directory synced). [`InMemoryRegistry`] (`--registry=in_memory`) keeps nothing
+//! across restarts. A ZooKeeper-backed store for several masters will implement the same trait.
+
+use crate::core::{AdmittedAgent, Registry};
+use mesos_api::{AgentId, AgentInfo};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `--registry`: where the registry lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RegistryKind {
+    /// A file in `--work_dir` (`registry.json`): admitted agents survive a restart.
+    #[value(name = "work_dir")]
+    WorkDir,
+    /// Nothing survives a restart (upstream's `in_memory`, for tests).
+    #[value(name = "in_memory")]
+    InMemory,
+}
+
+impl RegistryKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WorkDir => "work_dir",
+            Self::InMemory => "in_memory",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("read registry {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("write registry {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("registry {path} is not valid: {source}")]
+    Decode { path: PathBuf, source: serde_json::Error },
+    #[error("registry {path} has format {format}; this master reads format {FORMAT}")]
+    Format { path: PathBuf, format: u32 },
+}
+
+/// Durable storage of the registry. `store` returns only once the registry is durable.
+pub trait RegistryStore: Send + 'static {
+    /// The registry as last stored; `None` when nothing was ever stored.
+    fn load(&mut self) -> Result<Option<Registry>, RegistryError>;
+    /// Replaces the stored registry.
+    fn store(&mut self, registry: &Registry) -> Result<(), RegistryError>;
+}
+
+/// The registry in memory only: lost with the process.
+#[derive(Debug, Default)]
+pub struct InMemoryRegistry {
+    stored: Option<Registry>,
+}
+
+impl RegistryStore for InMemoryRegistry {
+    fn load(&mut self) -> Result<Option<Registry>, RegistryError> {
+        Ok(self.stored.clone())
+    }
+
+    fn store(&mut self, registry: &Registry) -> Result<(), RegistryError> {
+        self.stored = Some(registry.clone());
+        Ok(())
+    }
+}
+
+/// The registry in `<work_dir>/registry.json`.
+#[derive(Debug)]
+pub struct FileRegistry {
+    dir: PathBuf,
+}
+
+impl FileRegistry {
+    pub const FILE: &'static str = "registry.json";
+    const TEMPORARY: &'static str = "registry.json.new";
+
+    pub fn new(work_dir: &Path) -> Self {
+        Self { dir: work_dir.to_path_buf() }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(Self::FILE)
+    }
+}
+
+impl RegistryStore for FileRegistry {
+    fn load(&mut self) -> Result<Option<Registry>, RegistryError> {
+        let path = self.path();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(RegistryError::Read { path, source }),
+        };
+        decode(&bytes, &path).map(Some)
+    }
+
+    fn store(&mut self, registry: &Registry) -> Result<(), RegistryError> {
+        let path = self.path();
+        let temporary = self.dir.join(Self::TEMPORARY);
+        let write = |path: &Path, what: &dyn Fn() -> std::io::Result<()>| {
+            what().map_err(|source| RegistryError::Write { path: path.to_path_buf(), source })
+        };
+        write(&temporary, &|| {
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&encode(registry))?;
+            file.sync_all()
+        })?;
+        write(&path, &|| std::fs::rename(&temporary, &path))?;
+        write(&self.dir, &|| std::fs::File::open(&self.dir)?.sync_all())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file format
+
+/// The format this master writes and reads.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RegistryFile {
+    format: u32,
+    #[serde(default)]
+    agents: Vec<AgentRecord>,
+    #[serde(default)]
+    unreachable: Vec<RemovedRecord>,
+    #[serde(default)]
+    gone: Vec<RemovedRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AgentRecord {
+    info: AgentInfo,
+    endpoint: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RemovedRecord {
+    id: AgentId,
+    /// Seconds since the epoch.
+    timestamp: f64,
+}
+
+fn removed(map: &BTreeMap<AgentId, f64>) -> Vec<RemovedRecord> {
+    map.iter().map(|(id, timestamp)| RemovedRecord { id: id.clone(), timestamp: *timestamp }).collect()
+}
+
+pub fn encode(registry: &Registry) -> Vec<u8> {
+    let file = RegistryFile {
+        format: FORMAT,
+        agents: registry
+            .admitted
+            .values()
+            .map(|a| AgentRecord { info: a.info.clone(), endpoint: a.endpoint.clone() })
+            .collect(),
+        unreachable: removed(&registry.unreachable),
+        gone: removed(&registry.gone),
+    };
+    let mut bytes = mesos_api::json::to_ascii_vec(&file);
+    bytes.push(b'\n');
+    bytes
+}
+
+/// `path` names the source in errors.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<Registry, RegistryError> {
+    let file: RegistryFile =
+        serde_json::from_slice(bytes).map_err(|source| RegistryError::Decode { path: path.to_path_buf(), source })?;
+    if file.format != FORMAT {
+        return Err(RegistryError::Format { path: path.to_path_buf(), format: file.format });
+    }
+    let mut registry = Registry::default();
+    for AgentRecord { info, endpoint } in file.agents {
+        let Some(id) = info.id.clone() else {
+            tracing::warn!(hostname = %info.hostname, "registry entry without an agent id skipped");
+            continue;
+        };
+        registry.admitted.insert(id, AdmittedAgent { info, endpoint });
+    }
+    registry.unreachable = file.unreachable.into_iter().map(|r| (r.id, r.timestamp)).collect();
+    registry.gone = file.gone.into_iter().map(|r| (r.id, r.timestamp)).collect();
+    Ok(registry)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer thread
+
+/// How long the writer waits before it tries a failed write again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// Stores registry versions on a thread of its own, one at a time; reports each stored version
+/// through `stored`. A failed write is retried until it succeeds: what waits for it (agent
+/// registrations, unreachable marks) waits meanwhile, as it must.
+pub fn spawn_writer(
+    mut store: Box<dyn RegistryStore>,
+    stored: impl Fn(u64) -> bool + Send + 'static,
+) -> std::sync::mpsc::Sender<(u64, Registry)> {
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Registry)>();
+    let spawned = std::thread::Builder::new().name("master-registry".to_string()).spawn(move || {
+        while let Ok((version, registry)) = rx.recv() {
+            while let Err(e) = store.store(&registry) {
+                tracing::error!(error = %e, version, "cannot store the registry; retrying");
+                std::thread::sleep(RETRY_DELAY);
+            }
+            tracing::debug!(version, agents = registry.admitted.len(), "registry stored");
+            if !stored(version) {
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        // Nothing is ever stored: registrations wait, and the error says why.
+        tracing::error!(error = %e, "cannot start the registry writer thread");
+    }
+    tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Registry {
+        let mut registry = Registry::default();
+        let info: AgentInfo = serde_json::from_value(serde_json::json!({
+            "hostname": "h1", "port": 5051, "id": {"value": "m-S0"},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 2.0}}],
+            "attributes": [{"name": "rack", "type": "TEXT", "text": {"value": "a"}}],
+        }))
+        .expect("agent info");
+        registry.admit(AdmittedAgent { info, endpoint: "10.0.0.1:5051".into() });
+        registry.unreachable.insert(AgentId::new("m-S1"), 1_700_000_000.5);
+        registry.gone.insert(AgentId::new("m-S2"), 1_700_000_001.0);
+        registry
+    }
+
+    #[test]
+    fn a_stored_registry_loads_as_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = FileRegistry::new(dir.path());
+        assert_eq!(store.load().expect("load"), None, "nothing stored yet");
+        store.store(&sample()).expect("store");
+        assert_eq!(FileRegistry::new(dir.path()).load().expect("load"), Some(sample()));
+        assert!(!dir.path().join(FileRegistry::TEMPORARY).exists());
+    }
+
+    #[test]
+    fn a_corrupt_or_newer_registry_is_an_error_not_an_empty_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FileRegistry::FILE);
+        std::fs::write(&path, b"{\"format\": 1, \"agents\": [").expect("write");
+        assert!(matches!(FileRegistry::new(dir.path()).load(), Err(RegistryError::Decode { .. })));
+        std::fs::write(&path, b"{\"format\": 2}").expect("write");
+        assert!(matches!(FileRegistry::new(dir.path()).load(), Err(RegistryError::Format { format: 2, .. })));
+    }
+}
