@@ -440,8 +440,12 @@ impl Service {
         let id = AppId::new(&def.id);
         let now = self.now();
         let old = self.core.app(&id).cloned();
-        let version = match &old {
-            Some(old) => now.wall.max(Timestamp::from_millis(old.version.millis() + 1)),
+        // Versions only grow: after the app's current one and after those of its instances
+        // still being killed (a deleted app re-created within the same millisecond).
+        let newest =
+            old.as_ref().map(|o| o.version).into_iter().chain(self.core.instances_of(&id).map(|i| i.run_spec_version));
+        let version = match newest.max() {
+            Some(newest) => now.wall.max(Timestamp::from_millis(newest.millis() + 1)),
             None => now.wall,
         };
         def.version = Some(convert::api_time(version));

@@ -189,8 +189,9 @@ impl SchedulerCore {
         let healthy_kills = healthy_kills.min(healthy_old.len());
         victims.extend(select_for_kill(&healthy_old, healthy_kills, spec.kill_selection));
         // More new instances than wanted (scaled down during the upgrade): the surplus goes.
+        // Inactive unreachable ones are being replaced: they are not new instances that count.
         let new: Vec<&Instance> =
-            live.iter().copied().filter(|i| i.goal == Goal::Running && spec.is_current(i.run_spec_version)).collect();
+            live.iter().copied().filter(|i| i.is_counted() && spec.is_current(i.run_spec_version)).collect();
         if new.len() > n {
             victims.extend(select_for_kill(&new, new.len() - n, spec.kill_selection));
         }

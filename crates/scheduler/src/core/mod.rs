@@ -138,6 +138,10 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Most rounds of convergence in one step (each round converges the apps the previous one
+/// changed; two are enough for any app, the rest is a guard).
+const CONVERGE_ROUNDS: usize = 4;
+
 /// Identifies one [`Command::Persist`]; acknowledged by [`Event::Stored`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WriteId(pub u64);
@@ -665,9 +669,16 @@ impl SchedulerCore {
     }
 
     fn finish_step(&mut self) -> Vec<Command> {
-        let apps = std::mem::take(&mut self.step.converge);
-        for app_id in &apps {
-            self.converge(app_id);
+        // Converging may change what an app needs (a decommissioned old instance that vanished
+        // ends an upgrade, and the app then scales): until it is stable, a few rounds at most.
+        for _ in 0..CONVERGE_ROUNDS {
+            let apps = std::mem::take(&mut self.step.converge);
+            if apps.is_empty() {
+                break;
+            }
+            for app_id in &apps {
+                self.converge(app_id);
+            }
         }
         self.send_kills();
         let touched: Vec<InstanceId> = self.step.dirty.iter().cloned().collect();

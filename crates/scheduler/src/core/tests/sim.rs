@@ -411,8 +411,9 @@ impl Sim {
             Op::Advance { millis } => self.advance(Duration::from_millis(u64::from(millis))),
             Op::Scale { app, instances } => {
                 let id = AppId::new(&format!("/app{app}"));
-                let base = self.core.app(&id).cloned().unwrap_or_else(|| sim_app(app, instances, self.now.wall));
-                let spec = RunSpec { instances, version: self.now.wall, ..base };
+                let version = self.next_version(&id);
+                let base = self.core.app(&id).cloned().unwrap_or_else(|| sim_app(app, instances, version));
+                let spec = RunSpec { instances, version, ..base };
                 self.events.push_back(Event::AppPut { spec });
             }
             Op::ConfigChange { app } => {
@@ -420,7 +421,7 @@ impl Sim {
                 if let Some(mut spec) = self.core.app(&id).cloned() {
                     self.config_generation += 1;
                     spec.command = CommandSpec::Shell(format!("sleep {}", 1000 + self.config_generation));
-                    spec.version = self.now.wall;
+                    spec.version = self.next_version(&id);
                     self.events.push_back(Event::AppPut { spec });
                 }
             }
@@ -587,6 +588,18 @@ impl Sim {
         }
     }
 
+    /// The version of a change of `app` as the service gives it: now, but always after the
+    /// app's current version (which a kill-and-scale may have set ahead of the clock).
+    fn next_version(&self, app: &AppId) -> Timestamp {
+        let newest = self
+            .core
+            .app(app)
+            .map(|s| s.version)
+            .into_iter()
+            .chain(self.core.instances_of(app).map(|i| i.run_spec_version));
+        newest.max().map_or(self.now.wall, |newest| self.now.wall.max(Timestamp::from_millis(newest.millis() + 1)))
+    }
+
     /// Heals everything and runs with plentiful offers until every app runs its instances.
     fn check_liveness(&mut self) {
         self.auto_store = true;
@@ -676,4 +689,77 @@ fn a_plain_run_converges_quickly() {
     let mut sim = Sim::new(1);
     sim.check_liveness();
     assert!(sim.now.mono < start().mono + Duration::from_secs(30), "converged at {:?}", sim.now.mono);
+}
+
+#[test]
+fn a_scale_after_a_kill_and_scale_in_the_same_millisecond_converges() {
+    // Found by `random_runs_are_safe_and_converge`: the kill-and-scale set the app's version a
+    // millisecond ahead of the clock; the scale after it must not carry an older version (the
+    // service never gives one; the simulation did).
+    let ops = [
+        Op::Advance { millis: 1 },
+        Op::Scale { app: 0, instances: 0 },
+        Op::Scale { app: 2, instances: 1 },
+        Op::StoreAll,
+        Op::OfferRound,
+        Op::StoreOne,
+        Op::Scale { app: 2, instances: 2 },
+        Op::KillViaApi { pick: 816085417354917476, scale: true, wipe: false },
+        Op::OfferRound,
+        Op::StoreAll,
+        Op::Scale { app: 2, instances: 1 },
+    ];
+    run(0, &ops);
+}
+
+#[test]
+fn replaced_unreachable_instances_of_an_upgrade_are_all_rescheduled() {
+    // Found by `random_runs_are_safe_and_converge`: the old instance and two new ones of an
+    // upgrade turn UnreachableInactive in one step; the old one is expunged and the app must
+    // then schedule replacements for all three.
+    let ops = [
+        Op::StoreAll,
+        Op::OfferRound,
+        Op::StoreOne,
+        Op::OfferRound,
+        Op::Heal { agent: 0 },
+        Op::StoreAll,
+        Op::DeleteApp { app: 2 },
+        Op::FailTask { pick: 129273154348016763, finish: false },
+        Op::Scale { app: 2, instances: 3 },
+        Op::Partition { agent: 0 },
+        Op::Resubscribe,
+        Op::Advance { millis: 1000 },
+        Op::Scale { app: 1, instances: 3 },
+        Op::OfferRound,
+        Op::StoreAll,
+        Op::KillViaApi { pick: 9919236418423153462, scale: false, wipe: false },
+        Op::Heal { agent: 0 },
+        Op::FailTask { pick: 4891051905973340011, finish: false },
+        Op::FailTask { pick: 12561204925708140408, finish: false },
+        Op::ConfigChange { app: 1 },
+        Op::KillViaApi { pick: 3731526508799992550, scale: false, wipe: false },
+        Op::OfferRound,
+        Op::StoreAll,
+        Op::FailTask { pick: 14875081034273692101, finish: false },
+        Op::Restart,
+        Op::Partition { agent: 0 },
+        Op::Advance { millis: 10050 },
+        Op::Advance { millis: 9950 },
+    ];
+    run(14687887965175152644, &ops);
+}
+
+#[test]
+fn an_app_re_created_while_its_old_tasks_are_killed_gets_its_instances() {
+    // Found by `random_runs_are_safe_and_converge`.
+    let ops = [
+        Op::OfferRound,
+        Op::StoreAll,
+        Op::Scale { app: 2, instances: 3 },
+        Op::OfferRound,
+        Op::DeleteApp { app: 2 },
+        Op::Scale { app: 2, instances: 1 },
+    ];
+    run(0, &ops);
 }
