@@ -316,36 +316,6 @@ async fn invalid_health_and_readiness_check_fields_get_422_on_every_way_in() {
     assert_eq!(app["app"]["healthChecks"][0]["intervalSeconds"], 0, "{app}");
 }
 
-/// Follows `/v2/events` in the background: every `status_update_event`, with when it arrived.
-fn follow_status_updates(url: String) -> std::sync::Arc<std::sync::Mutex<Vec<(Instant, Value)>>> {
-    use futures::StreamExt;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        let response = reqwest::Client::new()
-            .get(format!("{url}/v2/events?event_type=status_update_event"))
-            .header("Accept", "text/event-stream")
-            .send()
-            .await
-            .expect("GET /v2/events");
-        let mut body = response.bytes_stream();
-        let mut buffer = String::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find('\n') {
-                let line: String = buffer.drain(..=end).collect();
-                if let Some(data) = line.trim_end().strip_prefix("data:")
-                    && let Ok(event) = serde_json::from_str::<Value>(data.trim())
-                    && event["eventType"] == "status_update_event"
-                {
-                    sink.lock().expect("lock").push((Instant::now(), event));
-                }
-            }
-        }
-    });
-    seen
-}
-
 /// Issue 13, item 7: tasks that fail their health checks at once (interval, timeout and grace
 /// period all zero, as the tester's) are killed and relaunched with a growing delay, whether
 /// Marathon (HTTP to a port nothing serves) or the agent (COMMAND `false`) checks them: a
@@ -355,7 +325,7 @@ fn follow_status_updates(url: String) -> std::sync::Arc<std::sync::Mutex<Vec<(In
 async fn tasks_killed_for_failing_health_checks_are_relaunched_with_a_growing_delay() {
     let mut cluster = Cluster::start(1).await;
     let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
-    let updates = follow_status_updates(marathon.url(""));
+    let updates = follow_events(&marathon.url(""), "?event_type=status_update_event");
     let zeros = json!({"intervalSeconds": 0, "timeoutSeconds": 0, "gracePeriodSeconds": 0, "delaySeconds": 0});
     let mut http = zeros.clone();
     http["protocol"] = json!("HTTP");
@@ -370,17 +340,23 @@ async fn tasks_killed_for_failing_health_checks_are_relaunched_with_a_growing_de
         let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
         assert_eq!(status, 201, "{answer}");
     }
-    eventually(TIMEOUT, "the event stream", || async { (!updates.lock().expect("lock").is_empty()).then_some(()) })
-        .await;
+    eventually(TIMEOUT, "the event stream", || async {
+        updates.lock().expect("lock").iter().any(|e| e.kind == "status_update_event").then_some(())
+    })
+    .await;
     // Twelve seconds after each app's first task ran: launches at about 0, 1, 3 and 7 s (plus
     // the time each task takes to fail), the next one at about 15 s.
     let window = Duration::from_secs(12);
     let launches = |app: &str| -> Vec<(Instant, String)> {
         let seen = updates.lock().expect("lock").clone();
         let mut runs: Vec<(Instant, String)> = Vec::new();
-        for (at, event) in seen {
+        for SeenEvent { at, data: event, .. } in seen {
             let task = event["taskId"].as_str().unwrap_or_default().to_string();
-            if event["appId"] == app && event["taskStatus"] == "TASK_RUNNING" && !runs.iter().any(|(_, t)| *t == task) {
+            if event["eventType"] == "status_update_event"
+                && event["appId"] == app
+                && event["taskStatus"] == "TASK_RUNNING"
+                && !runs.iter().any(|(_, t)| *t == task)
+            {
                 runs.push((at, task));
             }
         }

@@ -12,35 +12,6 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Follows `/v2/events` in the background; the event types seen so far, in order.
-fn follow_events(url: String) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
-    use futures::StreamExt;
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = seen.clone();
-    tokio::spawn(async move {
-        let response = reqwest::Client::new()
-            .get(format!("{url}/v2/events"))
-            .header("Accept", "text/event-stream")
-            .send()
-            .await
-            .expect("GET /v2/events");
-        let mut body = response.bytes_stream();
-        let mut buffer = String::new();
-        while let Some(Ok(chunk)) = body.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find('\n') {
-                let line: String = buffer.drain(..=end).collect();
-                if let Some(kind) =
-                    line.trim_end().strip_prefix("event: ").or_else(|| line.trim_end().strip_prefix("event:"))
-                {
-                    sink.lock().expect("lock").push(kind.trim().to_string());
-                }
-            }
-        }
-    });
-    seen
-}
-
 fn ids(tasks: &[Value]) -> BTreeSet<String> {
     tasks.iter().filter_map(|t| t["id"].as_str().map(str::to_string)).collect()
 }
@@ -497,9 +468,9 @@ fn health_checked_web_app(id: &str, instances: u32) -> Value {
 async fn an_instance_failing_its_health_checks_is_killed_and_replaced() {
     let mut cluster = Cluster::start(1).await;
     let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
-    let events = follow_events(marathon.url(""));
+    let events = follow_events(&marathon.url(""), "");
     eventually(TIMEOUT, "the event stream", || async {
-        events.lock().expect("lock").contains(&"event_stream_attached".to_string()).then_some(())
+        events.lock().expect("lock").iter().any(|e| e.kind == "event_stream_attached").then_some(())
     })
     .await;
     let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(health_checked_web_app("hc", 1))).await;
@@ -544,7 +515,7 @@ async fn an_instance_failing_its_health_checks_is_killed_and_replaced() {
         "failed_health_check_event",
         "unhealthy_instance_kill_event",
     ] {
-        assert!(seen.iter().any(|k| k == kind), "no {kind} in {seen:?}");
+        assert!(seen.iter().any(|e| e.kind == kind), "no {kind} in {seen:?}");
     }
     // Health check results parse with the strict marathon-python models.
     let url = marathon.url("");

@@ -719,3 +719,40 @@ impl Marathon {
         .await
     }
 }
+
+/// One event of Marathon's `/v2/events` stream, with when it arrived.
+#[derive(Debug, Clone)]
+pub struct SeenEvent {
+    pub at: Instant,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// Follows `<url>/v2/events<query>` in the background; the events seen so far, in order.
+pub fn follow_events(url: &str, query: &str) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let url = format!("{url}/v2/events{query}");
+    tokio::spawn(async move {
+        let response =
+            reqwest::Client::new().get(url).header("Accept", "text/event-stream").send().await.expect("GET /v2/events");
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        let mut kind = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                let line = line.trim_end();
+                if let Some(event) = line.strip_prefix("event:") {
+                    kind = event.trim().to_string();
+                } else if let Some(data) = line.strip_prefix("data:") {
+                    let data = serde_json::from_str(data.trim()).unwrap_or(Value::Null);
+                    let event = SeenEvent { at: Instant::now(), kind: std::mem::take(&mut kind), data };
+                    sink.lock().expect("lock").push(event);
+                }
+            }
+        }
+    });
+    seen
+}
