@@ -31,44 +31,53 @@ pub const DEFAULT_AGENT_REREGISTER_TIMEOUT: &str = "1mins";
 #[derive(Debug, Clone, clap::Args)]
 pub struct MasterFlags {
     /// Port to listen on.
-    #[arg(long, default_value_t = 5050)]
+    #[arg(long, default_value_t = 5050, env = "MESOS_PORT")]
     pub port: u16,
     /// IP address to listen on and to advertise.
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, default_value = "127.0.0.1", env = "MESOS_IP")]
     pub ip: IpAddr,
     /// Hostname to advertise (default: this machine's hostname).
-    #[arg(long)]
+    #[arg(long, env = "MESOS_HOSTNAME")]
     pub hostname: Option<String>,
     /// Directory for the master's files.
-    #[arg(long = "work_dir", alias = "work-dir")]
+    #[arg(long = "work_dir", alias = "work-dir", env = "MESOS_WORK_DIR")]
     pub work_dir: PathBuf,
     /// How often offers are made.
-    #[arg(long = "allocation_interval", alias = "allocation-interval", default_value = "1secs", value_parser = parse_duration)]
+    #[arg(long = "allocation_interval", alias = "allocation-interval", default_value = "1secs", value_parser = parse_duration, env = "MESOS_ALLOCATION_INTERVAL")]
     pub allocation_interval: Duration,
     /// Agent ping period and pong deadline (upstream default 15secs; ours detects loss in ~2 s).
-    #[arg(long = "agent_ping_timeout", alias = "agent-ping-timeout", default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long = "agent_ping_timeout", alias = "agent-ping-timeout", default_value = "500ms", value_parser = parse_duration, env = "MESOS_AGENT_PING_TIMEOUT")]
     pub agent_ping_timeout: Duration,
     /// Missed pongs in a row after which an agent is unreachable.
-    #[arg(long = "max_agent_ping_timeouts", alias = "max-agent-ping-timeouts", default_value_t = 4)]
+    #[arg(
+        long = "max_agent_ping_timeouts",
+        alias = "max-agent-ping-timeouts",
+        default_value_t = 4,
+        env = "MESOS_MAX_AGENT_PING_TIMEOUTS"
+    )]
     pub max_agent_ping_timeouts: u32,
     /// After a master restart, agents from the registry that have not reregistered by then are
     /// marked unreachable (upstream default 10mins; our agents retry registration at least
     /// every 5 s and give up on an unanswered REGISTER after 15 s, so a minute is many tries).
-    #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = parse_duration)]
+    #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = parse_duration, env = "MESOS_AGENT_REREGISTER_TIMEOUT")]
     pub agent_reregister_timeout: Duration,
     /// Where the registry (admitted, unreachable and gone agents) is kept: `work_dir` (a file
     /// in --work_dir, survives restarts) or `in_memory` (nothing survives a restart).
-    #[arg(long, value_enum, default_value = "work_dir")]
+    #[arg(long, value_enum, default_value = "work_dir", env = "MESOS_REGISTRY")]
     pub registry: RegistryKind,
     /// Period of HEARTBEAT events to frameworks.
-    #[arg(long = "heartbeat_interval", alias = "heartbeat-interval", default_value = "15secs", value_parser = parse_duration)]
+    #[arg(long = "heartbeat_interval", alias = "heartbeat-interval", default_value = "15secs", value_parser = parse_duration, env = "MESOS_HEARTBEAT_INTERVAL")]
     pub heartbeat_interval: Duration,
     /// Outstanding offers are rescinded after this long (default: never).
-    #[arg(long = "offer_timeout", alias = "offer-timeout", value_parser = parse_duration)]
+    #[arg(long = "offer_timeout", alias = "offer-timeout", value_parser = parse_duration, env = "MESOS_OFFER_TIMEOUT")]
     pub offer_timeout: Option<Duration>,
-    #[arg(long = "max_completed_frameworks", default_value_t = 50)]
+    #[arg(long = "max_completed_frameworks", default_value_t = 50, env = "MESOS_MAX_COMPLETED_FRAMEWORKS")]
     pub max_completed_frameworks: usize,
-    #[arg(long = "max_completed_tasks_per_framework", default_value_t = 1000)]
+    #[arg(
+        long = "max_completed_tasks_per_framework",
+        default_value_t = 1000,
+        env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK"
+    )]
     pub max_completed_tasks_per_framework: usize,
 }
 

@@ -10,68 +10,128 @@ pub struct SchedulerFlags {
     #[arg(long, env = "MARATHON_MASTER")]
     pub master: String,
     /// Port of the REST API and UI.
-    #[arg(long = "http_port", alias = "http-port", default_value_t = 8080)]
+    #[arg(long = "http_port", alias = "http-port", default_value_t = 8080, env = "MARATHON_HTTP_PORT")]
     pub http_port: u16,
     /// Address the REST API listens on.
-    #[arg(long = "http_address", alias = "http-address", default_value = "0.0.0.0")]
+    #[arg(long = "http_address", alias = "http-address", default_value = "0.0.0.0", env = "MARATHON_HTTP_ADDRESS")]
     pub http_address: IpAddr,
     /// Directory of the embedded store (`marathon-state.redb`).
-    #[arg(long = "work_dir", alias = "work-dir", default_value = "marathon-scheduler")]
+    #[arg(long = "work_dir", alias = "work-dir", default_value = "marathon-scheduler", env = "MARATHON_WORK_DIR")]
     pub work_dir: PathBuf,
     /// The host name advertised to Mesos and in `X-Marathon-Leader` (default: this machine's).
-    #[arg(long)]
+    #[arg(long, env = "MARATHON_HOSTNAME")]
     pub hostname: Option<String>,
-    #[arg(long = "framework_name", alias = "framework-name", default_value = "marathon")]
+    #[arg(
+        long = "framework_name",
+        alias = "framework-name",
+        default_value = "marathon",
+        env = "MARATHON_FRAMEWORK_NAME"
+    )]
     pub framework_name: String,
     /// The Mesos role of apps without one.
-    #[arg(long = "mesos_role", alias = "mesos-role", default_value = "*")]
+    #[arg(long = "mesos_role", alias = "mesos-role", default_value = "*", env = "MARATHON_MESOS_ROLE")]
     pub mesos_role: String,
     /// The user tasks run as when an app has none (empty: the agent's user).
-    #[arg(long = "mesos_user", alias = "mesos-user", default_value = "root")]
+    #[arg(long = "mesos_user", alias = "mesos-user", default_value = "root", env = "MARATHON_MESOS_USER")]
     pub mesos_user: String,
     /// Milliseconds between reconciliations with the master (Marathon's unit).
-    #[arg(long = "reconciliation_interval", alias = "reconciliation-interval", default_value_t = 600_000)]
+    #[arg(
+        long = "reconciliation_interval",
+        alias = "reconciliation-interval",
+        default_value_t = 600_000,
+        env = "MARATHON_RECONCILIATION_INTERVAL"
+    )]
     pub reconciliation_interval_ms: u64,
     /// How long the master keeps the framework's tasks while Marathon is away (seconds).
-    #[arg(long = "failover_timeout", alias = "failover-timeout", default_value_t = 604_800)]
+    #[arg(
+        long = "failover_timeout",
+        alias = "failover-timeout",
+        default_value_t = 604_800,
+        env = "MARATHON_FAILOVER_TIMEOUT"
+    )]
     pub failover_timeout_secs: u64,
     /// Instances launched per offer at most.
-    #[arg(long = "max_instances_per_offer", alias = "max-instances-per-offer", default_value_t = 100)]
+    #[arg(
+        long = "max_instances_per_offer",
+        alias = "max-instances-per-offer",
+        default_value_t = 100,
+        env = "MARATHON_MAX_INSTANCES_PER_OFFER"
+    )]
     pub max_instances_per_offer: usize,
     /// Milliseconds an offer that is not needed is refused for.
-    #[arg(long = "decline_offer_duration", alias = "decline-offer-duration", default_value_t = 120_000)]
+    #[arg(
+        long = "decline_offer_duration",
+        alias = "decline-offer-duration",
+        default_value_t = 120_000,
+        env = "MARATHON_DECLINE_OFFER_DURATION"
+    )]
     pub decline_offer_duration_ms: u64,
     /// Milliseconds between two revives at least.
-    #[arg(long = "min_revive_offers_interval", alias = "min-revive-offers-interval", default_value_t = 5_000)]
+    #[arg(
+        long = "min_revive_offers_interval",
+        alias = "min-revive-offers-interval",
+        default_value_t = 5_000,
+        env = "MARATHON_MIN_REVIVE_OFFERS_INTERVAL"
+    )]
     pub min_revive_offers_interval_ms: u64,
     /// Milliseconds a launched task may stay without a status before it is killed.
-    #[arg(long = "task_launch_confirm_timeout", alias = "task-launch-confirm-timeout", default_value_t = 300_000)]
+    #[arg(
+        long = "task_launch_confirm_timeout",
+        alias = "task-launch-confirm-timeout",
+        default_value_t = 300_000,
+        env = "MARATHON_TASK_LAUNCH_CONFIRM_TIMEOUT"
+    )]
     pub task_launch_confirm_timeout_ms: u64,
     /// Milliseconds a launched task may take to reach TASK_RUNNING before it is killed.
-    #[arg(long = "task_launch_timeout", alias = "task-launch-timeout", default_value_t = 300_000)]
+    #[arg(
+        long = "task_launch_timeout",
+        alias = "task-launch-timeout",
+        default_value_t = 300_000,
+        env = "MARATHON_TASK_LAUNCH_TIMEOUT"
+    )]
     pub task_launch_timeout_ms: u64,
     /// Lowest service port.
-    #[arg(long = "local_port_min", alias = "local-port-min", default_value_t = 10_000)]
+    #[arg(
+        long = "local_port_min",
+        alias = "local-port-min",
+        default_value_t = 10_000,
+        env = "MARATHON_LOCAL_PORT_MIN"
+    )]
     pub local_port_min: u16,
     /// Highest service port.
-    #[arg(long = "local_port_max", alias = "local-port-max", default_value_t = 20_000)]
+    #[arg(
+        long = "local_port_max",
+        alias = "local-port-max",
+        default_value_t = 20_000,
+        env = "MARATHON_LOCAL_PORT_MAX"
+    )]
     pub local_port_max: u16,
     /// Deployments that may run at once; more are refused with 403.
-    #[arg(long = "max_running_deployments", alias = "max-running-deployments", default_value_t = 100)]
+    #[arg(
+        long = "max_running_deployments",
+        alias = "max-running-deployments",
+        default_value_t = 100,
+        env = "MARATHON_MAX_RUNNING_DEPLOYMENTS"
+    )]
     pub max_running_deployments: usize,
     /// Prefix of the `PORT*` and `HOST` variables in tasks.
-    #[arg(long = "env_vars_prefix", alias = "env-vars-prefix")]
+    #[arg(long = "env_vars_prefix", alias = "env-vars-prefix", env = "MARATHON_ENV_VARS_PREFIX")]
     pub env_vars_prefix: Option<String>,
     /// `http_callback` turns on HTTP callback subscribers (`/v2/eventSubscriptions`): every event
     /// is POSTed as JSON to every registered callback URL.
-    #[arg(long = "event_subscriber", alias = "event-subscriber", value_enum)]
+    #[arg(long = "event_subscriber", alias = "event-subscriber", value_enum, env = "MARATHON_EVENT_SUBSCRIBER")]
     pub event_subscriber: Option<EventSubscriber>,
     /// Callback URLs registered at start (comma separated), with `--event_subscriber
     /// http_callback`. Subscriptions are kept in memory only: after a restart, only these remain.
-    #[arg(long = "http_endpoints", alias = "http-endpoints", value_delimiter = ',')]
+    #[arg(long = "http_endpoints", alias = "http-endpoints", value_delimiter = ',', env = "MARATHON_HTTP_ENDPOINTS")]
     pub http_endpoints: Vec<String>,
     /// Seconds a callback POST may take before it counts as failed.
-    #[arg(long = "http_event_request_timeout", alias = "http-event-request-timeout", default_value_t = 10)]
+    #[arg(
+        long = "http_event_request_timeout",
+        alias = "http-event-request-timeout",
+        default_value_t = 10,
+        env = "MARATHON_HTTP_EVENT_REQUEST_TIMEOUT"
+    )]
     pub http_event_request_timeout_secs: u64,
 }
 
