@@ -341,7 +341,8 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
         .tasks
         .into_iter()
         .map(|t| RecoveredTask {
-            process: processes.remove(&t.container_id).unwrap_or(RecoveredProcess::Unknown),
+            // Nothing at all of its container: its launch never started.
+            process: processes.remove(&t.container_id).unwrap_or(RecoveredProcess::NotStarted),
             framework_id: t.framework_id,
             container_id: t.container_id,
             info: t.info,

@@ -420,6 +420,83 @@ async fn restart_learns_how_tasks_ended_while_it_was_down() {
     agent.shutdown().await.expect("shutdown");
 }
 
+/// A crash in the middle of a launch burst, made deterministic: the checkpoint holds what an
+/// agent killed between a task's STARTING and the record of its launch leaves (the task and its
+/// STARTING, no launch record), written by the agent's own checkpoint store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_drops_tasks_whose_process_never_started() {
+    use agent::checkpoint::Store;
+    use agent::core::{Checkpoint, RunPath, UpdateRecord};
+    use mesos_api::ExecutorId;
+    use mesos_api::messages::TaskStatus;
+
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let agent = start_agent(&sandbox, &master, None).await;
+    let agent_id = wait_registered(&agent).await;
+    let fw = framework("F1", true, &["PARTITION_AWARE"]);
+    master.run_task(&fw, task("keeper", &agent_id, "sleep 30", "cpus:0.1;mem:32"));
+    let running = master.ack_until("keeper", TaskState::Running).await;
+    let keeper_pid = wait_for("pid", || task_pid(&sandbox, &container_of(running.last().expect("r")))).await;
+    agent.abort();
+    master.drop_stream();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let store = Store::new(agent::paths::Layout::new(sandbox.work_dir().canonicalize().expect("work dir")));
+    let pending = |task_id: &str, container_id: &str| {
+        let run = RunPath {
+            agent_id: agent_id.clone(),
+            framework_id: FrameworkId::new("F1"),
+            executor_id: ExecutorId::new(task_id),
+            container_id: container_id.to_string(),
+            task_id: mesos_api::TaskId::new(task_id),
+        };
+        let mut starting = TaskStatus::new(mesos_api::TaskId::new(task_id), TaskState::Starting);
+        starting.uuid = Some(format!("uuid-{task_id}"));
+        starting.agent_id = Some(agent_id.clone());
+        vec![
+            Checkpoint::Task {
+                run: run.clone(),
+                info: Box::new(task(task_id, &agent_id, "sleep 30", "cpus:0.1;mem:32")),
+            },
+            Checkpoint::Record { run, record: Box::new(UpdateRecord::Update(Box::new(starting))) },
+        ]
+    };
+    // Never sent to the zygote.
+    let mut cps = pending("unstarted", "c-unstarted");
+    // Sent, ran and ended while the agent was down, but its launch was never recorded: its
+    // monitor's status file says how it ended.
+    cps.extend(pending("unrecorded", "c-unrecorded"));
+    store.apply_batch(&cps).expect("checkpoint");
+    let status_dir = sandbox.work_dir().join("runtime/containers");
+    std::fs::create_dir_all(&status_dir).expect("status dir");
+    std::fs::write(status_dir.join("c-unrecorded.status"), "exited 3\n").expect("status file");
+
+    let agent = start_agent(&sandbox, &master, None).await;
+    let reg = master.wait_registers(2).await;
+    assert_eq!(reg.agent_id.as_ref(), Some(&agent_id));
+    let dropped = master.ack_until("unstarted", TaskState::Dropped).await;
+    let last = dropped.last().expect("update");
+    assert!(
+        dropped.iter().all(|u| matches!(u.status.state, TaskState::Starting | TaskState::Dropped)),
+        "the checkpointed STARTING, then TASK_DROPPED: {:?}",
+        dropped.iter().map(|u| u.status.state).collect::<Vec<_>>()
+    );
+    assert_eq!(last.status.reason, Some(Reason::AgentRestarted));
+    assert_eq!(last.status.source, Some(Source::Agent));
+    assert_eq!(last.status.message.as_deref(), Some("Task launched during agent restart"));
+    let ended = master.ack_until("unrecorded", TaskState::Failed).await;
+    assert_eq!(ended.last().and_then(|u| u.status.message.clone()).as_deref(), Some("Command exited with status 3"));
+    assert!(pid_alive(keeper_pid), "the task that did start keeps running");
+    assert!(
+        master
+            .updates_of("keeper")
+            .iter()
+            .all(|u| u.status.state == TaskState::Running || u.status.state == TaskState::Starting)
+    );
+    agent.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_keeps_only_checkpointed_tasks() {
     let sandbox = Sandbox::new();

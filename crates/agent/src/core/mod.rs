@@ -251,8 +251,14 @@ pub enum RecoveredProcess {
     Running { pid: Option<i32> },
     /// Ended while the agent was down.
     Exited(ExitInfo),
-    /// No record of a process (never started, or the record is lost).
+    /// Its launch was recorded, but nothing says how it ended (its monitor is gone without a
+    /// status): the process started and died abnormally.
     Unknown,
+    /// No launch record: the agent died before it learned that the process started (the
+    /// launch was never sent, or its monitor's report never read). Whatever a request that
+    /// did reach the zygote left is destroyed; the task was never launched as far as anyone
+    /// was told.
+    NotStarted,
 }
 
 /// A checkpointed task, as read back from `meta/`.
@@ -732,30 +738,46 @@ impl AgentCore {
                 }
                 out.push(Command::Destroy { container_id: rt.container_id });
             }
-            RecoveredProcess::Unknown => {
+            RecoveredProcess::Unknown if state != TaskState::Staging => {
                 if !state.is_terminal() {
-                    if state == TaskState::Staging {
-                        let lost = TaskState::Dropped.for_framework(framework.partition_aware());
-                        self.push_update(
-                            now,
-                            &key,
-                            lost,
-                            Source::Agent,
-                            Some(Reason::AgentRestarted),
-                            Some("Task launched during agent restart".to_string()),
-                            out,
-                        );
-                    } else {
-                        self.push_update(
-                            now,
-                            &key,
-                            TaskState::Failed,
-                            Source::Agent,
-                            Some(Reason::ExecutorTerminated),
-                            Some("Abnormal executor termination: the task's process is gone".to_string()),
-                            out,
-                        );
-                    }
+                    self.push_update(
+                        now,
+                        &key,
+                        TaskState::Failed,
+                        Source::Agent,
+                        Some(Reason::ExecutorTerminated),
+                        Some("Abnormal executor termination: the task's process is gone".to_string()),
+                        out,
+                    );
+                }
+                out.push(Command::Destroy { container_id: rt.container_id });
+            }
+            RecoveredProcess::Unknown | RecoveredProcess::NotStarted => {
+                if kill_requested && !state.is_terminal() {
+                    self.push_update(
+                        now,
+                        &key,
+                        TaskState::Killed,
+                        Source::Agent,
+                        Some(Reason::TaskKilledDuringLaunch),
+                        Some("Task killed before it was launched".to_string()),
+                        out,
+                    );
+                } else if !state.is_terminal() {
+                    // As Mesos does for a task its executor never got because the agent
+                    // restarted: not a failure of the task, so TASK_DROPPED (TASK_LOST for a
+                    // framework that is not partition-aware) with REASON_AGENT_RESTARTED.
+                    let never_launched = TaskState::Dropped.for_framework(framework.partition_aware());
+                    info!(task_id = %key.1, state = never_launched.name(), "the task's process was never started before the agent restarted");
+                    self.push_update(
+                        now,
+                        &key,
+                        never_launched,
+                        Source::Agent,
+                        Some(Reason::AgentRestarted),
+                        Some("Task launched during agent restart".to_string()),
+                        out,
+                    );
                 }
                 out.push(Command::Destroy { container_id: rt.container_id });
             }

@@ -1057,6 +1057,93 @@ fn recovery_of_tasks_without_a_process() {
 }
 
 #[test]
+fn recovery_of_tasks_whose_process_never_started_drops_them_without_a_failure() {
+    let pa = framework("P", true, &["PARTITION_AWARE", "TASK_KILLING_STATE"]);
+    let in_framework = |fw: &str, mut t: RecoveredTask| {
+        t.framework_id = FrameworkId::new(fw);
+        t
+    };
+    let starting = |task: &str, uuid: &str| vec![status_record(task, TaskState::Starting, uuid)];
+    let recovery = Recovery {
+        agent_id: Some(AgentId::new("A1")),
+        frameworks: vec![framework("F", true, &[]), pa],
+        tasks: vec![
+            // Checkpointed, its sandbox not even made.
+            in_framework("P", recovered("staged", "c1", vec![], RecoveredProcess::NotStarted)),
+            // STARTING sent (and acknowledged), the launch never reached the zygote.
+            in_framework(
+                "P",
+                recovered(
+                    "starting",
+                    "c2",
+                    vec![status_record("starting", TaskState::Starting, "u2"), UpdateRecord::Ack("u2".into())],
+                    RecoveredProcess::NotStarted,
+                ),
+            ),
+            // The same for a framework that is not partition-aware: TASK_LOST.
+            recovered("old-style", "c3", starting("old-style", "u3"), RecoveredProcess::NotStarted),
+            // Killed while its launch was pending.
+            in_framework(
+                "P",
+                recovered(
+                    "killed",
+                    "c4",
+                    vec![
+                        status_record("killed", TaskState::Starting, "u4"),
+                        UpdateRecord::Kill,
+                        status_record("killed", TaskState::Killing, "u5"),
+                    ],
+                    RecoveredProcess::NotStarted,
+                ),
+            ),
+            // It did start (its launch is recorded) and its monitor vanished: a failure.
+            in_framework("P", recovered("vanished", "c5", starting("vanished", "u6"), RecoveredProcess::Unknown)),
+            // It started and ended while the agent was down: reported as it ended.
+            in_framework(
+                "P",
+                recovered(
+                    "ended",
+                    "c6",
+                    starting("ended", "u7"),
+                    RecoveredProcess::Exited(ExitInfo { termination: Termination::Exited(3), oom: None }),
+                ),
+            ),
+        ],
+        orphan_containers: vec![],
+    };
+    let mut core = AgentCore::new(config());
+    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
+    let mut d = destroys(&out);
+    d.sort();
+    assert_eq!(d, vec!["c1", "c2", "c3", "c4", "c5", "c6"], "whatever a launch left is destroyed");
+    assert!(!out.iter().any(|c| matches!(c, Command::Spawn(_) | Command::Prepare(_) | Command::Reattach { .. })));
+    let snap = core.snapshot();
+    let last = |id: &str| {
+        let t = snap.tasks.iter().find(|t| t.task.task_id.as_str() == id).expect("task");
+        let s = t.task.statuses.last().expect("status").clone();
+        (s.state, s.reason, s.source, s.message.unwrap_or_default())
+    };
+    let dropped =
+        |state| (state, Some(Reason::AgentRestarted), Some(Source::Agent), "Task launched during agent restart".into());
+    assert_eq!(last("staged"), dropped(TaskState::Dropped));
+    assert_eq!(last("starting"), dropped(TaskState::Dropped));
+    assert_eq!(last("old-style"), dropped(TaskState::Lost));
+    assert_eq!(
+        last("killed"),
+        (
+            TaskState::Killed,
+            Some(Reason::TaskKilledDuringLaunch),
+            Some(Source::Agent),
+            "Task killed before it was launched".into()
+        )
+    );
+    assert_eq!(last("vanished").0, TaskState::Failed);
+    assert_eq!(last("vanished").1, Some(Reason::ExecutorTerminated));
+    assert_eq!(last("ended").0, TaskState::Failed);
+    assert_eq!(last("ended").3, "Command exited with status 3");
+}
+
+#[test]
 fn recovery_forgets_fully_acknowledged_terminal_tasks() {
     let recovery = Recovery {
         agent_id: Some(AgentId::new("A1")),
