@@ -22,6 +22,7 @@ pub mod containers;
 pub mod core;
 pub mod detect;
 pub mod fetcher;
+mod file_server;
 pub mod files;
 pub mod flags;
 pub mod health;
@@ -295,7 +296,12 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         start_time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         started: std::time::Instant::now(),
     };
-    let app = server::router(server::AppState { info: Arc::new(info), snapshot: snapshot_rx.clone(), fresh: fresh_tx });
+    let app = server::router(server::AppState {
+        info: Arc::new(info),
+        snapshot: snapshot_rx.clone(),
+        fresh: fresh_tx,
+        file_io: Default::default(),
+    });
     let mut stop_server = stop_rx;
     let server = tokio::spawn(async move {
         let stopped = async move {

@@ -554,6 +554,60 @@ async fn files_endpoints_refuse_paths_outside_the_sandboxes() {
     let _ = AgentId::new("unused");
 }
 
+/// A task makes a named pipe in its sandbox; hundreds of downloads and reads of it at once are
+/// refused at once (opening a pipe blocks until a writer comes: each used to hold one of the
+/// blocking threads the agent also launches tasks with), and a task launched right after runs
+/// promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_a_named_pipe_are_refused_at_once_and_never_hold_up_launches() {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let agent = start_agent(&sandbox, &master, None).await;
+    let agent_id = wait_registered(&agent).await;
+    let fw = framework("F1", false, &[]);
+    master.run_task(&fw, task("piper", &agent_id, "mkfifo pipe && exec sleep 60", "cpus:0.1;mem:32"));
+    master.ack_until("piper", TaskState::Running).await;
+    let pipe = sandbox.work_dir().join(format!("slaves/{agent_id}/frameworks/F1/executors/piper/runs/latest/pipe"));
+    wait_for("the named pipe", || std::fs::metadata(&pipe).ok().filter(|m| m.file_type().is_fifo())).await;
+    let addr = agent.local_addr();
+    let http = reqwest::Client::new();
+    let path = "/frameworks/F1/executors/piper/runs/latest/pipe";
+    let requests = (0..600).map(|i| {
+        let url = match i % 3 {
+            0 => format!("http://{addr}/files/read?path={path}&offset=0"),
+            _ => format!("http://{addr}/files/download?path={path}"),
+        };
+        let http = http.clone();
+        async move {
+            let response = http.get(url).send().await.expect("request");
+            (response.status().as_u16(), response.text().await.unwrap_or_default())
+        }
+    });
+    let started = Instant::now();
+    let answers = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(requests)).await;
+    let Ok(answers) = answers else {
+        // Let whatever still waits for a writer go before failing.
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(nonblocking_flag()).open(&pipe);
+        panic!("600 requests for a named pipe got no answer within 30 s");
+    };
+    let took = started.elapsed();
+    for (code, body) in &answers {
+        assert_eq!(*code, 400, "{body}");
+        assert!(body.contains("not a regular file"), "{body}");
+    }
+    assert!(took < Duration::from_secs(15), "600 refusals took {took:?}");
+    let before = Instant::now();
+    master.run_task(&fw, task("after", &agent_id, "sleep 30", "cpus:0.1;mem:32"));
+    master.ack_until("after", TaskState::Running).await;
+    assert!(before.elapsed() < Duration::from_secs(5), "a launch after the requests took {:?}", before.elapsed());
+    agent.shutdown().await.expect("shutdown");
+}
+
+fn nonblocking_flag() -> i32 {
+    nix::fcntl::OFlag::O_NONBLOCK.bits()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_get_the_mesos_environment() {
     let sandbox = Sandbox::new();
