@@ -25,6 +25,7 @@ pub mod fetcher;
 mod file_server;
 pub mod files;
 pub mod flags;
+pub mod gc;
 pub mod health;
 pub mod link;
 pub mod paths;
@@ -176,6 +177,9 @@ fn system_hostname() -> String {
 /// Starts the agent: recovers the work dir, binds the HTTP server, registers with the master.
 pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let master = flags::parse_master(&flags.master)?;
+    if !(0.0..=1.0).contains(&flags.gc_disk_headroom) {
+        return Err(FlagError::Headroom(flags.gc_disk_headroom.to_string()).into());
+    }
     let work_err = |path: &std::path::Path| {
         let path = path.to_path_buf();
         move |source| AgentError::WorkDir { path, source }
@@ -251,6 +255,9 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         registration_backoff_max: REGISTRATION_BACKOFF_MAX.max(flags.registration_backoff_factor),
         cgroups: containers.launcher().has_cgroups(),
         seed: rand::random(),
+        gc_delay: flags.gc_delay,
+        gc_disk_headroom: flags.gc_disk_headroom,
+        disk_watch_interval: flags.disk_watch_interval,
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (fresh_tx, snapshot_requests) = mpsc::unbounded_channel();
@@ -361,7 +368,9 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
         orphans = processes.len(),
         "recovered the work dir"
     );
+    let sandboxes = gc::scan(&layout, meta.agent_id.as_ref());
     Recovery {
+        sandboxes,
         agent_id: meta.agent_id,
         frameworks: meta.frameworks,
         tasks,

@@ -255,6 +255,7 @@ pub(crate) fn metrics_json(info: &ServerInfo, snap: &Snapshot) -> Value {
     put("slave/registered", if snap.registered { 1.0 } else { 0.0 });
     put("slave/uptime_secs", info.started.elapsed().as_secs_f64());
     put("slave/recovery_errors", 0.0);
+    put("gc/path_removals_pending", snap.gc_pending as f64);
     let live = |state: &str| snap.tasks.iter().filter(|t| t.task.state.name() == state).count() as f64;
     for (name, state) in [
         ("staging", "TASK_STAGING"),

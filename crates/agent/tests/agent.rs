@@ -608,6 +608,51 @@ fn nonblocking_flag() -> i32 {
     nix::fcntl::OFlag::O_NONBLOCK.bits()
 }
 
+/// `--gc_delay`: the sandbox of a task that ended (and whose updates were acknowledged) is
+/// removed that long after, those of running tasks stay, `/files/browse` of a removed one
+/// answers 404 as Mesos does; a restarted agent removes what the previous run left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_of_ended_tasks_are_removed_after_the_gc_delay() {
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let mut flags = sandbox.flags(&master);
+    flags.gc_delay = Duration::from_secs(2);
+    let agent = start_agent(&sandbox, &master, Some(flags.clone())).await;
+    let agent_id = wait_registered(&agent).await;
+    let fw = framework("F1", true, &[]);
+    let executor_dir =
+        |task: &str| sandbox.work_dir().join(format!("slaves/{agent_id}/frameworks/F1/executors/{task}"));
+    let browse = |task: &str| format!("/files/browse?path=/frameworks/F1/executors/{task}/runs/latest");
+    master.run_task(&fw, task("running", &agent_id, "sleep 60", "cpus:0.1;mem:32"));
+    master.run_task(&fw, task("done", &agent_id, "echo bye", "cpus:0.1;mem:32"));
+    master.ack_until("running", TaskState::Running).await;
+    master.ack_until("done", TaskState::Finished).await;
+    let completed = Instant::now();
+    assert_eq!(http_get(agent.local_addr(), &browse("done")).await.0, 200);
+    wait_for("the ended task's sandbox to be removed", || (!executor_dir("done").exists()).then_some(())).await;
+    assert!(completed.elapsed() >= Duration::from_millis(1500), "removed after {:?}", completed.elapsed());
+    let (code, body) = http_get(agent.local_addr(), &browse("done")).await;
+    assert_eq!(code, 404, "{body}");
+    assert!(executor_dir("running").join("runs/latest/stdout").exists(), "a running task's sandbox stays");
+    assert_eq!(http_get(agent.local_addr(), &browse("running")).await.0, 200);
+
+    // A task ends, and the agent dies before the sandbox's time is up: the next one removes it.
+    master.run_task(&fw, task("done-before-crash", &agent_id, "true", "cpus:0.1;mem:32"));
+    master.ack_until("done-before-crash", TaskState::Finished).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    agent.abort();
+    master.drop_stream();
+    assert!(executor_dir("done-before-crash").exists());
+    let agent = start_agent(&sandbox, &master, Some(flags)).await;
+    wait_registered(&agent).await;
+    wait_for("the sandbox a previous run left to be removed", || {
+        (!executor_dir("done-before-crash").exists()).then_some(())
+    })
+    .await;
+    assert!(executor_dir("running").join("runs/latest/stdout").exists(), "a running task's sandbox stays");
+    agent.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_get_the_mesos_environment() {
     let sandbox = Sandbox::new();

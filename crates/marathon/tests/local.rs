@@ -112,6 +112,25 @@ async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restar
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_passes_the_sandbox_gc_flags_to_its_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = [free_port(), free_port(), free_port()];
+    let cgroups = CgroupRoot::new("local-gc");
+    let flags = ["--gc_delay", "3hrs", "--gc_disk_headroom", "0.2", "--disk_watch_interval", "30secs"];
+    let _local = start_local_with(dir.path(), ports, &cgroups.0, "local.log", &flags);
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}/flags", ports[2]);
+    let flags = eventually(Duration::from_secs(20), "the agent's flags", || async {
+        let v: serde_json::Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+        Some(v["flags"].clone())
+    })
+    .await;
+    assert_eq!(flags["gc_delay"], "3hrs");
+    assert_eq!(flags["gc_disk_headroom"], "0.2");
+    assert_eq!(flags["disk_watch_interval"], "30secs");
+}
+
 /// A task in the agent's checkpoint log (`meta/checkpoint.log`), not removed yet.
 struct Checkpointed {
     task_id: String,

@@ -8,6 +8,7 @@
 //! action it protects (a task's info before its launch, an update's record before the
 //! update is sent), so the shell must finish each checkpoint before executing what follows.
 
+mod gc;
 mod health;
 mod recovery;
 mod stream;
@@ -170,6 +171,8 @@ pub struct Snapshot {
     pub completed_tasks: Vec<Arc<TaskView>>,
     /// Count of tasks that reached each terminal state since start.
     pub terminal_counts: BTreeMap<String, u64>,
+    /// Directories scheduled for removal.
+    pub gc_pending: usize,
     pub valid_status_updates: u64,
     pub invalid_status_updates: u64,
     pub registrations: u64,
@@ -198,6 +201,7 @@ pub struct AgentCore {
     registrations: u64,
     started: bool,
     version: u64,
+    gc: gc::Gc,
 }
 
 impl AgentCore {
@@ -223,6 +227,7 @@ impl AgentCore {
             registrations: 0,
             started: false,
             version: 0,
+            gc: gc::Gc::default(),
         }
     }
 
@@ -263,6 +268,7 @@ impl AgentCore {
             Event::HealthCheckResult { container_id, check_id, result } => {
                 self.on_health_result(now, &container_id, check_id, result, out)
             }
+            Event::DiskUsage(usage) => self.on_disk_usage(now, usage, out),
             Event::Tick => {}
             Event::Shutdown => self.on_shutdown(out),
         }
@@ -277,6 +283,9 @@ impl AgentCore {
             && retry_at != Duration::MAX
         {
             consider(retry_at);
+        }
+        if let Some(due) = self.gc_next_wakeup() {
+            consider(due);
         }
         let registered = matches!(self.link, Link::Registered { .. });
         for t in self.tasks.values() {
@@ -328,6 +337,7 @@ impl AgentCore {
             tasks,
             completed_tasks,
             terminal_counts: self.terminal_counts.clone(),
+            gc_pending: self.gc.schedule.len(),
             valid_status_updates: self.valid_acks,
             invalid_status_updates: self.invalid_acks,
             registrations: self.registrations,
@@ -511,6 +521,7 @@ impl AgentCore {
         {
             warn!(old = %old, new = %r.agent_id, "the master gave this agent a new id; dropping the old tasks");
             self.drop_all_tasks(out);
+            self.gc_old_agent(now, &old, out);
             out.push(Command::Checkpoint(Checkpoint::ForgetAgent { agent_id: old }));
             self.agent_id = None;
         }
@@ -546,6 +557,7 @@ impl AgentCore {
         warn!(message, "the master shut this agent down; killing all tasks and registering as a new agent");
         self.drop_all_tasks(out);
         if let Some(old) = self.agent_id.take() {
+            self.gc_old_agent(now, &old, out);
             out.push(Command::Checkpoint(Checkpoint::ForgetAgent { agent_id: old }));
         }
         self.frameworks.clear();
@@ -614,6 +626,7 @@ impl AgentCore {
         }
         let container_id = self.new_uuid().hyphenated().to_string();
         let spec = self.launch_spec(&framework, &task, &container_id);
+        self.gc_keep_executor_of(&spec.sandbox);
         let entry = TaskEntry {
             info: task.clone(),
             framework_id: framework_id.clone(),
@@ -750,7 +763,7 @@ impl AgentCore {
             // Killed while its URIs were being fetched.
             t.phase = Phase::Gone;
             out.push(Command::Destroy { container_id: cid.to_string() });
-            self.maybe_complete(&key, out);
+            self.maybe_complete(now, &key, out);
             return;
         }
         match result {
@@ -780,7 +793,7 @@ impl AgentCore {
             out,
         );
         out.push(Command::Destroy { container_id: cid.to_string() });
-        self.maybe_complete(key, out);
+        self.maybe_complete(now, key, out);
     }
 
     fn on_spawned(&mut self, now: Now, cid: &str, result: Result<Option<i32>, String>, out: &mut Vec<Command>) {
@@ -944,7 +957,7 @@ impl AgentCore {
             self.push_exit_update(now, &key, exit, out);
         }
         out.push(Command::Destroy { container_id: cid.to_string() });
-        self.maybe_complete(&key, out);
+        self.maybe_complete(now, &key, out);
     }
 
     /// The terminal update for a process that ended.
@@ -1163,13 +1176,13 @@ impl AgentCore {
                     }));
                 }
                 self.send_head(now, &key, false, out);
-                self.maybe_complete(&key, out);
+                self.maybe_complete(now, &key, out);
             }
         }
     }
 
     /// Moves a task that ended and has no pending update to the completed list.
-    fn maybe_complete(&mut self, key: &TaskKey, out: &mut Vec<Command>) {
+    fn maybe_complete(&mut self, now: Now, key: &TaskKey, out: &mut Vec<Command>) {
         let Some(t) = self.tasks.get(key) else { return };
         if !(t.state.is_terminal() && t.stream.is_empty() && t.phase != Phase::Launched) {
             return;
@@ -1184,6 +1197,7 @@ impl AgentCore {
             out.push(Command::Checkpoint(Checkpoint::RemoveRun { run }));
         }
         debug!(task_id = %key.1, state = t.state.name(), "task completed");
+        self.gc_completed(now, &t.spec.sandbox, out);
         let list = self.completed.entry(key.0.clone()).or_default();
         list.push_back(view);
         while list.len() > MAX_COMPLETED_PER_FRAMEWORK {
@@ -1201,6 +1215,7 @@ impl AgentCore {
         {
             self.connect(out);
         }
+        self.fire_gc(now, out);
         let registered = matches!(self.link, Link::Registered { .. });
         // Only tasks with a timer due: this runs after every event, so it must not cost more
         // than a scan when nothing is due.

@@ -23,6 +23,7 @@ impl AgentCore {
         for rt in recovery.tasks {
             self.recover_task(now, rt, out);
         }
+        self.gc_recovered(now, recovery.sandboxes, out);
         self.connect(out);
     }
 
@@ -161,6 +162,6 @@ impl AgentCore {
                 out.push(Command::Destroy { container_id: rt.container_id });
             }
         }
-        self.maybe_complete(&key, out);
+        self.maybe_complete(now, &key, out);
     }
 }

@@ -42,6 +42,13 @@ pub struct CoreConfig {
     pub cgroups: bool,
     /// Seed of the RNG that makes container ids, update uuids and backoff jitter.
     pub seed: u64,
+    /// How long the sandbox of a completed task is kept (Mesos' `--gc_delay`), at most.
+    pub gc_delay: Duration,
+    /// Free disk share kept (Mesos' `--gc_disk_headroom`): sandboxes are kept at most
+    /// `gc_delay * max(0, 1 - gc_disk_headroom - disk usage)`.
+    pub gc_disk_headroom: f64,
+    /// How often the disk usage is measured (Mesos' `--disk_watch_interval`).
+    pub disk_watch_interval: Duration,
 }
 
 /// How a task process ended.
@@ -219,6 +226,50 @@ pub enum Command {
         probe: Box<HealthProbe>,
         timeout: Option<Duration>,
     },
+    /// Set these directories' modification time to now: they are scheduled for removal from
+    /// now on, and a restarted agent schedules what it finds from their modification time.
+    StampForGc(Vec<PathBuf>),
+    /// Remove these directories, whose time is up (in the background).
+    GarbageCollect(Vec<GcPath>),
+    /// Measure how full the file system of the work dir is; report [`Event::DiskUsage`].
+    CheckDiskUsage,
+}
+
+/// A directory the garbage collector removes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GcPath {
+    pub path: PathBuf,
+    pub kind: GcKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GcKind {
+    /// A run's sandbox, or the directory of an agent id no longer in use: removed with
+    /// everything in it.
+    Tree,
+    /// An executor's directory (`.../executors/<id>`): removed only when no run is left in
+    /// it (a task id used again meanwhile keeps it), with its `runs/latest` link if that
+    /// leads nowhere and its empty `runs`.
+    Executor,
+}
+
+/// A directory under `<work_dir>/slaves` found at start, with its modification time (wall
+/// clock seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundSandbox {
+    pub path: PathBuf,
+    pub kind: FoundKind,
+    pub mtime: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoundKind {
+    /// `slaves/<agent>`, for an agent id other than the one recovered.
+    Agent,
+    /// `slaves/<agent>/frameworks/<framework>/executors/<executor>`.
+    Executor { framework_id: FrameworkId, executor_id: ExecutorId },
+    /// `.../executors/<executor>/runs/<container>`: a sandbox.
+    Run { container_id: String },
 }
 
 /// A process found by the shell's recovery.
@@ -256,6 +307,9 @@ pub struct Recovery {
     pub tasks: Vec<RecoveredTask>,
     /// Containers with a runtime record or cgroup but no checkpointed task: killed.
     pub orphan_containers: Vec<String>,
+    /// Directories of the agent's sandboxes (and of other agent ids) found in the work dir:
+    /// those of no live task are scheduled for removal.
+    pub sandboxes: Vec<FoundSandbox>,
 }
 
 /// Inputs of the core.
@@ -294,6 +348,8 @@ pub enum Event {
         check_id: u64,
         result: Result<(), String>,
     },
+    /// How full the work dir's file system is (0.0 to 1.0), after [`Command::CheckDiskUsage`].
+    DiskUsage(f64),
     /// Timers may be due.
     Tick,
     /// The agent process is stopping (not a crash): tasks of frameworks that do not checkpoint

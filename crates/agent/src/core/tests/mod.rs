@@ -1,6 +1,7 @@
 use super::*;
 use crate::paths::Layout;
 
+mod gc;
 mod recovery;
 
 use mesos_api::messages::{Capability, DurationInfo, Environment, EnvironmentVariable, ExecutorInfo};
@@ -35,6 +36,9 @@ fn config() -> CoreConfig {
         registration_backoff_max: 5 * SECS,
         cgroups: true,
         seed: 7,
+        gc_delay: 7 * 86400 * SECS,
+        gc_disk_headroom: 0.1,
+        disk_watch_interval: 60 * SECS,
     }
 }
 
@@ -315,8 +319,11 @@ fn command_task_happy_path_sends_starting_running_finished_in_order() {
     assert_eq!(fin[0].1, TaskState::Finished);
     assert_eq!(fin[0].3.status.message.as_deref(), Some("Command exited with status 0"));
 
+    // Completed: its sandbox and executor directory are scheduled for removal, nothing else.
     let out = h.ack("F", "t1", &fin[0].2);
-    assert!(out.is_empty());
+    let sandbox = PathBuf::from("/work/slaves/A1/frameworks/F/executors/t1/runs").join(&cid);
+    let executor = PathBuf::from("/work/slaves/A1/frameworks/F/executors/t1");
+    assert_eq!(out, vec![Command::StampForGc(vec![sandbox, executor]), Command::CheckDiskUsage]);
     let snap = h.core.snapshot();
     assert!(snap.tasks.is_empty());
     assert_eq!(snap.completed_tasks.len(), 1);
@@ -1184,7 +1191,8 @@ fn framework_kills_and_exits_stop_health_checks_without_healthy_flags() {
     let (cid2, _) = h.running(framework("F", false, &[]), checked_task("t2", check));
     let (_, _, uuid, _) = sent(&h.ev(exited(&cid2, Termination::Exited(0)))).pop().expect("terminal");
     h.ack("F", "t2", &uuid);
-    assert_eq!(h.core.next_wakeup(), None);
+    let later = Duration::from_secs_f64(h.now) + 60 * SECS;
+    assert!(h.core.next_wakeup().is_some_and(|w| w >= later), "only the garbage collector's timers are left");
     assert!(health_checks(&h.advance(5.0)).is_empty());
 }
 
@@ -1250,6 +1258,7 @@ fn recovered_running_tasks_are_checked_again_from_their_reported_health() {
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![healthy, fresh],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut h = Harness::with(config(), recovery);
     for (task, _, uuid, _) in sent(&h.register("A1")) {
@@ -1298,6 +1307,7 @@ fn a_task_killed_by_its_health_check_while_the_agent_was_down_ends_unhealthy() {
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![t1, t2],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut h = Harness::with(config(), recovery);
     let mut terminal: Vec<(String, TaskState, Option<bool>)> =

@@ -40,6 +40,7 @@ fn recovery_reattaches_running_tasks_and_resends_only_unacknowledged_updates() {
             RecoveredProcess::Running { pid: Some(99) },
         )],
         orphan_containers: vec!["c9".into()],
+        sandboxes: vec![],
     };
     let mut core = AgentCore::new(config());
     let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
@@ -106,6 +107,7 @@ fn recovery_of_a_task_that_ended_while_the_agent_was_down() {
             ),
         ],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut h = Harness::with(config(), recovery);
     let out = h.register("A1");
@@ -132,6 +134,7 @@ fn recovery_of_tasks_without_a_process() {
             staged_pa,
         ],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut core = AgentCore::new(config());
     let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
@@ -201,6 +204,7 @@ fn recovery_of_tasks_whose_process_never_started_drops_them_without_a_failure() 
             ),
         ],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut core = AgentCore::new(config());
     let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
@@ -246,6 +250,7 @@ fn recovery_forgets_fully_acknowledged_terminal_tasks() {
             RecoveredProcess::Exited(ExitInfo { termination: Termination::Exited(0), oom: None }),
         )],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut core = AgentCore::new(config());
     let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
@@ -268,6 +273,7 @@ fn recovery_of_a_running_task_whose_running_update_was_never_written() {
             RecoveredProcess::Running { pid: Some(5) },
         )],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut h = Harness::with(config(), recovery);
     let s = sent(&h.register("A1"));
@@ -283,6 +289,7 @@ fn recovered_task_of_unknown_framework_is_destroyed() {
         frameworks: vec![],
         tasks: vec![recovered("t1", "c1", vec![], RecoveredProcess::Running { pid: None })],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut core = AgentCore::new(config());
     let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
