@@ -102,6 +102,8 @@ impl Runtime {
         let mut sandboxes: Vec<LaunchSpec> = Vec::new();
         // And its task processes started by a few lanes.
         let mut spawns: Vec<LaunchSpec> = Vec::new();
+        // Directories of the tasks it completed stamped by one blocking job.
+        let mut stamps: Vec<std::path::PathBuf> = Vec::new();
         for command in others {
             match command {
                 Command::Send { stream_id, call } => match *call {
@@ -114,11 +116,15 @@ impl Runtime {
                     self.spawning.insert(spec.container_id.clone(), Vec::new());
                     spawns.push(*spec);
                 }
+                Command::StampForGc(paths) => stamps.extend(paths),
                 other => self.execute(other).await,
             }
         }
         self.prepare_sandboxes(sandboxes);
         self.spawn_all(spawns);
+        if !stamps.is_empty() {
+            self.execute(Command::StampForGc(stamps)).await;
+        }
         self.send_updates(updates);
         self.publish();
     }
@@ -372,6 +378,8 @@ impl Runtime {
                     let _ = events.send(Event::HealthCheckResult { container_id, check_id, result });
                 });
             }
+            // A hollow agent has no sandboxes.
+            Command::StampForGc(_) | Command::GarbageCollect(_) if self.containers.hollow() => {}
             Command::StampForGc(paths) => {
                 self.helpers.spawn(async move {
                     let _ = tokio::task::spawn_blocking(move || crate::gc::stamp(&paths)).await;
