@@ -279,7 +279,8 @@ impl Containers {
 
     /// Finds every container a previous run of the agent left (blocking): those with a launch
     /// record in the checkpoint (`records`), a status file or a cgroup. Live ones are kept as
-    /// handles.
+    /// handles. A container without a launch record is [`RecoveredProcess::NotStarted`]
+    /// unless its status file says how its task ended.
     pub fn recover(&mut self, records: &BTreeMap<String, LaunchRecord>) -> BTreeMap<String, RecoveredProcess> {
         let mut found = BTreeMap::new();
         for (cid, record) in records {
@@ -315,14 +316,26 @@ impl Containers {
             found.insert(cid.clone(), state);
             self.live.insert(cid.clone(), Arc::new(container));
         }
-        // Launched, but the record never made it: nothing to watch, only to remove.
+        // A launch whose record never made it (the agent died before the monitor's report):
+        // nothing to watch, only to remove. A status file says the task ran and how it ended.
         if let Ok(entries) = std::fs::read_dir(self.launcher.layout.runtime_containers()) {
             for e in entries.flatten() {
                 let name = e.file_name();
                 if let Some(cid) = name.to_str().and_then(|n| n.strip_suffix(STATUS_SUFFIX))
                     && mesos_api::validate_id(cid).is_ok()
+                    && !found.contains_key(cid)
                 {
-                    found.entry(cid.to_string()).or_insert(RecoveredProcess::Unknown);
+                    let state = match containerizer::read_status_file(&e.path()) {
+                        TaskExit::Unknown => RecoveredProcess::NotStarted,
+                        exit => {
+                            let cgroups = self.launcher.cgroups.as_ref().and_then(|cg| cg.open(cid));
+                            let oom = cgroups.and_then(|cg| cg.oom_killed().ok()).unwrap_or(false);
+                            let oom = oom.then_some(OomInfo { limit_bytes: 0, max_usage_bytes: 0 });
+                            RecoveredProcess::Exited(ExitInfo { termination: termination(exit), oom })
+                        }
+                    };
+                    info!(container_id = %cid, ?state, "found an unrecorded container of a previous run");
+                    found.insert(cid.to_string(), state);
                 }
             }
         }
@@ -330,7 +343,7 @@ impl Containers {
             match cg.list_containers() {
                 Ok(ids) => {
                     for cid in ids {
-                        found.entry(cid).or_insert(RecoveredProcess::Unknown);
+                        found.entry(cid).or_insert(RecoveredProcess::NotStarted);
                     }
                 }
                 Err(e) => warn!(error = %e, "cannot list the containers' cgroups"),

@@ -4,12 +4,18 @@
 //! `runs/latest` symlink) or the virtual `/frameworks/<F>/executors/<E>/runs/...`, which is
 //! resolved under the current agent id. The result is canonicalized (symlinks and `..`
 //! resolved) and must still lie inside `<work_dir>/slaves`; anything else is "not found".
+//!
+//! Only regular files are read or downloaded (and directories browsed): a task can put a named
+//! pipe, a socket or a device node in its sandbox, and opening or reading those can block for
+//! ever or never end. A file is checked before it is opened (nothing else is even opened),
+//! opened without blocking and without following a last symlink, checked again on the opened
+//! descriptor, whose path must still lie inside `<work_dir>/slaves` (a component replaced by
+//! a symlink in the meantime cannot lead outside).
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Largest chunk `/files/read` returns (Mesos: 16 pages).
@@ -161,6 +167,54 @@ fn parse_param(name: &str, value: Option<&str>) -> Result<Option<i64>, FilesErro
     }
 }
 
+/// A regular file inside `<work_dir>/slaves`, opened for reading.
+#[derive(Debug)]
+pub struct OpenedFile {
+    pub file: fs::File,
+    /// Its size when it was opened.
+    pub size: u64,
+    /// Its name (for `Content-Disposition`).
+    pub name: String,
+}
+
+/// Opens the regular file `requested` names for `verb` (`read`, `download`): directories,
+/// named pipes, sockets and devices are refused (400), as are paths outside the sandboxes (404).
+pub fn open_regular(
+    work_dir: &Path,
+    agent_id: Option<&str>,
+    requested: &str,
+    verb: &str,
+) -> Result<OpenedFile, FilesError> {
+    let real = resolve(work_dir, agent_id, requested)?;
+    let not_regular = || FilesError::BadRequest(format!("Cannot {verb} '{requested}': it is not a regular file"));
+    let meta = fs::metadata(&real).map_err(|e| FilesError::NotFound(e.to_string()))?;
+    if meta.is_dir() {
+        return Err(FilesError::BadRequest(format!("Cannot {verb} a directory")));
+    }
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    use nix::fcntl::OFlag;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_NOCTTY).bits())
+        .open(&real)
+        .map_err(|e| FilesError::NotFound(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| FilesError::NotFound(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    // What was opened, wherever a path component may have been replaced since `resolve`.
+    let opened = fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file)))
+        .map_err(|e| FilesError::NotFound(e.to_string()))?;
+    let root = work_dir.join("slaves").canonicalize().map_err(|e| FilesError::NotFound(e.to_string()))?;
+    if !opened.starts_with(&root) {
+        return Err(FilesError::NotFound(format!("No file or directory found at path '{requested}'")));
+    }
+    let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("download").to_string();
+    Ok(OpenedFile { file, size: meta.len(), name })
+}
+
 /// `/files/read`: `{"data": ..., "offset": ...}`.
 pub fn read(
     work_dir: &Path,
@@ -177,12 +231,8 @@ pub fn read(
     if length.is_some_and(|l| l < -1) {
         return Err(FilesError::BadRequest(format!("Negative length provided: {}", length.unwrap_or(0))));
     }
-    let real = resolve(work_dir, agent_id, requested)?;
-    let meta = fs::metadata(&real).map_err(|e| FilesError::NotFound(e.to_string()))?;
-    if meta.is_dir() {
-        return Err(FilesError::BadRequest("Cannot read a directory".into()));
-    }
-    let size = meta.len();
+    let opened = open_regular(work_dir, agent_id, requested, "read")?;
+    let size = opened.size;
     let offset = match offset {
         None | Some(-1) => return Ok(json!({"data": "", "offset": size})),
         Some(o) => o as u64,
@@ -194,20 +244,24 @@ pub fn read(
         None | Some(-1) => MAX_READ,
         Some(l) => (l as u64).min(MAX_READ),
     };
-    let mut f = fs::File::open(&real).map_err(|e| FilesError::NotFound(e.to_string()))?;
-    f.seek(SeekFrom::Start(offset)).map_err(|e| FilesError::BadRequest(e.to_string()))?;
-    let mut buf = Vec::new();
-    f.take(want).read_to_end(&mut buf).map_err(|e| FilesError::BadRequest(e.to_string()))?;
+    let mut buf = vec![0u8; want.min(size - offset) as usize];
+    let n = read_at(&opened.file, &mut buf, offset).map_err(|e| FilesError::BadRequest(e.to_string()))?;
+    buf.truncate(n);
     Ok(json!({"data": String::from_utf8_lossy(&buf), "offset": offset}))
 }
 
-/// `/files/download`: the resolved file (directories refused).
-pub fn download_path(work_dir: &Path, agent_id: Option<&str>, requested: &str) -> Result<PathBuf, FilesError> {
-    let real = resolve(work_dir, agent_id, requested)?;
-    if real.is_dir() {
-        return Err(FilesError::BadRequest("Cannot download a directory".into()));
+/// Reads from `offset` until `buf` is full or the end of the file (blocking).
+pub fn read_at(file: &fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    Ok(real)
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -289,6 +343,43 @@ mod tests {
     }
 
     #[test]
+    fn only_regular_files_are_read_or_downloaded() {
+        let t = tree();
+        nix::unistd::mkfifo(&t.sandbox.join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+        let _socket = std::os::unix::net::UnixListener::bind(t.sandbox.join("socket")).expect("socket");
+        std::os::unix::fs::symlink("pipe", t.sandbox.join("to-pipe")).expect("symlink");
+        // A device node (only root may make one): /dev/zero would never end.
+        let device = nix::sys::stat::mknod(
+            &t.sandbox.join("zero"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+            nix::sys::stat::makedev(1, 5),
+        )
+        .is_ok();
+        let mut names = vec!["pipe", "socket", "to-pipe"];
+        if device {
+            names.push("zero");
+        }
+        for name in names {
+            let path = format!("/frameworks/F/executors/E/runs/latest/{name}");
+            let started = std::time::Instant::now();
+            let refused = |r: Result<(), FilesError>| match r {
+                Err(FilesError::BadRequest(m)) => assert!(m.contains("not a regular file"), "{name}: {m}"),
+                other => panic!("{name}: {other:?}"),
+            };
+            refused(read(&t.work, Some("A1"), &path, Some("0"), None).map(|_| ()));
+            refused(open_regular(&t.work, Some("A1"), &path, "download").map(|_| ()));
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{name} blocked");
+            // Browsing shows it without opening it.
+            let listing = browse(&t.work, Some("A1"), &path).expect("browse");
+            assert_eq!(listing[0]["path"], path.as_str());
+        }
+        let listing = browse(&t.work, Some("A1"), "/frameworks/F/executors/E/runs/latest").expect("browse");
+        let modes: Vec<&str> = listing.as_array().expect("array").iter().filter_map(|e| e["mode"].as_str()).collect();
+        assert!(modes.contains(&"prw-r--r--"), "{modes:?}");
+    }
+
+    #[test]
     fn browse_lists_entries_like_mesos() {
         let t = tree();
         let dir = t.sandbox.display().to_string();
@@ -299,7 +390,8 @@ mod tests {
         assert_eq!(e["mode"], "-rw-r--r--");
         assert!(e["mtime"].as_i64().is_some());
         assert!(e["uid"].is_string());
-        assert!(download_path(&t.work, Some("A1"), &dir).is_err());
-        assert!(download_path(&t.work, Some("A1"), &format!("{dir}/stdout")).is_ok());
+        assert!(matches!(open_regular(&t.work, Some("A1"), &dir, "download"), Err(FilesError::BadRequest(_))));
+        let opened = open_regular(&t.work, Some("A1"), &format!("{dir}/stdout"), "download").expect("open");
+        assert_eq!((opened.size, opened.name.as_str()), (12, "stdout"));
     }
 }

@@ -65,6 +65,21 @@ pub struct AgentFlags {
     #[arg(long = "default_role", alias = "default-role", default_value = "*")]
     pub default_role: String,
 
+    /// How long the sandbox of a task that ended (and whose last update was acknowledged) is
+    /// kept before it is removed; shortened when the disk fills up (see `--gc_disk_headroom`).
+    #[arg(long = "gc_delay", alias = "gc-delay", default_value = "1weeks", value_parser = parse_duration)]
+    pub gc_delay: Duration,
+
+    /// Free disk share kept: sandboxes are kept at most
+    /// `gc_delay * max(0, 1 - gc_disk_headroom - disk usage)`, the usage of the work dir's file
+    /// system measured every `--disk_watch_interval`. Between 0.0 and 1.0.
+    #[arg(long = "gc_disk_headroom", alias = "gc-disk-headroom", default_value_t = 0.1, value_parser = parse_headroom)]
+    pub gc_disk_headroom: f64,
+
+    /// How often the disk usage of the work dir is measured.
+    #[arg(long = "disk_watch_interval", alias = "disk-watch-interval", default_value = "1mins", value_parser = parse_duration)]
+    pub disk_watch_interval: Duration,
+
     /// Simulate tasks instead of running them: accept each task and report it running without
     /// starting a process, writing a file or checkpointing (for scale tests: one machine can
     /// play hundreds of agents); health checks, having nothing to probe, pass at once. Never the
@@ -91,6 +106,9 @@ impl AgentFlags {
             registration_backoff_factor: Duration::from_millis(100),
             status_update_retry_interval: Duration::from_secs(10),
             default_role: "*".to_string(),
+            gc_delay: Duration::from_secs(7 * 86400),
+            gc_disk_headroom: 0.1,
+            disk_watch_interval: Duration::from_secs(60),
             hollow: false,
         }
     }
@@ -117,6 +135,9 @@ impl AgentFlags {
             ("registration_backoff_factor", format_duration(self.registration_backoff_factor)),
             ("status_update_retry_interval", format_duration(self.status_update_retry_interval)),
             ("default_role", self.default_role.clone()),
+            ("gc_delay", format_duration(self.gc_delay)),
+            ("gc_disk_headroom", self.gc_disk_headroom.to_string()),
+            ("disk_watch_interval", format_duration(self.disk_watch_interval)),
         ]
     }
 }
@@ -131,11 +152,21 @@ pub enum FlagError {
     Resources { text: String, why: String },
     #[error("invalid --master '{0}': expected host:port")]
     Master(String),
+    #[error("invalid --gc_disk_headroom '{0}': expected a number between 0.0 and 1.0")]
+    Headroom(String),
 }
 
 /// Parses a Mesos duration (`5secs`, `250ms`, a plain number of seconds) for clap.
 pub fn parse_duration(text: &str) -> Result<Duration, FlagError> {
     mesos_api::duration::parse(text).map_err(|_| FlagError::Duration(text.to_string()))
+}
+
+/// Parses `--gc_disk_headroom` (a share between 0.0 and 1.0) for clap.
+pub fn parse_headroom(text: &str) -> Result<f64, FlagError> {
+    match text.trim().parse::<f64>() {
+        Ok(h) if (0.0..=1.0).contains(&h) => Ok(h),
+        _ => Err(FlagError::Headroom(text.to_string())),
+    }
 }
 
 /// Formats a duration the way Mesos shows flags (`5secs`).
@@ -292,6 +323,9 @@ mod tests {
         assert_eq!(cli.agent.status_update_retry_interval, Duration::from_secs(10));
         assert_eq!(cli.agent.registration_backoff_factor, Duration::from_millis(100));
         assert_eq!(cli.agent.cgroups_root, "r");
+        assert_eq!(cli.agent.gc_delay, Duration::from_secs(7 * 86400));
+        assert_eq!(cli.agent.gc_disk_headroom, 0.1);
+        assert_eq!(cli.agent.disk_watch_interval, Duration::from_secs(60));
         assert!(cli.agent.wants_cgroups());
         assert!(Cli::try_parse_from(["x", "--work_dir", "/tmp/w"]).is_err());
         let posix = Cli::try_parse_from([
@@ -300,8 +334,17 @@ mod tests {
             "--work_dir=/w",
             "--isolation=posix/cpu,posix/mem",
             "--status_update_retry_interval=500ms",
+            "--gc_delay=2days",
+            "--gc_disk_headroom=0.25",
+            "--disk_watch_interval=10secs",
         ])
         .expect("parse");
+        assert_eq!(posix.agent.gc_delay, Duration::from_secs(2 * 86400));
+        assert_eq!(posix.agent.gc_disk_headroom, 0.25);
+        assert_eq!(posix.agent.disk_watch_interval, Duration::from_secs(10));
+        for bad in ["1.5", "-0.1", "x"] {
+            assert!(Cli::try_parse_from(["x", "--master=m:1", "--work_dir=/w", "--gc_disk_headroom", bad]).is_err());
+        }
         assert!(!posix.agent.wants_cgroups());
         assert_eq!(posix.agent.status_update_retry_interval, Duration::from_millis(500));
     }

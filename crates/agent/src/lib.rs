@@ -22,8 +22,10 @@ pub mod containers;
 pub mod core;
 pub mod detect;
 pub mod fetcher;
+mod file_server;
 pub mod files;
 pub mod flags;
+pub mod gc;
 pub mod health;
 pub mod link;
 pub mod paths;
@@ -175,6 +177,9 @@ fn system_hostname() -> String {
 /// Starts the agent: recovers the work dir, binds the HTTP server, registers with the master.
 pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let master = flags::parse_master(&flags.master)?;
+    if !(0.0..=1.0).contains(&flags.gc_disk_headroom) {
+        return Err(FlagError::Headroom(flags.gc_disk_headroom.to_string()).into());
+    }
     let work_err = |path: &std::path::Path| {
         let path = path.to_path_buf();
         move |source| AgentError::WorkDir { path, source }
@@ -250,6 +255,9 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         registration_backoff_max: REGISTRATION_BACKOFF_MAX.max(flags.registration_backoff_factor),
         cgroups: containers.launcher().has_cgroups(),
         seed: rand::random(),
+        gc_delay: flags.gc_delay,
+        gc_disk_headroom: flags.gc_disk_headroom,
+        disk_watch_interval: flags.disk_watch_interval,
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (fresh_tx, snapshot_requests) = mpsc::unbounded_channel();
@@ -295,7 +303,12 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         start_time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         started: std::time::Instant::now(),
     };
-    let app = server::router(server::AppState { info: Arc::new(info), snapshot: snapshot_rx.clone(), fresh: fresh_tx });
+    let app = server::router(server::AppState {
+        info: Arc::new(info),
+        snapshot: snapshot_rx.clone(),
+        fresh: fresh_tx,
+        file_io: Default::default(),
+    });
     let mut stop_server = stop_rx;
     let server = tokio::spawn(async move {
         let stopped = async move {
@@ -341,7 +354,8 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
         .tasks
         .into_iter()
         .map(|t| RecoveredTask {
-            process: processes.remove(&t.container_id).unwrap_or(RecoveredProcess::Unknown),
+            // Nothing at all of its container: its launch never started.
+            process: processes.remove(&t.container_id).unwrap_or(RecoveredProcess::NotStarted),
             framework_id: t.framework_id,
             container_id: t.container_id,
             info: t.info,
@@ -354,7 +368,9 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
         orphans = processes.len(),
         "recovered the work dir"
     );
+    let sandboxes = gc::scan(&layout, meta.agent_id.as_ref());
     Recovery {
+        sandboxes,
         agent_id: meta.agent_id,
         frameworks: meta.frameworks,
         tasks,

@@ -102,6 +102,8 @@ impl Runtime {
         let mut sandboxes: Vec<LaunchSpec> = Vec::new();
         // And its task processes started by a few lanes.
         let mut spawns: Vec<LaunchSpec> = Vec::new();
+        // Directories of the tasks it completed stamped by one blocking job.
+        let mut stamps: Vec<std::path::PathBuf> = Vec::new();
         for command in others {
             match command {
                 Command::Send { stream_id, call } => match *call {
@@ -114,11 +116,15 @@ impl Runtime {
                     self.spawning.insert(spec.container_id.clone(), Vec::new());
                     spawns.push(*spec);
                 }
+                Command::StampForGc(paths) => stamps.extend(paths),
                 other => self.execute(other).await,
             }
         }
         self.prepare_sandboxes(sandboxes);
         self.spawn_all(spawns);
+        if !stamps.is_empty() {
+            self.execute(Command::StampForGc(stamps)).await;
+        }
         self.send_updates(updates);
         self.publish();
     }
@@ -372,6 +378,32 @@ impl Runtime {
                     let _ = events.send(Event::HealthCheckResult { container_id, check_id, result });
                 });
             }
+            // A hollow agent has no sandboxes.
+            Command::StampForGc(_) | Command::GarbageCollect(_) if self.containers.hollow() => {}
+            Command::StampForGc(paths) => {
+                self.helpers.spawn(async move {
+                    let _ = tokio::task::spawn_blocking(move || crate::gc::stamp(&paths)).await;
+                });
+            }
+            Command::GarbageCollect(paths) => {
+                let layout = self.store.layout().clone();
+                self.helpers.spawn(async move {
+                    let _ = tokio::task::spawn_blocking(move || crate::gc::remove(&layout, &paths)).await;
+                });
+            }
+            Command::CheckDiskUsage => {
+                let work_dir = self.store.layout().work_dir().to_path_buf();
+                let events = self.events_tx.clone();
+                self.helpers.spawn(async move {
+                    match tokio::task::spawn_blocking(move || crate::gc::disk_usage(&work_dir)).await {
+                        Ok(Ok(usage)) => {
+                            let _ = events.send(Event::DiskUsage(usage));
+                        }
+                        Ok(Err(e)) => warn!(error = %e, "cannot measure the disk usage"),
+                        Err(e) => warn!(error = %e, "disk usage job failed"),
+                    }
+                });
+            }
             Command::Destroy { container_id } => {
                 let teardown = self.containers.take_for_destroy(&container_id);
                 let job = async move {
@@ -484,9 +516,21 @@ async fn prepare(http: &reqwest::Client, spec: &LaunchSpec) -> Result<(), String
 }
 
 /// The sandbox directory and `runs/latest` pointing at it (blocking). Neither is made durable:
-/// nothing is recovered from them.
+/// nothing is recovered from them. The garbage collector may be removing the empty directory
+/// of the same executor (a task id used again) at that moment: then it tries again.
 fn create_sandbox(sandbox: &std::path::Path) -> Result<(), String> {
-    std::fs::create_dir_all(sandbox).map_err(|e| format!("cannot create the sandbox: {e}"))?;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match try_create_sandbox(sandbox) {
+            Err((std::io::ErrorKind::NotFound, _)) if attempts < 3 => {}
+            result => return result.map_err(|(_, message)| message),
+        }
+    }
+}
+
+fn try_create_sandbox(sandbox: &std::path::Path) -> Result<(), (std::io::ErrorKind, String)> {
+    std::fs::create_dir_all(sandbox).map_err(|e| (e.kind(), format!("cannot create the sandbox: {e}")))?;
     if let (Some(runs), Some(name)) = (sandbox.parent(), sandbox.file_name()) {
         let target = std::path::Path::new(name);
         let latest = runs.join("latest");
@@ -495,9 +539,10 @@ fn create_sandbox(sandbox: &std::path::Path) -> Result<(), String> {
         match std::os::unix::fs::symlink(target, &latest) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                crate::checkpoint::replace_symlink_volatile(target, &latest).map_err(|e| e.to_string())?;
+                crate::checkpoint::replace_symlink_volatile(target, &latest)
+                    .map_err(|e| (e.source.kind(), e.to_string()))?;
             }
-            Err(e) => return Err(format!("cannot link {}: {e}", latest.display())),
+            Err(e) => return Err((e.kind(), format!("cannot link {}: {e}", latest.display()))),
         }
     }
     Ok(())

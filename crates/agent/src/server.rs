@@ -1,20 +1,19 @@
 //! The agent's HTTP endpoints (axum): `/state`, `/files/*`, `/health`, `/version`,
 //! `/metrics/snapshot`, `/flags`. Handlers read the snapshot the runtime publishes; they never
-//! touch the core.
+//! touch the core. The `/files/*` handlers are in [`crate::file_server`].
 
 use crate::core::{Snapshot, TaskView};
-use crate::files::{self, FilesError};
+use crate::file_server::{self, FileIo};
 use crate::flags::attributes_flat_json;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mesos_api::messages::{Attribute, FrameworkInfo, TaskStatus};
 use mesos_api::resources::ResourceSet;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -41,12 +40,14 @@ pub(crate) struct AppState {
     pub(crate) info: Arc<ServerInfo>,
     pub(crate) snapshot: watch::Receiver<Arc<Snapshot>>,
     pub(crate) fresh: tokio::sync::mpsc::UnboundedSender<SnapshotRequest>,
+    /// The blocking threads `/files/*` may use.
+    pub(crate) file_io: FileIo,
 }
 
 impl AppState {
     /// The state as of now (the runtime builds it on request), or the last published one if
     /// the runtime is gone.
-    async fn snapshot(&self) -> Arc<Snapshot> {
+    pub(crate) async fn snapshot(&self) -> Arc<Snapshot> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.fresh.send(tx).is_ok()
             && let Ok(snapshot) = rx.await
@@ -69,26 +70,19 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/slave(1)/health", get(health))
         .route("/version", get(version))
         .route("/metrics/snapshot", get(metrics))
-        .route("/files/browse", get(browse))
-        .route("/files/browse.json", get(browse))
-        .route("/files/read", get(read))
-        .route("/files/read.json", get(read))
-        .route("/files/download", get(download))
-        .route("/files/download.json", get(download))
+        .route("/files/browse", get(file_server::browse))
+        .route("/files/browse.json", get(file_server::browse))
+        .route("/files/read", get(file_server::read))
+        .route("/files/read.json", get(file_server::read))
+        .route("/files/download", get(file_server::download))
+        .route("/files/download.json", get(file_server::download))
         .with_state(state)
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response {
     let mut resp = (status, mesos_api::json::to_ascii_vec(value)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
-}
-
-fn files_error(e: FilesError) -> Response {
-    match e {
-        FilesError::BadRequest(m) => (StatusCode::BAD_REQUEST, m).into_response(),
-        FilesError::NotFound(m) => (StatusCode::NOT_FOUND, m).into_response(),
-    }
 }
 
 async fn health() -> StatusCode {
@@ -117,67 +111,6 @@ async fn state_handler(State(s): State<AppState>) -> Response {
 
 async fn metrics(State(s): State<AppState>) -> Response {
     json_response(StatusCode::OK, &metrics_json(&s.info, &*s.snapshot().await))
-}
-
-async fn browse(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let snap = s.snapshot().await;
-    let path = q.get("path").map(String::as_str).unwrap_or("");
-    let work_dir = s.info.work_dir.clone();
-    let agent = snap.agent_id.as_ref().map(|a| a.value.clone());
-    let path = path.to_string();
-    match tokio::task::spawn_blocking(move || files::browse(&work_dir, agent.as_deref(), &path)).await {
-        Ok(Ok(v)) => json_response(StatusCode::OK, &v),
-        Ok(Err(e)) => files_error(e),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
-async fn read(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let snap = s.snapshot().await;
-    let work_dir = s.info.work_dir.clone();
-    let agent = snap.agent_id.as_ref().map(|a| a.value.clone());
-    let result = tokio::task::spawn_blocking(move || {
-        let get = |k: &str| q.get(k).map(String::as_str);
-        files::read(&work_dir, agent.as_deref(), get("path").unwrap_or(""), get("offset"), get("length"))
-    })
-    .await;
-    match result {
-        Ok(Ok(v)) => json_response(StatusCode::OK, &v),
-        Ok(Err(e)) => files_error(e),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
-async fn download(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    let snap = s.snapshot().await;
-    let path = q.get("path").cloned().unwrap_or_default();
-    let real = match files::download_path(&s.info.work_dir, snap.agent_id.as_ref().map(|a| a.as_str()), &path) {
-        Ok(p) => p,
-        Err(e) => return files_error(e),
-    };
-    let file = match tokio::fs::File::open(&real).await {
-        Ok(f) => f,
-        Err(e) => return (StatusCode::NOT_FOUND, e.to_string()).into_response(),
-    };
-    let stream = futures::stream::unfold(file, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 64 * 1024];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    });
-    let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("download").replace('"', "");
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-    }
-    resp
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,6 +255,7 @@ pub(crate) fn metrics_json(info: &ServerInfo, snap: &Snapshot) -> Value {
     put("slave/registered", if snap.registered { 1.0 } else { 0.0 });
     put("slave/uptime_secs", info.started.elapsed().as_secs_f64());
     put("slave/recovery_errors", 0.0);
+    put("gc/path_removals_pending", snap.gc_pending as f64);
     let live = |state: &str| snap.tasks.iter().filter(|t| t.task.state.name() == state).count() as f64;
     for (name, state) in [
         ("staging", "TASK_STAGING"),

@@ -420,6 +420,83 @@ async fn restart_learns_how_tasks_ended_while_it_was_down() {
     agent.shutdown().await.expect("shutdown");
 }
 
+/// A crash in the middle of a launch burst, made deterministic: the checkpoint holds what an
+/// agent killed between a task's STARTING and the record of its launch leaves (the task and its
+/// STARTING, no launch record), written by the agent's own checkpoint store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_drops_tasks_whose_process_never_started() {
+    use agent::checkpoint::Store;
+    use agent::core::{Checkpoint, RunPath, UpdateRecord};
+    use mesos_api::ExecutorId;
+    use mesos_api::messages::TaskStatus;
+
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let agent = start_agent(&sandbox, &master, None).await;
+    let agent_id = wait_registered(&agent).await;
+    let fw = framework("F1", true, &["PARTITION_AWARE"]);
+    master.run_task(&fw, task("keeper", &agent_id, "sleep 30", "cpus:0.1;mem:32"));
+    let running = master.ack_until("keeper", TaskState::Running).await;
+    let keeper_pid = wait_for("pid", || task_pid(&sandbox, &container_of(running.last().expect("r")))).await;
+    agent.abort();
+    master.drop_stream();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let store = Store::new(agent::paths::Layout::new(sandbox.work_dir().canonicalize().expect("work dir")));
+    let pending = |task_id: &str, container_id: &str| {
+        let run = RunPath {
+            agent_id: agent_id.clone(),
+            framework_id: FrameworkId::new("F1"),
+            executor_id: ExecutorId::new(task_id),
+            container_id: container_id.to_string(),
+            task_id: mesos_api::TaskId::new(task_id),
+        };
+        let mut starting = TaskStatus::new(mesos_api::TaskId::new(task_id), TaskState::Starting);
+        starting.uuid = Some(format!("uuid-{task_id}"));
+        starting.agent_id = Some(agent_id.clone());
+        vec![
+            Checkpoint::Task {
+                run: run.clone(),
+                info: Box::new(task(task_id, &agent_id, "sleep 30", "cpus:0.1;mem:32")),
+            },
+            Checkpoint::Record { run, record: Box::new(UpdateRecord::Update(Box::new(starting))) },
+        ]
+    };
+    // Never sent to the zygote.
+    let mut cps = pending("unstarted", "c-unstarted");
+    // Sent, ran and ended while the agent was down, but its launch was never recorded: its
+    // monitor's status file says how it ended.
+    cps.extend(pending("unrecorded", "c-unrecorded"));
+    store.apply_batch(&cps).expect("checkpoint");
+    let status_dir = sandbox.work_dir().join("runtime/containers");
+    std::fs::create_dir_all(&status_dir).expect("status dir");
+    std::fs::write(status_dir.join("c-unrecorded.status"), "exited 3\n").expect("status file");
+
+    let agent = start_agent(&sandbox, &master, None).await;
+    let reg = master.wait_registers(2).await;
+    assert_eq!(reg.agent_id.as_ref(), Some(&agent_id));
+    let dropped = master.ack_until("unstarted", TaskState::Dropped).await;
+    let last = dropped.last().expect("update");
+    assert!(
+        dropped.iter().all(|u| matches!(u.status.state, TaskState::Starting | TaskState::Dropped)),
+        "the checkpointed STARTING, then TASK_DROPPED: {:?}",
+        dropped.iter().map(|u| u.status.state).collect::<Vec<_>>()
+    );
+    assert_eq!(last.status.reason, Some(Reason::AgentRestarted));
+    assert_eq!(last.status.source, Some(Source::Agent));
+    assert_eq!(last.status.message.as_deref(), Some("Task launched during agent restart"));
+    let ended = master.ack_until("unrecorded", TaskState::Failed).await;
+    assert_eq!(ended.last().and_then(|u| u.status.message.clone()).as_deref(), Some("Command exited with status 3"));
+    assert!(pid_alive(keeper_pid), "the task that did start keeps running");
+    assert!(
+        master
+            .updates_of("keeper")
+            .iter()
+            .all(|u| u.status.state == TaskState::Running || u.status.state == TaskState::Starting)
+    );
+    agent.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_keeps_only_checkpointed_tasks() {
     let sandbox = Sandbox::new();
@@ -475,6 +552,105 @@ async fn files_endpoints_refuse_paths_outside_the_sandboxes() {
     assert!(body.contains("ok"));
     agent.shutdown().await.expect("shutdown");
     let _ = AgentId::new("unused");
+}
+
+/// A task makes a named pipe in its sandbox; hundreds of downloads and reads of it at once are
+/// refused at once (opening a pipe blocks until a writer comes: each used to hold one of the
+/// blocking threads the agent also launches tasks with), and a task launched right after runs
+/// promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_of_a_named_pipe_are_refused_at_once_and_never_hold_up_launches() {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let agent = start_agent(&sandbox, &master, None).await;
+    let agent_id = wait_registered(&agent).await;
+    let fw = framework("F1", false, &[]);
+    master.run_task(&fw, task("piper", &agent_id, "mkfifo pipe && exec sleep 60", "cpus:0.1;mem:32"));
+    master.ack_until("piper", TaskState::Running).await;
+    let pipe = sandbox.work_dir().join(format!("slaves/{agent_id}/frameworks/F1/executors/piper/runs/latest/pipe"));
+    wait_for("the named pipe", || std::fs::metadata(&pipe).ok().filter(|m| m.file_type().is_fifo())).await;
+    let addr = agent.local_addr();
+    let http = reqwest::Client::new();
+    let path = "/frameworks/F1/executors/piper/runs/latest/pipe";
+    let requests = (0..600).map(|i| {
+        let url = match i % 3 {
+            0 => format!("http://{addr}/files/read?path={path}&offset=0"),
+            _ => format!("http://{addr}/files/download?path={path}"),
+        };
+        let http = http.clone();
+        async move {
+            let response = http.get(url).send().await.expect("request");
+            (response.status().as_u16(), response.text().await.unwrap_or_default())
+        }
+    });
+    let started = Instant::now();
+    let answers = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(requests)).await;
+    let Ok(answers) = answers else {
+        // Let whatever still waits for a writer go before failing.
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(nonblocking_flag()).open(&pipe);
+        panic!("600 requests for a named pipe got no answer within 30 s");
+    };
+    let took = started.elapsed();
+    for (code, body) in &answers {
+        assert_eq!(*code, 400, "{body}");
+        assert!(body.contains("not a regular file"), "{body}");
+    }
+    assert!(took < Duration::from_secs(15), "600 refusals took {took:?}");
+    let before = Instant::now();
+    master.run_task(&fw, task("after", &agent_id, "sleep 30", "cpus:0.1;mem:32"));
+    master.ack_until("after", TaskState::Running).await;
+    assert!(before.elapsed() < Duration::from_secs(5), "a launch after the requests took {:?}", before.elapsed());
+    agent.shutdown().await.expect("shutdown");
+}
+
+fn nonblocking_flag() -> i32 {
+    nix::fcntl::OFlag::O_NONBLOCK.bits()
+}
+
+/// `--gc_delay`: the sandbox of a task that ended (and whose updates were acknowledged) is
+/// removed that long after, those of running tasks stay, `/files/browse` of a removed one
+/// answers 404 as Mesos does; a restarted agent removes what the previous run left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxes_of_ended_tasks_are_removed_after_the_gc_delay() {
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let mut flags = sandbox.flags(&master);
+    flags.gc_delay = Duration::from_secs(2);
+    let agent = start_agent(&sandbox, &master, Some(flags.clone())).await;
+    let agent_id = wait_registered(&agent).await;
+    let fw = framework("F1", true, &[]);
+    let executor_dir =
+        |task: &str| sandbox.work_dir().join(format!("slaves/{agent_id}/frameworks/F1/executors/{task}"));
+    let browse = |task: &str| format!("/files/browse?path=/frameworks/F1/executors/{task}/runs/latest");
+    master.run_task(&fw, task("running", &agent_id, "sleep 60", "cpus:0.1;mem:32"));
+    master.run_task(&fw, task("done", &agent_id, "echo bye", "cpus:0.1;mem:32"));
+    master.ack_until("running", TaskState::Running).await;
+    master.ack_until("done", TaskState::Finished).await;
+    let completed = Instant::now();
+    assert_eq!(http_get(agent.local_addr(), &browse("done")).await.0, 200);
+    wait_for("the ended task's sandbox to be removed", || (!executor_dir("done").exists()).then_some(())).await;
+    assert!(completed.elapsed() >= Duration::from_millis(1500), "removed after {:?}", completed.elapsed());
+    let (code, body) = http_get(agent.local_addr(), &browse("done")).await;
+    assert_eq!(code, 404, "{body}");
+    assert!(executor_dir("running").join("runs/latest/stdout").exists(), "a running task's sandbox stays");
+    assert_eq!(http_get(agent.local_addr(), &browse("running")).await.0, 200);
+
+    // A task ends, and the agent dies before the sandbox's time is up: the next one removes it.
+    master.run_task(&fw, task("done-before-crash", &agent_id, "true", "cpus:0.1;mem:32"));
+    master.ack_until("done-before-crash", TaskState::Finished).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    agent.abort();
+    master.drop_stream();
+    assert!(executor_dir("done-before-crash").exists());
+    let agent = start_agent(&sandbox, &master, Some(flags)).await;
+    wait_registered(&agent).await;
+    wait_for("the sandbox a previous run left to be removed", || {
+        (!executor_dir("done-before-crash").exists()).then_some(())
+    })
+    .await;
+    assert!(executor_dir("running").join("runs/latest/stdout").exists(), "a running task's sandbox stays");
+    agent.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

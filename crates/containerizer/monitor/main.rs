@@ -37,6 +37,12 @@
 //!    is reported as `error <stage> <errno>` and P2 exits 127; an exec failure is
 //!    written to the task's stderr and P2 exits 127 (126 for EACCES), as a shell does;
 //! 4. reports `pid <P2>` and closes the report pipe;
+//!
+//!    A report that finds the pipe without a reader (EPIPE: the agent that asked died before
+//!    it learned of the launch, so nothing will record it) abandons the launch: the monitor
+//!    exits before starting P2, P2 exits without exec'ing, and once P2 is started the monitor
+//!    kills what there is of the task (as in 6.) and exits *without* a status file, so that a
+//!    restarted agent reads the launch as never started rather than as a task that ended;
 //! 5. reaps children until P2 exits, then creates the status file and writes
 //!    `exited N` / `signaled N` to it with a single `write` (the file only exists once
 //!    there is a status: a launch creates no file for it);
@@ -60,6 +66,7 @@ compile_error!("containerizer-monitor hard-codes Linux constants for x86_64/aarc
 
 // Linux constants (identical on the architectures above).
 const SIGKILL: c_int = 9;
+const SIGPIPE: c_int = 13;
 const SIGCHLD: c_int = 17;
 const SIGSTOP: c_int = 19;
 const NSIG: c_int = 65;
@@ -368,8 +375,10 @@ fn search_path(file: &[u8], envp: &[CString]) -> Result<Vec<CString>, String> {
         .collect()
 }
 
-/// One `write` per call for short records (atomic on pipes below PIPE_BUF).
-fn write_all(fd: c_int, buf: &[u8]) {
+/// One `write` per call for short records (atomic on pipes below PIPE_BUF). Returns whether
+/// everything was written (false with EPIPE when the pipe has no reader left, provided
+/// SIGPIPE is ignored).
+fn write_all(fd: c_int, buf: &[u8]) -> bool {
     let mut off = 0;
     while off < buf.len() {
         // SAFETY: the pointer/length pair denotes the live slice `buf[off..]`.
@@ -378,10 +387,11 @@ fn write_all(fd: c_int, buf: &[u8]) {
             if errno() == EINTR {
                 continue;
             }
-            return;
+            return false;
         }
         off += n as usize;
     }
+    true
 }
 
 fn set_cloexec(fd: c_int) {
@@ -452,7 +462,12 @@ fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
     };
     // SAFETY: getpid cannot fail.
     let me = unsafe { getpid() };
-    write_all(REPORT_FD, format!("monitor {me} {}\n", own_start_ticks()).as_bytes());
+    // SIGPIPE is ignored here (the Rust runtime's default), so a report to an agent that
+    // is gone fails with EPIPE: then nothing will ever record this launch; abandon it.
+    if !write_all(REPORT_FD, format!("monitor {me} {}\n", own_start_ticks()).as_bytes()) {
+        // SAFETY: exit without running the zygote's atexit handlers or destructors.
+        unsafe { _exit(127) }
+    }
     set_cloexec(STATUS_FD);
     set_cloexec(REPORT_FD);
 
@@ -478,7 +493,13 @@ fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
             close(fd);
         }
     }
-    write_all(REPORT_FD, format!("pid {child}\n").as_bytes());
+    if !write_all(REPORT_FD, format!("pid {child}\n").as_bytes()) {
+        // The agent is gone without learning of the task: it never started as far as
+        // anyone will know. Kill it, and leave no status file that would say it ended.
+        cleanup(&spec, child);
+        // SAFETY: exit without running the zygote's atexit handlers or destructors.
+        unsafe { _exit(0) }
+    }
     // SAFETY: closing our own descriptors; the task keeps its own copies of 0-2.
     unsafe {
         close(REPORT_FD);
@@ -563,9 +584,10 @@ fn run_task(spec: &Spec, cgroup_fds: &[c_int]) -> ! {
         if chdir(spec.workdir.as_ptr()) != 0 {
             fail("chdir", errno());
         }
-        // Ignored dispositions survive exec (the Rust runtime ignores SIGPIPE here).
+        // Ignored dispositions survive exec (the Rust runtime ignores SIGPIPE here). SIGPIPE
+        // stays ignored until the `ok` report is written (see below).
         for sig in 1..NSIG {
-            if sig != SIGKILL && sig != SIGSTOP {
+            if sig != SIGKILL && sig != SIGSTOP && sig != SIGPIPE {
                 signal(sig, SIG_DFL);
             }
         }
@@ -592,8 +614,14 @@ fn run_task(spec: &Spec, cgroup_fds: &[c_int]) -> ! {
             }
         }
     }
-    // Set up: the library returns from launch() on this, not waiting for the exec.
-    write_all(REPORT_FD, b"ok\n");
+    // Set up: the library returns from launch() on this, not waiting for the exec. Without
+    // a reader (the agent died) the task must not start: nothing would record it.
+    if !write_all(REPORT_FD, b"ok\n") {
+        // SAFETY: terminating the child without running any atexit handlers.
+        unsafe { _exit(127) }
+    }
+    // SAFETY: restoring the default disposition before exec.
+    unsafe { signal(SIGPIPE, SIG_DFL) };
 
     let mut err = ENOENT;
     let mut denied = false;

@@ -115,8 +115,9 @@ pub fn launch(spec: &LaunchSpec) -> Result<Launched> {
 }
 
 /// A launch whose request the zygote has (see [`launch_start`]); [`PendingLaunch::finish`]
-/// waits for the monitor's report. Dropping it abandons nothing: the task starts anyway
-/// (its monitor runs regardless of whether the report is read).
+/// waits for the monitor's report. Dropping it abandons the launch: a task whose report
+/// nobody reads (the caller gave up, or died) is not started, or killed at once, and no
+/// status file is written for it (nothing could record its launch).
 #[derive(Debug)]
 pub struct PendingLaunch {
     payload: Vec<u8>,

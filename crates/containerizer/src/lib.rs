@@ -63,7 +63,7 @@ mod zygote;
 pub use cgroups::{Cgroups, Limits, TaskCgroups};
 pub use error::{Error, Result};
 pub use launch::{LaunchSpec, Launched, PendingLaunch, TaskCommand, launch, launch_async, launch_start};
-pub use monitor::{Monitored, TaskExit};
+pub use monitor::{Monitored, TaskExit, read_status_file};
 pub use nix::sys::signal::Signal;
 
 /// Sends `signal` to the process group `pgid` (a task's [`Launched::task_pid`]).

@@ -132,10 +132,17 @@ impl Monitored {
     }
 
     fn read_status(&self) -> TaskExit {
-        match std::fs::read_to_string(&self.status_file) {
-            Ok(text) => parse_status(&text),
-            Err(_) => TaskExit::Unknown,
-        }
+        read_status_file(&self.status_file)
+    }
+}
+
+/// What a monitor recorded in `status_file` ([`TaskExit::Unknown`] when there is no such file
+/// or no status in it), for a task whose monitor is not known (e.g. its launch was never
+/// recorded before the agent died).
+pub fn read_status_file(status_file: &Path) -> TaskExit {
+    match std::fs::read_to_string(status_file) {
+        Ok(text) => parse_status(&text),
+        Err(_) => TaskExit::Unknown,
     }
 }
 

@@ -83,6 +83,16 @@ struct LocalFlags {
     /// processes (for scale tests).
     #[arg(long = "hollow_agents", alias = "hollow-agents", default_value_t = 0)]
     hollow_agents: usize,
+    /// How long the agents keep the sandbox of a task that ended (Mesos duration), at most:
+    /// shortened as the disk fills up (see `marathon agent --help`).
+    #[arg(long = "gc_delay", alias = "gc-delay", default_value = "1weeks", value_parser = agent::flags::parse_duration)]
+    gc_delay: std::time::Duration,
+    /// Free disk share the agents keep when they shorten `--gc_delay` (0.0 to 1.0).
+    #[arg(long = "gc_disk_headroom", alias = "gc-disk-headroom", default_value_t = 0.1, value_parser = agent::flags::parse_headroom)]
+    gc_disk_headroom: f64,
+    /// How often the agents measure the disk usage of their work dirs.
+    #[arg(long = "disk_watch_interval", alias = "disk-watch-interval", default_value = "1mins", value_parser = agent::flags::parse_duration)]
+    disk_watch_interval: std::time::Duration,
     /// Resources of each hollow agent.
     #[arg(long = "hollow_agent_resources", default_value = "cpus:8;mem:32768;disk:65536;ports:[31000-32000]")]
     hollow_agent_resources: String,
@@ -164,6 +174,9 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.resources = flags.resources.clone();
         agent_flags.attributes = flags.attributes.clone();
         agent_flags.cgroups_root = flags.cgroups_root.clone();
+        agent_flags.gc_delay = flags.gc_delay;
+        agent_flags.gc_disk_headroom = flags.gc_disk_headroom;
+        agent_flags.disk_watch_interval = flags.disk_watch_interval;
         agents.push(agent::start(agent_flags).await.context("start agent")?);
     }
     for i in 0..flags.hollow_agents {

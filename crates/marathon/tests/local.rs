@@ -45,6 +45,10 @@ async fn local_runs_a_master_and_an_agent_that_frameworks_can_use() {
 }
 
 fn start_local(dir: &std::path::Path, ports: [u16; 3], cgroups_root: &str, log: &str) -> Proc {
+    start_local_with(dir, ports, cgroups_root, log, &[])
+}
+
+fn start_local_with(dir: &std::path::Path, ports: [u16; 3], cgroups_root: &str, log: &str, extra: &[&str]) -> Proc {
     let [http_port, master_port, agent_port] = ports;
     let log = dir.join(log);
     let out = std::fs::File::create(&log).expect("log");
@@ -53,6 +57,7 @@ fn start_local(dir: &std::path::Path, ports: [u16; 3], cgroups_root: &str, log: 
         .arg(dir.join("state"))
         .args(["--http_port", &http_port.to_string(), "--master_port", &master_port.to_string()])
         .args(["--agent_port", &agent_port.to_string(), "--cgroups_root", cgroups_root])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("log"))
         .stderr(out)
@@ -105,4 +110,140 @@ async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restar
         cgroup_root_pids(&cgroups_root).is_empty().then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_passes_the_sandbox_gc_flags_to_its_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = [free_port(), free_port(), free_port()];
+    let cgroups = CgroupRoot::new("local-gc");
+    let flags = ["--gc_delay", "3hrs", "--gc_disk_headroom", "0.2", "--disk_watch_interval", "30secs"];
+    let _local = start_local_with(dir.path(), ports, &cgroups.0, "local.log", &flags);
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}/flags", ports[2]);
+    let flags = eventually(Duration::from_secs(20), "the agent's flags", || async {
+        let v: serde_json::Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+        Some(v["flags"].clone())
+    })
+    .await;
+    assert_eq!(flags["gc_delay"], "3hrs");
+    assert_eq!(flags["gc_disk_headroom"], "0.2");
+    assert_eq!(flags["disk_watch_interval"], "30secs");
+}
+
+/// A task in the agent's checkpoint log (`meta/checkpoint.log`), not removed yet.
+struct Checkpointed {
+    task_id: String,
+    container_id: String,
+    /// It was sent TASK_STARTING.
+    starting: bool,
+    /// Its process was started (the launch is recorded).
+    launched: bool,
+}
+
+fn checkpointed_tasks(log: &str) -> Vec<Checkpointed> {
+    let mut tasks: Vec<Checkpointed> = Vec::new();
+    for entry in log.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        let run = &entry["task"]["run"];
+        if let (Some(task_id), Some(container_id)) = (run["task_id"]["value"].as_str(), run["container_id"].as_str()) {
+            let (task_id, container_id) = (task_id.to_string(), container_id.to_string());
+            tasks.push(Checkpointed { task_id, container_id, starting: false, launched: false });
+        }
+        if let Some(cid) = entry["record"]["run"]["container_id"].as_str()
+            && entry["record"]["record"]["update"]["state"] == "TASK_STARTING"
+            && let Some(t) = tasks.iter_mut().find(|t| t.container_id == cid)
+        {
+            t.starting = true;
+        }
+        if let Some(cid) = entry["launched"]["container_id"].as_str()
+            && let Some(t) = tasks.iter_mut().find(|t| t.container_id == cid)
+        {
+            t.launched = true;
+        }
+        if let Some(cid) = entry["remove_run"]["run"]["container_id"].as_str() {
+            tasks.retain(|t| t.container_id != cid);
+        }
+    }
+    tasks
+}
+
+/// `marathon local` SIGKILLed in the middle of a launch burst, when some tasks' processes were
+/// started and others were sent TASK_STARTING but not started yet: after the restart, the
+/// started ones keep running, the others are reported TASK_DROPPED (not TASK_FAILED), Marathon
+/// replaces them at once without a launch delay, and the app runs all its instances again
+/// within a few seconds.
+///
+/// The moment of the kill is chosen by reading the agent's checkpoint log until it shows both
+/// kinds of tasks; the log is read again after the kill to know what the restart finds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_heals_a_kill_during_a_launch_burst_at_once() {
+    const INSTANCES: usize = 60;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = [free_port(), free_port(), free_port()];
+    let cgroups = CgroupRoot::new("local-burst");
+    let resources = ["--resources", "cpus:64;mem:65536;disk:10000;ports:[31000-32000]"];
+    let mut local = start_local_with(dir.path(), ports, &cgroups.0, "local.log", &resources);
+    let http = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{}", ports[0]);
+    let agent_url = format!("http://127.0.0.1:{}", ports[2]);
+    eventually(Duration::from_secs(20), "the Marathon API", || async {
+        http.get(format!("{api}/ping")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+    let checkpoint_log = dir.path().join("state/agent0/meta/checkpoint.log");
+    let app = serde_json::json!({
+        "id": "burst", "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "instances": INSTANCES,
+        "portDefinitions": [], "backoffSeconds": 1, "backoffFactor": 1.15,
+    });
+    let response = http.post(format!("{api}/v2/apps")).json(&app).send().await.expect("POST");
+    assert_eq!(response.status().as_u16(), 201);
+    let pending = |tasks: &[Checkpointed]| tasks.iter().filter(|t| t.starting && !t.launched).count();
+    eventually(Duration::from_secs(30), "some tasks started, others sent TASK_STARTING only", || async {
+        let tasks = checkpointed_tasks(&std::fs::read_to_string(&checkpoint_log).unwrap_or_default());
+        (tasks.iter().filter(|t| t.launched).count() >= 3 && pending(&tasks) >= 3).then_some(())
+    })
+    .await;
+    local.kill();
+    let tasks = checkpointed_tasks(&std::fs::read_to_string(&checkpoint_log).expect("checkpoint log"));
+    let interrupted = pending(&tasks);
+    let started: Vec<String> = tasks.iter().filter(|t| t.launched).map(|t| t.task_id.clone()).collect();
+    assert!(interrupted > 0, "the kill came after every launch");
+    eprintln!("killed with {} tasks started and {interrupted} sent TASK_STARTING only", started.len());
+
+    let restarted = std::time::Instant::now();
+    let local = start_local_with(dir.path(), ports, &cgroups.0, "local-restart.log", &resources);
+    let max_delay_seen = std::cell::Cell::new(0.0f64);
+    let (converged, app) = eventually(Duration::from_secs(30), "the app to run every instance again", || async {
+        if let Ok(r) = http.get(format!("{api}/v2/queue")).send().await
+            && let Ok(queue) = r.json::<serde_json::Value>().await
+        {
+            for item in queue["queue"].as_array().into_iter().flatten().filter(|q| q["app"]["id"] == "/burst") {
+                if item["delay"]["overdue"] == false {
+                    let left = item["delay"]["timeLeftSeconds"].as_f64().unwrap_or(0.0).max(0.001);
+                    max_delay_seen.set(max_delay_seen.get().max(left));
+                }
+            }
+        }
+        let app: serde_json::Value = http.get(format!("{api}/v2/apps/burst")).send().await.ok()?.json().await.ok()?;
+        let tasks = app["app"]["tasks"].as_array()?;
+        let all_running = tasks.len() == INSTANCES && tasks.iter().all(|t| t["state"] == "TASK_RUNNING");
+        all_running.then(|| (restarted.elapsed(), app))
+    })
+    .await;
+    eprintln!("every instance runs again {converged:?} after the restart");
+    let metrics: serde_json::Value =
+        http.get(format!("{agent_url}/metrics/snapshot")).send().await.expect("metrics").json().await.expect("json");
+    let log = local.log_text();
+    assert_eq!(metrics["slave/tasks_failed"], 0.0, "a task that never started is no failure: {metrics}");
+    assert!(
+        metrics["slave/tasks_dropped"].as_f64().unwrap_or(0.0) >= interrupted as f64,
+        "{interrupted} tasks were not started: {metrics}"
+    );
+    let running: Vec<&str> =
+        app["app"]["tasks"].as_array().into_iter().flatten().filter_map(|t| t["id"].as_str()).collect();
+    for task_id in &started {
+        assert!(running.contains(&task_id.as_str()), "{task_id} was started before the kill and must keep running");
+    }
+    assert_eq!(max_delay_seen.get(), 0.0, "the app was backed off after the restart");
+    assert!(converged <= Duration::from_secs(5), "{INSTANCES} instances took {converged:?} after the restart\n{log}");
 }

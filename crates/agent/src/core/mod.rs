@@ -8,315 +8,34 @@
 //! action it protects (a task's info before its launch, an update's record before the
 //! update is sent), so the shell must finish each checkpoint before executing what follows.
 
+mod gc;
 mod health;
+mod recovery;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod types;
 
 pub use health::HealthProbe;
+pub use types::*;
 
-use crate::paths::Layout;
 use health::{HealthChecker, Step, Verdict};
 use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, ReportedTask, StatusUpdate};
 use mesos_api::health::HealthCheck;
 use mesos_api::messages::{
-    AgentInfo, CommandInfo, CommandUri, FrameworkInfo, KillPolicy, MasterInfo, Reason, Resource, Source, Task,
-    TaskInfo, TaskState, TaskStatus,
+    AgentInfo, CommandInfo, FrameworkInfo, KillPolicy, MasterInfo, Reason, Resource, Source, Task, TaskInfo, TaskState,
+    TaskStatus,
 };
 use mesos_api::resources::ResourceSet;
 use mesos_api::{AgentId, ExecutorId, FrameworkId, TaskId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use stream::{AckOutcome, UpdateStream};
 use tracing::{debug, info, warn};
-
-/// The time as the shell sees it when it calls the core.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Now {
-    /// Monotonic time since an arbitrary origin (the shell's start); all timers use it.
-    pub mono: Duration,
-    /// Wall-clock seconds since the Unix epoch, for `TaskStatus.timestamp`.
-    pub wall: f64,
-}
-
-/// Static configuration of the core.
-#[derive(Debug, Clone)]
-pub struct CoreConfig {
-    /// What the agent advertises (the id is filled in by the core).
-    pub agent_info: AgentInfo,
-    /// `ip:port` of the agent's HTTP server.
-    pub endpoint: String,
-    /// The agent's IP, reported as the container IP of command tasks.
-    pub ip: String,
-    pub layout: Layout,
-    /// Kill grace when neither the kill nor the task has a kill policy (Mesos: 3 s).
-    pub default_kill_grace: Duration,
-    pub executor_shutdown_grace: Duration,
-    pub update_retry_min: Duration,
-    pub update_retry_max: Duration,
-    pub registration_backoff_factor: Duration,
-    pub registration_backoff_max: Duration,
-    /// Whether tasks get cgroups (cpu shares and memory limit).
-    pub cgroups: bool,
-    /// Seed of the RNG that makes container ids, update uuids and backoff jitter.
-    pub seed: u64,
-}
-
-/// How a task process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Termination {
-    Exited(i32),
-    Signaled(i32),
-    /// Nothing was recorded (the process is gone without a status).
-    Unknown,
-}
-
-/// What the shell learned when a task's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitInfo {
-    pub termination: Termination,
-    /// Set when the memory cgroup hit its limit (the kernel OOM-killed the task).
-    pub oom: Option<OomInfo>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OomInfo {
-    pub limit_bytes: u64,
-    pub max_usage_bytes: u64,
-}
-
-/// Cgroup limits of a task (Mesos' cgroups cpu and memory isolators): the task's `cpus` and
-/// `mem` scalars.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    pub cpus: f64,
-    pub mem_mb: f64,
-}
-
-impl Limits {
-    /// `cpu.shares = max(1024 × cpus, 2)`.
-    pub fn cpu_shares(&self) -> u64 {
-        ((1024.0 * self.cpus).round() as u64).max(2)
-    }
-
-    /// `memory.limit_in_bytes = max(mem, 32 MB)`.
-    pub fn mem_limit_bytes(&self) -> u64 {
-        ((self.mem_mb * 1024.0 * 1024.0).round() as u64).max(32 * 1024 * 1024)
-    }
-}
-
-/// What to run, after CommandInfo semantics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandLine {
-    /// `/bin/sh -c <value>`.
-    Shell(String),
-    /// Exec `value` with `arguments` as the whole argv.
-    Exec { value: String, arguments: Vec<String> },
-}
-
-/// Everything the shell needs to prepare and start a task's container.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LaunchSpec {
-    pub container_id: String,
-    pub framework_id: FrameworkId,
-    pub task_id: TaskId,
-    pub sandbox: PathBuf,
-    pub uris: Vec<CommandUri>,
-    pub command: CommandLine,
-    /// Variables set on top of the agent's own environment.
-    pub env: Vec<(String, String)>,
-    /// `None` when cgroups are not in use.
-    pub limits: Option<Limits>,
-    pub user: Option<String>,
-}
-
-/// Identifies a task's run in the checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunPath {
-    pub agent_id: AgentId,
-    pub framework_id: FrameworkId,
-    pub executor_id: ExecutorId,
-    pub container_id: String,
-    pub task_id: TaskId,
-}
-
-/// One record of a task's status update stream in the checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpdateRecord {
-    /// A status update was generated (and will be delivered until acknowledged).
-    Update(Box<TaskStatus>),
-    /// The update with this uuid was acknowledged.
-    Ack(String),
-    /// A kill was requested (so an exit while the agent is down reads as TASK_KILLED).
-    Kill,
-}
-
-/// A write to the agent's checkpoint (`meta/`). Executed synchronously (and durably) before
-/// the commands after it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Checkpoint {
-    /// `meta/boot_id`, `meta/slaves/latest`, `meta/slaves/<id>/slave.info`.
-    Agent {
-        agent_id: AgentId,
-        info: Box<AgentInfo>,
-    },
-    /// The master told this agent to shut down: the id is no longer valid.
-    ForgetAgent {
-        agent_id: AgentId,
-    },
-    Framework {
-        agent_id: AgentId,
-        info: Box<FrameworkInfo>,
-    },
-    /// The task's info (written before the task is launched).
-    Task {
-        run: RunPath,
-        info: Box<TaskInfo>,
-    },
-    /// Appended to the task's records (durable before the update it records is sent).
-    Record {
-        run: RunPath,
-        record: Box<UpdateRecord>,
-    },
-    /// The task is done and its last update acknowledged: its run can be forgotten.
-    RemoveRun {
-        run: RunPath,
-    },
-}
-
-/// Signals the shell can send to a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KillSignal {
-    /// SIGTERM to the task's process group.
-    Term,
-    /// SIGKILL to every process of the container (cgroup and process group).
-    Kill,
-}
-
-/// What the core asks the shell to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// Open a registration stream: POST REGISTER, then report [`Event::LinkOpened`], each
-    /// event as [`Event::Master`], and the end as [`Event::LinkClosed`], all tagged `conn`.
-    Connect {
-        conn: u64,
-        register: Box<Register>,
-    },
-    /// Close the stream `conn` (no `LinkClosed` needs to follow).
-    Disconnect {
-        conn: u64,
-    },
-    /// POST a call on the current stream.
-    Send {
-        stream_id: String,
-        call: Box<AgentCall>,
-    },
-    Checkpoint(Checkpoint),
-    /// Create the sandbox (and `runs/latest`), fetch the URIs; report [`Event::Prepared`].
-    Prepare(Box<LaunchSpec>),
-    /// Start the task process; report [`Event::Spawned`], then [`Event::Exited`].
-    Spawn(Box<LaunchSpec>),
-    /// Watch a process found alive at recovery; report [`Event::Exited`].
-    Reattach {
-        container_id: String,
-    },
-    Signal {
-        container_id: String,
-        signal: KillSignal,
-    },
-    /// Kill whatever is left of the container and release it (cgroups, records). Idempotent.
-    Destroy {
-        container_id: String,
-    },
-    /// Run one health check of the task in `container_id` (in the background, bounded by
-    /// `timeout` when set); report [`Event::HealthCheckResult`] with the same `check_id`.
-    RunHealthCheck {
-        container_id: String,
-        check_id: u64,
-        probe: Box<HealthProbe>,
-        timeout: Option<Duration>,
-    },
-}
-
-/// A process found by the shell's recovery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecoveredProcess {
-    /// Still running; `pid` is the task's top process when known.
-    Running { pid: Option<i32> },
-    /// Ended while the agent was down.
-    Exited(ExitInfo),
-    /// No record of a process (never started, or the record is lost).
-    Unknown,
-}
-
-/// A checkpointed task, as read back from `meta/`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecoveredTask {
-    pub framework_id: FrameworkId,
-    pub container_id: String,
-    pub info: TaskInfo,
-    pub records: Vec<UpdateRecord>,
-    pub process: RecoveredProcess,
-}
-
-/// What the shell read from the work dir at start.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Recovery {
-    pub agent_id: Option<AgentId>,
-    pub frameworks: Vec<FrameworkInfo>,
-    pub tasks: Vec<RecoveredTask>,
-    /// Containers with a runtime record or cgroup but no checkpointed task: killed.
-    pub orphan_containers: Vec<String>,
-}
-
-/// Inputs of the core.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// First event: the recovered state (empty on a fresh work dir).
-    Start(Box<Recovery>),
-    LinkOpened {
-        conn: u64,
-        stream_id: String,
-    },
-    Master {
-        conn: u64,
-        event: Box<AgentEvent>,
-    },
-    LinkClosed {
-        conn: u64,
-        reason: String,
-    },
-    Prepared {
-        container_id: String,
-        result: Result<(), String>,
-    },
-    Spawned {
-        container_id: String,
-        result: Result<Option<i32>, String>,
-    },
-    Exited {
-        container_id: String,
-        exit: ExitInfo,
-    },
-    /// How the health check `check_id` of a [`Command::RunHealthCheck`] went: `Err` says why
-    /// the task is unhealthy.
-    HealthCheckResult {
-        container_id: String,
-        check_id: u64,
-        result: Result<(), String>,
-    },
-    /// Timers may be due.
-    Tick,
-    /// The agent process is stopping (not a crash): tasks of frameworks that do not checkpoint
-    /// are killed, the others keep running and are recovered on restart.
-    Shutdown,
-}
 
 type TaskKey = (FrameworkId, TaskId);
 
@@ -452,6 +171,8 @@ pub struct Snapshot {
     pub completed_tasks: Vec<Arc<TaskView>>,
     /// Count of tasks that reached each terminal state since start.
     pub terminal_counts: BTreeMap<String, u64>,
+    /// Directories scheduled for removal.
+    pub gc_pending: usize,
     pub valid_status_updates: u64,
     pub invalid_status_updates: u64,
     pub registrations: u64,
@@ -480,6 +201,7 @@ pub struct AgentCore {
     registrations: u64,
     started: bool,
     version: u64,
+    gc: gc::Gc,
 }
 
 impl AgentCore {
@@ -505,6 +227,7 @@ impl AgentCore {
             registrations: 0,
             started: false,
             version: 0,
+            gc: gc::Gc::default(),
         }
     }
 
@@ -545,6 +268,7 @@ impl AgentCore {
             Event::HealthCheckResult { container_id, check_id, result } => {
                 self.on_health_result(now, &container_id, check_id, result, out)
             }
+            Event::DiskUsage(usage) => self.on_disk_usage(now, usage, out),
             Event::Tick => {}
             Event::Shutdown => self.on_shutdown(out),
         }
@@ -559,6 +283,9 @@ impl AgentCore {
             && retry_at != Duration::MAX
         {
             consider(retry_at);
+        }
+        if let Some(due) = self.gc_next_wakeup() {
+            consider(due);
         }
         let registered = matches!(self.link, Link::Registered { .. });
         for t in self.tasks.values() {
@@ -610,157 +337,11 @@ impl AgentCore {
             tasks,
             completed_tasks,
             terminal_counts: self.terminal_counts.clone(),
+            gc_pending: self.gc.schedule.len(),
             valid_status_updates: self.valid_acks,
             invalid_status_updates: self.invalid_acks,
             registrations: self.registrations,
         }
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Start and recovery
-
-    fn on_start(&mut self, now: Now, recovery: Recovery, out: &mut Vec<Command>) {
-        if self.started {
-            warn!("ignoring a second Start event");
-            return;
-        }
-        self.started = true;
-        self.agent_id = recovery.agent_id.clone();
-        for fw in recovery.frameworks {
-            if let Some(id) = fw.id.clone() {
-                self.frameworks.insert(id, fw);
-            }
-        }
-        for cid in recovery.orphan_containers {
-            info!(container_id = %cid, "destroying a container this agent has no checkpoint of");
-            out.push(Command::Destroy { container_id: cid });
-        }
-        for rt in recovery.tasks {
-            self.recover_task(now, rt, out);
-        }
-        self.connect(out);
-    }
-
-    fn recover_task(&mut self, now: Now, rt: RecoveredTask, out: &mut Vec<Command>) {
-        let Some(framework) = self.frameworks.get(&rt.framework_id).cloned() else {
-            warn!(task_id = %rt.info.task_id, framework_id = %rt.framework_id, "recovered task of an unknown framework; destroying it");
-            out.push(Command::Destroy { container_id: rt.container_id });
-            return;
-        };
-        let key = (rt.framework_id.clone(), rt.info.task_id.clone());
-        if self.tasks.contains_key(&key) {
-            warn!(task_id = %key.1, "task recovered twice; destroying the second container");
-            out.push(Command::Destroy { container_id: rt.container_id });
-            return;
-        }
-        let spec = self.launch_spec(&framework, &rt.info, &rt.container_id);
-        let mut entry = TaskEntry {
-            info: rt.info,
-            framework_id: rt.framework_id,
-            container_id: rt.container_id.clone(),
-            checkpoint: true,
-            phase: Phase::Gone,
-            state: TaskState::Staging,
-            statuses: Vec::new(),
-            stream: UpdateStream::default(),
-            kill: None,
-            completion_deadline: None,
-            pid: None,
-            spec,
-            health: None,
-            view: std::sync::OnceLock::new(),
-        };
-        let mut kill_requested = false;
-        for record in rt.records {
-            match record {
-                UpdateRecord::Update(s) => {
-                    entry.state = s.state;
-                    entry.statuses.push((*s).clone());
-                    entry.stream.push(*s);
-                }
-                UpdateRecord::Ack(uuid) => {
-                    if entry.stream.ack(&uuid) == AckOutcome::Ignored {
-                        debug!(task_id = %key.1, %uuid, "checkpointed ack matches no pending update");
-                    }
-                }
-                UpdateRecord::Kill => kill_requested = true,
-            }
-        }
-        // The record of a kill does not say why; too many failed health checks (and nothing
-        // else) leave exactly that many `healthy: false` updates in a row.
-        let kill_cause = if killed_by_health_check(&entry.info, &entry.statuses) {
-            KillCause::HealthCheck
-        } else {
-            KillCause::Request
-        };
-        info!(
-            task_id = %key.1, container_id = %entry.container_id, state = entry.state.name(),
-            pending = entry.stream.len(), process = ?rt.process, "recovered task"
-        );
-        self.containers.insert(entry.container_id.clone(), key.clone());
-        self.tasks.insert(key.clone(), entry);
-        let state = self.tasks[&key].state;
-        match rt.process {
-            RecoveredProcess::Running { pid } if !state.is_terminal() => {
-                if let Some(t) = self.tasks.get_mut(&key) {
-                    t.phase = Phase::Launched;
-                    t.pid = pid;
-                }
-                out.push(Command::Reattach { container_id: rt.container_id.clone() });
-                if state == TaskState::Staging {
-                    self.push_update(now, &key, TaskState::Starting, Source::Executor, None, None, out);
-                }
-                if matches!(state, TaskState::Staging | TaskState::Starting) && !kill_requested {
-                    self.push_running(now, &key, out);
-                }
-                if kill_requested || state == TaskState::Killing {
-                    self.start_kill(now, &key, None, kill_cause, out);
-                } else {
-                    self.start_health(now, &key);
-                }
-            }
-            RecoveredProcess::Running { .. } => {
-                // Terminal already, yet something runs: make sure it does not.
-                out.push(Command::Destroy { container_id: rt.container_id });
-            }
-            RecoveredProcess::Exited(exit) => {
-                if !state.is_terminal() {
-                    if kill_requested && let Some(t) = self.tasks.get_mut(&key) {
-                        t.kill = Some(Kill { deadline: now.mono, escalated: true, cause: kill_cause });
-                    }
-                    self.push_exit_update(now, &key, exit, out);
-                }
-                out.push(Command::Destroy { container_id: rt.container_id });
-            }
-            RecoveredProcess::Unknown => {
-                if !state.is_terminal() {
-                    if state == TaskState::Staging {
-                        let lost = TaskState::Dropped.for_framework(framework.partition_aware());
-                        self.push_update(
-                            now,
-                            &key,
-                            lost,
-                            Source::Agent,
-                            Some(Reason::AgentRestarted),
-                            Some("Task launched during agent restart".to_string()),
-                            out,
-                        );
-                    } else {
-                        self.push_update(
-                            now,
-                            &key,
-                            TaskState::Failed,
-                            Source::Agent,
-                            Some(Reason::ExecutorTerminated),
-                            Some("Abnormal executor termination: the task's process is gone".to_string()),
-                            out,
-                        );
-                    }
-                }
-                out.push(Command::Destroy { container_id: rt.container_id });
-            }
-        }
-        self.maybe_complete(&key, out);
     }
 
     // -----------------------------------------------------------------------------------------
@@ -940,6 +521,7 @@ impl AgentCore {
         {
             warn!(old = %old, new = %r.agent_id, "the master gave this agent a new id; dropping the old tasks");
             self.drop_all_tasks(out);
+            self.gc_old_agent(now, &old, out);
             out.push(Command::Checkpoint(Checkpoint::ForgetAgent { agent_id: old }));
             self.agent_id = None;
         }
@@ -975,6 +557,7 @@ impl AgentCore {
         warn!(message, "the master shut this agent down; killing all tasks and registering as a new agent");
         self.drop_all_tasks(out);
         if let Some(old) = self.agent_id.take() {
+            self.gc_old_agent(now, &old, out);
             out.push(Command::Checkpoint(Checkpoint::ForgetAgent { agent_id: old }));
         }
         self.frameworks.clear();
@@ -1043,6 +626,7 @@ impl AgentCore {
         }
         let container_id = self.new_uuid().hyphenated().to_string();
         let spec = self.launch_spec(&framework, &task, &container_id);
+        self.gc_keep_executor_of(&spec.sandbox);
         let entry = TaskEntry {
             info: task.clone(),
             framework_id: framework_id.clone(),
@@ -1179,7 +763,7 @@ impl AgentCore {
             // Killed while its URIs were being fetched.
             t.phase = Phase::Gone;
             out.push(Command::Destroy { container_id: cid.to_string() });
-            self.maybe_complete(&key, out);
+            self.maybe_complete(now, &key, out);
             return;
         }
         match result {
@@ -1209,7 +793,7 @@ impl AgentCore {
             out,
         );
         out.push(Command::Destroy { container_id: cid.to_string() });
-        self.maybe_complete(key, out);
+        self.maybe_complete(now, key, out);
     }
 
     fn on_spawned(&mut self, now: Now, cid: &str, result: Result<Option<i32>, String>, out: &mut Vec<Command>) {
@@ -1373,7 +957,7 @@ impl AgentCore {
             self.push_exit_update(now, &key, exit, out);
         }
         out.push(Command::Destroy { container_id: cid.to_string() });
-        self.maybe_complete(&key, out);
+        self.maybe_complete(now, &key, out);
     }
 
     /// The terminal update for a process that ended.
@@ -1592,13 +1176,13 @@ impl AgentCore {
                     }));
                 }
                 self.send_head(now, &key, false, out);
-                self.maybe_complete(&key, out);
+                self.maybe_complete(now, &key, out);
             }
         }
     }
 
     /// Moves a task that ended and has no pending update to the completed list.
-    fn maybe_complete(&mut self, key: &TaskKey, out: &mut Vec<Command>) {
+    fn maybe_complete(&mut self, now: Now, key: &TaskKey, out: &mut Vec<Command>) {
         let Some(t) = self.tasks.get(key) else { return };
         if !(t.state.is_terminal() && t.stream.is_empty() && t.phase != Phase::Launched) {
             return;
@@ -1613,6 +1197,7 @@ impl AgentCore {
             out.push(Command::Checkpoint(Checkpoint::RemoveRun { run }));
         }
         debug!(task_id = %key.1, state = t.state.name(), "task completed");
+        self.gc_completed(now, &t.spec.sandbox, out);
         let list = self.completed.entry(key.0.clone()).or_default();
         list.push_back(view);
         while list.len() > MAX_COMPLETED_PER_FRAMEWORK {
@@ -1630,6 +1215,7 @@ impl AgentCore {
         {
             self.connect(out);
         }
+        self.fire_gc(now, out);
         let registered = matches!(self.link, Link::Registered { .. });
         // Only tasks with a timer due: this runs after every event, so it must not cost more
         // than a scan when nothing is due.

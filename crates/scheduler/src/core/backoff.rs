@@ -1,9 +1,10 @@
 //! Launch backoff: how long an app's scheduled instances wait before they may use an offer.
 //!
 //! Delays are keyed by app id and `last_config_change_at`, so scaling keeps a delay and a config
-//! change starts afresh. A failure is the end of a wanted task as Failed, Finished, Error, Gone
-//! or Dropped, or as Killed for failing its health checks (upstream does not count those, which
-//! lets a task that fails its checks at once be relaunched in a tight loop). Marathon's rules:
+//! change starts afresh. A failure is the end of a wanted task as Failed, Finished, Error or
+//! Gone, or as Killed for failing its health checks (upstream does not count those, which lets a
+//! task that fails its checks at once be relaunched in a tight loop); a Dropped task was never
+//! launched and does not count (upstream counts it). Marathon's rules:
 //! - first failure: `delay = min(backoff, max_launch_delay)`, `reference = now`;
 //! - each further failure: `delay = min(max_launch_delay, delay * factor)`, `reference = now`;
 //! - Staging/Starting/Running move `reference` to now without changing the delay;

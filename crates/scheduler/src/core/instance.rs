@@ -138,11 +138,24 @@ impl Condition {
         )
     }
 
-    /// Whether the end of a task in this condition grows the launch delay (Killed does not,
-    /// unless for failing its health checks: see `backoff`).
+    /// Whether the end of a task in this condition grows the launch delay: Failed, Finished,
+    /// Error and Gone do. Killed does not (we asked for it; a kill for failing health checks
+    /// does count, see `backoff`), and neither does Dropped, unlike in upstream Marathon: Mesos
+    /// drops a task that was never launched (an agent that restarted before starting it, say),
+    /// which says nothing about the app. A framework that missed the agent's own update learns
+    /// of it from a reconciliation answer that no longer tells why, so the state alone decides.
     pub fn is_launch_failure(self) -> bool {
-        matches!(self, Self::Failed | Self::Finished | Self::Error | Self::Gone | Self::Dropped)
+        matches!(self, Self::Failed | Self::Finished | Self::Error | Self::Gone)
     }
+}
+
+/// Whether a terminal status says that the agent never started the task: TASK_DROPPED (TASK_LOST
+/// for a framework that is not partition-aware) with REASON_AGENT_RESTARTED, which an agent
+/// sends for a task it had accepted but not launched when it restarted. Like any TASK_DROPPED
+/// (see [`Condition::is_launch_failure`]), its TASK_LOST form does not count toward the launch
+/// backoff: the instance is replaced at once.
+pub(crate) fn never_started(status: &TaskStatus) -> bool {
+    matches!(status.state, TaskState::Dropped | TaskState::Lost) && status.reason == Some(Reason::AgentRestarted)
 }
 
 /// The condition a task status puts an instance in (Marathon's mapping, TASK_LOST included).

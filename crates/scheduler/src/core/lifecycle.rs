@@ -1,7 +1,7 @@
 //! The instance life cycle: app changes, status updates, converging an app to its instance
 //! count, kills, unreachable instances, reconciliation and timers.
 
-use super::instance::condition_from_status;
+use super::instance::{condition_from_status, never_started};
 use super::kill_order::{select_for_kill, select_for_kill_balanced};
 use super::*;
 use tracing::{debug, info, warn};
@@ -539,6 +539,7 @@ impl SchedulerCore {
         // checks at once would be relaunched in a loop.
         if goal == Goal::Running
             && (condition.is_launch_failure() || killed_unhealthy)
+            && !never_started(status)
             && let Some(spec) = self.apps.get(&app_id)
         {
             self.delays.on_failure(&spec.id, spec.version_info.last_config_change_at, &spec.backoff, now.mono);

@@ -191,6 +191,44 @@ fn relaunch_waits_for_the_exact_backoff() {
 }
 
 #[test]
+fn tasks_the_agent_never_started_are_replaced_at_once_without_backoff() {
+    let (mut h, tasks) = running_app(app("/web", 3));
+    let app_id = AppId::new("/web");
+    let never_started = |task: &TaskId, state: TaskState| {
+        let mut status = TaskStatus::new(task.clone(), state);
+        status.agent_id = Some(AgentId::new("agent-1"));
+        status.uuid = Some(format!("uuid-{task}"));
+        status.source = Some(mesos_api::messages::Source::Agent);
+        status.reason = Some(Reason::AgentRestarted);
+        status.message = Some("Task launched during agent restart".into());
+        Event::StatusUpdate(status)
+    };
+    // TASK_DROPPED to a partition-aware framework, TASK_LOST to the others.
+    h.run(never_started(&tasks[0], TaskState::Dropped));
+    h.run(never_started(&tasks[1], TaskState::Lost));
+    assert!(h.core.launch_delay(&app_id).is_none(), "not a failure of the app");
+    let queue = h.core.queue(h.now);
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].count, 2);
+    assert_eq!(queue[0].delay, QueueDelay { time_left: Duration::ZERO, overdue: true });
+    assert_eq!(h.launch(offer("o2", "agent-1", BIG)).len(), 2, "replaced at once");
+    // A master's reconciliation answer no longer says why the task was dropped.
+    let mut answer = TaskStatus::new(tasks[2].clone(), TaskState::Dropped);
+    answer.source = Some(mesos_api::messages::Source::Master);
+    answer.reason = Some(Reason::Reconciliation);
+    answer.message = Some("Reconciliation: Latest task state".into());
+    h.run(Event::StatusUpdate(answer));
+    assert!(h.core.launch_delay(&app_id).is_none(), "a dropped task was never launched");
+    let infos = h.launch(offer("o3", "agent-1", BIG));
+    assert_eq!(infos.len(), 1);
+    // A TASK_LOST for any other reason is a failure, as in Marathon.
+    let mut lost = TaskStatus::new(infos[0].task_id.clone(), TaskState::Lost);
+    lost.reason = Some(Reason::ExecutorTerminated);
+    h.run(Event::StatusUpdate(lost));
+    assert_eq!(h.core.launch_delay(&app_id).map(|d| d.delay), Some(SEC));
+}
+
+#[test]
 fn killed_tasks_do_not_back_off_and_relaunch_as_the_same_instance() {
     let (mut h, tasks) = running_app(app("/web", 1));
     let instance_id = h.core.instance_of_task(&tasks[0]).expect("instance").id.clone();

@@ -1,5 +1,11 @@
 use super::*;
+use crate::paths::Layout;
+
+mod gc;
+mod recovery;
+
 use mesos_api::messages::{Capability, DurationInfo, Environment, EnvironmentVariable, ExecutorInfo};
+use recovery::{recovered, status_record};
 
 const SECS: Duration = Duration::from_secs(1);
 
@@ -30,6 +36,9 @@ fn config() -> CoreConfig {
         registration_backoff_max: 5 * SECS,
         cgroups: true,
         seed: 7,
+        gc_delay: 7 * 86400 * SECS,
+        gc_disk_headroom: 0.1,
+        disk_watch_interval: 60 * SECS,
     }
 }
 
@@ -310,8 +319,11 @@ fn command_task_happy_path_sends_starting_running_finished_in_order() {
     assert_eq!(fin[0].1, TaskState::Finished);
     assert_eq!(fin[0].3.status.message.as_deref(), Some("Command exited with status 0"));
 
+    // Completed: its sandbox and executor directory are scheduled for removal, nothing else.
     let out = h.ack("F", "t1", &fin[0].2);
-    assert!(out.is_empty());
+    let sandbox = PathBuf::from("/work/slaves/A1/frameworks/F/executors/t1/runs").join(&cid);
+    let executor = PathBuf::from("/work/slaves/A1/frameworks/F/executors/t1");
+    assert_eq!(out, vec![Command::StampForGc(vec![sandbox, executor]), Command::CheckDiskUsage]);
     let snap = h.core.snapshot();
     assert!(snap.tasks.is_empty());
     assert_eq!(snap.completed_tasks.len(), 1);
@@ -916,202 +928,6 @@ fn graceful_shutdown_keeps_checkpointed_tasks() {
     let _ = c1;
 }
 
-fn status_record(task: &str, state: TaskState, uuid: &str) -> UpdateRecord {
-    let mut s = TaskStatus::new(TaskId::new(task), state);
-    s.uuid = Some(uuid.to_string());
-    s.agent_id = Some(AgentId::new("A1"));
-    UpdateRecord::Update(Box::new(s))
-}
-
-fn recovered(task_id: &str, cid: &str, records: Vec<UpdateRecord>, process: RecoveredProcess) -> RecoveredTask {
-    RecoveredTask {
-        framework_id: FrameworkId::new("F"),
-        container_id: cid.into(),
-        info: task(task_id, "sleep 30"),
-        records,
-        process,
-    }
-}
-
-#[test]
-fn recovery_reattaches_running_tasks_and_resends_only_unacknowledged_updates() {
-    let recovery = Recovery {
-        agent_id: Some(AgentId::new("A1")),
-        frameworks: vec![framework("F", true, &[])],
-        tasks: vec![recovered(
-            "t1",
-            "c1",
-            vec![
-                status_record("t1", TaskState::Starting, "u1"),
-                UpdateRecord::Ack("u1".into()),
-                status_record("t1", TaskState::Running, "u2"),
-            ],
-            RecoveredProcess::Running { pid: Some(99) },
-        )],
-        orphan_containers: vec!["c9".into()],
-    };
-    let mut core = AgentCore::new(config());
-    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
-    assert!(out.iter().any(|c| matches!(c, Command::Reattach { container_id } if container_id == "c1")));
-    assert_eq!(destroys(&out), vec!["c9".to_string()]);
-    assert!(sent(&out).is_empty());
-    assert!(!out.iter().any(|c| matches!(c, Command::Spawn(_) | Command::Prepare(_))));
-    let (conn, reg) = connects(&out).pop().expect("connect");
-    assert_eq!(reg.agent_id.as_ref().map(AgentId::as_str), Some("A1"));
-    assert_eq!(reg.tasks.len(), 1);
-    assert_eq!(reg.tasks[0].task.state, TaskState::Running);
-    assert_eq!(reg.tasks[0].task.status_update_uuid.as_deref(), Some("u2"));
-    assert_eq!(reg.tasks[0].task.agent_id.as_str(), "A1");
-    core.handle(at(0.1), Event::LinkOpened { conn, stream_id: "s".into() });
-    let out = core.handle(at(0.1), Event::Master { conn, event: Box::new(registered_event("A1")) });
-    let s = sent(&out);
-    assert_eq!(s.len(), 1, "only the unacknowledged RUNNING is re-sent");
-    assert_eq!(s[0].1, TaskState::Running);
-    assert_eq!(s[0].2, "u2", "with the same uuid");
-    // The task's process keeps being watched: its exit is reported normally.
-    let out = core.handle(
-        at(1.0),
-        Event::Master {
-            conn,
-            event: Box::new(AgentEvent::Acknowledge {
-                framework_id: FrameworkId::new("F"),
-                task_id: TaskId::new("t1"),
-                uuid: "u2".into(),
-            }),
-        },
-    );
-    assert!(sent(&out).is_empty());
-    let out = core.handle(at(2.0), exited("c1", Termination::Exited(0)));
-    assert_eq!(sent(&out)[0].1, TaskState::Finished);
-}
-
-#[test]
-fn recovery_of_a_task_that_ended_while_the_agent_was_down() {
-    let recovery = Recovery {
-        agent_id: Some(AgentId::new("A1")),
-        frameworks: vec![framework("F", true, &[])],
-        tasks: vec![
-            recovered(
-                "t1",
-                "c1",
-                vec![
-                    status_record("t1", TaskState::Starting, "u1"),
-                    UpdateRecord::Ack("u1".into()),
-                    status_record("t1", TaskState::Running, "u2"),
-                    UpdateRecord::Ack("u2".into()),
-                ],
-                RecoveredProcess::Exited(ExitInfo { termination: Termination::Exited(2), oom: None }),
-            ),
-            recovered(
-                "t2",
-                "c2",
-                vec![
-                    status_record("t2", TaskState::Starting, "v1"),
-                    UpdateRecord::Ack("v1".into()),
-                    status_record("t2", TaskState::Running, "v2"),
-                    UpdateRecord::Kill,
-                ],
-                RecoveredProcess::Exited(ExitInfo { termination: Termination::Signaled(15), oom: None }),
-            ),
-        ],
-        orphan_containers: vec![],
-    };
-    let mut h = Harness::with(config(), recovery);
-    let out = h.register("A1");
-    let s = sent(&out);
-    assert_eq!(s.len(), 2);
-    assert_eq!((s[0].0.as_str(), s[0].1), ("t1", TaskState::Failed));
-    assert_eq!(s[0].3.status.message.as_deref(), Some("Command exited with status 2"));
-    assert_eq!((s[1].0.as_str(), s[1].1, s[1].2.as_str()), ("t2", TaskState::Running, "v2"));
-    assert_eq!(s[1].3.latest_state, TaskState::Killed, "killed before the restart: TASK_KILLED");
-}
-
-#[test]
-fn recovery_of_tasks_without_a_process() {
-    let mut pa = framework("P", true, &["PARTITION_AWARE"]);
-    pa.id = Some(FrameworkId::new("P"));
-    let mut staged_pa = recovered("t3", "c3", vec![], RecoveredProcess::Unknown);
-    staged_pa.framework_id = FrameworkId::new("P");
-    let recovery = Recovery {
-        agent_id: Some(AgentId::new("A1")),
-        frameworks: vec![framework("F", true, &[]), pa],
-        tasks: vec![
-            recovered("t1", "c1", vec![], RecoveredProcess::Unknown),
-            recovered("t2", "c2", vec![status_record("t2", TaskState::Starting, "u1")], RecoveredProcess::Unknown),
-            staged_pa,
-        ],
-        orphan_containers: vec![],
-    };
-    let mut core = AgentCore::new(config());
-    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
-    let mut d = destroys(&out);
-    d.sort();
-    assert_eq!(d, vec!["c1", "c2", "c3"]);
-    let snap = core.snapshot();
-    let state = |id: &str| snap.tasks.iter().find(|t| t.task.task_id.as_str() == id).map(|t| t.task.state);
-    assert_eq!(state("t1"), Some(TaskState::Lost));
-    assert_eq!(state("t2"), Some(TaskState::Failed));
-    assert_eq!(state("t3"), Some(TaskState::Dropped));
-    let t1 = snap.tasks.iter().find(|t| t.task.task_id.as_str() == "t1").expect("t1");
-    assert_eq!(t1.task.statuses[0].reason, Some(Reason::AgentRestarted));
-}
-
-#[test]
-fn recovery_forgets_fully_acknowledged_terminal_tasks() {
-    let recovery = Recovery {
-        agent_id: Some(AgentId::new("A1")),
-        frameworks: vec![framework("F", true, &[])],
-        tasks: vec![recovered(
-            "t1",
-            "c1",
-            vec![status_record("t1", TaskState::Finished, "u1"), UpdateRecord::Ack("u1".into())],
-            RecoveredProcess::Exited(ExitInfo { termination: Termination::Exited(0), oom: None }),
-        )],
-        orphan_containers: vec![],
-    };
-    let mut core = AgentCore::new(config());
-    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
-    assert!(checkpoints(&out).iter().any(|c| matches!(c, Checkpoint::RemoveRun { .. })));
-    assert_eq!(destroys(&out), vec!["c1".to_string()]);
-    let (_, reg) = connects(&out).pop().expect("connect");
-    assert!(reg.tasks.is_empty());
-    assert_eq!(core.snapshot().completed_tasks.len(), 1);
-}
-
-#[test]
-fn recovery_of_a_running_task_whose_running_update_was_never_written() {
-    let recovery = Recovery {
-        agent_id: Some(AgentId::new("A1")),
-        frameworks: vec![framework("F", true, &[])],
-        tasks: vec![recovered(
-            "t1",
-            "c1",
-            vec![status_record("t1", TaskState::Starting, "u1"), UpdateRecord::Ack("u1".into())],
-            RecoveredProcess::Running { pid: Some(5) },
-        )],
-        orphan_containers: vec![],
-    };
-    let mut h = Harness::with(config(), recovery);
-    let s = sent(&h.register("A1"));
-    assert_eq!(s.len(), 1);
-    assert_eq!(s[0].1, TaskState::Running);
-    assert_ne!(s[0].2, "u1");
-}
-
-#[test]
-fn recovered_task_of_unknown_framework_is_destroyed() {
-    let recovery = Recovery {
-        agent_id: Some(AgentId::new("A1")),
-        frameworks: vec![],
-        tasks: vec![recovered("t1", "c1", vec![], RecoveredProcess::Running { pid: None })],
-        orphan_containers: vec![],
-    };
-    let mut core = AgentCore::new(config());
-    let out = core.handle(at(0.0), Event::Start(Box::new(recovery)));
-    assert_eq!(destroys(&out), vec!["c1".to_string()]);
-    assert!(core.snapshot().tasks.is_empty());
-}
-
 #[test]
 fn executor_names_look_like_mesos() {
     assert_eq!(
@@ -1375,7 +1191,8 @@ fn framework_kills_and_exits_stop_health_checks_without_healthy_flags() {
     let (cid2, _) = h.running(framework("F", false, &[]), checked_task("t2", check));
     let (_, _, uuid, _) = sent(&h.ev(exited(&cid2, Termination::Exited(0)))).pop().expect("terminal");
     h.ack("F", "t2", &uuid);
-    assert_eq!(h.core.next_wakeup(), None);
+    let later = Duration::from_secs_f64(h.now) + 60 * SECS;
+    assert!(h.core.next_wakeup().is_some_and(|w| w >= later), "only the garbage collector's timers are left");
     assert!(health_checks(&h.advance(5.0)).is_empty());
 }
 
@@ -1441,6 +1258,7 @@ fn recovered_running_tasks_are_checked_again_from_their_reported_health() {
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![healthy, fresh],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut h = Harness::with(config(), recovery);
     for (task, _, uuid, _) in sent(&h.register("A1")) {
@@ -1489,6 +1307,7 @@ fn a_task_killed_by_its_health_check_while_the_agent_was_down_ends_unhealthy() {
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![t1, t2],
         orphan_containers: vec![],
+        sandboxes: vec![],
     };
     let mut h = Harness::with(config(), recovery);
     let mut terminal: Vec<(String, TaskState, Option<bool>)> =

@@ -1,0 +1,358 @@
+//! The core's inputs and outputs: configuration, [`Event`]s, [`Command`]s, checkpoint records
+//! and what the shell recovers from the work dir.
+
+use crate::paths::Layout;
+use mesos_api::AgentId;
+use mesos_api::agent::{AgentCall, AgentEvent, Register};
+use mesos_api::messages::{AgentInfo, CommandUri, FrameworkInfo, TaskInfo, TaskStatus};
+use mesos_api::{ExecutorId, FrameworkId, TaskId};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::HealthProbe;
+
+/// The time as the shell sees it when it calls the core.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Now {
+    /// Monotonic time since an arbitrary origin (the shell's start); all timers use it.
+    pub mono: Duration,
+    /// Wall-clock seconds since the Unix epoch, for `TaskStatus.timestamp`.
+    pub wall: f64,
+}
+
+/// Static configuration of the core.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// What the agent advertises (the id is filled in by the core).
+    pub agent_info: AgentInfo,
+    /// `ip:port` of the agent's HTTP server.
+    pub endpoint: String,
+    /// The agent's IP, reported as the container IP of command tasks.
+    pub ip: String,
+    pub layout: Layout,
+    /// Kill grace when neither the kill nor the task has a kill policy (Mesos: 3 s).
+    pub default_kill_grace: Duration,
+    pub executor_shutdown_grace: Duration,
+    pub update_retry_min: Duration,
+    pub update_retry_max: Duration,
+    pub registration_backoff_factor: Duration,
+    pub registration_backoff_max: Duration,
+    /// Whether tasks get cgroups (cpu shares and memory limit).
+    pub cgroups: bool,
+    /// Seed of the RNG that makes container ids, update uuids and backoff jitter.
+    pub seed: u64,
+    /// How long the sandbox of a completed task is kept (Mesos' `--gc_delay`), at most.
+    pub gc_delay: Duration,
+    /// Free disk share kept (Mesos' `--gc_disk_headroom`): sandboxes are kept at most
+    /// `gc_delay * max(0, 1 - gc_disk_headroom - disk usage)`.
+    pub gc_disk_headroom: f64,
+    /// How often the disk usage is measured (Mesos' `--disk_watch_interval`).
+    pub disk_watch_interval: Duration,
+}
+
+/// How a task process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Termination {
+    Exited(i32),
+    Signaled(i32),
+    /// Nothing was recorded (the process is gone without a status).
+    Unknown,
+}
+
+/// What the shell learned when a task's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub termination: Termination,
+    /// Set when the memory cgroup hit its limit (the kernel OOM-killed the task).
+    pub oom: Option<OomInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OomInfo {
+    pub limit_bytes: u64,
+    pub max_usage_bytes: u64,
+}
+
+/// Cgroup limits of a task (Mesos' cgroups cpu and memory isolators): the task's `cpus` and
+/// `mem` scalars.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub cpus: f64,
+    pub mem_mb: f64,
+}
+
+impl Limits {
+    /// `cpu.shares = max(1024 × cpus, 2)`.
+    pub fn cpu_shares(&self) -> u64 {
+        ((1024.0 * self.cpus).round() as u64).max(2)
+    }
+
+    /// `memory.limit_in_bytes = max(mem, 32 MB)`.
+    pub fn mem_limit_bytes(&self) -> u64 {
+        ((self.mem_mb * 1024.0 * 1024.0).round() as u64).max(32 * 1024 * 1024)
+    }
+}
+
+/// What to run, after CommandInfo semantics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandLine {
+    /// `/bin/sh -c <value>`.
+    Shell(String),
+    /// Exec `value` with `arguments` as the whole argv.
+    Exec { value: String, arguments: Vec<String> },
+}
+
+/// Everything the shell needs to prepare and start a task's container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchSpec {
+    pub container_id: String,
+    pub framework_id: FrameworkId,
+    pub task_id: TaskId,
+    pub sandbox: PathBuf,
+    pub uris: Vec<CommandUri>,
+    pub command: CommandLine,
+    /// Variables set on top of the agent's own environment.
+    pub env: Vec<(String, String)>,
+    /// `None` when cgroups are not in use.
+    pub limits: Option<Limits>,
+    pub user: Option<String>,
+}
+
+/// Identifies a task's run in the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPath {
+    pub agent_id: AgentId,
+    pub framework_id: FrameworkId,
+    pub executor_id: ExecutorId,
+    pub container_id: String,
+    pub task_id: TaskId,
+}
+
+/// One record of a task's status update stream in the checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateRecord {
+    /// A status update was generated (and will be delivered until acknowledged).
+    Update(Box<TaskStatus>),
+    /// The update with this uuid was acknowledged.
+    Ack(String),
+    /// A kill was requested (so an exit while the agent is down reads as TASK_KILLED).
+    Kill,
+}
+
+/// A write to the agent's checkpoint (`meta/`). Executed synchronously (and durably) before
+/// the commands after it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checkpoint {
+    /// `meta/boot_id`, `meta/slaves/latest`, `meta/slaves/<id>/slave.info`.
+    Agent {
+        agent_id: AgentId,
+        info: Box<AgentInfo>,
+    },
+    /// The master told this agent to shut down: the id is no longer valid.
+    ForgetAgent {
+        agent_id: AgentId,
+    },
+    Framework {
+        agent_id: AgentId,
+        info: Box<FrameworkInfo>,
+    },
+    /// The task's info (written before the task is launched).
+    Task {
+        run: RunPath,
+        info: Box<TaskInfo>,
+    },
+    /// Appended to the task's records (durable before the update it records is sent).
+    Record {
+        run: RunPath,
+        record: Box<UpdateRecord>,
+    },
+    /// The task is done and its last update acknowledged: its run can be forgotten.
+    RemoveRun {
+        run: RunPath,
+    },
+}
+
+/// Signals the shell can send to a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillSignal {
+    /// SIGTERM to the task's process group.
+    Term,
+    /// SIGKILL to every process of the container (cgroup and process group).
+    Kill,
+}
+
+/// What the core asks the shell to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Open a registration stream: POST REGISTER, then report [`Event::LinkOpened`], each
+    /// event as [`Event::Master`], and the end as [`Event::LinkClosed`], all tagged `conn`.
+    Connect {
+        conn: u64,
+        register: Box<Register>,
+    },
+    /// Close the stream `conn` (no `LinkClosed` needs to follow).
+    Disconnect {
+        conn: u64,
+    },
+    /// POST a call on the current stream.
+    Send {
+        stream_id: String,
+        call: Box<AgentCall>,
+    },
+    Checkpoint(Checkpoint),
+    /// Create the sandbox (and `runs/latest`), fetch the URIs; report [`Event::Prepared`].
+    Prepare(Box<LaunchSpec>),
+    /// Start the task process; report [`Event::Spawned`], then [`Event::Exited`].
+    Spawn(Box<LaunchSpec>),
+    /// Watch a process found alive at recovery; report [`Event::Exited`].
+    Reattach {
+        container_id: String,
+    },
+    Signal {
+        container_id: String,
+        signal: KillSignal,
+    },
+    /// Kill whatever is left of the container and release it (cgroups, records). Idempotent.
+    Destroy {
+        container_id: String,
+    },
+    /// Run one health check of the task in `container_id` (in the background, bounded by
+    /// `timeout` when set); report [`Event::HealthCheckResult`] with the same `check_id`.
+    RunHealthCheck {
+        container_id: String,
+        check_id: u64,
+        probe: Box<HealthProbe>,
+        timeout: Option<Duration>,
+    },
+    /// Set these directories' modification time to now: they are scheduled for removal from
+    /// now on, and a restarted agent schedules what it finds from their modification time.
+    StampForGc(Vec<PathBuf>),
+    /// Remove these directories, whose time is up (in the background).
+    GarbageCollect(Vec<GcPath>),
+    /// Measure how full the file system of the work dir is; report [`Event::DiskUsage`].
+    CheckDiskUsage,
+}
+
+/// A directory the garbage collector removes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GcPath {
+    pub path: PathBuf,
+    pub kind: GcKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GcKind {
+    /// A run's sandbox, or the directory of an agent id no longer in use: removed with
+    /// everything in it.
+    Tree,
+    /// An executor's directory (`.../executors/<id>`): removed only when no run is left in
+    /// it (a task id used again meanwhile keeps it), with its `runs/latest` link if that
+    /// leads nowhere and its empty `runs`.
+    Executor,
+}
+
+/// A directory under `<work_dir>/slaves` found at start, with its modification time (wall
+/// clock seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundSandbox {
+    pub path: PathBuf,
+    pub kind: FoundKind,
+    pub mtime: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FoundKind {
+    /// `slaves/<agent>`, for an agent id other than the one recovered.
+    Agent,
+    /// `slaves/<agent>/frameworks/<framework>/executors/<executor>`.
+    Executor { framework_id: FrameworkId, executor_id: ExecutorId },
+    /// `.../executors/<executor>/runs/<container>`: a sandbox.
+    Run { container_id: String },
+}
+
+/// A process found by the shell's recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveredProcess {
+    /// Still running; `pid` is the task's top process when known.
+    Running { pid: Option<i32> },
+    /// Ended while the agent was down.
+    Exited(ExitInfo),
+    /// Its launch was recorded, but nothing says how it ended (its monitor is gone without a
+    /// status): the process started and died abnormally.
+    Unknown,
+    /// No launch record: the agent died before it learned that the process started (the
+    /// launch was never sent, or its monitor's report never read). Whatever a request that
+    /// did reach the zygote left is destroyed; the task was never launched as far as anyone
+    /// was told.
+    NotStarted,
+}
+
+/// A checkpointed task, as read back from `meta/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoveredTask {
+    pub framework_id: FrameworkId,
+    pub container_id: String,
+    pub info: TaskInfo,
+    pub records: Vec<UpdateRecord>,
+    pub process: RecoveredProcess,
+}
+
+/// What the shell read from the work dir at start.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recovery {
+    pub agent_id: Option<AgentId>,
+    pub frameworks: Vec<FrameworkInfo>,
+    pub tasks: Vec<RecoveredTask>,
+    /// Containers with a runtime record or cgroup but no checkpointed task: killed.
+    pub orphan_containers: Vec<String>,
+    /// Directories of the agent's sandboxes (and of other agent ids) found in the work dir:
+    /// those of no live task are scheduled for removal.
+    pub sandboxes: Vec<FoundSandbox>,
+}
+
+/// Inputs of the core.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// First event: the recovered state (empty on a fresh work dir).
+    Start(Box<Recovery>),
+    LinkOpened {
+        conn: u64,
+        stream_id: String,
+    },
+    Master {
+        conn: u64,
+        event: Box<AgentEvent>,
+    },
+    LinkClosed {
+        conn: u64,
+        reason: String,
+    },
+    Prepared {
+        container_id: String,
+        result: Result<(), String>,
+    },
+    Spawned {
+        container_id: String,
+        result: Result<Option<i32>, String>,
+    },
+    Exited {
+        container_id: String,
+        exit: ExitInfo,
+    },
+    /// How the health check `check_id` of a [`Command::RunHealthCheck`] went: `Err` says why
+    /// the task is unhealthy.
+    HealthCheckResult {
+        container_id: String,
+        check_id: u64,
+        result: Result<(), String>,
+    },
+    /// How full the work dir's file system is (0.0 to 1.0), after [`Command::CheckDiskUsage`].
+    DiskUsage(f64),
+    /// Timers may be due.
+    Tick,
+    /// The agent process is stopping (not a crash): tasks of frameworks that do not checkpoint
+    /// are killed, the others keep running and are recovered on restart.
+    Shutdown,
+}
