@@ -763,3 +763,24 @@ fn an_app_re_created_while_its_old_tasks_are_killed_gets_its_instances() {
     ];
     run(0, &ops);
 }
+
+#[test]
+fn a_config_change_then_a_kill_and_scale_in_the_same_millisecond_converges() {
+    // Found by `random_runs_are_safe_and_converge` (the versions of changes made within one
+    // millisecond of each other).
+    let ops = [
+        Op::StoreAll,
+        Op::OfferRound,
+        Op::StoreOne,
+        Op::FailTask { pick: 4807783953784827936, finish: false },
+        Op::FailTask { pick: 1695700267271203316, finish: false },
+        Op::Advance { millis: 1 },
+        Op::ConfigChange { app: 1 },
+        Op::FailTask { pick: 6126096596064482410, finish: false },
+        Op::KillViaApi { pick: 13284442000092145540, scale: true, wipe: false },
+        Op::OfferRound,
+        Op::StoreAll,
+        Op::Scale { app: 1, instances: 3 },
+    ];
+    run(0, &ops);
+}
