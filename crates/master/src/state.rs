@@ -315,6 +315,14 @@ fn task(t: &Task) -> Value {
                 if let Some(l) = &s.labels {
                     o.insert("labels".into(), json!(l.labels));
                 }
+                // Beyond upstream's v0 rendering (only its v1 API has them): why a task ended
+                // is what an operator reading `/master/tasks` looks for.
+                if let Some(r) = &s.reason {
+                    o.insert("reason".into(), json!(r));
+                }
+                if let Some(m) = &s.message {
+                    o.insert("message".into(), json!(m));
+                }
             }
             v
         })
@@ -406,8 +414,8 @@ mod tests {
 
     /// Upstream's v0 task status (`json(JSON::ObjectWriter*, const TaskStatus&)` in
     /// src/common/http.cpp, used by `/master/tasks` and `/master/state`) has `state`,
-    /// `timestamp`, and `labels`, `container_status`, `healthy` when set; never `reason` or
-    /// `message` (the v1 operator API has the whole TaskStatus).
+    /// `timestamp`, and `labels`, `container_status`, `healthy` when set; ours adds `reason`
+    /// and `message` (upstream has them only in the v1 operator API), never `source`.
     #[test]
     fn task_statuses_have_upstreams_v0_keys() {
         let mut status = TaskStatus::new(TaskId::new("t"), TaskState::Running);
@@ -426,7 +434,8 @@ mod tests {
         let rendered = super::task(&task);
         assert_eq!(
             rendered["statuses"],
-            json!([{"state": "TASK_RUNNING", "timestamp": 1.5, "healthy": true, "labels": [{"key": "k", "value": "v"}]}])
+            json!([{"state": "TASK_RUNNING", "timestamp": 1.5, "healthy": true, "labels": [{"key": "k", "value": "v"}],
+                "reason": "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", "message": "healthy"}])
         );
     }
 }
