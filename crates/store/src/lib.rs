@@ -125,6 +125,8 @@
 mod api;
 mod apply;
 mod async_store;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod memory;
 mod redb_store;
@@ -136,3 +138,12 @@ pub use error::{Result, StoreError};
 pub use memory::InMemoryStore;
 pub use redb_store::RedbStore;
 pub use types::{Batch, Entry, Expect, Generation, Namespace, Op, Options, Revision, limits};
+
+/// For [`Store`] backends outside this crate (the ZooKeeper store in `coordination`): the
+/// semantics of a batch written once over a transaction interface ([`backend::Txn`]), so that
+/// every backend applies batches, preconditions, revisions and version pruning identically, and
+/// the checks of names that reads must run.
+pub mod backend {
+    pub use crate::apply::{Txn, apply, check_generation};
+    pub use crate::types::{validate_key, validate_namespace, validate_version};
+}
