@@ -3,10 +3,13 @@
 //! session (cut for longer than the session timeout) while every other client stays connected.
 //!
 //! While cut, open connections are reset and new ones are accepted and closed at once (the
-//! client sees its connection fail, as when a server or the network goes away). Healing lets new
-//! connections through again; connections cut before stay closed.
+//! client sees its connection fail, as when a server goes away). While stalled, connections stay
+//! open but nothing gets through either way, and new ones are accepted and left hanging (a
+//! silent network partition: the client only notices by its own timeouts). Healing lets traffic
+//! through again; connections cut before stay closed, stalled ones resume (whatever was sent
+//! meanwhile is lost, so the peers will usually give up on them).
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +27,7 @@ pub struct TcpProxy {
 struct Shared {
     target: SocketAddr,
     cut: AtomicBool,
+    stalled: AtomicBool,
     stop: AtomicBool,
     next_id: AtomicU64,
     /// Both sockets of every open connection, to shut them down on `cut`.
@@ -52,6 +56,7 @@ impl TcpProxy {
         let shared = Arc::new(Shared {
             target,
             cut: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             open: Mutex::new(Vec::new()),
@@ -91,9 +96,16 @@ impl TcpProxy {
         self.shared.close_all();
     }
 
-    /// Lets new connections through again.
+    /// Drops everything sent either way on open and new connections, without closing them,
+    /// until [`TcpProxy::heal`].
+    pub fn stall(&self) {
+        self.shared.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets traffic through again.
     pub fn heal(&self) {
         self.shared.cut.store(false, Ordering::SeqCst);
+        self.shared.stalled.store(false, Ordering::SeqCst);
     }
 
     /// Whether the link is cut.
@@ -122,7 +134,19 @@ fn forward(shared: &Arc<Shared>, client: TcpStream) {
     shared.open.lock().unwrap_or_else(|e| e.into_inner()).push((id, client_3, upstream_3));
     let pipe = |mut from: TcpStream, mut to: TcpStream, shared: Arc<Shared>| {
         move || {
-            let _ = io::copy(&mut from, &mut to);
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                match from.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    // Stalled: the bytes are lost, as in a partition.
+                    Ok(_) if shared.stalled.load(Ordering::SeqCst) => continue,
+                    Ok(n) => {
+                        if to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
             let _ = from.shutdown(Shutdown::Both);
             let _ = to.shutdown(Shutdown::Both);
             shared.forget(id);
@@ -158,7 +182,6 @@ impl Drop for TcpProxy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
 
     fn echo_server() -> (SocketAddr, JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -184,6 +207,26 @@ mod tests {
         let mut buf = vec![0u8; text.len()];
         stream.read_exact(&mut buf)?;
         Ok(buf)
+    }
+
+    #[test]
+    fn stalls_silently_and_heals() {
+        let (target, _server) = echo_server();
+        let proxy = TcpProxy::start(target).expect("proxy");
+        let mut stream = TcpStream::connect(proxy.addr()).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
+        assert_eq!(roundtrip(&mut stream, b"one").expect("echo"), b"one");
+        proxy.stall();
+        // The connection stays open, but nothing comes back.
+        stream.write_all(b"lost").expect("write while stalled");
+        let mut buf = [0u8; 8];
+        let stalled = stream.read(&mut buf);
+        assert!(
+            matches!(&stalled, Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut),
+            "{stalled:?}"
+        );
+        proxy.heal();
+        assert_eq!(roundtrip(&mut stream, b"two").expect("echo after healing"), b"two");
     }
 
     #[test]

@@ -476,6 +476,11 @@ impl ZkLink {
         self.proxies.iter().for_each(TcpProxy::cut);
     }
 
+    /// Drops the client's traffic without closing its connections (a silent partition).
+    pub fn stall(&self) {
+        self.proxies.iter().for_each(TcpProxy::stall);
+    }
+
     /// Lets the client connect again.
     pub fn heal(&self) {
         self.proxies.iter().for_each(TcpProxy::heal);
