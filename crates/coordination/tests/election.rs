@@ -319,7 +319,10 @@ fn zk_detect() -> std::process::Command {
 async fn detectors_follow_the_leading_master_ours_pymesos_and_mesoshttp() {
     let Some(zk) = start_zk(1, "detectors_follow_the_leading_master").await else { return };
     let zk_url = url(&zk.url("/mesos"));
-    let (info_a, info_b) = (master_info(15050), master_info(15051));
+    // mesoshttp sends a GET to the master it finds: ports nothing listens on (freed at once).
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port_a, port_b) = (free_port(), free_port());
+    let (info_a, info_b) = (master_info(port_a), master_info(port_b));
     let detector = mesos::MasterDetector::start(&zk_url, SESSION);
     let a = mesos::contend(&zk_url, &info_a, SESSION);
     wait_for(&a, "A leads", Duration::from_secs(10), is_leader).await;
@@ -345,7 +348,7 @@ async fn detectors_follow_the_leading_master_ours_pymesos_and_mesoshttp() {
     let next_line = |what: &str| {
         lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|e| panic!("pymesos printed no {what}: {e}"))
     };
-    assert_eq!(next_line("master"), "master 127.0.0.1:15050");
+    assert_eq!(next_line("master"), format!("master 127.0.0.1:{port_a}"));
 
     // mesoshttp's one-shot detection (it reads `pid`, under the hard-coded /mesos).
     let hosts = zk.connect_string();
@@ -355,7 +358,8 @@ async fn detectors_follow_the_leading_master_ours_pymesos_and_mesoshttp() {
         .unwrap();
     let printed = String::from_utf8_lossy(&mesoshttp.stdout);
     assert!(
-        printed.trim() == "master http://127.0.0.1:15050" || printed.trim() == "master https://127.0.0.1:15050",
+        printed.trim() == format!("master http://127.0.0.1:{port_a}")
+            || printed.trim() == format!("master https://127.0.0.1:{port_a}"),
         "{printed}\n{}",
         String::from_utf8_lossy(&mesoshttp.stderr)
     );
@@ -374,7 +378,7 @@ async fn detectors_follow_the_leading_master_ours_pymesos_and_mesoshttp() {
     if seen == "no master" {
         seen = next_line("new master");
     }
-    assert_eq!(seen, "master 127.0.0.1:15051");
+    assert_eq!(seen, format!("master 127.0.0.1:{port_b}"));
     b.stop().await;
     detector.stop().await;
 }

@@ -166,9 +166,14 @@ impl ZkStore {
     }
 
     /// Deletes the chunks of batches that never committed (see the module docs). Runs after
-    /// every successful claim; exposed for tests and tools.
+    /// every successful claim; exposed for tests and tools. A batch of another store that is
+    /// writing its chunks right now fails (safely) if this runs meanwhile, so only the writer
+    /// of the current generation should call it.
     pub fn sweep_pending_chunks(&self) -> Result<usize> {
-        self.run(|inner| async move { inner.sweep_pending_chunks().await })
+        self.run(|inner| async move {
+            let writer = inner.writer.lock().await;
+            inner.sweep_pending_chunks(&writer).await
+        })
     }
 
     /// The number of chunk nodes under `<zk>/state/chunks` (for tests: garbage shows up here).

@@ -54,9 +54,9 @@ impl Inner {
             match self.timed(client.set_data(&path, next.0.to_string().as_bytes(), Some(version))).await {
                 Ok(stat) => {
                     writer.known = Some((next, stat.version));
-                    drop(writer);
                     tracing::info!(generation = %next, store = %self.url, "claimed the store");
-                    if let Err(err) = self.sweep_pending_chunks().await {
+                    // Still holding the writer lock: no batch of this store is pending meanwhile.
+                    if let Err(err) = self.sweep_pending_chunks(&writer).await {
                         tracing::warn!(%err, "could not delete the chunks of uncommitted batches; the next claim will");
                     }
                     return Ok(next);
@@ -387,8 +387,10 @@ impl Inner {
         }
     }
 
-    /// Deletes every `pending` batch directory with its chunks; returns how many.
-    pub(super) async fn sweep_pending_chunks(&self) -> Result<usize> {
+    /// Deletes every `pending` batch directory with its chunks; returns how many. The caller
+    /// holds the writer lock (`_writer`), so none of them belongs to a batch of this store in
+    /// flight; those of other writers can no longer commit once a newer generation is claimed.
+    pub(super) async fn sweep_pending_chunks(&self, _writer: &Writer) -> Result<usize> {
         let client = self.client().await?;
         let chunks = self.layout.chunks();
         let dirs =
