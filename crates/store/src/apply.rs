@@ -1,15 +1,17 @@
 //! The semantics of a batch, written once over a minimal transaction interface that each
-//! backend implements (redb: a write transaction; memory: the state plus an undo log).
+//! backend implements (redb: a write transaction; memory: the state plus an undo log; ZooKeeper:
+//! an overlay on the nodes read before the batch, which collects the operations of one `multi`).
 
 use crate::error::{Result, StoreError};
 use crate::types::{Batch, Generation, Op, Revision};
 
 /// What a backend offers inside one atomic write. Every method sees the effects of earlier
 /// calls in the same transaction. Names are already validated.
-pub(crate) trait Txn {
+pub trait Txn {
     /// The registered generation.
     fn generation(&mut self) -> Result<Generation>;
-    /// Registers a generation (only called by [`claim`]).
+    /// Registers a generation (only the claims of the built-in backends call it; [`apply`] never
+    /// does).
     fn set_generation(&mut self, generation: Generation) -> Result<()>;
     /// The revision of a record, `None` if absent.
     fn revision(&mut self, namespace: &str, key: &str) -> Result<Option<Revision>>;
@@ -26,7 +28,7 @@ pub(crate) trait Txn {
 }
 
 /// The fencing rule for writes: only the registered generation may write.
-pub(crate) fn check_generation(txn: &mut impl Txn, attempted: Generation) -> Result<()> {
+pub fn check_generation(txn: &mut impl Txn, attempted: Generation) -> Result<()> {
     let current = txn.generation()?;
     if current != attempted {
         tracing::warn!(%current, %attempted, "store write fenced");
@@ -51,8 +53,9 @@ pub(crate) fn claim_next(txn: &mut impl Txn) -> Result<Generation> {
     Ok(next)
 }
 
-/// Applies a validated batch. On error the caller must discard the transaction.
-pub(crate) fn apply(txn: &mut impl Txn, generation: Generation, batch: &Batch, max_versions: usize) -> Result<()> {
+/// Applies a validated batch ([`crate::Batch::validate`]). On error the caller must discard
+/// the transaction.
+pub fn apply(txn: &mut impl Txn, generation: Generation, batch: &Batch, max_versions: usize) -> Result<()> {
     check_generation(txn, generation)?;
     for op in batch.ops() {
         match op {

@@ -1,7 +1,8 @@
 //! Marathon's durable state store: one trait, [`Store`], with an embedded implementation on redb
 //! ([`RedbStore`], the default: one file under `--work_dir`) and an in-memory one for tests
-//! ([`InMemoryStore`]). A ZooKeeper implementation will follow behind the same trait; this page
-//! says how it maps.
+//! ([`InMemoryStore`]). The ZooKeeper implementation, `coordination::ZkStore`, lives in the
+//! `coordination` crate behind the same trait and passes the same conformance suite
+//! (`store::conformance`, feature `conformance`); this page says how it maps.
 //!
 //! ```
 //! use store::{Batch, InMemoryStore, Namespace, Store};
@@ -46,7 +47,7 @@
 //! | backend | layout |
 //! |---|---|
 //! | redb | tables `meta`, `records` (`ns\0key`), `versions` (`ns\0key\0version`); see [`RedbStore`] |
-//! | ZooKeeper (planned) | `<zk>/state/generation`; `<zk>/state/<ns>/records/<bucket>/<key>`; `<zk>/state/<ns>/versions/<bucket>/<key>/<version>`; `<zk>/state/chunks/...` |
+//! | ZooKeeper (`coordination::ZkStore`) | `<zk>/state/generation`; `<zk>/state/<ns>/records/<bucket>/<key>`; `<zk>/state/<ns>/versions/<bucket>/<key>/<version>`; `<zk>/state/chunks/...` |
 //!
 //! For ZooKeeper, `<bucket>` is a hex digit of a hash of the key (16 buckets, as Marathon does, so
 //! no node gets too many children) and `<key>` is percent-encoded (`/` and `%`, plus the reserved
@@ -102,12 +103,15 @@
 //! # Large values and ZooKeeper
 //!
 //! redb needs no compression or chunking. A ZooKeeper node holds at most `jute.maxbuffer`
-//! (≈1 MiB), and a whole `multi` request must fit in that too. The ZooKeeper backend will gzip
-//! values above 64 KiB (`--zk_compression_threshold`), keep values inline while the `multi` stays
-//! well below the limit, and move larger ones into chunk nodes written *before* the `multi`,
-//! which then stores only a small manifest. Chunks are invisible until a committed manifest
-//! references them; the next leader deletes unreferenced chunks. Stored node data will then
-//! start with a one-byte tag (raw, gzip, manifest).
+//! (≈1 MiB), and a whole `multi` request must fit in that too. The ZooKeeper backend gzips
+//! values above 64 KiB (`--zk_compression_threshold`), keeps values inline while the `multi`
+//! stays below the limit (`--zk_max_node_size`, 1,024,000 bytes), and moves the largest ones into
+//! chunk nodes written *before* the `multi`, which then stores only a small manifest. Chunks are
+//! invisible until a committed manifest references them: they are written under a `pending`
+//! batch directory that the `multi` marks `committed`, and the next leader's claim deletes every
+//! batch still pending. Stored node data starts with a one-byte tag (raw, gzip, manifest). A
+//! batch whose operations alone (paths, manifests) exceed the request limit fails with
+//! [`StoreError::TooLarge`]; that takes hundreds of operations with keys near the 512-byte limit.
 //!
 //! # Sync trait, async wrapper
 //!
@@ -117,14 +121,16 @@
 //!   and tests, property tests and the crash-test child use it without a runtime.
 //! - The scheduler's pure core never touches the store; only its shell does, through
 //!   [`AsyncStore`], so an fsync never blocks a runtime worker.
-//! - The ZooKeeper client is async; its backend will implement the sync trait with
-//!   `Handle::block_on` on the blocking thread `AsyncStore` already runs on (allowed there, as
-//!   it is outside the async context). That costs one blocking thread per call in flight; the
-//!   scheduler has one serial writer and a few readers.
+//! - The ZooKeeper client is async; its backend runs it on a one-thread runtime of its own and
+//!   waits for the result on the calling thread (the blocking thread `AsyncStore` already runs
+//!   on). That costs one blocking thread per call in flight; the scheduler has one serial writer
+//!   and a few readers.
 
 mod api;
 mod apply;
 mod async_store;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod memory;
 mod redb_store;
@@ -136,3 +142,12 @@ pub use error::{Result, StoreError};
 pub use memory::InMemoryStore;
 pub use redb_store::RedbStore;
 pub use types::{Batch, Entry, Expect, Generation, Namespace, Op, Options, Revision, limits};
+
+/// For [`Store`] backends outside this crate (the ZooKeeper store in `coordination`): the
+/// semantics of a batch written once over a transaction interface ([`backend::Txn`]), so that
+/// every backend applies batches, preconditions, revisions and version pruning identically, and
+/// the checks of names that reads must run.
+pub mod backend {
+    pub use crate::apply::{Txn, apply, check_generation};
+    pub use crate::types::{validate_key, validate_namespace, validate_version};
+}

@@ -403,7 +403,8 @@ impl Default for Options {
 }
 
 impl Options {
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the options (every backend does when it opens).
+    pub fn validate(&self) -> Result<()> {
         if self.max_versions == 0 {
             return Err(StoreError::Invalid {
                 what: "option",
@@ -426,7 +427,8 @@ fn shorten(s: &str) -> String {
     format!("{}...", &s[..end])
 }
 
-pub(crate) fn validate_namespace(name: &str) -> Result<()> {
+/// Namespaces: 1 to [`limits::MAX_NAMESPACE_BYTES`] bytes of `[a-z0-9_-]`.
+pub fn validate_namespace(name: &str) -> Result<()> {
     let invalid = |reason| Err(StoreError::Invalid { what: "namespace", value: shorten(name), reason });
     if name.is_empty() {
         return invalid("empty");
@@ -454,12 +456,12 @@ fn validate_text(what: &'static str, s: &str, limit: usize) -> Result<()> {
 }
 
 /// Keys: 1 to [`limits::MAX_KEY_BYTES`] bytes of UTF-8 without control characters.
-pub(crate) fn validate_key(key: &str) -> Result<()> {
+pub fn validate_key(key: &str) -> Result<()> {
     validate_text("key", key, limits::MAX_KEY_BYTES)
 }
 
 /// Versions: 1 to [`limits::MAX_VERSION_BYTES`] bytes of UTF-8 without control characters.
-pub(crate) fn validate_version(version: &str) -> Result<()> {
+pub fn validate_version(version: &str) -> Result<()> {
     validate_text("version", version, limits::MAX_VERSION_BYTES)
 }
 
