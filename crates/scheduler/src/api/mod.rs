@@ -5,6 +5,7 @@
 mod apps;
 mod events;
 mod groups;
+pub(crate) mod proxy;
 mod render;
 mod subscriptions;
 mod system;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone)]
 pub(crate) struct Api {
     pub(crate) service: ServiceHandle,
+    pub(crate) proxy: proxy::LeaderProxy,
     pub(crate) store: crate::service::CurrentStore,
     pub(crate) metrics: Arc<HttpMetrics>,
 }
@@ -35,12 +37,11 @@ pub(crate) struct HttpMetrics {
     pub(crate) errors: AtomicU64,
 }
 
-/// The REST API router.
-pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore) -> Router {
-    let leader = HeaderValue::from_str(&format!("http://{}", service.info().http_address))
-        .unwrap_or_else(|_| HeaderValue::from_static("http://localhost:8080"));
+/// The REST API router. On a standby, `proxy` forwards every request to the leader.
+pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore, proxy: proxy::LeaderProxy) -> Router {
     let metrics = Arc::new(HttpMetrics::default());
-    let api = Api { service, store, metrics: metrics.clone() };
+    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone() };
+    let leader_of = proxy.clone();
     Router::new()
         .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
         .route("/v2/apps/{*path}", any(apps::dispatch))
@@ -66,8 +67,9 @@ pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore
         .with_state(api)
         .layer(axum::middleware::from_fn(json_bodies_only))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(proxy, proxy::to_leader))
         .layer(axum::middleware::map_response(move |mut response: Response| {
-            let leader = leader.clone();
+            let leader = leader_of.current_leader().and_then(|l| HeaderValue::from_str(&format!("http://{l}")).ok());
             let metrics = metrics.clone();
             async move {
                 metrics.requests.fetch_add(1, Ordering::Relaxed);
@@ -75,7 +77,10 @@ pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore
                     metrics.errors.fetch_add(1, Ordering::Relaxed);
                 }
                 let headers = response.headers_mut();
-                headers.insert(HeaderName::from_static("x-marathon-leader"), leader);
+                // A proxied answer carries the leader's own.
+                if let Some(leader) = leader {
+                    headers.entry(HeaderName::from_static("x-marathon-leader")).or_insert(leader);
+                }
                 headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
                 headers.insert(HeaderName::from_static("x-xss-protection"), HeaderValue::from_static("1; mode=block"));
                 headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));

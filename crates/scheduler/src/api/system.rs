@@ -62,9 +62,12 @@ pub(super) async fn info(State(api): State<Api>) -> Response {
     }
 }
 
-/// `GET /v2/leader`: this scheduler (there is no election yet, so it always leads).
+/// `GET /v2/leader`: the leader's `host:port`, from every node.
 pub(super) async fn leader(State(api): State<Api>) -> Response {
-    json(StatusCode::OK, &json!({ "leader": api.service.info().http_address }))
+    match api.proxy.current_leader() {
+        Some(leader) => json(StatusCode::OK, &json!({ "leader": leader })),
+        None => error(StatusCode::NOT_FOUND, "There is no leader"),
+    }
 }
 
 /// `GET /ping`: `pong`, as text or as a JSON string depending on `Accept`.

@@ -9,6 +9,7 @@
 //! generation.
 
 use super::*;
+use crate::api::proxy::{LeaderProxy, Leadership};
 use tokio::sync::watch;
 
 /// A running scheduler: its API address and the tasks behind it.
@@ -117,9 +118,12 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let supervisor = tokio::spawn(supervise(shared, first, requests_rx, current_store));
 
+    // Without an election this scheduler always leads.
+    let (_leadership, leadership_rx) = watch::channel(Leadership::Leading);
+    let proxy = LeaderProxy::new(info.http_address.clone(), leadership_rx);
     let handle = ServiceHandle { requests: requests_tx, info, bus };
     // Reads of the version history go to the store directly (reads are not fenced).
-    let app = crate::api::router(handle, CurrentStore(store_rx));
+    let app = crate::api::router(handle, CurrentStore(store_rx), proxy);
     let server = tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         // Small responses and event frames go out at once (no Nagle delay).
