@@ -1,6 +1,7 @@
 //! The instance life cycle: app changes, status updates, converging an app to its instance
 //! count, kills, unreachable instances, reconciliation and timers.
 
+use super::health::health_of;
 use super::instance::{condition_from_status, never_started};
 use super::kill_order::{select_for_kill, select_for_kill_balanced};
 use super::*;
@@ -162,6 +163,11 @@ impl SchedulerCore {
     /// still being killed). Old instances are killed, unhealthy first, while the healthy count
     /// stays at or above `minHealthy`; new ones are launched while the active count stays at or
     /// below `maxCapacity`. When the two bounds leave no room, one extra instance is allowed.
+    ///
+    /// A running old instance whose health is not known yet (health results live in memory:
+    /// after a restart or failover there are none until the first probes) counts as healthy:
+    /// killing it "for free" could take the app below `minHealthy`. New instances count only
+    /// once known healthy.
     fn roll(&mut self, spec: &RunSpec) {
         let app_id = &spec.id;
         let n = spec.instances as usize;
@@ -170,7 +176,13 @@ impl SchedulerCore {
         let mut max_capacity = ((n as f64) * (1.0 + strategy.maximum_over_capacity)).floor() as usize;
 
         let live: Vec<&Instance> = self.instances_of(app_id).filter(|i| !i.condition.is_terminal()).collect();
-        let healthy = live.iter().filter(|i| i.goal == Goal::Running && self.is_serving_in(spec, i)).count();
+        let counts_healthy = |i: &Instance| {
+            self.is_serving_in(spec, i)
+                || (!spec.is_current(i.run_spec_version)
+                    && i.condition == Condition::Running
+                    && health_of(spec, i, self.health.get(&i.id)).is_none())
+        };
+        let healthy = live.iter().filter(|i| i.goal == Goal::Running && counts_healthy(i)).count();
         if min_healthy == max_capacity && max_capacity <= healthy {
             max_capacity += 1;
         }
@@ -178,8 +190,8 @@ impl SchedulerCore {
             live.iter().copied().filter(|i| i.goal == Goal::Running && !spec.is_current(i.run_spec_version)).collect();
 
         // Kill old instances: the unhealthy ones cost no health; each healthy one costs one.
-        let unhealthy_old: Vec<&Instance> = old.iter().copied().filter(|i| !self.is_serving_in(spec, i)).collect();
-        let healthy_old: Vec<&Instance> = old.iter().copied().filter(|i| self.is_serving_in(spec, i)).collect();
+        let unhealthy_old: Vec<&Instance> = old.iter().copied().filter(|i| !counts_healthy(i)).collect();
+        let healthy_old: Vec<&Instance> = old.iter().copied().filter(|i| counts_healthy(i)).collect();
         // Scaled down with the upgrade: old instances beyond the new count go at once.
         let surplus = old.len().saturating_sub(n);
         let by_health = healthy.saturating_sub(min_healthy).min(healthy_old.len());

@@ -273,3 +273,49 @@ fn a_deployment_waits_for_health() {
     c.result(ProbeOutcome::Healthy);
     assert!(c.h.core.is_converged(&app));
 }
+
+#[test]
+fn a_scheduler_restarted_mid_upgrade_kills_no_old_instance_it_has_not_probed_yet() {
+    let mut spec = checked_app(3, Duration::ZERO);
+    spec.instances = 4;
+    spec.upgrade_strategy = UpgradeStrategy { minimum_health_capacity: 0.5, maximum_over_capacity: 0.5 };
+    let mut h = Harness::with_app(spec.clone());
+    let tasks = h.launch_running("o1");
+    assert_eq!(tasks.len(), 4);
+    for task in &tasks {
+        let instance_id = h.core.instance_of_task(task).expect("instance").id.clone();
+        h.run(Event::ProbeResult { instance_id, task_id: task.clone(), check: 0, outcome: ProbeOutcome::Healthy });
+    }
+    // The upgrade starts: two old instances go (four healthy, two must stay).
+    h.advance(SEC);
+    let mut v2 = spec.clone();
+    v2.command = CommandSpec::Shell("sleep 2000".into());
+    v2.version = h.now.wall;
+    v2.version_info = VersionInfo { last_scaling_at: h.now.wall, last_config_change_at: h.now.wall };
+    let first_kills = kills(&h.put(v2));
+    assert_eq!(first_kills.len(), 2, "{first_kills:?}");
+    for task in &first_kills {
+        h.update(task, TaskState::Killed);
+    }
+    // The scheduler restarts (or another one takes over): health results are gone.
+    let mut restarted = h.restarted(7);
+    let mut commands = restarted.subscribe();
+    let survivors: Vec<TaskId> = tasks.iter().filter(|t| !first_kills.contains(t)).cloned().collect();
+    for task in &survivors {
+        commands.extend(restarted.update(task, TaskState::Running));
+    }
+    commands.extend(restarted.tick());
+    let killed: Vec<TaskId> = kills(&commands).into_iter().filter(|t| survivors.contains(t)).collect();
+    assert!(killed.is_empty(), "old instances killed before their health was known: {killed:?}");
+    // Once probed healthy again, the upgrade goes on as before.
+    for task in &survivors {
+        let instance_id = restarted.core.instance_of_task(task).expect("instance").id.clone();
+        restarted.run(Event::ProbeResult {
+            instance_id,
+            task_id: task.clone(),
+            check: 0,
+            outcome: ProbeOutcome::Healthy,
+        });
+    }
+    assert_eq!(restarted.running("/web").len(), 2);
+}
