@@ -133,6 +133,29 @@ pub struct SchedulerFlags {
         env = "MARATHON_HTTP_EVENT_REQUEST_TIMEOUT"
     )]
     pub http_event_request_timeout_secs: u64,
+    /// ZooKeeper for state and leader election, `zk://[user:pass@]host1:2181,host2:2181/marathon`.
+    /// Without it the state is in the embedded store in `--work_dir` and this scheduler leads
+    /// alone.
+    #[arg(long, env = "MARATHON_ZK")]
+    pub zk: Option<String>,
+    /// With `--zk`: keep the state in ZooKeeper but run no election (one scheduler only).
+    #[arg(long = "disable_ha", alias = "disable-ha", env = "MARATHON_DISABLE_HA")]
+    pub disable_ha: bool,
+    /// ZooKeeper session timeout in milliseconds: how soon a leader that lost ZooKeeper is
+    /// replaced.
+    #[arg(
+        long = "zk_session_timeout",
+        alias = "zk-session-timeout",
+        default_value_t = 10_000,
+        env = "MARATHON_ZK_SESSION_TIMEOUT"
+    )]
+    pub zk_session_timeout_ms: u64,
+    /// Milliseconds one ZooKeeper operation may take.
+    #[arg(long = "zk_timeout", alias = "zk-timeout", default_value_t = 10_000, env = "MARATHON_ZK_TIMEOUT")]
+    pub zk_timeout_ms: u64,
+    /// Versions kept per app and group.
+    #[arg(long = "zk_max_versions", alias = "zk-max-versions", default_value_t = 50, env = "MARATHON_ZK_MAX_VERSIONS")]
+    pub zk_max_versions: usize,
 }
 
 /// The event subscribers `--event_subscriber` can turn on.
@@ -169,11 +192,21 @@ impl SchedulerFlags {
             event_subscriber: None,
             http_endpoints: Vec::new(),
             http_event_request_timeout_secs: 10,
+            zk: None,
+            disable_ha: false,
+            zk_session_timeout_ms: 10_000,
+            zk_timeout_ms: 10_000,
+            zk_max_versions: 50,
         }
     }
 
     pub fn reconciliation_interval(&self) -> Duration {
         Duration::from_millis(self.reconciliation_interval_ms)
+    }
+
+    /// Whether this scheduler contends for leadership (`--zk` without `--disable_ha`).
+    pub fn high_availability(&self) -> bool {
+        self.zk.is_some() && !self.disable_ha
     }
 
     /// Whether HTTP callback subscribers are on (`--event_subscriber http_callback`).

@@ -54,6 +54,8 @@ pub enum SchedulerError {
     WriteFailed(String),
     #[error("cannot build the health and readiness check client: {0}")]
     ProbeClient(#[source] reqwest::Error),
+    #[error("--zk: {0}")]
+    Zk(#[from] coordination::UrlError),
 }
 
 /// What the API shows about this scheduler (`/v2/info`, headers).

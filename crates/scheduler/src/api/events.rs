@@ -52,6 +52,7 @@ pub(super) async fn events(
         first: None,
         keep_alive,
         ended: false,
+        leadership: api.proxy.leadership.clone(),
         _detached: Detached { bus: bus.clone(), remote_address: remote.ip().to_string() },
     };
     stream.first = stream.wants(attached.event_type).then(|| attached.frame(light).clone());
@@ -76,6 +77,8 @@ struct Stream {
     /// Set once the stream fell behind or the bus closed: what is buffered goes out, then the
     /// stream ends.
     ended: bool,
+    /// A stream ends when this scheduler stops leading (its clients reconnect to the leader).
+    leadership: tokio::sync::watch::Receiver<super::proxy::Leadership>,
     _detached: Detached,
 }
 
@@ -101,6 +104,7 @@ impl Stream {
                     Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
                 },
                 _ = self.keep_alive.tick() => return Some(Bytes::from_static(b":\n\n")),
+                () = super::proxy::no_longer_leading(&mut self.leadership) => return None,
             };
             let mut chunk = Chunk::default();
             self.add(&batch, &mut chunk);

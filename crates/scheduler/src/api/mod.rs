@@ -59,7 +59,7 @@ pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore
             get(subscriptions::list).post(subscriptions::subscribe).delete(subscriptions::unsubscribe),
         )
         .route("/v2/info", get(system::info))
-        .route("/v2/leader", get(system::leader))
+        .route("/v2/leader", get(system::leader).delete(system::abdicate))
         .route("/ping", get(system::ping))
         .route("/metrics", get(system::metrics))
         .route("/", get(system::root))

@@ -34,6 +34,20 @@ pub(crate) struct LeaderProxy {
     pub(crate) me: String,
     pub(crate) leadership: watch::Receiver<Leadership>,
     pub(crate) http: reqwest::Client,
+    /// The election this node takes part in (`None` without high availability).
+    pub(crate) election: Option<std::sync::Arc<coordination::Election>>,
+}
+
+/// Resolves once `leadership` is no longer [`Leadership::Leading`] (or its sender is gone).
+pub(crate) async fn no_longer_leading(leadership: &mut watch::Receiver<Leadership>) {
+    loop {
+        if *leadership.borrow_and_update() != Leadership::Leading {
+            return;
+        }
+        if leadership.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// How long a standby waits for a leader to be known before answering 502 (upstream: 10 tries
@@ -46,14 +60,18 @@ const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 impl LeaderProxy {
     /// A client with upstream's proxy timeouts (`--leader_proxy_connection_timeout` 5 s,
     /// `--leader_proxy_read_timeout` 10 s).
-    pub(crate) fn new(me: String, leadership: watch::Receiver<Leadership>) -> Self {
+    pub(crate) fn new(
+        me: String,
+        leadership: watch::Receiver<Leadership>,
+        election: Option<std::sync::Arc<coordination::Election>>,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .read_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { me, leadership, http }
+        Self { me, leadership, http, election }
     }
 
     /// The leader's `host:port` as known now (this node's when it leads).
@@ -209,7 +227,7 @@ mod tests {
     async fn standby(leadership: watch::Receiver<Leadership>) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let proxy = LeaderProxy::new(format!("127.0.0.1:{}", addr.port()), leadership);
+        let proxy = LeaderProxy::new(format!("127.0.0.1:{}", addr.port()), leadership, None);
         let app = Router::new()
             .fallback(any(|| async { "local" }))
             .layer(axum::middleware::from_fn_with_state(proxy, to_leader))

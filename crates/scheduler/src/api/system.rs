@@ -2,7 +2,7 @@
 
 use super::render::counts;
 use super::{Api, error, json, unavailable};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
@@ -30,7 +30,7 @@ pub(super) async fn info(State(api): State<Api>) -> Response {
                     "executor": "//cmd",
                     "failover_timeout": flags.failover_timeout_secs,
                     "framework_name": flags.framework_name,
-                    "ha": false,
+                    "ha": flags.high_availability(),
                     "hostname": info.hostname,
                     "local_port_min": flags.local_port_min,
                     "local_port_max": flags.local_port_max,
@@ -47,10 +47,11 @@ pub(super) async fn info(State(api): State<Api>) -> Response {
                     "features": [],
                 },
                 "zookeeper_config": {
-                    "zk": null,
-                    "zk_timeout": 10000,
-                    "zk_session_timeout": 10000,
-                    "zk_max_versions": store::limits::DEFAULT_MAX_VERSIONS,
+                    // Credentials are not shown.
+                    "zk": flags.zk.as_deref().and_then(|zk| coordination::ZkUrl::from_flag(zk).ok()).map(|zk| zk.to_string()),
+                    "zk_timeout": flags.zk_timeout_ms,
+                    "zk_session_timeout": flags.zk_session_timeout_ms,
+                    "zk_max_versions": flags.zk_max_versions,
                 },
                 "http_config": { "http_port": flags.http_port, "https_port": 8443 },
             })
@@ -67,6 +68,25 @@ pub(super) async fn leader(State(api): State<Api>) -> Response {
     match api.proxy.current_leader() {
         Some(leader) => json(StatusCode::OK, &json!({ "leader": leader })),
         None => error(StatusCode::NOT_FOUND, "There is no leader"),
+    }
+}
+
+/// `DELETE /v2/leader`: the leader gives up leadership (another scheduler is elected; this one
+/// queues behind the others). Tasks are not touched.
+pub(super) async fn abdicate(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
+    let pairs = super::query_pairs(query);
+    if let Some((name, _)) = pairs.iter().find(|(k, _)| k == "backup" || k == "restore") {
+        return error(StatusCode::BAD_REQUEST, &format!("The {name} parameter is not supported yet"));
+    }
+    match &api.proxy.election {
+        Some(election) => {
+            election.abdicate();
+            json(StatusCode::OK, &json!({ "message": "Leadership abdicated" }))
+        }
+        None => error(
+            StatusCode::BAD_REQUEST,
+            "Leadership can only be abdicated with high availability (--zk without --disable_ha)",
+        ),
     }
 }
 

@@ -1,12 +1,18 @@
 //! The scheduler's lifecycle: binds the REST API once, then runs incarnations of the service.
 //! An incarnation opens the store, claims the next generation, loads the state, subscribes to
-//! the master and drives the core until a store write fails. Then the state in memory can no
-//! longer be trusted (the core applied a change the store refused), so the incarnation is
-//! dropped whole (its pending API changes answer 503, its master connection closes) and a new
-//! one starts from what is durable, exactly as after a restart of the process: the failure
-//! costs one request and a moment of unavailability, never the process (in `marathon local`
-//! the master and agents run on). Writes of the old incarnation are fenced by the new
-//! generation.
+//! the master and drives the core until it must stop: a store write failed (the state in
+//! memory can no longer be trusted: the core applied a change the store refused), or, with
+//! high availability, this scheduler stopped leading. The incarnation is then dropped whole
+//! (its pending API changes answer 503, its master connection closes) and the next one starts
+//! from what is durable, exactly as after a restart of the process: the failure costs one
+//! request and a moment of unavailability, never the process (in `marathon local` the master
+//! and agents run on). Writes of an old incarnation are fenced by the next one's generation.
+//!
+//! With `--zk` (and without `--disable_ha`) the scheduler contends for leadership in
+//! ZooKeeper (`coordination::marathon`): only the leader has an incarnation; a standby's API
+//! forwards every request to the leader (`api::proxy`). A leader whose ZooKeeper session is
+//! lost stops at once (before anything else happens in the driver), becomes a standby and
+//! contends again.
 
 use super::*;
 use crate::api::proxy::{LeaderProxy, Leadership};
@@ -43,6 +49,8 @@ impl RunningScheduler {
 /// (subscribers stay connected across incarnations).
 struct Shared {
     flags: SchedulerFlags,
+    /// `--zk`: the state is in ZooKeeper.
+    zk: Option<coordination::ZkUrl>,
     info: Arc<ServiceInfo>,
     bus: EventBus,
     probe_http: reqwest::Client,
@@ -93,10 +101,12 @@ struct Incarnation {
     _client: ClientGuard,
 }
 
-/// Loads the state from `--work_dir`, subscribes to the master and serves the REST API.
+/// Loads the state, subscribes to the master and serves the REST API (with `--zk` and high
+/// availability: contends for leadership and does that once elected).
 pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerError> {
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
+    let zk = flags.zk.as_deref().map(coordination::ZkUrl::from_flag).transpose()?;
     let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
     let addr = SocketAddr::new(flags.http_address, flags.http_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
@@ -111,16 +121,29 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     });
     let bus = EventBus::default();
     crate::events::start_callbacks(&bus, &flags);
-    let shared = Shared { flags, info: info.clone(), bus: bus.clone(), probe_http };
+    let election = match (&zk, flags.high_availability()) {
+        (Some(zk), true) => {
+            let session_timeout = Duration::from_millis(flags.zk_session_timeout_ms);
+            Some(Arc::new(coordination::marathon::contend(zk, &info.http_address, session_timeout)))
+        }
+        _ => None,
+    };
+    let shared = Shared { flags, zk, info: info.clone(), bus: bus.clone(), probe_http };
 
-    let first = open(&shared)?;
-    let (current_store, store_rx) = watch::channel(Some(store::AsyncStore::new(first.store.clone())));
+    // Alone, the scheduler leads from the start: a store it cannot open fails the start.
+    let first = match &election {
+        None => Some(open(&shared).await?),
+        Some(_) => None,
+    };
+    let initially = if election.is_none() { Leadership::Leading } else { Leadership::Following { leader: None } };
+    let (leadership, leadership_rx) = watch::channel(initially);
+    let (current_store, store_rx) =
+        watch::channel(first.as_ref().map(|first| store::AsyncStore::new(first.store.clone())));
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
-    let supervisor = tokio::spawn(supervise(shared, first, requests_rx, current_store));
+    let proxy = LeaderProxy::new(info.http_address.clone(), leadership_rx, election.clone());
+    let supervisor = Supervisor { shared, election, requests: requests_rx, current_store, leadership };
+    let supervisor = tokio::spawn(supervisor.run(first));
 
-    // Without an election this scheduler always leads.
-    let (_leadership, leadership_rx) = watch::channel(Leadership::Leading);
-    let proxy = LeaderProxy::new(info.http_address.clone(), leadership_rx);
     let handle = ServiceHandle { requests: requests_tx, info, bus };
     // Reads of the version history go to the store directly (reads are not fenced).
     let app = crate::api::router(handle, CurrentStore(store_rx), proxy);
@@ -141,58 +164,153 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
 /// How long a failed incarnation waits before the next one opens the store.
 const REOPEN_DELAY: Duration = Duration::from_millis(500);
 
-/// Runs incarnations one after the other: a new one from the durable state whenever a store
-/// write of the current one failed. Returns when the API or the master connection is gone.
-async fn supervise(
+/// Runs incarnations one after the other (see the module docs).
+struct Supervisor {
     shared: Shared,
-    first: Incarnation,
-    mut requests: mpsc::UnboundedReceiver<Request>,
+    election: Option<Arc<coordination::Election>>,
+    requests: mpsc::UnboundedReceiver<Request>,
     current_store: watch::Sender<Option<store::AsyncStore>>,
-) -> Result<(), SchedulerError> {
-    let mut incarnation = first;
-    loop {
-        let Incarnation { service, store, client_events, stored, probes, _client } = incarnation;
-        let failure = match drive(service, client_events, &mut requests, stored, probes).await {
-            DriverEnd::Stopped => return Ok(()),
-            DriverEnd::WriteFailed(e) => e,
-        };
-        // The failed incarnation is gone: its waiting API changes were dropped (answered 503)
-        // and its master connection closes now.
-        drop(_client);
-        drop(store);
-        // The store is opened again: nothing may hold it open.
-        let _ = current_store.send(None);
-        error!(error = %failure, "a store write failed; reloading the state from the store");
-        incarnation = loop {
-            // Requests that come meanwhile cannot be served: dropping them answers 503.
-            let reopen = tokio::time::sleep(REOPEN_DELAY);
-            tokio::pin!(reopen);
-            loop {
-                tokio::select! {
-                    request = requests.recv() => {
-                        if request.is_none() {
-                            return Ok(());
+    /// What the API's proxy and event streams see.
+    leadership: watch::Sender<Leadership>,
+}
+
+/// Why the supervisor waited.
+enum Waited {
+    /// The time passed (or this scheduler leads, with high availability).
+    Go,
+    /// The API is gone: the scheduler stops.
+    Stop,
+}
+
+impl Supervisor {
+    async fn run(mut self, mut next: Option<Incarnation>) -> Result<(), SchedulerError> {
+        loop {
+            let incarnation = match next.take() {
+                Some(incarnation) => incarnation,
+                None => {
+                    if let Waited::Stop = self.wait_to_lead().await {
+                        return Ok(());
+                    }
+                    match open(&self.shared).await {
+                        Ok(incarnation) => incarnation,
+                        Err(e) => {
+                            warn!(error = %e, "cannot load the state yet; retrying");
+                            if let Waited::Stop = self.pause(REOPEN_DELAY).await {
+                                return Ok(());
+                            }
+                            continue;
                         }
                     }
-                    () = &mut reopen => break,
+                }
+            };
+            let _ = self.current_store.send(Some(store::AsyncStore::new(incarnation.store.clone())));
+            self.leadership.send_replace(Leadership::Leading);
+            let mut elected = self.election.as_ref().map(|e| e.leadership());
+            let Incarnation { service, store, client_events, stored, probes, _client } = incarnation;
+            let end = drive(service, client_events, &mut self.requests, stored, probes, elected.as_mut()).await;
+            // The incarnation is gone: its waiting API changes were dropped (answered 503) and
+            // its master connection closes now; the store is opened again by the next one.
+            drop(_client);
+            drop(store);
+            let _ = self.current_store.send(None);
+            if self.election.is_some() {
+                self.leadership.send_replace(Leadership::Following { leader: None });
+            }
+            match end {
+                DriverEnd::Stopped => return Ok(()),
+                DriverEnd::Deposed => warn!("no longer the leader; serving as a standby"),
+                DriverEnd::WriteFailed(e) => {
+                    error!(error = %e, "a store write failed; reloading the state from the store");
+                    if let Waited::Stop = self.pause(REOPEN_DELAY).await {
+                        return Ok(());
+                    }
                 }
             }
-            match open(&shared) {
-                Ok(next) => break next,
-                Err(e) => warn!(error = %e, "cannot reload the state yet; retrying"),
+        }
+    }
+
+    /// Waits `delay`, answering meanwhile requests with 503 (dropped: there is no state to serve).
+    async fn pause(&mut self, delay: Duration) -> Waited {
+        let until = tokio::time::sleep(delay);
+        tokio::pin!(until);
+        loop {
+            tokio::select! {
+                request = self.requests.recv() => {
+                    if request.is_none() {
+                        return Waited::Stop;
+                    }
+                }
+                () = &mut until => return Waited::Go,
             }
-        };
-        let _ = current_store.send(Some(store::AsyncStore::new(incarnation.store.clone())));
-        info!("state reloaded; serving again");
+        }
+    }
+
+    /// Waits until this scheduler leads (at once without high availability), keeping the API's
+    /// view of the leader current meanwhile.
+    async fn wait_to_lead(&mut self) -> Waited {
+        let Some(election) = &self.election else { return Waited::Go };
+        let mut elected = election.leadership();
+        let me = self.shared.info.http_address.clone();
+        loop {
+            let now = elected.borrow_and_update().clone();
+            if now.is_leader() {
+                info!("elected leader");
+                return Waited::Go;
+            }
+            let leader = coordination::marathon::leader_id(&now, &me);
+            self.leadership.send_replace(Leadership::Following { leader });
+            tokio::select! {
+                changed = elected.changed() => {
+                    if changed.is_err() {
+                        return Waited::Stop;
+                    }
+                }
+                request = self.requests.recv() => {
+                    // A request that reached a standby's handlers (it was elected and deposed
+                    // meanwhile) cannot be served here: dropping it answers 503.
+                    if request.is_none() {
+                        return Waited::Stop;
+                    }
+                }
+            }
+        }
     }
 }
 
+/// The store: ZooKeeper with `--zk`, else the embedded one in `--work_dir`.
+fn open_store(zk: Option<&coordination::ZkUrl>, flags: &SchedulerFlags) -> Result<Arc<dyn Store>, SchedulerError> {
+    Ok(match zk {
+        Some(zk) => {
+            let options = coordination::ZkStoreOptions {
+                store: store::Options { max_versions: flags.zk_max_versions },
+                session_timeout: Duration::from_millis(flags.zk_session_timeout_ms),
+                operation_timeout: Duration::from_millis(flags.zk_timeout_ms),
+                ..coordination::ZkStoreOptions::default()
+            };
+            Arc::new(coordination::ZkStore::open_with(zk, options)?)
+        }
+        None => Arc::new(store::RedbStore::open_in_work_dir(&flags.work_dir)?),
+    })
+}
+
+/// Opens the store, claims the next generation (fencing every earlier writer) and loads the
+/// state: blocking work, on a blocking thread.
+async fn load(shared: &Shared) -> Result<(Arc<dyn Store>, Generation, records::Loaded), SchedulerError> {
+    let (zk, flags) = (shared.zk.clone(), shared.flags.clone());
+    tokio::task::spawn_blocking(move || {
+        let store = open_store(zk.as_ref(), &flags)?;
+        let generation = store.claim_next_generation()?;
+        let loaded = records::load(store.as_ref())?;
+        Ok((store, generation, loaded))
+    })
+    .await
+    .map_err(|e| SchedulerError::WriteFailed(format!("loading the state panicked: {e}")))?
+}
+
 /// Opens the store, loads the state and starts the service on it (subscribing to the master).
-fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
+async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
     let flags = &shared.flags;
-    let store = store::RedbStore::open_in_work_dir(&flags.work_dir)?;
-    let generation = store.claim_next_generation()?;
-    let mut loaded = records::load(&store)?;
+    let (store, generation, mut loaded) = load(shared).await?;
     info!(
         apps = loaded.definitions.len(),
         instances = loaded.instances.len(),
@@ -243,7 +361,6 @@ fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
     tokio::spawn(send_calls(client.clone(), calls_rx));
     let (stored_tx, stored_rx) = mpsc::unbounded_channel();
     let (writes_tx, writes_rx) = std::sync::mpsc::channel();
-    let store: Arc<dyn Store> = Arc::new(store);
     let writer_store = store.clone();
     std::thread::Builder::new()
         .name("store-writer".into())
@@ -284,6 +401,8 @@ enum DriverEnd {
     Stopped,
     /// A store write failed: the state in memory is ahead of the durable one.
     WriteFailed(String),
+    /// This scheduler no longer leads (high availability).
+    Deposed,
 }
 
 /// How long the driver goes on with events from the master that are already waiting before it
@@ -298,8 +417,13 @@ async fn drive(
     requests: &mut mpsc::UnboundedReceiver<Request>,
     mut stored: mpsc::UnboundedReceiver<Result<Durable, String>>,
     mut probes: mpsc::UnboundedReceiver<Event>,
+    mut elected: Option<&mut watch::Receiver<coordination::Leadership>>,
 ) -> DriverEnd {
     loop {
+        // Checked first, every time: a deposed leader must not act on anything else.
+        if elected.as_mut().is_some_and(|e| !e.borrow_and_update().is_leader()) {
+            return DriverEnd::Deposed;
+        }
         // What the last step published goes out together.
         service.flush_events();
         let wakeup = service.core.next_wakeup().map(|at| service.clock.instant_of(at));
@@ -346,10 +470,24 @@ async fn drive(
                 let now = service.now();
                 service.handle(now, result);
             }
+            () = deposed(elected.as_deref_mut()) => return DriverEnd::Deposed,
             () = sleep_until(wakeup), if wakeup.is_some() => {
                 let now = service.now();
                 service.handle(now, Event::Tick);
             }
+        }
+    }
+}
+
+/// Resolves once the election says this scheduler no longer leads (never without one).
+async fn deposed(elected: Option<&mut watch::Receiver<coordination::Leadership>>) {
+    let Some(elected) = elected else { return std::future::pending().await };
+    loop {
+        if !elected.borrow_and_update().is_leader() {
+            return;
+        }
+        if elected.changed().await.is_err() {
+            return;
         }
     }
 }
