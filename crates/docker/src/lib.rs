@@ -22,9 +22,15 @@
 //! The lifecycle mirrors the command containerizer's: launch -> running handle -> exit report;
 //! kill with a grace period; recover after a restart.
 
+mod client;
+mod container;
+mod error;
 mod params;
 pub mod spec;
 
+pub use client::{Docker, Listed, ListedState, Recovered, Recovery};
+pub use container::{Container, ContainerExit, LogFiles};
+pub use error::Error;
 pub use spec::{
     ContainerSpec, DEFAULT_SANDBOX_DIRECTORY, NetworkMode, PortMapping, Settings, SpecError, TaskContainer,
     container_name, container_spec, labels,
