@@ -128,7 +128,9 @@ impl Docker {
     /// Pulls the image if needed, creates and starts the container, and copies its output
     /// into `files` (appending). A container that could not start is removed.
     pub async fn launch(&self, spec: &ContainerSpec, files: LogFiles) -> Result<Container, Error> {
-        self.ensure_image(&spec.image, spec.force_pull).await?;
+        if spec.force_pull {
+            self.ensure_image(&spec.image, true).await?;
+        }
         let name = spec.name.as_str();
         let mut body = spec.body.clone();
         let (stdout_base, stderr_base) = files.sizes();
@@ -136,10 +138,16 @@ impl Docker {
         labels.insert(labels::STDOUT_BASE.to_string(), stdout_base.to_string());
         labels.insert(labels::STDERR_BASE.to_string(), stderr_base.to_string());
         let options = CreateContainerOptions { name: Some(name.to_string()), ..Default::default() };
-        self.client
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| Error::Create { name: name.to_string(), message: error::message(&e) })?;
+        // As `docker run` does: create, and pull only when dockerd has no such image (one
+        // request per launch instead of two when the image is there, as it mostly is).
+        let created = match self.client.create_container(Some(options.clone()), body.clone()).await {
+            Err(e) if error::is_not_found(&e) && !spec.force_pull => {
+                self.ensure_image(&spec.image, false).await?;
+                self.client.create_container(Some(options), body).await
+            }
+            other => other,
+        };
+        created.map_err(|e| Error::Create { name: name.to_string(), message: error::message(&e) })?;
         if let Err(e) = self.client.start_container(name, None::<StartContainerOptions>).await {
             let message = error::message(&e);
             if let Err(e) = container::remove(&self.client, name).await {
