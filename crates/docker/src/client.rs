@@ -237,12 +237,17 @@ impl Docker {
         for listed in self.list().await? {
             let Some(files) = known.get(&listed.container_id) else {
                 info!(container = %listed.name, task_id = ?listed.task_id, "removing a container this agent does not know");
-                container::remove(&self.client, &listed.name).await?;
-                recovery.removed.push(listed.container_id);
+                // A container that cannot be removed now is found again by the next recovery.
+                match container::remove(&self.client, &listed.name).await {
+                    Ok(()) => recovery.removed.push(listed.container_id),
+                    Err(e) => warn!(container = %listed.name, error = %e, "cannot remove an unknown container"),
+                }
                 continue;
             };
             let found = if listed.state == ListedState::Created {
-                container::remove(&self.client, &listed.name).await?;
+                if let Err(e) = container::remove(&self.client, &listed.name).await {
+                    warn!(container = %listed.name, error = %e, "cannot remove a container that never started");
+                }
                 Recovered::NotStarted
             } else {
                 match self.attach(&listed.container_id, files.clone()).await {

@@ -405,6 +405,21 @@ async fn recovery_finds_running_and_ended_containers_after_the_handles_are_dropp
     // Unknown to the restarted agent.
     let unknown = Task::new(docker_info(IMAGE, json!({})), shell("sleep 300"));
     let never_launched = unique("c");
+    // Created, never started (the agent stopped between create and start).
+    let never_started = unique("c");
+    dockerd
+        .docker(&[
+            "create",
+            "--name",
+            &format!("mesos-{never_started}"),
+            "--label",
+            &format!("mesos.agent={owner}"),
+            "--label",
+            &format!("mesos.container_id={never_started}"),
+            IMAGE,
+            "true",
+        ])
+        .expect("docker create");
 
     let handles = [
         running.launch(&docker).await.expect("launch"),
@@ -427,10 +442,14 @@ async fn recovery_finds_running_and_ended_containers_after_the_handles_are_dropp
         (running.container_id.clone(), running.files()),
         (ended.container_id.clone(), ended.files()),
         (never_launched.clone(), LogFiles::in_sandbox(Path::new("/nonexistent"))),
+        (never_started.clone(), LogFiles::in_sandbox(Path::new("/nonexistent"))),
     ]);
     let mut recovery = docker.recover(&known).await.expect("recover");
     assert_eq!(recovery.removed, vec![unknown.container_id.clone()]);
     assert!(matches!(recovery.containers.remove(&never_launched), Some(Recovered::Missing)));
+    assert!(matches!(recovery.containers.remove(&never_started), Some(Recovered::NotStarted)));
+    let left = dockerd.docker(&["ps", "-aq", "--filter", &format!("name=mesos-{never_started}")]).expect("ps");
+    assert_eq!(left.trim(), "", "a container that never started is removed");
     match recovery.containers.remove(&ended.container_id) {
         Some(Recovered::Exited { exit, .. }) => assert_eq!(exit.exit_code, 7, "{exit:?}"),
         other => panic!("expected the ended container, got {other:?}"),
