@@ -6,6 +6,7 @@
 //! Unknown fields are ignored on input, as Mesos does.
 
 pub mod agent;
+pub mod container;
 pub mod duration;
 pub mod health;
 pub mod ids;

@@ -1,0 +1,361 @@
+//! A running container: its handle ([`Container`]: wait, stop, signal, addresses), how it
+//! ended ([`ContainerExit`]), and the pump that copies its output into the sandbox's files.
+
+use crate::error::{self, Error};
+use crate::spec::labels;
+use bollard::models::ContainerInspectResponse;
+use bollard::query_parameters::{
+    InspectContainerOptions, KillContainerOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
+    WaitContainerOptions,
+};
+use futures::StreamExt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+/// How long [`Container::wait`] waits for the output of an ended container to reach the
+/// files before it reports the exit anyway.
+const LOG_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause before a failed wait or log stream is retried (dockerd restarting, a dropped socket).
+const RETRY_DELAY: Duration = Duration::from_millis(250);
+
+/// Where a container's output goes: the sandbox's `stdout` and `stderr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFiles {
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl LogFiles {
+    /// `<sandbox>/stdout` and `<sandbox>/stderr`.
+    pub fn in_sandbox(sandbox: &Path) -> LogFiles {
+        LogFiles { stdout: sandbox.join("stdout"), stderr: sandbox.join("stderr") }
+    }
+
+    /// The files' current sizes (0 for a file that does not exist yet).
+    pub(crate) fn sizes(&self) -> (u64, u64) {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        (size(&self.stdout), size(&self.stderr))
+    }
+}
+
+/// How a container ended, from dockerd's record (`State`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerExit {
+    /// `State.ExitCode` (128 + n for a process killed by signal n).
+    pub exit_code: i64,
+    /// `State.OOMKilled`: the memory cgroup hit its limit.
+    pub oom_killed: bool,
+    /// `State.Error`, when dockerd could not run the container's process.
+    pub error: Option<String>,
+    /// Whether the container ever started (one created but never started has not).
+    pub started: bool,
+    /// The container's memory limit (`HostConfig.Memory`), for the OOM message.
+    pub memory_limit_bytes: Option<i64>,
+}
+
+impl ContainerExit {
+    fn from_inspect(inspect: &ContainerInspectResponse) -> ContainerExit {
+        let state = inspect.state.clone().unwrap_or_default();
+        let started = state.started_at.as_deref().is_some_and(|t| !t.is_empty() && !t.starts_with("0001-01-01"));
+        ContainerExit {
+            exit_code: state.exit_code.unwrap_or(0),
+            oom_killed: state.oom_killed.unwrap_or(false),
+            error: state.error.filter(|e| !e.is_empty()),
+            started,
+            memory_limit_bytes: inspect.host_config.as_ref().and_then(|h| h.memory).filter(|m| *m > 0),
+        }
+    }
+
+    /// Exited by itself with status 0.
+    pub fn succeeded(&self) -> bool {
+        self.started && self.exit_code == 0 && !self.oom_killed && self.error.is_none()
+    }
+
+    /// A status message, as Mesos' Docker executor words it ("Container exited with status
+    /// 3"), saying "Memory limit exceeded" for an OOM kill.
+    pub fn message(&self) -> String {
+        if !self.started {
+            return format!("Container never started: {}", self.error.as_deref().unwrap_or("unknown reason"));
+        }
+        if self.oom_killed {
+            let limit = match self.memory_limit_bytes {
+                Some(bytes) => format!("{} MB", bytes / (1024 * 1024)),
+                None => "unknown".to_string(),
+            };
+            return format!(
+                "Memory limit exceeded: the container was OOM-killed (limit {limit}, exit status {})",
+                self.exit_code
+            );
+        }
+        match &self.error {
+            Some(e) => format!("Container exited with status {}: {e}", self.exit_code),
+            None => format!("Container exited with status {}", self.exit_code),
+        }
+    }
+}
+
+/// A container of this agent, running or ended; cheap to clone. Its output is copied into
+/// the sandbox's files for as long as a handle exists.
+#[derive(Debug, Clone)]
+pub struct Container {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: bollard::Docker,
+    name: String,
+    container_id: String,
+    docker_id: String,
+    ip_addresses: Vec<IpAddr>,
+    pid: Option<u32>,
+    stop_signal: Option<String>,
+    logs_done: watch::Receiver<bool>,
+    pump: tokio::task::AbortHandle,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.pump.abort();
+    }
+}
+
+impl Container {
+    /// Builds the handle of an inspected container and starts copying its output, skipping
+    /// the bytes of each stream that are already in the files.
+    pub(crate) fn new(
+        client: bollard::Docker,
+        inspect: &ContainerInspectResponse,
+        container_id: String,
+        files: LogFiles,
+        skip: (u64, u64),
+    ) -> Container {
+        let name = inspect.name.as_deref().unwrap_or_default().trim_start_matches('/').to_string();
+        let (done_tx, logs_done) = watch::channel(false);
+        let pump = tokio::spawn(pump_logs(client.clone(), name.clone(), files, skip, done_tx)).abort_handle();
+        let state = inspect.state.as_ref();
+        Container {
+            inner: Arc::new(Inner {
+                docker_id: inspect.id.clone().unwrap_or_default(),
+                ip_addresses: ip_addresses(inspect),
+                pid: state.and_then(|s| s.pid).and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0),
+                stop_signal: inspect.config.as_ref().and_then(|c| c.stop_signal.clone()),
+                client,
+                name,
+                container_id,
+                logs_done,
+                pump,
+            }),
+        }
+    }
+
+    /// `mesos-<containerId>`.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub fn container_id(&self) -> &str {
+        &self.inner.container_id
+    }
+
+    /// dockerd's id of the container.
+    pub fn docker_id(&self) -> &str {
+        &self.inner.docker_id
+    }
+
+    /// The container's addresses on its bridge or user-defined network (none on the host
+    /// network: the task has the agent's), as upstream reports them in `NetworkInfo`s.
+    pub fn ip_addresses(&self) -> &[IpAddr] {
+        &self.inner.ip_addresses
+    }
+
+    /// The container's init process on the host, while it ran when the handle was made.
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.pid
+    }
+
+    /// Waits until the container is not running, then until its output is in the files (at
+    /// most [`LOG_DRAIN_TIMEOUT`]), and returns how it ended. A failed wait (dockerd
+    /// restarting) is retried; [`Error::NotFound`] if the container was removed meanwhile.
+    pub async fn wait(&self) -> Result<ContainerExit, Error> {
+        let name = &self.inner.name;
+        loop {
+            let options = WaitContainerOptions { condition: "not-running".to_string() };
+            let mut stream = self.inner.client.wait_container(name, Some(options));
+            match stream.next().await {
+                // bollard reports a non-zero exit as an error: the exit itself comes from inspect.
+                Some(Ok(_)) | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => break,
+                Some(Err(e)) if error::is_not_found(&e) => return Err(Error::NotFound { name: name.clone() }),
+                Some(Err(e)) => debug!(container = %name, error = %e, "waiting for the container failed; retrying"),
+                None => debug!(container = %name, "the wait ended without an answer; retrying"),
+            }
+            tokio::time::sleep(RETRY_DELAY).await;
+        }
+        let mut done = self.inner.logs_done.clone();
+        if tokio::time::timeout(LOG_DRAIN_TIMEOUT, done.wait_for(|d| *d)).await.is_err() {
+            warn!(container = %name, "the container's output did not reach the sandbox in time");
+        }
+        self.exit().await?.ok_or_else(|| Error::Api {
+            what: "wait",
+            name: name.clone(),
+            message: "the container runs again".to_string(),
+        })
+    }
+
+    /// How the container ended, or `None` while it runs.
+    pub async fn exit(&self) -> Result<Option<ContainerExit>, Error> {
+        let inspect = inspect(&self.inner.client, &self.inner.name).await?;
+        let running = inspect.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        Ok((!running).then(|| ContainerExit::from_inspect(&inspect)))
+    }
+
+    /// `docker stop`: the container's stop signal (SIGTERM unless the image or a `stop-signal`
+    /// parameter says otherwise), then SIGKILL after `grace` (rounded up to whole seconds, the
+    /// API's unit). Returns once the container stopped. Stopping a stopped container is fine.
+    pub async fn stop(&self, grace: Duration) -> Result<(), Error> {
+        let secs = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+        let t = i32::try_from(secs).unwrap_or(i32::MAX);
+        // The answer comes when the container has stopped: after the grace period at most.
+        let client = self.inner.client.clone().with_timeout(Duration::from_secs(secs + 120));
+        let options = StopContainerOptions { signal: None, t: Some(t) };
+        match client.stop_container(&self.inner.name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if error::status(&e) == Some(304) => Ok(()),
+            Err(e) => Err(Error::api("stop", &self.inner.name, &e)),
+        }
+    }
+
+    /// Sends `signal` (`SIGTERM`, `TERM`, `15`, ...) to the container's init process. A
+    /// container that is not running is left alone.
+    pub async fn signal(&self, signal: &str) -> Result<(), Error> {
+        let options = KillContainerOptions { signal: signal.to_string() };
+        match self.inner.client.kill_container(&self.inner.name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) if error::status(&e) == Some(409) => Ok(()),
+            Err(e) => Err(Error::api("kill", &self.inner.name, &e)),
+        }
+    }
+
+    /// Sends the container's stop signal (what `docker stop` sends first).
+    pub async fn terminate(&self) -> Result<(), Error> {
+        let signal = self.inner.stop_signal.clone().unwrap_or_else(|| "SIGTERM".to_string());
+        self.signal(&signal).await
+    }
+
+    /// SIGKILL.
+    pub async fn kill(&self) -> Result<(), Error> {
+        self.signal("SIGKILL").await
+    }
+
+    /// Removes the container (killing it if it runs) and its anonymous volumes.
+    pub async fn remove(&self) -> Result<(), Error> {
+        remove(&self.inner.client, &self.inner.name).await
+    }
+}
+
+pub(crate) async fn inspect(client: &bollard::Docker, name: &str) -> Result<ContainerInspectResponse, Error> {
+    client.inspect_container(name, None::<InspectContainerOptions>).await.map_err(|e| Error::api("inspect", name, &e))
+}
+
+pub(crate) async fn remove(client: &bollard::Docker, name: &str) -> Result<(), Error> {
+    let options = RemoveContainerOptions { v: true, force: true, link: false };
+    match client.remove_container(name, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(e) if error::is_not_found(&e) => Ok(()),
+        // "removal already in progress"
+        Err(e) if error::status(&e) == Some(409) => Ok(()),
+        Err(e) => Err(Error::api("remove", name, &e)),
+    }
+}
+
+/// The owner label of an inspected container.
+pub(crate) fn owner(inspect: &ContainerInspectResponse) -> Option<&str> {
+    inspect.config.as_ref()?.labels.as_ref()?.get(labels::OWNER).map(String::as_str)
+}
+
+/// The container's addresses on the network of its `NetworkMode` (as upstream looks them
+/// up), IPv4 first.
+fn ip_addresses(inspect: &ContainerInspectResponse) -> Vec<IpAddr> {
+    let mode = inspect.host_config.as_ref().and_then(|h| h.network_mode.clone()).unwrap_or_default();
+    let mode = if mode == "default" { "bridge".to_string() } else { mode };
+    let Some(endpoint) = inspect.network_settings.as_ref().and_then(|n| n.networks.as_ref()).and_then(|n| n.get(&mode))
+    else {
+        return Vec::new();
+    };
+    [&endpoint.ip_address, &endpoint.global_ipv6_address]
+        .into_iter()
+        .filter_map(|a| a.as_deref().filter(|a| !a.is_empty()).and_then(|a| a.parse().ok()))
+        .collect()
+}
+
+/// Copies the container's log into the files (appending), skipping the first `skip` bytes of
+/// stdout and stderr, until the log ends (the container stopped). A broken stream is
+/// re-read from the start, skipping what was already copied. Signals `done` at the end.
+async fn pump_logs(
+    client: bollard::Docker,
+    name: String,
+    files: LogFiles,
+    skip: (u64, u64),
+    done: watch::Sender<bool>,
+) {
+    if let Err(e) = copy_logs(&client, &name, &files, skip).await {
+        warn!(container = %name, error = %e, "cannot copy the container's output to the sandbox");
+    }
+    let _ = done.send(true);
+}
+
+async fn open_append(path: &Path) -> std::io::Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::new().create(true).append(true).open(path).await
+}
+
+async fn copy_logs(client: &bollard::Docker, name: &str, files: &LogFiles, skip: (u64, u64)) -> std::io::Result<()> {
+    let mut stdout = open_append(&files.stdout).await?;
+    let mut stderr = open_append(&files.stderr).await?;
+    // Bytes of each stream seen in the log so far (copied or skipped).
+    let (mut seen_out, mut seen_err) = (0u64, 0u64);
+    loop {
+        let options = LogsOptions { follow: true, stdout: true, stderr: true, ..Default::default() };
+        let mut stream = client.logs(name, Some(options));
+        let (mut read_out, mut read_err) = (0u64, 0u64);
+        let mut failed = false;
+        while let Some(item) = stream.next().await {
+            let (bytes, read, seen, skip, file) = match item {
+                Ok(bollard::container::LogOutput::StdOut { message })
+                | Ok(bollard::container::LogOutput::Console { message }) => {
+                    (message, &mut read_out, &mut seen_out, skip.0, &mut stdout)
+                }
+                Ok(bollard::container::LogOutput::StdErr { message }) => {
+                    (message, &mut read_err, &mut seen_err, skip.1, &mut stderr)
+                }
+                Ok(bollard::container::LogOutput::StdIn { .. }) => continue,
+                Err(e) if error::is_not_found(&e) => return Ok(()),
+                Err(e) => {
+                    debug!(container = name, error = %e, "the log stream broke; reading it again");
+                    failed = true;
+                    break;
+                }
+            };
+            // This read's position in the stream, and how much of the chunk is new.
+            let start = *read;
+            *read += bytes.len() as u64;
+            let already = (*seen).max(skip);
+            if *read > already {
+                let from = usize::try_from(already.saturating_sub(start)).unwrap_or(usize::MAX).min(bytes.len());
+                file.write_all(&bytes[from..]).await?;
+                *seen = *read;
+            }
+        }
+        if !failed {
+            stdout.flush().await?;
+            stderr.flush().await?;
+            return Ok(());
+        }
+        tokio::time::sleep(RETRY_DELAY).await;
+    }
+}
