@@ -14,7 +14,8 @@
 //! - `launching_ms`: until a new one-instance app posted then runs.
 //!
 //! The floor: the same state read from ZooKeeper by one client in this process (every node under
-//! `<zk>/state` but the version history, 64 reads in flight), as bytes per second; the scheduler's load rate is the same
+//! `<zk>/state` but the version history, every read of a level in flight at once, as the
+//! store does), as bytes per second; the scheduler's load rate is the same
 //! bytes over `state_loaded_ms`. Goal: `serving_ms` <= 1,000 (upstream Marathon needs minutes at
 //! this size). One JSON line on stdout; BENCHMARKS.md records results.
 
@@ -141,8 +142,8 @@ async fn failover(apps: usize, tasks: usize) -> Value {
     result
 }
 
-/// Every node under `<zk path>/state` read by one client, 64 reads in flight: (bytes, nodes,
-/// time).
+/// Every current node under `<zk path>/state` read by one client, all reads in flight at once:
+/// (bytes, nodes, time).
 async fn read_state(url: &str) -> (usize, usize, Duration) {
     let zk = coordination::ZkUrl::parse(url).expect("zk url");
     let client = coordination::session::connect(&zk, Duration::from_secs(10)).await.expect("connect");
@@ -157,7 +158,7 @@ async fn read_state(url: &str) -> (usize, usize, Duration) {
                 let client = client.clone();
                 async move { (path.clone(), client.list_children(&path).await.unwrap_or_default()) }
             })
-            .buffer_unordered(64)
+            .buffer_unordered(1024)
             .collect()
             .await;
         for (path, names) in children {
@@ -172,13 +173,8 @@ async fn read_state(url: &str) -> (usize, usize, Duration) {
             }
         }
     }
-    let bytes: usize = futures::stream::iter(paths.iter().cloned())
-        .map(|path| {
-            let client = client.clone();
-            async move { client.get_data(&path).await.map(|(data, _)| data.len()).unwrap_or(0) }
-        })
-        .buffer_unordered(64)
-        .fold(0, |sum, n| async move { sum + n })
-        .await;
+    let reads = paths.iter().map(|path| client.get_data(path));
+    let bytes: usize =
+        futures::future::join_all(reads).await.into_iter().map(|r| r.map_or(0, |(data, _)| data.len())).sum();
     (bytes, paths.len(), start.elapsed())
 }
