@@ -281,3 +281,44 @@ fn log_time(log: &str, needle: &str) -> Option<String> {
 fn last_log_time(log: &str, needle: &str) -> Option<String> {
     log.lines().rev().find(|l| l.contains(needle)).and_then(|l| l.split_whitespace().next()).map(str::to_string)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_zookeeper_is_down_tasks_keep_running_and_a_leader_resumes_when_it_returns() {
+    let test = "while_zookeeper_is_down_tasks_keep_running_and_a_leader_resumes_when_it_returns";
+    let Some(mut zk) = zk_or_skip(test) else { return };
+    let mut cluster = Cluster::start(1).await;
+    let url = zk.url("/marathon");
+    let pair = Pair::start(&cluster, &[url.clone(), url]).await;
+    let leader = pair.leader(&[0, 1]).await;
+    let app = json!({"id": "/steady", "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "instances": 2});
+    let (status, answer) = pair.schedulers[leader].send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{answer}");
+    let tasks = pair.schedulers[leader].wait_running("/steady", 2, TIMEOUT).await;
+    let ids: BTreeSet<String> = tasks.iter().filter_map(|t| t["id"].as_str().map(str::to_string)).collect();
+    let pids = cluster.sandbox_pids();
+
+    zk.kill(0);
+    // Nobody leads without ZooKeeper: the API says so instead of acting.
+    eventually(TIMEOUT, "no scheduler to lead", || async {
+        let mut none = true;
+        for scheduler in &pair.schedulers {
+            let (status, info) = scheduler.get("/v2/info").await;
+            none &= !(status == 200 && info["elected"] == true);
+        }
+        none.then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(SESSION_MS)).await;
+    assert_eq!(cluster.sandbox_pids(), pids, "tasks kept running without ZooKeeper");
+
+    zk.restart(0).expect("ZooKeeper back");
+    let leader = pair.leader(&[0, 1]).await;
+    let (_, app) = pair.schedulers[leader].get("/v2/apps/steady").await;
+    assert_eq!(running_tasks(&app), ids, "the same tasks");
+    // And it acts again: a scale-up launches.
+    let (status, answer) =
+        pair.schedulers[leader].send(Method::PUT, "/v2/apps/steady", Some(json!({"instances": 3}))).await;
+    assert_eq!(status, 200, "{answer}");
+    pair.schedulers[leader].wait_running("/steady", 3, TIMEOUT).await;
+    cluster.teardown();
+}
