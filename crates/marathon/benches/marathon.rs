@@ -30,6 +30,8 @@
 //! - `BENCH_HOLLOW_AGENTS` (20), `BENCH_REQUESTS` (200): for `list`.
 //! - `BENCH_TIMEOUT_SECS` (600): give up waiting (the result then says `timed_out`).
 //! - `BENCH_LOGS` (unset): a directory to copy every component's log to, per benchmark.
+//! - `BENCH_ZK` (unset): `1` keeps the scheduler's state in a real ZooKeeper started by the
+//!   benchmark (`--zk ... --disable_ha`) instead of the embedded store.
 //! - `BENCH_PERF` (unset): a directory for `perf record --call-graph dwarf` of the scheduler, master and agent
 //!   processes during the measured part (`<bench>.perf.data`; needs `perf`).
 //!
@@ -51,7 +53,13 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let settings = Settings::from_env();
+    let mut settings = Settings::from_env();
+    // `BENCH_ZK=1`: the scheduler keeps its state in a real ZooKeeper (started here).
+    let _zk = std::env::var("BENCH_ZK").is_ok_and(|v| v == "1").then(|| {
+        let zk = xtask::zookeeper::ZooKeeper::start(1).expect("ZooKeeper (Debian's zookeeper package)");
+        settings.scheduler_flags.extend(["--zk".to_string(), zk.url("/marathon"), "--disable_ha".to_string()]);
+        zk
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let wanted = |name: &str| args.is_empty() || args.iter().any(|a| a == name || a.starts_with(&format!("{name}=")));
     let size = |name: &str| args.iter().find_map(|a| a.strip_prefix(&format!("{name}=")).map(str::to_string));
