@@ -15,6 +15,7 @@
 
 mod agents;
 mod registry;
+pub mod role;
 
 pub use registry::{AdmittedAgent, Registry};
 
