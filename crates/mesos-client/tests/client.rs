@@ -7,18 +7,11 @@ use std::time::Duration;
 fn flags(port: u16, dir: &std::path::Path) -> master::MasterFlags {
     master::MasterFlags {
         port,
-        ip: "127.0.0.1".parse().expect("ip"),
         hostname: Some("localhost".into()),
-        work_dir: dir.to_path_buf(),
         allocation_interval: Duration::from_millis(50),
         agent_ping_timeout: Duration::from_secs(5),
-        max_agent_ping_timeouts: 4,
-        agent_reregister_timeout: Duration::from_secs(60),
-        registry: master::RegistryKind::WorkDir,
         heartbeat_interval: Duration::from_secs(1),
-        offer_timeout: None,
-        max_completed_frameworks: 50,
-        max_completed_tasks_per_framework: 1000,
+        ..master::MasterFlags::new(dir)
     }
 }
 
