@@ -458,7 +458,7 @@ struct Driver {
 /// What the election says, as the role machine takes it.
 fn contention(leadership: &Leadership) -> Contention {
     match leadership {
-        Leadership::Leader { .. } => Contention::Elected,
+        Leadership::Leader { sequence, .. } => Contention::Elected { node: *sequence },
         Leadership::Follower { leader: Some(leader) } => {
             Contention::NotElected { leader: coordination::mesos::parse_master_info(&leader.node, &leader.data) }
         }

@@ -11,7 +11,9 @@
 //! - The moment the election no longer says "elected" (the session disconnected or expired,
 //!   another master leads), the term ends: every framework and agent stream is closed, no offer
 //!   is made, no update forwarded. The master stays up as a standby and contends again
-//!   (upstream aborts the process instead); a later term starts from the registry again.
+//!   (upstream aborts the process instead); a later term starts from the registry again. Being
+//!   elected as another member of the election than the term's is a new term too, even when
+//!   the loss in between was never seen (the shell only sees the latest state of the election).
 //! - A registry write refused because another master claimed the registry since (fenced)
 //!   ends the term too, and the master leaves the election and joins it again at the back
 //!   (whatever the election says, someone else acted as leader).
@@ -26,8 +28,9 @@ use std::time::Duration;
 /// What the election says about this master.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Contention {
-    /// This master is elected.
-    Elected,
+    /// This master is elected, as member `node` of the election (its sequence number): a
+    /// different member is a different election, even if no other state was seen in between.
+    Elected { node: i64 },
     /// Another master leads (`Some`), or no leader is known (none, or ZooKeeper unreachable).
     NotElected { leader: Option<MasterInfo> },
 }
@@ -75,6 +78,8 @@ pub enum Disposition<'a> {
 pub struct RoleMachine {
     role: Role,
     last_term: u64,
+    /// The election member the current term was elected as.
+    elected_as: Option<i64>,
 }
 
 /// How long a failed registry load waits before the next attempt.
@@ -83,12 +88,12 @@ pub const LOAD_RETRY_DELAY: Duration = Duration::from_secs(1);
 impl RoleMachine {
     /// A master without ZooKeeper: it leads in term 1 (its registry is loaded before it starts).
     pub fn sole() -> RoleMachine {
-        RoleMachine { role: Role::Leading { term: 1 }, last_term: 1 }
+        RoleMachine { role: Role::Leading { term: 1 }, last_term: 1, elected_as: None }
     }
 
     /// A master contending in ZooKeeper: a standby until elected.
     pub fn contending() -> RoleMachine {
-        RoleMachine { role: Role::Standby { leader: None }, last_term: 0 }
+        RoleMachine { role: Role::Standby { leader: None }, last_term: 0, elected_as: None }
     }
 
     pub fn role(&self) -> &Role {
@@ -121,13 +126,17 @@ impl RoleMachine {
     /// The election changed.
     pub fn contention(&mut self, contention: Contention) -> Vec<RoleCommand> {
         match (contention, &self.role) {
-            (Contention::Elected, Role::Standby { .. }) => {
-                self.last_term += 1;
-                let term = self.last_term;
-                self.role = Role::Recovering { term };
-                vec![RoleCommand::LoadRegistry { term, delay: Duration::ZERO }]
+            (Contention::Elected { node }, Role::Standby { .. }) => self.elected(node),
+            (Contention::Elected { node }, Role::Recovering { term } | Role::Leading { term }) => {
+                if self.elected_as.is_none_or(|n| n == node) {
+                    return Vec::new();
+                }
+                // Elected again as another member: the election was lost in between (and
+                // someone else may have led): a new term.
+                let mut commands = vec![RoleCommand::StepDown { term: *term }];
+                commands.extend(self.elected(node));
+                commands
             }
-            (Contention::Elected, Role::Recovering { .. } | Role::Leading { .. }) => Vec::new(),
             (Contention::NotElected { leader }, Role::Standby { .. }) => {
                 self.role = Role::Standby { leader };
                 Vec::new()
@@ -138,6 +147,14 @@ impl RoleMachine {
                 vec![RoleCommand::StepDown { term }]
             }
         }
+    }
+
+    fn elected(&mut self, node: i64) -> Vec<RoleCommand> {
+        self.last_term += 1;
+        let term = self.last_term;
+        self.role = Role::Recovering { term };
+        self.elected_as = Some(node);
+        vec![RoleCommand::LoadRegistry { term, delay: Duration::ZERO }]
     }
 
     /// The registry load of `term` finished (`ok`) or failed.
@@ -194,11 +211,11 @@ mod tests {
         assert_eq!(m.disposition(), Disposition::Redirect(&other));
 
         assert_eq!(
-            m.contention(Contention::Elected),
+            m.contention(Contention::Elected { node: 1 }),
             vec![RoleCommand::LoadRegistry { term: 1, delay: Duration::ZERO }]
         );
         assert_eq!(m.disposition(), Disposition::Wait);
-        assert!(m.contention(Contention::Elected).is_empty(), "elected again changes nothing");
+        assert!(m.contention(Contention::Elected { node: 1 }).is_empty(), "elected again changes nothing");
         assert_eq!(m.registry_loaded(1, true), vec![RoleCommand::Lead { term: 1 }]);
         assert_eq!(m.disposition(), Disposition::Serve);
         assert_eq!(m.leading_term(), Some(1));
@@ -207,7 +224,7 @@ mod tests {
     #[test]
     fn a_failed_load_is_retried_while_elected() {
         let mut m = RoleMachine::contending();
-        m.contention(Contention::Elected);
+        m.contention(Contention::Elected { node: 1 });
         assert_eq!(m.registry_loaded(1, false), vec![RoleCommand::LoadRegistry { term: 1, delay: LOAD_RETRY_DELAY }]);
         assert_eq!(m.role(), &Role::Recovering { term: 1 });
         assert_eq!(m.registry_loaded(1, true), vec![RoleCommand::Lead { term: 1 }]);
@@ -216,7 +233,7 @@ mod tests {
     #[test]
     fn losing_the_election_steps_down_at_once_and_a_new_election_is_a_new_term() {
         let mut m = RoleMachine::contending();
-        m.contention(Contention::Elected);
+        m.contention(Contention::Elected { node: 1 });
         m.registry_loaded(1, true);
         // Disconnected from ZooKeeper: nobody known to lead, and this master stops acting.
         assert_eq!(m.contention(not_elected(None)), vec![RoleCommand::StepDown { term: 1 }]);
@@ -227,7 +244,7 @@ mod tests {
         assert_eq!(m.disposition(), Disposition::Redirect(&other));
         // Elected again: term 2, from the registry again.
         assert_eq!(
-            m.contention(Contention::Elected),
+            m.contention(Contention::Elected { node: 1 }),
             vec![RoleCommand::LoadRegistry { term: 2, delay: Duration::ZERO }]
         );
         assert!(m.registry_loaded(1, true).is_empty(), "a late load of term 1 starts nothing");
@@ -237,7 +254,7 @@ mod tests {
     #[test]
     fn losing_the_election_while_loading_abandons_the_term() {
         let mut m = RoleMachine::contending();
-        m.contention(Contention::Elected);
+        m.contention(Contention::Elected { node: 1 });
         assert_eq!(m.contention(not_elected(None)), vec![RoleCommand::StepDown { term: 1 }]);
         assert!(m.registry_loaded(1, true).is_empty());
         assert_eq!(m.disposition(), Disposition::NoLeader);
@@ -246,16 +263,29 @@ mod tests {
     #[test]
     fn a_fenced_write_steps_down_and_abdicates_even_while_still_elected() {
         let mut m = RoleMachine::contending();
-        m.contention(Contention::Elected);
+        m.contention(Contention::Elected { node: 1 });
         m.registry_loaded(1, true);
         assert_eq!(m.fenced(1), vec![RoleCommand::StepDown { term: 1 }, RoleCommand::Abdicate]);
         assert_eq!(m.disposition(), Disposition::NoLeader);
         assert!(m.fenced(1).is_empty(), "a second refusal of the same term changes nothing");
         // The election then reports the new queue: another master leads, or this one again.
         assert_eq!(
-            m.contention(Contention::Elected),
+            m.contention(Contention::Elected { node: 1 }),
             vec![RoleCommand::LoadRegistry { term: 2, delay: Duration::ZERO }]
         );
+    }
+
+    #[test]
+    fn elected_as_another_member_is_a_new_term_even_if_the_loss_was_not_seen() {
+        let mut m = RoleMachine::contending();
+        m.contention(Contention::Elected { node: 1 });
+        m.registry_loaded(1, true);
+        assert!(m.contention(Contention::Elected { node: 1 }).is_empty());
+        assert_eq!(
+            m.contention(Contention::Elected { node: 7 }),
+            vec![RoleCommand::StepDown { term: 1 }, RoleCommand::LoadRegistry { term: 2, delay: Duration::ZERO }]
+        );
+        assert_eq!(m.role(), &Role::Recovering { term: 2 });
     }
 
     #[test]
@@ -263,6 +293,6 @@ mod tests {
         let mut m = RoleMachine::sole();
         assert_eq!(m.disposition(), Disposition::Serve);
         assert_eq!(m.leading_term(), Some(1));
-        assert!(m.contention(Contention::Elected).is_empty());
+        assert!(m.contention(Contention::Elected { node: 1 }).is_empty());
     }
 }
