@@ -517,12 +517,13 @@ impl Driver {
         }
     }
 
+    /// Stops acting first, then leaves the election (whose next leader may act at once).
     async fn stop(&mut self) {
+        let commands = self.roles.contention(Contention::NotElected { leader: None });
+        self.apply(commands);
         if let Some(election) = self.election.take() {
             election.stop().await;
         }
-        let commands = self.roles.contention(Contention::NotElected { leader: None });
-        self.apply(commands);
     }
 
     /// Runs the role machine's commands.
