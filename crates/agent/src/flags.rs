@@ -8,9 +8,15 @@ use std::time::Duration;
 /// Flags of `marathon agent` (Mesos agent flag names; kebab-case aliases are accepted too).
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentFlags {
-    /// The master to register with, `host:port` (an `http://` prefix is tolerated).
+    /// The master to register with: `host:port` (an `http://` prefix is tolerated), or
+    /// `zk://host1:port1,host2:port2/path` (or `file:///path` of a file holding one) to follow
+    /// the leading master of the masters contending there.
     #[arg(long = "master")]
     pub master: String,
+
+    /// ZooKeeper session timeout of the master detector (with `--master zk://...`).
+    #[arg(long = "zk_session_timeout", alias = "zk-session-timeout", default_value = "10secs", value_parser = parse_duration)]
+    pub zk_session_timeout: Duration,
 
     /// Port of the agent's HTTP server (0 picks a free one).
     #[arg(long = "port", default_value_t = 5051)]
@@ -93,6 +99,7 @@ impl AgentFlags {
     pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> Self {
         Self {
             master: master.into(),
+            zk_session_timeout: Duration::from_secs(10),
             port: 5051,
             work_dir: work_dir.into(),
             resources: None,
@@ -121,7 +128,8 @@ impl AgentFlags {
     /// The flags as `/state` and `/flags` show them (`name -> text`).
     pub fn to_map(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("master", self.master.clone()),
+            ("master", redact_master(&self.master)),
+            ("zk_session_timeout", format_duration(self.zk_session_timeout)),
             ("port", self.port.to_string()),
             ("work_dir", self.work_dir.display().to_string()),
             ("resources", self.resources.clone().unwrap_or_default()),
@@ -150,8 +158,10 @@ pub enum FlagError {
     Attributes { text: String, why: String },
     #[error("invalid resources '{text}': {why}")]
     Resources { text: String, why: String },
-    #[error("invalid --master '{0}': expected host:port")]
+    #[error("invalid --master '{0}': expected host:port or zk://host1:port1,host2:port2/path")]
     Master(String),
+    #[error("invalid --master: {0}")]
+    MasterZk(String),
     #[error("invalid --gc_disk_headroom '{0}': expected a number between 0.0 and 1.0")]
     Headroom(String),
 }
@@ -223,14 +233,38 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, FlagError> {
     Ok(out)
 }
 
-/// `host:port` of the master from `--master` (an `http://` prefix and a trailing `/` are
-/// tolerated).
-pub fn parse_master(text: &str) -> Result<String, FlagError> {
+/// Where the master is, from `--master`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterLocation {
+    /// `host:port` of the master.
+    Address(String),
+    /// The masters contending in ZooKeeper; the agent follows the leading one.
+    ZooKeeper(coordination::ZkUrl),
+}
+
+/// `--master` as `/flags` shows it: ZooKeeper credentials redacted.
+fn redact_master(text: &str) -> String {
+    match coordination::ZkUrl::parse(text.trim()) {
+        Ok(url) => url.to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// The master from `--master`: `host:port` (an `http://` prefix and a trailing `/` are
+/// tolerated), `zk://...`, or `file:///path` of a file holding a `zk://` URL.
+pub fn parse_master(text: &str) -> Result<MasterLocation, FlagError> {
     let t = text.trim();
+    if t.starts_with("zk://") || t.starts_with("file://") {
+        return coordination::ZkUrl::from_flag(t)
+            .map(MasterLocation::ZooKeeper)
+            .map_err(|e| FlagError::MasterZk(e.to_string()));
+    }
     let t = t.strip_prefix("http://").unwrap_or(t);
     let t = t.trim_end_matches('/');
     match t.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(t.to_string()),
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(MasterLocation::Address(t.to_string()))
+        }
         _ => Err(FlagError::Master(text.to_string())),
     }
 }
@@ -298,10 +332,17 @@ mod tests {
 
     #[test]
     fn master_addresses() {
-        assert_eq!(parse_master("127.0.0.1:5050").as_deref(), Ok("127.0.0.1:5050"));
-        assert_eq!(parse_master("http://m:5050/").as_deref(), Ok("m:5050"));
+        let address = |a: &str| Ok(MasterLocation::Address(a.to_string()));
+        assert_eq!(parse_master("127.0.0.1:5050"), address("127.0.0.1:5050"));
+        assert_eq!(parse_master("http://m:5050/"), address("m:5050"));
         assert!(parse_master("m").is_err());
-        assert!(parse_master("zk://a:2181/mesos").is_err());
+        let Ok(MasterLocation::ZooKeeper(url)) = parse_master("zk://u:p@a:2181,b/mesos") else {
+            panic!("a zk:// master")
+        };
+        assert_eq!((url.hosts.len(), url.path.as_str()), (2, "/mesos"));
+        assert_eq!(redact_master("zk://u:p@a:2181/mesos"), url.to_string().replace(",b:2181", ""));
+        assert!(!redact_master("zk://u:secret@a:2181/mesos").contains("secret"));
+        assert!(matches!(parse_master("zk://a:2181"), Err(FlagError::MasterZk(_))), "a path is required");
     }
 
     #[test]

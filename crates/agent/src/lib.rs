@@ -176,7 +176,13 @@ fn system_hostname() -> String {
 
 /// Starts the agent: recovers the work dir, binds the HTTP server, registers with the master.
 pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
-    let master = flags::parse_master(&flags.master)?;
+    let (master, detector) = match flags::parse_master(&flags.master)? {
+        flags::MasterLocation::Address(address) => (Some(address), None),
+        flags::MasterLocation::ZooKeeper(url) => {
+            info!(zk = %url, "following the leading master in ZooKeeper");
+            (None, Some(coordination::mesos::MasterDetector::start(&url, flags.zk_session_timeout)))
+        }
+    };
     if !(0.0..=1.0).contains(&flags.gc_disk_headroom) {
         return Err(FlagError::Headroom(flags.gc_disk_headroom.to_string()).into());
     }
@@ -236,6 +242,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         .map_err(|e| AgentError::Client(e.to_string()))?;
     let health_http = health::http_client().map_err(AgentError::Client)?;
     let cfg = CoreConfig {
+        master: master.clone(),
         agent_info: AgentInfo {
             hostname: hostname.clone(),
             port: local_addr.port(),
@@ -268,7 +275,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         core: AgentCore::new(cfg),
         store,
         containers,
-        master: link::MasterClient::new(http.clone(), &master),
+        master: link::MasterClient::new(http.clone(), master.as_deref().unwrap_or_default()),
         http,
         health_http,
         base_env: Arc::new(
@@ -288,6 +295,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         published: 0,
         published_at: None,
         wait_teardowns: false,
+        detector,
     };
     runtime.step(Event::Start(Box::new(recovery))).await;
     let runtime = tokio::spawn(runtime.run(stop_rx.clone()));
@@ -322,7 +330,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
             warn!(error = %e, "the agent's HTTP server failed");
         }
     });
-    info!(%local_addr, %master, %endpoint, "agent started");
+    info!(%local_addr, master = %flags.master, %endpoint, "agent started");
     Ok(RunningAgent { local_addr, stop: stop_tx, runtime, server, snapshot: snapshot_rx })
 }
 

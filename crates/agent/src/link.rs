@@ -10,7 +10,7 @@ use futures::StreamExt;
 use mesos_api::agent::{AGENT_API_PATH, AgentCall, AgentEvent, Register, STREAM_ID_HEADER};
 use mesos_api::recordio::Decoder;
 use mesos_client::poster::Poster;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
@@ -29,27 +29,50 @@ const SILENT_PINGS: u32 = 4;
 #[derive(Debug, Clone)]
 pub struct MasterClient {
     client: reqwest::Client,
-    master: String,
+    /// `host:port` of the master of the current stream (it changes when another one leads).
+    master: Arc<RwLock<String>>,
     calls: Arc<Poster>,
     pongs: Arc<Poster>,
 }
 
 impl MasterClient {
-    /// `master` is `host:port`.
+    /// `master` is `host:port` (empty until one is known).
     pub fn new(client: reqwest::Client, master: &str) -> Self {
         Self {
             client,
-            master: master.to_string(),
+            master: Arc::new(RwLock::new(master.to_string())),
             calls: Arc::new(Poster::new(AGENT_API_PATH, CALL_TIMEOUT)),
             pongs: Arc::new(Poster::new(AGENT_API_PATH, CALL_TIMEOUT)),
         }
     }
 
-    /// POSTs a call on stream `stream_id`; logs failures (the core retries what matters).
+    /// The master calls go to from now on.
+    pub fn set_master(&self, master: &str) {
+        match self.master.write() {
+            Ok(mut current) => master.clone_into(&mut current),
+            Err(poisoned) => master.clone_into(&mut poisoned.into_inner()),
+        }
+    }
+
+    fn current_master(&self) -> String {
+        match self.master.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// POSTs a call on stream `stream_id` to the current master; logs failures (the core
+    /// retries what matters).
     pub async fn post(&self, stream_id: &str, call: &AgentCall) {
+        let master = self.current_master();
+        self.post_to(&master, stream_id, call).await;
+    }
+
+    /// POSTs a call on stream `stream_id` to `master`.
+    async fn post_to(&self, master: &str, stream_id: &str, call: &AgentCall) {
         let body = mesos_api::json::to_ascii_vec(call);
         let poster = if matches!(call, AgentCall::Pong { .. }) { &self.pongs } else { &self.calls };
-        let result = poster.post(&self.master, stream_id, body).await;
+        let result = poster.post(master, stream_id, body).await;
         let kind = call_kind(call);
         match result {
             Ok(answer) if answer.status.is_success() => debug!(call = kind, status = %answer.status, "call accepted"),
@@ -63,17 +86,19 @@ impl MasterClient {
 
     /// Runs one registration stream until it ends, reporting to `events`. Always ends with
     /// [`Event::LinkClosed`] (unless aborted).
-    pub async fn run_stream(self, conn: u64, register: Register, events: UnboundedSender<Event>) {
-        let reason = self.stream(conn, &register, &events).await;
-        info!(conn, reason = %reason, "master stream ended");
+    pub async fn run_stream(self, conn: u64, register: Register, master: String, events: UnboundedSender<Event>) {
+        let reason = self.stream(conn, &register, &master, &events).await;
+        info!(conn, %master, reason = %reason, "master stream ended");
         let _ = events.send(Event::LinkClosed { conn, reason });
     }
 
-    async fn stream(&self, conn: u64, register: &Register, events: &UnboundedSender<Event>) -> String {
+    /// A master that does not lead answers REGISTER with a redirect to the leader (307),
+    /// which the HTTP client follows.
+    async fn stream(&self, conn: u64, register: &Register, master: &str, events: &UnboundedSender<Event>) -> String {
         let call = AgentCall::Register { register: register.clone() };
         let request = self
             .client
-            .post(format!("http://{}{AGENT_API_PATH}", self.master))
+            .post(format!("http://{master}{AGENT_API_PATH}"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(mesos_api::json::to_ascii_vec(&call))
@@ -87,6 +112,13 @@ impl MasterClient {
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
             return format!("REGISTER answered {status}: {}", text.trim());
+        }
+        let url = resp.url().clone();
+        if master_of(&url).is_some_and(|m| m != master) {
+            info!(conn, from = %master, to = %url, "redirected to the leading master");
+            if let Some(leader) = master_of(&url) {
+                self.set_master(&leader);
+            }
         }
         let Some(stream_id) = resp.headers().get(STREAM_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string)
         else {
@@ -132,7 +164,11 @@ impl MasterClient {
                         if let Some(id) = agent_id.clone() {
                             let me = self.clone();
                             let stream_id = stream_id.clone();
-                            pongs.spawn(async move { me.post(&stream_id, &AgentCall::Pong { agent_id: id }).await });
+                            // To the master that pinged: the stream may have been redirected.
+                            let to = master_of(&url).unwrap_or_else(|| master.to_string());
+                            pongs.spawn(
+                                async move { me.post_to(&to, &stream_id, &AgentCall::Pong { agent_id: id }).await },
+                            );
                         }
                     }
                     _ => {}
@@ -143,6 +179,11 @@ impl MasterClient {
             }
         }
     }
+}
+
+/// `host:port` of a URL.
+fn master_of(url: &reqwest::Url) -> Option<String> {
+    Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?))
 }
 
 fn call_kind(call: &AgentCall) -> &'static str {

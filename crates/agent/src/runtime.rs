@@ -44,6 +44,8 @@ pub(crate) struct Runtime {
     pub(crate) published_at: Option<Instant>,
     /// When set, container teardowns are awaited (shutdown) instead of run in the background.
     pub(crate) wait_teardowns: bool,
+    /// Follows the leading master in ZooKeeper (`--master zk://...`).
+    pub(crate) detector: Option<coordination::mesos::MasterDetector>,
 }
 
 /// Spawn lanes working at once (each a blocking thread; see [`Runtime::spawn_all`]).
@@ -215,6 +217,7 @@ impl Runtime {
     /// Runs until `stop` turns true, then shuts the core down (tasks of checkpointing
     /// frameworks keep running).
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut leader = self.detector.as_ref().map(coordination::mesos::MasterDetector::leader);
         loop {
             while let Some(done) = self.helpers.try_join_next() {
                 if let Err(e) = done
@@ -233,12 +236,28 @@ impl Runtime {
                     None => std::future::pending().await,
                 }
             };
+            let detected = async {
+                match leader.as_mut() {
+                    Some(leader) => leader.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 changed = stop.changed() => {
                     if changed.is_err() || *stop.borrow() {
                         break;
                     }
+                }
+                alive = detected => {
+                    let master = match leader.as_mut() {
+                        Some(l) if alive => l.borrow_and_update().as_ref().map(coordination::mesos::http_address),
+                        _ => {
+                            leader = None;
+                            continue;
+                        }
+                    };
+                    self.step(Event::MasterDetected { master }).await;
                 }
                 Some(reply) = self.snapshot_requests.recv() => self.answer_snapshot(reply),
                 Some(first) = self.spawned_rx.recv() => {
@@ -273,6 +292,9 @@ impl Runtime {
         if let Some((_, handle)) = self.link.take() {
             handle.abort();
         }
+        if let Some(detector) = self.detector.take() {
+            detector.stop().await;
+        }
         // Dropping the helpers aborts waiters, fetches and posts; processes keep running.
         self.helpers.shutdown().await;
     }
@@ -303,13 +325,14 @@ impl Runtime {
             return;
         }
         match command {
-            Command::Connect { conn, register } => {
+            Command::Connect { conn, register, master: address } => {
                 if let Some((_, old)) = self.link.take() {
                     old.abort();
                 }
+                self.master.set_master(&address);
                 let master = self.master.clone();
                 let events = self.events_tx.clone();
-                let handle = self.helpers.spawn(master.run_stream(conn, *register, events));
+                let handle = self.helpers.spawn(master.run_stream(conn, *register, address, events));
                 self.link = Some((conn, handle));
             }
             Command::Disconnect { conn } => {

@@ -42,6 +42,18 @@ pub fn parse_master_info(node: &str, data: &[u8]) -> Option<MasterInfo> {
     }
 }
 
+/// Where to reach a master over HTTP, `host:port`, as pymesos takes it from the node:
+/// `address.ip` and `address.port`, else its hostname and port.
+pub fn http_address(info: &MasterInfo) -> String {
+    let port = if info.address.port != 0 { info.address.port } else { info.port };
+    match (&info.address.ip, &info.address.hostname) {
+        (Some(ip), _) if ip.contains(':') => format!("[{ip}]:{port}"),
+        (Some(ip), _) => format!("{ip}:{port}"),
+        (None, Some(hostname)) => format!("{hostname}:{port}"),
+        (None, None) => format!("{}:{port}", info.hostname),
+    }
+}
+
 /// Follows the leading master of `zk://.../mesos`, as agents and frameworks do.
 pub struct MasterDetector {
     leader: watch::Receiver<Option<MasterInfo>>,

@@ -121,7 +121,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             tracing::info!(addr = %master.local_addr(), "master running");
             agent::shutdown_signal().await;
             tracing::info!("shutting down");
-            master.shutdown();
+            master.stop().await;
             Ok(())
         }
         Command::Agent(flags) => {
@@ -152,16 +152,9 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         port: flags.master_port,
         ip: flags.ip,
         hostname: flags.hostname.clone(),
-        work_dir: flags.work_dir.join("master"),
-        allocation_interval: std::time::Duration::from_secs(1),
-        agent_ping_timeout: std::time::Duration::from_millis(500),
-        max_agent_ping_timeouts: 4,
         agent_reregister_timeout: flags.agent_reregister_timeout,
-        registry: master::RegistryKind::WorkDir,
-        heartbeat_interval: std::time::Duration::from_secs(15),
-        offer_timeout: None,
-        max_completed_frameworks: 50,
-        max_completed_tasks_per_framework: 1000,
+        registry: Some(master::RegistryKind::WorkDir),
+        ..master::MasterFlags::new(flags.work_dir.join("master"))
     };
     let master = master::start(master_flags).await.context("start master")?;
     let mut agents = Vec::new();

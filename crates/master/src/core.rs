@@ -15,6 +15,7 @@
 
 mod agents;
 mod registry;
+pub mod role;
 
 pub use registry::{AdmittedAgent, Registry};
 
@@ -228,6 +229,20 @@ pub struct MasterCore {
     pending_registrations: Vec<agents::PendingRegistration>,
     /// Outputs waiting for a registry version to be durable, oldest first.
     held: VecDeque<(u64, Output)>,
+    /// Explicit reconciliations left unanswered because the task's agent (`None`: any agent)
+    /// was expected back; answered once it is back or marked unreachable (bounded by
+    /// [`MasterCore::MAX_DEFERRED_RECONCILIATIONS`]).
+    deferred_reconciliation: BTreeSet<(Option<AgentId>, FrameworkId, TaskId)>,
+}
+
+/// Where the ids a master makes up (`<master id>-<n>` frameworks, `-S<n>` agents, `-O<n>`
+/// offers) continue from: a master that leads again in the same process (same master id)
+/// must not hand out an id of its earlier term again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdCounters {
+    pub frameworks: u64,
+    pub agents: u64,
+    pub offers: u64,
 }
 
 /// Monotonic counters for `/metrics/snapshot`.
@@ -273,7 +288,24 @@ impl MasterCore {
             recovery_deadline: None,
             pending_registrations: Vec::new(),
             held: VecDeque::new(),
+            deferred_reconciliation: BTreeSet::new(),
         }
+    }
+
+    /// Most explicit reconciliations kept for a later answer; beyond, they stay unanswered
+    /// (the framework asks again, as upstream expects it to).
+    pub const MAX_DEFERRED_RECONCILIATIONS: usize = 100_000;
+
+    /// The id counters as they are now.
+    pub fn id_counters(&self) -> IdCounters {
+        IdCounters { frameworks: self.next_framework, agents: self.next_agent, offers: self.next_offer }
+    }
+
+    /// Continues the ids of an earlier core of this master (call before anything else).
+    pub fn continue_ids(&mut self, from: IdCounters) {
+        self.next_framework = self.next_framework.max(from.frameworks);
+        self.next_agent = self.next_agent.max(from.agents);
+        self.next_offer = self.next_offer.max(from.offers);
     }
 
     /// Starts from a registry loaded after a restart (call once, before anything else): its
@@ -686,10 +718,13 @@ impl MasterCore {
     /// Upstream's rules: implicit reconciliation answers every task the master knows. Explicit
     /// reconciliation answers a known task with its latest state; for an unknown one it stays
     /// silent while the task's agent (or, without an agent id, any agent) is still expected back
-    /// after a restart (the framework retries, and hears once the agent is back or marked
-    /// unreachable), and otherwise answers by what it knows of the agent: registered (gone from
-    /// it), unreachable, gone, or unknown. The last three are TASK_LOST for frameworks that are
-    /// not partition-aware.
+    /// after a restart or failover, and otherwise answers by what it knows of the agent:
+    /// registered (gone from it), unreachable, gone, or unknown. The last three are TASK_LOST
+    /// for frameworks that are not partition-aware. Unlike upstream, which stays silent and
+    /// leaves it to the framework to ask again, a silent answer is given once the agent is back
+    /// or marked unreachable ([`MasterCore::answer_deferred_reconciliation`]): a framework that
+    /// subscribed to a new leader before the agents did hears of its tasks as soon as they can
+    /// be known.
     fn reconcile(&mut self, now: Now, framework: &FrameworkId, reconcile: Reconcile) {
         let Some(fw) = self.frameworks.get(framework) else { return };
         let pa = fw.info.partition_aware();
@@ -714,10 +749,10 @@ impl MasterCore {
             }
             s
         };
+        let mut silent = Vec::new();
         if reconcile.tasks.is_empty() {
             updates.extend(fw.tasks.values().map(latest));
         } else {
-            let mut silent = 0usize;
             for entry in reconcile.tasks {
                 if let Some(t) = fw.tasks.get(&entry.task_id) {
                     updates.push(latest(t));
@@ -728,7 +763,7 @@ impl MasterCore {
                     None => !self.recovered.is_empty(),
                 };
                 if recovering {
-                    silent += 1;
+                    silent.push((entry.agent_id, framework.clone(), entry.task_id));
                     continue;
                 }
                 let Some(agent_id) = entry.agent_id else {
@@ -750,12 +785,18 @@ impl MasterCore {
                 s.agent_id = Some(agent_id);
                 updates.push(s);
             }
-            if silent > 0 {
-                tracing::info!(
-                    framework = %framework,
-                    tasks = silent,
-                    "reconciliation of tasks on agents not yet reregistered after the restart left unanswered"
-                );
+        }
+        if !silent.is_empty() {
+            tracing::info!(
+                framework = %framework,
+                tasks = silent.len(),
+                "reconciliation of tasks on agents not yet reregistered after the restart answered once they are"
+            );
+            for entry in silent {
+                if self.deferred_reconciliation.len() >= Self::MAX_DEFERRED_RECONCILIATIONS {
+                    break;
+                }
+                self.deferred_reconciliation.insert(entry);
             }
         }
         for status in updates {

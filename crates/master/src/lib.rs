@@ -5,9 +5,10 @@
 //! durable; `state` renders the read-only endpoints.
 
 pub mod core;
+mod http;
 pub mod registry;
 pub mod server;
 mod state;
 
 pub use registry::RegistryKind;
-pub use server::{DEFAULT_AGENT_REREGISTER_TIMEOUT, MasterFlags, RunningMaster, start};
+pub use server::{DEFAULT_AGENT_REREGISTER_TIMEOUT, MasterError, MasterFlags, RunningMaster, start};

@@ -1,11 +1,18 @@
 //! Where the master's [`Registry`] is kept: the [`RegistryStore`] seam, its implementations,
-//! the file format, and the writer thread that makes the core's versions durable one after the
-//! other.
+//! the file format, and the registry thread that loads it for each term and makes the core's
+//! versions durable one after the other.
 //!
-//! [`FileRegistry`] (`--registry=work_dir`, the default) keeps it in one small JSON file in the
-//! master's work dir, replaced atomically (written to a temporary file, synced, renamed over the
-//! old one, directory synced). [`InMemoryRegistry`] (`--registry=in_memory`) keeps nothing
-//! across restarts. A ZooKeeper-backed store for several masters will implement the same trait.
+//! [`FileRegistry`] (`--registry=work_dir`, the default without `--zk`) keeps it in one small
+//! JSON file in the master's work dir, replaced atomically (written to a temporary file,
+//! synced, renamed over the old one, directory synced). [`InMemoryRegistry`]
+//! (`--registry=in_memory`) keeps nothing across restarts. [`ZkRegistry`]
+//! (`--registry=zookeeper`, the default with `--zk`) keeps it in ZooKeeper, shared by the
+//! masters that contend there, and fences every earlier leader's writes when a new leader
+//! loads it.
+
+mod zk;
+
+pub use zk::ZkRegistry;
 
 use crate::core::{AdmittedAgent, Registry};
 use mesos_api::{AgentId, AgentInfo};
@@ -13,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// `--registry`: where the registry lives.
@@ -24,6 +33,10 @@ pub enum RegistryKind {
     /// Nothing survives a restart (upstream's `in_memory`, for tests).
     #[value(name = "in_memory")]
     InMemory,
+    /// In ZooKeeper under the `--zk` path (`<path>/log_replicas/registry`), shared by the
+    /// masters that contend there: what upstream keeps in its replicated log.
+    #[value(name = "zookeeper")]
+    ZooKeeper,
 }
 
 impl RegistryKind {
@@ -31,6 +44,7 @@ impl RegistryKind {
         match self {
             Self::WorkDir => "work_dir",
             Self::InMemory => "in_memory",
+            Self::ZooKeeper => "zookeeper",
         }
     }
 }
@@ -45,9 +59,20 @@ pub enum RegistryError {
     Decode { path: PathBuf, source: serde_json::Error },
     #[error("registry {path} has format {format}; this master reads format {FORMAT}")]
     Format { path: PathBuf, format: u32 },
+    #[error("registry {path} in ZooKeeper: {reason}")]
+    ZooKeeper { path: String, reason: String },
+    /// Another master loaded (claimed) the shared registry since this one did.
+    #[error("registry {path}: another master claimed it since this one loaded it")]
+    Fenced { path: String },
+    #[error("registry {path}: stored before it was loaded")]
+    NotLoaded { path: String },
 }
 
 /// Durable storage of the registry. `store` returns only once the registry is durable.
+///
+/// A master calls `load` when it starts to lead (each term), before it stores anything in
+/// that term. A store shared by several masters ([`ZkRegistry`]) claims the registry there:
+/// from then on the writes of whoever loaded it before fail with [`RegistryError::Fenced`].
 pub trait RegistryStore: Send + 'static {
     /// The registry as last stored; `None` when nothing was ever stored.
     fn load(&mut self) -> Result<Option<Registry>, RegistryError>;
@@ -189,36 +214,100 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<Registry, RegistryError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The writer thread
+// The registry thread
 
-/// How long the writer waits before it tries a failed write again.
+/// How long the thread waits before it tries a failed write again.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// Stores registry versions on a thread of its own, one at a time; reports each stored version
-/// through `stored`. A failed write is retried until it succeeds: what waits for it (agent
-/// registrations, unreachable marks) waits meanwhile, as it must.
-pub fn spawn_writer(
-    mut store: Box<dyn RegistryStore>,
-    stored: impl Fn(u64) -> bool + Send + 'static,
-) -> std::sync::mpsc::Sender<(u64, Registry)> {
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, Registry)>();
-    let spawned = std::thread::Builder::new().name("master-registry".to_string()).spawn(move || {
-        while let Ok((version, registry)) = rx.recv() {
-            while let Err(e) = store.store(&registry) {
-                tracing::error!(error = %e, version, "cannot store the registry; retrying");
-                std::thread::sleep(RETRY_DELAY);
+/// What the registry thread is asked to do.
+#[derive(Debug)]
+pub enum Job {
+    /// Load the registry for `term` (a shared store claims it for this master first).
+    Load { term: u64 },
+    /// Store version `version` of `term`'s registry.
+    Store { term: u64, version: u64, registry: Registry },
+}
+
+/// What the registry thread reports.
+#[derive(Debug)]
+pub enum Report {
+    /// The load of `term` finished.
+    Loaded { term: u64, result: Result<Option<Registry>, RegistryError> },
+    /// Version `version` of `term` (and every earlier one) is durable.
+    Stored { term: u64, version: u64 },
+    /// A write of `term` was refused: another master claimed the registry since.
+    Fenced { term: u64 },
+}
+
+/// The thread that owns the [`RegistryStore`]: it loads the registry when a term starts and
+/// stores that term's versions one at a time. A failed write is retried until it succeeds, as
+/// long as its term lasts: what waits for it (agent registrations, unreachable marks) waits
+/// meanwhile, as it must. Jobs of a term that has ended are dropped.
+#[derive(Debug, Clone)]
+pub struct RegistryThread {
+    jobs: std::sync::mpsc::Sender<Job>,
+    term: Arc<AtomicU64>,
+}
+
+impl RegistryThread {
+    /// Starts the thread; it reports through `report` until that returns `false`.
+    pub fn spawn(mut store: Box<dyn RegistryStore>, report: impl Fn(Report) -> bool + Send + 'static) -> Self {
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        let term = Arc::new(AtomicU64::new(0));
+        let current = term.clone();
+        let spawned = std::thread::Builder::new().name("master-registry".to_string()).spawn(move || {
+            let live = |term: u64| current.load(Ordering::SeqCst) == term;
+            while let Ok(job) = rx.recv() {
+                let answer = match job {
+                    Job::Load { term } if live(term) => {
+                        let result = store.load();
+                        Some(Report::Loaded { term, result })
+                    }
+                    Job::Store { term, version, registry } if live(term) => loop {
+                        match store.store(&registry) {
+                            Ok(()) => {
+                                tracing::debug!(term, version, agents = registry.admitted.len(), "registry stored");
+                                break Some(Report::Stored { term, version });
+                            }
+                            Err(e @ RegistryError::Fenced { .. }) => {
+                                tracing::error!(error = %e, term, version, "registry write fenced");
+                                break Some(Report::Fenced { term });
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, term, version, "cannot store the registry; retrying");
+                                std::thread::sleep(RETRY_DELAY);
+                                if !live(term) {
+                                    tracing::info!(term, version, "term over: the registry write is dropped");
+                                    break None;
+                                }
+                            }
+                        }
+                    },
+                    Job::Load { .. } | Job::Store { .. } => None,
+                };
+                if let Some(answer) = answer
+                    && !report(answer)
+                {
+                    return;
+                }
             }
-            tracing::debug!(version, agents = registry.admitted.len(), "registry stored");
-            if !stored(version) {
-                return;
-            }
+        });
+        if let Err(e) = spawned {
+            // Nothing is ever stored: registrations wait, and the error says why.
+            tracing::error!(error = %e, "cannot start the registry thread");
         }
-    });
-    if let Err(e) = spawned {
-        // Nothing is ever stored: registrations wait, and the error says why.
-        tracing::error!(error = %e, "cannot start the registry writer thread");
+        Self { jobs, term }
     }
-    tx
+
+    /// From now on only jobs of `term` run (0: none).
+    pub fn set_term(&self, term: u64) {
+        self.term.store(term, Ordering::SeqCst);
+    }
+
+    /// Queues a job; `false` if the thread is gone.
+    pub fn send(&self, job: Job) -> bool {
+        self.jobs.send(job).is_ok()
+    }
 }
 
 #[cfg(test)]

@@ -1,27 +1,31 @@
-//! The master's IO shell: one task owns the [`MasterCore`] and the clock; axum handlers turn HTTP
+//! The master's IO shell: one driver task owns the clock, the role ([`RoleMachine`]) and, while
+//! this master leads, the term's [`MasterCore`] and streams; HTTP handlers (`crate::http`) turn
 //! requests into [`Request`]s for it and stream its outputs back to frameworks and agents.
+//!
+//! With `--zk` the master contends in ZooKeeper (`coordination::mesos::contend`) and the driver
+//! follows the election: elected, it has the registry thread load the registry (claiming it in
+//! ZooKeeper) and then leads a **term** with a fresh core; the moment the election says
+//! otherwise the term is dropped whole (its streams close, nothing more is offered or
+//! forwarded) and the master serves as a standby, redirecting calls to the leader. See
+//! [`crate::core::role`].
 
-use crate::core::{MasterConfig, MasterCore, Now, Output, Registry, Rejection, StreamId};
-use crate::registry::{FileRegistry, InMemoryRegistry, RegistryError, RegistryKind, RegistryStore};
+use crate::core::role::{Contention, Disposition, Role, RoleCommand, RoleMachine};
+use crate::core::{IdCounters, MasterConfig, MasterCore, Now, Output, Registry, Rejection, StreamId};
+use crate::http::{Shared, Tx};
+use crate::registry::{
+    FileRegistry, InMemoryRegistry, RegistryError, RegistryKind, RegistryStore, RegistryThread, Report, ZkRegistry,
+};
 use crate::state;
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use bytes::{Bytes, BytesMut};
-use futures::Stream;
-use mesos_api::agent::{AGENT_API_PATH, AgentCall, STREAM_ID_HEADER};
-use mesos_api::scheduler::{Call, CallType};
+use bytes::Bytes;
+use coordination::{Election, Leadership, ZkUrl};
+use mesos_api::agent::AgentCall;
+use mesos_api::scheduler::Call;
 use mesos_api::{Address, FrameworkInfo, MESOS_VERSION, MasterInfo, duration, ipv4_as_mesos_u32};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// `--agent_reregister_timeout` unless given (upstream: 10mins).
@@ -56,15 +60,33 @@ pub struct MasterFlags {
         env = "MESOS_MAX_AGENT_PING_TIMEOUTS"
     )]
     pub max_agent_ping_timeouts: u32,
-    /// After a master restart, agents from the registry that have not reregistered by then are
-    /// marked unreachable (upstream default 10mins; our agents retry registration at least
-    /// every 5 s and give up on an unanswered REGISTER after 15 s, so a minute is many tries).
+    /// After a master restart or failover, agents from the registry that have not reregistered
+    /// by then are marked unreachable (upstream default 10mins; our agents retry registration
+    /// at least every 5 s and give up on an unanswered REGISTER after 15 s, so a minute is many
+    /// tries).
     #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = parse_duration, env = "MESOS_AGENT_REREGISTER_TIMEOUT")]
     pub agent_reregister_timeout: Duration,
     /// Where the registry (admitted, unreachable and gone agents) is kept: `work_dir` (a file
-    /// in --work_dir, survives restarts) or `in_memory` (nothing survives a restart).
-    #[arg(long, value_enum, default_value = "work_dir", env = "MESOS_REGISTRY")]
-    pub registry: RegistryKind,
+    /// in --work_dir, survives restarts; the default without --zk), `zookeeper` (under the
+    /// --zk path, shared by the masters; the default with --zk) or `in_memory` (nothing
+    /// survives a restart or a failover).
+    #[arg(long, value_enum, env = "MESOS_REGISTRY")]
+    pub registry: Option<RegistryKind>,
+    /// ZooKeeper URL for leader election among masters, `zk://host1:port1,host2:port2/path`
+    /// (`zk://user:pass@...` for digest authentication, or `file:///path` of a file holding
+    /// one). The elected master acts; the others redirect to it. Without it this master leads
+    /// alone.
+    #[arg(long, env = "MESOS_ZK")]
+    pub zk: Option<String>,
+    /// Accepted for upstream compatibility: the quorum of upstream's replicated log. This
+    /// master has no replicated log (with --zk its registry lives in ZooKeeper, which keeps it
+    /// on a quorum of its own servers), so the value is only checked (at least 1) and unused.
+    #[arg(long, env = "MESOS_QUORUM", value_parser = clap::value_parser!(u32).range(1..))]
+    pub quorum: Option<u32>,
+    /// ZooKeeper session timeout: a leader cut off from ZooKeeper loses its leadership at once,
+    /// and another master is elected once this has passed.
+    #[arg(long = "zk_session_timeout", alias = "zk-session-timeout", default_value = "10secs", value_parser = parse_duration, env = "MESOS_ZK_SESSION_TIMEOUT")]
+    pub zk_session_timeout: Duration,
     /// Period of HEARTBEAT events to frameworks.
     #[arg(long = "heartbeat_interval", alias = "heartbeat-interval", default_value = "15secs", value_parser = parse_duration, env = "MESOS_HEARTBEAT_INTERVAL")]
     pub heartbeat_interval: Duration,
@@ -81,6 +103,48 @@ pub struct MasterFlags {
     pub max_completed_tasks_per_framework: usize,
 }
 
+impl MasterFlags {
+    /// The defaults of `marathon master --work_dir <work_dir>` (for embedding and tests).
+    pub fn new(work_dir: impl Into<PathBuf>) -> MasterFlags {
+        MasterFlags {
+            port: 5050,
+            ip: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            hostname: None,
+            work_dir: work_dir.into(),
+            allocation_interval: Duration::from_secs(1),
+            agent_ping_timeout: Duration::from_millis(500),
+            max_agent_ping_timeouts: 4,
+            agent_reregister_timeout: Duration::from_secs(60),
+            registry: None,
+            zk: None,
+            quorum: None,
+            zk_session_timeout: coordination::session::DEFAULT_SESSION_TIMEOUT,
+            heartbeat_interval: Duration::from_secs(15),
+            offer_timeout: None,
+            max_completed_frameworks: 50,
+            max_completed_tasks_per_framework: 1000,
+        }
+    }
+
+    /// Where the registry is kept: `--registry`, or its default (ZooKeeper with `--zk`, the
+    /// work dir without).
+    pub fn registry_kind(&self) -> Result<RegistryKind, MasterError> {
+        match (self.registry, self.zk.is_some()) {
+            (None, true) => Ok(RegistryKind::ZooKeeper),
+            (None, false) => Ok(RegistryKind::WorkDir),
+            (Some(RegistryKind::WorkDir), true) => Err(MasterError::Flags(
+                "--registry=work_dir cannot be used with --zk: a file is not shared by the masters, so a new leader \
+                 would not know the agents the old one admitted (use --registry=zookeeper, the default with --zk)"
+                    .to_string(),
+            )),
+            (Some(RegistryKind::ZooKeeper), false) => {
+                Err(MasterError::Flags("--registry=zookeeper needs --zk (the ZooKeeper to keep it in)".to_string()))
+            }
+            (Some(kind), _) => Ok(kind),
+        }
+    }
+}
+
 /// A duration flag in Mesos' syntax (`500ms`, `1mins`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     duration::parse(text).map_err(|e| e.to_string())
@@ -94,12 +158,17 @@ pub enum MasterError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("recover the registry: {0}")]
     Registry(#[from] RegistryError),
+    #[error("--zk: {0}")]
+    Zk(#[from] coordination::UrlError),
+    #[error("{0}")]
+    Flags(String),
 }
 
 /// A master running in this process.
 #[derive(Debug)]
 pub struct RunningMaster {
     addr: SocketAddr,
+    tx: Tx,
     server: tokio::task::JoinHandle<()>,
     driver: tokio::task::JoinHandle<()>,
 }
@@ -114,9 +183,20 @@ impl RunningMaster {
         let _ = (&mut self.server).await;
     }
 
+    /// Stops at once (the ZooKeeper session, if any, ends with the process or times out).
     pub fn shutdown(self) {
         self.server.abort();
         self.driver.abort();
+    }
+
+    /// Stops in order: leaves the election (so that another master takes over at once), stops
+    /// acting, then stops serving.
+    pub async fn stop(self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Request::Stop { reply }).is_ok() {
+            let _ = done.await;
+        }
+        self.shutdown();
     }
 }
 
@@ -128,27 +208,92 @@ pub fn hostname_of_this_machine() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// Binds the port and starts the master.
-pub async fn start(flags: MasterFlags) -> Result<RunningMaster, MasterError> {
+/// Binds the port and starts the master: leading at once without `--zk`, contending with it.
+pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError> {
+    let kind = flags.registry_kind()?;
+    flags.registry = Some(kind);
+    let zk = flags.zk.as_deref().map(ZkUrl::from_flag).transpose()?;
+    if let Some(quorum) = flags.quorum {
+        tracing::warn!(
+            quorum,
+            "--quorum is accepted for compatibility but not used: this master has no replicated log (with --zk the \
+             registry is kept in ZooKeeper, which keeps it on a quorum of its own servers)"
+        );
+    }
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|source| MasterError::WorkDir { path: flags.work_dir.clone(), source })?;
-    let mut store: Box<dyn RegistryStore> = match flags.registry {
-        RegistryKind::WorkDir => Box::new(FileRegistry::new(&flags.work_dir)),
-        RegistryKind::InMemory => Box::new(InMemoryRegistry::default()),
+    let mut store: Box<dyn RegistryStore> = match (kind, &zk) {
+        (RegistryKind::WorkDir, _) => Box::new(FileRegistry::new(&flags.work_dir)),
+        (RegistryKind::InMemory, _) => Box::new(InMemoryRegistry::default()),
+        (RegistryKind::ZooKeeper, Some(zk)) => Box::new(ZkRegistry::new(zk, flags.zk_session_timeout)),
+        (RegistryKind::ZooKeeper, None) => {
+            return Err(MasterError::Flags("--registry=zookeeper needs --zk".to_string()));
+        }
     };
-    let recovered = store.load()?;
+    if kind == RegistryKind::InMemory && zk.is_some() {
+        tracing::warn!(
+            "--registry=in_memory with --zk: every master keeps its own registry in memory, so a new leader does not \
+             know the agents the old one admitted"
+        );
+    }
+    // A sole master loads its registry now: one it cannot read stops it from starting.
+    let recovered = if zk.is_none() { Some(store.load()?) } else { None };
     let addr = SocketAddr::new(flags.ip, flags.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| MasterError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(|source| MasterError::Bind { addr, source })?;
+    let master_info = master_info(&flags, addr);
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let reports = tx.clone();
+    let registry = RegistryThread::spawn(store, move |report| reports.send(Request::Registry(report)).is_ok());
+    let clock = Clock { start: Instant::now() };
+    let (roles, election) = match &zk {
+        Some(url) => {
+            tracing::info!(zk = %url, session_timeout = ?flags.zk_session_timeout, "contending for leadership");
+            (RoleMachine::contending(), Some(coordination::mesos::contend(url, &master_info, flags.zk_session_timeout)))
+        }
+        None => (RoleMachine::sole(), None),
+    };
+    let (gate_tx, gate) = watch::channel(Gate::of(&roles));
+    let mut driver = Driver {
+        clock,
+        start_time: clock.now().wall,
+        flags,
+        master_info,
+        roles,
+        term: None,
+        loaded: None,
+        waiting: Vec::new(),
+        registry,
+        ids: IdCounters::default(),
+        gate: gate_tx,
+        election,
+    };
+    if let Some(recovered) = recovered {
+        driver.registry.set_term(1);
+        driver.loaded = Some(recovered);
+        driver.lead(1);
+    }
+    let driver = tokio::spawn(driver.run(rx));
+    let app = crate::http::router(Shared { tx: tx.clone(), gate });
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "master HTTP server stopped");
+        }
+    });
+    tracing::info!(%addr, "master listening");
+    Ok(RunningMaster { addr, tx, server, driver })
+}
+
+fn master_info(flags: &MasterFlags, addr: SocketAddr) -> MasterInfo {
     let hostname = flags.hostname.clone().unwrap_or_else(hostname_of_this_machine);
     let ip_text = addr.ip().to_string();
     let ip_u32 = match addr.ip() {
         IpAddr::V4(v4) => ipv4_as_mesos_u32(v4),
         IpAddr::V6(_) => 0,
     };
-    let master_id = uuid::Uuid::new_v4().to_string();
-    let master_info = MasterInfo {
-        id: master_id,
+    MasterInfo {
+        id: uuid::Uuid::new_v4().to_string(),
         ip: ip_u32,
         port: addr.port(),
         pid: format!("master@{ip_text}:{}", addr.port()),
@@ -156,51 +301,11 @@ pub async fn start(flags: MasterFlags) -> Result<RunningMaster, MasterError> {
         version: MESOS_VERSION.to_string(),
         address: Address { hostname: Some(hostname), ip: Some(ip_text), port: addr.port() },
         capabilities: vec![],
-    };
-    let config = MasterConfig {
-        master_info,
-        allocation_interval: flags.allocation_interval,
-        heartbeat_interval: flags.heartbeat_interval,
-        agent_ping_timeout: flags.agent_ping_timeout,
-        max_agent_ping_timeouts: flags.max_agent_ping_timeouts.max(1),
-        agent_reregister_timeout: flags.agent_reregister_timeout,
-        offer_timeout: flags.offer_timeout,
-        max_completed_frameworks: flags.max_completed_frameworks,
-        max_completed_tasks_per_framework: flags.max_completed_tasks_per_framework,
-        seed: rand::random(),
-    };
-    let (tx, rx) = mpsc::unbounded_channel();
-    let clock = Clock { start: Instant::now() };
-    let mut core = MasterCore::new(config, clock.now());
-    if let Some(registry) = recovered {
-        core.recover(clock.now(), registry);
     }
-    let stored = tx.clone();
-    let registry_writer =
-        crate::registry::spawn_writer(store, move |version| stored.send(Request::RegistryStored { version }).is_ok());
-    let driver = Driver {
-        core,
-        clock,
-        flags: flags.clone(),
-        framework_streams: HashMap::new(),
-        agent_streams: HashMap::new(),
-        registry_writer,
-        registry_sent: 0,
-        registry_in_flight: false,
-    };
-    let driver = tokio::spawn(driver.run(rx));
-    let app = router(tx);
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "master HTTP server stopped");
-        }
-    });
-    tracing::info!(%addr, "master listening");
-    Ok(RunningMaster { addr, server, driver })
 }
 
 // ---------------------------------------------------------------------------------------------
-// The driver: the single owner of the core
+// The driver
 
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -215,31 +320,64 @@ impl Clock {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StreamKind {
+pub(crate) enum StreamKind {
     Framework,
     Agent,
 }
 
-/// What the HTTP side asks of the driver.
+/// Why a master that does not lead refuses a call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Refusal {
+    /// Another master leads: 307 there.
+    Redirect(Box<MasterInfo>),
+    /// No leader is known: 503.
+    NoLeader,
+}
+
+/// The role as the HTTP handlers see it (published by the driver on every change), so that a
+/// standby refuses a call before it reads it, as upstream does.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Gate {
+    Serve,
+    Wait,
+    Redirect(Box<MasterInfo>),
+    NoLeader,
+}
+
+impl Gate {
+    fn of(roles: &RoleMachine) -> Gate {
+        match roles.disposition() {
+            Disposition::Serve => Gate::Serve,
+            Disposition::Wait => Gate::Wait,
+            Disposition::Redirect(leader) => Gate::Redirect(Box::new(leader.clone())),
+            Disposition::NoLeader => Gate::NoLeader,
+        }
+    }
+}
+
+type StreamReply = oneshot::Sender<Result<(StreamId, mpsc::UnboundedReceiver<Bytes>), Refusal>>;
+type CallReply = oneshot::Sender<Result<Result<(), Rejection>, Refusal>>;
+
+/// What the HTTP side (and the registry thread) asks of the driver.
 #[derive(Debug)]
-enum Request {
+pub(crate) enum Request {
     Subscribe {
         info: Box<FrameworkInfo>,
-        reply: oneshot::Sender<(StreamId, mpsc::UnboundedReceiver<Bytes>)>,
+        reply: StreamReply,
     },
     Call {
         stream: Option<String>,
         call: Box<Call>,
-        reply: oneshot::Sender<Result<(), Rejection>>,
+        reply: CallReply,
     },
     AgentRegister {
         register: Box<mesos_api::agent::Register>,
-        reply: oneshot::Sender<(StreamId, mpsc::UnboundedReceiver<Bytes>)>,
+        reply: StreamReply,
     },
     AgentCall {
         stream: Option<String>,
         call: Box<AgentCall>,
-        reply: oneshot::Sender<Result<(), Rejection>>,
+        reply: CallReply,
     },
     StreamClosed {
         stream: StreamId,
@@ -249,58 +387,332 @@ enum Request {
         query: state::Query,
         reply: oneshot::Sender<serde_json::Value>,
     },
-    /// The registry writer stored this version.
-    RegistryStored {
-        version: u64,
+    /// The leading master, if known (this one if it leads).
+    Leader {
+        reply: oneshot::Sender<Option<MasterInfo>>,
+    },
+    /// What the registry thread did.
+    Registry(Report),
+    /// Leave the election and stop acting.
+    Stop {
+        reply: oneshot::Sender<()>,
     },
 }
 
-struct Driver {
+impl Request {
+    /// Whether nobody waits for the answer any more (the client went away).
+    fn abandoned(&self) -> bool {
+        match self {
+            Request::Subscribe { reply, .. } | Request::AgentRegister { reply, .. } => reply.is_closed(),
+            Request::Call { reply, .. } | Request::AgentCall { reply, .. } => reply.is_closed(),
+            _ => false,
+        }
+    }
+
+    /// Answers a call this master does not serve.
+    fn refuse(self, refusal: Refusal) {
+        match self {
+            Request::Subscribe { reply, .. } | Request::AgentRegister { reply, .. } => {
+                let _ = reply.send(Err(refusal));
+            }
+            Request::Call { reply, .. } | Request::AgentCall { reply, .. } => {
+                let _ = reply.send(Err(refusal));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One term of leadership: the core and its streams. Dropping it closes every stream.
+struct Term {
+    number: u64,
     core: MasterCore,
-    clock: Clock,
-    flags: MasterFlags,
     framework_streams: HashMap<StreamId, mpsc::UnboundedSender<Bytes>>,
     agent_streams: HashMap<StreamId, mpsc::UnboundedSender<Bytes>>,
-    /// Versions of the registry go to the writer thread one at a time: while one is being
+    /// Versions of the registry go to the registry thread one at a time: while one is being
     /// written, later changes pile up and go together as the next one.
-    registry_writer: std::sync::mpsc::Sender<(u64, Registry)>,
     registry_sent: u64,
     registry_in_flight: bool,
 }
 
+struct Driver {
+    clock: Clock,
+    /// When this process started.
+    start_time: f64,
+    flags: MasterFlags,
+    master_info: MasterInfo,
+    roles: RoleMachine,
+    /// While leading.
+    term: Option<Term>,
+    /// The registry loaded for the term about to start (`Some(None)`: nothing stored yet).
+    loaded: Option<Option<Registry>>,
+    /// Calls that arrived while the registry was loading.
+    waiting: Vec<Request>,
+    registry: RegistryThread,
+    /// The ids of the last term, continued by the next.
+    ids: IdCounters,
+    gate: watch::Sender<Gate>,
+    election: Option<Election>,
+}
+
+/// What the election says, as the role machine takes it.
+fn contention(leadership: &Leadership) -> Contention {
+    match leadership {
+        Leadership::Leader { sequence, .. } => Contention::Elected { node: *sequence },
+        Leadership::Follower { leader: Some(leader) } => {
+            Contention::NotElected { leader: coordination::mesos::parse_master_info(&leader.node, &leader.data) }
+        }
+        Leadership::Follower { leader: None } | Leadership::Unknown => Contention::NotElected { leader: None },
+    }
+}
+
 impl Driver {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
+        let mut leadership = self.election.as_ref().map(Election::leadership);
         loop {
-            let wakeup = self.clock.start + self.core.next_wakeup();
+            let wakeup = self.term.as_ref().map(|t| self.clock.start + t.core.next_wakeup());
+            let changed = async {
+                match leadership.as_mut() {
+                    Some(l) => l.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                biased;
+                alive = changed => {
+                    match leadership.as_ref() {
+                        Some(l) if alive => {
+                            let now = l.borrow().clone();
+                            let commands = self.roles.contention(contention(&now));
+                            self.apply(commands);
+                        }
+                        _ => {
+                            // The election ended: nothing will make this master lead again.
+                            leadership = None;
+                            let commands = self.roles.contention(Contention::NotElected { leader: None });
+                            self.apply(commands);
+                        }
+                    }
+                }
                 request = rx.recv() => {
                     let Some(request) = request else { return };
+                    if let Request::Stop { reply } = request {
+                        self.stop().await;
+                        let _ = reply.send(());
+                        return;
+                    }
                     self.handle(request);
                 }
-                () = tokio::time::sleep_until(wakeup) => {
+                () = tokio::time::sleep_until(wakeup.unwrap_or_else(Instant::now)), if wakeup.is_some() => {
                     let now = self.clock.now();
-                    self.core.tick(now);
+                    if let Some(term) = &mut self.term {
+                        term.core.tick(now);
+                    }
                 }
             }
-            self.flush();
-            self.persist_registry();
+            if let Some(term) = &mut self.term {
+                term.flush(self.clock.now());
+                term.persist_registry(&self.registry);
+            }
         }
     }
 
-    /// Sends the core's registry to the writer if it changed and no write is under way.
-    fn persist_registry(&mut self) {
-        let version = self.core.registry_version();
-        if self.registry_in_flight || version <= self.registry_sent {
-            return;
-        }
-        if self.registry_writer.send((version, self.core.registry().clone())).is_ok() {
-            self.registry_sent = version;
-            self.registry_in_flight = true;
-        } else {
-            tracing::error!(version, "the registry writer is gone; the registry is not stored");
+    /// Stops acting first, then leaves the election (whose next leader may act at once).
+    async fn stop(&mut self) {
+        let commands = self.roles.contention(Contention::NotElected { leader: None });
+        self.apply(commands);
+        if let Some(election) = self.election.take() {
+            election.stop().await;
         }
     }
 
+    /// Runs the role machine's commands.
+    fn apply(&mut self, commands: Vec<RoleCommand>) {
+        for command in commands {
+            match command {
+                RoleCommand::LoadRegistry { term, delay } => {
+                    tracing::info!(term, "elected leading master: loading the registry");
+                    self.registry.set_term(term);
+                    let registry = self.registry.clone();
+                    let job = crate::registry::Job::Load { term };
+                    if delay.is_zero() {
+                        registry.send(job);
+                    } else {
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            registry.send(job);
+                        });
+                    }
+                }
+                RoleCommand::Lead { term } => self.lead(term),
+                RoleCommand::StepDown { term } => {
+                    self.registry.set_term(0);
+                    self.loaded = None;
+                    if let Some(old) = self.term.take() {
+                        self.ids = old.core.id_counters();
+                        tracing::warn!(
+                            term,
+                            frameworks = old.framework_streams.len(),
+                            agents = old.agent_streams.len(),
+                            "no longer the leading master: stopped acting, closed every stream; serving as a standby"
+                        );
+                    } else {
+                        tracing::warn!(term, "no longer elected before the registry was loaded");
+                    }
+                }
+                RoleCommand::Abdicate => {
+                    if let Some(election) = &self.election {
+                        tracing::warn!("leaving the election and contending again");
+                        election.abdicate();
+                    }
+                }
+            }
+        }
+        self.gate.send_if_modified(|gate| {
+            let now = Gate::of(&self.roles);
+            let changed = *gate != now;
+            *gate = now;
+            changed
+        });
+        if !matches!(self.roles.role(), Role::Recovering { .. }) {
+            // Calls that waited for the term: served now, or refused.
+            for request in std::mem::take(&mut self.waiting) {
+                self.handle(request);
+            }
+        }
+    }
+
+    /// Starts leading in `term` with the registry loaded for it.
+    fn lead(&mut self, term: u64) {
+        let now = self.clock.now();
+        let config = MasterConfig {
+            master_info: self.master_info.clone(),
+            allocation_interval: self.flags.allocation_interval,
+            heartbeat_interval: self.flags.heartbeat_interval,
+            agent_ping_timeout: self.flags.agent_ping_timeout,
+            max_agent_ping_timeouts: self.flags.max_agent_ping_timeouts.max(1),
+            agent_reregister_timeout: self.flags.agent_reregister_timeout,
+            offer_timeout: self.flags.offer_timeout,
+            max_completed_frameworks: self.flags.max_completed_frameworks,
+            max_completed_tasks_per_framework: self.flags.max_completed_tasks_per_framework,
+            seed: rand::random(),
+        };
+        let mut core = MasterCore::new(config, now);
+        core.continue_ids(self.ids);
+        if let Some(registry) = self.loaded.take().flatten() {
+            core.recover(now, registry);
+        }
+        tracing::info!(term, "leading");
+        self.term = Some(Term {
+            number: term,
+            core,
+            framework_streams: HashMap::new(),
+            agent_streams: HashMap::new(),
+            registry_sent: 0,
+            registry_in_flight: false,
+        });
+    }
+
+    /// Serve, wait or refuse a call.
+    fn dispose(&mut self, request: Request) -> Option<(Request, &mut Term)> {
+        let refusal = match self.roles.disposition() {
+            Disposition::Serve => None,
+            Disposition::Wait => {
+                self.waiting.retain(|r| !r.abandoned());
+                self.waiting.push(request);
+                return None;
+            }
+            Disposition::Redirect(leader) => Some(Refusal::Redirect(Box::new(leader.clone()))),
+            Disposition::NoLeader => Some(Refusal::NoLeader),
+        };
+        match (refusal, self.term.as_mut()) {
+            (None, Some(term)) => Some((request, term)),
+            (refusal, _) => {
+                request.refuse(refusal.unwrap_or(Refusal::NoLeader));
+                None
+            }
+        }
+    }
+
+    fn handle(&mut self, request: Request) {
+        let now = self.clock.now();
+        match request {
+            Request::Subscribe { .. }
+            | Request::Call { .. }
+            | Request::AgentRegister { .. }
+            | Request::AgentCall { .. } => {
+                if let Some((request, term)) = self.dispose(request) {
+                    term.serve(now, request);
+                }
+            }
+            Request::StreamClosed { stream, kind } => {
+                // Streams of an earlier term are gone with it.
+                if let Some(term) = &mut self.term {
+                    term.stream_closed(now, &stream, kind);
+                }
+            }
+            Request::Read { query, reply } => {
+                let value = match &self.term {
+                    Some(term) => state::render(&term.core, &self.flags, self.start_time, now, &query),
+                    None => {
+                        let leader = match self.roles.role() {
+                            Role::Standby { leader } => leader.as_ref(),
+                            Role::Recovering { .. } | Role::Leading { .. } => Some(&self.master_info),
+                        };
+                        state::render_standby(&self.master_info, leader, &self.flags, self.start_time, now, &query)
+                    }
+                };
+                let _ = reply.send(value);
+            }
+            Request::Leader { reply } => {
+                let leader = match self.roles.role() {
+                    Role::Standby { leader } => leader.clone(),
+                    Role::Recovering { .. } | Role::Leading { .. } => Some(self.master_info.clone()),
+                };
+                let _ = reply.send(leader);
+            }
+            Request::Registry(report) => self.registry_report(now, report),
+            Request::Stop { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn registry_report(&mut self, now: Now, report: Report) {
+        match report {
+            Report::Loaded { term, result } => {
+                if !self.roles.is_current(term) {
+                    return;
+                }
+                let ok = match result {
+                    Ok(registry) => {
+                        self.loaded = Some(registry);
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!(term, error = %e, "cannot load the registry; trying again");
+                        false
+                    }
+                };
+                let commands = self.roles.registry_loaded(term, ok);
+                self.apply(commands);
+            }
+            Report::Stored { term, version } => {
+                if let Some(t) = self.term.as_mut().filter(|t| t.number == term) {
+                    t.registry_in_flight = false;
+                    t.core.registry_stored(now, version);
+                }
+            }
+            Report::Fenced { term } => {
+                tracing::error!(term, "another master claimed the registry: this one must not act any more");
+                let commands = self.roles.fenced(term);
+                self.apply(commands);
+            }
+        }
+    }
+}
+
+impl Term {
     fn new_stream(&mut self, kind: StreamKind) -> (StreamId, mpsc::UnboundedReceiver<Bytes>) {
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -311,47 +723,59 @@ impl Driver {
         (id, rx)
     }
 
-    fn handle(&mut self, request: Request) {
-        let now = self.clock.now();
+    /// A call this term handles.
+    fn serve(&mut self, now: Now, request: Request) {
         match request {
             Request::Subscribe { info, reply } => {
                 let (id, rx) = self.new_stream(StreamKind::Framework);
                 self.core.subscribe(now, id.clone(), *info);
-                let _ = reply.send((id, rx));
+                let _ = reply.send(Ok((id, rx)));
             }
             Request::Call { stream, call, reply } => {
-                let _ = reply.send(self.core.call(now, stream.as_deref(), *call));
+                let _ = reply.send(Ok(self.core.call(now, stream.as_deref(), *call)));
             }
             Request::AgentRegister { register, reply } => {
                 let (id, rx) = self.new_stream(StreamKind::Agent);
                 self.core.agent_register(now, id.clone(), *register);
-                let _ = reply.send((id, rx));
+                let _ = reply.send(Ok((id, rx)));
             }
             Request::AgentCall { stream, call, reply } => {
-                let _ = reply.send(self.core.agent_call(now, stream.as_deref(), *call));
+                let _ = reply.send(Ok(self.core.agent_call(now, stream.as_deref(), *call)));
             }
-            Request::StreamClosed { stream, kind } => match kind {
-                StreamKind::Framework => {
-                    self.framework_streams.remove(&stream);
-                    self.core.framework_disconnected(now, &stream);
-                }
-                StreamKind::Agent => {
-                    self.agent_streams.remove(&stream);
-                    self.core.agent_disconnected(now, &stream);
-                }
-            },
-            Request::Read { query, reply } => {
-                let _ = reply.send(state::render(&self.core, &self.flags, now, &query));
+            _ => {}
+        }
+    }
+
+    fn stream_closed(&mut self, now: Now, stream: &str, kind: StreamKind) {
+        match kind {
+            StreamKind::Framework => {
+                self.framework_streams.remove(stream);
+                self.core.framework_disconnected(now, stream);
             }
-            Request::RegistryStored { version } => {
-                self.registry_in_flight = false;
-                self.core.registry_stored(now, version);
+            StreamKind::Agent => {
+                self.agent_streams.remove(stream);
+                self.core.agent_disconnected(now, stream);
             }
         }
     }
 
+    /// Sends the core's registry to the registry thread if it changed and no write is under way.
+    fn persist_registry(&mut self, thread: &RegistryThread) {
+        let version = self.core.registry_version();
+        if self.registry_in_flight || version <= self.registry_sent {
+            return;
+        }
+        let job = crate::registry::Job::Store { term: self.number, version, registry: self.core.registry().clone() };
+        if thread.send(job) {
+            self.registry_sent = version;
+            self.registry_in_flight = true;
+        } else {
+            tracing::error!(version, "the registry thread is gone; the registry is not stored");
+        }
+    }
+
     /// Delivers the core's outputs. A stream whose reader is gone is reported closed.
-    fn flush(&mut self) {
+    fn flush(&mut self, now: Now) {
         loop {
             let outputs = self.core.take_outputs();
             if outputs.is_empty() {
@@ -383,326 +807,9 @@ impl Driver {
                     }
                 }
             }
-            let now = self.clock.now();
             for (stream, kind) in closed {
-                match kind {
-                    StreamKind::Framework => {
-                        self.framework_streams.remove(&stream);
-                        self.core.framework_disconnected(now, &stream);
-                    }
-                    StreamKind::Agent => {
-                        self.agent_streams.remove(&stream);
-                        self.core.agent_disconnected(now, &stream);
-                    }
-                }
+                self.stream_closed(now, &stream, kind);
             }
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP
-
-type Tx = mpsc::UnboundedSender<Request>;
-
-fn router(tx: Tx) -> Router {
-    Router::new()
-        .route("/api/v1/scheduler", any(scheduler_api))
-        .route("/master/api/v1/scheduler", any(scheduler_api))
-        .route(AGENT_API_PATH, any(agent_api))
-        .route("/api/v1", any(operator_api))
-        .route("/api/v1/operator", any(operator_api))
-        .route("/master/api/v1", any(operator_api))
-        .route("/version", get(version))
-        .route("/health", get(health))
-        .route("/master/health", get(health))
-        .route("/redirect", get(redirect))
-        .route("/master/redirect", get(redirect))
-        .route("/master/state", get(read_state))
-        .route("/state", get(read_state))
-        .route("/state.json", get(read_state))
-        .route("/master/state.json", get(read_state))
-        .route("/master/state-summary", get(read_state_summary))
-        .route("/state-summary", get(read_state_summary))
-        .route("/master/frameworks", get(read_frameworks))
-        .route("/frameworks", get(read_frameworks))
-        .route("/master/slaves", get(read_slaves))
-        .route("/slaves", get(read_slaves))
-        .route("/master/tasks", get(read_tasks))
-        .route("/tasks", get(read_tasks))
-        .route("/metrics/snapshot", get(read_metrics))
-        .route("/master/flags", get(read_flags))
-        .route("/flags", get(read_flags))
-        .with_state(tx)
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
-}
-
-fn rejection(r: Rejection) -> Response {
-    text(StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST), r.message)
-}
-
-fn unavailable() -> Response {
-    text(StatusCode::SERVICE_UNAVAILABLE, "Master is shutting down")
-}
-
-/// The content-type and method checks shared by the v1 call endpoints: the refusal, if any.
-fn call_request_error(method: &Method, headers: &HeaderMap) -> Option<Response> {
-    if method != Method::POST {
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, format!("Expecting 'POST', received '{method}'"));
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return Some(r);
-    }
-    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
-        return Some(text(StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present"));
-    };
-    let content_type = content_type.to_str().unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or_default().trim();
-    if media == "application/x-protobuf" {
-        return Some(text(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type 'application/x-protobuf' is not supported by this master yet; use 'application/json'",
-        ));
-    }
-    if media != "application/json" {
-        return Some(text(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Expecting 'Content-Type' of application/json or application/x-protobuf, received '{content_type}'"
-            ),
-        ));
-    }
-    None
-}
-
-/// A missing Accept header accepts anything; JSON is what we produce.
-fn accepts_json(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return true };
-    accept
-        .split(',')
-        .map(|p| p.split(';').next().unwrap_or_default().trim())
-        .any(|m| matches!(m, "application/json" | "application/*" | "*/*" | "application/recordio"))
-}
-
-fn stream_id(headers: &HeaderMap) -> Option<String> {
-    headers.get(STREAM_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string)
-}
-
-/// Turns a driver stream into a chunked response body that reports its own end.
-struct StreamBody {
-    rx: mpsc::UnboundedReceiver<Bytes>,
-    guard: Option<(Tx, StreamId, StreamKind)>,
-}
-
-impl Stream for StreamBody {
-    type Item = Result<Bytes, std::convert::Infallible>;
-
-    /// Every record already waiting goes out in one chunk (up to [`MAX_CHUNK`] bytes): a burst
-    /// of status updates costs the connection one write, and its reader one wakeup, instead
-    /// of one per record.
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let first = match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(first)) => first,
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
-        };
-        let mut chunk: Option<BytesMut> = None;
-        while chunk.as_ref().map_or(first.len(), BytesMut::len) < MAX_CHUNK {
-            let Ok(next) = self.rx.try_recv() else { break };
-            chunk
-                .get_or_insert_with(|| {
-                    let mut chunk = BytesMut::with_capacity(first.len() + next.len() * 8);
-                    chunk.extend_from_slice(&first);
-                    chunk
-                })
-                .extend_from_slice(&next);
-        }
-        Poll::Ready(Some(Ok(chunk.map_or(first, BytesMut::freeze))))
-    }
-}
-
-/// Most bytes of waiting records put in one chunk of a stream.
-const MAX_CHUNK: usize = 256 * 1024;
-
-impl Drop for StreamBody {
-    fn drop(&mut self) {
-        if let Some((tx, stream, kind)) = self.guard.take() {
-            let _ = tx.send(Request::StreamClosed { stream, kind });
-        }
-    }
-}
-
-fn stream_response(tx: &Tx, id: StreamId, rx: mpsc::UnboundedReceiver<Bytes>, kind: StreamKind) -> Response {
-    let body = StreamBody { rx, guard: Some((tx.clone(), id.clone(), kind)) };
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        headers.insert(STREAM_ID_HEADER, v);
-    }
-    response
-}
-
-async fn scheduler_api(State(tx): State<Tx>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = call_request_error(&method, &headers) {
-        return r;
-    }
-    let call = match Call::parse(&body) {
-        Ok(call) => call,
-        Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    if call.kind == Some(CallType::Subscribe) {
-        if !accepts_json(&headers) {
-            return text(StatusCode::NOT_ACCEPTABLE, "Expecting 'Accept' to allow application/json");
-        }
-        if headers.contains_key(STREAM_ID_HEADER) {
-            return text(StatusCode::BAD_REQUEST, "Subscribe calls should not include the 'Mesos-Stream-Id' header");
-        }
-        let Some(subscribe) = call.subscribe else {
-            return text(StatusCode::BAD_REQUEST, "Expecting 'subscribe' to be present");
-        };
-        let info = Box::new(subscribe.framework_info);
-        return open_stream(&tx, StreamKind::Framework, |reply| Request::Subscribe { info, reply }).await;
-    }
-    let stream = stream_id(&headers);
-    accepted(ask(&tx, |reply| Request::Call { stream, call: Box::new(call), reply }).await)
-}
-
-async fn agent_api(State(tx): State<Tx>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = call_request_error(&method, &headers) {
-        return r;
-    }
-    let call: AgentCall = match serde_json::from_slice(&body) {
-        Ok(call) => call,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("Failed to parse agent call: {e}")),
-    };
-    if let AgentCall::Register { register } = call {
-        let register = Box::new(register);
-        return open_stream(&tx, StreamKind::Agent, |reply| Request::AgentRegister { register, reply }).await;
-    }
-    let stream = stream_id(&headers);
-    accepted(ask(&tx, |reply| Request::AgentCall { stream, call: Box::new(call), reply }).await)
-}
-
-/// Sends a request to the driver and waits for its answer (`None` if the driver is gone).
-async fn ask<T>(tx: &Tx, request: impl FnOnce(oneshot::Sender<T>) -> Request) -> Option<T> {
-    let (reply, answer) = oneshot::channel();
-    tx.send(request(reply)).ok()?;
-    answer.await.ok()
-}
-
-/// 202 for an accepted call, the rejection otherwise.
-fn accepted(answer: Option<Result<(), Rejection>>) -> Response {
-    match answer {
-        Some(Ok(())) => StatusCode::ACCEPTED.into_response(),
-        Some(Err(r)) => rejection(r),
-        None => unavailable(),
-    }
-}
-
-/// Opens a driver stream (SUBSCRIBE or REGISTER) and answers with it.
-async fn open_stream(
-    tx: &Tx,
-    kind: StreamKind,
-    request: impl FnOnce(oneshot::Sender<(StreamId, mpsc::UnboundedReceiver<Bytes>)>) -> Request,
-) -> Response {
-    match ask(tx, request).await {
-        Some((id, rx)) => stream_response(tx, id, rx, kind),
-        None => unavailable(),
-    }
-}
-
-/// The operator API: the calls tools use to check a master.
-async fn operator_api(State(tx): State<Tx>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = call_request_error(&method, &headers) {
-        return r;
-    }
-    let call: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}")),
-    };
-    match call.get("type").and_then(|t| t.as_str()) {
-        Some("GET_HEALTH") => json_response(serde_json::json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})),
-        Some("GET_VERSION") => json_response(serde_json::json!({"type": "GET_VERSION", "get_version": {
-            "version_info": state::version_json()}})),
-        Some("GET_STATE") => match read(&tx, state::Query::OperatorState).await {
-            Some(v) => json_response(v),
-            None => unavailable(),
-        },
-        Some(other) => text(StatusCode::NOT_IMPLEMENTED, format!("Operator call '{other}' is not supported")),
-        None => text(StatusCode::BAD_REQUEST, "Expecting 'type' to be present"),
-    }
-}
-
-fn json_response(value: serde_json::Value) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], mesos_api::json::to_ascii_vec(&value))
-        .into_response()
-}
-
-async fn read(tx: &Tx, query: state::Query) -> Option<serde_json::Value> {
-    ask(tx, |reply| Request::Read { query, reply }).await
-}
-
-async fn read_and_respond(tx: &Tx, query: state::Query) -> Response {
-    match read(tx, query).await {
-        Some(v) => json_response(v),
-        None => unavailable(),
-    }
-}
-
-async fn version() -> Response {
-    json_response(state::version_json())
-}
-
-async fn health() -> Response {
-    StatusCode::OK.into_response()
-}
-
-async fn redirect(State(tx): State<Tx>) -> Response {
-    let Some(v) = read(&tx, state::Query::Leader).await else { return unavailable() };
-    let location = v.as_str().unwrap_or_default().to_string();
-    let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
-}
-
-async fn read_state(State(tx): State<Tx>) -> Response {
-    read_and_respond(&tx, state::Query::State).await
-}
-
-async fn read_state_summary(State(tx): State<Tx>) -> Response {
-    read_and_respond(&tx, state::Query::StateSummary).await
-}
-
-async fn read_frameworks(State(tx): State<Tx>, Query(q): Query<BTreeMap<String, String>>) -> Response {
-    read_and_respond(&tx, state::Query::Frameworks { framework_id: q.get("framework_id").cloned() }).await
-}
-
-async fn read_slaves(State(tx): State<Tx>, Query(q): Query<BTreeMap<String, String>>) -> Response {
-    read_and_respond(&tx, state::Query::Slaves { slave_id: q.get("slave_id").cloned() }).await
-}
-
-async fn read_tasks(State(tx): State<Tx>, Query(q): Query<BTreeMap<String, String>>) -> Response {
-    let number = |k: &str, d: usize| q.get(k).and_then(|v| v.parse().ok()).unwrap_or(d);
-    let query = state::Query::Tasks {
-        limit: number("limit", 100),
-        offset: number("offset", 0),
-        ascending: q.get("order").is_some_and(|o| o == "asc"),
-        framework_id: q.get("framework_id").cloned(),
-        task_id: q.get("task_id").cloned(),
-    };
-    read_and_respond(&tx, query).await
-}
-
-async fn read_metrics(State(tx): State<Tx>) -> Response {
-    read_and_respond(&tx, state::Query::Metrics).await
-}
-
-async fn read_flags(State(tx): State<Tx>) -> Response {
-    read_and_respond(&tx, state::Query::Flags).await
 }

@@ -4,7 +4,7 @@
 use crate::core::{AdmittedAgent, AgentEntry, AgentState, FrameworkEntry, MasterCore, Now};
 use crate::server::MasterFlags;
 use mesos_api::resources::ResourceSet;
-use mesos_api::{AgentId, Attribute, MESOS_VERSION, Offer, Task, TaskState, ValueType, duration};
+use mesos_api::{AgentId, Attribute, MESOS_VERSION, MasterInfo, Offer, Task, TaskState, ValueType, duration};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -17,7 +17,6 @@ pub(crate) enum Query {
     Tasks { limit: usize, offset: usize, ascending: bool, framework_id: Option<String>, task_id: Option<String> },
     Metrics,
     Flags,
-    Leader,
     OperatorState,
 }
 
@@ -30,9 +29,11 @@ pub(crate) fn version_json() -> Value {
     })
 }
 
-pub(crate) fn render(core: &MasterCore, flags: &MasterFlags, now: Now, query: &Query) -> Value {
+/// The endpoints of the leading master. `started` is when the process started (the core
+/// started when this master was elected).
+pub(crate) fn render(core: &MasterCore, flags: &MasterFlags, started: f64, now: Now, query: &Query) -> Value {
     match query {
-        Query::State => state(core, flags),
+        Query::State => state(core, flags, started),
         Query::StateSummary => state_summary(core),
         Query::Frameworks { framework_id } => {
             let keep = |f: &&FrameworkEntry| framework_id.as_ref().is_none_or(|id| id == f.id.as_str());
@@ -66,12 +67,8 @@ pub(crate) fn render(core: &MasterCore, flags: &MasterFlags, now: Now, query: &Q
             }
             json!({"tasks": tasks.into_iter().skip(*offset).take(*limit).map(task).collect::<Vec<_>>()})
         }
-        Query::Metrics => metrics(core, now),
+        Query::Metrics => metrics(core, started, now),
         Query::Flags => json!({"flags": flags_json(flags)}),
-        Query::Leader => {
-            let info = core.master_info();
-            json!(format!("//{}:{}", info.hostname, info.port))
-        }
         Query::OperatorState => json!({
             "type": "GET_STATE",
             "get_state": {
@@ -88,7 +85,7 @@ fn start_time(t: &Task) -> f64 {
 }
 
 fn flags_json(flags: &MasterFlags) -> Value {
-    json!({
+    let mut v = json!({
         "port": flags.port.to_string(),
         "ip": flags.ip.to_string(),
         "work_dir": flags.work_dir.display().to_string(),
@@ -98,17 +95,29 @@ fn flags_json(flags: &MasterFlags) -> Value {
         "agent_reregister_timeout": duration::format(flags.agent_reregister_timeout),
         "max_completed_frameworks": flags.max_completed_frameworks.to_string(),
         "max_completed_tasks_per_framework": flags.max_completed_tasks_per_framework.to_string(),
-        "registry": flags.registry.name(),
-    })
+        "registry": flags.registry.map(|r| r.name()).unwrap_or_default(),
+        "zk_session_timeout": duration::format(flags.zk_session_timeout),
+    });
+    if let Some(o) = v.as_object_mut() {
+        if let Some(zk) = &flags.zk {
+            // Credentials never leave the process.
+            let shown = coordination::ZkUrl::from_flag(zk).map(|u| u.to_string()).unwrap_or_default();
+            o.insert("zk".into(), json!(shown));
+        }
+        if let Some(quorum) = flags.quorum {
+            o.insert("quorum".into(), json!(quorum.to_string()));
+        }
+    }
+    v
 }
 
-fn state(core: &MasterCore, flags: &MasterFlags) -> Value {
+fn state(core: &MasterCore, flags: &MasterFlags, start_time: f64) -> Value {
     let info = core.master_info();
     let used_by_agent = core.used_by_agent();
     let count = |s: AgentState| core.agents().filter(|a| a.state == s).count();
     let mut v = version_json();
     let extra = json!({
-        "start_time": core.start_time,
+        "start_time": start_time,
         "elected_time": core.start_time,
         "id": info.id,
         "pid": info.pid,
@@ -172,6 +181,64 @@ fn state_summary(core: &MasterCore) -> Value {
         })
         .collect();
     json!({"hostname": core.master_info().hostname, "slaves": slaves, "frameworks": frameworks})
+}
+
+/// The endpoints of a master that does not act (a standby, or one elected that is still
+/// loading its registry): its own identity, the leader it knows (`leader`, `leader_info`, as
+/// upstream), no `elected_time`, `master/elected` 0, and no agents, frameworks or tasks.
+pub(crate) fn render_standby(
+    info: &MasterInfo,
+    leader: Option<&MasterInfo>,
+    flags: &MasterFlags,
+    start_time: f64,
+    now: Now,
+    query: &Query,
+) -> Value {
+    match query {
+        Query::State => {
+            let mut v = version_json();
+            let extra = json!({
+                "start_time": start_time,
+                "id": info.id,
+                "pid": info.pid,
+                "hostname": info.hostname,
+                "capabilities": [],
+                "activated_slaves": 0,
+                "deactivated_slaves": 0,
+                "unreachable_slaves": 0,
+                "flags": flags_json(flags),
+                "slaves": [],
+                "recovered_slaves": [],
+                "frameworks": [],
+                "completed_frameworks": [],
+                "orphan_tasks": [],
+                "unregistered_frameworks": [],
+            });
+            if let (Some(base), Value::Object(extra)) = (v.as_object_mut(), extra) {
+                base.extend(extra);
+                if let Some(leader) = leader {
+                    base.insert("leader".into(), json!(leader.pid));
+                    base.insert("leader_info".into(), json!(leader));
+                }
+            }
+            v
+        }
+        Query::StateSummary => json!({"hostname": info.hostname, "slaves": [], "frameworks": []}),
+        Query::Frameworks { .. } => {
+            json!({"frameworks": [], "completed_frameworks": [], "unregistered_frameworks": []})
+        }
+        Query::Slaves { .. } => json!({"slaves": [], "recovered_slaves": []}),
+        Query::Tasks { .. } => json!({"tasks": []}),
+        Query::Metrics => json!({
+            "master/elected": 0.0,
+            "master/uptime_secs": (now.wall - start_time).max(0.0),
+        }),
+        Query::Flags => json!({"flags": flags_json(flags)}),
+        Query::OperatorState => json!({
+            "type": "GET_STATE",
+            "get_state": {"get_tasks": {"tasks": []}, "get_frameworks": {"frameworks": []}, "get_agents": {"agents": []}},
+        }),
+    }
 }
 
 pub(crate) fn flat_attributes(attributes: &[Attribute]) -> Map<String, Value> {
@@ -354,14 +421,14 @@ fn task(t: &Task) -> Value {
     v
 }
 
-fn metrics(core: &MasterCore, now: Now) -> Value {
+fn metrics(core: &MasterCore, start_time: f64, now: Now) -> Value {
     let mut m = Map::new();
     let mut put = |k: &str, v: f64| {
         m.insert(format!("master/{k}"), json!(v));
     };
     let count = |s: AgentState| core.agents().filter(|a| a.state == s).count() as f64;
     put("elected", 1.0);
-    put("uptime_secs", (now.wall - core.start_time).max(0.0));
+    put("uptime_secs", (now.wall - start_time).max(0.0));
     put("slaves_active", count(AgentState::Active));
     put("slaves_connected", count(AgentState::Active));
     put("slaves_disconnected", count(AgentState::Disconnected));

@@ -8,18 +8,9 @@ async fn master() -> (master::RunningMaster, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let flags = master::MasterFlags {
         port: 0,
-        ip: "127.0.0.1".parse().expect("ip"),
         hostname: Some("localhost".into()),
-        work_dir: dir.path().to_path_buf(),
         allocation_interval: Duration::from_millis(100),
-        agent_ping_timeout: Duration::from_millis(500),
-        max_agent_ping_timeouts: 4,
-        agent_reregister_timeout: Duration::from_secs(60),
-        registry: master::RegistryKind::WorkDir,
-        heartbeat_interval: Duration::from_secs(15),
-        offer_timeout: None,
-        max_completed_frameworks: 50,
-        max_completed_tasks_per_framework: 1000,
+        ..master::MasterFlags::new(dir.path())
     };
     (master::start(flags).await.expect("start master"), dir)
 }

@@ -10,6 +10,11 @@
 //! The connection task is the only writer of the session (stream id, framework id, master); callers
 //! read it through a `watch` channel. Calls go out one at a time over a kept connection
 //! ([`poster::Poster`]).
+//!
+//! Given `zk://host1:port1,host2:port2/path` as the master, the client follows the leading master
+//! of the masters contending there (`coordination::mesos::MasterDetector`): it subscribes to the
+//! leader once one is known, and when another master is elected it drops the subscription at once
+//! ([`ClientEvent::Disconnected`]) and subscribes to the new leader with the same framework id.
 
 pub mod poster;
 
@@ -33,17 +38,48 @@ pub enum ClientEvent {
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// `host:port` of a master (an `http://` prefix is tolerated).
+    /// `host:port` of a master (an `http://` prefix is tolerated), or `zk://...` (or
+    /// `file:///path` of a file holding one) to follow the leading master in ZooKeeper.
     pub master: String,
     /// Sent with SUBSCRIBE; set `id` to fail over an existing framework.
     pub framework_info: FrameworkInfo,
     /// Cap of the reconnection backoff.
     pub max_backoff: Duration,
+    /// Session timeout of the ZooKeeper master detector (with a `zk://` master).
+    pub zk_session_timeout: Duration,
 }
 
 impl ClientConfig {
     pub fn new(master: impl Into<String>, framework_info: FrameworkInfo) -> Self {
-        Self { master: master.into(), framework_info, max_backoff: Duration::from_secs(5) }
+        Self {
+            master: master.into(),
+            framework_info,
+            max_backoff: Duration::from_secs(5),
+            zk_session_timeout: coordination::session::DEFAULT_SESSION_TIMEOUT,
+        }
+    }
+}
+
+/// Where the master is.
+enum MasterSource {
+    /// `host:port`.
+    Fixed(String),
+    /// The leading master in ZooKeeper.
+    ZooKeeper(coordination::ZkUrl),
+    /// A `zk://` master that does not parse: nothing to connect to.
+    Invalid(String),
+}
+
+impl MasterSource {
+    fn parse(text: &str) -> MasterSource {
+        let text = text.trim();
+        if text.starts_with("zk://") || text.starts_with("file://") {
+            return match coordination::ZkUrl::from_flag(text) {
+                Ok(url) => MasterSource::ZooKeeper(url),
+                Err(e) => MasterSource::Invalid(e.to_string()),
+            };
+        }
+        MasterSource::Fixed(text.trim_start_matches("http://").trim_end_matches('/').to_string())
     }
 }
 
@@ -78,11 +114,21 @@ pub struct SchedulerClient {
 /// Starts the subscription task.
 pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<ClientEvent>) {
     let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap_or_default();
-    let master = config.master.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let (master, detector) = match MasterSource::parse(&config.master) {
+        MasterSource::Fixed(master) => (master, None),
+        MasterSource::ZooKeeper(url) => {
+            tracing::info!(zk = %url, "following the leading master in ZooKeeper");
+            (String::new(), Some(coordination::mesos::MasterDetector::start(&url, config.zk_session_timeout)))
+        }
+        MasterSource::Invalid(error) => {
+            tracing::error!(%error, "invalid master URL: this framework cannot connect");
+            (String::new(), None)
+        }
+    };
     let framework_id = config.framework_info.id.clone().filter(|id| !id.value.is_empty());
     let (session_tx, session) = watch::channel(Session { master, framework_id, stream_id: None });
     let (events_tx, events) = mpsc::unbounded_channel();
-    let connection = Connection { http: http.clone(), config, session: session_tx, events: events_tx };
+    let connection = Connection { http: http.clone(), config, session: session_tx, events: events_tx, detector };
     let task = tokio::spawn(connection.run()).abort_handle();
     let calls = std::sync::Arc::new(poster::Poster::new("/api/v1/scheduler", CALL_TIMEOUT));
     (SchedulerClient { calls, session, task: std::sync::Arc::new(task) }, events)
@@ -124,6 +170,42 @@ struct Connection {
     config: ClientConfig,
     session: watch::Sender<Session>,
     events: mpsc::UnboundedSender<ClientEvent>,
+    /// With a `zk://` master; dropped (leaving ZooKeeper) with the connection task.
+    detector: Option<coordination::mesos::MasterDetector>,
+}
+
+/// The leading master as the detector last said (`host:port`), if there is a detector.
+struct Detected {
+    leader: Option<watch::Receiver<Option<MasterInfo>>>,
+    /// The detected leader this connection acts on.
+    current: Option<String>,
+}
+
+impl Detected {
+    /// Takes what the detector says now; `true` if it changed.
+    fn update(&mut self) -> bool {
+        let Some(leader) = self.leader.as_mut() else { return false };
+        let now = leader.borrow_and_update().as_ref().map(coordination::mesos::http_address);
+        let changed = now != self.current;
+        self.current = now;
+        changed
+    }
+
+    /// Resolves when the detected leader differs from the one acted on (never without a
+    /// detector).
+    async fn changed(&mut self) {
+        loop {
+            let Some(leader) = self.leader.as_mut() else { return std::future::pending().await };
+            if leader.changed().await.is_err() {
+                self.leader = None;
+                continue;
+            }
+            let now = leader.borrow().as_ref().map(coordination::mesos::http_address);
+            if now != self.current {
+                return;
+            }
+        }
+    }
 }
 
 enum Ended {
@@ -133,6 +215,8 @@ enum Ended {
     Failed(String),
     /// Redirected to another master.
     Redirected,
+    /// Another master was elected (or none leads): the subscription was dropped.
+    NewLeader,
     /// The consumer is gone.
     Stop,
 }
@@ -141,11 +225,42 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 
 impl Connection {
     async fn run(self) {
+        let mut detected =
+            Detected { leader: self.detector.as_ref().map(coordination::mesos::MasterDetector::leader), current: None };
         let mut backoff = INITIAL_BACKOFF;
         loop {
-            match self.subscribe_once().await {
+            if detected.leader.is_some() {
+                detected.update();
+                let Some(leader) = detected.current.clone() else {
+                    // No leading master: wait for one.
+                    detected.changed().await;
+                    continue;
+                };
+                if self.session.borrow().master != leader {
+                    tracing::info!(%leader, "subscribing to the leading master");
+                    self.session.send_modify(|s| s.master = leader);
+                }
+            }
+            let ended = tokio::select! {
+                ended = self.subscribe_once() => ended,
+                () = detected.changed() => Ended::NewLeader,
+            };
+            match ended {
                 Ended::Stop => return,
                 Ended::Redirected => continue,
+                Ended::NewLeader => {
+                    let subscribed = self.session.borrow().stream_id.is_some();
+                    self.session.send_modify(|s| s.stream_id = None);
+                    if subscribed {
+                        let reason = "a new leading master was elected".to_string();
+                        tracing::warn!(%reason, "subscription dropped; resubscribing");
+                        if self.events.send(ClientEvent::Disconnected { reason }).is_err() {
+                            return;
+                        }
+                    }
+                    backoff = INITIAL_BACKOFF;
+                    continue;
+                }
                 Ended::AfterSubscribed(reason) => {
                     self.session.send_modify(|s| s.stream_id = None);
                     tracing::warn!(%reason, "subscription ended; resubscribing");
@@ -158,13 +273,20 @@ impl Connection {
                     tracing::debug!(%reason, ?backoff, "cannot subscribe yet");
                 }
             }
-            tokio::time::sleep(backoff).await;
+            // A new leader ends the wait: it is subscribed to at once.
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = detected.changed() => {}
+            }
             backoff = (backoff * 2).min(self.config.max_backoff);
         }
     }
 
     async fn subscribe_once(&self) -> Ended {
         let session = self.session.borrow().clone();
+        if session.master.is_empty() {
+            return Ended::Failed(format!("no master to subscribe to (--master {})", self.config.master));
+        }
         let mut info = self.config.framework_info.clone();
         info.id = session.framework_id.clone();
         let mut call = Call::new(CallType::Subscribe, session.framework_id.clone());

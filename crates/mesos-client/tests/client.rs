@@ -7,18 +7,11 @@ use std::time::Duration;
 fn flags(port: u16, dir: &std::path::Path) -> master::MasterFlags {
     master::MasterFlags {
         port,
-        ip: "127.0.0.1".parse().expect("ip"),
         hostname: Some("localhost".into()),
-        work_dir: dir.to_path_buf(),
         allocation_interval: Duration::from_millis(50),
         agent_ping_timeout: Duration::from_secs(5),
-        max_agent_ping_timeouts: 4,
-        agent_reregister_timeout: Duration::from_secs(60),
-        registry: master::RegistryKind::WorkDir,
         heartbeat_interval: Duration::from_secs(1),
-        offer_timeout: None,
-        max_completed_frameworks: 50,
-        max_completed_tasks_per_framework: 1000,
+        ..master::MasterFlags::new(dir)
     }
 }
 
@@ -91,4 +84,48 @@ async fn subscribes_receives_offers_makes_calls_and_fails_over_to_a_new_master()
     client.call(Call::new(CallType::Revive, None)).await.expect("revive after failover");
     client.stop();
     m2.shutdown();
+}
+
+/// A master on a free port contending under `zk`.
+async fn contending(zk: &str, dir: &std::path::Path) -> master::RunningMaster {
+    let flags =
+        master::MasterFlags { zk: Some(zk.to_string()), zk_session_timeout: Duration::from_secs(2), ..flags(0, dir) };
+    master::start(flags).await.expect("master")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_zookeeper_it_follows_the_leading_master_with_the_same_framework_id() {
+    let test = "given_zookeeper_it_follows_the_leading_master";
+    let Some(zk) =
+        tokio::task::spawn_blocking(move || xtask::zookeeper::ZooKeeper::shared_or_skip(test)).await.expect("join")
+    else {
+        return;
+    };
+    let url = zk.url(&zk.unique_path("mesos"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = contending(&url, &dir.path().join("a")).await;
+    let (client, mut events) = mesos_client::start(ClientConfig::new(url.clone(), framework_info()));
+    let ClientEvent::Subscribed { framework_id, master_info, .. } = next(&mut events).await else {
+        panic!("expected SUBSCRIBED")
+    };
+    assert_eq!(master_info.port, a.local_addr().port(), "subscribed to the leader");
+    let b = contending(&url, &dir.path().join("b")).await;
+    client.call(Call::new(CallType::Revive, None)).await.expect("revive");
+
+    // A leaves: the client drops its subscription and subscribes to B with the same id.
+    a.stop().await;
+    let mut disconnected = false;
+    let (again, leader) = loop {
+        match next(&mut events).await {
+            ClientEvent::Disconnected { .. } => disconnected = true,
+            ClientEvent::Subscribed { framework_id, master_info, .. } => break (framework_id, master_info),
+            ClientEvent::Event(_) => {}
+        }
+    };
+    assert!(disconnected);
+    assert_eq!(again, framework_id);
+    assert_eq!(leader.port, b.local_addr().port());
+    client.call(Call::new(CallType::Revive, None)).await.expect("revive on the new leader");
+    client.stop();
+    b.stop().await;
 }

@@ -188,6 +188,8 @@ pub struct AgentCore {
     link: Link,
     backoff: Duration,
     next_conn: u64,
+    /// Where the master is (`host:port`); `None` while no leading master is known.
+    master_addr: Option<String>,
     master: Option<MasterInfo>,
     frameworks: BTreeMap<FrameworkId, FrameworkInfo>,
     shut_down_frameworks: BTreeSet<FrameworkId>,
@@ -208,6 +210,7 @@ impl AgentCore {
     pub fn new(cfg: CoreConfig) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let backoff = cfg.registration_backoff_factor;
+        let master_addr = cfg.master.clone();
         Self {
             cfg,
             rng,
@@ -215,6 +218,7 @@ impl AgentCore {
             link: Link::Idle { retry_at: Duration::MAX },
             backoff,
             next_conn: 1,
+            master_addr,
             master: None,
             frameworks: BTreeMap::new(),
             shut_down_frameworks: BTreeSet::new(),
@@ -269,6 +273,7 @@ impl AgentCore {
                 self.on_health_result(now, &container_id, check_id, result, out)
             }
             Event::DiskUsage(usage) => self.on_disk_usage(now, usage, out),
+            Event::MasterDetected { master } => self.on_master_detected(master, out),
             Event::Tick => {}
             Event::Shutdown => self.on_shutdown(out),
         }
@@ -348,6 +353,11 @@ impl AgentCore {
     // Master connection
 
     fn connect(&mut self, out: &mut Vec<Command>) {
+        let Some(master) = self.master_addr.clone() else {
+            info!("no leading master known; waiting for one to be detected");
+            self.link = Link::Idle { retry_at: Duration::MAX };
+            return;
+        };
         let conn = self.next_conn;
         self.next_conn += 1;
         self.link = Link::Connecting { conn, stream_id: None };
@@ -362,7 +372,30 @@ impl AgentCore {
         out.push(Command::Connect {
             conn,
             register: Box::new(Register { agent_info, agent_id, tasks, endpoint: self.cfg.endpoint.clone() }),
+            master,
         });
+    }
+
+    /// A new leading master (detected in ZooKeeper): leave the old one and register with the
+    /// new one at once, with every task (as upstream agents do when their detector fires); with
+    /// no leader, wait for one.
+    fn on_master_detected(&mut self, master: Option<String>, out: &mut Vec<Command>) {
+        if self.master_addr == master {
+            return;
+        }
+        info!(old = ?self.master_addr, new = ?master, "the leading master changed");
+        self.master_addr = master;
+        if !self.started || self.link == Link::Stopped {
+            return;
+        }
+        if let Some(conn) = self.current_conn() {
+            out.push(Command::Disconnect { conn });
+            for t in self.tasks.values_mut() {
+                t.stream.pause();
+            }
+        }
+        self.backoff = self.cfg.registration_backoff_factor;
+        self.connect(out);
     }
 
     fn agent_info(&self) -> AgentInfo {

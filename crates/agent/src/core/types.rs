@@ -24,6 +24,9 @@ pub struct Now {
 /// Static configuration of the core.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
+    /// The master to register with (`host:port`): the `--master` address, or `None` when the
+    /// leading master is detected in ZooKeeper ([`Event::MasterDetected`] then says which).
+    pub master: Option<String>,
     /// What the agent advertises (the id is filled in by the core).
     pub agent_info: AgentInfo,
     /// `ip:port` of the agent's HTTP server.
@@ -191,6 +194,8 @@ pub enum Command {
     Connect {
         conn: u64,
         register: Box<Register>,
+        /// The master's `host:port`.
+        master: String,
     },
     /// Close the stream `conn` (no `LinkClosed` needs to follow).
     Disconnect {
@@ -350,6 +355,11 @@ pub enum Event {
     },
     /// How full the work dir's file system is (0.0 to 1.0), after [`Command::CheckDiskUsage`].
     DiskUsage(f64),
+    /// The leading master as detected in ZooKeeper changed (`None`: no master leads).
+    MasterDetected {
+        /// Its `host:port`.
+        master: Option<String>,
+    },
     /// Timers may be due.
     Tick,
     /// The agent process is stopping (not a crash): tasks of frameworks that do not checkpoint

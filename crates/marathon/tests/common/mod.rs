@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod ha;
+
 use futures::StreamExt;
 use mesos_api::recordio::Decoder;
 use serde_json::{Value, json};

@@ -108,6 +108,11 @@ impl MasterCore {
     /// Holds the outputs made since `first` until the registry's entry of `agent` is durable.
     fn hold_outputs_since(&mut self, first: usize, agent: &AgentId) {
         let version = self.agent_changes.get(agent).copied().unwrap_or_default();
+        self.hold_outputs_until(first, version);
+    }
+
+    /// Holds the outputs made since `first` until registry `version` is durable.
+    fn hold_outputs_until(&mut self, first: usize, version: u64) {
         if version <= self.stored_version {
             return;
         }
@@ -130,7 +135,8 @@ impl MasterCore {
                 ResourceSet::new()
             }
         };
-        if self.recovered.remove(&id).is_some() {
+        let was_recovered = self.recovered.remove(&id).is_some();
+        if was_recovered {
             tracing::info!(agent = %id, hostname = %agent_info.hostname, left = self.recovered.len(), "agent from the registry reregistered");
         }
         let previous = self.agents.get(&id).map(|a| (a.stream.clone(), a.registered_time));
@@ -250,6 +256,31 @@ impl MasterCore {
         };
         self.send_agent(&stream, AgentEvent::Registered { registered: Box::new(registered) });
         self.next_allocation = now.mono;
+        if was_recovered {
+            self.answer_deferred_reconciliation(now, &[id]);
+        }
+    }
+
+    /// Answers the explicit reconciliations left unanswered while `agents` were expected back
+    /// (they are back now, or marked unreachable), and those without an agent id once no agent
+    /// is expected any more.
+    pub(super) fn answer_deferred_reconciliation(&mut self, now: Now, agents: &[AgentId]) {
+        let all_back = self.recovered.is_empty();
+        let mut due: BTreeMap<FrameworkId, Vec<mesos_api::scheduler::ReconcileTask>> = BTreeMap::new();
+        self.deferred_reconciliation.retain(|(agent, framework, task)| {
+            let ready = match agent {
+                Some(agent) => agents.contains(agent),
+                None => all_back,
+            };
+            if ready {
+                let task = mesos_api::scheduler::ReconcileTask { task_id: task.clone(), agent_id: agent.clone() };
+                due.entry(framework.clone()).or_default().push(task);
+            }
+            !ready
+        });
+        for (framework, tasks) in due {
+            self.reconcile(now, &framework, Reconcile { tasks });
+        }
     }
 
     /// A call from an agent on its current stream.
@@ -435,6 +466,8 @@ impl MasterCore {
     pub(super) fn recovery_timeout(&mut self, now: Now) {
         let expired: Vec<AgentId> =
             self.recovered.keys().filter(|id| !self.registration_pending(id)).cloned().collect();
+        let first = self.outputs.len();
+        let mut marked = Vec::new();
         for id in expired {
             let Some(agent) = self.recovered.remove(&id) else { continue };
             tracing::warn!(
@@ -448,15 +481,21 @@ impl MasterCore {
             }
             self.counters.agents_removed += 1;
             self.counters.recovery_agent_removals += 1;
-            let first = self.outputs.len();
             let connected: Vec<FrameworkId> =
                 self.frameworks.values().filter(|f| f.connected()).map(|f| f.id.clone()).collect();
             for fw_id in connected {
                 let failure = Failure { agent_id: Some(id.clone()), executor_id: None, status: None };
                 self.send_to_framework(now, &fw_id, Event::Failure { failure });
             }
-            self.hold_outputs_since(first, &id);
+            marked.push(id);
         }
+        if !marked.is_empty() {
+            self.answer_deferred_reconciliation(now, &marked);
+        }
+        // Everything said here is about the marks: it waits until the last of them is durable
+        // (versions grow, so that one covers the others).
+        let version = marked.iter().filter_map(|id| self.agent_changes.get(id)).copied().max().unwrap_or_default();
+        self.hold_outputs_until(first, version);
         self.recovery_deadline = (!self.recovered.is_empty()).then(|| now.mono + self.config.agent_ping_timeout);
     }
 

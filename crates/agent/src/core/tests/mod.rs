@@ -15,6 +15,7 @@ fn at(secs: f64) -> Now {
 
 fn config() -> CoreConfig {
     CoreConfig {
+        master: Some("127.0.0.1:5050".into()),
         agent_info: AgentInfo {
             hostname: "host1".into(),
             port: 5051,
@@ -184,7 +185,7 @@ impl Harness {
 fn connects(out: &[Command]) -> Vec<(u64, Register)> {
     out.iter()
         .filter_map(|c| match c {
-            Command::Connect { conn, register } => Some((*conn, (**register).clone())),
+            Command::Connect { conn, register, .. } => Some((*conn, (**register).clone())),
             _ => None,
         })
         .collect()
@@ -437,6 +438,67 @@ fn reconnects_with_backoff_and_resends_heads_after_reregistration() {
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].2, starting);
     assert!(checkpoints(&out).is_empty(), "same id: nothing new to checkpoint");
+}
+
+/// The masters of `out`'s connections.
+fn connected_to(out: &[Command]) -> Vec<String> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Connect { master, .. } => Some(master.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_leading_master_is_registered_with_at_once_with_every_task() {
+    let mut h = Harness::new();
+    h.register("A1");
+    let (_, starting) = h.launch(framework("F", true, &[]), task("t1", "x"));
+    // The connection to the old leader may still look fine: it is left for the new one.
+    h.now = 1.0;
+    let old = h.conn;
+    let out = h.ev(Event::MasterDetected { master: Some("10.0.0.2:5050".into()) });
+    assert!(out.contains(&Command::Disconnect { conn: old }), "{out:?}");
+    assert_eq!(connected_to(&out), ["10.0.0.2:5050"]);
+    let (conn, reg) = connects(&out).pop().expect("registers at once");
+    assert_eq!(reg.agent_id.as_ref().map(AgentId::as_str), Some("A1"));
+    assert_eq!(reg.tasks.len(), 1);
+    assert_eq!(reg.tasks[0].task.task_id.as_str(), "t1");
+    assert!(!h.core.is_registered());
+    // The same leader again changes nothing; the old stream's events are ignored.
+    assert!(h.ev(Event::MasterDetected { master: Some("10.0.0.2:5050".into()) }).is_empty());
+    assert!(h.core.handle(at(1.0), Event::Master { conn: old, event: Box::new(AgentEvent::Ping) }).is_empty());
+    // Registered with the new leader, the unacknowledged update goes there.
+    h.conn = conn;
+    let s = sent(&h.register("A1"));
+    assert_eq!((s.len(), s[0].2.as_str()), (1, starting.as_str()));
+    // A connection that fails is retried with the new leader's address.
+    let out = h.ev(Event::LinkClosed { conn, reason: "refused".into() });
+    assert!(out.is_empty());
+    h.now = h.core.next_wakeup().expect("retry").as_secs_f64();
+    assert_eq!(connected_to(&h.ev(Event::Tick)), ["10.0.0.2:5050"]);
+}
+
+#[test]
+fn without_a_leading_master_the_agent_waits_for_one() {
+    let mut core = AgentCore::new(CoreConfig { master: None, ..config() });
+    let out = core.handle(at(0.0), Event::Start(Box::default()));
+    assert!(connects(&out).is_empty(), "nobody to register with");
+    assert_eq!(core.next_wakeup(), None, "no retry timer either");
+    let out = core.handle(at(1.0), Event::MasterDetected { master: Some("m1:5050".into()) });
+    assert_eq!(connected_to(&out), ["m1:5050"]);
+    let (conn, _) = connects(&out).pop().expect("connect");
+    core.handle(at(1.0), Event::LinkOpened { conn, stream_id: "s".into() });
+    core.handle(at(1.0), Event::Master { conn, event: Box::new(registered_event("A1")) });
+    assert!(core.is_registered());
+    // The leader is gone and no other is elected: leave it, and wait.
+    let out = core.handle(at(2.0), Event::MasterDetected { master: None });
+    assert_eq!(out, vec![Command::Disconnect { conn }]);
+    assert!(!core.is_registered());
+    assert_eq!(core.next_wakeup(), None);
+    let out = core.handle(at(3.0), Event::MasterDetected { master: Some("m2:5050".into()) });
+    assert_eq!(connected_to(&out), ["m2:5050"]);
 }
 
 #[test]

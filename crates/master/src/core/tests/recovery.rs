@@ -298,3 +298,61 @@ fn other_agents_admissions_do_not_hold_back_an_agent_the_registry_already_holds(
     let outputs = h.core.take_outputs();
     assert!(registered(&outputs, "sa") && !registered(&outputs, "sb"));
 }
+
+#[test]
+fn reconciliation_left_silent_is_answered_when_the_agent_is_back() {
+    let (mut h, fw, info) = restarted(&["a", "b"], &["PARTITION_AWARE"]);
+    // The framework subscribed to the new leader before the agents came back.
+    reconcile(&mut h, "s1", &fw, serde_json::json!([{"task_id": {"value": "t1"}, "agent_id": {"value": "a"}}]));
+    reconcile(&mut h, "s1", &fw, serde_json::json!([{"task_id": {"value": "gone"}, "agent_id": {"value": "a"}}]));
+    reconcile(&mut h, "s1", &fw, serde_json::json!([{"task_id": {"value": "tb"}, "agent_id": {"value": "b"}}]));
+    reconcile(&mut h, "s1", &fw, serde_json::json!([{"task_id": {"value": "anywhere"}}]));
+    assert!(updates(&h.framework_events("s1")).is_empty());
+
+    // `a` is back with t1: the questions about `a` are answered, the others wait.
+    let tasks = vec![reported(&fw, &info, "a", "t1")];
+    h.core.agent_register(h.now, "sa".into(), register(Some("a"), "host-a", tasks));
+    let events = h.framework_events("s1");
+    let answers: Vec<(&str, TaskState)> = updates(&events).iter().map(|s| (s.task_id.as_str(), s.state)).collect();
+    assert_eq!(answers, [("gone", TaskState::Gone), ("t1", TaskState::Running)]);
+    assert!(updates(&events).iter().all(|s| s.reason == Some(Reason::Reconciliation)));
+
+    // `b` is back too: its task, and the one asked about without an agent (none is expected now).
+    let tasks = vec![reported(&fw, &info, "b", "tb")];
+    h.core.agent_register(h.now, "sb".into(), register(Some("b"), "host-b", tasks));
+    let events = h.framework_events("s1");
+    let answers: Vec<(&str, TaskState)> = updates(&events).iter().map(|s| (s.task_id.as_str(), s.state)).collect();
+    assert_eq!(answers, [("anywhere", TaskState::Unknown), ("tb", TaskState::Running)]);
+
+    // Answered once only.
+    h.advance(SEC);
+    assert!(updates(&h.framework_events("s1")).is_empty());
+}
+
+#[test]
+fn reconciliation_left_silent_is_answered_once_the_missing_agent_is_marked_unreachable_and_durable() {
+    let (mut h, fw, _) = restarted(&["a"], &["PARTITION_AWARE"]);
+    reconcile(&mut h, "s1", &fw, serde_json::json!([{"task_id": {"value": "ta"}, "agent_id": {"value": "a"}}]));
+    assert!(updates(&h.framework_events("s1")).is_empty());
+    h.now.mono += 10 * SEC;
+    h.core.tick(h.now);
+    assert!(h.framework_events("s1").is_empty(), "said before the mark was durable");
+    h.store();
+    let events = h.framework_events("s1");
+    let answers: Vec<(&str, TaskState)> = updates(&events).iter().map(|s| (s.task_id.as_str(), s.state)).collect();
+    assert_eq!(answers, [("ta", TaskState::Unreachable)]);
+    assert!(events.iter().any(|e| matches!(e, Event::Failure { .. })));
+}
+
+#[test]
+fn a_core_continuing_an_earlier_terms_ids_hands_out_none_of_them_again() {
+    let mut first = Harness::new();
+    let agent = first.agent("a1", "cpus:4;mem:1024");
+    let fw = first.subscribe("s1", framework_info("fw", &[]));
+    let offer = first.offers("s1").remove(0);
+    let mut second = Harness::new();
+    second.core.continue_ids(first.core.id_counters());
+    assert_ne!(second.agent("a1", "cpus:4;mem:1024"), agent);
+    assert_ne!(second.subscribe("s1", framework_info("fw", &[])), fw);
+    assert_ne!(second.offers("s1").remove(0).id, offer.id);
+}
