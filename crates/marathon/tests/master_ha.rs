@@ -1,7 +1,8 @@
-//! Highly available masters (`--zk`; the schedulers' own HA is in `ha.rs`): two masters contend in a real ZooKeeper, agents and
-//! frameworks (Marathon through mesos-client, pymesos through its own detector) find the
-//! leader there and follow it when it dies, without losing a task; a leader cut off from
-//! ZooKeeper stops acting before another one leads, and healing leaves one leader.
+//! Highly available masters (`--zk`; the schedulers' own is in `ha.rs`): two masters contend
+//! in a real ZooKeeper, agents and frameworks (Marathon through mesos-client, pymesos through
+//! its own detector) find the leader there and follow it when it dies, without losing a task; a
+//! leader cut off from ZooKeeper stops acting before another one leads, and healing leaves one
+//! leader.
 
 mod common;
 
