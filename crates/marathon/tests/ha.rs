@@ -36,6 +36,11 @@ impl Pair {
     /// The index of the scheduler every live node names as leader, once they agree and it
     /// serves as leader.
     async fn leader(&self, alive: &[usize]) -> usize {
+        self.leader_except(alive, None).await
+    }
+
+    /// [`Pair::leader`], once it is not `old` (leadership moves away from it).
+    async fn leader_except(&self, alive: &[usize], old: Option<usize>) -> usize {
         eventually(TIMEOUT, "every scheduler to name the same serving leader", || async {
             let mut named = BTreeSet::new();
             for &i in alive {
@@ -50,6 +55,9 @@ impl Pair {
             }
             let leader = named.into_iter().next()?;
             let index = alive.iter().copied().find(|&i| leader.ends_with(&format!(":{}", self.schedulers[i].port)))?;
+            if Some(index) == old {
+                return None;
+            }
             let (status, info) = self.schedulers[index].get("/v2/info").await;
             (status == 200 && info["elected"] == true).then_some(index)
         })
@@ -249,14 +257,14 @@ async fn a_leader_cut_off_from_zookeeper_stops_before_the_next_leads_and_abdicat
     // Abdication: the other one leads, tasks untouched.
     let (status, answer) = pair.schedulers[first].send(Method::DELETE, "/v2/leader", None).await;
     assert_eq!(status, 200, "{answer}");
-    let second = pair.leader(&[0, 1]).await;
+    let second = pair.leader_except(&[0, 1], Some(first)).await;
     assert_eq!(second, other);
     let (_, app) = pair.schedulers[second].get("/v2/apps/keep").await;
     assert_eq!(running_tasks(&app), ids);
 
     // The leader's link to ZooKeeper goes silent: it stops leading before the other one leads.
     links[second].stall();
-    let new_leader = pair.leader(&[first]).await;
+    let new_leader = pair.leader_except(&[first], Some(second)).await;
     assert_eq!(new_leader, first);
     let stopped = log_time(&pair.schedulers[second].proc.log_text(), "no longer the leader");
     let elected = last_log_time(&pair.schedulers[first].proc.log_text(), "elected leader");

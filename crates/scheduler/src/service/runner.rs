@@ -191,6 +191,10 @@ impl Supervisor {
                     if let Waited::Stop = self.wait_to_lead().await {
                         return Ok(());
                     }
+                    // Elected: requests are now this node's to answer; those that come while
+                    // the state loads wait for it (in the requests channel) instead of being
+                    // forwarded to the leader that was.
+                    self.leadership.send_replace(Leadership::Leading);
                     match open(&self.shared).await {
                         Ok(incarnation) => incarnation,
                         Err(e) => {
