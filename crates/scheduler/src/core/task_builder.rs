@@ -255,7 +255,9 @@ fn container_info(spec: &RunSpec, host_ports: &[u16]) -> Option<Json> {
         Network::Container(_) => "USER",
     };
     let mut port_mappings = Vec::new();
-    for (definition, a) in spec.port_definitions.iter().zip(spec.port_assignments(host_ports)) {
+    // On the host network the container uses the host ports themselves: nothing to map.
+    let mapped = if spec.has_port_mappings() { spec.port_definitions.as_slice() } else { &[] };
+    for (definition, a) in mapped.iter().zip(spec.port_assignments(host_ports)) {
         let Some(host_port) = a.host_port else { continue };
         for protocol in definition.protocol.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             port_mappings.push(json!({

@@ -138,6 +138,21 @@ fn a_container_network_port_without_a_host_port_is_reached_at_the_container() {
 }
 
 #[test]
+fn a_docker_app_on_the_host_network_uses_its_host_ports_unmapped() {
+    let mut h = Harness::subscribed();
+    let mut spec = docker_app("/host", Network::Host, vec![PortDefinition::new(0)]);
+    spec.docker.as_mut().expect("docker").volumes.clear();
+    h.put(spec);
+    let infos = h.launch(offer("o1", "agent-1", "cpus:1;mem:256;ports:[31000-31000]"));
+    let info = mesos_api::container::ContainerInfo::from_json(infos[0].container.as_ref().expect("container"))
+        .expect("valid ContainerInfo");
+    let docker = info.docker.as_ref().expect("docker");
+    assert_eq!(docker.network, Some(mesos_api::container::DockerNetwork::Host));
+    assert!(docker.port_mappings.is_empty(), "{docker:?}");
+    assert_eq!(env_of(&infos[0])["PORT0"], "31000");
+}
+
+#[test]
 fn checks_of_a_bridged_app_use_the_right_ports() {
     let mut h = Harness::subscribed();
     let mut spec = docker_app("/hc", Network::Bridge, vec![PortDefinition::mapping(80, Some(0), 0)]);
