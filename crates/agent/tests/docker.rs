@@ -327,3 +327,42 @@ async fn a_restarted_agent_reattaches_to_its_containers_and_never_touches_anothe
     agent.shutdown().await.expect("shutdown");
     neighbour.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_on_a_user_network_reports_its_address_there() {
+    let Some(dockerd) = dockerd() else { return };
+    let network = format!("mrnet-{}", std::process::id());
+    dockerd.docker(&["network", "create", &network]).expect("docker network create");
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let agent = start_agent(&sandbox, &master, Some(docker_flags(&sandbox, &master, dockerd))).await;
+    let agent_id = wait_registered(&agent).await;
+    let mut t = docker_task(
+        "user",
+        &agent_id,
+        json!({"type": "DOCKER", "docker": {"image": IMAGE, "network": "USER"}, "network_infos": [{"name": network}]}),
+        Some("exec httpd -f -p 8080 -h /www"),
+        "cpus:0.1;mem:32",
+    );
+    t.health_check = Some(json!({
+        "type": "TCP", "tcp": {"port": 8080}, "delay_seconds": 0, "interval_seconds": 1, "grace_period_seconds": 10
+    }));
+    master.run_task(&framework("F", false, &[]), t);
+    let updates = master.ack_until("user", TaskState::Running).await;
+    let running = updates.last().expect("RUNNING");
+    let status = running.status.container_status.clone().expect("container status");
+    assert_eq!(status["network_infos"][0]["name"], network.as_str(), "{status}");
+    let ip = container_ip(running);
+    let subnet = inspect(dockerd, &network, "{{(index .IPAM.Config 0).Subnet}}");
+    let prefix: String = subnet.split('.').take(3).collect::<Vec<_>>().join(".");
+    assert!(ip.starts_with(&prefix), "{ip} is on {network} ({subnet})");
+    // The agent's TCP check reaches the container's port at that address.
+    let healthy = master.ack_until("user", TaskState::Running).await;
+    assert_eq!(healthy.last().and_then(|u| u.status.healthy), Some(true));
+    assert_eq!(http_text(format!("http://{ip}:8080/index.html")).await.as_deref(), Some(WWW_INDEX));
+    master.kill("F", "user", None);
+    master.ack_until("user", TaskState::Killed).await;
+    wait_for("no container left", || owned(dockerd, &sandbox).is_empty().then_some(())).await;
+    agent.shutdown().await.expect("shutdown");
+    dockerd.docker(&["network", "rm", &network]).expect("docker network rm");
+}
