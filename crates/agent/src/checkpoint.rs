@@ -16,7 +16,7 @@
 //! a torn tail) and whenever it has grown to twice its live size plus [`COMPACT_SLACK`]:
 //! atomically (temp file, fsync, rename, fsync of the directory).
 
-use crate::core::{Checkpoint, RunPath, UpdateRecord};
+use crate::core::{Checkpoint, ContainerizerKind, RunPath, UpdateRecord};
 use crate::paths::Layout;
 use mesos_api::messages::{FrameworkInfo, TaskInfo};
 use mesos_api::{AgentId, FrameworkId};
@@ -100,6 +100,9 @@ enum Entry<'a> {
     Task {
         run: &'a RunPath,
         info: &'a TaskInfo,
+        /// Absent (Mesos) in logs written before the Docker containerizer.
+        #[serde(skip_serializing_if = "ContainerizerKind::is_mesos")]
+        containerizer: &'a ContainerizerKind,
     },
     Record {
         run: &'a RunPath,
@@ -126,13 +129,33 @@ enum Entry<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum OwnedEntry {
-    Framework { agent_id: AgentId, info: Box<FrameworkInfo> },
-    Task { run: RunPath, info: Box<TaskInfo> },
-    Record { run: RunPath, record: UpdateRecord },
-    RemoveRun { run: RunPath },
-    ForgetAgent { agent_id: AgentId },
-    Launched { container_id: String, process: LaunchRecord },
-    Destroyed { container_id: String },
+    Framework {
+        agent_id: AgentId,
+        info: Box<FrameworkInfo>,
+    },
+    Task {
+        run: RunPath,
+        info: Box<TaskInfo>,
+        #[serde(default)]
+        containerizer: ContainerizerKind,
+    },
+    Record {
+        run: RunPath,
+        record: UpdateRecord,
+    },
+    RemoveRun {
+        run: RunPath,
+    },
+    ForgetAgent {
+        agent_id: AgentId,
+    },
+    Launched {
+        container_id: String,
+        process: LaunchRecord,
+    },
+    Destroyed {
+        container_id: String,
+    },
 }
 
 fn push_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
@@ -157,6 +180,7 @@ fn run_key(run: &RunPath) -> RunKey {
 struct LiveTask {
     run: RunPath,
     info: TaskInfo,
+    containerizer: ContainerizerKind,
     records: Vec<UpdateRecord>,
 }
 
@@ -175,8 +199,8 @@ impl Replay {
                 let id = info.id.clone().unwrap_or_default();
                 self.frameworks.insert((agent_id, id), *info);
             }
-            OwnedEntry::Task { run, info } => {
-                self.tasks.insert(run_key(&run), LiveTask { run, info: *info, records: Vec::new() });
+            OwnedEntry::Task { run, info, containerizer } => {
+                self.tasks.insert(run_key(&run), LiveTask { run, info: *info, containerizer, records: Vec::new() });
             }
             OwnedEntry::Record { run, record } => match self.tasks.get_mut(&run_key(&run)) {
                 Some(t) => t.records.push(record),
@@ -227,7 +251,7 @@ impl Replay {
             push_line(&mut out, &Entry::Framework { agent_id, info });
         }
         for t in self.tasks.values() {
-            push_line(&mut out, &Entry::Task { run: &t.run, info: &t.info });
+            push_line(&mut out, &Entry::Task { run: &t.run, info: &t.info, containerizer: &t.containerizer });
             for record in &t.records {
                 push_line(&mut out, &Entry::Record { run: &t.run, record });
             }
@@ -254,6 +278,7 @@ pub struct MetaTask {
     pub framework_id: FrameworkId,
     pub container_id: String,
     pub info: TaskInfo,
+    pub containerizer: ContainerizerKind,
     pub records: Vec<UpdateRecord>,
 }
 
@@ -321,7 +346,9 @@ impl Store {
                     result = self.forget_agent_files(agent_id);
                 }
                 Checkpoint::Framework { agent_id, info } => push_line(&mut lines, &Entry::Framework { agent_id, info }),
-                Checkpoint::Task { run, info } => push_line(&mut lines, &Entry::Task { run, info }),
+                Checkpoint::Task { run, info, containerizer } => {
+                    push_line(&mut lines, &Entry::Task { run, info, containerizer })
+                }
                 Checkpoint::Record { run, record } => push_line(&mut lines, &Entry::Record { run, record }),
                 Checkpoint::RemoveRun { run } => push_line(&mut lines, &Entry::RemoveRun { run }),
             }
@@ -506,6 +533,7 @@ impl Store {
                 framework_id: t.run.framework_id,
                 container_id: t.run.container_id,
                 info: t.info,
+                containerizer: t.containerizer,
                 records: t.records,
             });
         }
@@ -582,13 +610,39 @@ mod tests {
     }
 
     #[test]
+    fn a_tasks_containerizer_comes_back_and_old_logs_read_as_mesos() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(Layout::new(dir.path()));
+        agent(&store);
+        store.apply(&Checkpoint::Framework { agent_id: AgentId::new("A1"), info: Box::new(fw()) }).expect("fw");
+        store
+            .apply(&Checkpoint::Task { run: run(), info: Box::new(task()), containerizer: ContainerizerKind::Docker })
+            .expect("task");
+        let meta = store.recover();
+        assert_eq!(meta.tasks.len(), 1);
+        assert_eq!(meta.tasks[0].containerizer, ContainerizerKind::Docker);
+        // The compacted log keeps it too.
+        assert_eq!(Store::new(Layout::new(dir.path())).read().tasks[0].containerizer, ContainerizerKind::Docker);
+        // A line without the field (written before Docker tasks existed) is a Mesos task.
+        let line = std::fs::read_to_string(store.layout().checkpoint_log()).expect("log");
+        let task_line = line.lines().find(|l| l.starts_with("{\"task\"")).expect("task line");
+        let old = task_line.replace(",\"containerizer\":\"docker\"", "");
+        assert_ne!(old, task_line);
+        let rest: Vec<&str> = line.lines().filter(|l| *l != task_line).collect();
+        std::fs::write(store.layout().checkpoint_log(), format!("{}\n{old}\n", rest.join("\n"))).expect("write");
+        assert_eq!(Store::new(Layout::new(dir.path())).read().tasks[0].containerizer, ContainerizerKind::Mesos);
+    }
+
+    #[test]
     fn round_trip_of_meta() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::new(Layout::new(dir.path()));
         assert!(store.read().agent_id.is_none());
         agent(&store);
         store.apply(&Checkpoint::Framework { agent_id: AgentId::new("A1"), info: Box::new(fw()) }).expect("fw");
-        store.apply(&Checkpoint::Task { run: run(), info: Box::new(task()) }).expect("task");
+        store
+            .apply(&Checkpoint::Task { run: run(), info: Box::new(task()), containerizer: ContainerizerKind::Mesos })
+            .expect("task");
         let mut s = TaskStatus::new(TaskId::new("t1"), TaskState::Starting);
         s.uuid = Some("u1".into());
         store
@@ -642,7 +696,7 @@ mod tests {
         store
             .apply_batch(&[
                 Checkpoint::Framework { agent_id: AgentId::new("A0"), info: Box::new(fw()) },
-                Checkpoint::Task { run: old, info: Box::new(task()) },
+                Checkpoint::Task { run: old, info: Box::new(task()), containerizer: ContainerizerKind::Mesos },
                 Checkpoint::Framework { agent_id: AgentId::new("A1"), info: Box::new(fw()) },
             ])
             .expect("batch");
@@ -668,14 +722,24 @@ mod tests {
             store.record_destroyed(&r.container_id).expect("destroyed");
             store
                 .apply_batch(&[
-                    Checkpoint::Task { run: r.clone(), info: Box::new(task()) },
+                    Checkpoint::Task {
+                        run: r.clone(),
+                        info: Box::new(task()),
+                        containerizer: ContainerizerKind::Mesos,
+                    },
                     Checkpoint::RemoveRun { run: r },
                 ])
                 .expect("task");
         }
         let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(u64::MAX);
         assert!(size <= 2 * SLACK, "{size}");
-        store.apply(&Checkpoint::Task { run: run_of("last", "clast"), info: Box::new(task()) }).expect("task");
+        store
+            .apply(&Checkpoint::Task {
+                run: run_of("last", "clast"),
+                info: Box::new(task()),
+                containerizer: ContainerizerKind::Mesos,
+            })
+            .expect("task");
         let meta = store.read();
         assert_eq!(meta.frameworks.len(), 1);
         assert_eq!(meta.tasks.len(), 1);

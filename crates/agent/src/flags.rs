@@ -92,6 +92,10 @@ pub struct AgentFlags {
     /// default.
     #[arg(long)]
     pub hollow: bool,
+
+    /// `--containerizers` and the Docker containerizer's flags.
+    #[command(flatten)]
+    pub containerizers: crate::containerizers::ContainerizerFlags,
 }
 
 impl AgentFlags {
@@ -117,6 +121,7 @@ impl AgentFlags {
             gc_disk_headroom: 0.1,
             disk_watch_interval: Duration::from_secs(60),
             hollow: false,
+            containerizers: Default::default(),
         }
     }
 
@@ -147,6 +152,9 @@ impl AgentFlags {
             ("gc_disk_headroom", self.gc_disk_headroom.to_string()),
             ("disk_watch_interval", format_duration(self.disk_watch_interval)),
         ]
+        .into_iter()
+        .chain(self.containerizers.to_map())
+        .collect()
     }
 }
 
@@ -164,6 +172,8 @@ pub enum FlagError {
     MasterZk(String),
     #[error("invalid --gc_disk_headroom '{0}': expected a number between 0.0 and 1.0")]
     Headroom(String),
+    #[error("invalid --containerizers '{0}': expected 'mesos', 'docker' or both, comma-separated")]
+    Containerizer(String),
 }
 
 /// Parses a Mesos duration (`5secs`, `250ms`, a plain number of seconds) for clap.

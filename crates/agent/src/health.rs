@@ -39,6 +39,8 @@ pub async fn run(
             with_timeout(timeout, http_get(http, scheme, *addr, *port, path, timeout)).await
         }
         HealthProbe::Tcp { addr, port } => with_timeout(timeout, tcp_connect(*addr, *port)).await,
+        // The runtime runs these with the task's container (`docker_tasks::exec_check`).
+        HealthProbe::ContainerCommand { .. } => Err("a container's command check needs its container".to_string()),
     }
 }
 

@@ -18,9 +18,11 @@
 //! ```
 
 pub mod checkpoint;
+pub mod containerizers;
 pub mod containers;
 pub mod core;
 pub mod detect;
+pub mod docker_tasks;
 pub mod fetcher;
 mod file_server;
 pub mod files;
@@ -79,6 +81,8 @@ pub enum AgentError {
     Recovery(String),
     #[error("the agent's {0} task failed")]
     Task(&'static str),
+    #[error("cannot start the Docker containerizer: {0}")]
+    Docker(String),
 }
 
 /// A started agent. Drop it only after [`RunningAgent::shutdown`] (or [`RunningAgent::abort`]):
@@ -226,7 +230,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     if flags.hollow {
         warn!("hollow agent: tasks are simulated, no process is started");
     }
-    let (recovery, containers) = {
+    let (mut recovery, containers) = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let recovery = recover(&store, &mut containers);
@@ -235,6 +239,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         .await
         .map_err(|e| AgentError::Recovery(e.to_string()))?
     };
+    let docker = start_docker(&flags.containerizers, &work_dir, &host, &layout, &mut recovery).await?;
 
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
@@ -265,6 +270,8 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         gc_delay: flags.gc_delay,
         gc_disk_headroom: flags.gc_disk_headroom,
         disk_watch_interval: flags.disk_watch_interval,
+        containerizers: flags.containerizers.containerizers.0.clone(),
+        docker_stop_timeout: flags.containerizers.docker_stop_timeout,
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (fresh_tx, snapshot_requests) = mpsc::unbounded_channel();
@@ -275,6 +282,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         core: AgentCore::new(cfg),
         store,
         containers,
+        docker,
         master: link::MasterClient::new(http.clone(), master.as_deref().unwrap_or_default()),
         http,
         health_http,
@@ -362,12 +370,15 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
         .tasks
         .into_iter()
         .map(|t| RecoveredTask {
-            // Nothing at all of its container: its launch never started.
+            // Nothing at all of its container: its launch never started. (A Docker task's
+            // container is looked up in dockerd later: `start_docker`.)
             process: processes.remove(&t.container_id).unwrap_or(RecoveredProcess::NotStarted),
             framework_id: t.framework_id,
             container_id: t.container_id,
             info: t.info,
             records: t.records,
+            containerizer: t.containerizer,
+            addresses: Vec::new(),
         })
         .collect();
     info!(
@@ -384,4 +395,56 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
         tasks,
         orphan_containers: processes.into_keys().collect(),
     }
+}
+
+/// With `--containerizers` naming `docker`: connects to dockerd and recovers the containers
+/// of the checkpointed Docker tasks in `recovery` (removing this agent's containers it has no
+/// record of). A Docker task recovered by an agent without the Docker containerizer cannot be
+/// looked after: it is reported as gone.
+async fn start_docker(
+    flags: &containerizers::ContainerizerFlags,
+    work_dir: &std::path::Path,
+    host: &detect::HostFacts,
+    layout: &Layout,
+    recovery: &mut Recovery,
+) -> Result<Option<docker_tasks::DockerTasks>, AgentError> {
+    use crate::core::ContainerizerKind;
+    flags.warn_unimplemented();
+    let docker_tasks = recovery.tasks.iter_mut().filter(|t| t.containerizer == ContainerizerKind::Docker);
+    if !flags.containerizers.has(ContainerizerKind::Docker) {
+        for t in docker_tasks {
+            warn!(task_id = %t.info.task_id, "a Docker task was recovered, but the Docker containerizer is not enabled (--containerizers)");
+            t.process = RecoveredProcess::Unknown;
+        }
+        return Ok(None);
+    }
+    let settings = docker::Settings {
+        // Unique per agent on a dockerd and stable across restarts.
+        owner: work_dir.display().to_string(),
+        sandbox_directory: flags.sandbox_directory.clone(),
+        cgroups_enable_cfs: false,
+        host_memory_bytes: Some(host.mem_bytes).filter(|m| *m > 0),
+    };
+    let mut docker = docker_tasks::DockerTasks::connect(&flags.docker_socket, settings, flags.docker_remove_delay)
+        .await
+        .map_err(AgentError::Docker)?;
+    let agent_id = recovery.agent_id.clone().unwrap_or_default();
+    let known: Vec<(String, PathBuf)> = recovery
+        .tasks
+        .iter()
+        .filter(|t| t.containerizer == ContainerizerKind::Docker)
+        .map(|t| {
+            let sandbox =
+                layout.sandbox(agent_id.as_str(), t.framework_id.as_str(), t.info.task_id.as_str(), &t.container_id);
+            (t.container_id.clone(), sandbox)
+        })
+        .collect();
+    let mut found = docker.recover(&known).await.map_err(AgentError::Recovery)?;
+    for t in recovery.tasks.iter_mut().filter(|t| t.containerizer == ContainerizerKind::Docker) {
+        if let Some(c) = found.remove(&t.container_id) {
+            t.process = c.process;
+            t.addresses = c.addresses;
+        }
+    }
+    Ok(Some(docker))
 }

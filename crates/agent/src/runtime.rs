@@ -6,7 +6,8 @@
 
 use crate::checkpoint::Store;
 use crate::containers::{Container, Containers, Launcher, Starting};
-use crate::core::{AgentCore, Command, Event, LaunchSpec, Now, Snapshot};
+use crate::core::{AgentCore, Command, Event, HealthProbe, LaunchSpec, Now, Snapshot, Started};
+use crate::docker_tasks::DockerTasks;
 use crate::link::MasterClient;
 use mesos_api::agent::{AgentCall, StatusUpdate};
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub(crate) struct Runtime {
     pub(crate) core: AgentCore,
     pub(crate) store: Store,
     pub(crate) containers: Containers,
+    /// The Docker containerizer, with `--containerizers` naming `docker`.
+    pub(crate) docker: Option<DockerTasks>,
     pub(crate) master: MasterClient,
     pub(crate) http: reqwest::Client,
     /// For HTTP health checks (see [`crate::health::http_client`]).
@@ -31,8 +34,8 @@ pub(crate) struct Runtime {
     pub(crate) snapshot_tx: watch::Sender<Arc<Snapshot>>,
     /// Launches in flight, with the commands for their containers that must wait for them.
     pub(crate) spawning: std::collections::HashMap<String, Vec<Command>>,
-    pub(crate) spawned_tx: mpsc::UnboundedSender<(String, Result<Arc<Container>, String>)>,
-    pub(crate) spawned_rx: mpsc::UnboundedReceiver<(String, Result<Arc<Container>, String>)>,
+    pub(crate) spawned_tx: mpsc::UnboundedSender<(String, Result<Launched, String>)>,
+    pub(crate) spawned_rx: mpsc::UnboundedReceiver<(String, Result<Launched, String>)>,
     /// Bounds the launches in flight.
     pub(crate) spawn_slots: Arc<tokio::sync::Semaphore>,
     /// Endpoints asking for the state as of now.
@@ -46,6 +49,12 @@ pub(crate) struct Runtime {
     pub(crate) wait_teardowns: bool,
     /// Follows the leading master in ZooKeeper (`--master zk://...`).
     pub(crate) detector: Option<coordination::mesos::MasterDetector>,
+}
+
+/// A started container, of either containerizer.
+pub(crate) enum Launched {
+    Process(Arc<Container>),
+    Docker(docker::Container),
 }
 
 /// Spawn lanes working at once (each a blocking thread; see [`Runtime::spawn_all`]).
@@ -116,7 +125,11 @@ impl Runtime {
                 Command::Spawn(spec) => {
                     // From here on, commands for the container wait until it exists.
                     self.spawning.insert(spec.container_id.clone(), Vec::new());
-                    spawns.push(*spec);
+                    if spec.docker.is_some() {
+                        self.spawn_docker(*spec);
+                    } else {
+                        spawns.push(*spec);
+                    }
                 }
                 Command::StampForGc(paths) => stamps.extend(paths),
                 other => self.execute(other).await,
@@ -365,7 +378,16 @@ impl Runtime {
             }
             Command::Spawn(spec) => {
                 self.spawning.insert(spec.container_id.clone(), Vec::new());
-                self.spawn_all(vec![*spec]);
+                if spec.docker.is_some() {
+                    self.spawn_docker(*spec);
+                } else {
+                    self.spawn_all(vec![*spec]);
+                }
+            }
+            Command::Reattach { container_id } if self.is_docker(&container_id) => {
+                if let Some(container) = self.docker.as_ref().and_then(|d| d.get(&container_id)) {
+                    self.watch_docker(container);
+                }
             }
             Command::Reattach { container_id } => match self.containers.get(&container_id) {
                 Some(container) => self.watch(container),
@@ -377,6 +399,11 @@ impl Runtime {
                     });
                 }
             },
+            Command::Signal { container_id, signal } if self.is_docker(&container_id) => {
+                if let Some(container) = self.docker.as_ref().and_then(|d| d.get(&container_id)) {
+                    self.helpers.spawn(async move { crate::docker_tasks::signal(&container, signal).await });
+                }
+            }
             Command::Signal { container_id, signal } => match self.containers.get(&container_id) {
                 // SIGKILL waits until the cgroups are empty: not in the loop.
                 Some(container) if signal == crate::core::KillSignal::Kill => {
@@ -391,6 +418,21 @@ impl Runtime {
             // passes at once (a task with a health check reports `healthy: true` after its delay).
             Command::RunHealthCheck { container_id, check_id, .. } if self.containers.hollow() => {
                 let _ = self.events_tx.send(Event::HealthCheckResult { container_id, check_id, result: Ok(()) });
+            }
+            Command::RunHealthCheck { container_id, check_id, probe, timeout }
+                if matches!(*probe, HealthProbe::ContainerCommand { .. }) =>
+            {
+                let container = self.docker.as_ref().and_then(|d| d.get(&container_id));
+                let events = self.events_tx.clone();
+                self.helpers.spawn(async move {
+                    let result = match (&*probe, container) {
+                        (HealthProbe::ContainerCommand { command, env }, Some(c)) => {
+                            crate::docker_tasks::exec_check(&c, command, env, timeout).await
+                        }
+                        _ => Err("the task's container is gone".to_string()),
+                    };
+                    let _ = events.send(Event::HealthCheckResult { container_id, check_id, result });
+                });
             }
             Command::RunHealthCheck { container_id, check_id, probe, timeout } => {
                 let http = self.health_http.clone();
@@ -426,6 +468,15 @@ impl Runtime {
                         Err(e) => warn!(error = %e, "disk usage job failed"),
                     }
                 });
+            }
+            Command::Destroy { container_id } if self.is_docker(&container_id) => {
+                let Some(docker) = self.docker.as_mut() else { return };
+                let job = docker.destroy(&container_id, self.wait_teardowns);
+                if self.wait_teardowns {
+                    job.await;
+                } else {
+                    self.helpers.spawn(job);
+                }
             }
             Command::Destroy { container_id } => {
                 let teardown = self.containers.take_for_destroy(&container_id);
@@ -465,19 +516,48 @@ impl Runtime {
         }
     }
 
+    /// Whether `container_id` is a Docker task's container.
+    fn is_docker(&self, container_id: &str) -> bool {
+        self.docker.as_ref().is_some_and(|d| d.has(container_id))
+    }
+
+    /// Starts a Docker task's container in the background (see [`DockerTasks::launch`]);
+    /// the result goes where the spawn lanes' go.
+    fn spawn_docker(&mut self, spec: LaunchSpec) {
+        let done = self.spawned_tx.clone();
+        let container_id = spec.container_id.clone();
+        let Some(docker) = &self.docker else {
+            let _ = done.send((container_id, Err("the Docker containerizer is not enabled on this agent".to_string())));
+            return;
+        };
+        let launch = docker.launch(spec);
+        self.helpers.spawn(async move {
+            let result = launch.await.map(Launched::Docker);
+            let _ = done.send((container_id, result));
+        });
+    }
+
     /// Handles launches that finished together in one burst (one group commit for all
     /// their TASK_RUNNING updates), then the commands that waited for them.
-    async fn on_spawned(&mut self, spawned: Vec<(String, Result<Arc<Container>, String>)>) {
+    async fn on_spawned(&mut self, spawned: Vec<(String, Result<Launched, String>)>) {
         let mut events = Vec::with_capacity(spawned.len());
         let mut waiting = Vec::new();
         for (container_id, result) in spawned {
             waiting.extend(self.spawning.remove(&container_id).unwrap_or_default());
             match result {
-                Ok(container) => {
+                Ok(Launched::Process(container)) => {
                     self.containers.insert(container.clone());
                     let pid = container.task_pid();
                     self.watch(container);
-                    events.push(Event::Spawned { container_id, result: Ok(pid) });
+                    events.push(Event::Spawned { container_id, result: Ok(Started { pid, addresses: Vec::new() }) });
+                }
+                Ok(Launched::Docker(container)) => {
+                    let started = crate::docker_tasks::started(&container);
+                    if let Some(docker) = self.docker.as_mut() {
+                        docker.insert(container.clone());
+                    }
+                    self.watch_docker(container);
+                    events.push(Event::Spawned { container_id, result: Ok(started) });
                 }
                 Err(e) => events.push(Event::Spawned { container_id, result: Err(e) }),
             }
@@ -486,6 +566,14 @@ impl Runtime {
         for command in waiting {
             self.execute(command).await;
         }
+    }
+
+    fn watch_docker(&mut self, container: docker::Container) {
+        let events = self.events_tx.clone();
+        self.helpers.spawn(async move {
+            let exit = crate::docker_tasks::wait(&container).await;
+            let _ = events.send(Event::Exited { container_id: container.container_id().to_string(), exit });
+        });
     }
 
     fn watch(&mut self, container: Arc<Container>) {
@@ -503,13 +591,13 @@ fn spawn_lane(
     launcher: &Launcher,
     env: &[(String, String)],
     lane: Vec<LaunchSpec>,
-    done: &mpsc::UnboundedSender<(String, Result<Arc<Container>, String>)>,
+    done: &mpsc::UnboundedSender<(String, Result<Launched, String>)>,
 ) {
     fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| Err("launch panicked".to_string()))
     }
     let finish = |(container_id, started): (String, Result<Starting, String>)| {
-        let result = started.and_then(|starting| guarded(|| starting.finish(launcher)));
+        let result = started.and_then(|starting| guarded(|| starting.finish(launcher))).map(Launched::Process);
         let _ = done.send((container_id, result));
     };
     let mut in_flight: std::collections::VecDeque<(String, Result<Starting, String>)> =

@@ -458,6 +458,7 @@ async fn restart_drops_tasks_whose_process_never_started() {
             Checkpoint::Task {
                 run: run.clone(),
                 info: Box::new(task(task_id, &agent_id, "sleep 30", "cpus:0.1;mem:32")),
+                containerizer: agent::core::ContainerizerKind::Mesos,
             },
             Checkpoint::Record { run, record: Box::new(UpdateRecord::Update(Box::new(starting))) },
         ]

@@ -3,6 +3,7 @@
 
 use crate::error::{self, Error};
 use crate::spec::labels;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
     InspectContainerOptions, KillContainerOptions, LogsOptions, RemoveContainerOptions, StopContainerOptions,
@@ -257,6 +258,92 @@ impl Container {
     pub async fn remove(&self) -> Result<(), Error> {
         remove(&self.inner.client, &self.inner.name).await
     }
+
+    /// `docker exec`: runs `cmd` (an argv) inside the running container with `env` (`K=V`)
+    /// added to the container's environment, and returns its exit code and the first
+    /// [`EXEC_OUTPUT_LIMIT`] bytes of its output (stdout and stderr together). With a
+    /// `timeout`, a command still running then is killed (SIGKILL to its process, found on the
+    /// host by the pid dockerd reports) and [`ExecError::TimedOut`] returned.
+    pub async fn exec(
+        &self,
+        cmd: Vec<String>,
+        env: Vec<String>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecOutput, ExecError> {
+        let name = &self.inner.name;
+        let options = CreateExecOptions {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            env: (!env.is_empty()).then_some(env),
+            cmd: Some(cmd),
+            ..Default::default()
+        };
+        let created = self.inner.client.create_exec(name, options).await.map_err(|e| Error::api("exec", name, &e))?;
+        let id = created.id;
+        let run = async {
+            let started = self.inner.client.start_exec(&id, None::<StartExecOptions>).await;
+            let mut output = Vec::new();
+            if let StartExecResults::Attached { output: mut stream, .. } =
+                started.map_err(|e| Error::api("exec", name, &e))?
+            {
+                while let Some(item) = stream.next().await {
+                    let bytes = match item {
+                        Ok(log) => log.into_bytes(),
+                        Err(e) => return Err(Error::api("exec", name, &e)),
+                    };
+                    let room = EXEC_OUTPUT_LIMIT.saturating_sub(output.len());
+                    output.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+            }
+            // The stream ends when the process has exited; dockerd records the code just after.
+            loop {
+                let inspect = self.inner.client.inspect_exec(&id).await.map_err(|e| Error::api("exec", name, &e))?;
+                if inspect.running != Some(true) {
+                    return Ok(ExecOutput {
+                        exit_code: inspect.exit_code.unwrap_or(-1),
+                        output: String::from_utf8_lossy(&output).into_owned(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let Some(limit) = timeout else { return run.await.map_err(ExecError::Docker) };
+        match tokio::time::timeout(limit, run).await {
+            Ok(result) => result.map_err(ExecError::Docker),
+            Err(_) => {
+                // dockerd cannot kill an exec'd process; its pid on the host can be.
+                if let Ok(inspect) = self.inner.client.inspect_exec(&id).await
+                    && inspect.running == Some(true)
+                    && let Some(pid) = inspect.pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0)
+                    && let Err(e) =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
+                {
+                    debug!(container = %name, pid, error = %e, "cannot kill a timed-out exec");
+                }
+                Err(ExecError::TimedOut(limit))
+            }
+        }
+    }
+}
+
+/// Output bytes [`Container::exec`] keeps.
+pub const EXEC_OUTPUT_LIMIT: usize = 4096;
+
+/// How a [`Container::exec`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    /// The first [`EXEC_OUTPUT_LIMIT`] bytes of stdout and stderr, as they came.
+    pub output: String,
+}
+
+/// Why a [`Container::exec`] has no exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Docker(#[from] Error),
+    #[error("the command did not end within {0:?}")]
+    TimedOut(Duration),
 }
 
 pub(crate) async fn inspect(client: &bollard::Docker, name: &str) -> Result<ContainerInspectResponse, Error> {

@@ -12,7 +12,8 @@
 //!   sandbox's `stdout`/`stderr`, [`Container::wait`]s for its exit ([`ContainerExit`]: exit
 //!   code, `State.OOMKilled`), [`Container::stop`]s it with a grace period (or
 //!   [`Container::terminate`] / [`Container::kill`] for a caller that times the grace period
-//!   itself), and reports its addresses on bridge and user networks.
+//!   itself), reports its addresses on bridge and user networks, and runs commands inside it
+//!   ([`Container::exec`], for COMMAND health checks as upstream's `docker exec`).
 //!   [`Docker::remove_after`] removes it after `--docker_remove_delay`.
 //! * Recovery after an agent restart: [`Docker::recover`] re-attaches to the agent's
 //!   containers (found by the owner label, [`Settings::owner`]), learns how the ended ones
@@ -29,7 +30,7 @@ mod params;
 pub mod spec;
 
 pub use client::{Docker, Listed, ListedState, Recovered, Recovery};
-pub use container::{Container, ContainerExit, LogFiles};
+pub use container::{Container, ContainerExit, EXEC_OUTPUT_LIMIT, ExecError, ExecOutput, LogFiles};
 pub use error::Error;
 pub use spec::{
     ContainerSpec, DEFAULT_SANDBOX_DIRECTORY, NetworkMode, PortMapping, Settings, SpecError, TaskContainer,

@@ -479,3 +479,39 @@ async fn a_removal_after_the_delay_removes_the_ended_container() {
     removal.await.expect("removal");
     assert!(docker.list().await.expect("list").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_a_command_inside_the_container_and_kills_it_at_the_timeout() {
+    let Some(dockerd) = dockerd() else { return };
+    let docker = client(dockerd, &unique("exec")).await;
+    let task = Task::new(docker_info(IMAGE, json!({})), shell("sleep 600"));
+    let container = task.launch(&docker).await.expect("launch");
+    let sh = |c: &str| vec!["/bin/sh".to_string(), "-c".to_string(), c.to_string()];
+    // The image's file system, the container's environment and the exec's own variables.
+    let out = container
+        .exec(sh("cat /www/index.html; echo $MESOS_TASK_ID $CHECK; exit 4"), vec!["CHECK=yes".into()], None)
+        .await
+        .expect("exec");
+    assert_eq!(out.exit_code, 4);
+    assert_eq!(out.output, format!("{WWW_INDEX}task-1 yes\n"));
+    let ok = container.exec(sh("true"), Vec::new(), Some(Duration::from_secs(10))).await.expect("exec");
+    assert_eq!(ok.exit_code, 0);
+    // A command that outlives its timeout is killed, not left running in the container.
+    let started = Instant::now();
+    let timed_out = container.exec(sh("sleep 300"), Vec::new(), Some(Duration::from_millis(500))).await;
+    assert!(matches!(timed_out, Err(docker::ExecError::TimedOut(_))), "{timed_out:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let left = dockerd.docker(&["top", container.name(), "-o", "pid,args"]).expect("docker top");
+    assert!(
+        eventually(Duration::from_secs(5), || !dockerd
+            .docker(&["top", container.name(), "-o", "pid,args"])
+            .unwrap_or_default()
+            .contains("sleep 300")),
+        "the timed-out command still runs: {left}"
+    );
+    container.kill().await.expect("kill");
+    wait(&container).await;
+    // A container that is not running cannot exec.
+    assert!(container.exec(sh("true"), Vec::new(), None).await.is_err());
+    cleanup(&docker).await;
+}

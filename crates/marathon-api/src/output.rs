@@ -348,7 +348,7 @@ pub struct TaskView<'a> {
     pub health_check_results: Option<&'a [HealthCheckResult]>,
     pub host: &'a str,
     pub id: &'a str,
-    pub ip_addresses: &'a [TaskIpAddress],
+    pub ip_addresses: &'a [std::net::IpAddr],
     pub local_volumes: &'a [LocalVolume],
     pub ports: &'a [u16],
     pub region: Option<&'a str>,
@@ -370,7 +370,7 @@ impl From<&TaskView<'_>> for TaskJson {
             health_check_results: task.health_check_results.map(<[_]>::to_vec),
             host: task.host.to_string(),
             id: task.id.to_string(),
-            ip_addresses: task.ip_addresses.to_vec(),
+            ip_addresses: task.ip_addresses.iter().map(TaskIpAddress::of).collect(),
             local_volumes: task.local_volumes.to_vec(),
             ports: ports(task.ports),
             region: task.region.map(str::to_string),
@@ -435,7 +435,20 @@ impl TaskArray<'_> {
         str_member(out, "host", Some(task.host));
         str_member(out, "id", Some(task.id));
         member_key(out, "ipAddresses");
-        write_json(out, task.ip_addresses);
+        out.push(b'[');
+        for (i, ip) in task.ip_addresses.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"ipAddress\":\"");
+            out.extend_from_slice(ip.to_string().as_bytes());
+            out.extend_from_slice(if ip.is_ipv4() {
+                b"\",\"protocol\":\"IPv4\"}"
+            } else {
+                b"\",\"protocol\":\"IPv6\"}"
+            });
+        }
+        out.push(b']');
         member_key(out, "localVolumes");
         write_json(out, task.local_volumes);
         member_key(out, "ports");
@@ -532,6 +545,12 @@ pub struct TaskIpAddress {
     pub ip_address: String,
     /// `IPv4` or `IPv6`.
     pub protocol: String,
+}
+
+impl TaskIpAddress {
+    pub fn of(ip: &std::net::IpAddr) -> Self {
+        TaskIpAddress { ip_address: ip.to_string(), protocol: if ip.is_ipv4() { "IPv4" } else { "IPv6" }.to_string() }
+    }
 }
 
 /// A persistent volume of a resident task.

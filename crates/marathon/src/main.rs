@@ -100,6 +100,9 @@ struct LocalFlags {
     /// not back by then are marked unreachable.
     #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = master::DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = master::server::parse_duration)]
     agent_reregister_timeout: std::time::Duration,
+    /// The real agents' `--containerizers` and Docker flags (see `marathon agent --help`).
+    #[command(flatten)]
+    containerizers: agent::containerizers::ContainerizerFlags,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -170,6 +173,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.gc_delay = flags.gc_delay;
         agent_flags.gc_disk_headroom = flags.gc_disk_headroom;
         agent_flags.disk_watch_interval = flags.disk_watch_interval;
+        agent_flags.containerizers = flags.containerizers.clone();
         agents.push(agent::start(agent_flags).await.context("start agent")?);
     }
     for i in 0..flags.hollow_agents {

@@ -115,7 +115,11 @@ async fn features_not_built_yet_are_refused_by_name_instead_of_ignored() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marathon = lone_marathon(dir.path()).await;
     let cases = [
-        (json!({"container": {"type": "DOCKER", "docker": {"image": "nginx"}}}), "/container/type"),
+        (
+            json!({"container": {"type": "DOCKER", "docker": {"image": "nginx"},
+                "volumes": [{"containerPath": "/data", "mode": "RW", "external": {"name": "v", "provider": "dvdi"}}]}}),
+            "/container/volumes(0)",
+        ),
         (json!({"container": {"type": "MESOS", "docker": {"image": "nginx"}}}), "/container/docker/image"),
         (
             json!({"role": "prod", "container": {"type": "MESOS",

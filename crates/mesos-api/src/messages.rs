@@ -679,6 +679,23 @@ impl TaskStatus {
             limitation: None,
         }
     }
+
+    /// The task's addresses from `container_status.network_infos[].ip_addresses` (the
+    /// container's own on bridge and user networks, the agent's otherwise), in order;
+    /// unparseable ones skipped.
+    pub fn ip_addresses(&self) -> Vec<std::net::IpAddr> {
+        let Some(infos) =
+            self.container_status.as_ref().and_then(|c| c.get("network_infos")).and_then(|n| n.as_array())
+        else {
+            return Vec::new();
+        };
+        infos
+            .iter()
+            .filter_map(|info| info.get("ip_addresses").and_then(|a| a.as_array()))
+            .flatten()
+            .filter_map(|a| a.get("ip_address").and_then(|ip| ip.as_str()).and_then(|ip| ip.parse().ok()))
+            .collect()
+    }
 }
 
 /// `mesos.v1.TimeInfo`.
@@ -775,6 +792,18 @@ mod tests {
         assert!(validate_status_uuid(&u).is_ok());
         assert!(validate_status_uuid("AAAA").is_err());
         assert!(validate_status_uuid("***").is_err());
+    }
+
+    #[test]
+    fn a_status_tells_the_tasks_addresses() {
+        let mut s = TaskStatus::new(TaskId::new("t"), TaskState::Running);
+        assert!(s.ip_addresses().is_empty());
+        s.container_status = Some(serde_json::json!({"network_infos": [
+            {"name": "n", "ip_addresses": [{"protocol": "IPv4", "ip_address": "10.1.2.3"}, {"ip_address": "bogus"}]},
+            {"ip_addresses": [{"protocol": "IPv6", "ip_address": "fd00::1"}]}
+        ]}));
+        let ips: Vec<String> = s.ip_addresses().iter().map(ToString::to_string).collect();
+        assert_eq!(ips, vec!["10.1.2.3", "fd00::1"]);
     }
 
     #[test]

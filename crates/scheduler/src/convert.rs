@@ -3,8 +3,9 @@
 //! queue entries and failures become the response shapes.
 
 use crate::core::{
-    self, AppId, CommandSpec, Condition, Constraint, ConstraintOperator, FetchUri, HealthCheck, HealthCheckProtocol,
-    Instance, KillSelection, PortDefinition, QueueEntry, RunSpec, TaskFailure, UnreachableStrategy, UpgradeStrategy,
+    self, AppId, CommandSpec, Condition, Constraint, ConstraintOperator, DockerContainer, FetchUri, HealthCheck,
+    HealthCheckProtocol, HostVolume, Instance, KillSelection, Network, PortDefinition, QueueEntry, RunSpec,
+    TaskFailure, UnreachableStrategy, UpgradeStrategy,
 };
 use marathon_api::app::{self as api, AppDefinition, EnvValue};
 use marathon_api::output::{DeclinedOfferStep, ProcessedOffersSummary, QueueDelay, QueueItem};
@@ -66,20 +67,32 @@ pub fn run_spec(def: &AppDefinition) -> RunSpec {
             dest_path: a.dest_path.clone(),
         })
         .collect();
-    spec.port_definitions = if def.has_host_networking() {
+    spec.network = network(def);
+    let port = |p: i32| u16::try_from(p).unwrap_or(0);
+    spec.port_definitions = if spec.network == Network::Host {
         def.port_definitions
             .iter()
             .flatten()
             .map(|p| PortDefinition {
-                port: u16::try_from(p.port).unwrap_or(0),
                 name: p.name.clone(),
                 protocol: p.protocol.clone(),
                 labels: p.labels.clone(),
+                ..PortDefinition::new(port(p.port))
             })
             .collect()
     } else {
-        Vec::new()
+        def.container
+            .iter()
+            .flat_map(|c| c.port_mappings.iter().flatten())
+            .map(|m| PortDefinition {
+                name: m.name.clone(),
+                protocol: m.protocol.clone(),
+                labels: m.labels.clone(),
+                ..PortDefinition::mapping(port(m.container_port), m.host_port.map(port), port(m.service_port))
+            })
+            .collect()
     };
+    spec.docker = docker_container(def);
     spec.require_ports = def.require_ports;
     spec.constraints = def.constraints.iter().filter_map(|c| constraint(c)).collect();
     spec.accepted_resource_roles = def
@@ -113,7 +126,7 @@ pub fn run_spec(def: &AppDefinition) -> RunSpec {
         maximum_over_capacity: upgrade.maximum_over_capacity,
     };
     spec.health_checks = def.health_checks.iter().map(health_check).collect();
-    let port_names: Vec<Option<&str>> = def.port_definitions.iter().flatten().map(|p| p.name.as_deref()).collect();
+    let port_names: Vec<Option<&str>> = spec.port_definitions.iter().map(|p| p.name.as_deref()).collect();
     spec.readiness_checks = def
         .readiness_checks
         .iter()
@@ -141,6 +154,39 @@ pub fn run_spec(def: &AppDefinition) -> RunSpec {
         .collect();
     spec.user = def.user.clone();
     spec
+}
+
+/// `networks` (normalized: never empty; at most one bridge or container network with Docker).
+fn network(def: &AppDefinition) -> Network {
+    match def.networks.iter().find(|n| n.mode != api::NetworkMode::Host) {
+        None => Network::Host,
+        Some(n) if n.mode == api::NetworkMode::ContainerBridge => Network::Bridge,
+        Some(n) => Network::Container(n.name.clone().unwrap_or_default()),
+    }
+}
+
+/// The Docker container of a `DOCKER` app (`support` refuses what this cannot express).
+fn docker_container(def: &AppDefinition) -> Option<Box<DockerContainer>> {
+    let container = def.container.as_ref().filter(|c| c.kind == api::ContainerType::Docker)?;
+    let docker = container.docker.as_ref()?;
+    let text = |v: &serde_json::Value, key: &str| v.get(key).and_then(|s| s.as_str()).map(str::to_string);
+    Some(Box::new(DockerContainer {
+        image: docker.image.clone(),
+        privileged: docker.privileged,
+        force_pull_image: docker.force_pull_image,
+        parameters: docker.parameters.iter().map(|p| (p.key.clone(), p.value.clone())).collect(),
+        volumes: container
+            .volumes
+            .iter()
+            .filter_map(|v| {
+                Some(HostVolume {
+                    container_path: text(v, "containerPath")?,
+                    host_path: text(v, "hostPath")?,
+                    read_only: text(v, "mode").is_some_and(|m| m.eq_ignore_ascii_case("RO")),
+                })
+            })
+            .collect(),
+    }))
 }
 
 fn constraint(raw: &[String]) -> Option<Constraint> {
@@ -216,7 +262,7 @@ pub fn task_view<'a>(
         health_check_results: None,
         host: &task.hostname,
         id: task.id.as_str(),
-        ip_addresses: &[],
+        ip_addresses: &task.ip_addresses,
         local_volumes: &[],
         ports: if active { &task.host_ports } else { &[] },
         region: None,
@@ -368,6 +414,64 @@ mod tests {
         assert_eq!(api_time(spec.version), def.version.expect("version"));
     }
 
+    #[test]
+    fn docker_apps_keep_their_container_network_and_port_mappings_in_both_forms() {
+        let canonical = normalized(
+            r#"{"id":"web","instances":2,"networks":[{"mode":"container/bridge"}],
+                "container":{"type":"DOCKER","docker":{"image":"nginx","privileged":true,"forcePullImage":true,
+                  "parameters":[{"key":"add-host","value":"a:1.2.3.4"}]},
+                  "portMappings":[{"containerPort":80,"hostPort":0,"servicePort":10005,"name":"http"},
+                                  {"containerPort":81}],
+                  "volumes":[{"containerPath":"/etc/stuff","hostPath":"/etc/stuff","mode":"RO"}]}}"#,
+        );
+        let legacy = normalized(
+            r#"{"id":"web","instances":2,
+                "container":{"type":"DOCKER","docker":{"image":"nginx","privileged":true,"forcePullImage":true,
+                  "network":"BRIDGE","parameters":[{"key":"add-host","value":"a:1.2.3.4"}],
+                  "portMappings":[{"containerPort":80,"hostPort":0,"servicePort":10005,"name":"http"},
+                                  {"containerPort":81}]},
+                  "volumes":[{"containerPath":"/etc/stuff","hostPath":"/etc/stuff","mode":"RO"}]}}"#,
+        );
+        for def in [canonical, legacy] {
+            let spec = run_spec(&def);
+            assert_eq!(spec.network, Network::Bridge);
+            assert_eq!(spec.command, CommandSpec::None, "the image's own command");
+            let docker = spec.docker.as_ref().expect("docker");
+            assert_eq!(docker.image, "nginx");
+            assert!(docker.privileged && docker.force_pull_image);
+            assert_eq!(docker.parameters, vec![("add-host".to_string(), "a:1.2.3.4".to_string())]);
+            assert_eq!(
+                docker.volumes,
+                vec![HostVolume {
+                    container_path: "/etc/stuff".into(),
+                    host_path: "/etc/stuff".into(),
+                    read_only: true
+                }]
+            );
+            let ports: Vec<String> = spec
+                .port_definitions
+                .iter()
+                .map(|p| format!("{:?} {:?} {} {:?}", p.container_port, p.host_port, p.port, p.name))
+                .collect();
+            // On the bridge a mapping without a host port gets any offered one.
+            assert_eq!(ports, vec!["Some(80) Some(0) 10005 Some(\"http\")", "Some(81) Some(0) 0 None"]);
+            // Service ports the core assigns go back into the mappings.
+            let mut assigned = spec.clone();
+            assigned.port_definitions[1].port = 10006;
+            let stored = crate::records::definition_of(&def, &assigned);
+            let mappings = stored.container.as_ref().and_then(|c| c.port_mappings.clone()).expect("mappings");
+            assert_eq!(mappings.iter().map(|m| m.service_port).collect::<Vec<_>>(), vec![10005, 10006]);
+            assert!(stored.port_definitions.is_none());
+        }
+        let user = normalized(
+            r#"{"id":"u","cmd":"sleep 1","networks":[{"mode":"container","name":"net1"}],
+                "container":{"type":"DOCKER","docker":{"image":"nginx"},"portMappings":[{"containerPort":80}]}}"#,
+        );
+        let spec = run_spec(&user);
+        assert_eq!(spec.network, Network::Container("net1".into()));
+        assert_eq!(spec.port_definitions[0].host_port, None, "no host port on a container network");
+    }
+
     fn instance(condition: Condition, task: bool) -> Instance {
         let app = AppId::new("/prod/web");
         let id = crate::core::InstanceId::new(&app, uuid::Uuid::nil());
@@ -382,6 +486,7 @@ mod tests {
                 mesos_state: (condition == Condition::Running).then_some(mesos_api::TaskState::Running),
                 healthy: None,
                 agent_ip: None,
+                ip_addresses: Vec::new(),
                 attributes: Vec::new(),
                 region: Some("r".into()),
                 zone: None,

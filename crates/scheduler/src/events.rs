@@ -492,6 +492,7 @@ pub fn from_core(event: &BusEvent, definition: Option<&AppDefinition>, master: &
             state,
             message,
             host_ports,
+            ip_addresses,
             version,
             timestamp,
             ..
@@ -503,7 +504,7 @@ pub fn from_core(event: &BusEvent, definition: Option<&AppDefinition>, master: &
                 message: message.clone().unwrap_or_default(),
                 app_id: app_id.to_string(),
                 host: host.clone(),
-                ip_addresses: Vec::new(),
+                ip_addresses: ip_addresses.iter().map(marathon_api::output::TaskIpAddress::of).collect(),
                 ports: host_ports.clone(),
                 version: api_time(*version),
             },

@@ -184,7 +184,15 @@ pub fn definition_of(def: &AppDefinition, spec: &RunSpec) -> AppDefinition {
     let mut def = def.clone();
     def.instances = i32::try_from(spec.instances).unwrap_or(i32::MAX);
     // Service ports the core assigned (0 on input means "pick one").
-    if let Some(ports) = def.port_definitions.as_mut()
+    if spec.has_port_mappings() {
+        if let Some(mappings) = def.container.as_mut().and_then(|c| c.port_mappings.as_mut())
+            && mappings.len() == spec.port_definitions.len()
+        {
+            for (mapping, assigned) in mappings.iter_mut().zip(&spec.port_definitions) {
+                mapping.service_port = i32::from(assigned.port);
+            }
+        }
+    } else if let Some(ports) = def.port_definitions.as_mut()
         && ports.len() == spec.port_definitions.len()
     {
         for (port, assigned) in ports.iter_mut().zip(&spec.port_definitions) {
@@ -236,6 +244,9 @@ pub struct TaskRecord {
     pub healthy: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_ip: Option<String>,
+    /// The task's addresses (`ipAddresses`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ip_addresses: Vec<std::net::IpAddr>,
     /// The agent's attributes as text, for placement constraints.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<AttributeRecord>,
@@ -294,6 +305,7 @@ impl From<&Instance> for InstanceRecord {
                 mesos_state: task.mesos_state.map(|s| s.name().to_string()),
                 healthy: task.healthy,
                 agent_ip: task.agent_ip.clone(),
+                ip_addresses: task.ip_addresses.clone(),
                 attributes: task
                     .attributes
                     .iter()
@@ -340,6 +352,7 @@ impl InstanceRecord {
                 },
                 healthy: task.healthy,
                 agent_ip: task.agent_ip,
+                ip_addresses: task.ip_addresses,
                 attributes: task.attributes.into_iter().map(|a| (a.name, a.value)).collect(),
                 region: task.region,
                 zone: task.zone,
@@ -379,6 +392,7 @@ mod tests {
                 mesos_state: Some(TaskState::Running),
                 healthy: Some(true),
                 agent_ip: Some("10.0.0.1".into()),
+                ip_addresses: vec!["10.250.0.3".parse().expect("ip")],
                 attributes: vec![("rack".into(), "r1".into()), ("cores".into(), "{a,b}".into())],
                 region: Some("eu".into()),
                 zone: Some("eu-1".into()),

@@ -1,7 +1,9 @@
 //! What this Marathon can run. Upstream's validation (in `marathon-api`) accepts every feature
 //! Marathon has; a definition that uses one this cluster does not implement yet is refused with
-//! 422 and a `details` entry that names it, instead of being accepted and run without it (a
-//! Docker app run on the host, a persistent volume that silently is not there).
+//! 422 and a `details` entry that names it, instead of being accepted and run without it (an
+//! image ignored, a persistent volume that silently is not there). Docker containers (type
+//! `DOCKER`, run by agents with `--containerizers=docker,mesos`) are supported with host-path
+//! volumes and host, bridge and container networks.
 
 use marathon_api::app::{ContainerType, NetworkMode};
 use marathon_api::{AppDefinition, NormalizeConfig, PathId, ValidationError};
@@ -22,22 +24,35 @@ pub fn normalize(
 pub fn check(def: &AppDefinition) -> Result<(), ValidationError> {
     let mut details: Vec<(String, String)> = Vec::new();
     let mut refuse = |path: &str, message: &str| details.push((path.to_string(), message.to_string()));
+    let docker = def.container.as_ref().is_some_and(|c| c.kind == ContainerType::Docker);
     if let Some(container) = &def.container {
-        match container.kind {
-            ContainerType::Docker => refuse(
-                "/container/type",
-                "container type DOCKER is not supported yet: this cluster has no Docker containerizer",
-            ),
-            ContainerType::Mesos if container.docker.is_some() => refuse(
+        if container.kind == ContainerType::Mesos && container.docker.is_some() {
+            refuse(
                 "/container/docker/image",
-                "container images are not supported yet: the Mesos containerizer here runs commands on the agent's filesystem",
-            ),
-            ContainerType::Mesos => {}
+                "container images of the MESOS containerizer are not supported yet: use container type DOCKER",
+            );
         }
         if container.has_persistent_volumes() {
             refuse("/container/volumes", "persistent volumes (resident apps) are not supported yet");
-        } else if !container.volumes.is_empty() {
-            refuse("/container/volumes", "volumes are not supported yet");
+        } else if !docker && !container.volumes.is_empty() {
+            refuse(
+                "/container/volumes",
+                "volumes of MESOS containers are not supported yet: use container type DOCKER",
+            );
+        } else if docker {
+            for (i, volume) in container.volumes.iter().enumerate() {
+                let host_path = volume.get("hostPath").and_then(|p| p.as_str()).is_some_and(|p| !p.is_empty());
+                let other =
+                    ["external", "secret", "persistent"].iter().find(|k| volume.get(**k).is_some_and(|v| !v.is_null()));
+                if let Some(kind) = other {
+                    refuse(
+                        &format!("/container/volumes({i})"),
+                        &format!("{kind} volumes are not supported yet: Docker containers get host-path volumes"),
+                    );
+                } else if !host_path {
+                    refuse(&format!("/container/volumes({i})/hostPath"), "Docker volumes need a hostPath here");
+                }
+            }
         }
         if container.linux_info.is_some() {
             refuse("/container/linuxInfo", "linuxInfo (seccomp, IPC and shared memory settings) is not supported yet");
@@ -49,8 +64,11 @@ pub fn check(def: &AppDefinition) -> Result<(), ValidationError> {
     if !def.executor.is_empty() && def.executor != "//cmd" {
         refuse("/executor", "custom executors are not supported yet: tasks run with the command executor");
     }
-    if def.networks.iter().any(|n| n.mode != NetworkMode::Host) {
-        refuse("/networks", "container and bridge networks are not supported yet: tasks use the host network");
+    if !docker && def.networks.iter().any(|n| n.mode != NetworkMode::Host) {
+        refuse(
+            "/networks",
+            "container and bridge networks are not supported yet without a Docker container (container type DOCKER)",
+        );
     }
     if def.check.is_some() {
         refuse("/check", "Mesos checks (check) are not supported yet; use healthChecks");
@@ -81,8 +99,12 @@ mod tests {
     #[test]
     fn each_unsupported_feature_is_named() {
         let cases = [
-            (json!({"container": {"type": "DOCKER", "docker": {"image": "nginx"}}}), "/container/type"),
             (json!({"container": {"type": "MESOS", "docker": {"image": "nginx"}}}), "/container/docker/image"),
+            (
+                json!({"container": {"type": "DOCKER", "docker": {"image": "nginx"}, "volumes": [
+                    {"containerPath": "/data", "external": {"name": "v", "provider": "dvdi"}, "mode": "RW"}]}}),
+                "/container/volumes(0)",
+            ),
             (
                 json!({"role": "prod", "container": {"type": "MESOS", "volumes": [
                     {"containerPath": "data", "mode": "RW", "persistent": {"size": 10}}]}}),
@@ -108,7 +130,20 @@ mod tests {
 
     #[test]
     fn supported_definitions_pass() {
-        for extra in [json!({}), json!({"executor": "//cmd"}), json!({"container": {"type": "MESOS"}})] {
+        for extra in [
+            json!({}),
+            json!({"executor": "//cmd"}),
+            json!({"container": {"type": "MESOS"}}),
+            json!({"container": {"type": "DOCKER", "docker": {"image": "nginx"}}}),
+            json!({"networks": [{"mode": "container/bridge"}], "container": {"type": "DOCKER",
+                "docker": {"image": "nginx"}, "portMappings": [{"containerPort": 80}],
+                "volumes": [{"containerPath": "/data", "hostPath": "/tmp", "mode": "RO"}]}}),
+            json!({"networks": [{"mode": "container", "name": "net1"}], "container": {"type": "DOCKER",
+                "docker": {"image": "nginx"}}}),
+            // The legacy forms.
+            json!({"container": {"type": "DOCKER", "docker": {"image": "nginx", "network": "BRIDGE",
+                "portMappings": [{"containerPort": 80, "hostPort": 0}]}}}),
+        ] {
             let mut app = json!({"id": "/x", "cmd": "sleep 100"});
             if let (Some(a), Some(e)) = (app.as_object_mut(), extra.as_object()) {
                 a.extend(e.clone());

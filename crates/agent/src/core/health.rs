@@ -12,7 +12,7 @@
 //!   success after failures, is reported (`healthy: true`); other successes are silent;
 //! * once `consecutive_failures` failures happened in a row, the task is killed.
 
-use super::CommandLine;
+use super::{CommandLine, LaunchSpec};
 use mesos_api::health::{HealthCheck, HealthCheckType};
 use mesos_api::messages::{Reason, TaskStatus};
 use std::net::IpAddr;
@@ -34,6 +34,10 @@ pub enum HealthProbe {
     /// variables, then the check command's); exit status 0 is healthy. Killed (its whole
     /// process group) at the timeout.
     Command { command: CommandLine, env: Vec<(String, String)>, sandbox: PathBuf },
+    /// Run inside the task's Docker container (`docker exec`, as upstream's Docker executor
+    /// does) with the check command's variables on top of the container's; exit status 0 is
+    /// healthy. Killed at the timeout.
+    ContainerCommand { command: CommandLine, env: Vec<(String, String)> },
     /// `GET scheme://addr:port/path`, redirects followed; 200-399 is healthy.
     Http { scheme: String, addr: IpAddr, port: u16, path: String },
     /// A TCP connection to `addr:port` succeeds.
@@ -41,8 +45,15 @@ pub enum HealthProbe {
 }
 
 impl HealthProbe {
-    /// The probe of `check` for a task whose sandbox and environment are given.
-    pub(super) fn of(check: &HealthCheck, sandbox: &std::path::Path, task_env: &[(String, String)]) -> Option<Self> {
+    /// The probe of `check` for the task launched with `spec`. HTTP and TCP checks connect to
+    /// the task's own network: the container's address (`addresses`, a Docker task on a bridge
+    /// or user network, where the check's port is the container's port, as upstream's checker
+    /// that enters the container's network namespace sees it), the loopback otherwise.
+    pub(super) fn of(check: &HealthCheck, spec: &LaunchSpec, addresses: &[IpAddr]) -> Option<Self> {
+        let own = |protocol: mesos_api::health::IpProtocol| {
+            let loopback = protocol.loopback();
+            addresses.iter().find(|a| a.is_ipv4() == loopback.is_ipv4()).copied().unwrap_or(loopback)
+        };
         match check.kind? {
             HealthCheckType::Command => {
                 let command = check.command.as_ref()?;
@@ -52,7 +63,7 @@ impl HealthProbe {
                 } else {
                     CommandLine::Exec { value, arguments: command.arguments.clone() }
                 };
-                let mut env = task_env.to_vec();
+                let mut env = if spec.docker.is_some() { Vec::new() } else { spec.env.clone() };
                 if let Some(vars) = &command.environment {
                     for v in &vars.variables {
                         if v.kind.as_deref().is_none_or(|k| k == "VALUE") {
@@ -60,23 +71,23 @@ impl HealthProbe {
                         }
                     }
                 }
-                Some(Self::Command { command: line, env, sandbox: sandbox.to_path_buf() })
+                if spec.docker.is_some() {
+                    return Some(Self::ContainerCommand { command: line, env });
+                }
+                Some(Self::Command { command: line, env, sandbox: spec.sandbox.clone() })
             }
             HealthCheckType::Http => {
                 let http = check.http.as_ref()?;
                 Some(Self::Http {
                     scheme: http.scheme().to_string(),
-                    addr: http.protocol.unwrap_or_default().loopback(),
+                    addr: own(http.protocol.unwrap_or_default()),
                     port: u16::try_from(http.port).ok()?,
                     path: http.path().to_string(),
                 })
             }
             HealthCheckType::Tcp => {
                 let tcp = check.tcp.as_ref()?;
-                Some(Self::Tcp {
-                    addr: tcp.protocol.unwrap_or_default().loopback(),
-                    port: u16::try_from(tcp.port).ok()?,
-                })
+                Some(Self::Tcp { addr: own(tcp.protocol.unwrap_or_default()), port: u16::try_from(tcp.port).ok()? })
             }
             HealthCheckType::Unknown => None,
         }
@@ -224,13 +235,41 @@ mod tests {
 
     const S: Duration = Duration::from_secs(1);
 
+    /// A launch of a task with `env`, run by the Docker containerizer with `docker`.
+    fn spec(env: &[(&str, &str)], docker: bool) -> LaunchSpec {
+        LaunchSpec {
+            container_id: "c".into(),
+            framework_id: mesos_api::FrameworkId::new("f"),
+            task_id: mesos_api::TaskId::new("t"),
+            sandbox: "/sb".into(),
+            uris: Vec::new(),
+            command: CommandLine::Shell("true".into()),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            limits: None,
+            user: None,
+            docker: docker.then(|| {
+                Box::new(super::super::DockerLaunch {
+                    agent_id: "a".into(),
+                    container: mesos_api::container::ContainerInfo::from_json(
+                        &json!({"type": "DOCKER", "docker": {"image": "x"}}),
+                    )
+                    .expect("container"),
+                    command: None,
+                    resources: Vec::new(),
+                    limits: None,
+                    env: Vec::new(),
+                })
+            }),
+        }
+    }
+
     fn checker(extra: serde_json::Value) -> HealthChecker {
         let mut value = json!({"type": "TCP", "tcp": {"port": 8080}});
         if let (Some(v), Some(e)) = (value.as_object_mut(), extra.as_object()) {
             v.extend(e.clone());
         }
         let check = HealthCheck::from_json(&value).expect("valid");
-        let probe = HealthProbe::of(&check, std::path::Path::new("/sb"), &[]).expect("probe");
+        let probe = HealthProbe::of(&check, &spec(&[], false), &[]).expect("probe");
         HealthChecker::new(&check, probe, 100 * S, (false, 0))
     }
 
@@ -248,19 +287,26 @@ mod tests {
             "command": {"value": "test -f x", "environment": {"variables": [{"name": "A", "value": "2"}]}}
         }))
         .expect("valid");
-        let env = vec![("A".to_string(), "1".to_string())];
         assert_eq!(
-            HealthProbe::of(&check, std::path::Path::new("/sb"), &env),
+            HealthProbe::of(&check, &spec(&[("A", "1")], false), &[]),
             Some(HealthProbe::Command {
                 command: CommandLine::Shell("test -f x".into()),
                 env: vec![("A".into(), "1".into()), ("A".into(), "2".into())],
                 sandbox: "/sb".into()
             })
         );
+        // In a Docker container, with the check's own variables (the container has the task's).
+        assert_eq!(
+            HealthProbe::of(&check, &spec(&[("A", "1")], true), &[]),
+            Some(HealthProbe::ContainerCommand {
+                command: CommandLine::Shell("test -f x".into()),
+                env: vec![("A".into(), "2".into())],
+            })
+        );
         let check =
             HealthCheck::from_json(&json!({"type": "HTTP", "http": {"port": 80, "protocol": "IPv6"}})).expect("valid");
         assert_eq!(
-            HealthProbe::of(&check, std::path::Path::new("/sb"), &[]),
+            HealthProbe::of(&check, &spec(&[], false), &[]),
             Some(HealthProbe::Http {
                 scheme: "http".into(),
                 addr: "::1".parse().expect("ip"),
@@ -268,6 +314,18 @@ mod tests {
                 path: "/".into()
             })
         );
+        // A container with an address of its own is checked there (the check's port is the
+        // container's); one with only an IPv4 address is checked on the IPv6 loopback.
+        let bridge: std::net::IpAddr = "10.250.0.5".parse().expect("ip");
+        let tcp = HealthCheck::from_json(&json!({"type": "TCP", "tcp": {"port": 80}})).expect("valid");
+        assert_eq!(
+            HealthProbe::of(&tcp, &spec(&[], true), &[bridge]),
+            Some(HealthProbe::Tcp { addr: bridge, port: 80 })
+        );
+        assert!(matches!(
+            HealthProbe::of(&check, &spec(&[], true), &[bridge]),
+            Some(HealthProbe::Http { addr, .. }) if addr.is_loopback()
+        ));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! action it protects (a task's info before its launch, an update's record before the
 //! update is sent), so the shell must finish each checkpoint before executing what follows.
 
+mod containerizer;
 mod gc;
 mod health;
 mod recovery;
@@ -19,6 +20,7 @@ mod types;
 pub use health::HealthProbe;
 pub use types::*;
 
+use self::containerizer::docker_launch;
 use health::{HealthChecker, Step, Verdict};
 use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, ReportedTask, StatusUpdate};
 use mesos_api::health::HealthCheck;
@@ -79,6 +81,9 @@ struct TaskEntry {
     kill: Option<Kill>,
     completion_deadline: Option<Duration>,
     pid: Option<i32>,
+    /// The container's own addresses (a Docker task on a bridge or user network), where its
+    /// health checks connect and which its TASK_RUNNING reports; empty: the agent's.
+    addresses: Vec<std::net::IpAddr>,
     spec: LaunchSpec,
     /// Set while the task runs and has a (valid) health check.
     health: Option<HealthChecker>,
@@ -658,7 +663,9 @@ impl AgentCore {
             self.touch_all();
         }
         let container_id = self.new_uuid().hyphenated().to_string();
-        let spec = self.launch_spec(&framework, &task, &container_id);
+        let containerizer = self.containerizer_for(&task);
+        let kind = containerizer.as_ref().map_or(ContainerizerKind::Mesos, |k| *k);
+        let spec = self.launch_spec(&framework, &task, &container_id, kind);
         self.gc_keep_executor_of(&spec.sandbox);
         let entry = TaskEntry {
             info: task.clone(),
@@ -672,20 +679,27 @@ impl AgentCore {
             kill: None,
             completion_deadline: None,
             pid: None,
+            addresses: Vec::new(),
             spec: spec.clone(),
             health: None,
             view: std::sync::OnceLock::new(),
         };
-        info!(task_id = %key.1, framework_id = %key.0, %container_id, "launching task");
+        info!(task_id = %key.1, framework_id = %key.0, %container_id, containerizer = kind.name(), "launching task");
         self.tasks.insert(key.clone(), entry);
         self.containers.insert(container_id.clone(), key.clone());
         if checkpoint {
-            out.push(Command::Checkpoint(Checkpoint::Task { run: self.run_path(&key), info: Box::new(task.clone()) }));
+            out.push(Command::Checkpoint(Checkpoint::Task {
+                run: self.run_path(&key),
+                info: Box::new(task.clone()),
+                containerizer: kind,
+            }));
         }
         let failure = if task.executor.is_some() {
-            Some("custom executors are not supported by this agent yet")
-        } else if task.command.as_ref().and_then(|c| c.value.as_ref()).is_none() {
-            Some("the task has no command to run")
+            Some("custom executors are not supported by this agent yet".to_string())
+        } else if let Err(e) = containerizer {
+            Some(e)
+        } else if kind == ContainerizerKind::Mesos && task.command.as_ref().and_then(|c| c.value.as_ref()).is_none() {
+            Some("the task has no command to run".to_string())
         } else {
             None
         };
@@ -699,7 +713,7 @@ impl AgentCore {
                 TaskState::Failed,
                 Source::Agent,
                 Some(Reason::ContainerLaunchFailed),
-                Some(message.to_string()),
+                Some(message),
                 out,
             );
             return;
@@ -707,7 +721,13 @@ impl AgentCore {
         out.push(Command::Prepare(Box::new(spec)));
     }
 
-    fn launch_spec(&self, framework: &FrameworkInfo, task: &TaskInfo, container_id: &str) -> LaunchSpec {
+    fn launch_spec(
+        &self,
+        framework: &FrameworkInfo,
+        task: &TaskInfo,
+        container_id: &str,
+        containerizer: ContainerizerKind,
+    ) -> LaunchSpec {
         let agent_id = self.agent_id.clone().unwrap_or_default();
         let framework_id = framework.id.clone().unwrap_or_default();
         let sandbox =
@@ -751,6 +771,8 @@ impl AgentCore {
             env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
             env.push(("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2secs".into()));
         }
+        let docker =
+            (containerizer == ContainerizerKind::Docker).then(|| Box::new(docker_launch(&agent_id, task, &env)));
         if let Some(vars) = &command.environment {
             for v in &vars.variables {
                 if v.kind.as_deref().is_none_or(|k| k == "VALUE") {
@@ -768,6 +790,7 @@ impl AgentCore {
             env,
             limits,
             user: command.user.clone(),
+            docker,
         }
     }
 
@@ -829,7 +852,7 @@ impl AgentCore {
         self.maybe_complete(now, key, out);
     }
 
-    fn on_spawned(&mut self, now: Now, cid: &str, result: Result<Option<i32>, String>, out: &mut Vec<Command>) {
+    fn on_spawned(&mut self, now: Now, cid: &str, result: Result<Started, String>, out: &mut Vec<Command>) {
         let Some(key) = self.containers.get(cid).cloned() else {
             out.push(Command::Destroy { container_id: cid.to_string() });
             return;
@@ -845,8 +868,9 @@ impl AgentCore {
                 warn!(task_id = %key.1, error = %e, "task process failed to start");
                 self.fail_launch(now, &key, cid, &e, out);
             }
-            Ok(pid) => {
-                t.pid = pid;
+            Ok(started) => {
+                t.pid = started.pid;
+                t.addresses = started.addresses;
                 t.completion_deadline =
                     t.info.max_completion_time.map(|d| now.mono + Duration::from_nanos(d.nanoseconds.max(0) as u64));
                 if t.kill.is_none() && !t.state.is_terminal() {
@@ -861,7 +885,7 @@ impl AgentCore {
         let Some(t) = self.tasks.get(key) else { return };
         let mut container_status = serde_json::json!({
             "container_id": {"value": t.container_id},
-            "network_infos": [{"ip_addresses": [{"protocol": "IPv4", "ip_address": self.cfg.ip}]}],
+            "network_infos": self.network_infos(t),
         });
         if let Some(pid) = t.pid {
             container_status["executor_pid"] = serde_json::json!(pid);
@@ -887,7 +911,7 @@ impl AgentCore {
                 return;
             }
         };
-        let Some(probe) = HealthProbe::of(&check, &t.spec.sandbox, &t.spec.env) else { return };
+        let Some(probe) = HealthProbe::of(&check, &t.spec, &t.addresses) else { return };
         let reported = health::reported_state(&t.statuses);
         debug!(task_id = %key.1, ?probe, ?reported, "health checks start");
         t.health = Some(HealthChecker::new(&check, probe, now.mono, reported));
@@ -1021,7 +1045,7 @@ impl AgentCore {
         let (state, reason) = match (cause, exit.termination) {
             (Some(KillCause::MaxCompletion), _) => (TaskState::Failed, Some(Reason::MaxCompletionTimeReached)),
             (Some(KillCause::Request | KillCause::HealthCheck), _) => (TaskState::Killed, None),
-            (None, Termination::Exited(0)) => (TaskState::Finished, None),
+            (None, Termination::Exited(0) | Termination::ContainerExited(0)) => (TaskState::Finished, None),
             (None, _) => (TaskState::Failed, None),
         };
         let mut status = self.new_status(now, key, state, Source::Executor, reason, Some(message));
@@ -1040,8 +1064,12 @@ impl AgentCore {
         cause: KillCause,
         out: &mut Vec<Command>,
     ) {
-        let default_grace = self.cfg.default_kill_grace;
         let Some(t) = self.tasks.get_mut(key) else { return };
+        // As upstream's Docker executor: `--docker_stop_timeout` unless a kill policy says.
+        let default_grace = match t.spec.containerizer() {
+            ContainerizerKind::Mesos => self.cfg.default_kill_grace,
+            ContainerizerKind::Docker => self.cfg.docker_stop_timeout,
+        };
         if t.state.is_terminal() || t.phase == Phase::Gone {
             debug!(task_id = %key.1, "kill of a task that already ended ignored");
             return;
@@ -1335,6 +1363,7 @@ pub fn termination_message(t: Termination) -> String {
     match t {
         Termination::Exited(code) => format!("Command exited with status {code}"),
         Termination::Signaled(sig) => format!("Command terminated with signal {}", signal_description(sig)),
+        Termination::ContainerExited(code) => format!("Container exited with status {code}"),
         Termination::Unknown => "Command terminated for an unknown reason".to_string(),
     }
 }

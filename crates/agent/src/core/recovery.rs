@@ -39,7 +39,7 @@ impl AgentCore {
             out.push(Command::Destroy { container_id: rt.container_id });
             return;
         }
-        let spec = self.launch_spec(&framework, &rt.info, &rt.container_id);
+        let spec = self.launch_spec(&framework, &rt.info, &rt.container_id, rt.containerizer);
         let mut entry = TaskEntry {
             info: rt.info,
             framework_id: rt.framework_id,
@@ -52,6 +52,7 @@ impl AgentCore {
             kill: None,
             completion_deadline: None,
             pid: None,
+            addresses: rt.addresses,
             spec,
             health: None,
             view: std::sync::OnceLock::new(),
@@ -86,7 +87,16 @@ impl AgentCore {
         self.containers.insert(entry.container_id.clone(), key.clone());
         self.tasks.insert(key.clone(), entry);
         let state = self.tasks[&key].state;
-        match rt.process {
+        // A Docker task's missing container: never made while the task was not known to run,
+        // gone behind the agent's back once it ran.
+        let process = match rt.process {
+            RecoveredProcess::Missing if matches!(state, TaskState::Running | TaskState::Killing) => {
+                RecoveredProcess::Unknown
+            }
+            RecoveredProcess::Missing => RecoveredProcess::NotStarted,
+            other => other,
+        };
+        match process {
             RecoveredProcess::Running { pid } if !state.is_terminal() => {
                 if let Some(t) = self.tasks.get_mut(&key) {
                     t.phase = Phase::Launched;
@@ -132,7 +142,7 @@ impl AgentCore {
                 }
                 out.push(Command::Destroy { container_id: rt.container_id });
             }
-            RecoveredProcess::Unknown | RecoveredProcess::NotStarted => {
+            RecoveredProcess::Unknown | RecoveredProcess::NotStarted | RecoveredProcess::Missing => {
                 if kill_requested && !state.is_terminal() {
                     self.push_update(
                         now,

@@ -4,9 +4,11 @@
 use crate::paths::Layout;
 use mesos_api::AgentId;
 use mesos_api::agent::{AgentCall, AgentEvent, Register};
-use mesos_api::messages::{AgentInfo, CommandUri, FrameworkInfo, TaskInfo, TaskStatus};
+use mesos_api::container::{ContainerInfo, ResourceLimits};
+use mesos_api::messages::{AgentInfo, CommandInfo, CommandUri, FrameworkInfo, Resource, TaskInfo, TaskStatus};
 use mesos_api::{ExecutorId, FrameworkId, TaskId};
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -52,6 +54,35 @@ pub struct CoreConfig {
     pub gc_disk_headroom: f64,
     /// How often the disk usage is measured (Mesos' `--disk_watch_interval`).
     pub disk_watch_interval: Duration,
+    /// The containerizers this agent runs tasks with (Mesos' `--containerizers`).
+    pub containerizers: Vec<ContainerizerKind>,
+    /// Kill grace of a Docker task when neither the kill nor the task has a kill policy
+    /// (Mesos' `--docker_stop_timeout`).
+    pub docker_stop_timeout: Duration,
+}
+
+/// Which containerizer runs a task (Mesos' `--containerizers`): `mesos` runs the task's
+/// command in cgroups on the agent's file system (the command executor's semantics), `docker`
+/// runs it in a Docker container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerizerKind {
+    #[default]
+    Mesos,
+    Docker,
+}
+
+impl ContainerizerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mesos => "mesos",
+            Self::Docker => "docker",
+        }
+    }
+
+    pub fn is_mesos(&self) -> bool {
+        *self == Self::Mesos
+    }
 }
 
 /// How a task process ended.
@@ -59,6 +90,8 @@ pub struct CoreConfig {
 pub enum Termination {
     Exited(i32),
     Signaled(i32),
+    /// A Docker container's exit code (`State.ExitCode`; 128 + n after signal n).
+    ContainerExited(i32),
     /// Nothing was recorded (the process is gone without a status).
     Unknown,
 }
@@ -120,6 +153,44 @@ pub struct LaunchSpec {
     /// `None` when cgroups are not in use.
     pub limits: Option<Limits>,
     pub user: Option<String>,
+    /// Set for a task the Docker containerizer runs (then `command`, `env`, `limits` and
+    /// `user` are not used).
+    pub docker: Option<Box<DockerLaunch>>,
+}
+
+impl LaunchSpec {
+    pub fn containerizer(&self) -> ContainerizerKind {
+        if self.docker.is_some() { ContainerizerKind::Docker } else { ContainerizerKind::Mesos }
+    }
+}
+
+/// What the Docker containerizer needs of a task to make its container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DockerLaunch {
+    pub agent_id: String,
+    pub container: ContainerInfo,
+    /// `TaskInfo.command`; `None` runs the image's entrypoint and command.
+    pub command: Option<CommandInfo>,
+    pub resources: Vec<Resource>,
+    pub limits: Option<ResourceLimits>,
+    /// The agent's variables for the task (the task's own come from `command`).
+    pub env: Vec<(String, String)>,
+}
+
+/// What the shell learned when a task's container started.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Started {
+    /// The task's top process, when known.
+    pub pid: Option<i32>,
+    /// The container's own addresses (bridge and user networks of Docker tasks); empty when
+    /// the task uses the agent's network.
+    pub addresses: Vec<IpAddr>,
+}
+
+impl Started {
+    pub fn pid(pid: i32) -> Self {
+        Self { pid: Some(pid), addresses: Vec::new() }
+    }
 }
 
 /// Identifies a task's run in the checkpoint.
@@ -161,10 +232,11 @@ pub enum Checkpoint {
         agent_id: AgentId,
         info: Box<FrameworkInfo>,
     },
-    /// The task's info (written before the task is launched).
+    /// The task's info and the containerizer that runs it (written before it is launched).
     Task {
         run: RunPath,
         info: Box<TaskInfo>,
+        containerizer: ContainerizerKind,
     },
     /// Appended to the task's records (durable before the update it records is sent).
     Record {
@@ -292,6 +364,10 @@ pub enum RecoveredProcess {
     /// did reach the zygote left is destroyed; the task was never launched as far as anyone
     /// was told.
     NotStarted,
+    /// A Docker task's container is not there: never created if the task was not known to
+    /// run yet ([`RecoveredProcess::NotStarted`]), removed behind the agent's back otherwise
+    /// ([`RecoveredProcess::Unknown`]). The core tells which from the task's state.
+    Missing,
 }
 
 /// A checkpointed task, as read back from `meta/`.
@@ -302,6 +378,9 @@ pub struct RecoveredTask {
     pub info: TaskInfo,
     pub records: Vec<UpdateRecord>,
     pub process: RecoveredProcess,
+    pub containerizer: ContainerizerKind,
+    /// The container's own addresses, for a Docker task found running.
+    pub addresses: Vec<IpAddr>,
 }
 
 /// What the shell read from the work dir at start.
@@ -340,7 +419,7 @@ pub enum Event {
     },
     Spawned {
         container_id: String,
-        result: Result<Option<i32>, String>,
+        result: Result<Started, String>,
     },
     Exited {
         container_id: String,

@@ -7,8 +7,8 @@
 //! only (like upstream's): after a restart, checks start over and the grace period applies again.
 //! Mesos-executed checks (COMMAND, MESOS_*) arrive as `healthy` in status updates instead.
 
-use super::instance::{Condition, Instance, InstanceId};
-use super::run_spec::{HealthCheck, RunSpec};
+use super::instance::{Condition, Instance, InstanceId, Task};
+use super::run_spec::{HealthCheck, PortAssignment, RunSpec};
 use super::time::Timestamp;
 use super::{BusEvent, Command, Goal, SchedulerCore};
 use mesos_api::TaskId;
@@ -66,6 +66,24 @@ pub(super) struct InstanceChecks {
     pub(super) results: Vec<CheckResult>,
     /// Per check: when the next probe is due, or `None` while one is in flight.
     pub(super) next_probe: Vec<Option<Duration>>,
+}
+
+/// Where the agent's side of a task is reached: its address from the offer, else its host name.
+pub(super) fn agent_address(task: &Task) -> String {
+    task.agent_ip.clone().unwrap_or_else(|| task.hostname.clone())
+}
+
+/// Where Marathon probes port `index` of a task (upstream's `PortAssignment`): its host port
+/// at the agent, or a container port without one at the container's own address.
+pub(super) fn probe_target(spec: &RunSpec, task: &Task, index: usize) -> (String, u16) {
+    match spec.port_assignments(&task.host_ports).get(index) {
+        Some(PortAssignment { host_port: Some(port), .. }) => (agent_address(task), *port),
+        Some(PortAssignment { host_port: None, container_port: Some(port) }) => {
+            let own = task.ip_addresses.first().map(ToString::to_string);
+            (own.unwrap_or_else(|| agent_address(task)), *port)
+        }
+        _ => (agent_address(task), 0),
+    }
 }
 
 /// The checks of `spec` Marathon runs, with their index in `spec.health_checks`.
@@ -153,15 +171,17 @@ impl SchedulerCore {
                     continue;
                 }
                 let Some(check) = spec.health_checks.get(index) else { continue };
-                let port =
-                    check.port.or_else(|| task.host_ports.get(check.port_index.unwrap_or(0)).copied()).unwrap_or(0);
+                let (host, port) = match check.port {
+                    Some(port) => (agent_address(task), port),
+                    None => probe_target(spec, task, check.port_index.unwrap_or(0)),
+                };
                 *next = None;
                 probes.push(Command::Probe {
                     instance_id: id.clone(),
                     task_id: task.id.clone(),
                     check: index,
                     protocol: check.protocol,
-                    host: task.agent_ip.clone().unwrap_or_else(|| task.hostname.clone()),
+                    host,
                     port,
                     path: check.path.clone().unwrap_or_else(|| "/".to_string()),
                     timeout: check.timeout,

@@ -194,7 +194,8 @@ pub struct Task {
     pub id: TaskId,
     pub agent_id: AgentId,
     pub hostname: String,
-    /// One per port definition, in order.
+    /// One per port definition, or per port mapping that has a host port, in order (the
+    /// task's `ports`).
     pub host_ports: Vec<u16>,
     /// When the offer was accepted for it.
     pub staged_at: Timestamp,
@@ -206,6 +207,9 @@ pub struct Task {
     pub healthy: Option<bool>,
     /// The agent's IP address from the offer, where Marathon's health checks connect to.
     pub agent_ip: Option<String>,
+    /// The task's addresses as Mesos reported them (`ipAddresses`): its container's on bridge
+    /// and container networks, the agent's otherwise.
+    pub ip_addresses: Vec<std::net::IpAddr>,
     /// The agent's attributes as placement constraints compare them (name, text; the first of
     /// each name, in offer order), from the offer.
     pub attributes: Vec<(String, String)>,

@@ -187,6 +187,7 @@ mod tests {
                 mesos_state: None,
                 healthy: None,
                 agent_ip: None,
+                ip_addresses: Vec::new(),
                 attributes: vec![],
                 region: None,
                 zone: None,

@@ -168,6 +168,7 @@ impl SchedulerCore {
             mesos_state: None,
             healthy: None,
             agent_ip: offer.url.as_ref().and_then(|u| u.address.ip.clone()),
+            ip_addresses: Vec::new(),
             attributes: agent_attributes(offer),
             region: offer_region(offer),
             zone: offer_zone(offer),

@@ -369,6 +369,9 @@ impl SchedulerCore {
             state: status.state,
             message: status.message.clone(),
             host_ports: task.host_ports.clone(),
+            ip_addresses: Some(status.ip_addresses())
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| task.ip_addresses.clone()),
             version: instance.run_spec_version,
             timestamp: self.now.wall,
         };
@@ -421,6 +424,10 @@ impl SchedulerCore {
         let before = instance.clone();
         let Some(task) = instance.task.as_mut() else { return };
         task.mesos_state = Some(status.state);
+        let addresses = status.ip_addresses();
+        if !addresses.is_empty() {
+            task.ip_addresses = addresses;
+        }
         // Mesos-run checks report health in status updates of their own, the condition unchanged.
         let health_changed = status.healthy.is_some() && task.healthy != status.healthy;
         if status.healthy.is_some() {

@@ -54,7 +54,7 @@ impl NoMatchReason {
 pub(crate) struct ResourceMatch {
     /// With the role of every piece taken.
     pub(crate) resources: ResourceSet,
-    /// One per port definition, in order.
+    /// One per port definition, or per port mapping that has a host port, in order.
     pub(crate) host_ports: Vec<u16>,
 }
 
@@ -319,7 +319,7 @@ pub(crate) fn match_resources(
     }
 
     let mut host_ports = Vec::new();
-    if !spec.port_definitions.is_empty() {
+    if spec.port_definitions.iter().any(|p| !spec.has_port_mappings() || p.host_port.is_some()) {
         let mut pool = PortPool { ranges: Vec::new() };
         for role in &role_order {
             for r in usable_wire.iter().filter(|r| r.name == "ports" && r.reserved_role() == **role) {
@@ -328,7 +328,7 @@ pub(crate) fn match_resources(
                 }
             }
         }
-        match pool.pick(&spec.service_ports(), spec.require_ports, rng) {
+        match pool.pick(&host_port_asks(spec), rng) {
             Some(picked) => {
                 for (port, role) in picked {
                     resources.add_ranges(&role, "ports", &[(u64::from(port), u64::from(port))]);
@@ -344,6 +344,17 @@ pub(crate) fn match_resources(
         Ok(ResourceMatch { resources, host_ports })
     } else {
         Err(reasons)
+    }
+}
+
+/// The host ports an instance of `spec` needs, in order: `Some(port)` exactly that port,
+/// `None` any offered one. Port definitions ask for their service port with `requirePorts`;
+/// port mappings for their `hostPort` (0: any), and none when they have none.
+fn host_port_asks(spec: &RunSpec) -> Vec<Option<u16>> {
+    if spec.has_port_mappings() {
+        spec.port_definitions.iter().filter_map(|p| p.host_port).map(|h| (h != 0).then_some(h)).collect()
+    } else {
+        spec.port_definitions.iter().map(|p| (spec.require_ports && p.port != 0).then_some(p.port)).collect()
     }
 }
 
@@ -474,6 +485,7 @@ mod tests {
                 mesos_state: None,
                 healthy: None,
                 agent_ip: None,
+                ip_addresses: Vec::new(),
                 attributes: agent_attributes(offer),
                 region: offer_region(offer),
                 zone: offer_zone(offer),

@@ -53,9 +53,9 @@ pub use ports::{ServicePortsExhausted, assign_service_ports};
 pub use queue::{OfferStats, QueueDelay, QueueEntry, RejectSummary, UnusedOffer};
 pub use readiness::{ReadinessResponse, ReadinessResult};
 pub use run_spec::{
-    AppId, BackoffStrategy, CommandSpec, Constraint, ConstraintOperator, FetchUri, HealthCheck, HealthCheckProtocol,
-    KillSelection, PortDefinition, ReadinessCheck, RunSpec, UnreachableStrategy, UpgradeStrategy, VersionInfo,
-    derive_version_info,
+    AppId, BackoffStrategy, CommandSpec, Constraint, ConstraintOperator, DockerContainer, FetchUri, HealthCheck,
+    HealthCheckProtocol, HostVolume, KillSelection, Network, PortAssignment, PortDefinition, ReadinessCheck, RunSpec,
+    UnreachableStrategy, UpgradeStrategy, VersionInfo, derive_version_info,
 };
 pub use task_builder::task_environment;
 pub use time::{Now, Timestamp};
@@ -172,6 +172,7 @@ pub enum BusEvent {
         state: TaskState,
         message: Option<String>,
         host_ports: Vec<u16>,
+        ip_addresses: Vec<std::net::IpAddr>,
         version: Timestamp,
         timestamp: Timestamp,
     },

@@ -95,23 +95,19 @@ impl PortPool {
         None
     }
 
-    /// Picks `requested.len()` ports: with `require_ports` exactly the requested ones (a 0 still
-    /// means any), otherwise uniformly random free ones. Returns `(port, role)` pairs in request
-    /// order, or `None` when the pool cannot satisfy the request.
-    pub(crate) fn pick(
-        &mut self,
-        requested: &[u16],
-        require_ports: bool,
-        rng: &mut ChaCha8Rng,
-    ) -> Option<Vec<(u16, String)>> {
+    /// Picks `asks.len()` ports: exactly the asked one for `Some(port)`, a uniformly random free
+    /// one for `None`. Returns `(port, role)` pairs in request order, or `None` when the pool
+    /// cannot satisfy the request.
+    pub(crate) fn pick(&mut self, asks: &[Option<u16>], rng: &mut ChaCha8Rng) -> Option<Vec<(u16, String)>> {
+        let requested = asks;
         let mut picked = Vec::with_capacity(requested.len());
         // Fixed ports first, so that random picks never take one of them.
         let mut fixed = Vec::new();
         for (index, port) in requested.iter().enumerate() {
-            if require_ports && *port != 0 {
-                let role = self.role_of(u64::from(*port))?.to_string();
-                self.remove(u64::from(*port));
-                fixed.push((index, (*port, role)));
+            if let Some(port) = *port {
+                let role = self.role_of(u64::from(port))?.to_string();
+                self.remove(u64::from(port));
+                fixed.push((index, (port, role)));
             }
         }
         let mut fixed = fixed.into_iter().peekable();
@@ -175,24 +171,24 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for _ in 0..100 {
             let mut pool = PortPool { ranges: vec![("*".into(), 31000, 31002), ("web".into(), 32000, 32000)] };
-            let picked = pool.pick(&[0, 0, 0, 0], false, &mut rng).expect("four ports");
+            let picked = pool.pick(&[None; 4], &mut rng).expect("four ports");
             let ports: BTreeSet<u16> = picked.iter().map(|(p, _)| *p).collect();
             assert_eq!(ports, [31000, 31001, 31002, 32000].into());
             assert_eq!(picked.iter().find(|(p, _)| *p == 32000).map(|(_, r)| r.as_str()), Some("web"));
             assert_eq!(pool.count(), 0);
         }
         let mut pool = PortPool { ranges: vec![("*".into(), 31000, 31000)] };
-        assert_eq!(pool.pick(&[0, 0], false, &mut rng), None);
+        assert_eq!(pool.pick(&[None, None], &mut rng), None);
     }
 
     #[test]
     fn required_ports_must_be_offered() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut pool = PortPool { ranges: vec![("*".into(), 31000, 31010)] };
-        let picked = pool.pick(&[31005, 0], true, &mut rng).expect("ports");
+        let picked = pool.pick(&[Some(31005), None], &mut rng).expect("ports");
         assert_eq!(picked[0], (31005, "*".to_string()));
         assert_ne!(picked[1].0, 31005);
         let mut pool = PortPool { ranges: vec![("*".into(), 31000, 31010)] };
-        assert_eq!(pool.pick(&[10000], true, &mut rng), None);
+        assert_eq!(pool.pick(&[Some(10000)], &mut rng), None);
     }
 }

@@ -3,7 +3,7 @@
 //! statuses; until then a rolling upgrade does not count it and a deployment does not finish.
 //! Once ready, an instance stays ready for the life of its task. In memory only, like health.
 
-use super::health::considered_healthy;
+use super::health::{considered_healthy, probe_target};
 use super::instance::{Condition, Instance, InstanceId};
 use super::run_spec::RunSpec;
 use super::{Command, SchedulerCore};
@@ -88,14 +88,15 @@ impl SchedulerCore {
                     continue;
                 }
                 let Some(check) = spec.readiness_checks.get(index) else { continue };
+                let target = probe_target(spec, task, check.port_index);
                 *next = None;
                 probes.push(Command::ReadinessProbe {
                     instance_id: id.clone(),
                     task_id: task.id.clone(),
                     check: index,
                     https: check.https,
-                    host: task.agent_ip.clone().unwrap_or_else(|| task.hostname.clone()),
-                    port: task.host_ports.get(check.port_index).copied().unwrap_or(0),
+                    host: target.0,
+                    port: target.1,
                     path: check.path.clone(),
                     timeout: check.timeout,
                 });

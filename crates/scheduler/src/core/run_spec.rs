@@ -56,7 +56,7 @@ pub enum CommandSpec {
     Shell(String),
     /// `args`: exec form, the whole argv (argv\[0\] is the program).
     Args(Vec<String>),
-    /// Neither (a container's own entry point; containers are a later issue).
+    /// Neither: a Docker container's own entry point and command.
     None,
 }
 
@@ -70,7 +70,8 @@ pub struct FetchUri {
     pub dest_path: Option<String>,
 }
 
-/// A port of a host-networking app (`portDefinitions`).
+/// A port of an app: one of `portDefinitions` (host networking) or of
+/// `container.portMappings` (bridge and container networks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortDefinition {
     /// The service port; 0 asks for one from the service port range (see
@@ -80,16 +81,73 @@ pub struct PortDefinition {
     /// `tcp`, `udp` or `udp,tcp`.
     pub protocol: String,
     pub labels: BTreeMap<String, String>,
+    /// Port mappings only: the port inside the container (0: the host port's number).
+    pub container_port: Option<u16>,
+    /// Port mappings only: the host port, `Some(0)` for any offered port, `None` for none (a
+    /// container network's port reached at the container's address). Port definitions take
+    /// their host port from the offer (`require_ports`: the service port itself).
+    pub host_port: Option<u16>,
 }
 
 impl PortDefinition {
     pub fn new(port: u16) -> Self {
-        Self { port, name: None, protocol: "tcp".to_string(), labels: BTreeMap::new() }
+        Self {
+            port,
+            name: None,
+            protocol: "tcp".to_string(),
+            labels: BTreeMap::new(),
+            container_port: None,
+            host_port: None,
+        }
+    }
+
+    /// A port mapping `host_port` -> `container_port` with service port `service_port`.
+    pub fn mapping(container_port: u16, host_port: Option<u16>, service_port: u16) -> Self {
+        Self { container_port: Some(container_port), host_port, ..Self::new(service_port) }
     }
 
     pub fn named(port: u16, name: &str) -> Self {
         Self { name: Some(name.to_string()), ..Self::new(port) }
     }
+}
+
+/// How an app's tasks attach to the network (`networks`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Network {
+    /// The agent's network; ports from `portDefinitions`.
+    #[default]
+    Host,
+    /// Docker's bridge (`container/bridge`); ports from port mappings.
+    Bridge,
+    /// A named container (Docker user-defined) network (`container`).
+    Container(String),
+}
+
+/// A Docker container (`container.type: DOCKER`) the app's tasks run in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DockerContainer {
+    pub image: String,
+    pub privileged: bool,
+    pub force_pull_image: bool,
+    /// `docker run` options as `(key, value)`, in order.
+    pub parameters: Vec<(String, String)>,
+    pub volumes: Vec<HostVolume>,
+}
+
+/// A host path mounted into the container (`container.volumes` with a `hostPath`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostVolume {
+    pub container_path: String,
+    pub host_path: String,
+    pub read_only: bool,
+}
+
+/// How one port of a task is reached: its host port (at the agent's address) and the port
+/// inside its container (at the container's address), as upstream's `PortAssignment`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortAssignment {
+    pub host_port: Option<u16>,
+    pub container_port: Option<u16>,
 }
 
 /// Launch backoff (`backoffSeconds`, `backoffFactor`, `maxLaunchDelaySeconds`).
@@ -275,6 +333,9 @@ pub struct RunSpec {
     pub health_checks: Vec<HealthCheck>,
     pub readiness_checks: Vec<ReadinessCheck>,
     pub user: Option<String>,
+    pub network: Network,
+    /// `None`: the command runs on the agent's file system (the Mesos containerizer).
+    pub docker: Option<Box<DockerContainer>>,
 }
 
 impl RunSpec {
@@ -306,6 +367,8 @@ impl RunSpec {
             health_checks: Vec::new(),
             readiness_checks: Vec::new(),
             user: None,
+            network: Network::Host,
+            docker: None,
         }
     }
 
@@ -337,9 +400,36 @@ impl RunSpec {
         self.version_info.last_config_change_at <= version && version <= self.version
     }
 
-    /// The service ports (`portDefinitions[].port`) in order.
+    /// The service ports (`portDefinitions[].port` or `portMappings[].servicePort`) in order.
     pub fn service_ports(&self) -> Vec<u16> {
         self.port_definitions.iter().map(|p| p.port).collect()
+    }
+
+    /// Whether the ports are port mappings of a bridge or container network.
+    pub fn has_port_mappings(&self) -> bool {
+        self.network != Network::Host
+    }
+
+    /// How each port of a task with these host ports (the task's `ports`, one per port that
+    /// has one, in order) is reached.
+    pub fn port_assignments(&self, host_ports: &[u16]) -> Vec<PortAssignment> {
+        let mut hosts = host_ports.iter().copied();
+        self.port_definitions
+            .iter()
+            .map(|p| {
+                if !self.has_port_mappings() {
+                    return PortAssignment { host_port: hosts.next(), container_port: None };
+                }
+                let host_port = p.host_port.and_then(|_| hosts.next());
+                // On the bridge, container port 0 means the host port's number.
+                let container_port = match (p.container_port, host_port) {
+                    (Some(0) | None, Some(h)) => Some(h),
+                    (Some(0) | None, None) => None,
+                    (Some(c), _) => Some(c),
+                };
+                PortAssignment { host_port, container_port }
+            })
+            .collect()
     }
 }
 

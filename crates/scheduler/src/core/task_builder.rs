@@ -1,8 +1,9 @@
 //! Building the Mesos `TaskInfo` of an instance's task: command, environment, fetch URIs,
-//! resources with their roles, labels, discovery info, kill policy and Mesos health check.
+//! resources with their roles, labels, discovery info, kill policy, Mesos health check, and the
+//! Docker `ContainerInfo` (image, network, port mappings, volumes, parameters).
 
 use super::matcher::ResourceMatch;
-use super::run_spec::{CommandSpec, HealthCheck, HealthCheckProtocol, RunSpec};
+use super::run_spec::{CommandSpec, HealthCheck, HealthCheckProtocol, Network, PortAssignment, RunSpec};
 use mesos_api::{
     CommandInfo, CommandUri, DurationInfo, Environment, EnvironmentVariable, KillPolicy, Label, Labels, Offer, TaskId,
     TaskInfo,
@@ -43,28 +44,64 @@ pub fn task_environment(
     env
 }
 
-/// `PORT0..n`, `PORT_<servicePort>` (`PORT_<hostPort>` when the service port is 0),
-/// `PORT_<NAME>`, `PORT` and `PORTS`; nothing without ports.
+/// Marathon's port variables (upstream's `EnvironmentHelper.portsEnv`). Each port has a
+/// requested number (its service port, or with port mappings its container port; 0 for any)
+/// and an effective one (its host port, if it has one):
+/// * `PORT<index>`: the host port; for a container port without one, the container port;
+/// * `PORT_<requested>` (`PORT_<host port>` when 0) and `PORT_<NAME>`: the same;
+/// * `PORT` and `PORTS`: the first and all of them.
+///
+/// A container-only port of number 0 gets a number above 1024 no other port uses (upstream
+/// draws a random one; this is the lowest, so that the same task gets the same one).
 fn ports_env(spec: &RunSpec, host_ports: &[u16]) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
-    if host_ports.is_empty() {
+    if spec.port_definitions.is_empty() {
         return env;
     }
-    for (index, port) in host_ports.iter().enumerate() {
+    let assignments = spec.port_assignments(host_ports);
+    let requested: Vec<u16> = spec
+        .port_definitions
+        .iter()
+        .map(|p| if spec.has_port_mappings() { p.container_port.unwrap_or(0) } else { p.port })
+        .collect();
+    let mut consumed: std::collections::BTreeSet<u16> = requested.iter().copied().collect();
+    consumed.extend(host_ports);
+    let mut next_generated = 1025u16;
+    // The number each port is known by in the variables (`None`: a port without one).
+    let mut effective: Vec<u16> = Vec::with_capacity(assignments.len());
+    let mut generated = Vec::new();
+    for (a, req) in assignments.iter().zip(&requested) {
+        let port = match a.host_port {
+            Some(h) => h,
+            None if *req != 0 => *req,
+            None => {
+                while consumed.contains(&next_generated) {
+                    next_generated = next_generated.saturating_add(1);
+                }
+                consumed.insert(next_generated);
+                generated.push(next_generated);
+                next_generated
+            }
+        };
+        effective.push(port);
+    }
+    for (index, port) in effective.iter().enumerate() {
         env.insert(format!("PORT{index}"), port.to_string());
     }
-    for (definition, port) in spec.port_definitions.iter().zip(host_ports) {
-        let requested = if definition.port == 0 { *port } else { definition.port };
-        env.insert(format!("PORT_{requested}"), port.to_string());
+    for (req, port) in requested.iter().zip(&effective) {
+        let key = if *req == 0 { *port } else { *req };
+        env.insert(format!("PORT_{key}"), port.to_string());
     }
-    for (definition, port) in spec.port_definitions.iter().zip(host_ports) {
+    for (definition, port) in spec.port_definitions.iter().zip(&effective) {
         if let Some(name) = &definition.name {
             env.insert(format!("PORT_{}", name.to_uppercase()), port.to_string());
         }
     }
-    env.insert("PORT".to_string(), host_ports[0].to_string());
-    let all: Vec<String> = host_ports.iter().map(u16::to_string).collect();
-    env.insert("PORTS".to_string(), all.join(","));
+    let all: Vec<u16> = assignments.iter().filter_map(|a| a.host_port).chain(generated).collect();
+    if let Some(first) = all.first() {
+        env.insert("PORT".to_string(), first.to_string());
+    }
+    env.insert("PORTS".to_string(), all.iter().map(u16::to_string).collect::<Vec<_>>().join(","));
     env
 }
 
@@ -110,13 +147,23 @@ fn labels_json(map: &BTreeMap<String, String>) -> Json {
     json!({"labels": map.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()})
 }
 
-/// `DiscoveryInfo`: visibility FRAMEWORK, the app's host name, one port per host port and
-/// protocol.
+/// `DiscoveryInfo`: visibility FRAMEWORK, the app's host name, one port per port and protocol:
+/// its host port (`network-scope: host`), or a container port without one (`container`).
 fn discovery(spec: &RunSpec, host_ports: &[u16]) -> Json {
     let mut ports = Vec::new();
-    for (definition, port) in spec.port_definitions.iter().zip(host_ports) {
+    for (definition, a) in spec.port_definitions.iter().zip(spec.port_assignments(host_ports)) {
+        let (port, scope) = match (a.host_port, a.container_port) {
+            (Some(h), _) => (h, "host"),
+            (None, Some(c)) => (c, "container"),
+            (None, None) => continue,
+        };
         let mut port_labels = definition.labels.clone();
-        port_labels.insert("network-scope".to_string(), "host".to_string());
+        port_labels.insert("network-scope".to_string(), scope.to_string());
+        if let Network::Container(name) = &spec.network
+            && scope == "container"
+        {
+            port_labels.insert("network-name".to_string(), name.clone());
+        }
         for protocol in definition.protocol.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let mut entry = json!({"number": port, "protocol": protocol, "labels": labels_json(&port_labels)});
             if let Some(name) = &definition.name {
@@ -128,10 +175,16 @@ fn discovery(spec: &RunSpec, host_ports: &[u16]) -> Json {
     json!({"visibility": "FRAMEWORK", "name": spec.id.hostname(), "ports": {"ports": ports}})
 }
 
-/// The first Mesos-executed health check (Mesos runs at most one per task).
+/// The first Mesos-executed health check (Mesos runs at most one per task). Its port is the
+/// container port when the port has one (the agent checks inside the container's network, as
+/// upstream), the host port otherwise.
 fn mesos_health_check(spec: &RunSpec, host_ports: &[u16]) -> Option<Json> {
     let check: &HealthCheck = spec.health_checks.iter().find(|c| c.protocol.is_mesos())?;
-    let port = check.port.or_else(|| host_ports.get(check.port_index.unwrap_or(0)).copied());
+    let assignments = spec.port_assignments(host_ports);
+    let port = check.port.or_else(|| {
+        let a: &PortAssignment = assignments.get(check.port_index.unwrap_or(0))?;
+        a.container_port.or(a.host_port)
+    });
     let mut out = json!({
         "delay_seconds": check.delay.as_secs_f64(),
         "interval_seconds": check.interval.as_secs_f64(),
@@ -161,6 +214,8 @@ fn mesos_health_check(spec: &RunSpec, host_ports: &[u16]) -> Option<Json> {
 fn command_info(spec: &RunSpec, environment: BTreeMap<String, String>) -> CommandInfo {
     let (shell, value, arguments) = match &spec.command {
         CommandSpec::Shell(cmd) => (true, Some(cmd.clone()), Vec::new()),
+        // In a Docker container `args` are the arguments of the image's entrypoint (no value).
+        CommandSpec::Args(args) if spec.docker.is_some() => (false, None, args.clone()),
         CommandSpec::Args(args) => (false, args.first().cloned(), args.clone()),
         CommandSpec::None => (false, None, Vec::new()),
     };
@@ -189,6 +244,62 @@ fn command_info(spec: &RunSpec, environment: BTreeMap<String, String>) -> Comman
     }
 }
 
+/// The `ContainerInfo` of a Docker app's task (Mesos v1 JSON): image, network (`HOST`,
+/// `BRIDGE`, or `USER` with the network's name), a port mapping per host port and protocol,
+/// privileged, parameters, force pull, and host-path volumes.
+fn container_info(spec: &RunSpec, host_ports: &[u16]) -> Option<Json> {
+    let docker = spec.docker.as_ref()?;
+    let network = match &spec.network {
+        Network::Host => "HOST",
+        Network::Bridge => "BRIDGE",
+        Network::Container(_) => "USER",
+    };
+    let mut port_mappings = Vec::new();
+    // On the host network the container uses the host ports themselves: nothing to map.
+    let mapped = if spec.has_port_mappings() { spec.port_definitions.as_slice() } else { &[] };
+    for (definition, a) in mapped.iter().zip(spec.port_assignments(host_ports)) {
+        let Some(host_port) = a.host_port else { continue };
+        for protocol in definition.protocol.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            port_mappings.push(json!({
+                "host_port": host_port,
+                "container_port": a.container_port.unwrap_or(host_port),
+                "protocol": protocol,
+            }));
+        }
+    }
+    let mut docker_info = json!({
+        "image": docker.image,
+        "network": network,
+        "privileged": docker.privileged,
+        "force_pull_image": docker.force_pull_image,
+    });
+    if !port_mappings.is_empty() {
+        docker_info["port_mappings"] = json!(port_mappings);
+    }
+    if !docker.parameters.is_empty() {
+        docker_info["parameters"] =
+            json!(docker.parameters.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>());
+    }
+    let mut info = json!({"type": "DOCKER", "docker": docker_info});
+    if !docker.volumes.is_empty() {
+        info["volumes"] = json!(
+            docker
+                .volumes
+                .iter()
+                .map(|v| json!({
+                    "container_path": v.container_path,
+                    "host_path": v.host_path,
+                    "mode": if v.read_only { "RO" } else { "RW" },
+                }))
+                .collect::<Vec<_>>()
+        );
+    }
+    if let Network::Container(name) = &spec.network {
+        info["network_infos"] = json!([{"name": name}]);
+    }
+    Some(info)
+}
+
 /// The `TaskInfo` of `task_id` for an instance of `spec` on `offer`.
 pub(crate) fn build_task_info(
     spec: &RunSpec,
@@ -211,7 +322,7 @@ pub(crate) fn build_task_info(
         resources,
         executor: None,
         command: Some(command_info(spec, environment)),
-        container: None,
+        container: container_info(spec, &matched.host_ports),
         health_check: mesos_health_check(spec, &matched.host_ports),
         check: None,
         kill_policy: spec.task_kill_grace_period.map(|grace| KillPolicy {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::paths::Layout;
 
+mod docker;
 mod gc;
 mod recovery;
 
@@ -40,6 +41,8 @@ fn config() -> CoreConfig {
         gc_delay: 7 * 86400 * SECS,
         gc_disk_headroom: 0.1,
         disk_watch_interval: 60 * SECS,
+        containerizers: vec![ContainerizerKind::Mesos, ContainerizerKind::Docker],
+        docker_stop_timeout: Duration::ZERO,
     }
 }
 
@@ -176,7 +179,7 @@ impl Harness {
         assert_eq!(spawns(&out).len(), 1);
         let starting = sent(&out).pop().expect("STARTING sent");
         assert_eq!(starting.1, TaskState::Starting);
-        let out = self.ev(Event::Spawned { container_id: spec.container_id.clone(), result: Ok(Some(4242)) });
+        let out = self.ev(Event::Spawned { container_id: spec.container_id.clone(), result: Ok(Started::pid(4242)) });
         assert!(sent(&out).is_empty(), "RUNNING waits for the ack of STARTING");
         (spec.container_id, starting.2)
     }
@@ -542,7 +545,7 @@ fn checkpointing_framework_writes_intent_before_acting() {
     let out = h.run(framework("F", true, &[]), task("t2", "x"));
     assert!(!checkpoints(&out).iter().any(|c| matches!(c, Checkpoint::Framework { .. })));
     // Terminal and acknowledged: the run is removed.
-    let out = h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(None) });
+    let out = h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(Started::default()) });
     let running = sent(&out).pop().expect("RUNNING is the head now").2;
     let out = h.ev(exited(&cid, Termination::Exited(1)));
     assert!(sent(&out).is_empty());
@@ -886,7 +889,7 @@ fn kill_between_spawn_and_spawned_skips_running() {
         sent(&h.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) })).pop().expect("starting").2;
     let out = h.kill("F", "t1", None);
     assert_eq!(signals(&out), vec![KillSignal::Term]);
-    h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(Some(1)) });
+    h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(Started::pid(1)) });
     h.ev(exited(&cid, Termination::Signaled(15)));
     let s = sent(&h.ack("F", "t1", &starting)).pop().expect("next");
     assert_eq!(s.1, TaskState::Killed);
@@ -1053,7 +1056,7 @@ impl Harness {
         let cid = spec.container_id.clone();
         let starting =
             sent(&self.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) })).pop().expect("STARTING sent");
-        let out = self.ev(Event::Spawned { container_id: cid.clone(), result: Ok(Some(4242)) });
+        let out = self.ev(Event::Spawned { container_id: cid.clone(), result: Ok(Started::pid(4242)) });
         let first = health_checks(&out).first().map(|c| c.1);
         let out = self.ack(fw_id.as_str(), &task_id, &starting.2);
         let running = sent(&out).pop().expect("RUNNING sent");
@@ -1140,7 +1143,7 @@ fn command_checks_start_with_the_task_when_there_is_no_delay_and_run_in_its_sand
     let spec = prepares(&h.run(framework("F", false, &[]), checked_task("t1", check))).pop().expect("prepare");
     let cid = spec.container_id.clone();
     h.ev(Event::Prepared { container_id: cid.clone(), result: Ok(()) });
-    let out = h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(None) });
+    let out = h.ev(Event::Spawned { container_id: cid.clone(), result: Ok(Started::default()) });
     let checks = health_checks(&out);
     assert_eq!(checks.len(), 1, "no delay: the first check starts with the task");
     let (_, _, probe, timeout) = checks[0].clone();

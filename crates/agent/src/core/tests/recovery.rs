@@ -21,6 +21,8 @@ pub(super) fn recovered(
         info: task(task_id, "sleep 30"),
         records,
         process,
+        containerizer: ContainerizerKind::Mesos,
+        addresses: Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! that assert on the commands (`engine`), and a simulation against a tiny master (`sim`).
 
 mod constraints;
+mod docker;
 mod engine;
 mod health;
 mod reconciliation;
