@@ -321,8 +321,16 @@ async fn while_zookeeper_is_down_tasks_keep_running_and_a_leader_resumes_when_it
 
     zk.restart(0).expect("ZooKeeper back");
     let leader = pair.leader(&[0, 1]).await;
-    let (_, app) = pair.schedulers[leader].get("/v2/apps/steady").await;
-    assert_eq!(running_tasks(&app), ids, "the same tasks");
+    // The same tasks (an update that came while ZooKeeper went away is learnt again from the
+    // reconciliation), none replaced.
+    eventually(TIMEOUT, "the same tasks running", || async {
+        let (_, app) = pair.schedulers[leader].get("/v2/apps/steady").await;
+        let tasks: BTreeSet<String> =
+            app["app"]["tasks"].as_array()?.iter().filter_map(|t| t["id"].as_str().map(str::to_string)).collect();
+        assert!(tasks.is_subset(&ids), "a task was replaced: {tasks:?} vs {ids:?}");
+        (running_tasks(&app) == ids).then_some(())
+    })
+    .await;
     // And it acts again: a scale-up launches.
     let (status, answer) =
         pair.schedulers[leader].send(Method::PUT, "/v2/apps/steady", Some(json!({"instances": 3}))).await;
