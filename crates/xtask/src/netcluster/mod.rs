@@ -266,7 +266,7 @@ impl NetCluster {
             manifest: Manifest::default(),
             spec,
         };
-        cluster.plan(&tag, &subnet)?;
+        cluster.plan(&tag, &subnet);
         // From here on, Drop (or the manifest) removes whatever was made.
         cluster.manifest.save().map_err(|e| ClusterError::Other(format!("record the cluster: {e}")))?;
         run(&["ip", "link", "add", &cluster.bridge, "type", "bridge"])?;
@@ -308,7 +308,7 @@ impl NetCluster {
     }
 
     /// Names, addresses and command lines of every machine, and the manifest.
-    fn plan(&mut self, tag: &str, subnet: &str) -> Result<()> {
+    fn plan(&mut self, tag: &str, subnet: &str) {
         let spec = &self.spec;
         let counts = [
             (Role::ZooKeeper, spec.zookeepers),
@@ -341,7 +341,6 @@ impl NetCluster {
             cgroups: nodes.iter().filter(|n| !n.cgroups_root.is_empty()).map(|n| n.cgroups_root.clone()).collect(),
             forward_rule: net::bridge_traffic_filtered(),
         };
-        Ok(())
     }
 
     fn plan_node(&self, role: Role, i: usize, tag: &str, subnet: &str) -> Node {
