@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use xtask::netcluster::{ClusterSpec, NetCluster};
+use std::time::Duration;
+use xtask::netcluster::{ClusterSpec, NetCluster, registry};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask")]
@@ -23,23 +24,67 @@ enum Task {
 
 #[derive(Debug, Subcommand)]
 enum ClusterCommand {
-    /// Build the network, start a master and the agents, and keep them running until Ctrl-C or
-    /// until standard input closes; then remove everything.
+    /// Build the network, start the machines, and keep them running until Ctrl-C, until
+    /// standard input closes, or until `cargo xtask cluster down`; then remove everything.
+    ///
+    /// Without --masters, --schedulers and --zookeepers: one master on the host side of the
+    /// bridge and the agents. With any of them: highly available, every master and scheduler a
+    /// machine of its own, contending in ZooKeeper.
     Up {
         #[arg(long, default_value_t = 3)]
         agents: usize,
-        /// Work dirs and logs (default: a new directory under /tmp).
+        /// Masters, each a machine of its own, contending in ZooKeeper (default with
+        /// --schedulers or --zookeepers: 1).
+        #[arg(long)]
+        masters: Option<usize>,
+        /// Marathon schedulers, each a machine of its own, contending in ZooKeeper.
+        #[arg(long, default_value_t = 0)]
+        schedulers: usize,
+        /// ZooKeeper servers (1, 3, 5 or 7), each a machine of its own (default with masters or
+        /// schedulers: 1).
+        #[arg(long)]
+        zookeepers: Option<usize>,
+        /// ZooKeeper session timeout of masters, agents and schedulers, in seconds: how long
+        /// after a leader dies another one is elected.
+        #[arg(long, default_value_t = 10.0)]
+        zk_session_timeout: f64,
+        /// Work dirs and logs (default: a new directory under /tmp); must not exist or be
+        /// empty. Removed with the cluster unless --keep-dir.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Keep the directory (logs, work dirs) when the cluster is removed.
+        #[arg(long)]
+        keep_dir: bool,
         /// Resources of every agent.
         #[arg(long, default_value = "cpus:2;mem:2048;disk:2048;ports:[31000-32000]")]
         resources: String,
+    },
+    /// Remove the clusters of `cargo xtask cluster up` (stopping those commands) and whatever
+    /// clusters of processes that died left behind: processes, namespaces, links, the bridge,
+    /// cgroups, directories.
+    Down {
+        /// Only the cluster in this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Task::Cluster { command: ClusterCommand::Up { agents, dir, resources } } => {
+        Task::Cluster { command: ClusterCommand::Down { dir } } => {
+            let removed = registry::take_down(dir.as_deref());
+            if removed.is_empty() {
+                println!("no cluster to take down");
+            }
+            for (tag, dir) in removed {
+                println!("removed cluster {tag} ({})", dir.display());
+            }
+            Ok(())
+        }
+        Task::Cluster {
+            command:
+                ClusterCommand::Up { agents, masters, schedulers, zookeepers, zk_session_timeout, dir, keep_dir, resources },
+        } => {
             let root = workspace_root();
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
             let status = std::process::Command::new(cargo)
@@ -50,21 +95,30 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(status.success(), "building marathon failed");
             let dir =
                 dir.unwrap_or_else(|| std::env::temp_dir().join(format!("marathon-cluster-{}", std::process::id())));
+            let empty = std::fs::read_dir(&dir).map_or(true, |mut entries| entries.next().is_none());
+            anyhow::ensure!(empty, "{} is not empty (the cluster removes its directory)", dir.display());
+            anyhow::ensure!(
+                zk_session_timeout.is_finite() && (1.0..=60.0).contains(&zk_session_timeout),
+                "--zk-session-timeout: 1 to 60 seconds (ZooKeeper's limits here)"
+            );
+            let highly_available = masters.is_some() || schedulers > 0 || zookeepers.is_some();
             let mut spec = ClusterSpec::new(agents, root.join("target/debug/marathon"), &dir);
             spec.agent_resources = resources;
-            let cluster = NetCluster::up(spec).context("bring the cluster up")?;
-            println!("master: http://{}", cluster.master_addr());
-            for node in &cluster.nodes {
-                println!(
-                    "{}: agent http://{} (netns {}, link {}, logs in {})",
-                    node.hostname,
-                    node.endpoint(),
-                    node.netns,
-                    node.host_link,
-                    dir.display()
-                );
+            spec.remove_dir = !keep_dir;
+            spec.command = true;
+            if highly_available {
+                spec.masters = masters.unwrap_or(1);
+                spec.schedulers = schedulers;
+                spec.zookeepers = zookeepers.unwrap_or(1);
+                spec.zk_session_timeout = Duration::from_secs_f64(zk_session_timeout);
             }
-            println!("press Ctrl-C or Ctrl-D to tear the cluster down");
+            let cluster = NetCluster::up(spec).context("bring the cluster up")?;
+            print_cluster(&cluster);
+            println!("logs and work dirs: {}", dir.display());
+            println!(
+                "press Ctrl-C or Ctrl-D (or run `cargo xtask cluster down` elsewhere) to tear the cluster down{}",
+                if keep_dir { "" } else { "; that removes the directory too" }
+            );
             let (done_tx, done) = std::sync::mpsc::channel::<()>();
             let on_signal = done_tx.clone();
             ctrlc::set_handler(move || {
@@ -80,6 +134,44 @@ fn main() -> anyhow::Result<()> {
             println!("cluster removed");
             Ok(())
         }
+    }
+}
+
+fn print_cluster(cluster: &NetCluster) {
+    let dir = cluster.spec.dir.display();
+    if cluster.masters.is_empty() {
+        println!("master: http://{}", cluster.master_addr());
+    } else {
+        println!("ZooKeeper: {}", cluster.zk_url(""));
+        for zk in &cluster.zookeepers {
+            println!("  {}: {} (netns {})", zk.hostname, zk.endpoint(), zk.netns);
+        }
+        let leader = cluster.leading_master();
+        println!("masters: --zk {} (agents and frameworks: --master {0})", cluster.zk_url("/mesos"));
+        for (i, m) in cluster.masters.iter().enumerate() {
+            let leading = if leader == Some(i) { ", leading" } else { "" };
+            println!("  {}: http://{} (netns {}{leading})", m.hostname, m.endpoint(), m.netns);
+        }
+    }
+    if !cluster.schedulers.is_empty() {
+        let leader = cluster.leading_scheduler();
+        println!("Marathon: --zk {} (any scheduler serves the REST API)", cluster.zk_url("/marathon"));
+        for (i, s) in cluster.schedulers.iter().enumerate() {
+            let leading = if leader == Some(i) { ", leading" } else { "" };
+            println!("  {}: http://{} (netns {}{leading})", s.hostname, s.endpoint(), s.netns);
+        }
+    }
+    for node in &cluster.nodes {
+        println!(
+            "{}: agent http://{} (netns {}, link {}, logs in {dir})",
+            node.hostname,
+            node.endpoint(),
+            node.netns,
+            node.host_link,
+        );
+    }
+    if cluster.spec.is_highly_available() {
+        println!("a shell on a machine: ip netns exec <netns> bash (its /etc/hosts names every machine)");
     }
 }
 

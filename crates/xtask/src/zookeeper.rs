@@ -15,10 +15,13 @@
 //!
 //! [`ZkLink`] puts a [`TcpProxy`] in front of every server, for one client whose link a test cuts
 //! and heals (to expire just that client's session).
+//!
+//! [`ZkOptions::hosts`] places each server in a network namespace of its own instead (its own IP,
+//! the usual ports 2181, 2888 and 3888), as `netcluster` does for its ZooKeeper machines.
 
 use crate::tcp_proxy::TcpProxy;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, Weak};
@@ -59,11 +62,27 @@ pub struct ZkOptions {
     /// Whether the transaction log is fsynced (`forceSync`). Off by default: tests need no
     /// durability across machine crashes, and fsyncs on a busy shared disk make them slow.
     pub force_sync: bool,
+    /// Where each server runs (one per server): empty for free ports on loopback.
+    pub hosts: Vec<ZkHost>,
+    /// The directory the servers' temp dir is made in (default: the system's temp dir).
+    pub parent_dir: Option<PathBuf>,
 }
+
+/// A server on a machine of its own: a network namespace (which must exist, with `ip` on one of
+/// its links) where it listens on `ip`, ports 2181 (clients), 2888 and 3888 (the ensemble).
+#[derive(Debug, Clone)]
+pub struct ZkHost {
+    pub ip: Ipv4Addr,
+    pub netns: String,
+}
+
+/// The usual ports of a server on a machine of its own.
+pub const CLIENT_PORT: u16 = 2181;
+const QUORUM_PORTS: (u16, u16) = (2888, 3888);
 
 impl ZkOptions {
     pub fn servers(servers: usize) -> ZkOptions {
-        ZkOptions { servers, force_sync: false }
+        ZkOptions { servers, force_sync: false, hosts: Vec::new(), parent_dir: None }
     }
 }
 
@@ -76,7 +95,9 @@ pub struct ZooKeeper {
 
 struct Server {
     id: usize,
-    client_port: u16,
+    client: SocketAddr,
+    /// The network namespace it runs in (none: this process's).
+    netns: Option<String>,
     dir: PathBuf,
     guard: Option<Guard>,
 }
@@ -200,33 +221,62 @@ impl ZooKeeper {
 
     fn try_start(options: &ZkOptions) -> Result<ZooKeeper> {
         let count = options.servers.max(1);
-        let base = tempfile::Builder::new().prefix("zookeeper-test-").tempdir().map_err(io("create a temp dir"))?;
-        let reserved = Reserved::take(count * 3)?;
+        if !options.hosts.is_empty() && options.hosts.len() != count {
+            return Err(ZkError::Io {
+                what: format!("{} hosts for {count} servers", options.hosts.len()),
+                source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            });
+        }
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("zookeeper-test-");
+        let base = match &options.parent_dir {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
+        }
+        .map_err(io("create a temp dir"))?;
+        // (client, quorum, election) address of each server.
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let (reserved, places): (Option<Reserved>, Vec<(SocketAddr, u16, u16)>) = if options.hosts.is_empty() {
+            let reserved = Reserved::take(count * 3)?;
+            let places = (0..count)
+                .map(|i| {
+                    (
+                        SocketAddr::new(loopback, reserved.port(3 * i)),
+                        reserved.port(3 * i + 1),
+                        reserved.port(3 * i + 2),
+                    )
+                })
+                .collect();
+            (Some(reserved), places)
+        } else {
+            let places = options
+                .hosts
+                .iter()
+                .map(|h| (SocketAddr::new(IpAddr::V4(h.ip), CLIENT_PORT), QUORUM_PORTS.0, QUORUM_PORTS.1))
+                .collect();
+            (None, places)
+        };
         let mut servers = Vec::with_capacity(count);
         let mut peers = String::new();
         if count > 1 {
-            for i in 0..count {
-                peers.push_str(&format!(
-                    "server.{}=127.0.0.1:{}:{}\n",
-                    i + 1,
-                    reserved.port(3 * i + 1),
-                    reserved.port(3 * i + 2)
-                ));
+            for (i, (client, quorum, election)) in places.iter().enumerate() {
+                peers.push_str(&format!("server.{}={}:{quorum}:{election}\n", i + 1, client.ip()));
             }
         }
-        for i in 0..count {
+        for (i, (client, _, _)) in places.iter().enumerate() {
             let id = i + 1;
             let dir = base.path().join(format!("server-{id}"));
             let data = dir.join("data");
             std::fs::create_dir_all(&data).map_err(io(format!("create {}", data.display())))?;
-            let client_port = reserved.port(3 * i);
             let config = format!(
-                "tickTime={tick}\ninitLimit=20\nsyncLimit=10\ndataDir={data}\nclientPort={client_port}\n\
-                 clientPortAddress=127.0.0.1\nmaxClientCnxns=0\nmaxSessionTimeout=60000\n\
+                "tickTime={tick}\ninitLimit=20\nsyncLimit=10\ndataDir={data}\nclientPort={port}\n\
+                 clientPortAddress={ip}\nmaxClientCnxns=0\nmaxSessionTimeout=60000\n\
                  admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat,mntr,cons\n\
                  forceSync={sync}\npreAllocSize=4096\nsnapCount=100000\nautopurge.purgeInterval=0\n{peers}",
                 tick = TICK.as_millis(),
                 data = data.display(),
+                port = client.port(),
+                ip = client.ip(),
                 sync = if options.force_sync { "yes" } else { "no" },
             );
             std::fs::write(dir.join("zoo.cfg"), config).map_err(io("write zoo.cfg"))?;
@@ -234,13 +284,15 @@ impl ZooKeeper {
             if count > 1 {
                 std::fs::write(data.join("myid"), format!("{id}\n")).map_err(io("write myid"))?;
             }
-            servers.push(Server { id, client_port, dir, guard: None });
+            let netns = options.hosts.get(i).map(|h| h.netns.clone());
+            servers.push(Server { id, client: *client, netns, dir, guard: None });
         }
         // Free the ports only now, right before the servers bind them.
         drop(reserved);
         let mut zk = ZooKeeper { servers, base };
         for i in 0..count {
-            let guard = spawn_server(&zk.servers[i].dir, zk.base.path())?;
+            let server = &zk.servers[i];
+            let guard = spawn_server(&server.dir, zk.base.path(), server.netns.as_deref())?;
             zk.servers[i].guard = Some(guard);
         }
         for i in 0..count {
@@ -254,7 +306,7 @@ impl ZooKeeper {
         let server = &self.servers[i];
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(mode) = four_letter(server.client_port, "srvr")
+            if let Some(mode) = four_letter(server.client, "srvr")
                 .and_then(|answer| answer.lines().find_map(|line| line.strip_prefix("Mode: ").map(str::to_owned)))
                 && !mode.is_empty()
             {
@@ -287,7 +339,12 @@ impl ZooKeeper {
 
     /// The client address of server `i` (0-based).
     pub fn client_addr(&self, i: usize) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.servers[i].client_port))
+        self.servers[i].client
+    }
+
+    /// The directory of every server's config, data and log (removed when dropped).
+    pub fn base_dir(&self) -> &Path {
+        self.base.path()
     }
 
     /// Every server's client address, as a connect string: `127.0.0.1:p1,127.0.0.1:p2,...`.
@@ -325,14 +382,15 @@ impl ZooKeeper {
     /// until it serves.
     pub fn restart(&mut self, i: usize) -> Result<()> {
         self.kill(i);
-        let guard = spawn_server(&self.servers[i].dir, self.base.path())?;
+        let server = &self.servers[i];
+        let guard = spawn_server(&server.dir, self.base.path(), server.netns.as_deref())?;
         self.servers[i].guard = Some(guard);
         self.wait_serving(i)
     }
 
     /// The mode server `i` reports (`standalone`, `leader`, `follower`), if it serves.
     pub fn mode(&self, i: usize) -> Option<String> {
-        four_letter(self.servers[i].client_port, "srvr")?
+        four_letter(self.servers[i].client, "srvr")?
             .lines()
             .find_map(|line| line.strip_prefix("Mode: ").map(str::to_owned))
     }
@@ -340,6 +398,12 @@ impl ZooKeeper {
     /// The last lines of server `i`'s log, for failure messages.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
         tail(&self.servers[i].dir.join("zookeeper.log"), lines)
+    }
+}
+
+impl std::fmt::Debug for ZooKeeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZooKeeper").field("servers", &self.connect_string()).field("dir", &self.base.path()).finish()
     }
 }
 
@@ -385,13 +449,22 @@ else
 fi
 "#;
 
-fn spawn_server(dir: &Path, base: &Path) -> Result<Guard> {
+/// Starts the guard (in `netns` if given: `ip netns exec` execs it, so the guard is the child).
+fn spawn_server(dir: &Path, base: &Path, netns: Option<&str>) -> Result<Guard> {
     let mut classpath = format!("{}:{JAR}", dir.display());
     for jar in LOG4J_JARS {
         classpath.push(':');
         classpath.push_str(jar);
     }
-    let mut shell = Command::new("sh")
+    let mut command = match netns {
+        Some(netns) => {
+            let mut command = Command::new("ip");
+            command.args(["netns", "exec", netns, "sh"]);
+            command
+        }
+        None => Command::new("sh"),
+    };
+    let mut shell = command
         .arg("-c")
         .arg(GUARD)
         .arg("zookeeper-guard")
@@ -431,8 +504,7 @@ fn spawn_server(dir: &Path, base: &Path) -> Result<Guard> {
 }
 
 /// Sends a four-letter command and returns the answer.
-fn four_letter(port: u16, command: &str) -> Option<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+fn four_letter(addr: SocketAddr, command: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     stream.write_all(command.as_bytes()).ok()?;
@@ -499,7 +571,7 @@ mod tests {
     fn standalone_serves_and_is_gone_after_drop() {
         let Some(zk) = ZooKeeper::start_or_skip(1, "standalone_serves_and_is_gone_after_drop") else { return };
         assert_eq!(zk.mode(0).as_deref(), Some("standalone"));
-        assert!(four_letter(zk.client_addr(0).port(), "ruok").is_some_and(|a| a == "imok"));
+        assert!(four_letter(zk.client_addr(0), "ruok").is_some_and(|a| a == "imok"));
         let pids = pids_of(&zk);
         let dir = zk.base.path().to_path_buf();
         drop(zk);
