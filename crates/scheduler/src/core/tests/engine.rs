@@ -580,6 +580,26 @@ fn revives_for_unmet_demand_are_rate_limited() {
 }
 
 #[test]
+fn a_revive_that_brings_no_offer_is_repeated() {
+    // Found by the simulation (crates/sim): a REVIVE lost on its way left the master
+    // suppressing the framework while the core believed it was not, and an app whose demand
+    // did not grow again waited for offers forever.
+    let mut h = Harness::subscribed();
+    assert!(h.put(app("/web", 1)).contains(&Command::Revive));
+    // No offer comes: the REVIVE is repeated once the interval has passed, and again after.
+    assert_eq!(h.core.next_wakeup(), Some(h.now.mono + 5 * SEC));
+    h.advance(5 * SEC);
+    assert!(h.tick().contains(&Command::Revive), "revived again");
+    h.advance(5 * SEC);
+    assert!(h.tick().contains(&Command::Revive), "and again");
+    // An offer answered it: no more repeats, the rate limit of unmet demand applies.
+    let commands = h.offer_commands(offer("o1", "agent-1", BIG));
+    assert_eq!(accepts(&commands).len(), 1);
+    h.advance(10 * SEC);
+    assert!(!h.tick().contains(&Command::Revive));
+}
+
+#[test]
 fn apps_posted_one_after_another_are_each_revived_at_once() {
     let mut h = Harness::subscribed();
     for i in 0..3 {
@@ -766,6 +786,8 @@ fn unreachable_instances_are_expunged_after_expunge_after() {
     assert_eq!(h.core.instance(&old).map(|i| i.condition), Some(Condition::UnreachableInactive));
     assert_eq!(h.core.instance(&old).and_then(|i| i.unreachable_since), Some(Timestamp::from_millis(T0 + 1_000)));
     assert_eq!(h.instances("/web").len(), 2, "replacement scheduled at once");
+    // Its REVIVE is answered (or it would be repeated before the deadline below).
+    assert_eq!(h.launch(offer("o-replacement", "agent-2", BIG)).len(), 1);
     // The expunge deadline counts from the unreachable time Mesos reported (T0 + 1 s).
     assert_eq!(h.core.next_wakeup(), Some(start().mono + 61 * SEC));
     h.advance(51 * SEC);
