@@ -391,13 +391,14 @@ impl SchedulerCore {
 
     /// A status for a task that is no current task of any instance: an expunged instance, an
     /// old incarnation, or a task this scheduler never launched. Anything that may still run is
-    /// killed.
+    /// killed, except on an unreachable agent (as upstream): such a kill cannot reach it, and
+    /// the master answers a KILL of a task it does not know with the same TASK_UNREACHABLE,
+    /// so kill and answer would chase each other. Once the agent is back, the master reports
+    /// the task's real state, and it is killed then.
     fn unknown_task_status(&mut self, status: &TaskStatus) {
         let condition = condition_from_status(status);
-        let may_run = matches!(
-            status.state,
-            TaskState::Staging | TaskState::Starting | TaskState::Running | TaskState::Killing | TaskState::Unreachable
-        );
+        let may_run =
+            matches!(status.state, TaskState::Staging | TaskState::Starting | TaskState::Running | TaskState::Killing);
         if may_run && self.connected {
             info!(task_id = %status.task_id, state = status.state.name(), "killing unknown task");
             let kill =

@@ -438,6 +438,25 @@ fn reserved_resources_keep_their_role_in_the_task() {
 }
 
 #[test]
+fn an_unknown_task_on_an_unreachable_agent_is_not_killed() {
+    // Found by the simulation (crates/sim): a KILL of a task the master does not know is
+    // answered by reconciliation, which says TASK_UNREACHABLE while its agent is marked
+    // unreachable; killing again on that answer made KILL and answer chase each other as
+    // fast as the network allows. Such a kill cannot reach the task anyway: once its agent
+    // is back, the master reports the task's real state, and the task is killed then.
+    let mut h = Harness::subscribed();
+    let mut status = TaskStatus::new(TaskId::new("ghost.instance-x._app.1"), TaskState::Unreachable);
+    status.agent_id = Some(AgentId::new("agent-9"));
+    status.reason = Some(Reason::Reconciliation);
+    status.message = Some("Reconciliation: Task is unreachable".into());
+    assert!(kills(&h.run(Event::StatusUpdate(status))).is_empty());
+    let mut back = TaskStatus::new(TaskId::new("ghost.instance-x._app.1"), TaskState::Running);
+    back.agent_id = Some(AgentId::new("agent-9"));
+    back.reason = Some(Reason::AgentReregistered);
+    assert_eq!(kills(&h.run(Event::StatusUpdate(back))), vec![TaskId::new("ghost.instance-x._app.1")]);
+}
+
+#[test]
 fn unknown_tasks_are_killed() {
     let mut h = Harness::new();
     let commands = h.subscribe();
