@@ -209,10 +209,26 @@ impl SchedulerCore {
         }
 
         // Victims stay active until their tasks are gone; only those without a task vanish now.
-        let vanishing = victims
+        let mut vanishing = victims
             .iter()
             .filter(|id| self.instances.get(id).is_some_and(|i| i.condition == Condition::Scheduled))
             .count();
+        // Instances already waiting for an offer (replacements scheduled before the upgrade,
+        // say, which took its version) launch only within maxCapacity too: beyond it, as many
+        // waiting ones as needed go now (they have no task), to be scheduled again once there
+        // is room.
+        let over = (live.len() - vanishing).saturating_sub(max_capacity);
+        if over > 0 {
+            let waiting: Vec<InstanceId> = new
+                .iter()
+                .rev()
+                .filter(|i| i.condition == Condition::Scheduled && !victims.contains(&i.id))
+                .take(over)
+                .map(|i| i.id.clone())
+                .collect();
+            vanishing += waiting.len();
+            victims.extend(waiting);
+        }
         let active_after = live.len() - vanishing;
         let launch = n.saturating_sub(new.len()).min(max_capacity.saturating_sub(active_after));
         debug!(
