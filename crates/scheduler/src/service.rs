@@ -33,8 +33,10 @@ use store::{Batch, Generation, Store, limits};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+mod calls;
 mod runner;
 
+pub use calls::redecline;
 pub(crate) use runner::CurrentStore;
 use runner::{Durable, Write, core_event};
 pub use runner::{RunningScheduler, start};

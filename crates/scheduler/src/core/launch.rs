@@ -9,6 +9,9 @@ use tracing::{debug, info, warn};
 
 impl SchedulerCore {
     pub(super) fn offers(&mut self, offers: Vec<Offer>) {
+        if self.connected && !offers.is_empty() {
+            self.offers_since_revive = true;
+        }
         let mut declined = Vec::new();
         for offer in offers {
             if !self.seen_offers.insert(&offer.id) {
@@ -269,9 +272,12 @@ impl SchedulerCore {
             .sum()
     }
 
-    /// Whether a REVIVE is owed but held back by the rate limit.
+    /// Whether a REVIVE is owed but held back by the rate limit, or the last one may have to
+    /// be repeated (no offer came since).
     pub(super) fn revive_pending(&self) -> bool {
-        (self.suppressed || self.revive_wanted) && !self.demand_met_since_revive && self.launchable_count() > 0
+        let owed = (self.suppressed || self.revive_wanted) && !self.demand_met_since_revive;
+        let unanswered = self.last_revive.is_some() && !self.offers_since_revive;
+        (owed || unanswered) && self.launchable_count() > 0
     }
 
     /// REVIVE when instances became launchable, SUPPRESS when nothing waits for offers.
@@ -282,12 +288,21 @@ impl SchedulerCore {
     /// launched, new demand (a new app, a scale-up, a task to replace) is revived at once: such
     /// revives are bounded by the launches they lead to, and waiting would add the whole
     /// interval to every launch that follows another.
+    ///
+    /// A REVIVE that brought no offer within the interval while instances still wait is sent
+    /// again (upstream repeats revives too, `--revive_offers_repetitions`): the call may have
+    /// been lost, and the master would then go on suppressing offers for good.
     pub(super) fn update_offer_interest(&mut self) {
         if !self.connected {
             return;
         }
         let launchable = self.launchable_count();
         if launchable > self.launchable_before {
+            self.revive_wanted = true;
+        }
+        let unanswered = !self.offers_since_revive
+            && self.last_revive.is_some_and(|at| self.now.mono >= at + self.config.min_revive_offers_interval);
+        if launchable > 0 && unanswered {
             self.revive_wanted = true;
         }
         self.launchable_before = launchable;
@@ -307,6 +322,7 @@ impl SchedulerCore {
                 self.suppressed = false;
                 self.revive_wanted = false;
                 self.demand_met_since_revive = false;
+                self.offers_since_revive = false;
                 self.last_revive = Some(self.now.mono);
             }
         } else {

@@ -209,10 +209,26 @@ impl SchedulerCore {
         }
 
         // Victims stay active until their tasks are gone; only those without a task vanish now.
-        let vanishing = victims
+        let mut vanishing = victims
             .iter()
             .filter(|id| self.instances.get(id).is_some_and(|i| i.condition == Condition::Scheduled))
             .count();
+        // Instances already waiting for an offer (replacements scheduled before the upgrade,
+        // say, which took its version) launch only within maxCapacity too: beyond it, as many
+        // waiting ones as needed go now (they have no task), to be scheduled again once there
+        // is room.
+        let over = (live.len() - vanishing).saturating_sub(max_capacity);
+        if over > 0 {
+            let waiting: Vec<InstanceId> = new
+                .iter()
+                .rev()
+                .filter(|i| i.condition == Condition::Scheduled && !victims.contains(&i.id))
+                .take(over)
+                .map(|i| i.id.clone())
+                .collect();
+            vanishing += waiting.len();
+            victims.extend(waiting);
+        }
         let active_after = live.len() - vanishing;
         let launch = n.saturating_sub(new.len()).min(max_capacity.saturating_sub(active_after));
         debug!(
@@ -394,13 +410,14 @@ impl SchedulerCore {
 
     /// A status for a task that is no current task of any instance: an expunged instance, an
     /// old incarnation, or a task this scheduler never launched. Anything that may still run is
-    /// killed.
+    /// killed, except on an unreachable agent (as upstream): such a kill cannot reach it, and
+    /// the master answers a KILL of a task it does not know with the same TASK_UNREACHABLE,
+    /// so kill and answer would chase each other. Once the agent is back, the master reports
+    /// the task's real state, and it is killed then.
     fn unknown_task_status(&mut self, status: &TaskStatus) {
         let condition = condition_from_status(status);
-        let may_run = matches!(
-            status.state,
-            TaskState::Staging | TaskState::Starting | TaskState::Running | TaskState::Killing | TaskState::Unreachable
-        );
+        let may_run =
+            matches!(status.state, TaskState::Staging | TaskState::Starting | TaskState::Running | TaskState::Killing);
         if may_run && self.connected {
             info!(task_id = %status.task_id, state = status.state.name(), "killing unknown task");
             let kill =

@@ -527,6 +527,9 @@ pub struct SchedulerCore {
     last_revive: Option<Duration>,
     /// Whether nothing was left to launch at some point since the last REVIVE.
     demand_met_since_revive: bool,
+    /// Whether an offer arrived since the last REVIVE (one that brings none may have been
+    /// lost on its way: it is repeated).
+    offers_since_revive: bool,
     launchable_before: usize,
     seen_offers: SeenOffers,
     pending_accepts: PendingAccepts,
@@ -568,6 +571,7 @@ impl SchedulerCore {
             revive_wanted: false,
             last_revive: None,
             demand_met_since_revive: true,
+            offers_since_revive: false,
             launchable_before: 0,
             seen_offers: SeenOffers::default(),
             pending_accepts: PendingAccepts::default(),

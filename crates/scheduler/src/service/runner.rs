@@ -535,13 +535,40 @@ pub(super) fn core_event(event: mesos_client::ClientEvent) -> Option<Event> {
     }
 }
 
-/// Sends calls to the master one after another, in the order the core decided them.
+/// Tries of the DECLINE that repairs a failed ACCEPT or DECLINE, one [`REDECLINE_DELAY`] apart.
+const REDECLINE_TRIES: u32 = 5;
+const REDECLINE_DELAY: Duration = Duration::from_secs(1);
+
+/// Sends calls to the master one after another, in the order the core decided them. Lost calls
+/// are repaired by the core's retries and reconciliation, except an ACCEPT or DECLINE that
+/// failed on its way: its offers are declined (again) by [`redecline`], in the background.
 async fn send_calls(client: mesos_client::SchedulerClient, mut calls: mpsc::UnboundedReceiver<Call>) {
     while let Some(call) = calls.recv().await {
         let kind = call.kind;
-        if let Err(e) = client.call(call).await {
-            // Lost calls are repaired by the core's retries and reconciliation.
-            warn!(?kind, error = %e, "call failed");
+        let repair = redecline(&call);
+        match client.call(call).await {
+            Ok(()) => {}
+            Err(e @ mesos_client::CallError::Http(_)) => {
+                warn!(?kind, error = %e, "call failed");
+                if let Some(decline) = repair {
+                    tokio::spawn(send_redecline(client.clone(), decline));
+                }
+            }
+            // Refused: the master had it; not subscribed: the offers went with the subscription.
+            Err(e) => warn!(?kind, error = %e, "call failed"),
+        }
+    }
+}
+
+/// Sends the DECLINE that repairs a failed call until the master gets it.
+async fn send_redecline(client: mesos_client::SchedulerClient, decline: Call) {
+    for _ in 0..REDECLINE_TRIES {
+        tokio::time::sleep(REDECLINE_DELAY).await;
+        match client.call(decline.clone()).await {
+            Err(mesos_client::CallError::Http(e)) => {
+                warn!(error = %e, "the DECLINE repairing a failed call failed too")
+            }
+            _ => return,
         }
     }
 }

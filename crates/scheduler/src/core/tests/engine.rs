@@ -438,6 +438,25 @@ fn reserved_resources_keep_their_role_in_the_task() {
 }
 
 #[test]
+fn an_unknown_task_on_an_unreachable_agent_is_not_killed() {
+    // Found by the simulation (crates/sim): a KILL of a task the master does not know is
+    // answered by reconciliation, which says TASK_UNREACHABLE while its agent is marked
+    // unreachable; killing again on that answer made KILL and answer chase each other as
+    // fast as the network allows. Such a kill cannot reach the task anyway: once its agent
+    // is back, the master reports the task's real state, and the task is killed then.
+    let mut h = Harness::subscribed();
+    let mut status = TaskStatus::new(TaskId::new("ghost.instance-x._app.1"), TaskState::Unreachable);
+    status.agent_id = Some(AgentId::new("agent-9"));
+    status.reason = Some(Reason::Reconciliation);
+    status.message = Some("Reconciliation: Task is unreachable".into());
+    assert!(kills(&h.run(Event::StatusUpdate(status))).is_empty());
+    let mut back = TaskStatus::new(TaskId::new("ghost.instance-x._app.1"), TaskState::Running);
+    back.agent_id = Some(AgentId::new("agent-9"));
+    back.reason = Some(Reason::AgentReregistered);
+    assert_eq!(kills(&h.run(Event::StatusUpdate(back))), vec![TaskId::new("ghost.instance-x._app.1")]);
+}
+
+#[test]
 fn unknown_tasks_are_killed() {
     let mut h = Harness::new();
     let commands = h.subscribe();
@@ -577,6 +596,26 @@ fn revives_for_unmet_demand_are_rate_limited() {
     assert_eq!(h.core.next_wakeup(), Some(h.now.mono + 4 * SEC));
     h.advance(4 * SEC);
     assert!(h.tick().contains(&Command::Revive));
+}
+
+#[test]
+fn a_revive_that_brings_no_offer_is_repeated() {
+    // Found by the simulation (crates/sim): a REVIVE lost on its way left the master
+    // suppressing the framework while the core believed it was not, and an app whose demand
+    // did not grow again waited for offers forever.
+    let mut h = Harness::subscribed();
+    assert!(h.put(app("/web", 1)).contains(&Command::Revive));
+    // No offer comes: the REVIVE is repeated once the interval has passed, and again after.
+    assert_eq!(h.core.next_wakeup(), Some(h.now.mono + 5 * SEC));
+    h.advance(5 * SEC);
+    assert!(h.tick().contains(&Command::Revive), "revived again");
+    h.advance(5 * SEC);
+    assert!(h.tick().contains(&Command::Revive), "and again");
+    // An offer answered it: no more repeats, the rate limit of unmet demand applies.
+    let commands = h.offer_commands(offer("o1", "agent-1", BIG));
+    assert_eq!(accepts(&commands).len(), 1);
+    h.advance(10 * SEC);
+    assert!(!h.tick().contains(&Command::Revive));
 }
 
 #[test]
@@ -766,6 +805,8 @@ fn unreachable_instances_are_expunged_after_expunge_after() {
     assert_eq!(h.core.instance(&old).map(|i| i.condition), Some(Condition::UnreachableInactive));
     assert_eq!(h.core.instance(&old).and_then(|i| i.unreachable_since), Some(Timestamp::from_millis(T0 + 1_000)));
     assert_eq!(h.instances("/web").len(), 2, "replacement scheduled at once");
+    // Its REVIVE is answered (or it would be repeated before the deadline below).
+    assert_eq!(h.launch(offer("o-replacement", "agent-2", BIG)).len(), 1);
     // The expunge deadline counts from the unreachable time Mesos reported (T0 + 1 s).
     assert_eq!(h.core.next_wakeup(), Some(start().mono + 61 * SEC));
     h.advance(51 * SEC);

@@ -332,3 +332,46 @@ fn a_new_instance_not_yet_reported_healthy_holds_the_next_kill_back() {
     assert!(kills(&r.h.health_update(&task, false)).is_empty(), "unhealthy holds the kill back");
     assert_eq!(kills(&r.h.health_update(&task, true)).len(), 1, "healthy: the next old instance goes");
 }
+
+/// Found by the simulation (crates/sim): replacements scheduled for unreachable instances
+/// take the new version when an upgrade starts (here while the scheduler is disconnected, so
+/// the upgrade's kills wait for the reconciliation); when the old instances come back, all of
+/// them are active again, and the replacements must not launch beyond maxCapacity.
+#[test]
+fn instances_waiting_when_an_upgrade_starts_launch_only_within_max_capacity() {
+    let mut spec = app("/web", 2);
+    spec.unreachable_strategy =
+        UnreachableStrategy::Enabled { inactive_after: Duration::ZERO, expunge_after: 600 * SEC };
+    // minHealthy 1, maxCapacity 3.
+    spec.upgrade_strategy = UpgradeStrategy { minimum_health_capacity: 0.5, maximum_over_capacity: 0.5 };
+    let mut h = Harness::with_app(spec);
+    let old = h.launch_running("o-setup");
+    assert_eq!(old.len(), 2);
+    for task in &old {
+        let mut status = TaskStatus::new(task.clone(), TaskState::Unreachable);
+        status.agent_id = Some(AgentId::new("agent-1"));
+        status.reason = Some(Reason::AgentRemoved);
+        h.run(Event::StatusUpdate(status));
+    }
+    assert_eq!(h.instances("/web").len(), 4, "two inactive, two replacements waiting");
+    // The upgrade starts while the scheduler is disconnected: the waiting replacements are
+    // instances of the new version now.
+    h.run(Event::Disconnected);
+    let mut v2 = h.core.app(&AppId::new("/web")).cloned().expect("app");
+    h.advance(SEC);
+    v2.version = h.now.wall;
+    v2.command = CommandSpec::Shell("sleep 2000".into());
+    h.put(v2);
+    // Subscribed again, the master says the old instances run: four are active or waiting.
+    h.subscribe();
+    for task in &old {
+        let mut status = TaskStatus::new(task.clone(), TaskState::Running);
+        status.agent_id = Some(AgentId::new("agent-1"));
+        status.reason = Some(Reason::Reconciliation);
+        h.run(Event::StatusUpdate(status));
+    }
+    assert!(h.core.is_reconciled());
+    let launched = h.launch(offer("o-new", "agent-2", BIG));
+    let with_task = h.instances("/web").iter().filter(|i| i.task.is_some() && !i.condition.is_terminal()).count();
+    assert!(with_task <= 3, "{} launched: {with_task} instances with a task, maxCapacity 3", launched.len());
+}
