@@ -12,8 +12,8 @@
 use crate::env::{Env, Ev, agent_now};
 use crate::net::{Answer, Msg, Node, Sid};
 use agent::core::{
-    AgentCore, Checkpoint, Command, CoreConfig, Event, ExitInfo, KillSignal, RecoveredProcess, RecoveredTask, Recovery,
-    RunPath, Termination, UpdateRecord,
+    AgentCore, Checkpoint, Command, ContainerizerKind, CoreConfig, Event, ExitInfo, KillSignal, RecoveredProcess,
+    RecoveredTask, Recovery, RunPath, Started, Termination, UpdateRecord,
 };
 use agent::paths::Layout;
 use mesos_api::agent::{AgentCall, AgentEvent, StatusUpdate};
@@ -46,6 +46,8 @@ fn config(idx: usize, ha: bool, seed: u64) -> CoreConfig {
         ip: format!("10.0.0.{}", idx + 1),
         layout: Layout::new(format!("/sim/agent{idx}")),
         default_kill_grace: Duration::from_secs(2),
+        containerizers: vec![ContainerizerKind::Mesos],
+        docker_stop_timeout: Duration::ZERO,
         executor_shutdown_grace: Duration::from_secs(3),
         update_retry_min: Duration::from_secs(1),
         update_retry_max: Duration::from_secs(20),
@@ -77,6 +79,7 @@ pub(crate) struct LiveTask {
     pub(crate) run: RunPath,
     pub(crate) info: TaskInfo,
     pub(crate) records: Vec<UpdateRecord>,
+    pub(crate) containerizer: ContainerizerKind,
 }
 
 /// The agent's work dir as recovery reads it: the replayed checkpoint log and the agent id.
@@ -105,9 +108,14 @@ impl Disk {
                 let id = info.id.clone().unwrap_or_default();
                 self.frameworks.insert((agent_id.clone(), id), (**info).clone());
             }
-            Checkpoint::Task { run, info } => {
-                self.tasks
-                    .insert(run_key(run), LiveTask { run: run.clone(), info: (**info).clone(), records: Vec::new() });
+            Checkpoint::Task { run, info, containerizer } => {
+                let task = LiveTask {
+                    run: run.clone(),
+                    info: (**info).clone(),
+                    records: Vec::new(),
+                    containerizer: *containerizer,
+                };
+                self.tasks.insert(run_key(run), task);
             }
             Checkpoint::Record { run, record } => {
                 if let Some(t) = self.tasks.get_mut(&run_key(run)) {
@@ -313,6 +321,8 @@ impl AgentNode {
                     info: t.info.clone(),
                     records: t.records.clone(),
                     process,
+                    containerizer: t.containerizer,
+                    addresses: Vec::new(),
                 });
             }
         }
@@ -697,7 +707,10 @@ impl AgentNode {
             ProcState::Exited(exit) => Some(exit),
             _ => None,
         };
-        let mut events = vec![Event::Spawned { container_id: cid.to_string(), result: Ok(Some(pid)) }];
+        let mut events = vec![Event::Spawned {
+            container_id: cid.to_string(),
+            result: Ok(Started { pid: Some(pid), addresses: Vec::new() }),
+        }];
         if let Some(exit) = exited {
             events.push(Event::Exited { container_id: cid.to_string(), exit });
         }
