@@ -96,6 +96,10 @@ pub struct AgentFlags {
     /// `--containerizers` and the Docker containerizer's flags.
     #[command(flatten)]
     pub containerizers: crate::containerizers::ContainerizerFlags,
+
+    /// Connection limits of the agent's HTTP server.
+    #[command(flatten)]
+    pub http: httpd::HttpLimitFlags,
 }
 
 impl AgentFlags {
@@ -122,6 +126,7 @@ impl AgentFlags {
             disk_watch_interval: Duration::from_secs(60),
             hollow: false,
             containerizers: Default::default(),
+            http: Default::default(),
         }
     }
 
@@ -269,7 +274,7 @@ pub fn parse_master(text: &str) -> Result<MasterLocation, FlagError> {
             .map(MasterLocation::ZooKeeper)
             .map_err(|e| FlagError::MasterZk(e.to_string()));
     }
-    let t = t.strip_prefix("http://").unwrap_or(t);
+    let t = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://")).unwrap_or(t);
     let t = t.trim_end_matches('/');
     match t.rsplit_once(':') {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {

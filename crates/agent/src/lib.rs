@@ -217,6 +217,10 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         None
     };
 
+    let ssl = httpd::tls::LibprocessSsl::from_env().map_err(|e| AgentError::Client(e.to_string()))?;
+    let tls_server = ssl.server_config().map_err(|e| AgentError::Client(e.to_string()))?;
+    let tls_client = ssl.client_config().map_err(|e| AgentError::Client(e.to_string()))?;
+    let limits = httpd::Limits::from_flags(&flags.http);
     let addr = SocketAddr::new(flags.ip, flags.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -241,10 +245,12 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     };
     let docker = start_docker(&flags.containerizers, &work_dir, &host, &layout, &mut recovery).await?;
 
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| AgentError::Client(e.to_string()))?;
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+    let http = match &tls_client {
+        Some(tls) => http.tls_backend_preconfigured(rustls::ClientConfig::clone(tls)),
+        None => http,
+    };
+    let http = http.build().map_err(|e| AgentError::Client(e.to_string()))?;
     let health_http = health::http_client().map_err(AgentError::Client)?;
     let cfg = CoreConfig {
         master: master.clone(),
@@ -283,7 +289,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         store,
         containers,
         docker,
-        master: link::MasterClient::new(http.clone(), master.as_deref().unwrap_or_default()),
+        master: link::MasterClient::new(http.clone(), master.as_deref().unwrap_or_default(), tls_client),
         http,
         health_http,
         base_env: Arc::new(
@@ -334,9 +340,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
                 }
             }
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stopped).await {
-            warn!(error = %e, "the agent's HTTP server failed");
-        }
+        httpd::serve(listener, app, limits, tls_server, stopped).await;
     });
     info!(%local_addr, master = %flags.master, %endpoint, "agent started");
     Ok(RunningAgent { local_addr, stop: stop_tx, runtime, server, snapshot: snapshot_rx })

@@ -33,16 +33,20 @@ pub struct MasterClient {
     master: Arc<RwLock<String>>,
     calls: Arc<Poster>,
     pongs: Arc<Poster>,
+    /// `https` with TLS (`LIBPROCESS_SSL_ENABLED`), else `http`.
+    scheme: &'static str,
 }
 
 impl MasterClient {
-    /// `master` is `host:port` (empty until one is known).
-    pub fn new(client: reqwest::Client, master: &str) -> Self {
+    /// `master` is `host:port` (empty until one is known); `tls`: calls over TLS (`client`
+    /// must be configured alike).
+    pub fn new(client: reqwest::Client, master: &str, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
         Self {
             client,
             master: Arc::new(RwLock::new(master.to_string())),
-            calls: Arc::new(Poster::new(AGENT_API_PATH, CALL_TIMEOUT)),
-            pongs: Arc::new(Poster::new(AGENT_API_PATH, CALL_TIMEOUT)),
+            calls: Arc::new(Poster::with_tls(AGENT_API_PATH, CALL_TIMEOUT, tls.clone())),
+            pongs: Arc::new(Poster::with_tls(AGENT_API_PATH, CALL_TIMEOUT, tls.clone())),
+            scheme: if tls.is_some() { "https" } else { "http" },
         }
     }
 
@@ -98,7 +102,7 @@ impl MasterClient {
         let call = AgentCall::Register { register: register.clone() };
         let request = self
             .client
-            .post(format!("http://{master}{AGENT_API_PATH}"))
+            .post(format!("{}://{master}{AGENT_API_PATH}", self.scheme))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(mesos_api::json::to_ascii_vec(&call))

@@ -101,6 +101,8 @@ pub struct MasterFlags {
         env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK"
     )]
     pub max_completed_tasks_per_framework: usize,
+    #[command(flatten)]
+    pub http: httpd::HttpLimitFlags,
 }
 
 impl MasterFlags {
@@ -123,6 +125,7 @@ impl MasterFlags {
             offer_timeout: None,
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
+            http: httpd::HttpLimitFlags::default(),
         }
     }
 
@@ -238,6 +241,9 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
     }
     // A sole master loads its registry now: one it cannot read stops it from starting.
     let recovered = if zk.is_none() { Some(store.load()?) } else { None };
+    let ssl = httpd::tls::LibprocessSsl::from_env().map_err(|e| MasterError::Flags(e.to_string()))?;
+    let tls = ssl.server_config().map_err(|e| MasterError::Flags(e.to_string()))?;
+    let limits = httpd::Limits::from_flags(&flags.http);
     let addr = SocketAddr::new(flags.ip, flags.port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| MasterError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(|source| MasterError::Bind { addr, source })?;
@@ -276,12 +282,8 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
     }
     let driver = tokio::spawn(driver.run(rx));
     let app = crate::http::router(Shared { tx: tx.clone(), gate });
-    let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "master HTTP server stopped");
-        }
-    });
-    tracing::info!(%addr, "master listening");
+    let server = tokio::spawn(httpd::serve(listener, app, limits, tls, std::future::pending()));
+    tracing::info!(%addr, scheme = ssl.scheme(), "master listening");
     Ok(RunningMaster { addr, tx, server, driver })
 }
 

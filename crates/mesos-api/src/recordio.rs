@@ -110,6 +110,15 @@ mod tests {
         assert_eq!(Decoder::new().feed(&[b'1'; 30]), Err(DecodeError::BadLength));
     }
 
+    #[test]
+    fn a_ten_gigabyte_length_is_refused_before_anything_is_allocated() {
+        let mut dec = Decoder::new();
+        assert_eq!(dec.feed(b"10737418240\n{"), Err(DecodeError::TooLarge(10_737_418_240)));
+        assert!(dec.buf.capacity() < 1024, "the decoder reserved {} bytes", dec.buf.capacity());
+        // Poisoned: the stream cannot be resynchronised.
+        assert!(dec.feed(b"2\n{}").is_err());
+    }
+
     proptest! {
         #[test]
         fn any_split_of_a_stream_gives_the_same_records(

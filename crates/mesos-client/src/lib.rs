@@ -47,6 +47,9 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// Session timeout of the ZooKeeper master detector (with a `zk://` master).
     pub zk_session_timeout: Duration,
+    /// TLS to the master (`https`), e.g. from `LIBPROCESS_SSL_*` (`httpd::tls::LibprocessSsl`);
+    /// `None`: plain HTTP.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl ClientConfig {
@@ -56,6 +59,7 @@ impl ClientConfig {
             framework_info,
             max_backoff: Duration::from_secs(5),
             zk_session_timeout: coordination::session::DEFAULT_SESSION_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -79,7 +83,9 @@ impl MasterSource {
                 Err(e) => MasterSource::Invalid(e.to_string()),
             };
         }
-        MasterSource::Fixed(text.trim_start_matches("http://").trim_end_matches('/').to_string())
+        MasterSource::Fixed(
+            text.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/').to_string(),
+        )
     }
 }
 
@@ -113,7 +119,12 @@ pub struct SchedulerClient {
 
 /// Starts the subscription task.
 pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<ClientEvent>) {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap_or_default();
+    let http = reqwest::Client::builder().tcp_nodelay(true);
+    let http = match &config.tls {
+        Some(tls) => http.tls_backend_preconfigured(rustls::ClientConfig::clone(tls)),
+        None => http,
+    };
+    let http = http.build().unwrap_or_default();
     let (master, detector) = match MasterSource::parse(&config.master) {
         MasterSource::Fixed(master) => (master, None),
         MasterSource::ZooKeeper(url) => {
@@ -128,9 +139,10 @@ pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<
     let framework_id = config.framework_info.id.clone().filter(|id| !id.value.is_empty());
     let (session_tx, session) = watch::channel(Session { master, framework_id, stream_id: None });
     let (events_tx, events) = mpsc::unbounded_channel();
+    let tls = config.tls.clone();
     let connection = Connection { http: http.clone(), config, session: session_tx, events: events_tx, detector };
     let task = tokio::spawn(connection.run()).abort_handle();
-    let calls = std::sync::Arc::new(poster::Poster::new("/api/v1/scheduler", CALL_TIMEOUT));
+    let calls = std::sync::Arc::new(poster::Poster::with_tls("/api/v1/scheduler", CALL_TIMEOUT, tls));
     (SchedulerClient { calls, session, task: std::sync::Arc::new(task) }, events)
 }
 
@@ -224,6 +236,10 @@ enum Ended {
 const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 
 impl Connection {
+    fn scheme(&self) -> &'static str {
+        if self.config.tls.is_some() { "https" } else { "http" }
+    }
+
     async fn run(self) {
         let mut detected =
             Detected { leader: self.detector.as_ref().map(coordination::mesos::MasterDetector::leader), current: None };
@@ -294,7 +310,7 @@ impl Connection {
         let Ok(body) = serde_json::to_vec(&call) else { return Ended::Failed("cannot encode SUBSCRIBE".into()) };
         let response = match self
             .http
-            .post(format!("http://{}/api/v1/scheduler", session.master))
+            .post(format!("{}://{}/api/v1/scheduler", self.scheme(), session.master))
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
             .body(body)

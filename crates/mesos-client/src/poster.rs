@@ -13,6 +13,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
@@ -29,6 +30,8 @@ pub struct Poster {
     path: &'static str,
     timeout: Duration,
     connection: Mutex<Option<Connection>>,
+    /// TLS to the master; `None`: plain HTTP.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Debug)]
@@ -41,7 +44,12 @@ struct Connection {
 impl Poster {
     /// Calls to `path` (e.g. `/api/v1/scheduler`), each given `timeout` to connect and answer.
     pub fn new(path: &'static str, timeout: Duration) -> Self {
-        Self { path, timeout, connection: Mutex::new(None) }
+        Self::with_tls(path, timeout, None)
+    }
+
+    /// Calls over TLS with `tls` (plain HTTP with `None`).
+    pub fn with_tls(path: &'static str, timeout: Duration, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        Self { path, timeout, connection: Mutex::new(None), tls }
     }
 
     /// POSTs `body` (JSON) on stream `stream_id` to `master` (`host:port`) and reads the whole
@@ -57,7 +65,7 @@ impl Poster {
             let reusable = slot.as_ref().is_some_and(|c| c.master == master && !c.sender.is_closed());
             if !reusable {
                 *slot = None;
-                let connected = tokio::time::timeout(self.timeout, connect(master)).await;
+                let connected = tokio::time::timeout(self.timeout, connect(master, self.tls.as_ref())).await;
                 *slot = Some(connected.map_err(|_| self.timed_out(master))??);
             }
             let Some(connection) = slot.as_mut() else { break };
@@ -103,14 +111,45 @@ fn request(path: &'static str, master: &str, stream_id: &str, body: Vec<u8>) -> 
     request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())
 }
 
+type Handshake =
+    (SendRequest<Full<Bytes>>, std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Result<()>> + Send>>);
+
+async fn handshake<S>(stream: S) -> Result<Handshake, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    Ok((sender, Box::pin(connection)))
+}
+
+/// The TLS server name of `host:port` (`[v6]:port` too).
+pub fn server_name(address: &str) -> Result<rustls::pki_types::ServerName<'static>, String> {
+    let host = match address.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+        _ => address,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("TLS server name '{host}': {e}"))
+}
+
 /// [`mesos_api::agent::STREAM_ID_HEADER`] as `HeaderName::from_static` takes it (lower case).
 const STREAM_ID: &str = "mesos-stream-id";
 
-async fn connect(master: &str) -> Result<Connection, String> {
+async fn connect(master: &str, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Connection, String> {
     let stream = tokio::net::TcpStream::connect(master).await.map_err(|e| format!("connect {master}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+    let (sender, connection) = match tls {
+        None => handshake(stream).await?,
+        Some(tls) => {
+            let name = server_name(master)?;
+            let stream = tokio_rustls::TlsConnector::from(tls.clone())
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS with {master}: {e}"))?;
+            handshake(stream).await?
+        }
+    };
     // Drives the connection until the sender is dropped or the master closes it.
     tokio::spawn(async move {
         if let Err(e) = connection.await {

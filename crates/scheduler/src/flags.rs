@@ -156,6 +156,9 @@ pub struct SchedulerFlags {
     /// Versions kept per app and group.
     #[arg(long = "zk_max_versions", alias = "zk-max-versions", default_value_t = 50, env = "MARATHON_ZK_MAX_VERSIONS")]
     pub zk_max_versions: usize,
+    /// HTTPS, `--disable_http`, `--http_max_concurrent_requests` and connection limits.
+    #[command(flatten)]
+    pub listen: crate::listen::ListenFlags,
 }
 
 /// The event subscribers `--event_subscriber` can turn on.
@@ -197,6 +200,7 @@ impl SchedulerFlags {
             zk_session_timeout_ms: 10_000,
             zk_timeout_ms: 10_000,
             zk_max_versions: 50,
+            listen: Default::default(),
         }
     }
 

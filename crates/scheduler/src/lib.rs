@@ -14,6 +14,7 @@ pub mod deployments;
 pub mod events;
 pub mod flags;
 pub mod groups;
+pub mod listen;
 pub mod probe;
 pub mod records;
 pub mod service;

@@ -58,6 +58,8 @@ pub enum SchedulerError {
     ProbeClient(#[source] reqwest::Error),
     #[error("--zk: {0}")]
     Zk(#[from] coordination::UrlError),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// What the API shows about this scheduler (`/v2/info`, headers).

@@ -38,7 +38,12 @@ pub(crate) struct HttpMetrics {
 }
 
 /// The REST API router. On a standby, `proxy` forwards every request to the leader.
-pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore, proxy: proxy::LeaderProxy) -> Router {
+pub(crate) fn router(
+    service: ServiceHandle,
+    store: crate::service::CurrentStore,
+    proxy: proxy::LeaderProxy,
+    limit: Option<crate::listen::ConcurrencyLimit>,
+) -> Router {
     let metrics = Arc::new(HttpMetrics::default());
     let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone() };
     let leader_of = proxy.clone();
@@ -89,6 +94,7 @@ pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore
                 response
             }
         }))
+        .layer(axum::middleware::from_fn_with_state(limit, crate::listen::limit_concurrency))
 }
 
 /// Request bodies are JSON (upstream's resources consume `application/json` only): a body of any

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 /// A running scheduler: its API address and the tasks behind it.
 pub struct RunningScheduler {
     addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
     server: tokio::task::JoinHandle<()>,
     supervisor: tokio::task::JoinHandle<Result<(), SchedulerError>>,
 }
@@ -28,6 +29,11 @@ pub struct RunningScheduler {
 impl RunningScheduler {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The HTTPS port's address (with `--https_port`).
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// Runs until the scheduler fails (it does not stop on its own otherwise).
@@ -54,6 +60,8 @@ struct Shared {
     info: Arc<ServiceInfo>,
     bus: EventBus,
     probe_http: reqwest::Client,
+    /// TLS to the master (`LIBPROCESS_SSL_*`, as upstream's Mesos library reads them).
+    mesos_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The store the REST API reads versions from: the current incarnation's (none while the
@@ -108,9 +116,39 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
     let zk = flags.zk.as_deref().map(coordination::ZkUrl::from_flag).transpose()?;
     let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
-    let addr = SocketAddr::new(flags.http_address, flags.http_port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| SchedulerError::Bind { addr, source })?;
+    let ssl = httpd::tls::LibprocessSsl::from_env().map_err(|e| SchedulerError::Tls(e.to_string()))?;
+    let mesos_tls = ssl.client_config().map_err(|e| SchedulerError::Tls(e.to_string()))?;
+    let https_tls = flags.listen.tls().map_err(SchedulerError::Tls)?;
+    let limits = httpd::Limits::from_flags(&flags.listen.limits);
+    let mut listeners = Vec::new();
+    if !flags.listen.disable_http {
+        let addr = SocketAddr::new(flags.http_address, flags.http_port);
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
+        listeners.push((listener, None));
+    }
+    if let (Some(port), Some(tls)) = (flags.listen.https_port, &https_tls) {
+        let addr = SocketAddr::new(flags.listen.https_address, port);
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
+        listeners.push((listener, Some(tls.clone())));
+    }
+    let local = |l: &tokio::net::TcpListener| {
+        l.local_addr().map_err(|source| SchedulerError::Bind {
+            addr: SocketAddr::new(flags.http_address, flags.http_port),
+            source,
+        })
+    };
+    let https_addr = match listeners.iter().find(|(_, tls)| tls.is_some()) {
+        Some((l, _)) => Some(local(l)?),
+        None => None,
+    };
+    // The address advertised (leader election, `X-Marathon-Leader`): HTTP's, or HTTPS' when
+    // HTTP is disabled.
+    let addr = match listeners.first() {
+        Some((l, _)) => local(l)?,
+        None => return Err(SchedulerError::Tls("nothing to listen on".to_string())),
+    };
     let hostname = flags.hostname.clone().unwrap_or_else(hostname_of_this_machine);
     let advertised_ip = if flags.http_address.is_unspecified() { hostname.clone() } else { addr.ip().to_string() };
     let info = Arc::new(ServiceInfo {
@@ -128,7 +166,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         }
         _ => None,
     };
-    let shared = Shared { flags, zk, info: info.clone(), bus: bus.clone(), probe_http };
+    let shared = Shared { flags, zk, info: info.clone(), bus: bus.clone(), probe_http, mesos_tls };
 
     // Alone, the scheduler leads from the start: a store it cannot open fails the start.
     let first = match &election {
@@ -144,21 +182,23 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let supervisor = Supervisor { shared, election, requests: requests_rx, current_store, leadership };
     let supervisor = tokio::spawn(supervisor.run(first));
 
+    let limit = info.flags.listen.http_max_concurrent_requests.map(crate::listen::ConcurrencyLimit::new);
     let handle = ServiceHandle { requests: requests_tx, info, bus };
     // Reads of the version history go to the store directly (reads are not fenced).
-    let app = crate::api::router(handle, CurrentStore(store_rx), proxy);
+    let app = crate::api::router(handle, CurrentStore(store_rx), proxy, limit);
+    let mut servers = tokio::task::JoinSet::new();
+    for (listener, tls) in listeners {
+        servers.spawn(httpd::serve(listener, app.clone(), limits, tls, std::future::pending()));
+    }
     let server = tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        // Small responses and event frames go out at once (no Nagle delay).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        if let Err(e) = axum::serve(listener, app).await {
-            error!(error = %e, "REST API server failed");
-        }
+        while servers.join_next().await.is_some() {}
+        error!("REST API server stopped");
     });
+    if let Some(https) = https_addr {
+        info!(%https, "Marathon REST API listening (HTTPS)");
+    }
     info!(%addr, "Marathon REST API listening");
-    Ok(RunningScheduler { addr, server, supervisor })
+    Ok(RunningScheduler { addr, https_addr, server, supervisor })
 }
 
 /// How long a failed incarnation waits before the next one opens the store.
@@ -350,7 +390,11 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
         roles: Vec::new(),
         hostname: Some(shared.info.hostname.clone()),
         principal: None,
-        webui_url: Some(format!("http://{}", shared.info.http_address)),
+        webui_url: Some(format!(
+            "{}://{}",
+            if flags.listen.disable_http { "https" } else { "http" },
+            shared.info.http_address
+        )),
         capabilities: ["PARTITION_AWARE", "TASK_KILLING_STATE", "GPU_RESOURCES"]
             .into_iter()
             .map(|kind| Capability { kind: kind.to_string() })
@@ -358,8 +402,10 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
         labels: None,
         offer_filters: None,
     };
-    let (client, client_events) =
-        mesos_client::start(mesos_client::ClientConfig::new(flags.master.clone(), framework_info));
+    let (client, client_events) = mesos_client::start(mesos_client::ClientConfig {
+        tls: shared.mesos_tls.clone(),
+        ..mesos_client::ClientConfig::new(flags.master.clone(), framework_info)
+    });
 
     let (calls_tx, calls_rx) = mpsc::unbounded_channel();
     tokio::spawn(send_calls(client.clone(), calls_rx));
