@@ -47,6 +47,52 @@ enum Command {
         #[command(subcommand)]
         command: cli::TaskCommand,
     },
+    /// List, cancel and force-stop deployments.
+    Deployment {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+        #[command(subcommand)]
+        command: cli::DeploymentCommand,
+    },
+    /// Manage groups of apps.
+    Group {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+        #[command(subcommand)]
+        command: cli::GroupCommand,
+    },
+    /// The launch queue: waiting instances, their delays and why offers did not fit.
+    Queue {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+        #[command(subcommand)]
+        command: cli::QueueCommand,
+    },
+    /// Marathon's identity and configuration (`/v2/info`).
+    Info {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+    },
+    /// The leading scheduler; make it abdicate.
+    Leader {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+        #[command(subcommand)]
+        command: cli::LeaderCommand,
+    },
+    /// Follow Marathon's event stream, one line per event (`--json`: each event's JSON).
+    Events {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+        /// Only events of this type (repeatable), e.g. status_update_event.
+        #[arg(long = "event-type", alias = "event_type", value_name = "TYPE")]
+        event_types: Vec<String>,
+    },
+    /// Print a shell completion script (e.g. `marathon completions bash > /etc/bash_completion.d/marathon`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +193,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Local(flags) => run_local(flags).await,
         Command::App { client, command } => cli::finish(cli::app(&client, command).await),
         Command::Task { client, command } => cli::finish(cli::task(&client, command).await),
+        Command::Deployment { client, command } => cli::finish(cli::deployment(&client, command).await),
+        Command::Group { client, command } => cli::finish(cli::group(&client, command).await),
+        Command::Queue { client, command } => cli::finish(cli::queue(&client, command).await),
+        Command::Info { client } => cli::finish(cli::info(&client).await),
+        Command::Leader { client, command } => cli::finish(cli::leader(&client, command).await),
+        Command::Events { client, event_types } => cli::finish(cli::events(&client, &event_types).await),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "marathon",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }
 

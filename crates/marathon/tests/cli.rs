@@ -1,5 +1,6 @@
-//! The `marathon app|task` client commands, run as subprocesses against a real `marathon local`
-//! (master, agent and Marathon in one process) whose tasks are real `sleep` processes.
+//! The `marathon app|task|deployment|group|queue|info|leader|events` client commands, run as
+//! subprocesses against a real `marathon local` (master, agent and Marathon in one process) whose
+//! tasks are real `sleep` processes.
 
 mod common;
 
@@ -435,4 +436,177 @@ async fn errors_are_printed_to_stderr_with_a_failure_status() {
     assert!(row(&out.stdout, "/cli-idle").is_some(), "{out:#?}");
     let out = run(&["task", "list", "--url", &nowhere], &env).await.failed();
     assert!(out.stderr.contains("cannot reach Marathon"), "{out:#?}");
+}
+
+/// The `cmd` of an app, through `app show --json`.
+async fn cmd_of(local: &Local, app: &str) -> Value {
+    local.cli(&["app", "show", app, "--json"]).await.ok().json()["app"]["cmd"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_versions_and_deployments_with_the_cli() {
+    let local = Local::start().await;
+    let group = local.file(
+        "group.json",
+        r#"{"id":"/cli-g","apps":[
+            {"id":"a","cmd":"sleep 600","cpus":0.05,"mem":16,"instances":1},
+            {"id":"b","cmd":"sleep 601","cpus":0.05,"mem":16,"instances":1,"dependencies":["/cli-g/a"]}]}"#,
+    );
+
+    // group add --wait: both apps run when it returns.
+    let out = local.cli(&["group", "add", &group, "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Created group /cli-g (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("finished"), "{out:#?}");
+    let tasks = task_rows(&local.cli(&["task", "list"]).await.ok().stdout);
+    assert_eq!(tasks.iter().filter(|t| t.state == "TASK_RUNNING").count(), 2, "{tasks:#?}");
+    let out = local.cli(&["group", "list"]).await.ok();
+    assert_eq!(row(&out.stdout, "/cli-g"), Some(vec!["/cli-g", "2", "2", "-"]), "{}", out.stdout);
+    let out = local.cli(&["group", "show", "cli-g"]).await.ok();
+    assert_eq!(row(&out.stdout, "/cli-g/b"), Some(vec!["/cli-g/b", "1", "0.05", "16", "/cli-g/a"]), "{}", out.stdout);
+
+    // group scale --wait: every app doubles.
+    let out = local.cli(&["group", "scale", "/cli-g", "2", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Scaling group /cli-g by 2 (deployment "), "{out:#?}");
+    let tasks = task_rows(&local.cli(&["task", "list"]).await.ok().stdout);
+    assert_eq!(tasks.iter().filter(|t| t.state == "TASK_RUNNING").count(), 4, "{tasks:#?}");
+
+    // app update: only the fields given change; versions lists both; rollback restores the first.
+    let first_version = local.cli(&["app", "versions", "/cli-g/a", "--json"]).await.ok().json()["versions"]
+        .as_array()
+        .and_then(|v| v.last().cloned())
+        .expect("a version");
+    let change = local.file("change.json", r#"{"id":"/ignored","cmd":"sleep 700"}"#);
+    let out = local.cli(&["app", "update", "cli-g/a", &change, "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Updating /cli-g/a (deployment "), "{out:#?}");
+    assert_eq!(cmd_of(&local, "cli-g/a").await, "sleep 700");
+    let app = local.cli(&["app", "show", "cli-g/a", "--json"]).await.ok().json();
+    assert_eq!(app["app"]["instances"], 2, "the instances were kept: {app:#}");
+    let out = local.cli(&["app", "versions", "cli-g/a"]).await.ok();
+    let versions: Vec<&str> = out.stdout.lines().skip(1).map(str::trim).collect();
+    assert!(versions.len() >= 3 && versions.contains(&first_version.as_str().unwrap_or("")), "{}", out.stdout);
+    let first = first_version.as_str().expect("a version string");
+    let out = local.cli(&["app", "rollback", "cli-g/a", first, "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with(&format!("Rolling /cli-g/a back to version {first}")), "{out:#?}");
+    assert_eq!(cmd_of(&local, "cli-g/a").await, "sleep 600");
+    let out = local.cli(&["app", "rollback", "cli-g/a", "2000-01-01T00:00:00.000Z"]).await.failed();
+    assert!(out.stderr.contains("404 Not Found"), "{out:#?}");
+
+    // A deployment that cannot finish (nothing fits 100 cpus): listed, then cancelled with a
+    // rollback (the app it created goes away) or stopped where it is with --force.
+    let stuck = local.file("stuck.json", r#"{"id":"/cli-g/stuck","cmd":"sleep 600","cpus":100,"mem":16}"#);
+    let created = local.cli(&["app", "add", &stuck]).await.ok();
+    let id = created.stdout.split("(deployment ").nth(1).and_then(|s| s.strip_suffix(")\n")).expect("an id");
+    let out = local.cli(&["deployment", "list"]).await.ok();
+    let listed = row(&out.stdout, id).unwrap_or_else(|| panic!("{id} not listed:\n{}", out.stdout));
+    let listed_json = local.cli(&["deployment", "list", "--json"]).await.ok().json();
+    assert_eq!(listed_json[0]["id"], id, "{listed_json:#}");
+    let step = format!("{}/{}", listed_json[0]["currentStep"], listed_json[0]["totalSteps"]);
+    assert_eq!(listed[2], step, "{}", out.stdout);
+    let out = local.cli(&["deployment", "cancel", id, "--wait"]).await.ok();
+    assert!(out.stdout.starts_with(&format!("Rolling back deployment {id} (deployment ")), "{out:#?}");
+    let out = local.cli(&["app", "show", "cli-g/stuck"]).await.failed();
+    assert!(out.stderr.contains("does not exist"), "the rollback removed the app it created: {out:#?}");
+    let created = local.cli(&["app", "add", &stuck]).await.ok();
+    let id = created.stdout.split("(deployment ").nth(1).and_then(|s| s.strip_suffix(")\n")).expect("an id");
+    let out = local.cli(&["deployment", "cancel", id, "--force"]).await.ok();
+    assert_eq!(out.stdout, format!("Stopped deployment {id} (no rollback)\n"));
+    assert_eq!(local.cli(&["deployment", "list", "--json"]).await.ok().json(), serde_json::json!([]));
+    local.cli(&["app", "show", "cli-g/stuck"]).await.ok();
+    let out = local.cli(&["deployment", "cancel", "no-such-deployment"]).await.failed();
+    assert!(out.stderr.contains("404 Not Found"), "{out:#?}");
+
+    // group remove --wait: nothing is left.
+    let out = local.cli(&["group", "remove", "cli-g", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Removing group /cli-g (deployment "), "{out:#?}");
+    assert_eq!(task_rows(&local.cli(&["task", "list"]).await.ok().stdout), []);
+    assert_eq!(local.cli(&["app", "list", "--json"]).await.ok().json(), serde_json::json!({"apps": []}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_leader_queue_events_and_completions_with_the_cli() {
+    let local = Local::start().await;
+    let port = local.url.rsplit(':').next().expect("a port").to_string();
+
+    let out = local.cli(&["info"]).await.ok();
+    assert_eq!(row(&out.stdout, "name"), Some(vec!["name", "marathon"]), "{}", out.stdout);
+    let info = local.cli(&["info", "--json"]).await.ok().json();
+    assert!(info["frameworkId"].is_string(), "{info:#}");
+    assert!(row(&out.stdout, "marathon_config.master").is_some(), "{}", out.stdout);
+
+    let out = local.cli(&["leader", "show"]).await.ok();
+    assert!(out.stdout.trim().ends_with(&format!(":{port}")), "{out:#?}");
+    assert!(local.cli(&["leader", "show", "--json"]).await.ok().json()["leader"].is_string());
+    let out = local.cli(&["leader", "abdicate"]).await.failed();
+    assert!(
+        out.stderr.contains("400 Bad Request: Leadership can only be abdicated with high availability"),
+        "{out:#?}"
+    );
+
+    // The event stream, followed while an app is created: readable lines, then the same as JSON.
+    let mut events = tokio::process::Command::new(BIN)
+        .args(["events", "--url", &local.url])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn marathon events");
+    let mut json_events = tokio::process::Command::new(BIN)
+        .args(["events", "--json", "--event-type", "status_update_event", "--url", &local.url])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn marathon events --json");
+    let lines = |child: &mut tokio::process::Child| {
+        use tokio::io::AsyncBufReadExt;
+        tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines()
+    };
+    let (mut readable, mut raw) = (lines(&mut events), lines(&mut json_events));
+    let first = tokio::time::timeout(Duration::from_secs(10), readable.next_line()).await;
+    let first = first.expect("the first event in time").expect("read").expect("a line");
+    assert!(first.contains(" event_stream_attached "), "{first}");
+    let definition = local.file("ev.json", r#"{"id":"cli-ev","cmd":"sleep 600","cpus":0.05,"mem":16}"#);
+    local.cli(&["app", "add", &definition]).await.ok();
+    let running = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = readable.next_line().await.expect("read") {
+            if line.contains(" status_update_event app=/cli-ev ") && line.contains(" status=TASK_RUNNING") {
+                return line;
+            }
+        }
+        panic!("the event stream ended");
+    })
+    .await
+    .expect("a readable TASK_RUNNING line");
+    assert!(running.contains(" task=cli-ev."), "{running}");
+    let event: Value = tokio::time::timeout(Duration::from_secs(30), async {
+        let line = raw.next_line().await.expect("read").expect("a line");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    })
+    .await
+    .expect("a JSON status update");
+    assert_eq!(event["eventType"], "status_update_event", "only the type asked for: {event:#}");
+    assert_eq!(event["appId"], "/cli-ev");
+
+    // The queue: an app nothing can hold waits, with the reason offers did not fit; reset its
+    // delay.
+    let big = local.file("big.json", r#"{"id":"cli-big","cmd":"sleep 600","cpus":100,"mem":16}"#);
+    local.cli(&["app", "add", &big]).await.ok();
+    let waiting = eventually(Duration::from_secs(30), "the queue's reasons", || async {
+        let out = local.cli(&["queue", "list"]).await.ok();
+        let unmet = row(&out.stdout, "/cli-big").is_some_and(|r| r.iter().any(|c| c.contains("InsufficientCpus")));
+        unmet.then_some(out.stdout)
+    })
+    .await;
+    assert!(row(&waiting, "APP").is_some(), "{waiting}");
+    let queue = local.cli(&["queue", "list", "--json"]).await.ok().json();
+    assert_eq!(queue["queue"][0]["app"]["id"], "/cli-big", "{queue:#}");
+    let out = local.cli(&["queue", "reset", "cli-big"]).await.ok();
+    assert_eq!(out.stdout, "Reset the launch delay of /cli-big\n");
+    let out = local.cli(&["queue", "reset", "cli-nothing"]).await.failed();
+    assert!(out.stderr.contains("404"), "{out:#?}");
+
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], &[]).await.ok();
+        assert!(out.stdout.contains("deployment") && out.stdout.contains("rollback"), "{shell}: {out:#?}");
+    }
 }

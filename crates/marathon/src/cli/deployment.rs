@@ -1,0 +1,263 @@
+//! `marathon deployment ...`, and following a deployment (`--wait`).
+
+use super::*;
+use anyhow::bail;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeploymentCommand {
+    /// List running deployments with their current step.
+    List,
+    /// Cancel a deployment: a new deployment rolls its apps back to where they were. With
+    /// --force, stop it where it is instead (no rollback).
+    Cancel {
+        id: String,
+        /// Stop without rolling back.
+        #[arg(long)]
+        force: bool,
+        /// With a rollback: follow it until it is done.
+        #[arg(long, conflicts_with = "force")]
+        wait: bool,
+    },
+}
+
+/// Runs `marathon deployment ...`.
+pub(crate) async fn deployment(flags: &ClientFlags, command: DeploymentCommand) -> anyhow::Result<()> {
+    let api = Api::new(flags)?;
+    match command {
+        DeploymentCommand::List => {
+            let deployments = api.get("/v2/deployments").await?;
+            if flags.json {
+                return print_json(&deployments);
+            }
+            let mut t = table(&["ID", "VERSION", "STEP", "ACTIONS", "APPS"]);
+            for d in array(&deployments) {
+                let actions: Vec<String> = array(&d["currentActions"])
+                    .iter()
+                    .map(|a| format!("{} {}", text(&a["action"]), text(&a["app"])))
+                    .collect();
+                let apps: Vec<String> = array(&d["affectedApps"]).iter().map(text).collect();
+                t.add_row(vec![
+                    text(&d["id"]),
+                    text(&d["version"]),
+                    format!("{}/{}", text(&d["currentStep"]), text(&d["totalSteps"])),
+                    if actions.is_empty() { "-".into() } else { actions.join(", ") },
+                    apps.join(","),
+                ]);
+            }
+            print(t)
+        }
+        DeploymentCommand::Cancel { id, force, wait } => {
+            let path = format!("/v2/deployments/{id}{}", if force { "?force=true" } else { "" });
+            let Reply { body, deployment } = api.change(reqwest::Method::DELETE, &path, None).await?;
+            if flags.json {
+                print_json(&body)?;
+            } else if force {
+                print(format!("Stopped deployment {id} (no rollback)"))?;
+            } else {
+                print(format!("Rolling back deployment {id} (deployment {})", deployment.as_deref().unwrap_or("-")))?;
+            }
+            if wait && let Some(rollback) = deployment {
+                follow_until_gone(&api, &rollback, None).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Shows a deployment's steps until it is gone from `/v2/deployments` (for changes of several
+/// apps, such as groups), or the timeout.
+pub(super) async fn follow_until_gone(api: &Api, deployment: &str, timeout: Option<Duration>) -> anyhow::Result<()> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} step {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    loop {
+        let deployments = api.get("/v2/deployments").await?;
+        let Some(d) = array(&deployments).iter().find(|d| d["id"] == deployment) else {
+            bar.finish_and_clear();
+            eprintln!("deployment {deployment} finished");
+            return Ok(());
+        };
+        bar.set_length(d["totalSteps"].as_u64().unwrap_or(0));
+        bar.set_position(d["currentStep"].as_u64().unwrap_or(0));
+        let actions: Vec<String> =
+            array(&d["currentActions"]).iter().map(|a| format!("{} {}", text(&a["action"]), text(&a["app"]))).collect();
+        bar.set_message(actions.join(", "));
+        if let (Some(deadline), Some(timeout)) = (deadline, timeout)
+            && Instant::now() >= deadline
+        {
+            bar.abandon();
+            bail!("deployment {deployment} timed out after {}s", timeout.as_secs());
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+pub(super) fn deployment_id(result: &Value) -> Option<String> {
+    result
+        .get("deploymentId")
+        .and_then(Value::as_str)
+        .or_else(|| result.get("deployments")?.get(0)?.get("id")?.as_str())
+        .map(str::to_string)
+}
+
+/// Where an app stands against its definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Convergence {
+    wanted: u64,
+    /// Running tasks of the current configuration.
+    current: u64,
+    /// Tasks in any other state or of an older configuration (starting, being killed...).
+    other: u64,
+}
+
+impl Convergence {
+    fn of(app: &Value) -> Self {
+        let config = app["versionInfo"]["lastConfigChangeAt"].as_str().or(app["version"].as_str());
+        let (mut current, mut other) = (0, 0);
+        for task in array(&app["tasks"]) {
+            let fresh = match (config, task["version"].as_str()) {
+                // Both are Marathon's fixed-width UTC timestamps, so text order is time order.
+                (Some(config), Some(version)) => version >= config,
+                _ => true,
+            };
+            if fresh && task["state"] == "TASK_RUNNING" {
+                current += 1;
+            } else {
+                other += 1;
+            }
+        }
+        Convergence { wanted: app["instances"].as_u64().unwrap_or(0), current, other }
+    }
+
+    fn done(self) -> bool {
+        self.current == self.wanted && self.other == 0
+    }
+}
+
+/// Shows a progress bar (running instances of the current configuration) until the deployment
+/// is gone from `/v2/deployments` and the app has converged: `wanted` instances running its
+/// current configuration and nothing else, or, for a removal, no app. Fails if the app
+/// disappears (or, for a removal, comes back), if a newer deployment of the app replaces this
+/// one, or at the timeout.
+pub(super) async fn follow_deployment(
+    api: &Api,
+    app_id: &str,
+    deployment: &str,
+    removal: bool,
+    timeout: Option<Duration>,
+) -> anyhow::Result<()> {
+    let app_id = absolute(app_id);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let fail = |bar: &indicatif::ProgressBar, message: String| -> anyhow::Result<()> {
+        bar.abandon();
+        bail!("deployment {deployment} failed: {message}")
+    };
+    loop {
+        let deployments = api.get("/v2/deployments").await?;
+        let ours = array(&deployments).iter().find(|d| d["id"] == deployment);
+        // Read after the deployments, so a finished deployment is seen with the app's state
+        // after it.
+        let app = api.app(&app_id).await?;
+        let convergence = app.as_ref().map(Convergence::of);
+        if let Some(c) = convergence {
+            bar.set_length(c.wanted);
+            bar.set_position(c.current.min(c.wanted));
+        }
+        let failure = app
+            .as_ref()
+            .and_then(|a| a.get("lastTaskFailure"))
+            .filter(|f| !f.is_null())
+            .map(|f| format!("; last task failure: {} {}", text(&f["state"]), text(&f["message"])))
+            .unwrap_or_default();
+        let step = match ours {
+            Some(d) => {
+                let actions: Vec<String> = array(&d["currentActions"]).iter().map(|a| text(&a["action"])).collect();
+                format!("{} (step {}/{})", actions.join(","), text(&d["currentStep"]), text(&d["totalSteps"]))
+            }
+            None => "finished".to_string(),
+        };
+        let state = match convergence {
+            Some(c) => format!("{step}: {app_id} {} running, {} other task(s){failure}", c.current, c.other),
+            None => format!("{step}: {app_id} is gone"),
+        };
+        bar.set_message(format!("deployment {deployment}: {state}"));
+        if ours.is_none() {
+            // Our deployment is over: whether it did its job depends on the app.
+            let others: Vec<String> = app
+                .as_ref()
+                .map(|a| array(&a["deployments"]).iter().map(|d| text(&d["id"])).collect())
+                .unwrap_or_default();
+            match (removal, convergence) {
+                (true, None) => {
+                    bar.finish_and_clear();
+                    eprintln!("deployment {deployment} succeeded: {app_id} removed");
+                    return Ok(());
+                }
+                (true, Some(_)) => return fail(&bar, format!("{app_id} exists again")),
+                (false, None) => return fail(&bar, format!("{app_id} was removed")),
+                (false, Some(_)) if !others.is_empty() => {
+                    return fail(&bar, format!("superseded by deployment {} of {app_id}", others.join(", ")));
+                }
+                (false, Some(c)) if c.done() => {
+                    bar.finish_and_clear();
+                    eprintln!(
+                        "deployment {deployment} succeeded: {app_id} {}/{} instance(s) running",
+                        c.current, c.wanted
+                    );
+                    return Ok(());
+                }
+                // Finished, but a task ended since: Marathon replaces it.
+                (false, Some(_)) => {}
+            }
+        }
+        if let (Some(deadline), Some(timeout)) = (deadline, timeout)
+            && Instant::now() >= deadline
+        {
+            return fail(&bar, format!("timed out after {}s; {state}", timeout.as_secs()));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_app_converges_when_exactly_its_instances_run_the_current_config() {
+        let task = |state: &str, version: &str| json!({"state": state, "version": version});
+        let app = |tasks: Vec<Value>| json!({"instances": 2, "versionInfo": {"lastConfigChangeAt": "2026-01-01T00:00:01.000Z"}, "tasks": tasks});
+        let new = "2026-01-01T00:00:01.000Z";
+        let old = "2026-01-01T00:00:00.000Z";
+        assert!(Convergence::of(&app(vec![task("TASK_RUNNING", new), task("TASK_RUNNING", new)])).done());
+        assert!(!Convergence::of(&app(vec![task("TASK_RUNNING", new)])).done());
+        assert!(!Convergence::of(&app(vec![task("TASK_RUNNING", new), task("TASK_RUNNING", old)])).done());
+        assert!(!Convergence::of(&app(vec![task("TASK_RUNNING", new), task("TASK_STAGING", new)])).done());
+        let c = Convergence::of(&app(vec![
+            task("TASK_RUNNING", new),
+            task("TASK_RUNNING", new),
+            task("TASK_KILLING", old),
+        ]));
+        assert_eq!(c, Convergence { wanted: 2, current: 2, other: 1 });
+        assert!(!c.done());
+    }
+
+    #[test]
+    fn deployment_ids_come_from_the_result_or_the_created_app() {
+        assert_eq!(deployment_id(&json!({"deploymentId": "d"})).as_deref(), Some("d"));
+        assert_eq!(deployment_id(&json!({"id": "/a", "deployments": [{"id": "e"}]})).as_deref(), Some("e"));
+        assert_eq!(deployment_id(&json!({"tasks": []})), None);
+    }
+}
