@@ -116,6 +116,25 @@ test('the operator path, live and without reloads', async ({ page, request }) =>
   await page.getByTestId('tab-tasks').click();
   await expect(page.locator('[data-testid=task-row]')).toHaveCount(1, { timeout: 60_000 });
 
+  // --- kill a task: a new one replaces it ------------------------------------------------------
+  const killed = await page.locator('[data-testid=task-row]').getAttribute('data-task-id');
+  await page.getByRole('checkbox', { name: `select ${killed}` }).check();
+  await page.getByTestId('kill').click();
+  await expect(page.locator('dialog[open]')).toContainText(killed);
+  await page.locator('dialog[open]').getByRole('button', { name: 'Kill', exact: true }).click();
+  await expect(page.locator(`[data-testid=task-row][data-task-id="${killed}"]`)).toHaveCount(0, { timeout: 60_000 });
+  await expect(page.locator('[data-testid=task-row][data-health=healthy]')).toHaveCount(1, { timeout: 60_000 });
+
+  // --- edit the definition in the editor ------------------------------------------------------
+  await page.getByTestId('tab-edit').click();
+  await expect(page.getByTestId('editor')).toContainText('"mem": 32');
+  await setEditor(page, JSON.stringify(app({ mem: 48 }), null, 2));
+  await page.getByTestId('submit-app').click();
+  await expect(page.getByTestId('tasks-table')).toBeVisible();
+  await expect(page.locator('.summary')).toContainText('48 MiB');
+  await expect(page.locator('[data-testid=task-row]')).toHaveCount(1, { timeout: 60_000 });
+  await expect(page.locator('[data-testid=task-row][data-health=healthy]')).toHaveCount(1, { timeout: 60_000 });
+
   // --- a deployment that cannot finish, rolled back -------------------------------------------
   const stuck = await request.post('/v2/apps', { data: { id: '/ui-test/stuck', cmd: 'sleep 600', cpus: 1000, mem: 8, instances: 1, portDefinitions: [] } });
   expect(stuck.status()).toBe(201);
@@ -130,6 +149,27 @@ test('the operator path, live and without reloads', async ({ page, request }) =>
   await expect(page.getByTestId('no-deployments')).toBeVisible({ timeout: 60_000 });
   // The rollback of a new app removes it.
   await expect.poll(async () => (await request.get('/v2/apps/ui-test/stuck')).status(), { timeout: 30_000 }).toBe(404);
+
+  // --- a deployment force-stopped: its app stays, waiting for offers that fit ------------------
+  const waiting = await request.post('/v2/apps', { data: { id: '/ui-test/waiting', cmd: 'sleep 600', cpus: 1000, mem: 8, instances: 1, portDefinitions: [] } });
+  expect(waiting.status()).toBe(201);
+  const stopped = page.locator(`[data-testid=deployment][data-deployment-id="${(await waiting.json()).deployments[0].id}"]`);
+  await stopped.getByTestId('force-stop').click();
+  await page.locator('dialog[open]').getByRole('button', { name: 'Stop', exact: true }).click();
+  await expect(stopped).toHaveCount(0);
+  await expect(page.getByTestId('no-deployments')).toBeVisible();
+  await nav(page, 'apps');
+  await page.getByRole('checkbox', { name: /^waiting/ }).check();
+  const waitingRow = page.locator('[data-testid=app-row][data-app-id="/ui-test/waiting"]');
+  await expect(waitingRow).toHaveAttribute('data-status', 'waiting');
+  await expect(page.locator('[data-testid=app-row]')).toHaveCount(1);
+  await waitingRow.getByRole('link').click();
+  await page.getByTestId('tab-debug').click();
+  await expect(page.getByTestId('debug')).toContainText('InsufficientCpus', { timeout: 30_000 });
+  await shot(page, '10-app-debug');
+  await page.getByTestId('destroy').click();
+  await page.locator('dialog[open]').getByRole('button', { name: 'Destroy', exact: true }).click();
+  await expect(page).toHaveURL(/\/ui\/groups\/ui-test$/);
 
   // --- the cluster: the agent and its resources ----------------------------------------------
   const state = await (await request.get('/ui/api/master/state')).json();
@@ -148,6 +188,10 @@ test('the operator path, live and without reloads', async ({ page, request }) =>
   await nav(page, 'apps');
   await page.locator('[data-testid=group-row][data-group-id="/ui-test"]').getByRole('link').click();
   await page.locator(`[data-testid=app-row][data-app-id="${APP_ID}"]`).getByRole('link').click();
+  await page.getByTestId('suspend').click();
+  await page.locator('dialog[open]').getByRole('button', { name: 'Suspend', exact: true }).click();
+  await expect(page.getByTestId('status')).toHaveText('suspended', { timeout: 60_000 });
+  await expect(page.locator('.summary [data-testid=instances]')).toHaveText('0 / 0');
   await page.getByTestId('destroy').click();
   await page.locator('dialog[open]').getByRole('button', { name: 'Destroy', exact: true }).click();
   await expect(page).toHaveURL(/\/ui\/groups\/ui-test$/);
