@@ -101,9 +101,10 @@ export function useStreamConnected() {
 
 /**
  * Data read by `load` (an async function), read again whenever the event stream reports a
- * change, and when `deps` change. Returns `{ data, error, reload }`.
+ * change (unless `events` is false), every `interval` ms if given, and when `deps` change.
+ * Returns `{ data, error, reload }`.
  */
-export function useLive(load, deps = [], { interval } = {}) {
+export function useLive(load, deps = [], { interval, events = true } = {}) {
   const [state, setState] = useState({ data: undefined, error: null });
   const generation = useRef(0);
   const running = useRef(false);
@@ -132,7 +133,7 @@ export function useLive(load, deps = [], { interval } = {}) {
     setState({ data: undefined, error: null });
     ensureStream();
     reload();
-    listeners.add(reload);
+    if (events) listeners.add(reload);
     const timer = interval ? setInterval(reload, interval) : null;
     return () => {
       listeners.delete(reload);

@@ -12,7 +12,7 @@ import { EditApp } from './create.jsx';
 async function loadApp(id) {
   const [appBody, queue] = await Promise.all([
     getJSON(`${appPath(id)}?embed=app.taskStats&embed=app.readiness`),
-    getJSON('/v2/queue?embed=lastUnusedOffers'),
+    getJSON('/v2/queue'),
   ]);
   const app = appBody.app;
   const entry = queueByApp(queue).get(app.id) || null;

@@ -85,6 +85,12 @@ test('the operator path, live and without reloads', async ({ page, request }) =>
   await page.getByTestId('task-logs-link').first().click();
   await expect(page.getByTestId('log-text')).toContainText('hello-ui-stdout');
   await shot(page, '04-task-stdout');
+  // stderr grows with every health check (the server logs each request), and is followed.
+  await page.getByTestId('task-logs').getByRole('button', { name: 'stderr' }).click();
+  await expect(page.getByTestId('log-text')).toContainText('GET / HTTP');
+  const lines = async () => (await page.getByTestId('log-text').textContent()).split('\n').length;
+  const before = await lines();
+  await expect.poll(lines, { timeout: 20_000 }).toBeGreaterThan(before);
 
   // --- the tree shows the group and the app --------------------------------------------------
   await nav(page, 'apps');

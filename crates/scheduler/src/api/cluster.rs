@@ -1,9 +1,9 @@
 //! What the web UI reads from the rest of the cluster, through the scheduler: the browser may
 //! not reach the master and the agents (other networks, no CORS headers), the scheduler does.
-//! `GET /ui/api/master/state` is the subscribed master's `/master/state`;
-//! `GET /ui/api/agents/{agent}/files/{read|browse}?…` is that agent's `/files/…` (a task's
-//! sandbox: stdout, stderr), the agent found by its id in the master's state, so only agents
-//! the master admitted are ever asked.
+//! `GET /ui/api/master/{state|state-summary|slaves|frameworks}` is the subscribed master's
+//! `/master/…`; `GET /ui/api/agents/{agent}/files/{read|browse}?…` is that agent's `/files/…`
+//! (a task's sandbox: stdout, stderr), the agent found by its id in the master's
+//! `/master/slaves`, so only agents the master admitted are ever asked.
 
 use super::{Api, error};
 use axum::body::Body;
@@ -12,10 +12,21 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
 
-/// `GET /ui/api/master/state`.
-pub(super) async fn master_state(State(api): State<Api>) -> Response {
+/// What the UI may read of the master.
+const MASTER_ENDPOINTS: &[&str] = &["state", "state-summary", "slaves", "frameworks"];
+
+/// `GET /ui/api/master/{endpoint}`, the query passed on.
+pub(super) async fn master_endpoint(
+    State(api): State<Api>,
+    Path(endpoint): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !MASTER_ENDPOINTS.contains(&endpoint.as_str()) {
+        return error(StatusCode::NOT_FOUND, "URI not found");
+    }
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     match master(&api).await {
-        Ok(master) => forward(&api.http, &format!("{master}/master/state")).await,
+        Ok(master) => forward(&api.http, &format!("{master}/master/{endpoint}{query}")).await,
         Err(response) => response,
     }
 }
@@ -33,7 +44,8 @@ pub(super) async fn agent_files(
         Ok(master) => master,
         Err(response) => return response,
     };
-    let state: Json = match api.http.get(format!("{master}/master/state")).send().await {
+    let slaves = format!("{master}/master/slaves?slave_id={}", encode(&agent));
+    let state: Json = match api.http.get(slaves).send().await {
         Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
         Ok(r) => return error(StatusCode::BAD_GATEWAY, &format!("The master answered {}", r.status())),
         Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("The master is not reachable: {e}")),
@@ -43,6 +55,10 @@ pub(super) async fn agent_files(
     };
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     forward(&api.http, &format!("http://{address}/files/{op}{query}")).await
+}
+
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// `host:port` of an agent in the master's state (its `pid`, `slave(1)@ip:port`).

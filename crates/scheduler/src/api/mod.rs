@@ -70,7 +70,7 @@ pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore
         .route("/ping", get(system::ping))
         .route("/metrics", get(system::metrics))
         .route("/", get(system::root))
-        .route("/ui/api/master/state", get(cluster::master_state))
+        .route("/ui/api/master/{endpoint}", get(cluster::master_endpoint))
         .route("/ui/api/agents/{agent}/files/{op}", get(cluster::agent_files))
         .merge(webui::router())
         .fallback(system::not_found)
