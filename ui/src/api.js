@@ -131,7 +131,7 @@ export function useLive(load, deps = [], { interval, events = true } = {}) {
     generation.current += 1;
     running.current = false;
     setState({ data: undefined, error: null });
-    ensureStream();
+    if (events) ensureStream();
     reload();
     if (events) listeners.add(reload);
     const timer = interval ? setInterval(reload, interval) : null;

@@ -1,6 +1,7 @@
 //! The web UI in a real browser: `ui/tests/*.spec.mjs` (Playwright driving Debian's Chromium)
 //! against a `marathon local` started here on free ports, with its own work dir and cgroup
-//! root. The scenario is in `ui/tests/ui.spec.mjs`; its screenshots go to `ui/screenshots`.
+//! root. The scenarios are in `ui/tests/ui.spec.mjs` (Marathon's UI) and
+//! `ui/tests/master.spec.mjs` (the master's page); their screenshots go to `ui/screenshots`.
 //!
 //! Needs the UI built into the binary and the browser-test tools: `scripts/build-ui` (npm
 //! packages in `ui/node_modules`) and `/usr/bin/chromium` (or `$CHROMIUM`), both installed by
@@ -35,7 +36,7 @@ fn missing(ui: &Path) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ui_creates_scales_rolls_back_and_shows_logs_deployments_and_the_cluster_in_a_browser() {
+async fn the_uis_of_marathon_and_the_master_work_in_a_browser() {
     let ui = workspace_root().join("ui");
     if let Some(why) = missing(&ui) {
         assert!(std::env::var_os("CI").is_none(), "the browser tests must run in CI: {why}");
@@ -86,6 +87,7 @@ async fn the_ui_creates_scales_rolls_back_and_shows_logs_deployments_and_the_clu
             .args(["test", "--output", "test-results"])
             .current_dir(&ui_dir)
             .env("MARATHON_URL", &run_url)
+            .env("MASTER_URL", format!("http://127.0.0.1:{master_port}"))
             .env("UI_SCREENSHOTS", &screenshots)
             .env("CHROMIUM", chromium())
             .stdin(Stdio::null())
@@ -101,7 +103,8 @@ async fn the_ui_creates_scales_rolls_back_and_shows_logs_deployments_and_the_clu
         "browser tests failed:\n{stdout}\n{stderr}\n--- marathon local ---\n{}",
         local.log_text()
     );
-    for page in ["02-editor-422", "03-app-tasks", "04-task-stdout", "07-app-versions", "08-deployments", "09-cluster"] {
+    let pages = ["02-editor-422", "03-app-tasks", "04-task-stdout", "07-app-versions", "08-deployments", "09-cluster"];
+    for page in pages.into_iter().chain(["11-master-agents", "12-master-sandbox"]) {
         let shot = ui.join("screenshots").join(format!("{page}.png"));
         assert!(shot.is_file(), "no screenshot {}", shot.display());
     }

@@ -275,7 +275,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         driver.lead(1);
     }
     let driver = tokio::spawn(driver.run(rx));
-    let app = crate::http::router(Shared { tx: tx.clone(), gate });
+    let app = crate::http::router(Shared { tx: tx.clone(), gate, http: webui::proxy::client() });
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "master HTTP server stopped");

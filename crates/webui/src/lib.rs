@@ -6,6 +6,12 @@
 //! is a page of the single-page application and gets `index.html`, whose script routes it.
 //! A binary built without the bundle answers every UI path 404 with a page saying how to
 //! build it.
+//!
+//! The master serves the bundle's small page of its own at its root ([`master_router`]:
+//! `master.html`, same assets). [`proxy`] has what both use to pass a browser's reads on to the
+//! agents, which the browser may not reach.
+
+pub mod proxy;
 
 use axum::Router;
 use axum::body::Body;
@@ -23,27 +29,41 @@ pub const PREFIX: &str = "/ui";
 
 /// Whether this binary carries the UI bundle.
 pub fn is_built() -> bool {
-    find(embedded::ASSETS, "index.html").is_some()
+    find(embedded::ASSETS, INDEX).is_some()
 }
 
 /// The routes of the UI (`/ui`, `/ui/`, `/ui/{*path}`), for any router state.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(PREFIX, get(|| async { Redirect::permanent("/ui/") }))
-        .route("/ui/", get(|| async { respond(embedded::ASSETS, "") }))
-        .route("/ui/{*path}", get(|Path(path): Path<String>| async move { respond(embedded::ASSETS, &path) }))
+        .route("/ui/", get(|| async { respond(embedded::ASSETS, "", INDEX) }))
+        .route("/ui/{*path}", get(|Path(path): Path<String>| async move { respond(embedded::ASSETS, &path, INDEX) }))
 }
 
-/// The answer for `path` (below `/ui/`, without a leading slash) from `assets`.
-fn respond(assets: &[(&str, &'static [u8])], path: &str) -> Response {
+/// The master's page at `/` and the assets it loads (`/ui/assets/*`).
+pub fn master_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route("/", get(|| async { respond(embedded::ASSETS, "", MASTER) })).route(
+        "/ui/assets/{*path}",
+        get(|Path(path): Path<String>| async move { respond(embedded::ASSETS, &format!("assets/{path}"), MASTER) }),
+    )
+}
+
+/// Marathon's pages.
+const INDEX: &str = "index.html";
+/// The master's page.
+const MASTER: &str = "master.html";
+
+/// The answer for `path` (below `/ui/`, without a leading slash) from `assets`; pages get
+/// the HTML file `page`.
+fn respond(assets: &[(&str, &'static [u8])], path: &str, page: &str) -> Response {
     if path.starts_with("assets/") {
         return match find(assets, path) {
             Some(bytes) => file(path, bytes),
             None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
         };
     }
-    match find(assets, "index.html") {
-        Some(bytes) => file("index.html", bytes),
+    match find(assets, page) {
+        Some(bytes) => file(page, bytes),
         None => not_built(),
     }
 }
@@ -89,8 +109,12 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
-    static FAKE: &[(&str, &[u8])] =
-        &[("index.html", b"<html>index</html>"), ("assets/app.js", b"js"), ("assets/app.css", b"css")];
+    static FAKE: &[(&str, &[u8])] = &[
+        ("index.html", b"<html>index</html>"),
+        ("master.html", b"<html>master</html>"),
+        ("assets/app.js", b"js"),
+        ("assets/app.css", b"css"),
+    ];
 
     async fn text(response: Response) -> String {
         let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
@@ -103,26 +127,32 @@ mod tests {
 
     #[tokio::test]
     async fn assets_are_served_with_their_media_type() {
-        let js = respond(FAKE, "assets/app.js");
+        let js = respond(FAKE, "assets/app.js", INDEX);
         assert_eq!((js.status(), kind(&js)), (StatusCode::OK, "text/javascript; charset=utf-8"));
         assert_eq!(text(js).await, "js");
-        let css = respond(FAKE, "assets/app.css");
+        let css = respond(FAKE, "assets/app.css", INDEX);
         assert_eq!(kind(&css), "text/css; charset=utf-8");
     }
 
     #[tokio::test]
     async fn pages_fall_back_to_the_index_and_missing_assets_are_404() {
         for page in ["", "apps", "apps/group/my.app", "deployments", "cluster"] {
-            let response = respond(FAKE, page);
+            let response = respond(FAKE, page, INDEX);
             assert_eq!((response.status(), kind(&response)), (StatusCode::OK, "text/html; charset=utf-8"), "{page}");
             assert_eq!(text(response).await, "<html>index</html>");
         }
-        assert_eq!(respond(FAKE, "assets/nope.js").status(), StatusCode::NOT_FOUND);
+        assert_eq!(respond(FAKE, "assets/nope.js", INDEX).status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn the_master_gets_its_own_page_and_the_same_assets() {
+        assert_eq!(text(respond(FAKE, "", MASTER)).await, "<html>master</html>");
+        assert_eq!(text(respond(FAKE, "assets/app.js", MASTER)).await, "js");
     }
 
     #[tokio::test]
     async fn without_a_bundle_every_page_says_how_to_build_it() {
-        let response = respond(&[], "apps/x");
+        let response = respond(&[], "apps/x", INDEX);
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert!(text(response).await.contains("scripts/build-ui"));
     }

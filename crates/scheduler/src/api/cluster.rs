@@ -6,11 +6,11 @@
 //! `/master/slaves`, so only agents the master admitted are ever asked.
 
 use super::{Api, error};
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::Value as Json;
+use webui::proxy;
 
 /// What the UI may read of the master.
 const MASTER_ENDPOINTS: &[&str] = &["state", "state-summary", "slaves", "frameworks"];
@@ -37,36 +37,24 @@ pub(super) async fn agent_files(
     Path((agent, op)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if op != "read" && op != "browse" {
+    if !proxy::is_agent_files_op(&op) {
         return error(StatusCode::NOT_FOUND, "URI not found");
     }
     let master = match master(&api).await {
         Ok(master) => master,
         Err(response) => return response,
     };
-    let slaves = format!("{master}/master/slaves?slave_id={}", encode(&agent));
-    let state: Json = match api.http.get(slaves).send().await {
+    let encoded: String = form_urlencoded::byte_serialize(agent.as_bytes()).collect();
+    let slaves: Json = match api.http.get(format!("{master}/master/slaves?slave_id={encoded}")).send().await {
         Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
         Ok(r) => return error(StatusCode::BAD_GATEWAY, &format!("The master answered {}", r.status())),
         Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("The master is not reachable: {e}")),
     };
-    let Some(address) = agent_address(&state, &agent) else {
+    let Some(address) = proxy::agent_address(&slaves, &agent) else {
         return error(StatusCode::NOT_FOUND, &format!("Agent '{agent}' is not known to the master"));
     };
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     forward(&api.http, &format!("http://{address}/files/{op}{query}")).await
-}
-
-fn encode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// `host:port` of an agent in the master's state (its `pid`, `slave(1)@ip:port`).
-fn agent_address(state: &Json, agent: &str) -> Option<String> {
-    let slave = state["slaves"].as_array()?.iter().find(|s| s["id"] == agent)?;
-    let pid = slave["pid"].as_str()?;
-    let address = pid.split_once('@').map_or(pid, |(_, a)| a);
-    Some(address.to_string())
 }
 
 /// The subscribed master's base URL, or the answer saying why there is none.
@@ -78,38 +66,6 @@ async fn master(api: &Api) -> Result<String, Response> {
     }
 }
 
-/// GETs `url` and answers with its status, media type and body.
 async fn forward(http: &reqwest::Client, url: &str) -> Response {
-    let response = match http.get(url).send().await {
-        Ok(response) => response,
-        Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("{url} is not reachable: {e}")),
-    };
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let media = response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_string();
-    match response.bytes().await {
-        Ok(body) => (status, [(header::CONTENT_TYPE, media)], Body::from(body)).into_response(),
-        Err(e) => error(StatusCode::BAD_GATEWAY, &format!("{url} answered incompletely: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn agents_are_found_by_id_in_the_master_state() {
-        let state = json!({"slaves": [
-            {"id": "a1", "pid": "slave(1)@10.0.0.1:5051"},
-            {"id": "a2", "pid": "slave(1)@10.0.0.2:5052"},
-        ]});
-        assert_eq!(agent_address(&state, "a2").as_deref(), Some("10.0.0.2:5052"));
-        assert_eq!(agent_address(&state, "a3"), None);
-        assert_eq!(agent_address(&json!({}), "a1"), None);
-    }
+    proxy::forward(http, url).await.unwrap_or_else(|message| error(StatusCode::BAD_GATEWAY, &message))
 }

@@ -43,10 +43,7 @@ pub(crate) struct HttpMetrics {
 /// The REST API router. On a standby, `proxy` forwards every request to the leader.
 pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore, proxy: proxy::LeaderProxy) -> Router {
     let metrics = Arc::new(HttpMetrics::default());
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new());
+    let http = webui::proxy::client();
     let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone(), http };
     let leader_of = proxy.clone();
     Router::new()
