@@ -78,7 +78,7 @@ export function AppPage({ id }) {
       {app && tab === 'tasks' && <Tasks app={app} reload={reload} />}
       {app && tab === 'configuration' && <pre class="json" data-testid="config">{JSON.stringify(definitionOf(app), null, 2)}</pre>}
       {app && tab === 'versions' && <Versions app={app} reload={reload} />}
-      {app && tab === 'debug' && <Debug app={app} queue={data.queue} />}
+      {app && tab === 'debug' && <Debug app={app} queue={data.queue} act={act} />}
       {app && tab === 'edit' && <EditApp app={definitionOf(app)} onDone={() => route(appHref(id))} />}
       {dialog === 'scale' && (
         <ScaleDialog app={app} onClose={() => setDialog(null)} act={act} />
@@ -206,15 +206,17 @@ function Tasks({ app, reload }) {
   );
 }
 
-function Debug({ app, queue }) {
+function Debug({ app, queue, act }) {
   const failure = app.lastTaskFailure;
   const summary = queue && queue.processedOffersSummary;
+  const [resetError, setResetError] = useState(null);
+  const delayed = queue && queue.delay && !queue.delay.overdue && queue.delay.timeLeftSeconds > 0;
   return (
     <div class="debug" data-testid="debug">
       <h3>Last task failure</h3>
       {failure ? (
         <dl class="kv">
-          <dt>Task</dt><dd>{failure.taskId}</dd>
+          <dt>Task</dt><dd data-testid="failed-task">{failure.taskId}</dd>
           <dt>State</dt><dd>{failure.state}</dd>
           <dt>Message</dt><dd>{failure.message || '–'}</dd>
           <dt>Host</dt><dd>{failure.host}</dd>
@@ -228,8 +230,10 @@ function Debug({ app, queue }) {
           <dl class="kv">
             <dt>Instances waiting</dt><dd>{queue.count}</dd>
             <dt>Waiting since</dt><dd>{queue.since}</dd>
-            <dt>Launch delay</dt><dd>{queue.delay ? (queue.delay.overdue ? 'overdue (launching when an offer fits)' : `${queue.delay.timeLeftSeconds} s left`) : '–'}</dd>
+            <dt>Launch delay</dt><dd data-testid="launch-delay">{queue.delay ? (queue.delay.overdue ? 'overdue (launching when an offer fits)' : `${queue.delay.timeLeftSeconds} s left`) : '–'}</dd>
           </dl>
+          {delayed && <button data-testid="reset-delay" onClick={async () => setResetError(await act('DELETE', `/v2/queue${app.id}/delay`))}>Launch now (reset the delay)</button>}
+          {resetError && <div class="notice error">{resetError}</div>}
           {summary && <OfferSummary summary={summary} />}
         </div>
       ) : <p class="muted">Nothing of this app waits to be launched.</p>}

@@ -92,8 +92,8 @@ function AppRow({ app, label }) {
   return (
     <tr data-testid="app-row" data-app-id={app.id} data-status={app.status}>
       <td><a href={appHref(app.id)}>{label}</a></td>
-      <td class="num">{fmtCpus(app.cpus)}</td>
-      <td class="num">{fmtMem(app.mem)}</td>
+      <td class="num" title={`${fmtCpus(app.cpus)} per instance`}>{fmtCpus(app.cpus * app.instances)}</td>
+      <td class="num" title={`${fmtMem(app.mem)} per instance`}>{fmtMem(app.mem * app.instances)}</td>
       <td><StatusBadge status={app.status} /></td>
       <td><InstanceBar app={app} /></td>
     </tr>

@@ -177,6 +177,25 @@ test('the operator path, live and without reloads', async ({ page, request }) =>
   await page.locator('dialog[open]').getByRole('button', { name: 'Destroy', exact: true }).click();
   await expect(page).toHaveURL(/\/ui\/groups\/ui-test$/);
 
+  // --- a failing app: delayed, its last failure, and launching it now -------------------------
+  const failing = await request.post('/v2/apps', { data: { id: '/ui-test/failing', cmd: 'exit 3', cpus: 0.01, mem: 8, instances: 1, portDefinitions: [], backoffSeconds: 600 } });
+  expect(failing.status()).toBe(201);
+  // Its deployment cannot finish; stopping it leaves the app to its backoff.
+  expect((await request.delete(`/v2/deployments/${(await failing.json()).deployments[0].id}?force=true`)).status()).toBe(202);
+  await nav(page, 'apps');
+  await page.getByRole('searchbox').fill('failing');
+  const failingRow = page.locator('[data-testid=app-row][data-app-id="/ui-test/failing"]');
+  await expect(failingRow).toHaveAttribute('data-status', 'delayed', { timeout: 30_000 });
+  await failingRow.getByRole('link').click();
+  await page.getByTestId('tab-debug').click();
+  const firstFailure = await page.getByTestId('failed-task').textContent();
+  await expect(page.getByTestId('debug')).toContainText('TASK_FAILED');
+  await expect(page.getByTestId('launch-delay')).toContainText('s left');
+  await page.getByTestId('reset-delay').click();
+  await expect(page.getByTestId('failed-task')).not.toHaveText(firstFailure, { timeout: 30_000 });
+  await shot(page, '10b-app-delayed');
+  expect((await request.delete('/v2/apps/ui-test/failing')).status()).toBe(200);
+
   // --- the cluster: the agent and its resources ----------------------------------------------
   const state = await (await request.get('/ui/api/master/state')).json();
   const agent = state.slaves[0];
