@@ -1,6 +1,6 @@
 // One app: its tasks (with their logs), configuration, versions (diff, apply), debug
 // information (last task failure, queue and why offers did not fit), and its actions.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { getJSON, send, appPath, useLive } from './api.js';
 import { appStatus, queueByApp, fmtCpus, fmtMem, age, parentOf, groupHref, appHref } from './format.js';
@@ -134,6 +134,16 @@ function ScaleDialog({ app, onClose, act }) {
   );
 }
 
+/** The time, ticking every `ms` (for ages). */
+function useNow(ms) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
 function health(task) {
   const results = task.healthCheckResults || [];
   if (!results.length) return 'unknown';
@@ -146,7 +156,7 @@ function Tasks({ app, reload }) {
   const [kill, setKill] = useState(null);
   const [fw, setFw] = useState(null);
   const tasks = [...(app.tasks || [])].sort((a, b) => a.id.localeCompare(b.id));
-  const now = Date.now();
+  const now = useNow(1000);
   const toggle = (id) => {
     const next = new Set(selected);
     if (next.has(id)) next.delete(id); else next.add(id);

@@ -138,6 +138,7 @@ test('the operator path, live and without reloads', async ({ page, request }) =>
   await page.getByTestId('submit-app').click();
   await expect(page.getByTestId('tasks-table')).toBeVisible();
   await expect(page.locator('.summary')).toContainText('48 MiB');
+  await expect(page.getByTestId('status')).toHaveText('running', { timeout: 60_000 });
   await expect(page.locator('[data-testid=task-row]')).toHaveCount(1, { timeout: 60_000 });
   await expect(page.locator('[data-testid=task-row][data-health=healthy]')).toHaveCount(1, { timeout: 60_000 });
 
@@ -197,14 +198,18 @@ test('the operator path, live and without reloads', async ({ page, request }) =>
   expect((await request.delete('/v2/apps/ui-test/failing')).status()).toBe(200);
 
   // --- the cluster: the agent and its resources ----------------------------------------------
-  const state = await (await request.get('/ui/api/master/state')).json();
-  const agent = state.slaves[0];
+  const readAgent = async () => (await (await request.get('/ui/api/master/state')).json()).slaves[0];
+  const agent = await readAgent();
   await nav(page, 'cluster');
   const agentRow = page.locator(`[data-testid=agent-row][data-agent-id="${agent.id}"]`);
   await expect(agentRow).toContainText(agent.hostname);
   await expect(agentRow).toContainText('active');
-  const free = Math.round((agent.resources.cpus - agent.used_resources.cpus) * 1000) / 1000;
-  await expect(agentRow.getByTestId('free-cpus')).toHaveText(String(free), { timeout: 15_000 });
+  // What the page shows matches the master's numbers (read again: tasks may still end).
+  await expect.poll(async () => {
+    const now = await readAgent();
+    const free = String(Math.round((now.resources.cpus - now.used_resources.cpus) * 1000) / 1000);
+    return (await agentRow.getByTestId('free-cpus').textContent()) === free;
+  }, { timeout: 20_000 }).toBe(true);
   await expect(page.locator('[data-testid=framework-row]')).toContainText(['marathon']);
   await shot(page, '09-cluster');
 
