@@ -142,10 +142,19 @@ test('the operator path, live and without reloads', async ({ page, request }) =>
   await expect(page.locator('[data-testid=task-row]')).toHaveCount(1, { timeout: 60_000 });
   await expect(page.locator('[data-testid=task-row][data-health=healthy]')).toHaveCount(1, { timeout: 60_000 });
 
+  // --- restart: the task is replaced by a new healthy one -------------------------------------
+  const beforeRestart = await page.locator('[data-testid=task-row]').getAttribute('data-task-id');
+  await page.getByTestId('restart').click();
+  await page.locator('dialog[open]').getByRole('button', { name: 'Restart', exact: true }).click();
+  await expect(page.locator(`[data-testid=task-row][data-task-id="${beforeRestart}"]`)).toHaveCount(0, { timeout: 60_000 });
+  await expect(page.locator('[data-testid=task-row][data-health=healthy]')).toHaveCount(1, { timeout: 60_000 });
+  await expect(page.getByTestId('status')).toHaveText('running', { timeout: 60_000 });
+
   // --- a deployment that cannot finish, rolled back -------------------------------------------
   const stuck = await request.post('/v2/apps', { data: { id: '/ui-test/stuck', cmd: 'sleep 600', cpus: 1000, mem: 8, instances: 1, portDefinitions: [] } });
   expect(stuck.status()).toBe(201);
   const deploymentId = (await stuck.json()).deployments[0].id;
+  await expect(page.getByTestId('deployments-count')).toHaveText('1');
   await nav(page, 'deployments');
   const deployment = page.locator(`[data-testid=deployment][data-deployment-id="${deploymentId}"]`);
   await expect(deployment.locator('[data-testid=step][data-state=active]')).toHaveCount(1);
