@@ -3,6 +3,7 @@
 //! answers calls with a redirect to the leader it knows (307, `Location:
 //! //<leader host>:<port><path>`) or, knowing none, 503 `No leader elected`, as upstream does;
 //! it checks that first ([`Gate`]), and the driver checks again when the request arrives.
+//! Its root is the web page of `webui::master_router` (agents, frameworks, tasks, sandboxes).
 
 use crate::core::{Rejection, StreamId};
 use crate::server::{Gate, Refusal, Request, StreamKind};
@@ -30,6 +31,8 @@ pub(crate) type Tx = mpsc::UnboundedSender<Request>;
 pub(crate) struct Shared {
     pub(crate) tx: Tx,
     pub(crate) gate: watch::Receiver<Gate>,
+    /// The web page's reads of agents' sandboxes, passed on ([`agent_files`]).
+    pub(crate) http: reqwest::Client,
 }
 
 pub(crate) fn router(shared: Shared) -> Router {
@@ -60,6 +63,8 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/metrics/snapshot", get(read_metrics))
         .route("/master/flags", get(read_flags))
         .route("/flags", get(read_flags))
+        .route("/ui/api/agents/{agent}/files/{op}", get(agent_files))
+        .merge(webui::master_router())
         .with_state(shared)
 }
 
@@ -377,6 +382,28 @@ async fn read_frameworks(State(shared): State<Shared>, Query(q): Query<BTreeMap<
 
 async fn read_slaves(State(shared): State<Shared>, Query(q): Query<BTreeMap<String, String>>) -> Response {
     read_and_respond(&shared.tx, state::Query::Slaves { slave_id: q.get("slave_id").cloned() }).await
+}
+
+/// `GET /ui/api/agents/{agent}/files/{read|browse}?…`: the web page's reads of a sandbox,
+/// passed on to the agent (found by id among the admitted ones), which the browser may not reach.
+async fn agent_files(
+    State(shared): State<Shared>,
+    axum::extract::Path((agent, op)): axum::extract::Path<(String, String)>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    if !webui::proxy::is_agent_files_op(&op) {
+        return text(StatusCode::NOT_FOUND, "");
+    }
+    let Some(slaves) = read(&shared.tx, state::Query::Slaves { slave_id: Some(agent.clone()) }).await else {
+        return unavailable();
+    };
+    let Some(address) = webui::proxy::agent_address(&slaves, &agent) else {
+        return text(StatusCode::NOT_FOUND, format!("Agent '{agent}' is not known"));
+    };
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    webui::proxy::forward(&shared.http, &format!("http://{address}/files/{op}{query}"))
+        .await
+        .unwrap_or_else(|message| text(StatusCode::BAD_GATEWAY, message))
 }
 
 async fn read_tasks(State(shared): State<Shared>, Query(q): Query<BTreeMap<String, String>>) -> Response {

@@ -281,7 +281,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         driver.lead(1);
     }
     let driver = tokio::spawn(driver.run(rx));
-    let app = crate::http::router(Shared { tx: tx.clone(), gate });
+    let app = crate::http::router(Shared { tx: tx.clone(), gate, http: webui::proxy::client() });
     let server = tokio::spawn(httpd::serve(listener, app, limits, tls, std::future::pending()));
     tracing::info!(%addr, scheme = ssl.scheme(), "master listening");
     Ok(RunningMaster { addr, tx, server, driver })

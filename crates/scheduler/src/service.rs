@@ -140,6 +140,9 @@ pub struct Service {
     http: reqwest::Client,
     /// Set while deployments advance (their changes feed the core, which advances them again).
     advancing: bool,
+    /// `http://host:port` of the master this incarnation last subscribed with (the UI's
+    /// cluster page and task logs go through it).
+    master_url: Option<String>,
     /// Sequence number of the last batch handed to the writer, and of the last durable one.
     sent: u64,
     stored: u64,
@@ -182,6 +185,11 @@ impl Service {
 
     pub fn now(&self) -> Now {
         self.clock.now()
+    }
+
+    /// `http://host:port` of the master this scheduler is subscribed with, once it is.
+    pub fn master_url(&self) -> Option<&str> {
+        self.master_url.as_deref()
     }
 
     /// Publishes an event the shell itself raises (API posts).
@@ -638,6 +646,9 @@ impl Service {
         let now = self.now();
         let mut updates = Vec::new();
         for event in events {
+            if let mesos_client::ClientEvent::Subscribed { master_info, .. } = &event {
+                self.master_url = Some(master_url(master_info));
+            }
             match core_event(event) {
                 Some(Event::StatusUpdate(status)) => updates.push(status),
                 Some(other) => {
@@ -811,6 +822,12 @@ type ChangeFn = Box<dyn FnOnce(&mut Service) -> Box<dyn FnOnce() + Send> + Send>
 enum Request {
     Read(ReadFn),
     Change(ChangeFn),
+}
+
+/// The base URL of a master's HTTP API from its `MasterInfo` (its address, preferring the IP).
+fn master_url(info: &mesos_api::MasterInfo) -> String {
+    let host = info.address.ip.as_deref().or(info.address.hostname.as_deref()).unwrap_or(&info.hostname);
+    format!("http://{host}:{}", info.address.port)
 }
 
 /// The API's way into the service. Cheap to clone.

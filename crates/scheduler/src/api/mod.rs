@@ -1,8 +1,9 @@
 //! Marathon's REST API v2 on axum: routing, query and body reading, and the headers every
-//! response carries. Handlers read and change the state through [`ServiceHandle`]; the JSON
+//! response carries; the web UI (`webui`) and what it reads through the scheduler (`cluster`). Handlers read and change the state through [`ServiceHandle`]; the JSON
 //! shapes come from `marathon-api`.
 
 mod apps;
+mod cluster;
 mod events;
 mod groups;
 pub(crate) mod proxy;
@@ -28,6 +29,8 @@ pub(crate) struct Api {
     pub(crate) proxy: proxy::LeaderProxy,
     pub(crate) store: crate::service::CurrentStore,
     pub(crate) metrics: Arc<HttpMetrics>,
+    /// For the UI's reads of the master and agents (`cluster`).
+    pub(crate) http: reqwest::Client,
 }
 
 /// Counters of the HTTP layer (`/metrics`).
@@ -45,7 +48,8 @@ pub(crate) fn router(
     limit: Option<crate::listen::ConcurrencyLimit>,
 ) -> Router {
     let metrics = Arc::new(HttpMetrics::default());
-    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone() };
+    let http = webui::proxy::client();
+    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone(), http };
     let leader_of = proxy.clone();
     Router::new()
         .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
@@ -68,6 +72,9 @@ pub(crate) fn router(
         .route("/ping", get(system::ping))
         .route("/metrics", get(system::metrics))
         .route("/", get(system::root))
+        .route("/ui/api/master/{endpoint}", get(cluster::master_endpoint))
+        .route("/ui/api/agents/{agent}/files/{op}", get(cluster::agent_files))
+        .merge(webui::router())
         .fallback(system::not_found)
         .with_state(api)
         .layer(axum::middleware::from_fn(json_bodies_only))

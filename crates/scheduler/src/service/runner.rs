@@ -432,6 +432,7 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
         probe_results: probe_tx,
         http: shared.probe_http.clone(),
         advancing: false,
+        master_url: None,
         sent: 0,
         stored: 0,
         waiting: Vec::new(),
