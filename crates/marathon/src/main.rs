@@ -100,6 +100,13 @@ struct LocalFlags {
     /// not back by then are marked unreachable.
     #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = master::DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = master::server::parse_duration)]
     agent_reregister_timeout: std::time::Duration,
+    /// `user:password`: Marathon's API needs these HTTP basic credentials (see `marathon
+    /// scheduler --help`).
+    #[arg(long = "http_credentials", alias = "http-credentials", env = "MARATHON_HTTP_CREDENTIALS")]
+    http_credentials: Option<String>,
+    /// The realm of Marathon's basic authentication challenge.
+    #[arg(long = "http_realm", alias = "http-realm", default_value = "Mesosphere", env = "MARATHON_HTTP_REALM")]
+    http_realm: String,
     /// The real agents' `--containerizers` and Docker flags (see `marathon agent --help`).
     #[command(flatten)]
     containerizers: agent::containerizers::ContainerizerFlags,
@@ -191,6 +198,8 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
     scheduler_flags.http_port = flags.http_port;
     scheduler_flags.http_address = flags.ip;
     scheduler_flags.hostname = flags.hostname.clone();
+    scheduler_flags.http_credentials = flags.http_credentials.clone();
+    scheduler_flags.http_realm = flags.http_realm.clone();
     let mut scheduler = scheduler::start(scheduler_flags).await.context("start scheduler")?;
     tracing::info!(master = %master.local_addr(), agents = agents.len(), "local cluster running");
     eprintln!(

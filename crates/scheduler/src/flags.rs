@@ -153,6 +153,13 @@ pub struct SchedulerFlags {
     /// Milliseconds one ZooKeeper operation may take.
     #[arg(long = "zk_timeout", alias = "zk-timeout", default_value_t = 10_000, env = "MARATHON_ZK_TIMEOUT")]
     pub zk_timeout_ms: u64,
+    /// `user:password`: every request but `GET /ping` needs these HTTP basic credentials
+    /// (401 otherwise). Without it, anyone who reaches the port may use the API.
+    #[arg(long = "http_credentials", alias = "http-credentials", env = "MARATHON_HTTP_CREDENTIALS")]
+    pub http_credentials: Option<String>,
+    /// The realm of the basic authentication challenge (`WWW-Authenticate`).
+    #[arg(long = "http_realm", alias = "http-realm", default_value = "Mesosphere", env = "MARATHON_HTTP_REALM")]
+    pub http_realm: String,
     /// Versions kept per app and group.
     #[arg(long = "zk_max_versions", alias = "zk-max-versions", default_value_t = 50, env = "MARATHON_ZK_MAX_VERSIONS")]
     pub zk_max_versions: usize,
@@ -197,6 +204,8 @@ impl SchedulerFlags {
             zk_session_timeout_ms: 10_000,
             zk_timeout_ms: 10_000,
             zk_max_versions: 50,
+            http_credentials: None,
+            http_realm: "Mesosphere".into(),
         }
     }
 

@@ -56,6 +56,8 @@ pub enum SchedulerError {
     ProbeClient(#[source] reqwest::Error),
     #[error("--zk: {0}")]
     Zk(#[from] coordination::UrlError),
+    #[error(transparent)]
+    Auth(#[from] crate::api::auth::AuthError),
 }
 
 /// What the API shows about this scheduler (`/v2/info`, headers).

@@ -682,6 +682,14 @@ impl Marathon {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// From now on `get` and `send` (and everything built on them) send this `Authorization`
+    /// header.
+    pub fn authorize_with(&mut self, authorization: &str) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, authorization.parse().expect("header value"));
+        self.http = reqwest::Client::builder().default_headers(headers).build().expect("client");
+    }
+
     /// SIGKILL, then start again with the same flags and work dir.
     pub async fn kill9_and_restart(&mut self) {
         self.proc.kill();

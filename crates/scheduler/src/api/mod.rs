@@ -3,6 +3,7 @@
 //! shapes come from `marathon-api`.
 
 mod apps;
+pub(crate) mod auth;
 mod events;
 mod groups;
 pub(crate) mod proxy;
@@ -38,7 +39,12 @@ pub(crate) struct HttpMetrics {
 }
 
 /// The REST API router. On a standby, `proxy` forwards every request to the leader.
-pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore, proxy: proxy::LeaderProxy) -> Router {
+pub(crate) fn router(
+    service: ServiceHandle,
+    store: crate::service::CurrentStore,
+    proxy: proxy::LeaderProxy,
+    auth: auth::Authentication,
+) -> Router {
     let metrics = Arc::new(HttpMetrics::default());
     let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone() };
     let leader_of = proxy.clone();
@@ -68,6 +74,9 @@ pub(crate) fn router(service: ServiceHandle, store: crate::service::CurrentStore
         .layer(axum::middleware::from_fn(json_bodies_only))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(proxy, proxy::to_leader))
+        // Before the proxy: a standby refuses what the leader would refuse (and forwards the
+        // `Authorization` header with the rest).
+        .layer(axum::middleware::from_fn_with_state(Arc::new(auth), auth::authenticate))
         .layer(axum::middleware::map_response(move |mut response: Response| {
             let leader = leader_of.current_leader().and_then(|l| HeaderValue::from_str(&format!("http://{l}")).ok());
             let metrics = metrics.clone();

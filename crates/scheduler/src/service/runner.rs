@@ -107,6 +107,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
     let zk = flags.zk.as_deref().map(coordination::ZkUrl::from_flag).transpose()?;
+    let auth = crate::api::auth::Authentication::from_flags(flags.http_credentials.as_deref(), &flags.http_realm)?;
     let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
     let addr = SocketAddr::new(flags.http_address, flags.http_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
@@ -146,7 +147,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
 
     let handle = ServiceHandle { requests: requests_tx, info, bus };
     // Reads of the version history go to the store directly (reads are not fenced).
-    let app = crate::api::router(handle, CurrentStore(store_rx), proxy);
+    let app = crate::api::router(handle, CurrentStore(store_rx), proxy, auth);
     let server = tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         // Small responses and event frames go out at once (no Nagle delay).

@@ -1,0 +1,105 @@
+//! Authentication of the REST API: with `--http_credentials user:pass` every request but
+//! `GET /ping` needs HTTP basic credentials (upstream Marathon's `--http_credentials` and
+//! `--http_realm`). A request without them, or with wrong ones, is answered 401 with
+//! `WWW-Authenticate: Basic realm="<realm>"` and Marathon's error body. This layer sits in front
+//! of the standby proxy, which forwards the `Authorization` header to the leader unchanged.
+//!
+//! The principal a request proved goes into its extensions ([`Principal`]), where the
+//! authorization of `--acl_file` finds it.
+
+use super::error;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use mesos_api::credentials::{Credential, CredentialSet};
+use std::sync::Arc;
+
+/// Why the authentication flags cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("--http_credentials: expecting 'user:password', with a user that has no ':'")]
+    Credentials,
+    #[error("--http_realm: {0:?} cannot be sent in a header")]
+    Realm(String),
+}
+
+/// Who may use the API.
+#[derive(Debug, Clone)]
+pub(crate) struct Authentication {
+    /// `None`: anyone (no `--http_credentials`).
+    credentials: Option<CredentialSet>,
+    /// `WWW-Authenticate: Basic realm="…"`.
+    challenge: HeaderValue,
+}
+
+/// The principal a request authenticated as (in the request's extensions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Principal(pub(crate) String);
+
+impl Authentication {
+    /// From `--http_credentials` and `--http_realm`.
+    pub(crate) fn from_flags(credentials: Option<&str>, realm: &str) -> Result<Self, AuthError> {
+        let credentials = credentials
+            .map(|c| match c.split_once(':') {
+                Some((user, password)) if !user.is_empty() => {
+                    Ok(CredentialSet::new([Credential { principal: user.into(), secret: password.into() }]))
+                }
+                _ => Err(AuthError::Credentials),
+            })
+            .transpose()?;
+        let challenge = HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
+            .ok()
+            .filter(|_| !realm.contains('"'))
+            .ok_or_else(|| AuthError::Realm(realm.to_string()))?;
+        Ok(Self { credentials, challenge })
+    }
+
+    /// 401 in Marathon's format, with the challenge.
+    fn unauthenticated(&self) -> Response {
+        let mut response = error(StatusCode::UNAUTHORIZED, marathon_api::output::messages::NOT_AUTHENTICATED);
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, self.challenge.clone());
+        response
+    }
+}
+
+/// Paths anyone may reach: load balancers' and supervisors' liveness checks.
+fn is_public(request: &Request) -> bool {
+    request.uri().path() == "/ping"
+}
+
+/// The middleware in front of every route.
+pub(crate) async fn authenticate(
+    State(auth): State<Arc<Authentication>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(credentials) = &auth.credentials else { return next.run(request).await };
+    if is_public(&request) {
+        return next.run(request).await;
+    }
+    let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match credentials.authenticate(header) {
+        Some(principal) => {
+            request.extensions_mut().insert(Principal(principal));
+            next.run(request).await
+        }
+        None => auth.unauthenticated(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_checked() {
+        assert!(Authentication::from_flags(Some("user:pa:ss"), "Mesosphere").is_ok());
+        assert!(matches!(Authentication::from_flags(Some("user"), "Mesosphere"), Err(AuthError::Credentials)));
+        assert!(matches!(Authentication::from_flags(Some(":pass"), "Mesosphere"), Err(AuthError::Credentials)));
+        assert!(matches!(Authentication::from_flags(None, "a\"b"), Err(AuthError::Realm(_))));
+        assert!(matches!(Authentication::from_flags(None, "a\nb"), Err(AuthError::Realm(_))));
+        let open = Authentication::from_flags(None, "Mesosphere").expect("open");
+        assert!(open.credentials.is_none());
+    }
+}
