@@ -93,6 +93,11 @@ pub struct AgentFlags {
     #[arg(long)]
     pub hollow: bool,
 
+    /// The agent's credential for a master with `--authenticate_agents`: JSON `{"principal":
+    /// "p", "secret": "s"}` (or `{"credentials": [...]}` with one entry), or `principal secret`.
+    #[arg(long = "credential", env = "MESOS_CREDENTIAL")]
+    pub credential: Option<PathBuf>,
+
     /// `--containerizers` and the Docker containerizer's flags.
     #[command(flatten)]
     pub containerizers: crate::containerizers::ContainerizerFlags,
@@ -121,6 +126,7 @@ impl AgentFlags {
             gc_disk_headroom: 0.1,
             disk_watch_interval: Duration::from_secs(60),
             hollow: false,
+            credential: None,
             containerizers: Default::default(),
         }
     }
@@ -174,6 +180,15 @@ pub enum FlagError {
     Headroom(String),
     #[error("invalid --containerizers '{0}': expected 'mesos', 'docker' or both, comma-separated")]
     Containerizer(String),
+    #[error("--credential {path}: {why}")]
+    Credential { path: String, why: String },
+}
+
+/// Reads `--credential`.
+pub fn read_credential(path: &std::path::Path) -> Result<mesos_api::credentials::Credential, FlagError> {
+    let error = |why: String| FlagError::Credential { path: path.display().to_string(), why };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    mesos_api::credentials::parse_credential(&text).map_err(|e| error(e.to_string()))
 }
 
 /// Parses a Mesos duration (`5secs`, `250ms`, a plain number of seconds) for clap.

@@ -241,6 +241,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     };
     let docker = start_docker(&flags.containerizers, &work_dir, &host, &layout, &mut recovery).await?;
 
+    let credential = flags.credential.as_deref().map(flags::read_credential).transpose()?;
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .build()
@@ -283,7 +284,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         store,
         containers,
         docker,
-        master: link::MasterClient::new(http.clone(), master.as_deref().unwrap_or_default()),
+        master: link::MasterClient::new(http.clone(), master.as_deref().unwrap_or_default(), credential),
         http,
         health_http,
         base_env: Arc::new(

@@ -101,6 +101,29 @@ pub struct MasterFlags {
         env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK"
     )]
     pub max_completed_tasks_per_framework: usize,
+    /// Frameworks must authenticate (HTTP basic, with a principal and secret of
+    /// `--credentials`) on the scheduler API; a framework id is bound to the principal that
+    /// registered it.
+    #[arg(long = "authenticate_frameworks", env = "MESOS_AUTHENTICATE_FRAMEWORKS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_frameworks: bool,
+    /// The same as `--authenticate_frameworks` (upstream's name for HTTP frameworks).
+    #[arg(long = "authenticate_http_frameworks", env = "MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_http_frameworks: bool,
+    /// Agents must authenticate (their `--credential`); an agent id is bound to the principal
+    /// that registered it.
+    #[arg(long = "authenticate_agents", env = "MESOS_AUTHENTICATE_AGENTS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_agents: bool,
+    /// The read-only endpoints (`/master/state`, `/state`, `/metrics/snapshot`, `/flags`, ...)
+    /// need credentials.
+    #[arg(long = "authenticate_http_readonly", env = "MESOS_AUTHENTICATE_HTTP_READONLY", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_http_readonly: bool,
+    /// The operator API (`/api/v1`) needs credentials.
+    #[arg(long = "authenticate_http_readwrite", env = "MESOS_AUTHENTICATE_HTTP_READWRITE", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_http_readwrite: bool,
+    /// The principals and secrets accepted: JSON `{"credentials": [{"principal": "p", "secret":
+    /// "s"}]}`, or one `principal secret` per line.
+    #[arg(long, env = "MESOS_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
 }
 
 impl MasterFlags {
@@ -123,6 +146,12 @@ impl MasterFlags {
             offer_timeout: None,
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
+            authenticate_frameworks: false,
+            authenticate_http_frameworks: false,
+            authenticate_agents: false,
+            authenticate_http_readonly: false,
+            authenticate_http_readwrite: false,
+            credentials: None,
         }
     }
 
@@ -162,6 +191,8 @@ pub enum MasterError {
     Zk(#[from] coordination::UrlError),
     #[error("{0}")]
     Flags(String),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// A master running in this process.
@@ -213,6 +244,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
     let kind = flags.registry_kind()?;
     flags.registry = Some(kind);
     let zk = flags.zk.as_deref().map(ZkUrl::from_flag).transpose()?;
+    let auth = std::sync::Arc::new(crate::auth::HttpAuth::from_flags(&flags)?);
     if let Some(quorum) = flags.quorum {
         tracing::warn!(
             quorum,
@@ -275,7 +307,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         driver.lead(1);
     }
     let driver = tokio::spawn(driver.run(rx));
-    let app = crate::http::router(Shared { tx: tx.clone(), gate });
+    let app = crate::http::router(Shared { tx: tx.clone(), gate, auth });
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "master HTTP server stopped");
@@ -332,6 +364,8 @@ pub(crate) enum Refusal {
     Redirect(Box<MasterInfo>),
     /// No leader is known: 503.
     NoLeader,
+    /// The leader refuses the stream (its principal may not open it).
+    Rejected(Rejection),
 }
 
 /// The role as the HTTP handlers see it (published by the driver on every change), so that a
@@ -361,22 +395,27 @@ type CallReply = oneshot::Sender<Result<Result<(), Rejection>, Refusal>>;
 /// What the HTTP side (and the registry thread) asks of the driver.
 #[derive(Debug)]
 pub(crate) enum Request {
+    /// `principal`: what the request authenticated as (`None` without authentication).
     Subscribe {
         info: Box<FrameworkInfo>,
+        principal: Option<String>,
         reply: StreamReply,
     },
     Call {
         stream: Option<String>,
         call: Box<Call>,
+        principal: Option<String>,
         reply: CallReply,
     },
     AgentRegister {
         register: Box<mesos_api::agent::Register>,
+        principal: Option<String>,
         reply: StreamReply,
     },
     AgentCall {
         stream: Option<String>,
         call: Box<AgentCall>,
+        principal: Option<String>,
         reply: CallReply,
     },
     StreamClosed {
@@ -726,21 +765,37 @@ impl Term {
     /// A call this term handles.
     fn serve(&mut self, now: Now, request: Request) {
         match request {
-            Request::Subscribe { info, reply } => {
+            Request::Subscribe { mut info, principal, reply } => {
+                if let Err(rejection) = self.core.authorize_subscribe(&mut info, principal.as_deref()) {
+                    let _ = reply.send(Err(Refusal::Rejected(rejection)));
+                    return;
+                }
                 let (id, rx) = self.new_stream(StreamKind::Framework);
                 self.core.subscribe(now, id.clone(), *info);
                 let _ = reply.send(Ok((id, rx)));
             }
-            Request::Call { stream, call, reply } => {
-                let _ = reply.send(Ok(self.core.call(now, stream.as_deref(), *call)));
+            Request::Call { stream, call, principal, reply } => {
+                let answer = match self.core.authorize_call(&call, principal.as_deref()) {
+                    Ok(()) => self.core.call(now, stream.as_deref(), *call),
+                    Err(rejection) => Err(rejection),
+                };
+                let _ = reply.send(Ok(answer));
             }
-            Request::AgentRegister { register, reply } => {
+            Request::AgentRegister { register, principal, reply } => {
+                if let Err(rejection) = self.core.authorize_agent_register(&register, principal.as_deref()) {
+                    let _ = reply.send(Err(Refusal::Rejected(rejection)));
+                    return;
+                }
                 let (id, rx) = self.new_stream(StreamKind::Agent);
-                self.core.agent_register(now, id.clone(), *register);
+                self.core.agent_register_as(now, id.clone(), *register, principal);
                 let _ = reply.send(Ok((id, rx)));
             }
-            Request::AgentCall { stream, call, reply } => {
-                let _ = reply.send(Ok(self.core.agent_call(now, stream.as_deref(), *call)));
+            Request::AgentCall { stream, call, principal, reply } => {
+                let answer = match self.core.authorize_agent_call(stream.as_deref(), principal.as_deref()) {
+                    Ok(()) => self.core.agent_call(now, stream.as_deref(), *call),
+                    Err(rejection) => Err(rejection),
+                };
+                let _ = reply.send(Ok(answer));
             }
             _ => {}
         }

@@ -47,6 +47,9 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// Session timeout of the ZooKeeper master detector (with a `zk://` master).
     pub zk_session_timeout: Duration,
+    /// HTTP basic credentials sent with every request (for a master with
+    /// `--authenticate_frameworks`); the principal should be `framework_info.principal`.
+    pub credential: Option<mesos_api::credentials::Credential>,
 }
 
 impl ClientConfig {
@@ -56,6 +59,7 @@ impl ClientConfig {
             framework_info,
             max_backoff: Duration::from_secs(5),
             zk_session_timeout: coordination::session::DEFAULT_SESSION_TIMEOUT,
+            credential: None,
         }
     }
 }
@@ -128,9 +132,10 @@ pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<
     let framework_id = config.framework_info.id.clone().filter(|id| !id.value.is_empty());
     let (session_tx, session) = watch::channel(Session { master, framework_id, stream_id: None });
     let (events_tx, events) = mpsc::unbounded_channel();
+    let poster = poster::Poster::new("/api/v1/scheduler", CALL_TIMEOUT).with_credential(config.credential.as_ref());
+    let calls = std::sync::Arc::new(poster);
     let connection = Connection { http: http.clone(), config, session: session_tx, events: events_tx, detector };
     let task = tokio::spawn(connection.run()).abort_handle();
-    let calls = std::sync::Arc::new(poster::Poster::new("/api/v1/scheduler", CALL_TIMEOUT));
     (SchedulerClient { calls, session, task: std::sync::Arc::new(task) }, events)
 }
 
@@ -292,15 +297,15 @@ impl Connection {
         let mut call = Call::new(CallType::Subscribe, session.framework_id.clone());
         call.subscribe = Some(Subscribe { framework_info: info, suppressed_roles: Vec::new() });
         let Ok(body) = serde_json::to_vec(&call) else { return Ended::Failed("cannot encode SUBSCRIBE".into()) };
-        let response = match self
+        let mut request = self
             .http
             .post(format!("http://{}/api/v1/scheduler", session.master))
             .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .body(body)
-            .send()
-            .await
-        {
+            .header("Accept", "application/json");
+        if let Some(credential) = &self.config.credential {
+            request = request.basic_auth(&credential.principal, Some(&credential.secret));
+        }
+        let response = match request.body(body).send().await {
             Ok(r) => r,
             Err(e) => return Ended::Failed(e.to_string()),
         };

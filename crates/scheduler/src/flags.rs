@@ -160,6 +160,26 @@ pub struct SchedulerFlags {
     /// The realm of the basic authentication challenge (`WWW-Authenticate`).
     #[arg(long = "http_realm", alias = "http-realm", default_value = "Mesosphere", env = "MARATHON_HTTP_REALM")]
     pub http_realm: String,
+    /// The principal Marathon registers with (`FrameworkInfo.principal`) and, with a secret,
+    /// authenticates as to a master with `--authenticate_frameworks`.
+    #[arg(
+        long = "mesos_authentication_principal",
+        alias = "mesos-authentication-principal",
+        env = "MARATHON_MESOS_AUTHENTICATION_PRINCIPAL"
+    )]
+    pub mesos_authentication_principal: Option<String>,
+    /// File holding the secret of `--mesos_authentication_principal` (a trailing newline is
+    /// not part of it).
+    #[arg(
+        long = "mesos_authentication_secret_file",
+        alias = "mesos-authentication-secret-file",
+        env = "MARATHON_MESOS_AUTHENTICATION_SECRET_FILE"
+    )]
+    pub mesos_authentication_secret_file: Option<PathBuf>,
+    /// Upstream's switch for framework authentication: requires the principal and the secret
+    /// file (which alone already turn it on).
+    #[arg(long = "mesos_authentication", alias = "mesos-authentication", env = "MARATHON_MESOS_AUTHENTICATION")]
+    pub mesos_authentication: bool,
     /// Versions kept per app and group.
     #[arg(long = "zk_max_versions", alias = "zk-max-versions", default_value_t = 50, env = "MARATHON_ZK_MAX_VERSIONS")]
     pub zk_max_versions: usize,
@@ -205,6 +225,9 @@ impl SchedulerFlags {
             zk_timeout_ms: 10_000,
             zk_max_versions: 50,
             http_credentials: None,
+            mesos_authentication_principal: None,
+            mesos_authentication_secret_file: None,
+            mesos_authentication: false,
             http_realm: "Mesosphere".into(),
         }
     }

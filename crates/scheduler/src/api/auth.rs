@@ -22,6 +22,23 @@ pub enum AuthError {
     Credentials,
     #[error("--http_realm: {0:?} cannot be sent in a header")]
     Realm(String),
+    #[error("--mesos_authentication_secret_file {path}: {source}")]
+    SecretFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("--mesos_authentication needs --mesos_authentication_principal and --mesos_authentication_secret_file")]
+    MesosAuthentication,
+}
+
+/// The credential Marathon authenticates to the master with (`None`: it does not).
+pub(crate) fn mesos_credential(flags: &crate::SchedulerFlags) -> Result<Option<Credential>, AuthError> {
+    let (principal, path) = match (&flags.mesos_authentication_principal, &flags.mesos_authentication_secret_file) {
+        (Some(principal), Some(path)) => (principal, path),
+        _ if flags.mesos_authentication => return Err(AuthError::MesosAuthentication),
+        _ => return Ok(None),
+    };
+    let secret =
+        std::fs::read_to_string(path).map_err(|source| AuthError::SecretFile { path: path.clone(), source })?;
+    let secret = secret.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&secret);
+    Ok(Some(Credential { principal: principal.clone(), secret: secret.to_string() }))
 }
 
 /// Who may use the API.

@@ -54,6 +54,8 @@ struct Shared {
     info: Arc<ServiceInfo>,
     bus: EventBus,
     probe_http: reqwest::Client,
+    /// What Marathon authenticates to the master with.
+    mesos_credential: Option<mesos_api::credentials::Credential>,
 }
 
 /// The store the REST API reads versions from: the current incarnation's (none while the
@@ -108,6 +110,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
     let zk = flags.zk.as_deref().map(coordination::ZkUrl::from_flag).transpose()?;
     let auth = crate::api::auth::Authentication::from_flags(flags.http_credentials.as_deref(), &flags.http_realm)?;
+    let mesos_credential = crate::api::auth::mesos_credential(&flags)?;
     let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
     let addr = SocketAddr::new(flags.http_address, flags.http_port);
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| SchedulerError::Bind { addr, source })?;
@@ -129,7 +132,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         }
         _ => None,
     };
-    let shared = Shared { flags, zk, info: info.clone(), bus: bus.clone(), probe_http };
+    let shared = Shared { flags, zk, info: info.clone(), bus: bus.clone(), probe_http, mesos_credential };
 
     // Alone, the scheduler leads from the start: a store it cannot open fails the start.
     let first = match &election {
@@ -350,7 +353,7 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
         role: flags.mesos_role.clone(),
         roles: Vec::new(),
         hostname: Some(shared.info.hostname.clone()),
-        principal: None,
+        principal: flags.mesos_authentication_principal.clone(),
         webui_url: Some(format!("http://{}", shared.info.http_address)),
         capabilities: ["PARTITION_AWARE", "TASK_KILLING_STATE", "GPU_RESOURCES"]
             .into_iter()
@@ -359,8 +362,11 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
         labels: None,
         offer_filters: None,
     };
-    let (client, client_events) =
-        mesos_client::start(mesos_client::ClientConfig::new(flags.master.clone(), framework_info));
+    let client_config = mesos_client::ClientConfig {
+        credential: shared.mesos_credential.clone(),
+        ..mesos_client::ClientConfig::new(flags.master.clone(), framework_info)
+    };
+    let (client, client_events) = mesos_client::start(client_config);
 
     let (calls_tx, calls_rx) = mpsc::unbounded_channel();
     tokio::spawn(send_calls(client.clone(), calls_rx));
