@@ -104,6 +104,9 @@ struct LocalFlags {
     /// scheduler --help`).
     #[arg(long = "http_credentials", alias = "http-credentials", env = "MARATHON_HTTP_CREDENTIALS")]
     http_credentials: Option<String>,
+    /// Marathon's principals and their rules (see `marathon scheduler --help`).
+    #[arg(long = "acl_file", alias = "acl-file", env = "MARATHON_ACL_FILE")]
+    acl_file: Option<PathBuf>,
     /// The realm of Marathon's basic authentication challenge.
     #[arg(long = "http_realm", alias = "http-realm", default_value = "Mesosphere", env = "MARATHON_HTTP_REALM")]
     http_realm: String,
@@ -223,6 +226,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
     scheduler_flags.hostname = flags.hostname.clone();
     scheduler_flags.http_credentials = flags.http_credentials.clone();
     scheduler_flags.http_realm = flags.http_realm.clone();
+    scheduler_flags.acl_file = flags.acl_file.clone();
     scheduler_flags.mesos_authentication_principal = flags.mesos_authentication_principal.clone();
     scheduler_flags.mesos_authentication_secret_file = flags.mesos_authentication_secret_file.clone();
     let mut scheduler = scheduler::start(scheduler_flags).await.context("start scheduler")?;

@@ -157,6 +157,11 @@ pub struct SchedulerFlags {
     /// (401 otherwise). Without it, anyone who reaches the port may use the API.
     #[arg(long = "http_credentials", alias = "http-credentials", env = "MARATHON_HTTP_CREDENTIALS")]
     pub http_credentials: Option<String>,
+    /// Principals (with passwords or bearer tokens) and their rules by group path (read, write,
+    /// admin): every request but `GET /ping` must authenticate as one of them and may only do
+    /// what its rules allow (see README, "Authentication").
+    #[arg(long = "acl_file", alias = "acl-file", env = "MARATHON_ACL_FILE")]
+    pub acl_file: Option<PathBuf>,
     /// The realm of the basic authentication challenge (`WWW-Authenticate`).
     #[arg(long = "http_realm", alias = "http-realm", default_value = "Mesosphere", env = "MARATHON_HTTP_REALM")]
     pub http_realm: String,
@@ -225,6 +230,7 @@ impl SchedulerFlags {
             zk_timeout_ms: 10_000,
             zk_max_versions: 50,
             http_credentials: None,
+            acl_file: None,
             mesos_authentication_principal: None,
             mesos_authentication_secret_file: None,
             mesos_authentication: false,

@@ -782,12 +782,25 @@ pub struct SeenEvent {
 
 /// Follows `<url>/v2/events<query>` in the background; the events seen so far, in order.
 pub fn follow_events(url: &str, query: &str) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
+    follow_events_as(url, query, None)
+}
+
+/// [`follow_events`] with this `Authorization` header.
+pub fn follow_events_as(
+    url: &str,
+    query: &str,
+    authorization: Option<&str>,
+) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
     let url = format!("{url}/v2/events{query}");
+    let authorization = authorization.map(str::to_string);
     tokio::spawn(async move {
-        let response =
-            reqwest::Client::new().get(url).header("Accept", "text/event-stream").send().await.expect("GET /v2/events");
+        let mut request = reqwest::Client::new().get(url).header("Accept", "text/event-stream");
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request.send().await.expect("GET /v2/events");
         let mut body = response.bytes_stream();
         let mut buffer = String::new();
         let mut kind = String::new();

@@ -8,6 +8,7 @@
 //! authorization of `--acl_file` finds it.
 
 use super::error;
+use crate::acl::{Acl, Presented};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -24,6 +25,10 @@ pub enum AuthError {
     Realm(String),
     #[error("--mesos_authentication_secret_file {path}: {source}")]
     SecretFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("--acl_file {path}: {message}")]
+    AclFile { path: std::path::PathBuf, message: String },
+    #[error("--http_credentials and --acl_file cannot be used together: give the user a principal in the ACL file")]
+    Both,
     #[error("--mesos_authentication needs --mesos_authentication_principal and --mesos_authentication_secret_file")]
     MesosAuthentication,
 }
@@ -46,6 +51,8 @@ pub(crate) fn mesos_credential(flags: &crate::SchedulerFlags) -> Result<Option<C
 pub(crate) struct Authentication {
     /// `None`: anyone (no `--http_credentials`).
     credentials: Option<CredentialSet>,
+    /// `--acl_file`: its principals, with passwords or tokens.
+    acl: Option<Arc<Acl>>,
     /// `WWW-Authenticate: Basic realm="…"`.
     challenge: HeaderValue,
 }
@@ -55,8 +62,27 @@ pub(crate) struct Authentication {
 pub(crate) struct Principal(pub(crate) String);
 
 impl Authentication {
+    /// From `--http_credentials`, `--acl_file` and `--http_realm`.
+    pub(crate) fn from_flags(flags: &crate::SchedulerFlags) -> Result<Self, AuthError> {
+        let mut auth = Self::basic(flags.http_credentials.as_deref(), &flags.http_realm)?;
+        if let Some(path) = &flags.acl_file {
+            if auth.credentials.is_some() {
+                return Err(AuthError::Both);
+            }
+            let error = |message: String| AuthError::AclFile { path: path.clone(), message };
+            let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+            auth.acl = Some(Arc::new(Acl::parse(&text).map_err(|e| error(e.to_string()))?));
+        }
+        Ok(auth)
+    }
+
+    /// The ACL requests are authorized by, if any.
+    pub(crate) fn acl(&self) -> Option<Arc<Acl>> {
+        self.acl.clone()
+    }
+
     /// From `--http_credentials` and `--http_realm`.
-    pub(crate) fn from_flags(credentials: Option<&str>, realm: &str) -> Result<Self, AuthError> {
+    fn basic(credentials: Option<&str>, realm: &str) -> Result<Self, AuthError> {
         let credentials = credentials
             .map(|c| match c.split_once(':') {
                 Some((user, password)) if !user.is_empty() => {
@@ -69,7 +95,7 @@ impl Authentication {
             .ok()
             .filter(|_| !realm.contains('"'))
             .ok_or_else(|| AuthError::Realm(realm.to_string()))?;
-        Ok(Self { credentials, challenge })
+        Ok(Self { credentials, acl: None, challenge })
     }
 
     /// 401 in Marathon's format, with the challenge.
@@ -78,6 +104,21 @@ impl Authentication {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, self.challenge.clone());
         response
     }
+}
+
+/// The ACL principal an `Authorization` header proves: basic credentials, `Bearer <token>`, or
+/// DC/OS' `token=<token>` (what the `marathon` Python client sends given an `auth_token`).
+fn acl_principal(acl: &Acl, header: &str) -> Option<String> {
+    let header = header.trim();
+    let token = header.strip_prefix("token=").or_else(|| {
+        let (scheme, rest) = header.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    });
+    if let Some(token) = token {
+        return acl.authenticate(&Presented::Token(token)).map(str::to_string);
+    }
+    let (user, password) = mesos_api::credentials::parse_basic(header)?;
+    acl.authenticate(&Presented::Basic { user: &user, password: &password }).map(str::to_string)
 }
 
 /// Paths anyone may reach: load balancers' and supervisors' liveness checks.
@@ -91,12 +132,16 @@ pub(crate) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(credentials) = &auth.credentials else { return next.run(request).await };
-    if is_public(&request) {
+    if (auth.credentials.is_none() && auth.acl.is_none()) || is_public(&request) {
         return next.run(request).await;
     }
     let header = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match credentials.authenticate(header) {
+    let principal = match (&auth.credentials, &auth.acl) {
+        (Some(credentials), _) => credentials.authenticate(header),
+        (None, Some(acl)) => header.and_then(|h| acl_principal(acl, h)),
+        (None, None) => None,
+    };
+    match principal {
         Some(principal) => {
             request.extensions_mut().insert(Principal(principal));
             next.run(request).await
@@ -111,12 +156,12 @@ mod tests {
 
     #[test]
     fn flags_are_checked() {
-        assert!(Authentication::from_flags(Some("user:pa:ss"), "Mesosphere").is_ok());
-        assert!(matches!(Authentication::from_flags(Some("user"), "Mesosphere"), Err(AuthError::Credentials)));
-        assert!(matches!(Authentication::from_flags(Some(":pass"), "Mesosphere"), Err(AuthError::Credentials)));
-        assert!(matches!(Authentication::from_flags(None, "a\"b"), Err(AuthError::Realm(_))));
-        assert!(matches!(Authentication::from_flags(None, "a\nb"), Err(AuthError::Realm(_))));
-        let open = Authentication::from_flags(None, "Mesosphere").expect("open");
+        assert!(Authentication::basic(Some("user:pa:ss"), "Mesosphere").is_ok());
+        assert!(matches!(Authentication::basic(Some("user"), "Mesosphere"), Err(AuthError::Credentials)));
+        assert!(matches!(Authentication::basic(Some(":pass"), "Mesosphere"), Err(AuthError::Credentials)));
+        assert!(matches!(Authentication::basic(None, "a\"b"), Err(AuthError::Realm(_))));
+        assert!(matches!(Authentication::basic(None, "a\nb"), Err(AuthError::Realm(_))));
+        let open = Authentication::basic(None, "Mesosphere").expect("open");
         assert!(open.credentials.is_none());
     }
 }

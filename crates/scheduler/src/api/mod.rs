@@ -4,6 +4,7 @@
 
 mod apps;
 pub(crate) mod auth;
+mod authz;
 mod events;
 mod groups;
 pub(crate) mod proxy;
@@ -29,6 +30,8 @@ pub(crate) struct Api {
     pub(crate) proxy: proxy::LeaderProxy,
     pub(crate) store: crate::service::CurrentStore,
     pub(crate) metrics: Arc<HttpMetrics>,
+    /// `--acl_file`: what each principal may do (`None`: everything).
+    pub(crate) acl: Option<Arc<crate::acl::Acl>>,
 }
 
 /// Counters of the HTTP layer (`/metrics`).
@@ -46,7 +49,7 @@ pub(crate) fn router(
     auth: auth::Authentication,
 ) -> Router {
     let metrics = Arc::new(HttpMetrics::default());
-    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone() };
+    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone(), acl: auth.acl() };
     let leader_of = proxy.clone();
     Router::new()
         .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
@@ -70,9 +73,11 @@ pub(crate) fn router(
         .route("/metrics", get(system::metrics))
         .route("/", get(system::root))
         .fallback(system::not_found)
-        .with_state(api)
+        .with_state(api.clone())
         .layer(axum::middleware::from_fn(json_bodies_only))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // On the leader only (a standby forwards first): it reads the deployments.
+        .layer(axum::middleware::from_fn_with_state(api, authz::authorize))
         .layer(axum::middleware::from_fn_with_state(proxy, proxy::to_leader))
         // Before the proxy: a standby refuses what the leader would refuse (and forwards the
         // `Authorization` header with the rest).

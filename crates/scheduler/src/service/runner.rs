@@ -109,7 +109,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
     let zk = flags.zk.as_deref().map(coordination::ZkUrl::from_flag).transpose()?;
-    let auth = crate::api::auth::Authentication::from_flags(flags.http_credentials.as_deref(), &flags.http_realm)?;
+    let auth = crate::api::auth::Authentication::from_flags(&flags)?;
     let mesos_credential = crate::api::auth::mesos_credential(&flags)?;
     let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
     let addr = SocketAddr::new(flags.http_address, flags.http_port);
