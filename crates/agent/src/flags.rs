@@ -98,6 +98,15 @@ pub struct AgentFlags {
     #[arg(long = "credential", env = "MESOS_CREDENTIAL")]
     pub credential: Option<PathBuf>,
 
+    /// `/state`, `/flags`, `/metrics/snapshot` and `/files/*` need HTTP basic credentials of
+    /// `--http_credentials` (`/health` and `/version` stay open).
+    #[arg(long = "authenticate_http_readonly", env = "MESOS_AUTHENTICATE_HTTP_READONLY", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_http_readonly: bool,
+
+    /// The credentials the agent's HTTP endpoints accept (the master's `--credentials` format).
+    #[arg(long = "http_credentials", env = "MESOS_HTTP_CREDENTIALS")]
+    pub http_credentials: Option<PathBuf>,
+
     /// `--containerizers` and the Docker containerizer's flags.
     #[command(flatten)]
     pub containerizers: crate::containerizers::ContainerizerFlags,
@@ -127,6 +136,8 @@ impl AgentFlags {
             disk_watch_interval: Duration::from_secs(60),
             hollow: false,
             credential: None,
+            authenticate_http_readonly: false,
+            http_credentials: None,
             containerizers: Default::default(),
         }
     }
@@ -157,6 +168,9 @@ impl AgentFlags {
             ("gc_delay", format_duration(self.gc_delay)),
             ("gc_disk_headroom", self.gc_disk_headroom.to_string()),
             ("disk_watch_interval", format_duration(self.disk_watch_interval)),
+            ("credential", self.credential.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+            ("authenticate_http_readonly", self.authenticate_http_readonly.to_string()),
+            ("http_credentials", self.http_credentials.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
         ]
         .into_iter()
         .chain(self.containerizers.to_map())

@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod auth;
 pub mod checkpoint;
 pub mod containerizers;
 pub mod containers;
@@ -242,6 +243,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let docker = start_docker(&flags.containerizers, &work_dir, &host, &layout, &mut recovery).await?;
 
     let credential = flags.credential.as_deref().map(flags::read_credential).transpose()?;
+    let readonly_auth = auth::from_flags(&flags)?;
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .build()
@@ -325,7 +327,8 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         snapshot: snapshot_rx.clone(),
         fresh: fresh_tx,
         file_io: Default::default(),
-    });
+    })
+    .layer(axum::middleware::from_fn_with_state(readonly_auth, auth::authenticate));
     let mut stop_server = stop_rx;
     let server = tokio::spawn(async move {
         let stopped = async move {

@@ -355,3 +355,28 @@ async fn marathon_local_wires_one_credential_through_master_agent_and_marathon()
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_authenticate_http_readonly_serves_state_and_files_only_with_credentials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, _) = credentials(dir.path());
+    let credentials_flag = format!("--http_credentials={}", dir.path().join("credentials").display());
+    let mut cluster = Cluster::start_with(1, &["--authenticate_http_readonly", &credentials_flag]).await;
+    let http = reqwest::Client::new();
+    let agent = format!("http://127.0.0.1:{}", cluster.agents[0].port);
+    for path in
+        ["/state", "/flags", "/metrics/snapshot", "/files/browse?path=/", "/files/read?path=/etc/hostname&offset=0"]
+    {
+        let refused = http.get(format!("{agent}{path}")).send().await.expect("GET");
+        assert_eq!(refused.status(), 401, "{path}");
+        assert_eq!(refused.headers()["www-authenticate"], "Basic realm=\"mesos-agent-readonly\"");
+        let wrong = http.get(format!("{agent}{path}")).header("Authorization", basic_header("agent", "guess"));
+        assert_eq!(wrong.send().await.expect("GET").status(), 401, "{path}");
+        let right = http.get(format!("{agent}{path}")).header("Authorization", basic_header("agent", "agent-secret"));
+        assert_ne!(right.send().await.expect("GET").status(), 401, "{path}");
+    }
+    let state = http.get(format!("{agent}/state")).header("Authorization", basic_header("hostile", "hostile-secret"));
+    assert_eq!(state.send().await.expect("GET").status(), 200);
+    assert_eq!(http.get(format!("{agent}/health")).send().await.expect("GET").status(), 200);
+    cluster.teardown();
+}
