@@ -117,7 +117,13 @@ pub struct SchedulerClient {
 
 /// Starts the subscription task.
 pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<ClientEvent>) {
-    let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap_or_default();
+    // Redirects are followed by hand (a 307 names the leader, which calls then go to): the HTTP
+    // client would follow them itself and drop the credentials on the way to another host.
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
     let (master, detector) = match MasterSource::parse(&config.master) {
         MasterSource::Fixed(master) => (master, None),
         MasterSource::ZooKeeper(url) => {
