@@ -22,6 +22,7 @@ plus "error" when something failed or timed out (exit status 1 then).
 Diagnostics go to stderr. The process always terminates (os._exit).
 
 Usage: pymesos_scheduler.py --master HOST:PORT [--timeout SECONDS]
+                            [--principal P --secret S]  (HTTP basic credentials)
 """
 
 import argparse
@@ -205,6 +206,8 @@ def main():
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="overall time limit in seconds (default 30)"
     )
+    parser.add_argument("--principal", help="authenticate as this principal (with --secret)")
+    parser.add_argument("--secret", help="the secret of --principal")
     args = parser.parse_args()
 
     logging.basicConfig(
@@ -232,6 +235,8 @@ def main():
             framework,
             parse_master(args.master),
             use_addict=True,
+            principal=args.principal,
+            secret=args.secret,
         )
         driver.start()
 

@@ -93,6 +93,20 @@ pub struct AgentFlags {
     #[arg(long)]
     pub hollow: bool,
 
+    /// The agent's credential for a master with `--authenticate_agents`: JSON `{"principal":
+    /// "p", "secret": "s"}` (or `{"credentials": [...]}` with one entry), or `principal secret`.
+    #[arg(long = "credential", env = "MESOS_CREDENTIAL")]
+    pub credential: Option<PathBuf>,
+
+    /// `/state`, `/flags`, `/metrics/snapshot` and `/files/*` need HTTP basic credentials of
+    /// `--http_credentials` (`/health` and `/version` stay open).
+    #[arg(long = "authenticate_http_readonly", env = "MESOS_AUTHENTICATE_HTTP_READONLY", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_http_readonly: bool,
+
+    /// The credentials the agent's HTTP endpoints accept (the master's `--credentials` format).
+    #[arg(long = "http_credentials", env = "MESOS_HTTP_CREDENTIALS")]
+    pub http_credentials: Option<PathBuf>,
+
     /// `--containerizers` and the Docker containerizer's flags.
     #[command(flatten)]
     pub containerizers: crate::containerizers::ContainerizerFlags,
@@ -125,6 +139,9 @@ impl AgentFlags {
             gc_disk_headroom: 0.1,
             disk_watch_interval: Duration::from_secs(60),
             hollow: false,
+            credential: None,
+            authenticate_http_readonly: false,
+            http_credentials: None,
             containerizers: Default::default(),
             http: Default::default(),
         }
@@ -156,6 +173,9 @@ impl AgentFlags {
             ("gc_delay", format_duration(self.gc_delay)),
             ("gc_disk_headroom", self.gc_disk_headroom.to_string()),
             ("disk_watch_interval", format_duration(self.disk_watch_interval)),
+            ("credential", self.credential.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+            ("authenticate_http_readonly", self.authenticate_http_readonly.to_string()),
+            ("http_credentials", self.http_credentials.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
         ]
         .into_iter()
         .chain(self.containerizers.to_map())
@@ -179,6 +199,15 @@ pub enum FlagError {
     Headroom(String),
     #[error("invalid --containerizers '{0}': expected 'mesos', 'docker' or both, comma-separated")]
     Containerizer(String),
+    #[error("--credential {path}: {why}")]
+    Credential { path: String, why: String },
+}
+
+/// Reads `--credential`.
+pub fn read_credential(path: &std::path::Path) -> Result<mesos_api::credentials::Credential, FlagError> {
+    let error = |why: String| FlagError::Credential { path: path.display().to_string(), why };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    mesos_api::credentials::parse_credential(&text).map_err(|e| error(e.to_string()))
 }
 
 /// Parses a Mesos duration (`5secs`, `250ms`, a plain number of seconds) for clap.

@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod auth;
 pub mod checkpoint;
 pub mod containerizers;
 pub mod containers;
@@ -245,6 +246,8 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     };
     let docker = start_docker(&flags.containerizers, &work_dir, &host, &layout, &mut recovery).await?;
 
+    let credential = flags.credential.as_deref().map(flags::read_credential).transpose()?;
+    let readonly_auth = auth::from_flags(&flags)?;
     let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
     let http = match &tls_client {
         Some(tls) => http.tls_backend_preconfigured(rustls::ClientConfig::clone(tls)),
@@ -289,7 +292,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         store,
         containers,
         docker,
-        master: link::MasterClient::new(http.clone(), master.as_deref().unwrap_or_default(), tls_client),
+        master: link::MasterClient::new(http.clone(), master.as_deref().unwrap_or_default(), tls_client, credential),
         http,
         health_http,
         base_env: Arc::new(
@@ -330,7 +333,8 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         snapshot: snapshot_rx.clone(),
         fresh: fresh_tx,
         file_io: Default::default(),
-    });
+    })
+    .layer(axum::middleware::from_fn_with_state(readonly_auth, auth::authenticate));
     let mut stop_server = stop_rx;
     let server = tokio::spawn(async move {
         let stopped = async move {

@@ -8,6 +8,7 @@
 use crate::core::Event;
 use futures::StreamExt;
 use mesos_api::agent::{AGENT_API_PATH, AgentCall, AgentEvent, Register, STREAM_ID_HEADER};
+use mesos_api::credentials::Credential;
 use mesos_api::recordio::Decoder;
 use mesos_client::poster::Poster;
 use std::sync::{Arc, RwLock};
@@ -35,18 +36,30 @@ pub struct MasterClient {
     pongs: Arc<Poster>,
     /// `https` with TLS (`LIBPROCESS_SSL_ENABLED`), else `http`.
     scheme: &'static str,
+    /// `--credential`: sent with every request (REGISTER and calls).
+    credential: Option<Arc<Credential>>,
 }
 
 impl MasterClient {
     /// `master` is `host:port` (empty until one is known); `tls`: calls over TLS (`client`
-    /// must be configured alike).
-    pub fn new(client: reqwest::Client, master: &str, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+    /// must be configured alike); `credential`: sent with every request.
+    pub fn new(
+        client: reqwest::Client,
+        master: &str,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        credential: Option<Credential>,
+    ) -> Self {
         Self {
             client,
             master: Arc::new(RwLock::new(master.to_string())),
-            calls: Arc::new(Poster::with_tls(AGENT_API_PATH, CALL_TIMEOUT, tls.clone())),
-            pongs: Arc::new(Poster::with_tls(AGENT_API_PATH, CALL_TIMEOUT, tls.clone())),
+            calls: Arc::new(
+                Poster::with_tls(AGENT_API_PATH, CALL_TIMEOUT, tls.clone()).with_credential(credential.as_ref()),
+            ),
+            pongs: Arc::new(
+                Poster::with_tls(AGENT_API_PATH, CALL_TIMEOUT, tls.clone()).with_credential(credential.as_ref()),
+            ),
             scheme: if tls.is_some() { "https" } else { "http" },
+            credential: credential.map(Arc::new),
         }
     }
 
@@ -100,29 +113,33 @@ impl MasterClient {
     /// which the HTTP client follows.
     async fn stream(&self, conn: u64, register: &Register, master: &str, events: &UnboundedSender<Event>) -> String {
         let call = AgentCall::Register { register: register.clone() };
-        let request = self
+        let mut request = self
             .client
             .post(format!("{}://{master}{AGENT_API_PATH}", self.scheme))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(mesos_api::json::to_ascii_vec(&call))
-            .send();
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(credential) = &self.credential {
+            request = request.basic_auth(&credential.principal, Some(&credential.secret));
+        }
+        let request = request.body(mesos_api::json::to_ascii_vec(&call)).send();
         let resp = match tokio::time::timeout(REGISTER_TIMEOUT, request).await {
             Err(_) => return "no answer to REGISTER".to_string(),
             Ok(Err(e)) => return format!("cannot reach the master: {e}"),
             Ok(Ok(r)) => r,
         };
-        if resp.status() != reqwest::StatusCode::OK {
-            let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
-            return format!("REGISTER answered {status}: {}", text.trim());
-        }
+        // Redirected to the leading master: calls go there (and so does the next REGISTER, with
+        // the credentials the client does not send on to another host).
         let url = resp.url().clone();
         if master_of(&url).is_some_and(|m| m != master) {
             info!(conn, from = %master, to = %url, "redirected to the leading master");
             if let Some(leader) = master_of(&url) {
                 self.set_master(&leader);
             }
+        }
+        if resp.status() != reqwest::StatusCode::OK {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            return format!("REGISTER answered {status}: {}", text.trim());
         }
         let Some(stream_id) = resp.headers().get(STREAM_ID_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string)
         else {

@@ -165,6 +165,41 @@ impl Event {
     }
 
     /// The event's JSON with `eventType` and `timestamp`.
+    /// The apps and groups an event is about (`None` for events about none, such as
+    /// `scheduler_registered_event`): what a reader must be allowed to read to see it.
+    /// Deployment events name the apps and pods of their plan's steps.
+    pub fn subject_paths(&self) -> Option<Vec<String>> {
+        let one = |id: &str| Some(vec![id.to_string()]);
+        match self {
+            Self::EventStreamAttached { .. }
+            | Self::EventStreamDetached { .. }
+            | Self::Subscribe { .. }
+            | Self::Unsubscribe { .. }
+            | Self::SchedulerRegistered { .. }
+            | Self::SchedulerReregistered { .. }
+            | Self::SchedulerDisconnected {} => None,
+            Self::ApiPost { app_definition, .. } => {
+                Some(vec![app_definition["id"].as_str().unwrap_or("/").to_string()])
+            }
+            Self::StatusUpdate { app_id, .. }
+            | Self::AddHealthCheck { app_id, .. }
+            | Self::RemoveHealthCheck { app_id }
+            | Self::FailedHealthCheck { app_id, .. }
+            | Self::HealthStatusChanged { app_id, .. }
+            | Self::UnhealthyInstanceKill { app_id, .. }
+            | Self::AppTerminated { app_id } => one(app_id),
+            Self::InstanceChanged { run_spec_id, .. }
+            | Self::InstanceHealthChanged { run_spec_id, .. }
+            | Self::UnknownInstanceTerminated { run_spec_id, .. } => one(run_spec_id),
+            Self::GroupChangeSuccess { group_id, .. } | Self::GroupChangeFailed { group_id, .. } => one(group_id),
+            Self::DeploymentInfo { plan, .. }
+            | Self::DeploymentStepSuccess { plan, .. }
+            | Self::DeploymentStepFailure { plan, .. }
+            | Self::DeploymentSuccess { plan, .. }
+            | Self::DeploymentFailed { plan, .. } => Some(plan_subjects(plan)),
+        }
+    }
+
     pub fn to_json(&self, timestamp: Timestamp) -> Json {
         let mut value = serde_json::to_value(self).unwrap_or(Json::Null);
         if let Json::Object(map) = &mut value {
@@ -215,6 +250,21 @@ pub fn lighten(json: &Json) -> Json {
 /// The `currentStep` of deployment events: `{"actions": [...]}` of step `index` (0-based).
 pub fn step_json(info: &DeploymentInfo, index: usize) -> Json {
     json!({ "actions": info.steps.get(index).cloned().unwrap_or_default() })
+}
+
+/// The apps and pods of a deployment plan's steps (`steps[].actions[].app` or `.pod`).
+pub fn plan_subjects(plan: &Json) -> Vec<String> {
+    let mut ids: Vec<String> = plan["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|step| step["actions"].as_array().into_iter().flatten())
+        .filter_map(|action| action["app"].as_str().or_else(|| action["pod"].as_str()))
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 #[cfg(test)]
@@ -299,5 +349,16 @@ mod tests {
         }
         let plan = light_plan(&info);
         assert_eq!(plan["steps"][0]["actions"][0], json!({"action": "ScaleApplication", "app": "/a"}));
+    }
+
+    #[test]
+    fn events_name_the_apps_and_groups_they_are_about() {
+        let status = Event::AppTerminated { app_id: "/prod/web".into() };
+        assert_eq!(status.subject_paths(), Some(vec!["/prod/web".to_string()]));
+        let plan = json!({"steps": [{"actions": [{"action": "StartApplication", "app": "/b"}, {"action": "x", "pod": "/a"}]},
+                                    {"actions": [{"action": "ScaleApplication", "app": "/b"}]}]});
+        let deployment = Event::DeploymentSuccess { id: "d".into(), plan };
+        assert_eq!(deployment.subject_paths(), Some(vec!["/a".to_string(), "/b".to_string()]));
+        assert_eq!(Event::SchedulerDisconnected {}.subject_paths(), None);
     }
 }

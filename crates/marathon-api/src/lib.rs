@@ -25,6 +25,7 @@ pub mod path;
 pub mod query;
 pub mod time;
 pub mod update;
+pub mod visible;
 
 pub use app::AppDefinition;
 pub use error::{ParseError, ValidationError, Violation};

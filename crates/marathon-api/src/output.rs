@@ -784,6 +784,12 @@ pub fn app_locked_json(deployment_ids: &[String]) -> Json {
 pub mod messages {
     use super::*;
 
+    /// 401: missing or wrong credentials (upstream's authentication plugins' message).
+    pub const NOT_AUTHENTICATED: &str = "Invalid username or password.";
+
+    /// 403: authenticated, but without the right (upstream's authorization plugins' message).
+    pub const NOT_AUTHORIZED: &str = "Not Authorized to perform this action!";
+
     fn in_version(version: Option<Timestamp>) -> String {
         version.map(|v| format!(" in version {}", format_timestamp(v))).unwrap_or_default()
     }

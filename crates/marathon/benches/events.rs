@@ -712,6 +712,7 @@ impl Stack {
             agents: Vec::new(),
             cgroups_root: unique("marathon-bench-events"),
             http: http.clone(),
+            state_auth: None,
         };
         for i in 0..settings.hollow_agents {
             let port = free_port();

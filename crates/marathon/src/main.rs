@@ -146,6 +146,33 @@ struct LocalFlags {
     /// not back by then are marked unreachable.
     #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = master::DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = master::server::parse_duration)]
     agent_reregister_timeout: std::time::Duration,
+    /// `user:password`: Marathon's API needs these HTTP basic credentials (see `marathon
+    /// scheduler --help`).
+    #[arg(long = "http_credentials", alias = "http-credentials", env = "MARATHON_HTTP_CREDENTIALS")]
+    http_credentials: Option<String>,
+    /// Marathon's principals and their rules (see `marathon scheduler --help`).
+    #[arg(long = "acl_file", alias = "acl-file", env = "MARATHON_ACL_FILE")]
+    acl_file: Option<PathBuf>,
+    /// The realm of Marathon's basic authentication challenge.
+    #[arg(long = "http_realm", alias = "http-realm", default_value = "Mesosphere", env = "MARATHON_HTTP_REALM")]
+    http_realm: String,
+    /// With `--mesos_authentication_secret_file`: the master authenticates frameworks and
+    /// agents, and Marathon and the agents authenticate as this principal.
+    #[arg(
+        long = "mesos_authentication_principal",
+        alias = "mesos-authentication-principal",
+        env = "MARATHON_MESOS_AUTHENTICATION_PRINCIPAL",
+        requires = "mesos_authentication_secret_file"
+    )]
+    mesos_authentication_principal: Option<String>,
+    /// File holding the secret of `--mesos_authentication_principal`.
+    #[arg(
+        long = "mesos_authentication_secret_file",
+        alias = "mesos-authentication-secret-file",
+        env = "MARATHON_MESOS_AUTHENTICATION_SECRET_FILE",
+        requires = "mesos_authentication_principal"
+    )]
+    mesos_authentication_secret_file: Option<PathBuf>,
     /// The real agents' `--containerizers` and Docker flags (see `marathon agent --help`).
     #[command(flatten)]
     containerizers: agent::containerizers::ContainerizerFlags,
@@ -212,7 +239,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
+    let credential = local_credential(&flags)?;
     let master_flags = master::MasterFlags {
+        authenticate_frameworks: credential.is_some(),
+        authenticate_agents: credential.is_some(),
+        credentials: credential.clone(),
         port: flags.master_port,
         ip: flags.ip,
         hostname: flags.hostname.clone(),
@@ -235,6 +266,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.gc_disk_headroom = flags.gc_disk_headroom;
         agent_flags.disk_watch_interval = flags.disk_watch_interval;
         agent_flags.containerizers = flags.containerizers.clone();
+        agent_flags.credential = credential.clone();
         agents.push(agent::start(agent_flags).await.context("start agent")?);
     }
     for i in 0..flags.hollow_agents {
@@ -245,6 +277,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.hostname = Some(format!("hollow-{i}"));
         agent_flags.resources = Some(flags.hollow_agent_resources.clone());
         agent_flags.hollow = true;
+        agent_flags.credential = credential.clone();
         agents.push(agent::start(agent_flags).await.context("start hollow agent")?);
     }
     let mut scheduler_flags =
@@ -252,6 +285,11 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
     scheduler_flags.http_port = flags.http_port;
     scheduler_flags.http_address = flags.ip;
     scheduler_flags.hostname = flags.hostname.clone();
+    scheduler_flags.http_credentials = flags.http_credentials.clone();
+    scheduler_flags.http_realm = flags.http_realm.clone();
+    scheduler_flags.acl_file = flags.acl_file.clone();
+    scheduler_flags.mesos_authentication_principal = flags.mesos_authentication_principal.clone();
+    scheduler_flags.mesos_authentication_secret_file = flags.mesos_authentication_secret_file.clone();
     let mut scheduler = scheduler::start(scheduler_flags).await.context("start scheduler")?;
     tracing::info!(master = %master.local_addr(), agents = agents.len(), "local cluster running");
     eprintln!(
@@ -272,4 +310,32 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
     }
     master.shutdown();
     result
+}
+
+/// With `--mesos_authentication_principal` and `--mesos_authentication_secret_file`: the
+/// credentials file of the master and the credential of the agents (one file, only the owner
+/// may read it, in the work dir), holding that principal and secret.
+fn local_credential(flags: &LocalFlags) -> anyhow::Result<Option<PathBuf>> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (Some(principal), Some(secret_file)) =
+        (&flags.mesos_authentication_principal, &flags.mesos_authentication_secret_file)
+    else {
+        return Ok(None);
+    };
+    let secret = std::fs::read_to_string(secret_file)
+        .with_context(|| format!("--mesos_authentication_secret_file {}", secret_file.display()))?;
+    let secret = secret.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&secret);
+    std::fs::create_dir_all(&flags.work_dir).context("create --work_dir")?;
+    let path = flags.work_dir.join("credential.json");
+    let _ = std::fs::remove_file(&path);
+    let credential = mesos_api::credentials::Credential { principal: principal.clone(), secret: secret.to_string() };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("create {}", path.display()))?;
+    file.write_all(&serde_json::to_vec(&credential)?).with_context(|| format!("write {}", path.display()))?;
+    Ok(Some(path))
 }

@@ -14,6 +14,7 @@
 //! admitted; until they are back, reconciliation does not answer for tasks that may be on them.
 
 mod agents;
+mod auth;
 mod registry;
 pub mod role;
 

@@ -5,12 +5,13 @@
 //! it checks that first ([`Gate`]), and the driver checks again when the request arrives.
 //! Its root is the web page of `webui::master_router` (agents, frameworks, tasks, sandboxes).
 
+use crate::auth::{Endpoint, HttpAuth};
 use crate::core::{Rejection, StreamId};
 use crate::server::{Gate, Refusal, Request, StreamKind};
 use crate::state;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -33,6 +34,40 @@ pub(crate) struct Shared {
     pub(crate) gate: watch::Receiver<Gate>,
     /// The web page's reads of agents' sandboxes, passed on ([`agent_files`]).
     pub(crate) http: reqwest::Client,
+    pub(crate) auth: std::sync::Arc<HttpAuth>,
+}
+
+/// The principal a request authenticated as (`None`: its endpoint needs no authentication).
+#[derive(Debug, Clone)]
+pub(crate) struct Principal(pub(crate) Option<String>);
+
+/// Which credentials a path needs (`None`: anyone may reach it).
+fn endpoint_of(path: &str) -> Option<Endpoint> {
+    match path {
+        "/api/v1/scheduler" | "/master/api/v1/scheduler" => Some(Endpoint::Scheduler),
+        AGENT_API_PATH => Some(Endpoint::Agent),
+        "/api/v1" | "/api/v1/operator" | "/master/api/v1" => Some(Endpoint::ReadWrite),
+        "/version" | "/health" | "/master/health" | "/redirect" | "/master/redirect" => None,
+        _ => Some(Endpoint::ReadOnly),
+    }
+}
+
+/// Authenticates every request whose endpoint needs it (401 otherwise) and passes the
+/// principal on.
+async fn authenticate(
+    State(shared): State<Shared>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let principal = match endpoint_of(request.uri().path()) {
+        Some(endpoint) => match shared.auth.authenticate(endpoint, request.headers()) {
+            Ok(principal) => principal,
+            Err(refused) => return refused.into_response(),
+        },
+        None => None,
+    };
+    request.extensions_mut().insert(Principal(principal));
+    next.run(request).await
 }
 
 pub(crate) fn router(shared: Shared) -> Router {
@@ -65,6 +100,7 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/flags", get(read_flags))
         .route("/ui/api/agents/{agent}/files/{op}", get(agent_files))
         .merge(webui::master_router())
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate))
         .with_state(shared)
 }
 
@@ -110,6 +146,7 @@ fn refused(refusal: Refusal, uri: &Uri) -> Response {
             redirect_to(&format!("{}{path}", leader_base(&leader)))
         }
         Refusal::NoLeader => no_leader(),
+        Refusal::Rejected(r) => rejection(r),
     }
 }
 
@@ -222,6 +259,7 @@ fn stream_response(tx: &Tx, id: StreamId, rx: mpsc::UnboundedReceiver<Bytes>, ki
 
 async fn scheduler_api(
     State(shared): State<Shared>,
+    Extension(Principal(principal)): Extension<Principal>,
     uri: Uri,
     method: Method,
     headers: HeaderMap,
@@ -249,14 +287,16 @@ async fn scheduler_api(
             return text(StatusCode::BAD_REQUEST, "Expecting 'subscribe' to be present");
         };
         let info = Box::new(subscribe.framework_info);
-        return open_stream(tx, &uri, StreamKind::Framework, |reply| Request::Subscribe { info, reply }).await;
+        return open_stream(tx, &uri, StreamKind::Framework, |reply| Request::Subscribe { info, principal, reply })
+            .await;
     }
     let stream = stream_id(&headers);
-    accepted(ask(tx, |reply| Request::Call { stream, call: Box::new(call), reply }).await, &uri)
+    accepted(ask(tx, |reply| Request::Call { stream, call: Box::new(call), principal, reply }).await, &uri)
 }
 
 async fn agent_api(
     State(shared): State<Shared>,
+    Extension(Principal(principal)): Extension<Principal>,
     uri: Uri,
     method: Method,
     headers: HeaderMap,
@@ -275,10 +315,11 @@ async fn agent_api(
     let tx = &shared.tx;
     if let AgentCall::Register { register } = call {
         let register = Box::new(register);
-        return open_stream(tx, &uri, StreamKind::Agent, |reply| Request::AgentRegister { register, reply }).await;
+        let request = |reply| Request::AgentRegister { register, principal, reply };
+        return open_stream(tx, &uri, StreamKind::Agent, request).await;
     }
     let stream = stream_id(&headers);
-    accepted(ask(tx, |reply| Request::AgentCall { stream, call: Box::new(call), reply }).await, &uri)
+    accepted(ask(tx, |reply| Request::AgentCall { stream, call: Box::new(call), principal, reply }).await, &uri)
 }
 
 /// Sends a request to the driver and waits for its answer (`None` if the driver is gone).

@@ -4,11 +4,13 @@
 //! the clock and the single task that drives the core; [`registry`] keeps the core's registry
 //! durable; `state` renders the read-only endpoints.
 
+mod auth;
 pub mod core;
 mod http;
 pub mod registry;
 pub mod server;
 mod state;
 
+pub use auth::AuthError;
 pub use registry::RegistryKind;
 pub use server::{DEFAULT_AGENT_REREGISTER_TIMEOUT, MasterError, MasterFlags, RunningMaster, start};

@@ -158,6 +158,15 @@ struct RegistryFile {
     unreachable: Vec<RemovedRecord>,
     #[serde(default)]
     gone: Vec<RemovedRecord>,
+    /// The principals agent ids are bound to (with `--authenticate_agents`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    principals: Vec<PrincipalRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct PrincipalRecord {
+    id: AgentId,
+    principal: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -187,6 +196,11 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
             .collect(),
         unreachable: removed(&registry.unreachable),
         gone: removed(&registry.gone),
+        principals: registry
+            .principals
+            .iter()
+            .map(|(id, principal)| PrincipalRecord { id: id.clone(), principal: principal.clone() })
+            .collect(),
     };
     let mut bytes = mesos_api::json::to_ascii_vec(&file);
     bytes.push(b'\n');
@@ -210,6 +224,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<Registry, RegistryError> {
     }
     registry.unreachable = file.unreachable.into_iter().map(|r| (r.id, r.timestamp)).collect();
     registry.gone = file.gone.into_iter().map(|r| (r.id, r.timestamp)).collect();
+    registry.principals = file.principals.into_iter().map(|r| (r.id, r.principal)).collect();
     Ok(registry)
 }
 
@@ -325,6 +340,7 @@ mod tests {
         registry.admit(AdmittedAgent { info, endpoint: "10.0.0.1:5051".into() });
         registry.unreachable.insert(AgentId::new("m-S1"), 1_700_000_000.5);
         registry.gone.insert(AgentId::new("m-S2"), 1_700_000_001.0);
+        registry.bind(&AgentId::new("m-S0"), "agent-principal");
         registry
     }
 

@@ -103,6 +103,29 @@ pub struct MasterFlags {
     pub max_completed_tasks_per_framework: usize,
     #[command(flatten)]
     pub http: httpd::HttpLimitFlags,
+    /// Frameworks must authenticate (HTTP basic, with a principal and secret of
+    /// `--credentials`) on the scheduler API; a framework id is bound to the principal that
+    /// registered it.
+    #[arg(long = "authenticate_frameworks", env = "MESOS_AUTHENTICATE_FRAMEWORKS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_frameworks: bool,
+    /// The same as `--authenticate_frameworks` (upstream's name for HTTP frameworks).
+    #[arg(long = "authenticate_http_frameworks", env = "MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_http_frameworks: bool,
+    /// Agents must authenticate (their `--credential`); an agent id is bound to the principal
+    /// that registered it.
+    #[arg(long = "authenticate_agents", env = "MESOS_AUTHENTICATE_AGENTS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_agents: bool,
+    /// The read-only endpoints (`/master/state`, `/state`, `/metrics/snapshot`, `/flags`, ...)
+    /// need credentials.
+    #[arg(long = "authenticate_http_readonly", env = "MESOS_AUTHENTICATE_HTTP_READONLY", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_http_readonly: bool,
+    /// The operator API (`/api/v1`) needs credentials.
+    #[arg(long = "authenticate_http_readwrite", env = "MESOS_AUTHENTICATE_HTTP_READWRITE", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub authenticate_http_readwrite: bool,
+    /// The principals and secrets accepted: JSON `{"credentials": [{"principal": "p", "secret":
+    /// "s"}]}`, or one `principal secret` per line.
+    #[arg(long, env = "MESOS_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
 }
 
 impl MasterFlags {
@@ -126,6 +149,12 @@ impl MasterFlags {
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
             http: httpd::HttpLimitFlags::default(),
+            authenticate_frameworks: false,
+            authenticate_http_frameworks: false,
+            authenticate_agents: false,
+            authenticate_http_readonly: false,
+            authenticate_http_readwrite: false,
+            credentials: None,
         }
     }
 
@@ -165,6 +194,8 @@ pub enum MasterError {
     Zk(#[from] coordination::UrlError),
     #[error("{0}")]
     Flags(String),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// A master running in this process.
@@ -216,6 +247,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
     let kind = flags.registry_kind()?;
     flags.registry = Some(kind);
     let zk = flags.zk.as_deref().map(ZkUrl::from_flag).transpose()?;
+    let auth = std::sync::Arc::new(crate::auth::HttpAuth::from_flags(&flags)?);
     if let Some(quorum) = flags.quorum {
         tracing::warn!(
             quorum,
@@ -281,7 +313,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         driver.lead(1);
     }
     let driver = tokio::spawn(driver.run(rx));
-    let app = crate::http::router(Shared { tx: tx.clone(), gate, http: webui::proxy::client() });
+    let app = crate::http::router(Shared { tx: tx.clone(), gate, http: webui::proxy::client(), auth });
     let server = tokio::spawn(httpd::serve(listener, app, limits, tls, std::future::pending()));
     tracing::info!(%addr, scheme = ssl.scheme(), "master listening");
     Ok(RunningMaster { addr, tx, server, driver })
@@ -334,6 +366,8 @@ pub(crate) enum Refusal {
     Redirect(Box<MasterInfo>),
     /// No leader is known: 503.
     NoLeader,
+    /// The leader refuses the stream (its principal may not open it).
+    Rejected(Rejection),
 }
 
 /// The role as the HTTP handlers see it (published by the driver on every change), so that a
@@ -363,22 +397,27 @@ type CallReply = oneshot::Sender<Result<Result<(), Rejection>, Refusal>>;
 /// What the HTTP side (and the registry thread) asks of the driver.
 #[derive(Debug)]
 pub(crate) enum Request {
+    /// `principal`: what the request authenticated as (`None` without authentication).
     Subscribe {
         info: Box<FrameworkInfo>,
+        principal: Option<String>,
         reply: StreamReply,
     },
     Call {
         stream: Option<String>,
         call: Box<Call>,
+        principal: Option<String>,
         reply: CallReply,
     },
     AgentRegister {
         register: Box<mesos_api::agent::Register>,
+        principal: Option<String>,
         reply: StreamReply,
     },
     AgentCall {
         stream: Option<String>,
         call: Box<AgentCall>,
+        principal: Option<String>,
         reply: CallReply,
     },
     StreamClosed {
@@ -728,21 +767,37 @@ impl Term {
     /// A call this term handles.
     fn serve(&mut self, now: Now, request: Request) {
         match request {
-            Request::Subscribe { info, reply } => {
+            Request::Subscribe { mut info, principal, reply } => {
+                if let Err(rejection) = self.core.authorize_subscribe(&mut info, principal.as_deref()) {
+                    let _ = reply.send(Err(Refusal::Rejected(rejection)));
+                    return;
+                }
                 let (id, rx) = self.new_stream(StreamKind::Framework);
                 self.core.subscribe(now, id.clone(), *info);
                 let _ = reply.send(Ok((id, rx)));
             }
-            Request::Call { stream, call, reply } => {
-                let _ = reply.send(Ok(self.core.call(now, stream.as_deref(), *call)));
+            Request::Call { stream, call, principal, reply } => {
+                let answer = match self.core.authorize_call(&call, principal.as_deref()) {
+                    Ok(()) => self.core.call(now, stream.as_deref(), *call),
+                    Err(rejection) => Err(rejection),
+                };
+                let _ = reply.send(Ok(answer));
             }
-            Request::AgentRegister { register, reply } => {
+            Request::AgentRegister { register, principal, reply } => {
+                if let Err(rejection) = self.core.authorize_agent_register(&register, principal.as_deref()) {
+                    let _ = reply.send(Err(Refusal::Rejected(rejection)));
+                    return;
+                }
                 let (id, rx) = self.new_stream(StreamKind::Agent);
-                self.core.agent_register(now, id.clone(), *register);
+                self.core.agent_register_as(now, id.clone(), *register, principal);
                 let _ = reply.send(Ok((id, rx)));
             }
-            Request::AgentCall { stream, call, reply } => {
-                let _ = reply.send(Ok(self.core.agent_call(now, stream.as_deref(), *call)));
+            Request::AgentCall { stream, call, principal, reply } => {
+                let answer = match self.core.authorize_agent_call(stream.as_deref(), principal.as_deref()) {
+                    Ok(()) => self.core.agent_call(now, stream.as_deref(), *call),
+                    Err(rejection) => Err(rejection),
+                };
+                let _ = reply.send(Ok(answer));
             }
             _ => {}
         }

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod container;
+pub mod credentials;
 pub mod duration;
 pub mod health;
 pub mod ids;

@@ -50,6 +50,9 @@ pub struct ClientConfig {
     /// TLS to the master (`https`), e.g. from `LIBPROCESS_SSL_*` (`httpd::tls::LibprocessSsl`);
     /// `None`: plain HTTP.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// HTTP basic credentials sent with every request (for a master with
+    /// `--authenticate_frameworks`); the principal should be `framework_info.principal`.
+    pub credential: Option<mesos_api::credentials::Credential>,
 }
 
 impl ClientConfig {
@@ -60,6 +63,7 @@ impl ClientConfig {
             max_backoff: Duration::from_secs(5),
             zk_session_timeout: coordination::session::DEFAULT_SESSION_TIMEOUT,
             tls: None,
+            credential: None,
         }
     }
 }
@@ -119,7 +123,9 @@ pub struct SchedulerClient {
 
 /// Starts the subscription task.
 pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<ClientEvent>) {
-    let http = reqwest::Client::builder().tcp_nodelay(true);
+    // Redirects are followed by hand (a 307 names the leader, which calls then go to): the HTTP
+    // client would follow them itself and drop the credentials on the way to another host.
+    let http = reqwest::Client::builder().tcp_nodelay(true).redirect(reqwest::redirect::Policy::none());
     let http = match &config.tls {
         Some(tls) => http.tls_backend_preconfigured(rustls::ClientConfig::clone(tls)),
         None => http,
@@ -139,10 +145,11 @@ pub fn start(config: ClientConfig) -> (SchedulerClient, mpsc::UnboundedReceiver<
     let framework_id = config.framework_info.id.clone().filter(|id| !id.value.is_empty());
     let (session_tx, session) = watch::channel(Session { master, framework_id, stream_id: None });
     let (events_tx, events) = mpsc::unbounded_channel();
-    let tls = config.tls.clone();
+    let poster = poster::Poster::with_tls("/api/v1/scheduler", CALL_TIMEOUT, config.tls.clone())
+        .with_credential(config.credential.as_ref());
+    let calls = std::sync::Arc::new(poster);
     let connection = Connection { http: http.clone(), config, session: session_tx, events: events_tx, detector };
     let task = tokio::spawn(connection.run()).abort_handle();
-    let calls = std::sync::Arc::new(poster::Poster::with_tls("/api/v1/scheduler", CALL_TIMEOUT, tls));
     (SchedulerClient { calls, session, task: std::sync::Arc::new(task) }, events)
 }
 
@@ -308,15 +315,15 @@ impl Connection {
         let mut call = Call::new(CallType::Subscribe, session.framework_id.clone());
         call.subscribe = Some(Subscribe { framework_info: info, suppressed_roles: Vec::new() });
         let Ok(body) = serde_json::to_vec(&call) else { return Ended::Failed("cannot encode SUBSCRIBE".into()) };
-        let response = match self
+        let mut request = self
             .http
             .post(format!("{}://{}/api/v1/scheduler", self.scheme(), session.master))
             .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .body(body)
-            .send()
-            .await
-        {
+            .header("Accept", "application/json");
+        if let Some(credential) = &self.config.credential {
+            request = request.basic_auth(&credential.principal, Some(&credential.secret));
+        }
+        let response = match request.body(body).send().await {
             Ok(r) => r,
             Err(e) => return Ended::Failed(e.to_string()),
         };

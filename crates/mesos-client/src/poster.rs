@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -29,6 +29,8 @@ pub struct Answer {
 pub struct Poster {
     path: &'static str,
     timeout: Duration,
+    /// The `Authorization` header every call carries (HTTP basic credentials).
+    authorization: Option<HeaderValue>,
     connection: Mutex<Option<Connection>>,
     /// TLS to the master; `None`: plain HTTP.
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -49,14 +51,21 @@ impl Poster {
 
     /// Calls over TLS with `tls` (plain HTTP with `None`).
     pub fn with_tls(path: &'static str, timeout: Duration, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
-        Self { path, timeout, connection: Mutex::new(None), tls }
+        Self { path, timeout, authorization: None, connection: Mutex::new(None), tls }
+    }
+
+    /// Every call carries HTTP basic credentials (a master that authenticates wants them).
+    pub fn with_credential(mut self, credential: Option<&mesos_api::credentials::Credential>) -> Self {
+        self.authorization = credential
+            .and_then(|c| HeaderValue::from_str(&mesos_api::credentials::basic_header(&c.principal, &c.secret)).ok());
+        self
     }
 
     /// POSTs `body` (JSON) on stream `stream_id` to `master` (`host:port`) and reads the whole
     /// answer. A request the kept connection could not take (the master closed it meanwhile) goes
     /// out once more on a new connection.
     pub async fn post(&self, master: &str, stream_id: &str, body: Vec<u8>) -> Result<Answer, String> {
-        let mut request = Some(request(self.path, master, stream_id, body)?);
+        let mut request = Some(request(self.path, master, stream_id, self.authorization.as_ref(), body)?);
         // Calls go out one at a time, in the order they are made.
         let mut slot = self.connection.lock().await;
         let mut error = String::new();
@@ -99,7 +108,13 @@ impl Poster {
     }
 }
 
-fn request(path: &'static str, master: &str, stream_id: &str, body: Vec<u8>) -> Result<Request<Full<Bytes>>, String> {
+fn request(
+    path: &'static str,
+    master: &str,
+    stream_id: &str,
+    authorization: Option<&HeaderValue>,
+    body: Vec<u8>,
+) -> Result<Request<Full<Bytes>>, String> {
     let value = |what: &str, text: &str| HeaderValue::from_str(text).map_err(|e| format!("{what} '{text}': {e}"));
     let mut request = Request::builder().method(Method::POST).uri(path);
     if let Some(map) = request.headers_mut() {
@@ -107,6 +122,9 @@ fn request(path: &'static str, master: &str, stream_id: &str, body: Vec<u8>) -> 
         map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         map.insert(ACCEPT, HeaderValue::from_static("application/json"));
         map.insert(HeaderName::from_static(STREAM_ID), value("stream id", stream_id)?);
+        if let Some(authorization) = authorization {
+            map.insert(AUTHORIZATION, authorization.clone());
+        }
     }
     request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())
 }

@@ -129,3 +129,60 @@ async fn given_zookeeper_it_follows_the_leading_master_with_the_same_framework_i
     client.stop();
     b.stop().await;
 }
+
+/// A standby that answers every request with a redirect to `leader` (as a master that does not
+/// lead does), on a free port.
+async fn redirecting_standby(leader: std::net::SocketAddr) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                let _ = socket.read(&mut buffer).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: //{leader}/api/v1/scheduler\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn with_a_credential_it_authenticates_to_the_leader_a_standby_redirects_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "fw fw-secret\n").expect("credentials");
+    let m = master::start(master::MasterFlags {
+        authenticate_frameworks: true,
+        credentials: Some(credentials),
+        ..flags(0, dir.path())
+    })
+    .await
+    .expect("master");
+    let standby = redirecting_standby(m.local_addr()).await;
+    let credential = mesos_api::credentials::Credential { principal: "fw".into(), secret: "fw-secret".into() };
+    let config =
+        ClientConfig { credential: Some(credential), ..ClientConfig::new(standby.to_string(), framework_info()) };
+    let (client, mut events) = mesos_client::start(config);
+    let subscribed = loop {
+        match next(&mut events).await {
+            ClientEvent::Subscribed { framework_id, .. } => break framework_id,
+            ClientEvent::Disconnected { .. } | ClientEvent::Event(_) => {}
+        }
+    };
+    assert!(!subscribed.value.is_empty());
+    // Calls carry the credential too (the master refuses them otherwise).
+    client.call(Call::new(CallType::Revive, None)).await.expect("revive accepted");
+
+    // Without it the master refuses the subscription (the client keeps trying, in vain).
+    let (anonymous, mut refused) = mesos_client::start(ClientConfig::new(m.local_addr().to_string(), framework_info()));
+    assert!(tokio::time::timeout(Duration::from_secs(2), refused.recv()).await.is_err(), "no SUBSCRIBED");
+    assert!(!anonymous.is_subscribed());
+    anonymous.stop();
+    client.stop();
+    m.shutdown();
+}

@@ -35,6 +35,8 @@ pub struct Published {
     frame: Bytes,
     /// The frame in the `plan-format=light` rendering, when it differs (deployment events).
     light_frame: Option<Bytes>,
+    /// The apps and groups it is about (`None`: none), for readers that may not read all.
+    pub paths: Option<Vec<marathon_api::PathId>>,
 }
 
 impl Published {
@@ -47,7 +49,8 @@ impl Published {
             .map(|_| marathon_api::events::lighten(&json))
             .filter(|light| *light != json)
             .map(|light| sse_frame(event_type, &light.to_string()));
-        Self { event_type, at, frame: sse_frame(event_type, &json.to_string()), light_frame }
+        let paths = event.subject_paths().map(|ids| ids.iter().map(|id| marathon_api::PathId::parse(id)).collect());
+        Self { event_type, at, frame: sse_frame(event_type, &json.to_string()), light_frame, paths }
     }
 
     /// The SSE frame for a subscriber that asked for light plans or not.

@@ -153,6 +153,38 @@ pub struct SchedulerFlags {
     /// Milliseconds one ZooKeeper operation may take.
     #[arg(long = "zk_timeout", alias = "zk-timeout", default_value_t = 10_000, env = "MARATHON_ZK_TIMEOUT")]
     pub zk_timeout_ms: u64,
+    /// `user:password`: every request but `GET /ping` needs these HTTP basic credentials
+    /// (401 otherwise). Without it, anyone who reaches the port may use the API.
+    #[arg(long = "http_credentials", alias = "http-credentials", env = "MARATHON_HTTP_CREDENTIALS")]
+    pub http_credentials: Option<String>,
+    /// Principals (with passwords or bearer tokens) and their rules by group path (read, write,
+    /// admin): every request but `GET /ping` must authenticate as one of them and may only do
+    /// what its rules allow (see README, "Authentication").
+    #[arg(long = "acl_file", alias = "acl-file", env = "MARATHON_ACL_FILE")]
+    pub acl_file: Option<PathBuf>,
+    /// The realm of the basic authentication challenge (`WWW-Authenticate`).
+    #[arg(long = "http_realm", alias = "http-realm", default_value = "Mesosphere", env = "MARATHON_HTTP_REALM")]
+    pub http_realm: String,
+    /// The principal Marathon registers with (`FrameworkInfo.principal`) and, with a secret,
+    /// authenticates as to a master with `--authenticate_frameworks`.
+    #[arg(
+        long = "mesos_authentication_principal",
+        alias = "mesos-authentication-principal",
+        env = "MARATHON_MESOS_AUTHENTICATION_PRINCIPAL"
+    )]
+    pub mesos_authentication_principal: Option<String>,
+    /// File holding the secret of `--mesos_authentication_principal` (a trailing newline is
+    /// not part of it).
+    #[arg(
+        long = "mesos_authentication_secret_file",
+        alias = "mesos-authentication-secret-file",
+        env = "MARATHON_MESOS_AUTHENTICATION_SECRET_FILE"
+    )]
+    pub mesos_authentication_secret_file: Option<PathBuf>,
+    /// Upstream's switch for framework authentication: requires the principal and the secret
+    /// file (which alone already turn it on).
+    #[arg(long = "mesos_authentication", alias = "mesos-authentication", env = "MARATHON_MESOS_AUTHENTICATION")]
+    pub mesos_authentication: bool,
     /// Versions kept per app and group.
     #[arg(long = "zk_max_versions", alias = "zk-max-versions", default_value_t = 50, env = "MARATHON_ZK_MAX_VERSIONS")]
     pub zk_max_versions: usize,
@@ -201,6 +233,12 @@ impl SchedulerFlags {
             zk_timeout_ms: 10_000,
             zk_max_versions: 50,
             listen: Default::default(),
+            http_credentials: None,
+            acl_file: None,
+            mesos_authentication_principal: None,
+            mesos_authentication_secret_file: None,
+            mesos_authentication: false,
+            http_realm: "Mesosphere".into(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! [`records`] is the storage layout; [`convert`] maps between Marathon's JSON types and the
 //! core's; [`deployments`] tracks deployments until their apps converge.
 
+pub mod acl;
 mod api;
 pub mod convert;
 pub mod core;

@@ -60,6 +60,8 @@ pub enum SchedulerError {
     Zk(#[from] coordination::UrlError),
     #[error("TLS: {0}")]
     Tls(String),
+    #[error(transparent)]
+    Auth(#[from] crate::api::auth::AuthError),
 }
 
 /// What the API shows about this scheduler (`/v2/info`, headers).

@@ -106,6 +106,7 @@ impl Stack {
             agents: Vec::new(),
             cgroups_root: unique("marathon-bench"),
             http: http.clone(),
+            state_auth: None,
         };
         let (count, hollow, resources) = match agents {
             Agents::Real { resources } => (1, false, resources),

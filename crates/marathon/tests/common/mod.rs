@@ -114,6 +114,8 @@ pub struct Cluster {
     pub agents: Vec<Agent>,
     pub cgroups_root: String,
     pub http: reqwest::Client,
+    /// `Authorization` for the master's read-only endpoints (`--authenticate_http_readonly`).
+    pub state_auth: Option<String>,
 }
 
 pub const CGROUP_SUBSYSTEMS: [&str; 5] = ["cpu", "memory", "pids", "freezer", "cpuacct"];
@@ -129,6 +131,27 @@ impl Cluster {
 
     /// A cluster whose master gets `master_extra` flags and whose agents get `agent_extra`.
     pub async fn start_custom(agents: usize, master_extra: &[&str], agent_extra: &[&str]) -> Cluster {
+        Self::start_inner(agents, master_extra, agent_extra, None).await
+    }
+
+    /// [`Self::start_custom`] for a master that authenticates its read-only endpoints: the
+    /// cluster reads them as `principal` with `secret`.
+    pub async fn start_custom_authorized(
+        agents: usize,
+        master_extra: &[&str],
+        agent_extra: &[&str],
+        (principal, secret): (&str, &str),
+    ) -> Cluster {
+        let authorization = mesos_api::credentials::basic_header(principal, secret);
+        Self::start_inner(agents, master_extra, agent_extra, Some(authorization)).await
+    }
+
+    async fn start_inner(
+        agents: usize,
+        master_extra: &[&str],
+        agent_extra: &[&str],
+        authorization: Option<String>,
+    ) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let master_port = free_port();
         let mut args: Vec<String> = [
@@ -156,6 +179,7 @@ impl Cluster {
             agents: Vec::new(),
             cgroups_root: unique("marathon-test"),
             http: reqwest::Client::new(),
+            state_auth: authorization,
         };
         cluster.wait_http(master_port).await;
         for i in 0..agents {
@@ -184,6 +208,15 @@ impl Cluster {
         .await;
     }
 
+    /// A GET of a read-only endpoint of the master.
+    fn read_request(&self, url: String) -> reqwest::RequestBuilder {
+        let request = self.http.get(url);
+        match &self.state_auth {
+            Some(authorization) => request.header("Authorization", authorization),
+            None => request,
+        }
+    }
+
     /// SIGKILLs the master (agents and frameworks see their streams break).
     pub fn kill_master(&mut self) {
         self.master.kill();
@@ -200,7 +233,7 @@ impl Cluster {
     /// The master's `/metrics/snapshot`.
     pub async fn master_metrics(&self) -> Value {
         let url = format!("http://{}/metrics/snapshot", self.master_addr());
-        match self.http.get(url).send().await {
+        match self.read_request(url).send().await {
             Ok(r) => r.json().await.unwrap_or(Value::Null),
             Err(_) => Value::Null,
         }
@@ -245,7 +278,7 @@ impl Cluster {
 
     pub async fn master_state(&self) -> Value {
         let url = format!("http://{}/master/state", self.master_addr());
-        match self.http.get(url).send().await {
+        match self.read_request(url).send().await {
             Ok(r) => r.json().await.unwrap_or(Value::Null),
             Err(_) => Value::Null,
         }
@@ -416,8 +449,17 @@ pub struct Framework {
 
 impl Framework {
     pub async fn subscribe(master: &str, framework_info: Value) -> Framework {
+        Self::subscribe_as(master, framework_info, None).await
+    }
+
+    /// [`Self::subscribe`] with this `Authorization` header on every request.
+    pub async fn subscribe_as(master: &str, framework_info: Value, authorization: Option<&str>) -> Framework {
         let url = format!("http://{master}/api/v1/scheduler");
-        let http = reqwest::Client::new();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(authorization) = authorization {
+            headers.insert(reqwest::header::AUTHORIZATION, authorization.parse().expect("header value"));
+        }
+        let http = reqwest::Client::builder().default_headers(headers).build().expect("client");
         let mut body = json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}});
         if let Some(id) = framework_info.get("id") {
             body["framework_id"] = id.clone();
@@ -682,6 +724,14 @@ impl Marathon {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// From now on `get` and `send` (and everything built on them) send this `Authorization`
+    /// header.
+    pub fn authorize_with(&mut self, authorization: &str) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, authorization.parse().expect("header value"));
+        self.http = reqwest::Client::builder().default_headers(headers).build().expect("client");
+    }
+
     /// SIGKILL, then start again with the same flags and work dir.
     pub async fn kill9_and_restart(&mut self) {
         self.proc.kill();
@@ -732,12 +782,25 @@ pub struct SeenEvent {
 
 /// Follows `<url>/v2/events<query>` in the background; the events seen so far, in order.
 pub fn follow_events(url: &str, query: &str) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
+    follow_events_as(url, query, None)
+}
+
+/// [`follow_events`] with this `Authorization` header.
+pub fn follow_events_as(
+    url: &str,
+    query: &str,
+    authorization: Option<&str>,
+) -> std::sync::Arc<std::sync::Mutex<Vec<SeenEvent>>> {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
     let url = format!("{url}/v2/events{query}");
+    let authorization = authorization.map(str::to_string);
     tokio::spawn(async move {
-        let response =
-            reqwest::Client::new().get(url).header("Accept", "text/event-stream").send().await.expect("GET /v2/events");
+        let mut request = reqwest::Client::new().get(url).header("Accept", "text/event-stream");
+        if let Some(authorization) = authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request.send().await.expect("GET /v2/events");
         let mut body = response.bytes_stream();
         let mut buffer = String::new();
         let mut kind = String::new();

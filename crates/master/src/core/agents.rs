@@ -15,6 +15,8 @@ pub(super) struct PendingRegistration {
     tasks: Vec<mesos_api::agent::ReportedTask>,
     /// The registry had the agent as unreachable when it registered.
     was_unreachable: bool,
+    /// The principal it authenticated as: its id is bound to it.
+    principal: Option<String>,
 }
 
 impl MasterCore {
@@ -23,6 +25,18 @@ impl MasterCore {
     /// holds as it is (an agent coming back after a master restart) is answered at once.
     /// Returns the agent's id (new for an agent without one).
     pub fn agent_register(&mut self, now: Now, stream: StreamId, register: Register) -> AgentId {
+        self.agent_register_as(now, stream, register, None)
+    }
+
+    /// [`Self::agent_register`] of an agent that authenticated as `principal` (checked first
+    /// with [`Self::authorize_agent_register`]): its id is bound to the principal.
+    pub fn agent_register_as(
+        &mut self,
+        now: Now,
+        stream: StreamId,
+        register: Register,
+        principal: Option<String>,
+    ) -> AgentId {
         let Register { mut agent_info, agent_id, tasks, endpoint } = register;
         let id = agent_id.filter(|id| !id.value.is_empty()).unwrap_or_else(|| {
             let id = AgentId::new(format!("{}-S{}", self.config.master_info.id, self.next_agent));
@@ -51,6 +65,7 @@ impl MasterCore {
             endpoint,
             tasks,
             was_unreachable: self.registry.unreachable.contains_key(&id),
+            principal,
         };
         self.admit(now, registration);
         id
@@ -62,7 +77,9 @@ impl MasterCore {
         // Marked unreachable while it waited: it comes back from there.
         registration.was_unreachable |= self.registry.unreachable.contains_key(&registration.id);
         let admitted = AdmittedAgent { info: registration.agent_info.clone(), endpoint: registration.endpoint.clone() };
-        if self.registry.admit(admitted) {
+        let admitted = self.registry.admit(admitted);
+        let bound = registration.principal.as_ref().is_some_and(|p| self.registry.bind(&registration.id, p));
+        if admitted || bound {
             self.registry_changed(&registration.id);
         }
         // What the registry says of this agent must be durable, whoever changed it.
@@ -318,6 +335,15 @@ impl MasterCore {
             self.counters.invalid_status_updates += 1;
             return;
         };
+        // Only the agent a task runs on speaks for it: an update from any other is forged (or
+        // confused) and goes nowhere.
+        if let Some(owner) = task_agent(fw, &status.task_id)
+            && owner != agent_id
+        {
+            tracing::warn!(agent = %agent_id, task = %status.task_id, owner = %owner, "dropping a status update for a task of another agent");
+            self.counters.invalid_status_updates += 1;
+            return;
+        }
         self.counters.valid_status_updates += 1;
         if let Some(uuid) = &status.uuid
             && fw.acknowledged.contains(&status.task_id, uuid)
@@ -527,4 +553,12 @@ impl MasterCore {
             self.mark_unreachable(now, &id);
         }
     }
+}
+
+/// The agent a framework's task runs (or ran) on, if the master knows the task.
+fn task_agent<'a>(fw: &'a FrameworkEntry, task: &TaskId) -> Option<&'a AgentId> {
+    fw.tasks
+        .get(task)
+        .map(|t| &t.task.agent_id)
+        .or_else(|| fw.completed_tasks.iter().rev().find(|t| &t.task_id == task).map(|t| &t.agent_id))
 }

@@ -30,6 +30,9 @@ pub struct Registry {
     /// agent gone yet (upstream's operator call `MARK_AGENT_GONE`), but a registry that holds
     /// such agents is honoured: they are refused and reconciliation answers for them.
     pub gone: BTreeMap<AgentId, f64>,
+    /// The principal each agent id is bound to (the one it first registered with when agents
+    /// authenticate); kept while the agent is admitted or unreachable.
+    pub principals: BTreeMap<AgentId, String>,
 }
 
 impl Registry {
@@ -49,6 +52,15 @@ impl Registry {
         true
     }
 
+    /// Binds agent `id` to `principal`; `false` when it already was.
+    pub fn bind(&mut self, id: &AgentId, principal: &str) -> bool {
+        if self.principals.get(id).is_some_and(|p| p == principal) {
+            return false;
+        }
+        self.principals.insert(id.clone(), principal.to_string());
+        true
+    }
+
     /// Moves an admitted agent to the unreachable ones; `false` if it was not admitted.
     pub fn mark_unreachable(&mut self, id: &AgentId, at: f64) -> bool {
         if self.admitted.remove(id).is_none() {
@@ -58,7 +70,10 @@ impl Registry {
         while self.unreachable.len() > Self::MAX_UNREACHABLE {
             let oldest = self.unreachable.iter().min_by(|a, b| a.1.total_cmp(b.1)).map(|(id, _)| id.clone());
             match oldest {
-                Some(oldest) => self.unreachable.remove(&oldest),
+                Some(oldest) => {
+                    self.unreachable.remove(&oldest);
+                    self.principals.remove(&oldest);
+                }
                 None => break,
             };
         }

@@ -575,4 +575,5 @@ fn an_accept_without_a_filter_gets_the_rest_of_its_offer_back_at_once() {
     assert!(h.offers("s1").is_empty());
 }
 
+mod auth;
 mod recovery;

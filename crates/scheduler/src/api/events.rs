@@ -29,6 +29,7 @@ const MAX_CHUNK: usize = 256 * 1024;
 
 pub(super) async fn events(
     State(api): State<Api>,
+    viewer: Option<axum::extract::Extension<super::authz::Viewer>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -49,6 +50,7 @@ pub(super) async fn events(
         receiver: bus.subscribe(),
         wanted,
         light,
+        viewer: viewer.map(|v| v.0),
         first: None,
         keep_alive,
         ended: false,
@@ -71,6 +73,9 @@ struct Stream {
     /// `event_type` filters (none: everything).
     wanted: Vec<String>,
     light: bool,
+    /// A reader who may not read everything (`--acl_file`): only the events of what it may
+    /// read, deployment plans in the light format (the full one holds the whole group tree).
+    viewer: Option<super::authz::Viewer>,
     /// `event_stream_attached`, sent first.
     first: Option<Bytes>,
     keep_alive: tokio::time::Interval,
@@ -129,6 +134,15 @@ impl Stream {
     /// Adds the frames of the wanted events of `batch` to `chunk` (all of them at once, as one
     /// shared buffer, without filters).
     fn add(&self, batch: &Batch, chunk: &mut Chunk) {
+        if let Some(viewer) = &self.viewer {
+            for published in batch.iter().filter(|p| self.wants(p.event_type)) {
+                if viewer.may_see(published.event_type, published.paths.as_deref()) {
+                    self.trace(published);
+                    chunk.push(published.frame(true));
+                }
+            }
+            return;
+        }
         if self.wanted.is_empty() {
             batch.iter().for_each(|published| self.trace(published));
             chunk.push(batch.frames(self.light));

@@ -3,6 +3,8 @@
 //! shapes come from `marathon-api`.
 
 mod apps;
+pub(crate) mod auth;
+mod authz;
 mod cluster;
 mod events;
 mod groups;
@@ -31,6 +33,8 @@ pub(crate) struct Api {
     pub(crate) metrics: Arc<HttpMetrics>,
     /// For the UI's reads of the master and agents (`cluster`).
     pub(crate) http: reqwest::Client,
+    /// `--acl_file`: what each principal may do (`None`: everything).
+    pub(crate) acl: Option<Arc<crate::acl::Acl>>,
 }
 
 /// Counters of the HTTP layer (`/metrics`).
@@ -46,10 +50,11 @@ pub(crate) fn router(
     store: crate::service::CurrentStore,
     proxy: proxy::LeaderProxy,
     limit: Option<crate::listen::ConcurrencyLimit>,
+    auth: auth::Authentication,
 ) -> Router {
     let metrics = Arc::new(HttpMetrics::default());
     let http = webui::proxy::client();
-    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone(), http };
+    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone(), http, acl: auth.acl() };
     let leader_of = proxy.clone();
     Router::new()
         .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
@@ -76,10 +81,15 @@ pub(crate) fn router(
         .route("/ui/api/agents/{agent}/files/{op}", get(cluster::agent_files))
         .merge(webui::router())
         .fallback(system::not_found)
-        .with_state(api)
+        .with_state(api.clone())
         .layer(axum::middleware::from_fn(json_bodies_only))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // On the leader only (a standby forwards first): it reads the deployments.
+        .layer(axum::middleware::from_fn_with_state(api, authz::authorize))
         .layer(axum::middleware::from_fn_with_state(proxy, proxy::to_leader))
+        // Before the proxy: a standby refuses what the leader would refuse (and forwards the
+        // `Authorization` header with the rest).
+        .layer(axum::middleware::from_fn_with_state(Arc::new(auth), auth::authenticate))
         .layer(axum::middleware::map_response(move |mut response: Response| {
             let leader = leader_of.current_leader().and_then(|l| HeaderValue::from_str(&format!("http://{l}")).ok());
             let metrics = metrics.clone();

@@ -4,6 +4,7 @@
 //! come back with `X-Marathon-Via` added. A request that already went through this node is a
 //! loop (502 `Detected proxying loop.`); an unreachable leader is 502 `Connection to leader
 //! refused.`; no leader within ~2.5 s is 502 `Could not determine the current leader`.
+//! `Authorization` goes along, so the leader checks the credentials too.
 //! `/v2/events` is redirected (302) instead: an event stream should not depend on a proxy.
 //! `GET /v2/leader` is answered by every node itself.
 
@@ -208,6 +209,7 @@ mod tests {
                 "via": parts.headers.get_all(&VIA).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>(),
                 "forwardedFor": parts.headers.get(&FORWARDED_FOR).and_then(|v| v.to_str().ok()),
                 "connection": parts.headers.get(header::CONNECTION).and_then(|v| v.to_str().ok()),
+                "authorization": parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
                 "body": String::from_utf8_lossy(&body),
             });
             (
@@ -245,6 +247,7 @@ mod tests {
             .post(format!("http://{node}/v2/apps?force=true"))
             .header("Content-Type", "application/json")
             .header("Connection", "keep-alive")
+            .header("Authorization", "Basic dXNlcjpwYXNz")
             .body(r#"{"id":"/x"}"#)
             .send()
             .await
@@ -258,6 +261,7 @@ mod tests {
         assert_eq!(seen["via"], serde_json::json!([format!("1.1 {node}")]));
         assert_eq!(seen["forwardedFor"], "127.0.0.1");
         assert_eq!(seen["connection"], serde_json::Value::Null);
+        assert_eq!(seen["authorization"], "Basic dXNlcjpwYXNz", "the leader checks the credentials too");
         assert_eq!(seen["body"], r#"{"id":"/x"}"#);
     }
 

@@ -62,6 +62,8 @@ struct Shared {
     probe_http: reqwest::Client,
     /// TLS to the master (`LIBPROCESS_SSL_*`, as upstream's Mesos library reads them).
     mesos_tls: Option<Arc<rustls::ClientConfig>>,
+    /// What Marathon authenticates to the master with.
+    mesos_credential: Option<mesos_api::credentials::Credential>,
 }
 
 /// The store the REST API reads versions from: the current incarnation's (none while the
@@ -115,6 +117,8 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
     let zk = flags.zk.as_deref().map(coordination::ZkUrl::from_flag).transpose()?;
+    let auth = crate::api::auth::Authentication::from_flags(&flags)?;
+    let mesos_credential = crate::api::auth::mesos_credential(&flags)?;
     let probe_http = crate::probe::client().map_err(SchedulerError::ProbeClient)?;
     let ssl = httpd::tls::LibprocessSsl::from_env().map_err(|e| SchedulerError::Tls(e.to_string()))?;
     let mesos_tls = ssl.client_config().map_err(|e| SchedulerError::Tls(e.to_string()))?;
@@ -166,7 +170,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         }
         _ => None,
     };
-    let shared = Shared { flags, zk, info: info.clone(), bus: bus.clone(), probe_http, mesos_tls };
+    let shared = Shared { flags, zk, info: info.clone(), bus: bus.clone(), probe_http, mesos_tls, mesos_credential };
 
     // Alone, the scheduler leads from the start: a store it cannot open fails the start.
     let first = match &election {
@@ -185,7 +189,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let limit = info.flags.listen.http_max_concurrent_requests.map(crate::listen::ConcurrencyLimit::new);
     let handle = ServiceHandle { requests: requests_tx, info, bus };
     // Reads of the version history go to the store directly (reads are not fenced).
-    let app = crate::api::router(handle, CurrentStore(store_rx), proxy, limit);
+    let app = crate::api::router(handle, CurrentStore(store_rx), proxy, limit, auth);
     let mut servers = tokio::task::JoinSet::new();
     for (listener, tls) in listeners {
         servers.spawn(httpd::serve(listener, app.clone(), limits, tls, std::future::pending()));
@@ -389,7 +393,7 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
         role: flags.mesos_role.clone(),
         roles: Vec::new(),
         hostname: Some(shared.info.hostname.clone()),
-        principal: None,
+        principal: flags.mesos_authentication_principal.clone(),
         webui_url: Some(format!(
             "{}://{}",
             if flags.listen.disable_http { "https" } else { "http" },
@@ -404,6 +408,7 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
     };
     let (client, client_events) = mesos_client::start(mesos_client::ClientConfig {
         tls: shared.mesos_tls.clone(),
+        credential: shared.mesos_credential.clone(),
         ..mesos_client::ClientConfig::new(flags.master.clone(), framework_info)
     });
 
