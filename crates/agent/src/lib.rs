@@ -29,6 +29,7 @@ pub mod files;
 pub mod flags;
 pub mod gc;
 pub mod health;
+pub mod isolation;
 pub mod link;
 pub mod paths;
 mod runtime;
@@ -203,9 +204,11 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let host = detect::HostFacts::probe(&work_dir);
     let resources = detect::total_resources(flags.resources.as_deref(), &flags.default_role, &host)?;
     let cgroups = if flags.wants_cgroups() {
-        let found = containerizer::Cgroups::detect(&flags.cgroups_hierarchy, &flags.cgroups_root);
+        // This agent's own cgroup under the root: other agents on the host have theirs.
+        let root = isolation::cgroups_root(&flags.cgroups_root, &work_dir);
+        let found = containerizer::Cgroups::detect(&flags.cgroups_hierarchy, &root);
         match &found {
-            Some(cg) => info!(subsystems = ?cg.subsystems(), root = %flags.cgroups_root, "cgroups isolation enabled"),
+            Some(cg) => info!(subsystems = ?cg.subsystems(), %root, "cgroups isolation enabled"),
             None => warn!(
                 hierarchy = %flags.cgroups_hierarchy.display(),
                 "cgroups v1 (cpu and memory) are not usable here: tasks run as plain processes without resource limits"
