@@ -58,6 +58,17 @@ impl Container {
         }
     }
 
+    /// How many forks the container's pids cgroup refused (`None` without one).
+    pub fn refused_forks(&self) -> Option<u64> {
+        match self.cgroups.as_ref()?.refused_forks() {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(container_id = %self.container_id, error = %e, "cannot read the pids cgroup");
+                None
+            }
+        }
+    }
+
     /// Signals the task. Blocking for [`KillSignal::Kill`] (waits until the cgroups are empty).
     pub fn signal(&self, signal: KillSignal) {
         if let Some(killed) = &self.hollow {

@@ -206,9 +206,14 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let cgroups = if flags.wants_cgroups() {
         // This agent's own cgroup under the root: other agents on the host have theirs.
         let root = isolation::cgroups_root(&flags.cgroups_root, &work_dir);
-        let found = containerizer::Cgroups::detect(&flags.cgroups_hierarchy, &root);
+        let found = containerizer::Cgroups::detect_with(&flags.cgroups_hierarchy, &root, flags.isolation.cgroups());
         match &found {
-            Some(cg) => info!(subsystems = ?cg.subsystems(), %root, "cgroups isolation enabled"),
+            Some(cg) => {
+                info!(subsystems = ?cg.subsystems(), %root, cfs = cg.isolation().cfs, "cgroups isolation enabled");
+                if cg.isolation().pids && !cg.subsystems().contains(&"pids") {
+                    warn!("cgroups/pids: the pids hierarchy is not mounted: the tasks' processes are not limited");
+                }
+            }
             None => warn!(
                 hierarchy = %flags.cgroups_hierarchy.display(),
                 "cgroups v1 (cpu and memory) are not usable here: tasks run as plain processes without resource limits"
@@ -216,9 +221,16 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         }
         found
     } else {
-        info!(isolation = %flags.isolation, "posix isolation: tasks run without resource limits");
+        info!(isolation = %flags.isolation.isolation, "posix isolation: tasks run without resource limits");
         None
     };
+
+    // The pids limit is watched when the pids cgroups exist to enforce it.
+    let pids_max =
+        cgroups.as_ref().filter(|cg| cg.subsystems().contains(&"pids")).and_then(|cg| cg.isolation().pids_max);
+    if flags.isolation.enforce_container_disk_quota && !flags.isolation.isolation.disk_du {
+        warn!("--enforce_container_disk_quota needs the disk/du isolator in --isolation: sandboxes are not limited");
+    }
 
     let addr = SocketAddr::new(flags.ip, flags.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -242,7 +254,15 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         .await
         .map_err(|e| AgentError::Recovery(e.to_string()))?
     };
-    let docker = start_docker(&flags.containerizers, &work_dir, &host, &layout, &mut recovery).await?;
+    let docker = start_docker(
+        &flags.containerizers,
+        flags.isolation.cgroups_enable_cfs,
+        &work_dir,
+        &host,
+        &layout,
+        &mut recovery,
+    )
+    .await?;
 
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
@@ -275,6 +295,10 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         disk_watch_interval: flags.disk_watch_interval,
         containerizers: flags.containerizers.containerizers.0.clone(),
         docker_stop_timeout: flags.containerizers.docker_stop_timeout,
+        limits: core::LimitsConfig {
+            pids_max,
+            disk_watch: flags.isolation.disk_quota_watch().filter(|_| !flags.hollow),
+        },
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (fresh_tx, snapshot_requests) = mpsc::unbounded_channel();
@@ -406,6 +430,7 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
 /// looked after: it is reported as gone.
 async fn start_docker(
     flags: &containerizers::ContainerizerFlags,
+    cgroups_enable_cfs: bool,
     work_dir: &std::path::Path,
     host: &detect::HostFacts,
     layout: &Layout,
@@ -425,7 +450,7 @@ async fn start_docker(
         // Unique per agent on a dockerd and stable across restarts.
         owner: work_dir.display().to_string(),
         sandbox_directory: flags.sandbox_directory.clone(),
-        cgroups_enable_cfs: false,
+        cgroups_enable_cfs,
         host_memory_bytes: Some(host.mem_bytes).filter(|m| *m > 0),
     };
     let mut docker = docker_tasks::DockerTasks::connect(&flags.docker_socket, settings, flags.docker_remove_delay)

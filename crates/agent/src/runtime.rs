@@ -469,6 +469,19 @@ impl Runtime {
                     }
                 });
             }
+            Command::Measure(measures) => {
+                let measured: Vec<_> =
+                    measures.into_iter().map(|m| (self.containers.get(&m.container_id), m)).collect();
+                let events = self.events_tx.clone();
+                self.helpers.spawn(async move {
+                    match tokio::task::spawn_blocking(move || measure(measured)).await {
+                        Ok(usages) => {
+                            let _ = events.send(Event::Measured(usages));
+                        }
+                        Err(e) => warn!(error = %e, "container measurement failed"),
+                    }
+                });
+            }
             Command::Destroy { container_id } if self.is_docker(&container_id) => {
                 let Some(docker) = self.docker.as_mut() else { return };
                 let job = docker.destroy(&container_id, self.wait_teardowns);
@@ -580,9 +593,39 @@ impl Runtime {
         let events = self.events_tx.clone();
         self.helpers.spawn(async move {
             let exit = container.wait().await;
-            let _ = events.send(Event::Exited { container_id: container.container_id.clone(), exit });
+            let container_id = container.container_id.clone();
+            // A task that reached its pids limit and ended before the next measurement (its
+            // shell could not fork) still fails for it: the core learns of it first.
+            if let Some(refused) = container.refused_forks().filter(|n| *n > 0) {
+                let usage = crate::core::Usage {
+                    container_id: container_id.clone(),
+                    refused_forks: Some(refused),
+                    disk_bytes: None,
+                };
+                let _ = events.send(Event::Measured(vec![usage]));
+            }
+            let _ = events.send(Event::Exited { container_id, exit });
         });
     }
+}
+
+/// Measures containers for [`Command::Measure`] (blocking): refused forks of their pids
+/// cgroups, sizes of their sandboxes.
+fn measure(measures: Vec<(Option<Arc<Container>>, crate::core::Measure)>) -> Vec<crate::core::Usage> {
+    measures
+        .into_iter()
+        .map(|(container, m)| {
+            let refused_forks = if m.pids { container.and_then(|c| c.refused_forks()) } else { None };
+            let disk_bytes = m.sandbox.as_deref().and_then(|dir| match crate::isolation::disk::usage(dir) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    warn!(sandbox = %dir.display(), error = %e, "cannot measure the sandbox");
+                    None
+                }
+            });
+            crate::core::Usage { container_id: m.container_id, refused_forks, disk_bytes }
+        })
+        .collect()
 }
 
 /// Starts `lane`'s tasks in order, keeping up to [`SPAWN_WINDOW`] launches in flight, and

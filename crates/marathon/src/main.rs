@@ -103,6 +103,9 @@ struct LocalFlags {
     /// The real agents' `--containerizers` and Docker flags (see `marathon agent --help`).
     #[command(flatten)]
     containerizers: agent::containerizers::ContainerizerFlags,
+    /// The real agents' `--isolation` and isolator flags (see `marathon agent --help`).
+    #[command(flatten)]
+    isolation: agent::isolation::IsolationFlags,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -174,6 +177,7 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.gc_disk_headroom = flags.gc_disk_headroom;
         agent_flags.disk_watch_interval = flags.disk_watch_interval;
         agent_flags.containerizers = flags.containerizers.clone();
+        agent_flags.isolation = flags.isolation.clone();
         agents.push(agent::start(agent_flags).await.context("start agent")?);
     }
     for i in 0..flags.hollow_agents {

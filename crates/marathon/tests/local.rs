@@ -113,11 +113,23 @@ async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_passes_the_sandbox_gc_flags_to_its_agent() {
+async fn local_passes_the_sandbox_gc_and_isolation_flags_to_its_agent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ports = [free_port(), free_port(), free_port()];
     let cgroups = CgroupRoot::new("local-gc");
-    let flags = ["--gc_delay", "3hrs", "--gc_disk_headroom", "0.2", "--disk_watch_interval", "30secs"];
+    let flags = [
+        "--gc_delay",
+        "3hrs",
+        "--gc_disk_headroom",
+        "0.2",
+        "--disk_watch_interval",
+        "30secs",
+        "--cgroups_pids_max",
+        "77",
+        "--cgroups_enable_cfs",
+        "--isolation",
+        "cgroups/cpu,cgroups/mem,cgroups/pids,disk/du",
+    ];
     let _local = start_local_with(dir.path(), ports, &cgroups.0, "local.log", &flags);
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{}/flags", ports[2]);
@@ -129,6 +141,9 @@ async fn local_passes_the_sandbox_gc_flags_to_its_agent() {
     assert_eq!(flags["gc_delay"], "3hrs");
     assert_eq!(flags["gc_disk_headroom"], "0.2");
     assert_eq!(flags["disk_watch_interval"], "30secs");
+    assert_eq!(flags["cgroups_pids_max"], "77");
+    assert_eq!(flags["cgroups_enable_cfs"], "true");
+    assert_eq!(flags["isolation"], "cgroups/cpu,cgroups/mem,cgroups/pids,disk/du");
 }
 
 /// A task in the agent's checkpoint log (`meta/checkpoint.log`), not removed yet.

@@ -1,5 +1,15 @@
 //! Isolation of the agent's containers beyond what the containerizer does per launch: which
-//! cgroups are this agent's (agents sharing a host never touch each other's containers).
+//! cgroups are this agent's (agents sharing a host never touch each other's containers), the
+//! isolation flags, and the isolators whose limits are watched while tasks run (`pids`:
+//! `cgroups/pids`; `disk`: `disk/du`), as pure rules the core applies to what the shell
+//! measured (`core::limits`). The values written to the cgroups come from
+//! `containerizer::isolators`.
+
+pub mod disk;
+mod flags;
+pub mod pids;
+
+pub use flags::{DEFAULT_ISOLATION, DEFAULT_PIDS_MAX, IsolationFlags, Isolators, parse_bool, parse_isolation};
 
 use std::path::Path;
 
