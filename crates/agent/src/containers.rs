@@ -163,7 +163,7 @@ impl Launcher {
             stderr: spec.sandbox.join("stderr"),
             status_file,
             cgroups,
-            user: None,
+            user: spec.user.clone(),
         };
         let pending = containerizer::launch_start(&launch).map_err(|e| {
             cleanup(&launch);

@@ -295,6 +295,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         disk_watch_interval: flags.disk_watch_interval,
         containerizers: flags.containerizers.containerizers.0.clone(),
         docker_stop_timeout: flags.containerizers.docker_stop_timeout,
+        switch_user: flags.isolation.switch_user && !flags.hollow,
         limits: core::LimitsConfig {
             pids_max,
             disk_watch: flags.isolation.disk_quota_watch().filter(|_| !flags.hollow),

@@ -158,7 +158,7 @@ impl Runtime {
                 let job = tokio::task::spawn_blocking(move || {
                     for spec in lane {
                         // Every task of the lane gets its answer, even if one creation panicked.
-                        let result = std::panic::catch_unwind(|| create_sandbox(&spec.sandbox))
+                        let result = std::panic::catch_unwind(|| prepare_sandbox(&spec).map(|_| ()))
                             .unwrap_or_else(|_| Err("sandbox creation panicked".to_string()));
                         let _ = events.send(Event::Prepared { container_id: spec.container_id, result });
                     }
@@ -659,14 +659,46 @@ fn spawn_lane(
     }
 }
 
-/// Creates the sandbox with its `runs/latest` link and fetches the URIs.
+/// Creates the sandbox with its `runs/latest` link and fetches the URIs (with the task user's
+/// rights).
 async fn prepare(http: &reqwest::Client, spec: &LaunchSpec) -> Result<(), String> {
-    let sandbox = spec.sandbox.clone();
-    tokio::task::spawn_blocking(move || create_sandbox(&sandbox)).await.map_err(|e| e.to_string())??;
+    let blocking = spec.clone();
+    let user = tokio::task::spawn_blocking(move || prepare_sandbox(&blocking)).await.map_err(|e| e.to_string())??;
     if spec.uris.is_empty() {
         return Ok(());
     }
-    crate::fetcher::fetch_all(http, &spec.uris, &spec.sandbox).await.map_err(|e| format!("Failed to fetch URIs: {e}"))
+    crate::fetcher::fetch_all(http, &spec.uris, &spec.sandbox, user.as_ref())
+        .await
+        .map_err(|e| format!("Failed to fetch URIs: {e}"))
+}
+
+/// Creates the sandbox (blocking) and, for a task with a user to switch to, gives it to that
+/// user, with empty `stdout` and `stderr` files of theirs; returns the user's credentials
+/// (`None`: the task runs as the agent's user). A user that does not exist fails the task.
+fn prepare_sandbox(spec: &LaunchSpec) -> Result<Option<containerizer::UserCreds>, String> {
+    let user = match spec.user.as_deref() {
+        Some(name) => {
+            Some(containerizer::UserCreds::lookup(name).map_err(|e| format!("Failed to prepare the sandbox: {e}"))?)
+        }
+        None => None,
+    };
+    create_sandbox(&spec.sandbox)?;
+    let Some(creds) = user.filter(|u| u.uid != nix::unistd::geteuid().as_raw()) else {
+        return Ok(None);
+    };
+    for name in ["stdout", "stderr"] {
+        let path = spec.sandbox.join(name);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        std::os::unix::fs::lchown(&path, Some(creds.uid), Some(creds.gid))
+            .map_err(|e| format!("cannot give {} to the task's user: {e}", path.display()))?;
+    }
+    std::os::unix::fs::chown(&spec.sandbox, Some(creds.uid), Some(creds.gid))
+        .map_err(|e| format!("cannot give the sandbox to the task's user: {e}"))?;
+    Ok(Some(creds))
 }
 
 /// The sandbox directory and `runs/latest` pointing at it (blocking). Neither is made durable:

@@ -68,30 +68,56 @@ fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).map_err(|_| Error::invalid(what, "contains a NUL byte"))
 }
 
-struct Creds {
-    uid: u32,
-    gid: u32,
-    groups: Vec<u32>,
+/// A user's credentials, as a task started with `LaunchSpec::user` gets them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserCreds {
+    pub uid: u32,
+    /// The primary group.
+    pub gid: u32,
+    /// Every group the user is in (the primary one included).
+    pub groups: Vec<u32>,
 }
 
-fn resolve_user(name: &str) -> Result<Creds> {
-    let user = nix::unistd::User::from_name(name)
-        .map_err(|e| Error::sys("getpwnam", e.into()))?
-        .ok_or_else(|| Error::UnknownUser(name.to_string()))?;
-    let cname = cstring("user", name.as_bytes())?;
-    let groups = nix::unistd::getgrouplist(&cname, user.gid).map_err(|e| Error::sys("getgrouplist", e.into()))?;
-    Ok(Creds {
-        uid: user.uid.as_raw(),
-        gid: user.gid.as_raw(),
-        groups: groups.into_iter().map(|g| g.as_raw()).collect(),
-    })
+impl UserCreds {
+    /// Looks `name` up (the passwd and group databases): [`Error::UnknownUser`] when there is
+    /// no such user.
+    pub fn lookup(name: &str) -> Result<UserCreds> {
+        let user = nix::unistd::User::from_name(name)
+            .map_err(|e| Error::sys("getpwnam", e.into()))?
+            .ok_or_else(|| Error::UnknownUser(name.to_string()))?;
+        let cname = cstring("user", name.as_bytes())?;
+        let groups = nix::unistd::getgrouplist(&cname, user.gid).map_err(|e| Error::sys("getgrouplist", e.into()))?;
+        Ok(UserCreds {
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            groups: groups.into_iter().map(|g| g.as_raw()).collect(),
+        })
+    }
+
+    /// Whether these credentials may read a file with this owner and mode (permission bits
+    /// only, as the kernel checks them without ACLs; root reads everything).
+    pub fn may_read(&self, owner_uid: u32, owner_gid: u32, mode: u32) -> bool {
+        if self.uid == 0 {
+            return true;
+        }
+        if owner_uid == self.uid {
+            return mode & 0o400 != 0;
+        }
+        if owner_gid == self.gid || self.groups.contains(&owner_gid) {
+            return mode & 0o040 != 0;
+        }
+        mode & 0o004 != 0
+    }
 }
 
+/// Opens a task's output file, never through a symlink (the sandbox may belong to the task's
+/// user, who could have made `stdout` a link to any file this process may write).
 fn open_output(path: &Path) -> Result<OwnedFd> {
     OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map(OwnedFd::from)
         .map_err(|e| Error::io("open", path, e))
@@ -273,7 +299,7 @@ fn request_payload(spec: &LaunchSpec) -> Result<Vec<u8>> {
             (value.as_str(), argv)
         }
     };
-    let creds = spec.user.as_deref().map(resolve_user).transpose()?;
+    let creds = spec.user.as_deref().map(UserCreds::lookup).transpose()?;
     let procs: Vec<PathBuf> = spec.cgroups.as_ref().map(TaskCgroups::procs_files).unwrap_or_default();
 
     let mut out = Vec::with_capacity(256);
@@ -469,5 +495,24 @@ mod simple_command_tests {
         ] {
             assert_eq!(simple_command(cmd), None, "{cmd:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::UserCreds;
+
+    #[test]
+    fn read_rights_follow_the_permission_bits() {
+        let user = UserCreds { uid: 1000, gid: 100, groups: vec![100, 27] };
+        assert!(user.may_read(1000, 0, 0o400));
+        assert!(!user.may_read(1000, 100, 0o044), "the owner's bits apply to the owner");
+        assert!(user.may_read(0, 27, 0o640), "a supplementary group");
+        assert!(!user.may_read(0, 0, 0o640), "root's file, not world-readable");
+        assert!(user.may_read(0, 0, 0o644));
+        let root = UserCreds { uid: 0, gid: 0, groups: vec![0] };
+        assert!(root.may_read(1, 1, 0o000));
+        assert!(matches!(UserCreds::lookup("no-such-user-x9"), Err(crate::Error::UnknownUser(_))));
+        assert_eq!(UserCreds::lookup("root").map(|u| u.uid).ok(), Some(0));
     }
 }

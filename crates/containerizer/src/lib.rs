@@ -64,7 +64,7 @@ mod zygote;
 pub use cgroups::{Cgroups, Limits, TaskCgroups};
 pub use error::{Error, Result};
 pub use isolators::Isolation;
-pub use launch::{LaunchSpec, Launched, PendingLaunch, TaskCommand, launch, launch_async, launch_start};
+pub use launch::{LaunchSpec, Launched, PendingLaunch, TaskCommand, UserCreds, launch, launch_async, launch_start};
 pub use monitor::{Monitored, TaskExit, read_status_file};
 pub use nix::sys::signal::Signal;
 

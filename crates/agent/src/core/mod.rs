@@ -801,9 +801,17 @@ impl AgentCore {
             command: line,
             env,
             limits,
-            user: command.user.clone(),
+            // A Docker task runs as its image says.
+            user: docker.is_none().then(|| self.task_user(framework, task)).flatten(),
             docker,
         }
+    }
+
+    /// The user a task runs as: its command's, else its framework's (as the views show it),
+    /// with `--switch_user`.
+    fn task_user(&self, framework: &FrameworkInfo, task: &TaskInfo) -> Option<String> {
+        let user = task.command.as_ref().and_then(|c| c.user.clone()).unwrap_or_else(|| framework.user.clone());
+        (self.cfg.switch_user && !user.is_empty()).then_some(user)
     }
 
     fn run_path(&self, key: &TaskKey) -> RunPath {

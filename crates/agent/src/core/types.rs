@@ -61,6 +61,8 @@ pub struct CoreConfig {
     pub docker_stop_timeout: Duration,
     /// Limits watched while the tasks of the Mesos containerizer run.
     pub limits: LimitsConfig,
+    /// Tasks run as their user (Mesos' `--switch_user`): [`LaunchSpec::user`].
+    pub switch_user: bool,
 }
 
 /// Limits the agent watches while tasks run (see `core::limits`).
@@ -193,6 +195,8 @@ pub struct LaunchSpec {
     pub env: Vec<(String, String)>,
     /// `None` when cgroups are not in use.
     pub limits: Option<Limits>,
+    /// The user the task runs as, owning its sandbox and fetching its URIs (the command's
+    /// `user`, else the framework's; `None`: the agent's own, also without `--switch_user`).
     pub user: Option<String>,
     /// Set for a task the Docker containerizer runs (then `command`, `env`, `limits` and
     /// `user` are not used).

@@ -1,7 +1,7 @@
 //! The agent's isolation flags, with Mesos' names: `--isolation` (the isolators), the
 //! cgroups isolators' `--cgroups_enable_cfs` and `--cgroups_pids_max` (ours: upstream's
 //! `cgroups/pids` only counts), and `disk/du`'s `--enforce_container_disk_quota` and
-//! `--container_disk_watcher_interval`.
+//! `--container_disk_watcher_interval`, and `--switch_user` (tasks run as their user).
 
 use crate::flags::{FlagError, format_duration, parse_duration};
 use std::time::Duration;
@@ -105,6 +105,13 @@ pub struct IsolationFlags {
     /// With `disk/du`: how often each sandbox's size is measured.
     #[arg(long = "container_disk_watcher_interval", alias = "container-disk-watcher-interval", default_value = "15secs", value_parser = parse_duration)]
     pub container_disk_watcher_interval: Duration,
+
+    /// Run each task as its user (the command's `user`, else its framework's: Marathon's
+    /// `user` of the app, else its `--mesos_user`), with its sandbox owned by that user and
+    /// its URIs fetched with that user's rights. A user that does not exist fails the task.
+    /// `false`: tasks run as the agent's user.
+    #[arg(long = "switch_user", alias = "switch-user", default_value = "true", num_args = 0..=1, default_missing_value = "true", value_parser = parse_bool)]
+    pub switch_user: bool,
 }
 
 impl Default for IsolationFlags {
@@ -115,6 +122,7 @@ impl Default for IsolationFlags {
             cgroups_pids_max: DEFAULT_PIDS_MAX,
             enforce_container_disk_quota: false,
             container_disk_watcher_interval: Duration::from_secs(15),
+            switch_user: true,
         }
     }
 }
@@ -128,6 +136,7 @@ impl IsolationFlags {
             ("cgroups_pids_max", self.cgroups_pids_max.to_string()),
             ("enforce_container_disk_quota", self.enforce_container_disk_quota.to_string()),
             ("container_disk_watcher_interval", format_duration(self.container_disk_watcher_interval)),
+            ("switch_user", self.switch_user.to_string()),
         ]
     }
 

@@ -45,6 +45,7 @@ fn config() -> CoreConfig {
         containerizers: vec![ContainerizerKind::Mesos, ContainerizerKind::Docker],
         docker_stop_timeout: Duration::ZERO,
         limits: LimitsConfig::default(),
+        switch_user: false,
     }
 }
 
