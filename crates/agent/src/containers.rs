@@ -109,6 +109,8 @@ pub struct Launcher {
     store: Store,
     cgroups: Option<Cgroups>,
     hollow: bool,
+    /// `filesystem/linux`: each task gets a mount namespace with its sandbox's `tmp` as `/tmp`.
+    private_tmp: bool,
 }
 
 impl Launcher {
@@ -155,6 +157,7 @@ impl Launcher {
                 TaskCommand::Exec { value: value.clone(), arguments: arguments.clone() }
             }
         };
+        let private_tmp = if self.private_tmp { Some(private_tmp_dir(spec)?) } else { None };
         let launch = containerizer::LaunchSpec {
             command,
             env: merge_env(base_env, &spec.env),
@@ -164,6 +167,7 @@ impl Launcher {
             status_file,
             cgroups,
             user: spec.user.clone(),
+            private_tmp,
         };
         let pending = containerizer::launch_start(&launch).map_err(|e| {
             cleanup(&launch);
@@ -174,6 +178,32 @@ impl Launcher {
             launch: Some(InFlight { spec: launch, pending, mem_limit_bytes }),
         })
     }
+}
+
+/// The task's private `/tmp` (blocking): `tmp` in its sandbox, mode 1777 like a `/tmp`, its
+/// user's.
+fn private_tmp_dir(spec: &core::LaunchSpec) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = spec.sandbox.join("tmp");
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        // Left by a fetched archive, say: it must be a directory, not a link out of the sandbox.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                return Err(format!("{} is not a directory", dir.display()));
+            }
+            return Ok(dir);
+        }
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))
+        .map_err(|e| format!("cannot chmod {}: {e}", dir.display()))?;
+    if let Some(name) = &spec.user {
+        let user = containerizer::UserCreds::lookup(name).map_err(|e| e.to_string())?;
+        std::os::unix::fs::lchown(&dir, Some(user.uid), Some(user.gid))
+            .map_err(|e| format!("cannot give {} to the task's user: {e}", dir.display()))?;
+    }
+    Ok(dir)
 }
 
 /// A container being started (see [`Launcher::start`]).
@@ -250,8 +280,8 @@ pub struct Containers {
 }
 
 impl Containers {
-    pub fn new(layout: Layout, store: Store, cgroups: Option<Cgroups>, hollow: bool) -> Self {
-        Self { launcher: Launcher { layout, store, cgroups, hollow }, live: HashMap::new() }
+    pub fn new(layout: Layout, store: Store, cgroups: Option<Cgroups>, hollow: bool, private_tmp: bool) -> Self {
+        Self { launcher: Launcher { layout, store, cgroups, hollow, private_tmp }, live: HashMap::new() }
     }
 
     /// Whether tasks are simulated (see `AgentFlags::hollow`).

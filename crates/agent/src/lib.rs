@@ -241,7 +241,11 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let endpoint = format!("{}:{}", flags.ip, local_addr.port());
 
     let store = Store::new(layout.clone());
-    let mut containers = Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow);
+    let private_tmp = flags.isolation.isolation.filesystem_linux && !flags.hollow;
+    if private_tmp && work_dir.starts_with("/tmp") {
+        warn!(work_dir = %work_dir.display(), "filesystem/linux: the sandboxes are under /tmp, which each task sees as its own private /tmp: tasks reach their sandbox as their working directory only, not by its path");
+    }
+    let mut containers = Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow, private_tmp);
     if flags.hollow {
         warn!("hollow agent: tasks are simulated, no process is started");
     }

@@ -286,3 +286,33 @@ async fn without_switch_user_tasks_run_as_the_agent() {
     assert_eq!(stdout_of(&fin, &sandbox, agent_id.as_str()), format!("{}\n", nix::unistd::geteuid()));
     agent.shutdown().await.expect("shutdown");
 }
+
+/// `filesystem/linux`: each task has a private `/tmp` (its sandbox's `tmp`), seen by no other
+/// task and not the host's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filesystem_linux_gives_each_task_a_private_tmp() {
+    let _serial = SERIAL.lock().await;
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let mut flags = sandbox.flags(&master);
+    flags.isolation.isolation =
+        agent::isolation::parse_isolation("cgroups/cpu,cgroups/mem,filesystem/linux").expect("isolation");
+    let agent = start_agent(&sandbox, &master, Some(flags)).await;
+    let agent_id = wait_registered(&agent).await;
+    let mut fw = framework("F1", false, &[]);
+    fw.user = "nobody".into();
+    let name = format!("agent-private-tmp-{}", std::process::id());
+    let cmd = format!("echo $MESOS_TASK_ID > /tmp/{name} && sleep 1 && cat /tmp/{name} && ls -A /tmp");
+    for id in ["one", "two"] {
+        master.run_task(&fw, task(id, &agent_id, &cmd, "cpus:0.1;mem:32"));
+    }
+    for id in ["one", "two"] {
+        let fin = master.ack_until(id, TaskState::Finished).await.pop().expect("finished");
+        assert_eq!(stdout_of(&fin, &sandbox, agent_id.as_str()), format!("{id}\n{name}\n"), "its own /tmp only");
+        let kept =
+            sandbox.work_dir().join(format!("slaves/{agent_id}/frameworks/F1/executors/{id}/runs/latest/tmp/{name}"));
+        assert_eq!(std::fs::read_to_string(kept).expect("in the sandbox"), format!("{id}\n"));
+    }
+    assert!(!std::path::Path::new("/tmp").join(&name).exists(), "the host's /tmp untouched");
+    agent.shutdown().await.expect("shutdown");
+}

@@ -152,6 +152,7 @@ fn via_launch(
                 status_file: sandbox.join("status"),
                 cgroups: Some(cg.clone()),
                 user: None,
+                private_tmp: None,
             };
             if in_flight == 0 {
                 let launched = containerizer::launch(&spec);
@@ -227,6 +228,7 @@ fn warm_up(dir: &Path) -> Result<(), Box<dyn Error>> {
         status_file: dir.join("warm.status"),
         cgroups: None,
         user: None,
+        private_tmp: None,
     };
     let launched = containerizer::launch(&spec)?;
     let m = Monitored::new(&launched, &spec.status_file)?;

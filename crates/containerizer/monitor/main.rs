@@ -16,8 +16,9 @@
 //! the payload length as u32 little endian) carrying exactly 4 descriptors
 //! (SCM_RIGHTS: task stdout, task stderr, the status file's directory, report pipe write
 //! end), then the payload: NUL-terminated fields
-//! `workdir status uid|- gid|- groups K cgroup.procs×K file argc argv×argc envc env×envc`
-//! (`status`: the status file's name in that directory)
+//! `workdir status tmp uid|- gid|- groups K cgroup.procs×K file argc argv×argc envc env×envc`
+//! (`status`: the status file's name in that directory; `tmp`: empty, or the directory
+//! mounted on the task's `/tmp` in a mount namespace of its own)
 //! (`groups`: comma separated gids, empty for none). EOF on the socket (the agent is
 //! gone) makes the zygote exit. It ignores SIGCHLD, so its monitors are reaped by the
 //! kernel as soon as they exit.
@@ -30,8 +31,9 @@
 //! 2. reports `monitor <pid> <start ticks>` on the report pipe;
 //! 3. starts the task (P2, `clone` with `CLONE_VM | CLONE_VFORK` on a stack of its own;
 //!    the monitor waits until P2 has exec'd or failed): own process group, chdir, default
-//!    signal dispositions and an empty mask, joins the cgroups by writing `0` to each `cgroup.procs` *before*
-//!    exec (no descendant can escape), credentials, reports `ok`, then execs `file`
+//!    signal dispositions and an empty mask, with `tmp` (after the chdir) a mount namespace of
+//!    its own (mounts private) with `tmp` bound on `/tmp`, joins the cgroups by writing `0` to each
+//!    `cgroup.procs` *before* exec (no descendant can escape), credentials, reports `ok`, then execs `file`
 //!    with the given argv and exactly the given environment, searching the
 //!    environment's `PATH` when `file` has no `/` (execvp semantics). A setup failure
 //!    is reported as `error <stage> <errno>` and P2 exits 127; an exec failure is
@@ -94,6 +96,10 @@ const MSG_CMSG_CLOEXEC: c_int = 0x4000_0000;
 const SYS_CLOSE_RANGE: i64 = 436;
 const CLONE_VM: c_int = 0x100;
 const CLONE_VFORK: c_int = 0x4000;
+const CLONE_NEWNS: c_int = 0x20000;
+const MS_BIND: u64 = 0x1000;
+const MS_REC: u64 = 0x4000;
+const MS_PRIVATE: u64 = 0x40000;
 /// The task's stack until it execs (it only sets itself up, see [`run_task`]).
 const TASK_STACK: usize = 256 * 1024;
 /// execvp goes on with the next PATH entry after these.
@@ -111,7 +117,7 @@ const SOCKET_FD: c_int = 3;
 const STATUS_FD: c_int = 3;
 const REPORT_FD: c_int = 4;
 const REQUEST_FDS: usize = 4;
-const MAGIC: &[u8; 4] = b"CZ02";
+const MAGIC: &[u8; 4] = b"CZ03";
 const MAX_PAYLOAD: usize = 64 << 20;
 
 /// How long the monitor keeps killing and reaping what is left of the task after it
@@ -159,6 +165,14 @@ unsafe extern "C" {
     fn open(path: *const c_char, flags: c_int, ...) -> c_int;
     fn openat(dirfd: c_int, path: *const c_char, flags: c_int, ...) -> c_int;
     fn chdir(path: *const c_char) -> c_int;
+    fn unshare(flags: c_int) -> c_int;
+    fn mount(
+        source: *const c_char,
+        target: *const c_char,
+        fstype: *const c_char,
+        flags: u64,
+        data: *const c_void,
+    ) -> c_int;
     fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     fn signal(sig: c_int, handler: usize) -> usize;
     fn sigprocmask(how: c_int, set: *const u64, old: *mut u64) -> c_int;
@@ -310,6 +324,8 @@ struct Spec {
     workdir: CString,
     /// The status file's name in the directory at `STATUS_FD`.
     status: CString,
+    /// Mounted on the task's `/tmp`, in a mount namespace of its own.
+    private_tmp: Option<CString>,
     creds: Option<(u32, u32, Vec<u32>)>,
     cgroup_procs: Vec<CString>,
     /// The command as given, for messages.
@@ -331,6 +347,7 @@ fn parse(payload: &[u8]) -> Result<Spec, String> {
 
     let workdir = cstr(next()?)?;
     let status = cstr(next()?)?;
+    let private_tmp = Some(next()?).filter(|t| !t.is_empty()).map(cstr).transpose()?;
     let (uid, gid, groups) = (text(next()?)?, text(next()?)?, text(next()?)?);
     let creds = if uid == "-" || gid == "-" {
         None
@@ -353,7 +370,7 @@ fn parse(payload: &[u8]) -> Result<Spec, String> {
         return Err("empty command".into());
     }
     let candidates = search_path(&file, &envp)?;
-    Ok(Spec { workdir, status, creds, cgroup_procs, file: cstr(&file)?, candidates, argv, envp })
+    Ok(Spec { workdir, status, private_tmp, creds, cgroup_procs, file: cstr(&file)?, candidates, argv, envp })
 }
 
 /// `execvp` candidates: `file` itself if it contains a `/`, else `dir/file` for each
@@ -583,6 +600,21 @@ fn run_task(spec: &Spec, cgroup_fds: &[c_int]) -> ! {
         }
         if chdir(spec.workdir.as_ptr()) != 0 {
             fail("chdir", errno());
+        }
+        if let Some(tmp) = &spec.private_tmp {
+            // A mount namespace of the task's own whose mounts never propagate to the host's,
+            // with the sandbox's directory as its /tmp (after the chdir: a working directory
+            // under the host's /tmp stays reachable as `.`).
+            if unshare(CLONE_NEWNS) != 0 {
+                fail("unshare mount namespace", errno());
+            }
+            let none = std::ptr::null();
+            if mount(none, c"/".as_ptr(), none, MS_REC | MS_PRIVATE, none.cast()) != 0 {
+                fail("make mounts private", errno());
+            }
+            if mount(tmp.as_ptr(), c"/tmp".as_ptr(), none, MS_BIND, none.cast()) != 0 {
+                fail("mount private /tmp", errno());
+            }
         }
         // Ignored dispositions survive exec (the Rust runtime ignores SIGPIPE here). SIGPIPE
         // stays ignored until the `ok` report is written (see below).

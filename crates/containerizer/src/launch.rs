@@ -49,6 +49,10 @@ pub struct LaunchSpec {
     /// Run as this user (`setgroups` / `setgid` / `setuid` after joining the cgroups and
     /// changing directory). `None`: the agent's own user.
     pub user: Option<String>,
+    /// A private `/tmp`: the task gets a mount namespace of its own (mounts private, so
+    /// nothing propagates to the host) with this directory (which must exist) bound on
+    /// `/tmp`. `None`: the host's `/tmp`.
+    pub private_tmp: Option<PathBuf>,
 }
 
 /// A started task: plain integers so that the caller can checkpoint them and later
@@ -317,6 +321,7 @@ fn request_payload(spec: &LaunchSpec) -> Result<Vec<u8>> {
         .file_name()
         .ok_or_else(|| Error::invalid("status file", format!("{} has no file name", spec.status_file.display())))?;
     field("status file", status_name.as_bytes())?;
+    field("private tmp", spec.private_tmp.as_ref().map(|p| p.as_os_str().as_bytes()).unwrap_or(b""))?;
     match &creds {
         Some(c) => {
             field("uid", c.uid.to_string().as_bytes())?;

@@ -383,3 +383,20 @@ async fn launch_async_with_many_in_flight() {
         other => panic!("expected a setup error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_private_tmp_is_the_tasks_own() {
+    let mut f = Fixture::new();
+    let name = format!("containerizer-private-tmp-{}", std::process::id());
+    let mut spec = f.spec("t", shell(&format!("echo mine > /tmp/{name} && cat /tmp/{name} && ls -A /tmp | wc -l")));
+    let tmp = spec.working_dir.join("tmp");
+    std::fs::create_dir(&tmp).expect("tmp");
+    spec.private_tmp = Some(tmp.clone());
+    let (_, m) = f.launch(&spec);
+    assert_eq!(f.wait(m).await, TaskExit::Exited(0));
+    assert_eq!(read(&spec.stdout), "mine\n1\n", "only its own file in its /tmp");
+    assert_eq!(read(&tmp.join(&name)), "mine\n", "kept in the sandbox");
+    assert!(!std::path::Path::new("/tmp").join(&name).exists(), "the host's /tmp untouched");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(tmp.to_str().unwrap_or("?")), "no mount leaked to the host");
+}

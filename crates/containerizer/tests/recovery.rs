@@ -29,6 +29,7 @@ fn helper_launch_and_exit() {
         status_file: sandbox.join("status"),
         cgroups: None,
         user: None,
+        private_tmp: None,
     };
     let l = containerizer::launch(&spec).expect("launch");
     println!("LAUNCHED {} {} {}", l.monitor_pid, l.monitor_start_ticks, l.task_pid);

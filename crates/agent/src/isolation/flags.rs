@@ -20,13 +20,25 @@ pub struct Isolators {
     /// `--container_disk_watcher_interval`, over its `disk` failing the task with
     /// `--enforce_container_disk_quota`.
     pub disk_du: bool,
+    /// `filesystem/linux`: each task runs in a mount namespace of its own, with its sandbox's
+    /// `tmp` as its private `/tmp` (upstream gets that from a `tmp` sandbox volume on `/tmp`).
+    pub filesystem_linux: bool,
 }
 
 impl Isolators {
     /// The isolators this agent knows (`posix/cpu` and `posix/mem` isolate nothing: upstream's
     /// only report usage).
-    pub const KNOWN: [&'static str; 7] =
-        ["posix/cpu", "posix/mem", "cgroups/cpu", "cgroups/mem", "cgroups/pids", "disk/du", "posix/disk"];
+    pub const KNOWN: [&'static str; 9] = [
+        "posix/cpu",
+        "posix/mem",
+        "cgroups/cpu",
+        "cgroups/mem",
+        "cgroups/pids",
+        "disk/du",
+        "posix/disk",
+        "filesystem/posix",
+        "filesystem/linux",
+    ];
 
     /// Whether any cgroups isolator is on.
     pub fn cgroups(&self) -> bool {
@@ -48,10 +60,12 @@ pub fn parse_isolation(text: &str) -> Result<Isolators, FlagError> {
         cgroups_mem: false,
         cgroups_pids: false,
         disk_du: false,
+        filesystem_linux: false,
     };
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         match name {
-            "posix/cpu" | "posix/mem" => {}
+            "posix/cpu" | "posix/mem" | "filesystem/posix" => {}
+            "filesystem/linux" => out.filesystem_linux = true,
             "cgroups/cpu" => out.cgroups_cpu = true,
             "cgroups/mem" => out.cgroups_mem = true,
             "cgroups/pids" => out.cgroups_pids = true,
@@ -83,7 +97,8 @@ pub const DEFAULT_PIDS_MAX: u64 = 1024;
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct IsolationFlags {
     /// Isolators: `cgroups/cpu`, `cgroups/mem`, `cgroups/pids` (limits), `disk/du` (sandbox
-    /// quota); `posix/cpu,posix/mem` isolate nothing.
+    /// quota), `filesystem/linux` (a private `/tmp` per task); `posix/cpu,posix/mem` and
+    /// `filesystem/posix` isolate nothing.
     #[arg(long = "isolation", default_value = DEFAULT_ISOLATION, value_parser = parse_isolation)]
     pub isolation: Isolators,
 
@@ -165,6 +180,7 @@ mod tests {
         assert!(i.cgroups_cpu && i.cgroups_mem && i.disk_du && !i.cgroups_pids);
         assert_eq!(i.to_string(), "cgroups/cpu, cgroups/mem,disk/du");
         assert!(parse_isolation("posix/disk").expect("alias").disk_du);
+        assert!(parse_isolation("filesystem/linux").expect("fs").filesystem_linux);
         assert!(!parse_isolation("posix/cpu,posix/mem").expect("posix").cgroups());
         let err = parse_isolation("cgroups/cpu,network/cni").expect_err("unknown");
         assert!(err.to_string().contains("network/cni"), "{err}");

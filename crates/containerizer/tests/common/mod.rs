@@ -65,6 +65,7 @@ impl Fixture {
             working_dir: sandbox,
             cgroups: None,
             user: None,
+            private_tmp: None,
         }
     }
 
