@@ -111,6 +111,8 @@ pub struct Launcher {
     hollow: bool,
     /// `filesystem/linux`: each task gets a mount namespace with its sandbox's `tmp` as `/tmp`.
     private_tmp: bool,
+    /// The logrotate container logger's rotation (tasks may override it in their environment).
+    log_rotation: Option<containerizer::LogRotation>,
 }
 
 impl Launcher {
@@ -158,6 +160,11 @@ impl Launcher {
             }
         };
         let private_tmp = if self.private_tmp { Some(private_tmp_dir(spec)?) } else { None };
+        let log_rotation = self
+            .log_rotation
+            .map(|default| crate::isolation::logrotate::for_task(default, &spec.env))
+            .transpose()
+            .map_err(|e| format!("container logger: {e}"))?;
         let launch = containerizer::LaunchSpec {
             command,
             env: merge_env(base_env, &spec.env),
@@ -168,6 +175,7 @@ impl Launcher {
             cgroups,
             user: spec.user.clone(),
             private_tmp,
+            log_rotation,
         };
         let pending = containerizer::launch_start(&launch).map_err(|e| {
             cleanup(&launch);
@@ -280,8 +288,15 @@ pub struct Containers {
 }
 
 impl Containers {
-    pub fn new(layout: Layout, store: Store, cgroups: Option<Cgroups>, hollow: bool, private_tmp: bool) -> Self {
-        Self { launcher: Launcher { layout, store, cgroups, hollow, private_tmp }, live: HashMap::new() }
+    pub fn new(
+        layout: Layout,
+        store: Store,
+        cgroups: Option<Cgroups>,
+        hollow: bool,
+        private_tmp: bool,
+        log_rotation: Option<containerizer::LogRotation>,
+    ) -> Self {
+        Self { launcher: Launcher { layout, store, cgroups, hollow, private_tmp, log_rotation }, live: HashMap::new() }
     }
 
     /// Whether tasks are simulated (see `AgentFlags::hollow`).

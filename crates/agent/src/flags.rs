@@ -96,6 +96,10 @@ pub struct AgentFlags {
     /// `--isolation` and the isolators' flags.
     #[command(flatten)]
     pub isolation: crate::isolation::IsolationFlags,
+
+    /// `--container_logger` and the logrotate logger's flags.
+    #[command(flatten)]
+    pub logger: crate::isolation::logrotate::LoggerFlags,
 }
 
 impl AgentFlags {
@@ -122,6 +126,7 @@ impl AgentFlags {
             hollow: false,
             containerizers: Default::default(),
             isolation: Default::default(),
+            logger: Default::default(),
         }
     }
 
@@ -154,6 +159,7 @@ impl AgentFlags {
         .into_iter()
         .chain(self.containerizers.to_map())
         .chain(self.isolation.to_map())
+        .chain(self.logger.to_map())
         .collect()
     }
 }
@@ -178,6 +184,8 @@ pub enum FlagError {
     Isolation { name: String, known: String },
     #[error("invalid boolean '{0}': expected true or false")]
     Bool(String),
+    #[error("container logger: {0}")]
+    Logger(String),
 }
 
 /// Parses a Mesos duration (`5secs`, `250ms`, a plain number of seconds) for clap.

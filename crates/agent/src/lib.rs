@@ -245,7 +245,9 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     if private_tmp && work_dir.starts_with("/tmp") {
         warn!(work_dir = %work_dir.display(), "filesystem/linux: the sandboxes are under /tmp, which each task sees as its own private /tmp: tasks reach their sandbox as their working directory only, not by its path");
     }
-    let mut containers = Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow, private_tmp);
+    let log_rotation = flags.logger.rotation()?;
+    let mut containers =
+        Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow, private_tmp, log_rotation);
     if flags.hollow {
         warn!("hollow agent: tasks are simulated, no process is started");
     }

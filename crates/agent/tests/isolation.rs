@@ -316,3 +316,49 @@ async fn filesystem_linux_gives_each_task_a_private_tmp() {
     assert!(!std::path::Path::new("/tmp").join(&name).exists(), "the host's /tmp untouched");
     agent.shutdown().await.expect("shutdown");
 }
+
+/// The logrotate container logger: a chatty task's output is rotated by size (the flags, or the
+/// task's `CONTAINER_LOGGER_*` variables), so it cannot fill the disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chatty_task_has_its_output_rotated_by_size() {
+    let _serial = SERIAL.lock().await;
+    let sandbox = Sandbox::new();
+    let master = FakeMaster::start().await;
+    let mut flags = sandbox.flags(&master);
+    flags.logger = agent::isolation::logrotate::LoggerFlags {
+        container_logger: agent::isolation::logrotate::LOGROTATE.into(),
+        logrotate_max_stdout_size: 64 << 10,
+        logrotate_stdout_options: "rotate 2".into(),
+        ..Default::default()
+    };
+    let agent = start_agent(&sandbox, &master, Some(flags)).await;
+    let agent_id = wait_registered(&agent).await;
+    let mut fw = framework("F1", false, &[]);
+    fw.user = "nobody".into();
+    let mut chatty =
+        task("chatty", &agent_id, "yes chatty | head -c 4000000; yes err | head -c 100000 >&2", "cpus:0.1;mem:32");
+    if let Some(c) = chatty.command.as_mut() {
+        c.environment = Some(mesos_api::messages::Environment {
+            variables: vec![mesos_api::messages::EnvironmentVariable {
+                name: "CONTAINER_LOGGER_MAX_STDERR_SIZE".into(),
+                kind: None,
+                value: Some("16KB".into()),
+                secret: None,
+            }],
+        });
+    }
+    master.run_task(&fw, chatty);
+    master.ack_until("chatty", TaskState::Finished).await;
+    let run = sandbox.work_dir().join(format!("slaves/{agent_id}/frameworks/F1/executors/chatty/runs/latest"));
+    let size = |name: &str| std::fs::metadata(run.join(name)).map(|m| m.len()).unwrap_or(0);
+    let total: u64 = ["stdout", "stdout.1", "stdout.2", "stdout.3"].iter().map(|n| size(n)).sum();
+    assert!(total <= 3 * (128 << 10), "4 MB of output kept in {total} bytes");
+    assert!(size("stdout.2") > 0 && size("stdout.3") == 0, "two rotated files kept");
+    assert!(size("stderr") <= 32 << 10 && size("stderr.1") == 0, "the task's own stderr size, nothing kept");
+    let (code, body) =
+        http_get(agent.local_addr(), "/files/read?path=/frameworks/F1/executors/chatty/runs/latest/stdout&offset=0")
+            .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("chatty"), "{body}");
+    agent.shutdown().await.expect("shutdown");
+}

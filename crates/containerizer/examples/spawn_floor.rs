@@ -153,6 +153,7 @@ fn via_launch(
                 cgroups: Some(cg.clone()),
                 user: None,
                 private_tmp: None,
+                log_rotation: None,
             };
             if in_flight == 0 {
                 let launched = containerizer::launch(&spec);
@@ -229,6 +230,7 @@ fn warm_up(dir: &Path) -> Result<(), Box<dyn Error>> {
         cgroups: None,
         user: None,
         private_tmp: None,
+        log_rotation: None,
     };
     let launched = containerizer::launch(&spec)?;
     let m = Monitored::new(&launched, &spec.status_file)?;

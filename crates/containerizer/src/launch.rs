@@ -53,6 +53,25 @@ pub struct LaunchSpec {
     /// nothing propagates to the host) with this directory (which must exist) bound on
     /// `/tmp`. `None`: the host's `/tmp`.
     pub private_tmp: Option<PathBuf>,
+    /// Size rotation of `stdout` and `stderr` (upstream's logrotate container logger): the
+    /// task writes into pipes and its monitor copies them into the files, rotating each at its
+    /// max size. `None`: the task writes into the files itself, without a bound.
+    pub log_rotation: Option<LogRotation>,
+}
+
+/// Size rotation of a task's `stdout` and `stderr` (see [`LaunchSpec::log_rotation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRotation {
+    pub stdout: Rotate,
+    pub stderr: Rotate,
+}
+
+/// logrotate's `size` and `rotate`: a file that reached `max_size` bytes becomes `<file>.1`
+/// (older ones `.2` ... up to `.keep`, the oldest removed; `keep` 0: no old file is kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotate {
+    pub max_size: u64,
+    pub keep: u32,
 }
 
 /// A started task: plain integers so that the caller can checkpoint them and later
@@ -322,6 +341,17 @@ fn request_payload(spec: &LaunchSpec) -> Result<Vec<u8>> {
         .ok_or_else(|| Error::invalid("status file", format!("{} has no file name", spec.status_file.display())))?;
     field("status file", status_name.as_bytes())?;
     field("private tmp", spec.private_tmp.as_ref().map(|p| p.as_os_str().as_bytes()).unwrap_or(b""))?;
+    match &spec.log_rotation {
+        None => field("log", b"")?,
+        Some(r) => {
+            field("log", b"1")?;
+            for (rotate, path) in [(r.stdout, &spec.stdout), (r.stderr, &spec.stderr)] {
+                field("log size", rotate.max_size.to_string().as_bytes())?;
+                field("log count", rotate.keep.to_string().as_bytes())?;
+                field("log path", path.as_os_str().as_bytes())?;
+            }
+        }
+    }
     match &creds {
         Some(c) => {
             field("uid", c.uid.to_string().as_bytes())?;

@@ -64,7 +64,10 @@ mod zygote;
 pub use cgroups::{Cgroups, Limits, TaskCgroups};
 pub use error::{Error, Result};
 pub use isolators::Isolation;
-pub use launch::{LaunchSpec, Launched, PendingLaunch, TaskCommand, UserCreds, launch, launch_async, launch_start};
+pub use launch::{
+    LaunchSpec, Launched, LogRotation, PendingLaunch, Rotate, TaskCommand, UserCreds, launch, launch_async,
+    launch_start,
+};
 pub use monitor::{Monitored, TaskExit, read_status_file};
 pub use nix::sys::signal::Signal;
 

@@ -30,6 +30,7 @@ fn helper_launch_and_exit() {
         cgroups: None,
         user: None,
         private_tmp: None,
+        log_rotation: None,
     };
     let l = containerizer::launch(&spec).expect("launch");
     println!("LAUNCHED {} {} {}", l.monitor_pid, l.monitor_start_ticks, l.task_pid);

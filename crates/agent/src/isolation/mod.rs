@@ -7,6 +7,7 @@
 
 pub mod disk;
 mod flags;
+pub mod logrotate;
 pub mod pids;
 
 pub use flags::{DEFAULT_ISOLATION, DEFAULT_PIDS_MAX, IsolationFlags, Isolators, parse_bool, parse_isolation};

@@ -66,6 +66,7 @@ impl Fixture {
             cgroups: None,
             user: None,
             private_tmp: None,
+            log_rotation: None,
         }
     }
 
