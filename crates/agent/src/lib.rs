@@ -302,6 +302,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         containerizers: flags.containerizers.containerizers.0.clone(),
         docker_stop_timeout: flags.containerizers.docker_stop_timeout,
         switch_user: flags.isolation.switch_user && !flags.hollow,
+        agent_user: nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.name),
         limits: core::LimitsConfig {
             pids_max,
             disk_watch: flags.isolation.disk_quota_watch().filter(|_| !flags.hollow),

@@ -808,10 +808,12 @@ impl AgentCore {
     }
 
     /// The user a task runs as: its command's, else its framework's (as the views show it),
-    /// with `--switch_user`.
+    /// with `--switch_user`; `None` for the agent's own user (named by `cfg.agent_user`: no
+    /// switch, no lookup).
     fn task_user(&self, framework: &FrameworkInfo, task: &TaskInfo) -> Option<String> {
         let user = task.command.as_ref().and_then(|c| c.user.clone()).unwrap_or_else(|| framework.user.clone());
-        (self.cfg.switch_user && !user.is_empty()).then_some(user)
+        let own = self.cfg.agent_user.as_deref() == Some(user.as_str());
+        (self.cfg.switch_user && !user.is_empty() && !own).then_some(user)
     }
 
     fn run_path(&self, key: &TaskKey) -> RunPath {

@@ -63,6 +63,8 @@ pub struct CoreConfig {
     pub limits: LimitsConfig,
     /// Tasks run as their user (Mesos' `--switch_user`): [`LaunchSpec::user`].
     pub switch_user: bool,
+    /// The name of the user the agent runs as: tasks of that user need no switch.
+    pub agent_user: Option<String>,
 }
 
 /// Limits the agent watches while tasks run (see `core::limits`).

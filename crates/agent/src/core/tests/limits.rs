@@ -1,4 +1,5 @@
-//! Limits watched while tasks run: what is measured when, and a task over a limit fails.
+//! Limits watched while tasks run (what is measured when, a task over a limit fails), and the
+//! user tasks run as.
 
 use super::*;
 
@@ -95,4 +96,27 @@ fn a_refused_fork_fails_the_task_even_when_it_ended_first() {
     let (cid, _) = h.launch(framework("F", false, &[]), task("t", "t"));
     let out = h.ev(Event::Measured(vec![Usage { container_id: cid, refused_forks: Some(3), disk_bytes: None }]));
     assert!(signals(&out).is_empty());
+}
+
+#[test]
+fn tasks_run_as_the_commands_user_else_the_frameworks_unless_it_is_the_agents() {
+    let cfg = CoreConfig { switch_user: true, agent_user: Some("root".into()), ..config() };
+    let mut h = Harness::with(cfg, Recovery::default());
+    h.register("A1");
+    let user_of = |h: &mut Harness, fw_user: &str, cmd_user: Option<&str>, id: &str| {
+        let mut fw = framework("F", false, &[]);
+        fw.user = fw_user.into();
+        let mut t = task(id, "true");
+        if let Some(c) = t.command.as_mut() {
+            c.user = cmd_user.map(str::to_string);
+        }
+        prepares(&h.run(fw, t)).pop().expect("prepare").user
+    };
+    assert_eq!(user_of(&mut h, "nobody", None, "a"), Some("nobody".into()));
+    assert_eq!(user_of(&mut h, "nobody", Some("www"), "b"), Some("www".into()));
+    assert_eq!(user_of(&mut h, "root", None, "c"), None, "the agent's own user: no switch");
+    assert_eq!(user_of(&mut h, "", None, "d"), None);
+    let mut h = Harness::with(CoreConfig { switch_user: false, ..config() }, Recovery::default());
+    h.register("A1");
+    assert_eq!(user_of(&mut h, "nobody", None, "e"), None, "--switch_user=false");
 }

@@ -46,6 +46,7 @@ fn config() -> CoreConfig {
         docker_stop_timeout: Duration::ZERO,
         limits: LimitsConfig::default(),
         switch_user: false,
+        agent_user: None,
     }
 }
 
