@@ -257,16 +257,16 @@ impl AgentCore {
     /// the timers per event).
     pub fn handle_all(&mut self, now: Now, events: impl IntoIterator<Item = Event>) -> Vec<Command> {
         let mut out = Vec::new();
-        // Ticks, pings and health results that lead to nothing but health checks leave the
-        // published picture as it is.
+        // Ticks, pings, health results and measurements that lead to nothing but health checks
+        // and measurements leave the published picture as it is.
         let mut quiet = true;
         for event in events {
-            quiet &= matches!(&event, Event::Tick | Event::HealthCheckResult { .. })
+            quiet &= matches!(&event, Event::Tick | Event::HealthCheckResult { .. } | Event::Measured(_))
                 || matches!(&event, Event::Master { event, .. } if matches!(**event, AgentEvent::Ping));
             self.dispatch(now, event, &mut out);
         }
         self.fire_timers(now, &mut out);
-        if !(quiet && out.iter().all(|c| matches!(c, Command::RunHealthCheck { .. }))) {
+        if !(quiet && out.iter().all(|c| matches!(c, Command::RunHealthCheck { .. } | Command::Measure(_)))) {
             self.version += 1;
         }
         out

@@ -120,3 +120,18 @@ fn tasks_run_as_the_commands_user_else_the_frameworks_unless_it_is_the_agents() 
     h.register("A1");
     assert_eq!(user_of(&mut h, "nobody", None, "e"), None, "--switch_user=false");
 }
+
+#[test]
+fn measurements_that_change_nothing_leave_the_published_picture_alone() {
+    let mut h = Harness::with(limits_config(Some(64), None), Recovery::default());
+    h.register("A1");
+    let (cid, _) = h.launch(framework("F", false, &[]), task("t", "sleep 100"));
+    let version = h.core.version();
+    assert_eq!(measures(&h.advance(1.0)).len(), 1);
+    let fine = Usage { container_id: cid.clone(), refused_forks: Some(0), disk_bytes: None };
+    h.ev(Event::Measured(vec![fine]));
+    assert_eq!(h.core.version(), version, "no new snapshot for a tick and a measurement of nothing");
+    let over = Usage { container_id: cid, refused_forks: Some(1), disk_bytes: None };
+    h.ev(Event::Measured(vec![over]));
+    assert_ne!(h.core.version(), version, "a limitation changes the task");
+}
