@@ -285,6 +285,9 @@ impl Starting {
 pub struct Containers {
     launcher: Launcher,
     live: HashMap<String, Arc<Container>>,
+    /// The cgroups root of agents before each had its own (`<cgroups_root>/<container>`),
+    /// where recovery looks for a recorded container's cgroups it cannot find in its own.
+    legacy_cgroups: Option<Cgroups>,
 }
 
 impl Containers {
@@ -296,7 +299,31 @@ impl Containers {
         private_tmp: bool,
         log_rotation: Option<containerizer::LogRotation>,
     ) -> Self {
-        Self { launcher: Launcher { layout, store, cgroups, hollow, private_tmp, log_rotation }, live: HashMap::new() }
+        Self {
+            launcher: Launcher { layout, store, cgroups, hollow, private_tmp, log_rotation },
+            live: HashMap::new(),
+            legacy_cgroups: None,
+        }
+    }
+
+    /// Where recovery also looks for the cgroups of containers this agent recorded: the
+    /// `--cgroups_root` itself, where an agent of an earlier release kept them.
+    pub fn with_legacy_cgroups(mut self, legacy: Option<Cgroups>) -> Self {
+        self.legacy_cgroups = legacy;
+        self
+    }
+
+    /// The cgroups of a container this agent recorded: in its own cgroup, else where an
+    /// earlier release put them (adopted: killed and removed like its own).
+    fn recorded_cgroups(&self, cid: &str) -> Option<TaskCgroups> {
+        self.launcher.cgroups.as_ref().and_then(|cg| cg.open(cid)).or_else(|| {
+            let legacy = self.legacy_cgroups.as_ref()?.open(cid)?;
+            info!(
+                container_id = cid,
+                "adopted the container's cgroups of the earlier layout (<cgroups_root>/<container>)"
+            );
+            Some(legacy)
+        })
     }
 
     /// Whether tasks are simulated (see `AgentFlags::hollow`).
@@ -340,7 +367,7 @@ impl Containers {
     pub fn recover(&mut self, records: &BTreeMap<String, LaunchRecord>) -> BTreeMap<String, RecoveredProcess> {
         let mut found = BTreeMap::new();
         for (cid, record) in records {
-            let cgroups = self.launcher.cgroups.as_ref().and_then(|cg| cg.open(cid));
+            let cgroups = self.recorded_cgroups(cid);
             let monitored = match Monitored::recover(
                 record.monitor_pid,
                 record.monitor_start_ticks,
@@ -384,7 +411,7 @@ impl Containers {
                     let state = match containerizer::read_status_file(&e.path()) {
                         TaskExit::Unknown => RecoveredProcess::NotStarted,
                         exit => {
-                            let cgroups = self.launcher.cgroups.as_ref().and_then(|cg| cg.open(cid));
+                            let cgroups = self.recorded_cgroups(cid);
                             let oom = cgroups.and_then(|cg| cg.oom_killed().ok()).unwrap_or(false);
                             let oom = oom.then_some(OomInfo { limit_bytes: 0, max_usage_bytes: 0 });
                             RecoveredProcess::Exited(ExitInfo { termination: termination(exit), oom })

@@ -246,8 +246,13 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         warn!(work_dir = %work_dir.display(), "filesystem/linux: the sandboxes are under /tmp, which each task sees as its own private /tmp: tasks reach their sandbox as their working directory only, not by its path");
     }
     let log_rotation = flags.logger.rotation()?;
+    // Agents of earlier releases kept their containers right under the root.
+    let legacy_cgroups = cgroups.as_ref().and_then(|cg| {
+        containerizer::Cgroups::detect_with(&flags.cgroups_hierarchy, &flags.cgroups_root, cg.isolation())
+    });
     let mut containers =
-        Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow, private_tmp, log_rotation);
+        Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow, private_tmp, log_rotation)
+            .with_legacy_cgroups(legacy_cgroups);
     if flags.hollow {
         warn!("hollow agent: tasks are simulated, no process is started");
     }

@@ -362,3 +362,46 @@ async fn a_chatty_task_has_its_output_rotated_by_size() {
     assert!(body.contains("chatty"), "{body}");
     agent.shutdown().await.expect("shutdown");
 }
+
+/// A task an agent of an earlier release started, whose cgroups are right under the root
+/// (`<cgroups_root>/<container>`), is recovered with them: killing it removes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_adopts_the_cgroups_of_the_earlier_layout() {
+    let _serial = SERIAL.lock().await;
+    let sandbox = Sandbox::new();
+    if !sandbox.cgroups_available() {
+        eprintln!("cgroups v1 not available: skipping");
+        return;
+    }
+    let master = FakeMaster::start().await;
+    let agent = start_agent(&sandbox, &master, None).await;
+    let agent_id = wait_registered(&agent).await;
+    let fw = framework("F1", true, &[]);
+    master.run_task(&fw, task("old", &agent_id, "sleep 120", "cpus:0.1;mem:32"));
+    let cid = container_of(master.ack_until("old", TaskState::Running).await.last().expect("running"));
+    let pid = wait_for("pid", || task_pid(&sandbox, &cid)).await;
+    agent.abort();
+    master.drop_stream();
+    // What an earlier release left: the same task in `<root>/<container>`.
+    let mut legacy = Vec::new();
+    for sub in ["cpu", "memory", "freezer", "pids"] {
+        let own = sandbox.cgroup_dir(sub, &cid);
+        if !own.is_dir() {
+            continue;
+        }
+        let old = std::path::Path::new("/sys/fs/cgroup").join(sub).join(&sandbox.cgroups_root).join(&cid);
+        std::fs::create_dir(&old).expect("legacy cgroup");
+        std::fs::write(old.join("cgroup.procs"), pid.to_string()).expect("move the task");
+        std::fs::remove_dir(&own).expect("remove the agent's own cgroup");
+        legacy.push(old);
+    }
+    assert!(!legacy.is_empty());
+    let agent = start_agent(&sandbox, &master, None).await;
+    master.wait_registers(2).await;
+    wait_registered(&agent).await;
+    assert!(pid_alive(pid), "recovered, not killed");
+    master.kill("F1", "old", None);
+    master.ack_until("old", TaskState::Killed).await;
+    wait_for("the legacy cgroups removed", || legacy.iter().all(|d| !d.exists()).then_some(())).await;
+    agent.shutdown().await.expect("shutdown");
+}
