@@ -386,7 +386,8 @@ impl Drop for Sandbox {
             .unwrap_or_default();
         for owner in owners {
             let root = format!("{}/{owner}", self.cgroups_root);
-            if let Some(cg) = containerizer::Cgroups::detect(Path::new("/sys/fs/cgroup"), &root) {
+            let every = containerizer::Isolation { pids: true, ..Default::default() };
+            if let Some(cg) = containerizer::Cgroups::detect_with(Path::new("/sys/fs/cgroup"), &root, every) {
                 for id in cg.list_containers().unwrap_or_default() {
                     if let Some(t) = cg.open(&id) {
                         let _ = t.destroy();
