@@ -58,6 +58,17 @@ impl Container {
         }
     }
 
+    /// How many forks the container's pids cgroup refused (`None` without one).
+    pub fn refused_forks(&self) -> Option<u64> {
+        match self.cgroups.as_ref()?.refused_forks() {
+            Ok(n) => n,
+            Err(e) => {
+                debug!(container_id = %self.container_id, error = %e, "cannot read the pids cgroup");
+                None
+            }
+        }
+    }
+
     /// Signals the task. Blocking for [`KillSignal::Kill`] (waits until the cgroups are empty).
     pub fn signal(&self, signal: KillSignal) {
         if let Some(killed) = &self.hollow {
@@ -98,6 +109,10 @@ pub struct Launcher {
     store: Store,
     cgroups: Option<Cgroups>,
     hollow: bool,
+    /// `filesystem/linux`: each task gets a mount namespace with its sandbox's `tmp` as `/tmp`.
+    private_tmp: bool,
+    /// The logrotate container logger's rotation (tasks may override it in their environment).
+    log_rotation: Option<containerizer::LogRotation>,
 }
 
 impl Launcher {
@@ -144,6 +159,12 @@ impl Launcher {
                 TaskCommand::Exec { value: value.clone(), arguments: arguments.clone() }
             }
         };
+        let private_tmp = if self.private_tmp { Some(private_tmp_dir(spec)?) } else { None };
+        let log_rotation = self
+            .log_rotation
+            .map(|default| crate::isolation::logrotate::for_task(default, &spec.env))
+            .transpose()
+            .map_err(|e| format!("container logger: {e}"))?;
         let launch = containerizer::LaunchSpec {
             command,
             env: merge_env(base_env, &spec.env),
@@ -152,7 +173,9 @@ impl Launcher {
             stderr: spec.sandbox.join("stderr"),
             status_file,
             cgroups,
-            user: None,
+            user: spec.user.clone(),
+            private_tmp,
+            log_rotation,
         };
         let pending = containerizer::launch_start(&launch).map_err(|e| {
             cleanup(&launch);
@@ -163,6 +186,32 @@ impl Launcher {
             launch: Some(InFlight { spec: launch, pending, mem_limit_bytes }),
         })
     }
+}
+
+/// The task's private `/tmp` (blocking): `tmp` in its sandbox, mode 1777 like a `/tmp`, its
+/// user's.
+fn private_tmp_dir(spec: &core::LaunchSpec) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = spec.sandbox.join("tmp");
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        // Left by a fetched archive, say: it must be a directory, not a link out of the sandbox.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                return Err(format!("{} is not a directory", dir.display()));
+            }
+            return Ok(dir);
+        }
+        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777))
+        .map_err(|e| format!("cannot chmod {}: {e}", dir.display()))?;
+    if let Some(name) = &spec.user {
+        let user = containerizer::UserCreds::lookup(name).map_err(|e| e.to_string())?;
+        std::os::unix::fs::lchown(&dir, Some(user.uid), Some(user.gid))
+            .map_err(|e| format!("cannot give {} to the task's user: {e}", dir.display()))?;
+    }
+    Ok(dir)
 }
 
 /// A container being started (see [`Launcher::start`]).
@@ -236,11 +285,45 @@ impl Starting {
 pub struct Containers {
     launcher: Launcher,
     live: HashMap<String, Arc<Container>>,
+    /// The cgroups root of agents before each had its own (`<cgroups_root>/<container>`),
+    /// where recovery looks for a recorded container's cgroups it cannot find in its own.
+    legacy_cgroups: Option<Cgroups>,
 }
 
 impl Containers {
-    pub fn new(layout: Layout, store: Store, cgroups: Option<Cgroups>, hollow: bool) -> Self {
-        Self { launcher: Launcher { layout, store, cgroups, hollow }, live: HashMap::new() }
+    pub fn new(
+        layout: Layout,
+        store: Store,
+        cgroups: Option<Cgroups>,
+        hollow: bool,
+        private_tmp: bool,
+        log_rotation: Option<containerizer::LogRotation>,
+    ) -> Self {
+        Self {
+            launcher: Launcher { layout, store, cgroups, hollow, private_tmp, log_rotation },
+            live: HashMap::new(),
+            legacy_cgroups: None,
+        }
+    }
+
+    /// Where recovery also looks for the cgroups of containers this agent recorded: the
+    /// `--cgroups_root` itself, where an agent of an earlier release kept them.
+    pub fn with_legacy_cgroups(mut self, legacy: Option<Cgroups>) -> Self {
+        self.legacy_cgroups = legacy;
+        self
+    }
+
+    /// The cgroups of a container this agent recorded: in its own cgroup, else where an
+    /// earlier release put them (adopted: killed and removed like its own).
+    fn recorded_cgroups(&self, cid: &str) -> Option<TaskCgroups> {
+        self.launcher.cgroups.as_ref().and_then(|cg| cg.open(cid)).or_else(|| {
+            let legacy = self.legacy_cgroups.as_ref()?.open(cid)?;
+            info!(
+                container_id = cid,
+                "adopted the container's cgroups of the earlier layout (<cgroups_root>/<container>)"
+            );
+            Some(legacy)
+        })
     }
 
     /// Whether tasks are simulated (see `AgentFlags::hollow`).
@@ -284,7 +367,7 @@ impl Containers {
     pub fn recover(&mut self, records: &BTreeMap<String, LaunchRecord>) -> BTreeMap<String, RecoveredProcess> {
         let mut found = BTreeMap::new();
         for (cid, record) in records {
-            let cgroups = self.launcher.cgroups.as_ref().and_then(|cg| cg.open(cid));
+            let cgroups = self.recorded_cgroups(cid);
             let monitored = match Monitored::recover(
                 record.monitor_pid,
                 record.monitor_start_ticks,
@@ -328,7 +411,7 @@ impl Containers {
                     let state = match containerizer::read_status_file(&e.path()) {
                         TaskExit::Unknown => RecoveredProcess::NotStarted,
                         exit => {
-                            let cgroups = self.launcher.cgroups.as_ref().and_then(|cg| cg.open(cid));
+                            let cgroups = self.recorded_cgroups(cid);
                             let oom = cgroups.and_then(|cg| cg.oom_killed().ok()).unwrap_or(false);
                             let oom = oom.then_some(OomInfo { limit_bytes: 0, max_usage_bytes: 0 });
                             RecoveredProcess::Exited(ExitInfo { termination: termination(exit), oom })

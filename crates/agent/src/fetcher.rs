@@ -5,7 +5,14 @@
 //! Archives are extracted into the sandbox unless `extract: false` (`tar`, `unzip`, `gzip`
 //! do the work); `executable: true` makes the file mode 755 and skips extraction;
 //! `output_file` names the result.
+//!
+//! With a task user (`--switch_user`), everything happens with that user's rights, as
+//! upstream's fetcher runs as the task's user: local files are copied by `cp` running as the
+//! user (a task cannot fetch what its user may not read, e.g. `file:///etc/shadow`), archives
+//! are extracted by `tar`/`unzip`/`gzip` running as the user, and downloads and directories
+//! the agent writes are given to the user.
 
+use containerizer::UserCreds;
 use futures::StreamExt;
 use mesos_api::messages::CommandUri;
 use std::path::{Component, Path, PathBuf};
@@ -39,15 +46,26 @@ pub enum FetchError {
     },
 }
 
-/// Fetches every URI into `sandbox`, in order; the first failure stops the fetch.
-pub async fn fetch_all(client: &reqwest::Client, uris: &[CommandUri], sandbox: &Path) -> Result<(), FetchError> {
+/// Fetches every URI into `sandbox`, in order, with `user`'s rights (`None`: the agent's);
+/// the first failure stops the fetch.
+pub async fn fetch_all(
+    client: &reqwest::Client,
+    uris: &[CommandUri],
+    sandbox: &Path,
+    user: Option<&UserCreds>,
+) -> Result<(), FetchError> {
     for uri in uris {
-        fetch_one(client, uri, sandbox).await?;
+        fetch_one(client, uri, sandbox, user).await?;
     }
     Ok(())
 }
 
-async fn fetch_one(client: &reqwest::Client, uri: &CommandUri, sandbox: &Path) -> Result<(), FetchError> {
+async fn fetch_one(
+    client: &reqwest::Client,
+    uri: &CommandUri,
+    sandbox: &Path,
+    user: Option<&UserCreds>,
+) -> Result<(), FetchError> {
     let value = uri.value.trim();
     let name = match &uri.output_file {
         Some(out) => {
@@ -62,21 +80,18 @@ async fn fetch_one(client: &reqwest::Client, uri: &CommandUri, sandbox: &Path) -
     };
     let dest = sandbox.join(&name);
     if let Some(parent) = dest.parent() {
-        tokio::fs::create_dir_all(parent).await.map_err(|e| FetchError::Io {
-            op: "create",
-            path: parent.into(),
-            source: e,
-        })?;
+        create_dirs(sandbox, parent, user).await?;
     }
     info!(uri = value, dest = %dest.display(), "fetching");
     if value.starts_with("http://") || value.starts_with("https://") {
         download(client, value, &dest).await?;
+        give(&dest, user)?;
     } else if let Some(path) = value.strip_prefix("file://") {
-        copy(value, Path::new(path), &dest).await?;
+        copy(value, Path::new(path), &dest, user).await?;
     } else if value.contains("://") {
         return Err(FetchError::Unsupported(value.to_string()));
     } else {
-        copy(value, Path::new(value), &dest).await?;
+        copy(value, Path::new(value), &dest, user).await?;
     }
     if uri.executable == Some(true) {
         use std::os::unix::fs::PermissionsExt;
@@ -86,9 +101,45 @@ async fn fetch_one(client: &reqwest::Client, uri: &CommandUri, sandbox: &Path) -
         return Ok(());
     }
     if uri.extract {
-        extract(&dest, sandbox).await?;
+        extract(&dest, sandbox, user).await?;
     }
     Ok(())
+}
+
+/// Creates `dir` (inside `sandbox`) and the directories above it, giving the new ones to `user`.
+async fn create_dirs(sandbox: &Path, dir: &Path, user: Option<&UserCreds>) -> Result<(), FetchError> {
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| d.starts_with(sandbox) && *d != sandbox && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    tokio::fs::create_dir_all(dir).await.map_err(|e| FetchError::Io { op: "create", path: dir.into(), source: e })?;
+    for d in missing.iter().rev() {
+        give(d, user)?;
+    }
+    Ok(())
+}
+
+/// Gives what the agent wrote into the sandbox to the task's user.
+fn give(path: &Path, user: Option<&UserCreds>) -> Result<(), FetchError> {
+    match user {
+        Some(u) => std::os::unix::fs::lchown(path, Some(u.uid), Some(u.gid)).map_err(|e| FetchError::Io {
+            op: "chown",
+            path: path.into(),
+            source: e,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A command that runs as `user` (the agent's own user without one). Supplementary groups are
+/// dropped: only the user's and its primary group's rights remain.
+fn command_as(program: &str, user: Option<&UserCreds>) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(program);
+    if let Some(u) = user {
+        c.uid(u.uid).gid(u.gid);
+    }
+    c
 }
 
 /// The last path segment of a URI, without query or fragment.
@@ -133,8 +184,27 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-async fn copy(uri: &str, src: &Path, dest: &Path) -> Result<(), FetchError> {
-    tokio::fs::copy(src, dest).await.map(|_| ()).map_err(|e| FetchError::Copy { uri: uri.to_string(), source: e })
+async fn copy(uri: &str, src: &Path, dest: &Path, user: Option<&UserCreds>) -> Result<(), FetchError> {
+    let Some(user) = user else {
+        return tokio::fs::copy(src, dest)
+            .await
+            .map(|_| ())
+            .map_err(|e| FetchError::Copy { uri: uri.to_string(), source: e });
+    };
+    // With the user's rights: `cp` runs as the user (following symlinks as the user would).
+    let out = command_as("cp", Some(user))
+        .arg("--")
+        .arg(src)
+        .arg(dest)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| FetchError::Copy { uri: uri.to_string(), source: e })?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(FetchError::Copy { uri: uri.to_string(), source: std::io::Error::other(why) });
+    }
+    Ok(())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -158,24 +228,24 @@ fn archive_kind(name: &str) -> Option<Archive> {
     }
 }
 
-async fn extract(file: &Path, sandbox: &Path) -> Result<(), FetchError> {
+async fn extract(file: &Path, sandbox: &Path, user: Option<&UserCreds>) -> Result<(), FetchError> {
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let Some(kind) = archive_kind(name) else { return Ok(()) };
     let dir = file.parent().unwrap_or(sandbox);
     let mut cmd = match kind {
         Archive::Tar => {
-            let mut c = tokio::process::Command::new("tar");
+            let mut c = command_as("tar", user);
             c.arg("-C").arg(dir).arg("-xf").arg(file);
             c
         }
         Archive::Zip => {
-            let mut c = tokio::process::Command::new("unzip");
+            let mut c = command_as("unzip", user);
             c.arg("-o").arg("-q").arg("-d").arg(dir).arg(file);
             c
         }
         Archive::Gzip => {
             // `gzip -dkf x.gz` leaves x next to the archive and keeps the archive.
-            let mut c = tokio::process::Command::new("gzip");
+            let mut c = command_as("gzip", user);
             c.arg("-d").arg("-k").arg("-f").arg(file);
             c
         }
@@ -225,9 +295,11 @@ mod tests {
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let sandbox = tempfile::tempdir().expect("tempdir");
         let client = reqwest::Client::new();
-        fetch_all(&client, &[uri(&format!("http://{addr}/files/app.txt?v=1"))], sandbox.path()).await.expect("fetch");
+        fetch_all(&client, &[uri(&format!("http://{addr}/files/app.txt?v=1"))], sandbox.path(), None)
+            .await
+            .expect("fetch");
         assert_eq!(std::fs::read_to_string(sandbox.path().join("app.txt")).expect("read"), "served over http");
-        let missing = fetch_all(&client, &[uri(&format!("http://{addr}/files/nope.txt"))], sandbox.path()).await;
+        let missing = fetch_all(&client, &[uri(&format!("http://{addr}/files/nope.txt"))], sandbox.path(), None).await;
         assert!(matches!(missing, Err(FetchError::Download { ref why, .. }) if why.contains("404")), "{missing:?}");
         server.abort();
     }
@@ -256,7 +328,7 @@ mod tests {
         let mut kept = uri(&src.path().join("bundle.tar.gz").display().to_string());
         kept.extract = false;
         kept.output_file = Some("copy.tar.gz".into());
-        fetch_all(&client, &[exe, tarball, kept], sandbox.path()).await.expect("fetch");
+        fetch_all(&client, &[exe, tarball, kept], sandbox.path(), None).await.expect("fetch");
 
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(sandbox.path().join("bin/start")).expect("start").permissions().mode();
@@ -265,13 +337,13 @@ mod tests {
         assert!(sandbox.path().join("copy.tar.gz").is_file());
 
         let missing = uri("/nonexistent/file.txt");
-        assert!(matches!(fetch_all(&client, &[missing], sandbox.path()).await, Err(FetchError::Copy { .. })));
+        assert!(matches!(fetch_all(&client, &[missing], sandbox.path(), None).await, Err(FetchError::Copy { .. })));
         assert!(matches!(
-            fetch_all(&client, &[uri("ftp://x/y")], sandbox.path()).await,
+            fetch_all(&client, &[uri("ftp://x/y")], sandbox.path(), None).await,
             Err(FetchError::Unsupported(_))
         ));
         let mut escape = uri("/etc/hostname");
         escape.output_file = Some("../x".into());
-        assert!(matches!(fetch_all(&client, &[escape], sandbox.path()).await, Err(FetchError::OutputFile(_))));
+        assert!(matches!(fetch_all(&client, &[escape], sandbox.path(), None).await, Err(FetchError::OutputFile(_))));
     }
 }

@@ -59,6 +59,7 @@ impl IoError {
         match self {
             IoError::Files(FilesError::BadRequest(m)) => (StatusCode::BAD_REQUEST, m).into_response(),
             IoError::Files(FilesError::NotFound(m)) => (StatusCode::NOT_FOUND, m).into_response(),
+            IoError::Files(FilesError::Forbidden(m)) => (StatusCode::FORBIDDEN, m).into_response(),
             IoError::Busy => {
                 (StatusCode::SERVICE_UNAVAILABLE, "Too many file requests at once; try again\n").into_response()
             }

@@ -11,6 +11,11 @@
 //! opened without blocking and without following a last symlink, checked again on the opened
 //! descriptor, whose path must still lie inside `<work_dir>/slaves` (a component replaced by
 //! a symlink in the meantime cannot lead outside).
+//!
+//! A file inside a task's sandbox is served only if the sandbox's owner (the task's user, see
+//! `--switch_user`) may read it by its permission bits: a hard link a task made to a file its
+//! user cannot read (where the kernel allows that) is refused (403), as reading it as the task
+//! would be.
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -27,6 +32,8 @@ pub enum FilesError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// Resolves a requested path to a canonical path inside `<work_dir>/slaves`.
@@ -211,8 +218,30 @@ pub fn open_regular(
     if !opened.starts_with(&root) {
         return Err(FilesError::NotFound(format!("No file or directory found at path '{requested}'")));
     }
+    if !sandbox_owner_may_read(&root, &opened, &meta) {
+        return Err(FilesError::Forbidden(format!("The task's user may not read '{requested}'")));
+    }
     let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("download").to_string();
     Ok(OpenedFile { file, size: meta.len(), name })
+}
+
+/// Components from `<work_dir>/slaves` to a sandbox:
+/// `<agent>/frameworks/<F>/executors/<E>/runs/<container>`.
+const SANDBOX_DEPTH: usize = 7;
+
+/// Whether the owner of the sandbox holding `path` (below the canonical `slaves` root) may read
+/// the file `meta` describes: its owner's permission bits, its group's when the file's group is
+/// the sandbox's, the others' otherwise. Files outside sandboxes, and sandboxes of root, are not
+/// restricted.
+fn sandbox_owner_may_read(slaves: &Path, path: &Path, meta: &fs::Metadata) -> bool {
+    let Ok(below) = path.strip_prefix(slaves) else { return false };
+    if below.components().count() <= SANDBOX_DEPTH {
+        return true;
+    }
+    let sandbox: PathBuf = slaves.join(below.components().take(SANDBOX_DEPTH).collect::<PathBuf>());
+    let Ok(owner) = fs::metadata(&sandbox) else { return false };
+    let creds = containerizer::UserCreds { uid: owner.uid(), gid: owner.gid(), groups: vec![owner.gid()] };
+    creds.may_read(meta.uid(), meta.gid(), meta.mode())
 }
 
 /// `/files/read`: `{"data": ..., "offset": ...}`.

@@ -51,10 +51,6 @@ pub struct AgentFlags {
     #[arg(long = "cgroups_root", alias = "cgroups-root", default_value = "mesos")]
     pub cgroups_root: String,
 
-    /// Isolators: `cgroups/cpu,cgroups/mem` (limits) or `posix/cpu,posix/mem` (none).
-    #[arg(long = "isolation", default_value = "cgroups/cpu,cgroups/mem")]
-    pub isolation: String,
-
     /// Default grace period for shutting executors down (Mesos duration).
     #[arg(long = "executor_shutdown_grace_period", alias = "executor-shutdown-grace-period", default_value = "5secs", value_parser = parse_duration)]
     pub executor_shutdown_grace_period: Duration,
@@ -114,6 +110,14 @@ pub struct AgentFlags {
     /// Connection limits of the agent's HTTP server.
     #[command(flatten)]
     pub http: httpd::HttpLimitFlags,
+
+    /// `--isolation` and the isolators' flags.
+    #[command(flatten)]
+    pub isolation: crate::isolation::IsolationFlags,
+
+    /// `--container_logger` and the logrotate logger's flags.
+    #[command(flatten)]
+    pub logger: crate::isolation::logrotate::LoggerFlags,
 }
 
 impl AgentFlags {
@@ -130,7 +134,6 @@ impl AgentFlags {
             ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             cgroups_hierarchy: PathBuf::from("/sys/fs/cgroup"),
             cgroups_root: "mesos".to_string(),
-            isolation: "cgroups/cpu,cgroups/mem".to_string(),
             executor_shutdown_grace_period: Duration::from_secs(5),
             registration_backoff_factor: Duration::from_millis(100),
             status_update_retry_interval: Duration::from_secs(10),
@@ -144,12 +147,14 @@ impl AgentFlags {
             http_credentials: None,
             containerizers: Default::default(),
             http: Default::default(),
+            isolation: Default::default(),
+            logger: Default::default(),
         }
     }
 
     /// Whether the isolation flag asks for cgroups (any `cgroups/...` isolator).
     pub fn wants_cgroups(&self) -> bool {
-        !self.hollow && self.isolation.split(',').map(str::trim).any(|i| i.starts_with("cgroups/"))
+        !self.hollow && self.isolation.isolation.cgroups()
     }
 
     /// The flags as `/state` and `/flags` show them (`name -> text`).
@@ -165,7 +170,6 @@ impl AgentFlags {
             ("ip", self.ip.to_string()),
             ("cgroups_hierarchy", self.cgroups_hierarchy.display().to_string()),
             ("cgroups_root", self.cgroups_root.clone()),
-            ("isolation", self.isolation.clone()),
             ("executor_shutdown_grace_period", format_duration(self.executor_shutdown_grace_period)),
             ("registration_backoff_factor", format_duration(self.registration_backoff_factor)),
             ("status_update_retry_interval", format_duration(self.status_update_retry_interval)),
@@ -179,6 +183,8 @@ impl AgentFlags {
         ]
         .into_iter()
         .chain(self.containerizers.to_map())
+        .chain(self.isolation.to_map())
+        .chain(self.logger.to_map())
         .collect()
     }
 }
@@ -201,6 +207,12 @@ pub enum FlagError {
     Containerizer(String),
     #[error("--credential {path}: {why}")]
     Credential { path: String, why: String },
+    #[error("unknown isolator '{name}' in --isolation (known: {known})")]
+    Isolation { name: String, known: String },
+    #[error("invalid boolean '{0}': expected true or false")]
+    Bool(String),
+    #[error("container logger: {0}")]
+    Logger(String),
 }
 
 /// Reads `--credential`.

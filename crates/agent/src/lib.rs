@@ -30,6 +30,7 @@ pub mod files;
 pub mod flags;
 pub mod gc;
 pub mod health;
+pub mod isolation;
 pub mod link;
 pub mod paths;
 mod runtime;
@@ -204,9 +205,16 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let host = detect::HostFacts::probe(&work_dir);
     let resources = detect::total_resources(flags.resources.as_deref(), &flags.default_role, &host)?;
     let cgroups = if flags.wants_cgroups() {
-        let found = containerizer::Cgroups::detect(&flags.cgroups_hierarchy, &flags.cgroups_root);
+        // This agent's own cgroup under the root: other agents on the host have theirs.
+        let root = isolation::cgroups_root(&flags.cgroups_root, &work_dir);
+        let found = containerizer::Cgroups::detect_with(&flags.cgroups_hierarchy, &root, flags.isolation.cgroups());
         match &found {
-            Some(cg) => info!(subsystems = ?cg.subsystems(), root = %flags.cgroups_root, "cgroups isolation enabled"),
+            Some(cg) => {
+                info!(subsystems = ?cg.subsystems(), %root, cfs = cg.isolation().cfs, "cgroups isolation enabled");
+                if cg.isolation().pids && !cg.subsystems().contains(&"pids") {
+                    warn!("cgroups/pids: the pids hierarchy is not mounted: the tasks' processes are not limited");
+                }
+            }
             None => warn!(
                 hierarchy = %flags.cgroups_hierarchy.display(),
                 "cgroups v1 (cpu and memory) are not usable here: tasks run as plain processes without resource limits"
@@ -214,7 +222,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         }
         found
     } else {
-        info!(isolation = %flags.isolation, "posix isolation: tasks run without resource limits");
+        info!(isolation = %flags.isolation.isolation, "posix isolation: tasks run without resource limits");
         None
     };
 
@@ -222,6 +230,14 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let tls_server = ssl.server_config().map_err(|e| AgentError::Client(e.to_string()))?;
     let tls_client = ssl.client_config().map_err(|e| AgentError::Client(e.to_string()))?;
     let limits = httpd::Limits::from_flags(&flags.http);
+
+    // The pids limit is watched when the pids cgroups exist to enforce it.
+    let pids_max =
+        cgroups.as_ref().filter(|cg| cg.subsystems().contains(&"pids")).and_then(|cg| cg.isolation().pids_max);
+    if flags.isolation.enforce_container_disk_quota && !flags.isolation.isolation.disk_du {
+        warn!("--enforce_container_disk_quota needs the disk/du isolator in --isolation: sandboxes are not limited");
+    }
+
     let addr = SocketAddr::new(flags.ip, flags.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -231,7 +247,18 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let endpoint = format!("{}:{}", flags.ip, local_addr.port());
 
     let store = Store::new(layout.clone());
-    let mut containers = Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow);
+    let private_tmp = flags.isolation.isolation.filesystem_linux && !flags.hollow;
+    if private_tmp && work_dir.starts_with("/tmp") {
+        warn!(work_dir = %work_dir.display(), "filesystem/linux: the sandboxes are under /tmp, which each task sees as its own private /tmp: tasks reach their sandbox as their working directory only, not by its path");
+    }
+    let log_rotation = flags.logger.rotation()?;
+    // Agents of earlier releases kept their containers right under the root.
+    let legacy_cgroups = cgroups.as_ref().and_then(|cg| {
+        containerizer::Cgroups::detect_with(&flags.cgroups_hierarchy, &flags.cgroups_root, cg.isolation())
+    });
+    let mut containers =
+        Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow, private_tmp, log_rotation)
+            .with_legacy_cgroups(legacy_cgroups);
     if flags.hollow {
         warn!("hollow agent: tasks are simulated, no process is started");
     }
@@ -244,7 +271,15 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         .await
         .map_err(|e| AgentError::Recovery(e.to_string()))?
     };
-    let docker = start_docker(&flags.containerizers, &work_dir, &host, &layout, &mut recovery).await?;
+    let docker = start_docker(
+        &flags.containerizers,
+        flags.isolation.cgroups_enable_cfs,
+        &work_dir,
+        &host,
+        &layout,
+        &mut recovery,
+    )
+    .await?;
 
     let credential = flags.credential.as_deref().map(flags::read_credential).transpose()?;
     let readonly_auth = auth::from_flags(&flags)?;
@@ -281,6 +316,12 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         disk_watch_interval: flags.disk_watch_interval,
         containerizers: flags.containerizers.containerizers.0.clone(),
         docker_stop_timeout: flags.containerizers.docker_stop_timeout,
+        switch_user: flags.isolation.switch_user && !flags.hollow,
+        agent_user: nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.name),
+        limits: core::LimitsConfig {
+            pids_max,
+            disk_watch: flags.isolation.disk_quota_watch().filter(|_| !flags.hollow),
+        },
     };
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (fresh_tx, snapshot_requests) = mpsc::unbounded_channel();
@@ -411,6 +452,7 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
 /// looked after: it is reported as gone.
 async fn start_docker(
     flags: &containerizers::ContainerizerFlags,
+    cgroups_enable_cfs: bool,
     work_dir: &std::path::Path,
     host: &detect::HostFacts,
     layout: &Layout,
@@ -430,7 +472,7 @@ async fn start_docker(
         // Unique per agent on a dockerd and stable across restarts.
         owner: work_dir.display().to_string(),
         sandbox_directory: flags.sandbox_directory.clone(),
-        cgroups_enable_cfs: false,
+        cgroups_enable_cfs,
         host_memory_bytes: Some(host.mem_bytes).filter(|m| *m > 0),
     };
     let mut docker = docker_tasks::DockerTasks::connect(&flags.docker_socket, settings, flags.docker_remove_delay)

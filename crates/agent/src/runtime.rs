@@ -158,7 +158,7 @@ impl Runtime {
                 let job = tokio::task::spawn_blocking(move || {
                     for spec in lane {
                         // Every task of the lane gets its answer, even if one creation panicked.
-                        let result = std::panic::catch_unwind(|| create_sandbox(&spec.sandbox))
+                        let result = std::panic::catch_unwind(|| prepare_sandbox(&spec).map(|_| ()))
                             .unwrap_or_else(|_| Err("sandbox creation panicked".to_string()));
                         let _ = events.send(Event::Prepared { container_id: spec.container_id, result });
                     }
@@ -469,6 +469,19 @@ impl Runtime {
                     }
                 });
             }
+            Command::Measure(measures) => {
+                let measured: Vec<_> =
+                    measures.into_iter().map(|m| (self.containers.get(&m.container_id), m)).collect();
+                let events = self.events_tx.clone();
+                self.helpers.spawn(async move {
+                    match tokio::task::spawn_blocking(move || measure(measured)).await {
+                        Ok(usages) => {
+                            let _ = events.send(Event::Measured(usages));
+                        }
+                        Err(e) => warn!(error = %e, "container measurement failed"),
+                    }
+                });
+            }
             Command::Destroy { container_id } if self.is_docker(&container_id) => {
                 let Some(docker) = self.docker.as_mut() else { return };
                 let job = docker.destroy(&container_id, self.wait_teardowns);
@@ -580,9 +593,39 @@ impl Runtime {
         let events = self.events_tx.clone();
         self.helpers.spawn(async move {
             let exit = container.wait().await;
-            let _ = events.send(Event::Exited { container_id: container.container_id.clone(), exit });
+            let container_id = container.container_id.clone();
+            // A task that reached its pids limit and ended before the next measurement (its
+            // shell could not fork) still fails for it: the core learns of it first.
+            if let Some(refused) = container.refused_forks().filter(|n| *n > 0) {
+                let usage = crate::core::Usage {
+                    container_id: container_id.clone(),
+                    refused_forks: Some(refused),
+                    disk_bytes: None,
+                };
+                let _ = events.send(Event::Measured(vec![usage]));
+            }
+            let _ = events.send(Event::Exited { container_id, exit });
         });
     }
+}
+
+/// Measures containers for [`Command::Measure`] (blocking): refused forks of their pids
+/// cgroups, sizes of their sandboxes.
+fn measure(measures: Vec<(Option<Arc<Container>>, crate::core::Measure)>) -> Vec<crate::core::Usage> {
+    measures
+        .into_iter()
+        .map(|(container, m)| {
+            let refused_forks = if m.pids { container.and_then(|c| c.refused_forks()) } else { None };
+            let disk_bytes = m.sandbox.as_deref().and_then(|dir| match crate::isolation::disk::usage(dir) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    warn!(sandbox = %dir.display(), error = %e, "cannot measure the sandbox");
+                    None
+                }
+            });
+            crate::core::Usage { container_id: m.container_id, refused_forks, disk_bytes }
+        })
+        .collect()
 }
 
 /// Starts `lane`'s tasks in order, keeping up to [`SPAWN_WINDOW`] launches in flight, and
@@ -616,14 +659,46 @@ fn spawn_lane(
     }
 }
 
-/// Creates the sandbox with its `runs/latest` link and fetches the URIs.
+/// Creates the sandbox with its `runs/latest` link and fetches the URIs (with the task user's
+/// rights).
 async fn prepare(http: &reqwest::Client, spec: &LaunchSpec) -> Result<(), String> {
-    let sandbox = spec.sandbox.clone();
-    tokio::task::spawn_blocking(move || create_sandbox(&sandbox)).await.map_err(|e| e.to_string())??;
+    let blocking = spec.clone();
+    let user = tokio::task::spawn_blocking(move || prepare_sandbox(&blocking)).await.map_err(|e| e.to_string())??;
     if spec.uris.is_empty() {
         return Ok(());
     }
-    crate::fetcher::fetch_all(http, &spec.uris, &spec.sandbox).await.map_err(|e| format!("Failed to fetch URIs: {e}"))
+    crate::fetcher::fetch_all(http, &spec.uris, &spec.sandbox, user.as_ref())
+        .await
+        .map_err(|e| format!("Failed to fetch URIs: {e}"))
+}
+
+/// Creates the sandbox (blocking) and, for a task with a user to switch to, gives it to that
+/// user, with empty `stdout` and `stderr` files of theirs; returns the user's credentials
+/// (`None`: the task runs as the agent's user). A user that does not exist fails the task.
+fn prepare_sandbox(spec: &LaunchSpec) -> Result<Option<containerizer::UserCreds>, String> {
+    let user = match spec.user.as_deref() {
+        Some(name) => {
+            Some(containerizer::UserCreds::lookup(name).map_err(|e| format!("Failed to prepare the sandbox: {e}"))?)
+        }
+        None => None,
+    };
+    create_sandbox(&spec.sandbox)?;
+    let Some(creds) = user.filter(|u| u.uid != nix::unistd::geteuid().as_raw()) else {
+        return Ok(None);
+    };
+    for name in ["stdout", "stderr"] {
+        let path = spec.sandbox.join(name);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        std::os::unix::fs::lchown(&path, Some(creds.uid), Some(creds.gid))
+            .map_err(|e| format!("cannot give {} to the task's user: {e}", path.display()))?;
+    }
+    std::os::unix::fs::chown(&spec.sandbox, Some(creds.uid), Some(creds.gid))
+        .map_err(|e| format!("cannot give the sandbox to the task's user: {e}"))?;
+    Ok(Some(creds))
 }
 
 /// The sandbox directory and `runs/latest` pointing at it (blocking). Neither is made durable:

@@ -740,7 +740,7 @@ async fn posix_isolation_runs_plain_processes() {
     let sandbox = Sandbox::new();
     let master = FakeMaster::start().await;
     let mut flags = sandbox.flags(&master);
-    flags.isolation = "posix/cpu,posix/mem".into();
+    flags.isolation.isolation = agent::isolation::parse_isolation("posix/cpu,posix/mem").expect("isolation");
     let agent = start_agent(&sandbox, &master, Some(flags)).await;
     let agent_id = wait_registered(&agent).await;
     let fw = framework("F1", false, &[]);

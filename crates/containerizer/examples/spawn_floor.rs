@@ -152,6 +152,8 @@ fn via_launch(
                 status_file: sandbox.join("status"),
                 cgroups: Some(cg.clone()),
                 user: None,
+                private_tmp: None,
+                log_rotation: None,
             };
             if in_flight == 0 {
                 let launched = containerizer::launch(&spec);
@@ -227,6 +229,8 @@ fn warm_up(dir: &Path) -> Result<(), Box<dyn Error>> {
         status_file: dir.join("warm.status"),
         cgroups: None,
         user: None,
+        private_tmp: None,
+        log_rotation: None,
     };
     let launched = containerizer::launch(&spec)?;
     let m = Monitored::new(&launched, &spec.status_file)?;

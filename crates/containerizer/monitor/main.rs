@@ -16,8 +16,11 @@
 //! the payload length as u32 little endian) carrying exactly 4 descriptors
 //! (SCM_RIGHTS: task stdout, task stderr, the status file's directory, report pipe write
 //! end), then the payload: NUL-terminated fields
-//! `workdir status uid|- gid|- groups K cgroup.procs×K file argc argv×argc envc env×envc`
-//! (`status`: the status file's name in that directory)
+//! `workdir status tmp log uid|- gid|- groups K cgroup.procs×K file argc argv×argc envc env×envc`
+//! (`status`: the status file's name in that directory; `tmp`: empty, or the directory
+//! mounted on the task's `/tmp` in a mount namespace of its own; `log`: empty, or
+//! `max_out keep_out path_out max_err keep_err path_err` as 6 more fields: the task's output
+//! goes through pipes to the monitor, which rotates the files by size, see 5.)
 //! (`groups`: comma separated gids, empty for none). EOF on the socket (the agent is
 //! gone) makes the zygote exit. It ignores SIGCHLD, so its monitors are reaped by the
 //! kernel as soon as they exit.
@@ -30,8 +33,9 @@
 //! 2. reports `monitor <pid> <start ticks>` on the report pipe;
 //! 3. starts the task (P2, `clone` with `CLONE_VM | CLONE_VFORK` on a stack of its own;
 //!    the monitor waits until P2 has exec'd or failed): own process group, chdir, default
-//!    signal dispositions and an empty mask, joins the cgroups by writing `0` to each `cgroup.procs` *before*
-//!    exec (no descendant can escape), credentials, reports `ok`, then execs `file`
+//!    signal dispositions and an empty mask, with `tmp` (after the chdir) a mount namespace of
+//!    its own (mounts private) with `tmp` bound on `/tmp`, joins the cgroups by writing `0` to each
+//!    `cgroup.procs` *before* exec (no descendant can escape), credentials, reports `ok`, then execs `file`
 //!    with the given argv and exactly the given environment, searching the
 //!    environment's `PATH` when `file` has no `/` (execvp semantics). A setup failure
 //!    is reported as `error <stage> <errno>` and P2 exits 127; an exec failure is
@@ -43,7 +47,10 @@
 //!    exits before starting P2, P2 exits without exec'ing, and once P2 is started the monitor
 //!    kills what there is of the task (as in 6.) and exits *without* a status file, so that a
 //!    restarted agent reads the launch as never started rather than as a task that ended;
-//! 5. reaps children until P2 exits, then creates the status file and writes
+//! 5. reaps children until P2 exits (with `log`: meanwhile copies what the task writes to its
+//!    pipes into the stdout/stderr files; a file that reached its max size is renamed `.1`,
+//!    older ones shifted up to `.keep`, the oldest removed, and a new one (the task user's)
+//!    started, as logrotate's `rotate keep` + `size max` do), then creates the status file and writes
 //!    `exited N` / `signaled N` to it with a single `write` (the file only exists once
 //!    there is a status: a launch creates no file for it);
 //! 6. SIGKILLs what is left of the task (its process group and everything in its
@@ -87,6 +94,20 @@ const O_WRONLY: c_int = 0o1;
 const O_CREAT: c_int = 0o100;
 const O_TRUNC: c_int = 0o1000;
 const O_CLOEXEC: c_int = 0o2000000;
+const O_EXCL: c_int = 0o200;
+const O_APPEND: c_int = 0o2000;
+#[cfg(target_arch = "aarch64")]
+const O_NOFOLLOW: c_int = 0o100000;
+#[cfg(not(target_arch = "aarch64"))]
+const O_NOFOLLOW: c_int = 0o400000;
+const SEEK_END: c_int = 2;
+const POLLIN: i16 = 1;
+const SYS_PIDFD_OPEN: i64 = 434;
+/// What one read of a task's output pipe takes at most.
+const LOG_CHUNK: usize = 64 * 1024;
+/// How long the monitor keeps copying output after the task ended and was killed (a process
+/// that escaped the task's group and cgroups may hold a pipe open for ever).
+const LOG_DRAIN: Duration = Duration::from_secs(2);
 const PR_SET_CHILD_SUBREAPER: c_int = 36;
 const SOL_SOCKET: c_int = 1;
 const SCM_RIGHTS: c_int = 1;
@@ -94,6 +115,10 @@ const MSG_CMSG_CLOEXEC: c_int = 0x4000_0000;
 const SYS_CLOSE_RANGE: i64 = 436;
 const CLONE_VM: c_int = 0x100;
 const CLONE_VFORK: c_int = 0x4000;
+const CLONE_NEWNS: c_int = 0x20000;
+const MS_BIND: u64 = 0x1000;
+const MS_REC: u64 = 0x4000;
+const MS_PRIVATE: u64 = 0x40000;
 /// The task's stack until it execs (it only sets itself up, see [`run_task`]).
 const TASK_STACK: usize = 256 * 1024;
 /// execvp goes on with the next PATH entry after these.
@@ -111,12 +136,19 @@ const SOCKET_FD: c_int = 3;
 const STATUS_FD: c_int = 3;
 const REPORT_FD: c_int = 4;
 const REQUEST_FDS: usize = 4;
-const MAGIC: &[u8; 4] = b"CZ02";
+const MAGIC: &[u8; 4] = b"CZ04";
 const MAX_PAYLOAD: usize = 64 << 20;
 
 /// How long the monitor keeps killing and reaping what is left of the task after it
 /// exited, before giving up on processes that will not die (e.g. stuck in D state).
 const CLEANUP_DEADLINE: Duration = Duration::from_secs(5);
+
+#[repr(C)]
+struct PollFd {
+    fd: c_int,
+    events: i16,
+    revents: i16,
+}
 
 #[repr(C)]
 struct IoVec {
@@ -159,6 +191,20 @@ unsafe extern "C" {
     fn open(path: *const c_char, flags: c_int, ...) -> c_int;
     fn openat(dirfd: c_int, path: *const c_char, flags: c_int, ...) -> c_int;
     fn chdir(path: *const c_char) -> c_int;
+    fn poll(fds: *mut PollFd, n: u64, timeout: c_int) -> c_int;
+    fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
+    fn rename(from: *const c_char, to: *const c_char) -> c_int;
+    fn unlink(path: *const c_char) -> c_int;
+    fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64;
+    fn fchown(fd: c_int, uid: u32, gid: u32) -> c_int;
+    fn unshare(flags: c_int) -> c_int;
+    fn mount(
+        source: *const c_char,
+        target: *const c_char,
+        fstype: *const c_char,
+        flags: u64,
+        data: *const c_void,
+    ) -> c_int;
     fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     fn signal(sig: c_int, handler: usize) -> usize;
     fn sigprocmask(how: c_int, set: *const u64, old: *mut u64) -> c_int;
@@ -310,6 +356,10 @@ struct Spec {
     workdir: CString,
     /// The status file's name in the directory at `STATUS_FD`.
     status: CString,
+    /// Mounted on the task's `/tmp`, in a mount namespace of its own.
+    private_tmp: Option<CString>,
+    /// Rotation of stdout and stderr (the output goes through pipes to the monitor).
+    log: Option<[Rotation; 2]>,
     creds: Option<(u32, u32, Vec<u32>)>,
     cgroup_procs: Vec<CString>,
     /// The command as given, for messages.
@@ -331,6 +381,17 @@ fn parse(payload: &[u8]) -> Result<Spec, String> {
 
     let workdir = cstr(next()?)?;
     let status = cstr(next()?)?;
+    let private_tmp = Some(next()?).filter(|t| !t.is_empty()).map(cstr).transpose()?;
+    let log = if next()?.is_empty() {
+        None
+    } else {
+        let mut rotation = || -> Result<Rotation, String> {
+            let max = text(next()?)?.parse::<u64>().map_err(|_| "bad log size".to_string())?;
+            let keep = text(next()?)?.parse::<u32>().map_err(|_| "bad log count".to_string())?;
+            Ok(Rotation { max: max.max(1), keep, path: cstr(next()?)? })
+        };
+        Some([rotation()?, rotation()?])
+    };
     let (uid, gid, groups) = (text(next()?)?, text(next()?)?, text(next()?)?);
     let creds = if uid == "-" || gid == "-" {
         None
@@ -353,7 +414,7 @@ fn parse(payload: &[u8]) -> Result<Spec, String> {
         return Err("empty command".into());
     }
     let candidates = search_path(&file, &envp)?;
-    Ok(Spec { workdir, status, creds, cgroup_procs, file: cstr(&file)?, candidates, argv, envp })
+    Ok(Spec { workdir, status, private_tmp, log, creds, cgroup_procs, file: cstr(&file)?, candidates, argv, envp })
 }
 
 /// `execvp` candidates: `file` itself if it contains a `/`, else `dir/file` for each
@@ -481,9 +542,26 @@ fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
         cgroup_fds.push(fd);
     }
 
-    let child = spawn_task(&spec, &cgroup_fds);
+    // With log rotation the task writes into pipes: [stdout read, write, stderr read, write].
+    let mut pipes = [-1; 4];
+    if spec.log.is_some() {
+        // SAFETY: pipe2 fills two ints each; the descriptors are owned here.
+        let ok = unsafe { pipe2(pipes.as_mut_ptr(), O_CLOEXEC) == 0 && pipe2(pipes[2..].as_mut_ptr(), O_CLOEXEC) == 0 };
+        if !ok {
+            fail("pipe", errno());
+        }
+    }
+    let outputs = spec.log.is_some().then_some((pipes[1], pipes[3]));
+    let child = spawn_task(&spec, &cgroup_fds, outputs);
     if child < 0 {
         fail("fork", errno());
+    }
+    if spec.log.is_some() {
+        // SAFETY: closing our copies of the pipes' write ends (the task has its own).
+        unsafe {
+            close(pipes[1]);
+            close(pipes[3]);
+        }
     }
     // SAFETY: plain syscalls on our own child / fds. setpgid here as well closes the
     // race with the child's own setpgid (it may fail with EACCES after exec: ignored).
@@ -500,14 +578,34 @@ fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
         // SAFETY: exit without running the zygote's atexit handlers or destructors.
         unsafe { _exit(0) }
     }
-    // SAFETY: closing our own descriptors; the task keeps its own copies of 0-2.
+    // SAFETY: closing our own descriptors; the task keeps its own copies of 0-2 (with log
+    // rotation 1 and 2 stay: the files the pipes are copied to).
     unsafe {
         close(REPORT_FD);
         close(0);
-        close(1);
-        close(2);
+        if spec.log.is_none() {
+            close(1);
+            close(2);
+        }
     }
+    match &spec.log {
+        None => wait_task(&spec, child),
+        Some([out, err]) => {
+            let mut logs = [Log::new(pipes[0], 1, out, &spec), Log::new(pipes[2], 2, err, &spec)];
+            wait_task_logging(&spec, child, &mut logs);
+            cleanup(&spec, child);
+            drain(&mut logs);
+            // SAFETY: exit without running the zygote's atexit handlers or destructors.
+            unsafe { _exit(0) }
+        }
+    }
+    cleanup(&spec, child);
+    // SAFETY: exit without running the zygote's atexit handlers or destructors.
+    unsafe { _exit(0) }
+}
 
+/// Reaps children until the task's top process exits and records its status.
+fn wait_task(spec: &Spec, child: c_int) {
     loop {
         let mut st = 0;
         // SAFETY: waitpid with a valid status pointer. This process only ever has the
@@ -517,50 +615,199 @@ fn monitor(payload: &[u8], fds: &[c_int]) -> ! {
             if errno() == EINTR {
                 continue;
             }
-            break; // ECHILD: cannot happen before the task was reaped
+            return; // ECHILD: cannot happen before the task was reaped
         }
         if r == child {
-            // SAFETY: NUL-terminated name relative to our directory fd; the returned fd is
-            // owned here and closed right after the write.
-            let fd = unsafe {
-                openat(STATUS_FD, spec.status.as_ptr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644 as c_int)
-            };
-            if fd >= 0 {
-                write_all(fd, status_record(st).as_bytes());
-                // SAFETY: closing our own fd.
-                unsafe { close(fd) };
-            }
-            // SAFETY: closing our own fd.
-            unsafe { close(STATUS_FD) };
-            break;
+            record_status(spec, st);
+            return;
         }
     }
-    cleanup(&spec, child);
-    // SAFETY: exit without running the zygote's atexit handlers or destructors.
-    unsafe { _exit(0) }
+}
+
+/// Creates the status file with the task's wait status (one `write`).
+fn record_status(spec: &Spec, st: c_int) {
+    // SAFETY: NUL-terminated name relative to our directory fd; the returned fd is owned here
+    // and closed right after the write.
+    let fd =
+        unsafe { openat(STATUS_FD, spec.status.as_ptr(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644 as c_int) };
+    if fd >= 0 {
+        write_all(fd, status_record(st).as_bytes());
+        // SAFETY: closing our own fd.
+        unsafe { close(fd) };
+    }
+    // SAFETY: closing our own fd.
+    unsafe { close(STATUS_FD) };
+}
+
+/// Size rotation of one output file (`logrotate`'s `size max` and `rotate keep`).
+struct Rotation {
+    max: u64,
+    keep: u32,
+    path: CString,
+}
+
+/// One output stream being copied: its pipe, its file (at fd 1 or 2) and the file's size.
+struct Log<'a> {
+    pipe: c_int,
+    file: c_int,
+    size: u64,
+    rotation: &'a Rotation,
+    owner: Option<(u32, u32)>,
+}
+
+impl<'a> Log<'a> {
+    fn new(pipe: c_int, file: c_int, rotation: &'a Rotation, spec: &Spec) -> Self {
+        // SAFETY: lseek on our own fd.
+        let size = unsafe { lseek(file, 0, SEEK_END) }.max(0) as u64;
+        Log { pipe, file, size, rotation, owner: spec.creds.as_ref().map(|(uid, gid, _)| (*uid, *gid)) }
+    }
+
+    /// Copies what one read of the pipe gives into the file; closes the pipe at EOF.
+    fn pump(&mut self) {
+        let mut buf = [0u8; LOG_CHUNK];
+        // SAFETY: reading into the live buffer.
+        let n = unsafe { read(self.pipe, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && errno() == EINTR {
+            return;
+        }
+        if n <= 0 {
+            // SAFETY: closing our own fd.
+            unsafe { close(self.pipe) };
+            self.pipe = -1;
+            return;
+        }
+        write_all(self.file, &buf[..n as usize]);
+        self.size += n as u64;
+        if self.size >= self.rotation.max {
+            self.rotate();
+        }
+    }
+
+    /// `path` becomes `path.1` (older ones shifted up to `path.keep`, the oldest removed) and
+    /// writing goes on in a new `path`. Renames and unlinks never follow a symlink; the new
+    /// file is created exclusively (if the task put something there meanwhile, writing goes
+    /// on in the old file until the next try).
+    fn rotate(&mut self) {
+        let path = self.rotation.path.to_bytes();
+        let numbered = |i: u32| {
+            let mut p = path.to_vec();
+            p.extend_from_slice(format!(".{i}").as_bytes());
+            CString::new(p).unwrap_or_default()
+        };
+        let keep = self.rotation.keep;
+        // SAFETY: plain syscalls on NUL-terminated paths.
+        unsafe {
+            if keep == 0 {
+                unlink(self.rotation.path.as_ptr());
+            } else {
+                unlink(numbered(keep).as_ptr());
+                for i in (1..keep).rev() {
+                    rename(numbered(i).as_ptr(), numbered(i + 1).as_ptr());
+                }
+                rename(self.rotation.path.as_ptr(), numbered(1).as_ptr());
+            }
+        }
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC;
+        // SAFETY: NUL-terminated path; the fd is owned here, moved to `self.file` by dup2.
+        unsafe {
+            let fd = open(self.rotation.path.as_ptr(), flags, 0o644 as c_int);
+            if fd < 0 {
+                return;
+            }
+            if let Some((uid, gid)) = self.owner {
+                fchown(fd, uid, gid);
+            }
+            dup2(fd, self.file);
+            close(fd);
+        }
+        self.size = 0;
+    }
+}
+
+/// Copies the task's output while reaping children, until the task's top process exits and
+/// its status is recorded.
+fn wait_task_logging(spec: &Spec, child: c_int, logs: &mut [Log<'_>; 2]) {
+    // SAFETY: pidfd_open of our own child; the fd is owned here.
+    let pidfd = unsafe { syscall(SYS_PIDFD_OPEN, child as i64, 0i64) } as c_int;
+    loop {
+        let mut fds = [
+            PollFd { fd: pidfd, events: POLLIN, revents: 0 },
+            PollFd { fd: logs[0].pipe, events: POLLIN, revents: 0 },
+            PollFd { fd: logs[1].pipe, events: POLLIN, revents: 0 },
+        ];
+        // Without a pidfd (old kernel), children are looked for every 100 ms.
+        let timeout = if pidfd < 0 { 100 } else { 1000 };
+        // SAFETY: `fds` is a live array of 3 (negative fds are ignored by poll).
+        let n = unsafe { poll(fds.as_mut_ptr(), 3, timeout) };
+        if n > 0 {
+            for (log, p) in logs.iter_mut().zip(&fds[1..]) {
+                if p.revents != 0 && log.pipe >= 0 {
+                    log.pump();
+                }
+            }
+        }
+        loop {
+            let mut st = 0;
+            // SAFETY: waitpid with a valid status pointer.
+            let r = unsafe { waitpid(-1, &mut st, WNOHANG) };
+            if r == child {
+                record_status(spec, st);
+                if pidfd >= 0 {
+                    // SAFETY: closing our own fd.
+                    unsafe { close(pidfd) };
+                }
+                return;
+            }
+            if r <= 0 && !(r < 0 && errno() == EINTR) {
+                break;
+            }
+        }
+    }
+}
+
+/// Copies what is left in the pipes after the task was killed, for at most [`LOG_DRAIN`].
+fn drain(logs: &mut [Log<'_>; 2]) {
+    let deadline = Instant::now() + LOG_DRAIN;
+    while logs.iter().any(|l| l.pipe >= 0) && Instant::now() < deadline {
+        let mut fds = [
+            PollFd { fd: logs[0].pipe, events: POLLIN, revents: 0 },
+            PollFd { fd: logs[1].pipe, events: POLLIN, revents: 0 },
+        ];
+        // SAFETY: `fds` is a live array of 2.
+        if unsafe { poll(fds.as_mut_ptr(), 2, 100) } <= 0 {
+            continue;
+        }
+        for (log, p) in logs.iter_mut().zip(&fds) {
+            if p.revents != 0 && log.pipe >= 0 {
+                log.pump();
+            }
+        }
+    }
 }
 
 /// What the task's first function gets.
 struct TaskStart<'a> {
     spec: &'a Spec,
     cgroup_fds: &'a [c_int],
+    /// With log rotation: the pipes' write ends, to become the task's stdout and stderr.
+    outputs: Option<(c_int, c_int)>,
 }
 
 /// Starts P2 as `posix_spawn` does: a child that shares this process's memory (no page
 /// tables copied, no copy-on-write faults, nothing to tear down at its exec) on a stack of
 /// its own, while this process waits until the child has exec'd or exited (`CLONE_VFORK`).
 /// Returns the child's pid, or -1 with `errno` set.
-fn spawn_task(spec: &Spec, cgroup_fds: &[c_int]) -> c_int {
+fn spawn_task(spec: &Spec, cgroup_fds: &[c_int], outputs: Option<(c_int, c_int)>) -> c_int {
     extern "C" fn start(arg: *mut c_void) -> c_int {
         // SAFETY: `arg` points at the `TaskStart` of `spawn_task`, which waits in `clone`
         // (CLONE_VFORK) until this child has exec'd or exited.
         let start = unsafe { &*arg.cast::<TaskStart<'_>>() };
-        run_task(start.spec, start.cgroup_fds)
+        run_task(start.spec, start.cgroup_fds, start.outputs)
     }
     let mut stack = vec![0u8; TASK_STACK];
     // The stack grows down from its (16-byte aligned) end.
     let top = (stack.as_mut_ptr() as usize + TASK_STACK) & !15;
-    let mut arg = TaskStart { spec, cgroup_fds };
+    let mut arg = TaskStart { spec, cgroup_fds, outputs };
     // SAFETY: the child runs `start` on `stack`, which outlives it: with CLONE_VFORK this
     // call returns only once the child has exec'd or exited. Sharing memory (CLONE_VM) with
     // this suspended, single-threaded process, the child may allocate (only on its failure
@@ -572,7 +819,7 @@ fn spawn_task(spec: &Spec, cgroup_fds: &[c_int]) -> c_int {
 
 /// P2, the task until its exec: runs on its own stack in this process's memory while this
 /// process waits (see [`spawn_task`]).
-fn run_task(spec: &Spec, cgroup_fds: &[c_int]) -> ! {
+fn run_task(spec: &Spec, cgroup_fds: &[c_int], outputs: Option<(c_int, c_int)>) -> ! {
     let argv = ptrs(&spec.argv);
     let envp = ptrs(&spec.envp);
     // SAFETY: plain libc calls with valid, NUL-terminated arguments that live until
@@ -581,8 +828,28 @@ fn run_task(spec: &Spec, cgroup_fds: &[c_int]) -> ! {
         if setpgid(0, 0) != 0 {
             fail("setpgid", errno());
         }
+        if let Some((out, err)) = outputs
+            && (dup2(out, 1) < 0 || dup2(err, 2) < 0)
+        {
+            fail("dup2 output pipes", errno());
+        }
         if chdir(spec.workdir.as_ptr()) != 0 {
             fail("chdir", errno());
+        }
+        if let Some(tmp) = &spec.private_tmp {
+            // A mount namespace of the task's own whose mounts never propagate to the host's,
+            // with the sandbox's directory as its /tmp (after the chdir: a working directory
+            // under the host's /tmp stays reachable as `.`).
+            if unshare(CLONE_NEWNS) != 0 {
+                fail("unshare mount namespace", errno());
+            }
+            let none = std::ptr::null();
+            if mount(none, c"/".as_ptr(), none, MS_REC | MS_PRIVATE, none.cast()) != 0 {
+                fail("make mounts private", errno());
+            }
+            if mount(tmp.as_ptr(), c"/tmp".as_ptr(), none, MS_BIND, none.cast()) != 0 {
+                fail("mount private /tmp", errno());
+            }
         }
         // Ignored dispositions survive exec (the Rust runtime ignores SIGPIPE here). SIGPIPE
         // stays ignored until the `ok` report is written (see below).

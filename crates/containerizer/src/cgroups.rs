@@ -1,5 +1,6 @@
-//! cgroups v1: one cgroup per container in each of the cpu, memory and freezer hierarchies,
-//! at `<hierarchy>/<subsystem>/<root>/<container_id>` (Mesos layout).
+//! cgroups v1: one cgroup per container in each of the cpu, memory, freezer (and, with
+//! `cgroups/pids`, pids) hierarchies, at `<hierarchy>/<subsystem>/<root>/<container_id>` (Mesos
+//! layout). The values written come from [`crate::isolators`].
 
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
@@ -9,20 +10,13 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
+use crate::isolators::{self, Isolation};
 
 /// Subsystems without which [`Cgroups::detect`] gives up.
 const REQUIRED: [&str; 2] = ["cpu", "memory"];
-/// Subsystems used when mounted: freezer (race-free kill). Every hierarchy tracks the
-/// container's processes, so pids (which only adds a limit on their number, never set
-/// here) would cost a cgroup per container for nothing.
+/// Subsystems used when mounted: freezer (race-free kill). pids only with
+/// [`Isolation::pids`] (it costs a cgroup per container).
 const OPTIONAL: [&str; 1] = ["freezer"];
-
-const MB: f64 = 1024.0 * 1024.0;
-/// Mesos' minimum memory limit.
-const MIN_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
-/// `cpu.shares` bounds of the kernel.
-const MIN_SHARES: u64 = 2;
-const MAX_SHARES: u64 = 262_144;
 
 /// How long [`TaskCgroups::kill_all`] keeps killing before giving up.
 const KILL_DEADLINE: Duration = Duration::from_secs(10);
@@ -34,7 +28,8 @@ const RMDIR_DEADLINE: Duration = Duration::from_secs(2);
 /// Resource limits of one container (Mesos `cpus` and `mem` scalars).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
-    /// `cpu.shares = max(round(1024 × cpus), 2)`.
+    /// `cpu.shares = max(round(1024 × cpus), 2)`; with CFS, also
+    /// `cpu.cfs_quota_us = cpus × cpu.cfs_period_us`.
     pub cpus: f64,
     /// `memory.limit_in_bytes = memory.soft_limit_in_bytes = max(mem_mb MiB, 32 MiB)`;
     /// `f64::INFINITY` means unlimited.
@@ -53,6 +48,7 @@ struct Subsystem {
 #[derive(Clone, Debug)]
 pub struct Cgroups {
     subsystems: Vec<Subsystem>,
+    isolation: Isolation,
 }
 
 fn valid_name(what: &'static str, name: &str) -> Result<()> {
@@ -88,6 +84,12 @@ impl Cgroups {
     /// (the caller should log one warning and run tasks without cgroups). freezer is
     /// used when available.
     pub fn detect(hierarchy: &Path, root: &str) -> Option<Cgroups> {
+        Self::detect_with(hierarchy, root, Isolation::default())
+    }
+
+    /// [`Cgroups::detect`] with the optional isolators' settings: with `isolation.pids`, the
+    /// pids hierarchy is used when mounted (see [`Cgroups::subsystems`]).
+    pub fn detect_with(hierarchy: &Path, root: &str, isolation: Isolation) -> Option<Cgroups> {
         let root_ok =
             !root.is_empty() && Path::new(root).components().all(|c| matches!(c, std::path::Component::Normal(_)));
         if !root_ok {
@@ -95,7 +97,9 @@ impl Cgroups {
         }
         let mut subsystems: Vec<Subsystem> = Vec::new();
         let mut seen: Vec<(PathBuf, usize)> = Vec::new();
-        for (name, required) in REQUIRED.iter().map(|n| (*n, true)).chain(OPTIONAL.iter().map(|n| (*n, false))) {
+        let pids = isolation.pids.then_some("pids");
+        let optional = OPTIONAL.iter().copied().chain(pids);
+        for (name, required) in REQUIRED.iter().map(|n| (*n, true)).chain(optional.map(|n| (n, false))) {
             let mount = hierarchy.join(name);
             // v1 hierarchies have a `tasks` file, v2 does not.
             let usable = mount.join("tasks").is_file()
@@ -118,7 +122,7 @@ impl Cgroups {
             seen.push((canonical, subsystems.len()));
             subsystems.push(Subsystem { names: vec![name], root_dir: mount.join(root) });
         }
-        Some(Cgroups { subsystems })
+        Some(Cgroups { subsystems, isolation })
     }
 
     /// Creates the container's cgroups and sets its limits. Fails if they exist
@@ -143,17 +147,20 @@ impl Cgroups {
         }
         let result = (|| -> Result<()> {
             if let Some(cpu) = task.dir("cpu") {
-                let shares = ((1024.0 * limits.cpus).round() as u64).clamp(MIN_SHARES, MAX_SHARES);
-                write(&cpu.join("cpu.shares"), &shares.to_string())?;
+                write(&cpu.join("cpu.shares"), &isolators::cpu::shares(limits.cpus).to_string())?;
+                if self.isolation.cfs {
+                    write(&cpu.join("cpu.cfs_period_us"), &isolators::cpu::CFS_PERIOD_US.to_string())?;
+                    write(&cpu.join("cpu.cfs_quota_us"), &isolators::cpu::cfs_quota_us(limits.cpus).to_string())?;
+                }
             }
             if let Some(mem) = task.dir("memory") {
-                let value = if limits.mem_mb.is_infinite() {
-                    "-1".to_string()
-                } else {
-                    ((limits.mem_mb * MB).round() as u64).max(MIN_MEMORY_BYTES).to_string()
-                };
+                let value =
+                    isolators::mem::limit_bytes(limits.mem_mb).map_or_else(|| "-1".to_string(), |b| b.to_string());
                 write(&mem.join("memory.limit_in_bytes"), &value)?;
                 write(&mem.join("memory.soft_limit_in_bytes"), &value)?;
+            }
+            if let Some(pids) = task.dir("pids") {
+                write(&pids.join("pids.max"), &isolators::pids::max_value(self.isolation.pids_max))?;
             }
             Ok(())
         })();
@@ -208,6 +215,11 @@ impl Cgroups {
         ids.sort();
         ids.dedup();
         Ok(ids)
+    }
+
+    /// The optional isolators' settings.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
     }
 
     /// Names of the subsystems in use (e.g. `["cpu", "memory", "freezer"]`).
@@ -360,6 +372,14 @@ impl TaskCgroups {
             read(&path)?.trim().parse().map_err(|_| Error::io("parse", path, io::Error::other("not a number")))
         };
         Ok(num("memory.failcnt")? > 0 && num("memory.max_usage_in_bytes")? >= num("memory.limit_in_bytes")?)
+    }
+
+    /// How many forks the container's `pids.max` refused (`None` without a pids cgroup).
+    pub fn refused_forks(&self) -> Result<Option<u64>> {
+        let Some(pids) = self.dir("pids") else {
+            return Ok(None);
+        };
+        Ok(isolators::pids::refused_forks(&read(&pids.join("pids.events"))?))
     }
 
     /// Current memory usage in bytes (`memory.usage_in_bytes`, page cache included).

@@ -34,7 +34,7 @@ pub enum Error {
         source: io::Error,
     },
     /// `LaunchSpec::user` does not exist on this host.
-    #[error("unknown user {0:?}")]
+    #[error("user {0:?} does not exist on this agent")]
     UnknownUser(String),
     /// Processes were still present in a cgroup after killing them repeatedly.
     #[error("{op} {}: processes still present after {waited:?}", path.display())]

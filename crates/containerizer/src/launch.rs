@@ -49,6 +49,29 @@ pub struct LaunchSpec {
     /// Run as this user (`setgroups` / `setgid` / `setuid` after joining the cgroups and
     /// changing directory). `None`: the agent's own user.
     pub user: Option<String>,
+    /// A private `/tmp`: the task gets a mount namespace of its own (mounts private, so
+    /// nothing propagates to the host) with this directory (which must exist) bound on
+    /// `/tmp`. `None`: the host's `/tmp`.
+    pub private_tmp: Option<PathBuf>,
+    /// Size rotation of `stdout` and `stderr` (upstream's logrotate container logger): the
+    /// task writes into pipes and its monitor copies them into the files, rotating each at its
+    /// max size. `None`: the task writes into the files itself, without a bound.
+    pub log_rotation: Option<LogRotation>,
+}
+
+/// Size rotation of a task's `stdout` and `stderr` (see [`LaunchSpec::log_rotation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRotation {
+    pub stdout: Rotate,
+    pub stderr: Rotate,
+}
+
+/// logrotate's `size` and `rotate`: a file that reached `max_size` bytes becomes `<file>.1`
+/// (older ones `.2` ... up to `.keep`, the oldest removed; `keep` 0: no old file is kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotate {
+    pub max_size: u64,
+    pub keep: u32,
 }
 
 /// A started task: plain integers so that the caller can checkpoint them and later
@@ -68,30 +91,56 @@ fn cstring(what: &'static str, bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).map_err(|_| Error::invalid(what, "contains a NUL byte"))
 }
 
-struct Creds {
-    uid: u32,
-    gid: u32,
-    groups: Vec<u32>,
+/// A user's credentials, as a task started with `LaunchSpec::user` gets them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserCreds {
+    pub uid: u32,
+    /// The primary group.
+    pub gid: u32,
+    /// Every group the user is in (the primary one included).
+    pub groups: Vec<u32>,
 }
 
-fn resolve_user(name: &str) -> Result<Creds> {
-    let user = nix::unistd::User::from_name(name)
-        .map_err(|e| Error::sys("getpwnam", e.into()))?
-        .ok_or_else(|| Error::UnknownUser(name.to_string()))?;
-    let cname = cstring("user", name.as_bytes())?;
-    let groups = nix::unistd::getgrouplist(&cname, user.gid).map_err(|e| Error::sys("getgrouplist", e.into()))?;
-    Ok(Creds {
-        uid: user.uid.as_raw(),
-        gid: user.gid.as_raw(),
-        groups: groups.into_iter().map(|g| g.as_raw()).collect(),
-    })
+impl UserCreds {
+    /// Looks `name` up (the passwd and group databases): [`Error::UnknownUser`] when there is
+    /// no such user.
+    pub fn lookup(name: &str) -> Result<UserCreds> {
+        let user = nix::unistd::User::from_name(name)
+            .map_err(|e| Error::sys("getpwnam", e.into()))?
+            .ok_or_else(|| Error::UnknownUser(name.to_string()))?;
+        let cname = cstring("user", name.as_bytes())?;
+        let groups = nix::unistd::getgrouplist(&cname, user.gid).map_err(|e| Error::sys("getgrouplist", e.into()))?;
+        Ok(UserCreds {
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            groups: groups.into_iter().map(|g| g.as_raw()).collect(),
+        })
+    }
+
+    /// Whether these credentials may read a file with this owner and mode (permission bits
+    /// only, as the kernel checks them without ACLs; root reads everything).
+    pub fn may_read(&self, owner_uid: u32, owner_gid: u32, mode: u32) -> bool {
+        if self.uid == 0 {
+            return true;
+        }
+        if owner_uid == self.uid {
+            return mode & 0o400 != 0;
+        }
+        if owner_gid == self.gid || self.groups.contains(&owner_gid) {
+            return mode & 0o040 != 0;
+        }
+        mode & 0o004 != 0
+    }
 }
 
+/// Opens a task's output file, never through a symlink (the sandbox may belong to the task's
+/// user, who could have made `stdout` a link to any file this process may write).
 fn open_output(path: &Path) -> Result<OwnedFd> {
     OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map(OwnedFd::from)
         .map_err(|e| Error::io("open", path, e))
@@ -273,7 +322,7 @@ fn request_payload(spec: &LaunchSpec) -> Result<Vec<u8>> {
             (value.as_str(), argv)
         }
     };
-    let creds = spec.user.as_deref().map(resolve_user).transpose()?;
+    let creds = spec.user.as_deref().map(UserCreds::lookup).transpose()?;
     let procs: Vec<PathBuf> = spec.cgroups.as_ref().map(TaskCgroups::procs_files).unwrap_or_default();
 
     let mut out = Vec::with_capacity(256);
@@ -291,6 +340,18 @@ fn request_payload(spec: &LaunchSpec) -> Result<Vec<u8>> {
         .file_name()
         .ok_or_else(|| Error::invalid("status file", format!("{} has no file name", spec.status_file.display())))?;
     field("status file", status_name.as_bytes())?;
+    field("private tmp", spec.private_tmp.as_ref().map(|p| p.as_os_str().as_bytes()).unwrap_or(b""))?;
+    match &spec.log_rotation {
+        None => field("log", b"")?,
+        Some(r) => {
+            field("log", b"1")?;
+            for (rotate, path) in [(r.stdout, &spec.stdout), (r.stderr, &spec.stderr)] {
+                field("log size", rotate.max_size.to_string().as_bytes())?;
+                field("log count", rotate.keep.to_string().as_bytes())?;
+                field("log path", path.as_os_str().as_bytes())?;
+            }
+        }
+    }
     match &creds {
         Some(c) => {
             field("uid", c.uid.to_string().as_bytes())?;
@@ -469,5 +530,24 @@ mod simple_command_tests {
         ] {
             assert_eq!(simple_command(cmd), None, "{cmd:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::UserCreds;
+
+    #[test]
+    fn read_rights_follow_the_permission_bits() {
+        let user = UserCreds { uid: 1000, gid: 100, groups: vec![100, 27] };
+        assert!(user.may_read(1000, 0, 0o400));
+        assert!(!user.may_read(1000, 100, 0o044), "the owner's bits apply to the owner");
+        assert!(user.may_read(0, 27, 0o640), "a supplementary group");
+        assert!(!user.may_read(0, 0, 0o640), "root's file, not world-readable");
+        assert!(user.may_read(0, 0, 0o644));
+        let root = UserCreds { uid: 0, gid: 0, groups: vec![0] };
+        assert!(root.may_read(1, 1, 0o000));
+        assert!(matches!(UserCreds::lookup("no-such-user-x9"), Err(crate::Error::UnknownUser(_))));
+        assert_eq!(UserCreds::lookup("root").map(|u| u.uid).ok(), Some(0));
     }
 }

@@ -55,6 +55,7 @@
 
 mod cgroups;
 mod error;
+pub mod isolators;
 mod launch;
 mod monitor;
 mod sys;
@@ -62,7 +63,11 @@ mod zygote;
 
 pub use cgroups::{Cgroups, Limits, TaskCgroups};
 pub use error::{Error, Result};
-pub use launch::{LaunchSpec, Launched, PendingLaunch, TaskCommand, launch, launch_async, launch_start};
+pub use isolators::Isolation;
+pub use launch::{
+    LaunchSpec, Launched, LogRotation, PendingLaunch, Rotate, TaskCommand, UserCreds, launch, launch_async,
+    launch_start,
+};
 pub use monitor::{Monitored, TaskExit, read_status_file};
 pub use nix::sys::signal::Signal;
 

@@ -19,7 +19,7 @@ use crate::sys::{self, CStringArray, Exe};
 static MONITOR_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/containerizer-monitor"));
 
 /// Request header magic (protocol version 2).
-const MAGIC: &[u8; 4] = b"CZ02";
+const MAGIC: &[u8; 4] = b"CZ04";
 
 /// How the helper executable is reached (resolved once per process).
 enum HelperExe {

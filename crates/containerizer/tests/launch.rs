@@ -383,3 +383,43 @@ async fn launch_async_with_many_in_flight() {
         other => panic!("expected a setup error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_private_tmp_is_the_tasks_own() {
+    let mut f = Fixture::new();
+    let name = format!("containerizer-private-tmp-{}", std::process::id());
+    let mut spec = f.spec("t", shell(&format!("echo mine > /tmp/{name} && cat /tmp/{name} && ls -A /tmp | wc -l")));
+    let tmp = spec.working_dir.join("tmp");
+    std::fs::create_dir(&tmp).expect("tmp");
+    spec.private_tmp = Some(tmp.clone());
+    let (_, m) = f.launch(&spec);
+    assert_eq!(f.wait(m).await, TaskExit::Exited(0));
+    assert_eq!(read(&spec.stdout), "mine\n1\n", "only its own file in its /tmp");
+    assert_eq!(read(&tmp.join(&name)), "mine\n", "kept in the sandbox");
+    assert!(!std::path::Path::new("/tmp").join(&name).exists(), "the host's /tmp untouched");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(tmp.to_str().unwrap_or("?")), "no mount leaked to the host");
+}
+
+#[tokio::test]
+async fn output_is_rotated_by_size() {
+    let mut f = Fixture::new();
+    // 4,000 numbered lines of 100 bytes (400 kB) on stdout, a little on stderr.
+    let cmd = "i=0; while [ $i -lt 4000 ]; do printf '%099d\\n' $i; i=$((i+1)); done; echo oops >&2; exit 7";
+    let mut spec = f.spec("t", shell(cmd));
+    let rotate = containerizer::Rotate { max_size: 64 * 1024, keep: 2 };
+    spec.log_rotation = Some(containerizer::LogRotation { stdout: rotate, stderr: rotate });
+    let (_, m) = f.launch(&spec);
+    assert_eq!(f.wait(m).await, TaskExit::Exited(7), "the task's own status");
+    let dir = spec.working_dir.clone();
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map(|m| m.len()).unwrap_or(0);
+    for name in ["stdout", "stdout.1", "stdout.2"] {
+        assert!(size(name) <= 128 * 1024, "{name}: {}", size(name));
+    }
+    assert!(size("stdout.1") >= 64 * 1024 && size("stdout.2") >= 64 * 1024, "rotated at the max size");
+    assert!(!dir.join("stdout.3").exists(), "only 2 old files kept");
+    let last = read(&spec.stdout);
+    assert!(last.ends_with(&format!("{:099}\n", 3999)), "the newest output is in stdout");
+    assert_eq!(read(&spec.stderr), "oops\n");
+    assert!(!dir.join("stderr.1").exists());
+}

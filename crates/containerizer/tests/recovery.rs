@@ -29,6 +29,8 @@ fn helper_launch_and_exit() {
         status_file: sandbox.join("status"),
         cgroups: None,
         user: None,
+        private_tmp: None,
+        log_rotation: None,
     };
     let l = containerizer::launch(&spec).expect("launch");
     println!("LAUNCHED {} {} {}", l.monitor_pid, l.monitor_start_ticks, l.task_pid);

@@ -176,6 +176,12 @@ struct LocalFlags {
     /// The real agents' `--containerizers` and Docker flags (see `marathon agent --help`).
     #[command(flatten)]
     containerizers: agent::containerizers::ContainerizerFlags,
+    /// The real agents' `--isolation` and isolator flags (see `marathon agent --help`).
+    #[command(flatten)]
+    isolation: agent::isolation::IsolationFlags,
+    /// The real agents' `--container_logger` and logrotate flags (see `marathon agent --help`).
+    #[command(flatten)]
+    logger: agent::isolation::logrotate::LoggerFlags,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -267,6 +273,8 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.disk_watch_interval = flags.disk_watch_interval;
         agent_flags.containerizers = flags.containerizers.clone();
         agent_flags.credential = credential.clone();
+        agent_flags.isolation = flags.isolation.clone();
+        agent_flags.logger = flags.logger.clone();
         agents.push(agent::start(agent_flags).await.context("start agent")?);
     }
     for i in 0..flags.hollow_agents {

@@ -113,11 +113,23 @@ async fn local_serves_the_marathon_api_and_resumes_apps_and_tasks_after_a_restar
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_passes_the_sandbox_gc_flags_to_its_agent() {
+async fn local_passes_the_sandbox_gc_and_isolation_flags_to_its_agent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ports = [free_port(), free_port(), free_port()];
     let cgroups = CgroupRoot::new("local-gc");
-    let flags = ["--gc_delay", "3hrs", "--gc_disk_headroom", "0.2", "--disk_watch_interval", "30secs"];
+    let flags = [
+        "--gc_delay",
+        "3hrs",
+        "--gc_disk_headroom",
+        "0.2",
+        "--disk_watch_interval",
+        "30secs",
+        "--cgroups_pids_max",
+        "77",
+        "--cgroups_enable_cfs",
+        "--isolation",
+        "cgroups/cpu,cgroups/mem,cgroups/pids,disk/du",
+    ];
     let _local = start_local_with(dir.path(), ports, &cgroups.0, "local.log", &flags);
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{}/flags", ports[2]);
@@ -129,6 +141,9 @@ async fn local_passes_the_sandbox_gc_flags_to_its_agent() {
     assert_eq!(flags["gc_delay"], "3hrs");
     assert_eq!(flags["gc_disk_headroom"], "0.2");
     assert_eq!(flags["disk_watch_interval"], "30secs");
+    assert_eq!(flags["cgroups_pids_max"], "77");
+    assert_eq!(flags["cgroups_enable_cfs"], "true");
+    assert_eq!(flags["isolation"], "cgroups/cpu,cgroups/mem,cgroups/pids,disk/du");
 }
 
 /// A task in the agent's checkpoint log (`meta/checkpoint.log`), not removed yet.
@@ -246,4 +261,58 @@ async fn local_heals_a_kill_during_a_launch_burst_at_once() {
     }
     assert_eq!(max_delay_seen.get(), 0.0, "the app was backed off after the restart");
     assert!(converged <= Duration::from_secs(5), "{INSTANCES} instances took {converged:?} after the restart\n{log}");
+}
+
+/// Two `marathon local` on one machine with the same `--cgroups_root` (as with the default
+/// `mesos`): each agent keeps its containers in a cgroup of its own (named after its work dir),
+/// so a SIGKILLed and restarted one recovers its own task and leaves the other's alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_locals_on_one_machine_run_side_by_side() {
+    let cgroups = CgroupRoot::new("local-pair");
+    let (dir_a, dir_b) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let ports_a = [free_port(), free_port(), free_port()];
+    let ports_b = [free_port(), free_port(), free_port()];
+    let mut local_a = start_local(dir_a.path(), ports_a, &cgroups.0, "local.log");
+    let _local_b = start_local(dir_b.path(), ports_b, &cgroups.0, "local.log");
+    let http = reqwest::Client::new();
+    let app = serde_json::json!({"id": "keep", "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "portDefinitions": []});
+    for ports in [ports_a, ports_b] {
+        let api = format!("http://127.0.0.1:{}", ports[0]);
+        eventually(Duration::from_secs(20), "the Marathon API", || async {
+            http.get(format!("{api}/ping")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+        })
+        .await;
+        let response = http.post(format!("{api}/v2/apps")).json(&app).send().await.expect("POST");
+        assert_eq!(response.status().as_u16(), 201);
+    }
+    let running_task = |ports: [u16; 3]| {
+        let http = http.clone();
+        async move {
+            let url = format!("http://127.0.0.1:{}/v2/apps/keep", ports[0]);
+            let app: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            let task = app["app"]["tasks"].as_array()?.first()?.clone();
+            (task["state"] == "TASK_RUNNING").then(|| task["id"].as_str().map(str::to_string)).flatten()
+        }
+    };
+    // The task process of each (in the shared root's cgroups, working in its own dir).
+    let task_pid = |dir: &std::path::Path| {
+        cgroup_root_pids(&cgroups.0).into_iter().find(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .is_ok_and(|cwd| cwd.starts_with(dir.canonicalize().unwrap_or_default()))
+        })
+    };
+    let task_a = eventually(Duration::from_secs(30), "A's task to run", || running_task(ports_a)).await;
+    let task_b = eventually(Duration::from_secs(30), "B's task to run", || running_task(ports_b)).await;
+    let pid_a = eventually(Duration::from_secs(5), "A's task process", || async { task_pid(dir_a.path()) }).await;
+    let pid_b = eventually(Duration::from_secs(5), "B's task process", || async { task_pid(dir_b.path()) }).await;
+
+    local_a.kill();
+    let _local_a = start_local(dir_a.path(), ports_a, &cgroups.0, "local-restart.log");
+    let after = eventually(Duration::from_secs(30), "A's task back", || running_task(ports_a)).await;
+    assert_eq!(after, task_a, "A's task was restarted");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let alive = |pid: i32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    assert!(alive(pid_a), "A lost its own task");
+    assert!(alive(pid_b), "A's restart killed B's task");
+    assert_eq!(running_task(ports_b).await, Some(task_b), "B's task was replaced");
 }

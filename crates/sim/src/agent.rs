@@ -47,6 +47,11 @@ fn config(idx: usize, ha: bool, seed: u64) -> CoreConfig {
         layout: Layout::new(format!("/sim/agent{idx}")),
         default_kill_grace: Duration::from_secs(2),
         containerizers: vec![ContainerizerKind::Mesos],
+        // No limits are watched in the simulation (its tasks use none), and tasks run as the
+        // agent's user.
+        limits: agent::core::LimitsConfig::default(),
+        switch_user: false,
+        agent_user: None,
         docker_stop_timeout: Duration::ZERO,
         executor_shutdown_grace: Duration::from_secs(3),
         update_retry_min: Duration::from_secs(1),
@@ -655,7 +660,7 @@ impl AgentNode {
                     Ev::AgentInput { agent: self.idx, inc: self.inc, event: Box::new(event) },
                 );
             }
-            Command::StampForGc(_) | Command::GarbageCollect(_) => {}
+            Command::StampForGc(_) | Command::GarbageCollect(_) | Command::Measure(_) => {}
             Command::CheckDiskUsage => {
                 env.after(
                     Duration::from_millis(1),

@@ -11,6 +11,7 @@
 mod containerizer;
 mod gc;
 mod health;
+mod limits;
 mod recovery;
 mod stream;
 #[cfg(test)]
@@ -57,6 +58,8 @@ enum KillCause {
     MaxCompletion,
     /// Too many health checks failed in a row: TASK_KILLED with `healthy: false`.
     HealthCheck,
+    /// The task went over a limit (`TaskEntry::limitation`): TASK_FAILED.
+    Limitation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,8 @@ struct TaskEntry {
     spec: LaunchSpec,
     /// Set while the task runs and has a (valid) health check.
     health: Option<HealthChecker>,
+    /// The limit it went over, once it did: it is being killed and fails with this.
+    limitation: Option<Limitation>,
     /// The task as the last snapshot showed it; reset whatever changes what it shows (see
     /// [`AgentCore::touch`]), so that a snapshot rebuilds only the views of changed tasks.
     view: std::sync::OnceLock<Arc<TaskView>>,
@@ -209,6 +214,7 @@ pub struct AgentCore {
     started: bool,
     version: u64,
     gc: gc::Gc,
+    limit_timers: limits::LimitTimers,
 }
 
 impl AgentCore {
@@ -237,6 +243,7 @@ impl AgentCore {
             started: false,
             version: 0,
             gc: gc::Gc::default(),
+            limit_timers: limits::LimitTimers::default(),
         }
     }
 
@@ -250,16 +257,16 @@ impl AgentCore {
     /// the timers per event).
     pub fn handle_all(&mut self, now: Now, events: impl IntoIterator<Item = Event>) -> Vec<Command> {
         let mut out = Vec::new();
-        // Ticks, pings and health results that lead to nothing but health checks leave the
-        // published picture as it is.
+        // Ticks, pings, health results and measurements that lead to nothing but health checks
+        // and measurements leave the published picture as it is.
         let mut quiet = true;
         for event in events {
-            quiet &= matches!(&event, Event::Tick | Event::HealthCheckResult { .. })
+            quiet &= matches!(&event, Event::Tick | Event::HealthCheckResult { .. } | Event::Measured(_))
                 || matches!(&event, Event::Master { event, .. } if matches!(**event, AgentEvent::Ping));
             self.dispatch(now, event, &mut out);
         }
         self.fire_timers(now, &mut out);
-        if !(quiet && out.iter().all(|c| matches!(c, Command::RunHealthCheck { .. }))) {
+        if !(quiet && out.iter().all(|c| matches!(c, Command::RunHealthCheck { .. } | Command::Measure(_)))) {
             self.version += 1;
         }
         out
@@ -278,6 +285,7 @@ impl AgentCore {
                 self.on_health_result(now, &container_id, check_id, result, out)
             }
             Event::DiskUsage(usage) => self.on_disk_usage(now, usage, out),
+            Event::Measured(usages) => self.on_measured(now, usages, out),
             Event::MasterDetected { master } => self.on_master_detected(master, out),
             Event::Tick => {}
             Event::Shutdown => self.on_shutdown(out),
@@ -295,6 +303,9 @@ impl AgentCore {
             consider(retry_at);
         }
         if let Some(due) = self.gc_next_wakeup() {
+            consider(due);
+        }
+        if let Some(due) = self.limits_next_wakeup() {
             consider(due);
         }
         let registered = matches!(self.link, Link::Registered { .. });
@@ -682,6 +693,7 @@ impl AgentCore {
             addresses: Vec::new(),
             spec: spec.clone(),
             health: None,
+            limitation: None,
             view: std::sync::OnceLock::new(),
         };
         info!(task_id = %key.1, framework_id = %key.0, %container_id, containerizer = kind.name(), "launching task");
@@ -789,9 +801,19 @@ impl AgentCore {
             command: line,
             env,
             limits,
-            user: command.user.clone(),
+            // A Docker task runs as its image says.
+            user: docker.is_none().then(|| self.task_user(framework, task)).flatten(),
             docker,
         }
+    }
+
+    /// The user a task runs as: its command's, else its framework's (as the views show it),
+    /// with `--switch_user`; `None` for the agent's own user (named by `cfg.agent_user`: no
+    /// switch, no lookup).
+    fn task_user(&self, framework: &FrameworkInfo, task: &TaskInfo) -> Option<String> {
+        let user = task.command.as_ref().and_then(|c| c.user.clone()).unwrap_or_else(|| framework.user.clone());
+        let own = self.cfg.agent_user.as_deref() == Some(user.as_str());
+        (self.cfg.switch_user && !user.is_empty() && !own).then_some(user)
     }
 
     fn run_path(&self, key: &TaskKey) -> RunPath {
@@ -1021,6 +1043,21 @@ impl AgentCore {
     fn push_exit_update(&mut self, now: Now, key: &TaskKey, exit: ExitInfo, out: &mut Vec<Command>) {
         let Some(t) = self.tasks.get(key) else { return };
         let message = termination_message(exit.termination);
+        if let Some(limitation) = t.limitation.clone() {
+            let limited: Vec<Resource> =
+                t.info.resources.iter().filter(|r| limitation.resources.contains(&r.name.as_str())).cloned().collect();
+            let mut status = self.new_status(
+                now,
+                key,
+                TaskState::Failed,
+                Source::Agent,
+                Some(limitation.reason),
+                Some(limitation.message),
+            );
+            status.limitation = Some(serde_json::json!({ "resources": limited }));
+            self.enqueue(now, key, status, out);
+            return;
+        }
         if let Some(oom) = exit.oom {
             let mem = ResourceSet::from_wire(&t.info.resources).map(|r| r.scalar("mem")).unwrap_or(0.0);
             let text = format!(
@@ -1044,6 +1081,8 @@ impl AgentCore {
         let cause = t.kill.map(|k| k.cause);
         let (state, reason) = match (cause, exit.termination) {
             (Some(KillCause::MaxCompletion), _) => (TaskState::Failed, Some(Reason::MaxCompletionTimeReached)),
+            // Without its limitation (cannot happen): failed all the same.
+            (Some(KillCause::Limitation), _) => (TaskState::Failed, Some(Reason::ContainerLimitation)),
             (Some(KillCause::Request | KillCause::HealthCheck), _) => (TaskState::Killed, None),
             (None, Termination::Exited(0) | Termination::ContainerExited(0)) => (TaskState::Finished, None),
             (None, _) => (TaskState::Failed, None),
@@ -1111,7 +1150,7 @@ impl AgentCore {
         let escalated = grace.is_zero();
         t.kill = Some(Kill { deadline: now.mono + grace, escalated, cause });
         let checkpoint = t.checkpoint;
-        let killing = cause != KillCause::MaxCompletion
+        let killing = !matches!(cause, KillCause::MaxCompletion | KillCause::Limitation)
             && t.state != TaskState::Killing
             && self.frameworks.get(&key.0).is_some_and(|f| f.has_capability("TASK_KILLING_STATE"));
         if checkpoint {
@@ -1277,6 +1316,7 @@ impl AgentCore {
             self.connect(out);
         }
         self.fire_gc(now, out);
+        self.fire_limits(now, out);
         let registered = matches!(self.link, Link::Registered { .. });
         // Only tasks with a timer due: this runs after every event, so it must not cost more
         // than a scan when nothing is due.

@@ -55,6 +55,7 @@ impl AgentCore {
             addresses: rt.addresses,
             spec,
             health: None,
+            limitation: None,
             view: std::sync::OnceLock::new(),
         };
         let mut kill_requested = false;

@@ -5,7 +5,7 @@ use crate::paths::Layout;
 use mesos_api::AgentId;
 use mesos_api::agent::{AgentCall, AgentEvent, Register};
 use mesos_api::container::{ContainerInfo, ResourceLimits};
-use mesos_api::messages::{AgentInfo, CommandInfo, CommandUri, FrameworkInfo, Resource, TaskInfo, TaskStatus};
+use mesos_api::messages::{AgentInfo, CommandInfo, CommandUri, FrameworkInfo, Reason, Resource, TaskInfo, TaskStatus};
 use mesos_api::{ExecutorId, FrameworkId, TaskId};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -59,6 +59,51 @@ pub struct CoreConfig {
     /// Kill grace of a Docker task when neither the kill nor the task has a kill policy
     /// (Mesos' `--docker_stop_timeout`).
     pub docker_stop_timeout: Duration,
+    /// Limits watched while the tasks of the Mesos containerizer run.
+    pub limits: LimitsConfig,
+    /// Tasks run as their user (Mesos' `--switch_user`): [`LaunchSpec::user`].
+    pub switch_user: bool,
+    /// The name of the user the agent runs as: tasks of that user need no switch.
+    pub agent_user: Option<String>,
+}
+
+/// Limits the agent watches while tasks run (see `core::limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LimitsConfig {
+    /// `cgroups/pids` with `--cgroups_pids_max`: a task whose cgroup refused a fork (it
+    /// reached this many processes and threads) fails. Checked every second.
+    pub pids_max: Option<u64>,
+    /// `disk/du` with `--enforce_container_disk_quota`: how often each task's sandbox is
+    /// measured (`--container_disk_watcher_interval`); over its `disk` resource, it fails.
+    pub disk_watch: Option<Duration>,
+}
+
+/// A limit a running task went over (upstream's `ContainerLimitation`): the task is killed at
+/// once and fails with `reason` and `message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limitation {
+    pub reason: Reason,
+    pub message: String,
+    /// Names of the task's resources the limit is about (`disk`), reported with the status.
+    pub resources: Vec<&'static str>,
+}
+
+/// What to measure of a running container ([`Command::Measure`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measure {
+    pub container_id: String,
+    /// Read how many forks its pids cgroup refused.
+    pub pids: bool,
+    /// Measure the size of this sandbox (as `du`).
+    pub sandbox: Option<PathBuf>,
+}
+
+/// What was measured of a container ([`Event::Measured`]); `None`: not measured.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub container_id: String,
+    pub refused_forks: Option<u64>,
+    pub disk_bytes: Option<u64>,
 }
 
 /// Which containerizer runs a task (Mesos' `--containerizers`): `mesos` runs the task's
@@ -152,6 +197,8 @@ pub struct LaunchSpec {
     pub env: Vec<(String, String)>,
     /// `None` when cgroups are not in use.
     pub limits: Option<Limits>,
+    /// The user the task runs as, owning its sandbox and fetching its URIs (the command's
+    /// `user`, else the framework's; `None`: the agent's own, also without `--switch_user`).
     pub user: Option<String>,
     /// Set for a task the Docker containerizer runs (then `command`, `env`, `limits` and
     /// `user` are not used).
@@ -310,6 +357,8 @@ pub enum Command {
     GarbageCollect(Vec<GcPath>),
     /// Measure how full the file system of the work dir is; report [`Event::DiskUsage`].
     CheckDiskUsage,
+    /// Measure these running containers (in the background); report [`Event::Measured`].
+    Measure(Vec<Measure>),
 }
 
 /// A directory the garbage collector removes.
@@ -434,6 +483,8 @@ pub enum Event {
     },
     /// How full the work dir's file system is (0.0 to 1.0), after [`Command::CheckDiskUsage`].
     DiskUsage(f64),
+    /// What [`Command::Measure`] found.
+    Measured(Vec<Usage>),
     /// The leading master as detected in ZooKeeper changed (`None`: no master leads).
     MasterDetected {
         /// Its `host:port`.

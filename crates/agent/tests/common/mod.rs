@@ -356,9 +356,15 @@ impl Sandbox {
         containerizer::Cgroups::detect(Path::new("/sys/fs/cgroup"), &self.cgroups_root).is_some()
     }
 
+    /// The cgroup holding the containers of the agent on this sandbox's work dir.
+    pub fn agent_cgroups_root(&self) -> String {
+        let work_dir = self.work_dir();
+        agent::isolation::cgroups_root(&self.cgroups_root, &work_dir.canonicalize().unwrap_or(work_dir))
+    }
+
     /// The cgroup dir of a container in `subsystem`.
     pub fn cgroup_dir(&self, subsystem: &str, container: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup").join(subsystem).join(&self.cgroups_root).join(container)
+        Path::new("/sys/fs/cgroup").join(subsystem).join(self.agent_cgroups_root()).join(container)
     }
 }
 
@@ -374,11 +380,22 @@ impl Drop for Sandbox {
                 let _ = containerizer::signal_group(pgid, containerizer::Signal::SIGKILL);
             }
         }
-        if let Some(cg) = containerizer::Cgroups::detect(Path::new("/sys/fs/cgroup"), &self.cgroups_root) {
-            for id in cg.list_containers().unwrap_or_default() {
-                if let Some(t) = cg.open(&id) {
-                    let _ = t.destroy();
+        // Every agent's cgroup under the test's root (`<root>/agent-<hash>/<container>`).
+        let owners = containerizer::Cgroups::detect(Path::new("/sys/fs/cgroup"), &self.cgroups_root)
+            .and_then(|cg| cg.list_containers().ok())
+            .unwrap_or_default();
+        for owner in owners {
+            let root = format!("{}/{owner}", self.cgroups_root);
+            let every = containerizer::Isolation { pids: true, ..Default::default() };
+            if let Some(cg) = containerizer::Cgroups::detect_with(Path::new("/sys/fs/cgroup"), &root, every) {
+                for id in cg.list_containers().unwrap_or_default() {
+                    if let Some(t) = cg.open(&id) {
+                        let _ = t.destroy();
+                    }
                 }
+            }
+            for sub in ["cpu", "memory", "pids", "freezer", "cpuacct", "cpu,cpuacct"] {
+                let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(sub).join(&root));
             }
         }
         for sub in ["cpu", "memory", "pids", "freezer", "cpuacct", "cpu,cpuacct"] {

@@ -65,6 +65,8 @@ impl Fixture {
             working_dir: sandbox,
             cgroups: None,
             user: None,
+            private_tmp: None,
+            log_rotation: None,
         }
     }
 

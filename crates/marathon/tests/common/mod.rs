@@ -302,13 +302,14 @@ impl Cluster {
         cgroup_root_pids(&self.cgroups_root)
     }
 
-    /// Container cgroups that still exist under this cluster's root.
+    /// Container cgroups that still exist under this cluster's root (each agent keeps its
+    /// containers in a cgroup of its own there: `<root>/agent-<hash>/<container>`).
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
         for sub in CGROUP_SUBSYSTEMS {
             let root = Path::new("/sys/fs/cgroup").join(sub).join(&self.cgroups_root);
-            if let Ok(entries) = std::fs::read_dir(&root) {
-                dirs.extend(entries.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
+            for owner in subdirs(&root) {
+                dirs.extend(subdirs(&owner));
             }
         }
         dirs
@@ -361,10 +362,8 @@ impl Cluster {
 pub fn cgroup_root_pids(root: &str) -> Vec<i32> {
     let mut pids = Vec::new();
     for sub in CGROUP_SUBSYSTEMS {
-        let dir = Path::new("/sys/fs/cgroup").join(sub).join(root);
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for e in entries.flatten() {
-            if let Ok(text) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
+        for dir in cgroups_below(&Path::new("/sys/fs/cgroup").join(sub).join(root)) {
+            if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
                 pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
             }
         }
@@ -372,6 +371,22 @@ pub fn cgroup_root_pids(root: &str) -> Vec<i32> {
     pids.sort_unstable();
     pids.dedup();
     pids
+}
+
+/// The directories right below `dir`.
+pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect()
+}
+
+/// Every cgroup below `dir` (not `dir` itself), deepest first.
+fn cgroups_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in subdirs(dir) {
+        out.extend(cgroups_below(&sub));
+        out.push(sub);
+    }
+    out
 }
 
 /// Kills every process in the cgroups under `root` and removes them and `root`.
@@ -388,10 +403,8 @@ pub fn clear_cgroup_root(root: &str) {
     }
     for sub in CGROUP_SUBSYSTEMS {
         let dir = Path::new("/sys/fs/cgroup").join(sub).join(root);
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path());
-            }
+        for below in cgroups_below(&dir) {
+            let _ = std::fs::remove_dir(below);
         }
         let _ = std::fs::remove_dir(&dir);
     }

@@ -82,14 +82,20 @@ pub fn namespace_pids(netns: &str) -> Vec<i32> {
     run(&["ip", "netns", "pids", netns]).unwrap_or_default().split_whitespace().filter_map(|p| p.parse().ok()).collect()
 }
 
+/// Removes the (empty) cgroup `root` and every cgroup below it (an agent keeps its containers
+/// at `<root>/agent-<hash>/<container>`), deepest first.
 pub(super) fn remove_cgroups(root: &str) {
-    for sub in ["cpu", "memory", "pids", "freezer", "cpuacct"] {
-        let dir = Path::new("/sys/fs/cgroup").join(sub).join(root);
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for e in entries.flatten() {
+    fn remove_below(dir: &Path) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+                remove_below(&e.path());
                 let _ = std::fs::remove_dir(e.path());
             }
         }
+    }
+    for sub in ["cpu", "memory", "pids", "freezer", "cpuacct"] {
+        let dir = Path::new("/sys/fs/cgroup").join(sub).join(root);
+        remove_below(&dir);
         let _ = std::fs::remove_dir(&dir);
     }
 }

@@ -3,6 +3,7 @@ use crate::paths::Layout;
 
 mod docker;
 mod gc;
+mod limits;
 mod recovery;
 
 use mesos_api::messages::{Capability, DurationInfo, Environment, EnvironmentVariable, ExecutorInfo};
@@ -43,6 +44,9 @@ fn config() -> CoreConfig {
         disk_watch_interval: 60 * SECS,
         containerizers: vec![ContainerizerKind::Mesos, ContainerizerKind::Docker],
         docker_stop_timeout: Duration::ZERO,
+        limits: LimitsConfig::default(),
+        switch_user: false,
+        agent_user: None,
     }
 }
 
