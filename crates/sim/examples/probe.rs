@@ -1,4 +1,4 @@
-//! Runs a range of seeds and prints one line per run: `cargo run -p sim --release --example probe -- <first> <count>`
+//! Runs a range of seeds and prints one line per run: `cargo run -p sim --example probe -- <first> <count>`
 //! (`PRINT=1`: each event log; `TRACE=<filter>`: the cores' logs; `UNDER=1`: with the `UnderHealth` mutation).
 
 fn main() {

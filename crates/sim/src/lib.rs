@@ -60,5 +60,5 @@ pub fn run(seed: u64, options: Options) -> Outcome {
 
 /// The command that replays `seed` with its event log.
 pub fn replay_command(seed: u64) -> String {
-    format!("SIM_SEED={seed} cargo test -p sim --release --test seeds replay -- --nocapture")
+    format!("SIM_SEED={seed} cargo test -p sim --test seeds replay -- --nocapture")
 }

@@ -2,7 +2,7 @@
 //! bugs, and the deliberate bugs the checker must catch.
 //!
 //! A failing seed prints the one command that replays it with its event log:
-//! `SIM_SEED=<seed> cargo test -p sim --release --test seeds replay -- --nocapture` (add `SIM_TRACE=info`,
+//! `SIM_SEED=<seed> cargo test -p sim --test seeds replay -- --nocapture` (add `SIM_TRACE=info`,
 //! or any `tracing` filter, for the cores' own logs).
 
 use sim::{Kind, Mutation, Options};
@@ -10,10 +10,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Seeds the sweep runs (`SIM_SEEDS` overrides it), from `SIM_FIRST_SEED` (default 0): CI
-/// (`scripts/test`) runs the optimized build; an unoptimized one (`cargo test --workspace`) is
-/// about ten times slower and runs a tenth of them in the same budget.
-const SEEDS: u64 = if cfg!(debug_assertions) { 1_000 } else { 10_000 };
+/// Seeds the sweep runs (`SIM_SEEDS` overrides it), from `SIM_FIRST_SEED` (default 0). The
+/// cores are optimized in test builds too (the workspace's `profile.dev.package` settings).
+const SEEDS: u64 = 10_000;
 /// What the sweep may take on the 2-core CI machine.
 const BUDGET: Duration = Duration::from_secs(180);
 
