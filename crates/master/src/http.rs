@@ -30,9 +30,11 @@ pub(crate) type Tx = mpsc::UnboundedSender<Request>;
 pub(crate) struct Shared {
     pub(crate) tx: Tx,
     pub(crate) gate: watch::Receiver<Gate>,
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 pub(crate) fn router(shared: Shared) -> Router {
+    let http_metrics = shared.metrics.http.clone();
     Router::new()
         .route("/api/v1/scheduler", any(scheduler_api))
         .route("/master/api/v1/scheduler", any(scheduler_api))
@@ -58,9 +60,11 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/master/tasks", get(read_tasks))
         .route("/tasks", get(read_tasks))
         .route("/metrics/snapshot", get(read_metrics))
+        .route(httpd::metrics::PROMETHEUS_PATH, get(read_prometheus))
         .route("/master/flags", get(read_flags))
         .route("/flags", get(read_flags))
         .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(http_metrics, httpd::metrics::track))
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -393,6 +397,13 @@ async fn read_tasks(State(shared): State<Shared>, Query(q): Query<BTreeMap<Strin
 
 async fn read_metrics(State(shared): State<Shared>) -> Response {
     read_and_respond(&shared.tx, state::Query::Metrics).await
+}
+
+/// `/metrics/prometheus`: the counters, histograms and process metrics, and the numbers of
+/// `/metrics/snapshot` as gauges.
+async fn read_prometheus(State(shared): State<Shared>) -> Response {
+    let snapshot = read(&shared.tx, state::Query::Metrics).await;
+    shared.metrics.render(snapshot.as_ref())
 }
 
 async fn read_flags(State(shared): State<Shared>) -> Response {

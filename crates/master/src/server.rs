@@ -251,6 +251,8 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
 
     let (tx, rx) = mpsc::unbounded_channel();
     let reports = tx.clone();
+    let metrics = crate::metrics::Metrics::new();
+    let store = metrics.timed(store);
     let registry = RegistryThread::spawn(store, move |report| reports.send(Request::Registry(report)).is_ok());
     let clock = Clock { start: Instant::now() };
     let (roles, election) = match &zk {
@@ -274,6 +276,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         ids: IdCounters::default(),
         gate: gate_tx,
         election,
+        metrics: metrics.clone(),
     };
     if let Some(recovered) = recovered {
         driver.registry.set_term(1);
@@ -281,7 +284,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         driver.lead(1);
     }
     let driver = tokio::spawn(driver.run(rx));
-    let app = crate::http::router(Shared { tx: tx.clone(), gate });
+    let app = crate::http::router(Shared { tx: tx.clone(), gate, metrics: metrics.clone() });
     let server = tokio::spawn(httpd::serve(listener, app, limits, tls, std::future::pending()));
     tracing::info!(%addr, scheme = ssl.scheme(), "master listening");
     Ok(RunningMaster { addr, tx, server, driver })
@@ -435,6 +438,7 @@ struct Term {
     /// written, later changes pile up and go together as the next one.
     registry_sent: u64,
     registry_in_flight: bool,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 struct Driver {
@@ -455,6 +459,7 @@ struct Driver {
     ids: IdCounters,
     gate: watch::Sender<Gate>,
     election: Option<Election>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// What the election says, as the role machine takes it.
@@ -612,6 +617,7 @@ impl Driver {
             agent_streams: HashMap::new(),
             registry_sent: 0,
             registry_in_flight: false,
+            metrics: self.metrics.clone(),
         });
     }
 
@@ -734,6 +740,7 @@ impl Term {
                 let _ = reply.send(Ok((id, rx)));
             }
             Request::Call { stream, call, reply } => {
+                self.metrics.count_call(&call);
                 let _ = reply.send(Ok(self.core.call(now, stream.as_deref(), *call)));
             }
             Request::AgentRegister { register, reply } => {
@@ -742,6 +749,7 @@ impl Term {
                 let _ = reply.send(Ok((id, rx)));
             }
             Request::AgentCall { stream, call, reply } => {
+                self.metrics.count_agent_call(&call);
                 let _ = reply.send(Ok(self.core.agent_call(now, stream.as_deref(), *call)));
             }
             _ => {}
@@ -787,6 +795,7 @@ impl Term {
             for output in outputs {
                 match output {
                     Output::Framework { stream, event } => {
+                        self.metrics.count_event(&event);
                         if let Some(tx) = self.framework_streams.get(&stream)
                             && tx.send(event.to_record()).is_err()
                         {

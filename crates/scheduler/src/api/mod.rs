@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::Value as Json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -27,14 +26,7 @@ pub(crate) struct Api {
     pub(crate) service: ServiceHandle,
     pub(crate) proxy: proxy::LeaderProxy,
     pub(crate) store: crate::service::CurrentStore,
-    pub(crate) metrics: Arc<HttpMetrics>,
-}
-
-/// Counters of the HTTP layer (`/metrics`).
-#[derive(Debug, Default)]
-pub(crate) struct HttpMetrics {
-    pub(crate) requests: AtomicU64,
-    pub(crate) errors: AtomicU64,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The REST API router. On a standby, `proxy` forwards every request to the leader.
@@ -44,8 +36,9 @@ pub(crate) fn router(
     proxy: proxy::LeaderProxy,
     limit: Option<crate::listen::ConcurrencyLimit>,
 ) -> Router {
-    let metrics = Arc::new(HttpMetrics::default());
-    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone() };
+    let metrics = service.info().metrics.clone();
+    let http_metrics = metrics.http.clone();
+    let api = Api { service, proxy: proxy.clone(), store, metrics };
     let leader_of = proxy.clone();
     Router::new()
         .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
@@ -67,6 +60,7 @@ pub(crate) fn router(
         .route("/v2/leader", get(system::leader).delete(system::abdicate))
         .route("/ping", get(system::ping))
         .route("/metrics", get(system::metrics))
+        .route(httpd::metrics::PROMETHEUS_PATH, get(system::prometheus))
         .route("/", get(system::root))
         .fallback(system::not_found)
         .with_state(api)
@@ -75,12 +69,7 @@ pub(crate) fn router(
         .layer(axum::middleware::from_fn_with_state(proxy, proxy::to_leader))
         .layer(axum::middleware::map_response(move |mut response: Response| {
             let leader = leader_of.current_leader().and_then(|l| HeaderValue::from_str(&format!("http://{l}")).ok());
-            let metrics = metrics.clone();
             async move {
-                metrics.requests.fetch_add(1, Ordering::Relaxed);
-                if response.status().is_server_error() {
-                    metrics.errors.fetch_add(1, Ordering::Relaxed);
-                }
                 let headers = response.headers_mut();
                 // A proxied answer carries the leader's own.
                 if let Some(leader) = leader {
@@ -95,6 +84,8 @@ pub(crate) fn router(
             }
         }))
         .layer(axum::middleware::from_fn_with_state(limit, crate::listen::limit_concurrency))
+        // Outermost: every request is measured, also those refused or proxied.
+        .layer(axum::middleware::from_fn_with_state(http_metrics, httpd::metrics::track))
 }
 
 /// Request bodies are JSON (upstream's resources consume `application/json` only): a body of any
