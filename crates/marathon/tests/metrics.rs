@@ -1,7 +1,7 @@
 //! Issue 17, item 3: metrics and logs. Prometheus scrapes of the master, an agent and Marathon
 //! (all real processes) parsed by the reference parser (Python's `prometheus_client`), whose
 //! counters and histograms move when an app is launched; Marathon's `/metrics` JSON with its
-//! Dropwizard timers.
+//! Dropwizard timers; and `--log_format json` (or the env variables) on every component.
 
 mod common;
 
@@ -291,4 +291,121 @@ async fn marathon_metrics_json_timers_count_requests() {
         assert!(json["gauges"][name]["value"].is_number(), "{name}: {json}");
     }
     assert!(json["gauges"]["process.memory.resident.gauge.bytes"]["value"].as_f64() > Some(0.0), "{json}");
+}
+
+/// A process started with `args` and `env`, its stderr in `log`, killed when dropped.
+struct Logged {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Logged {
+    fn start(args: &[String], env: &[(&str, &str)], log: std::path::PathBuf) -> Logged {
+        let file = std::fs::File::create(&log).expect("log");
+        let mut command = Command::new(BIN);
+        command.args(args).env("RUST_LOG", "info").stdin(Stdio::null()).stdout(Stdio::null()).stderr(file);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Logged { child: command.spawn().expect("spawn"), log }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every line is one JSON object with a level, a message among its fields, and a target.
+fn assert_json_lines(component: &str, lines: &[String]) {
+    assert!(!lines.is_empty(), "{component} logged nothing");
+    for line in lines {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{component}: not JSON ({e}): {line}"));
+        assert!(value.is_object(), "{component}: {line}");
+        assert!(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&value["level"].as_str().unwrap_or("")), "{line}");
+        assert!(value["fields"]["message"].is_string(), "{component}: {line}");
+        assert!(value["target"].is_string(), "{component}: {line}");
+        assert!(value["timestamp"].is_string(), "{component}: {line}");
+    }
+}
+
+/// `--log_format json` (and `MESOS_LOG_FORMAT` / `MARATHON_LOG_FORMAT`) makes every component
+/// log one JSON object per line; without it the logs stay text.
+#[tokio::test]
+async fn log_format_json_writes_one_object_per_line_in_every_component() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cgroups = CgroupRoot::new("metrics-logs");
+    let (master_port, agent_port, marathon_port) = (free_port(), free_port(), free_port());
+    let master_addr = format!("127.0.0.1:{master_port}");
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let master = Logged::start(
+        &args(&["master", "--port", &master_port.to_string(), "--work_dir", &path("master")]),
+        &[("MESOS_LOG_FORMAT", "json")],
+        dir.path().join("master.log"),
+    );
+    let agent = Logged::start(
+        &args(&[
+            "agent",
+            "--master",
+            &master_addr,
+            "--port",
+            &agent_port.to_string(),
+            "--work_dir",
+            &path("agent"),
+            "--cgroups_root",
+            &cgroups.0,
+            "--resources=cpus:1;mem:256;disk:256;ports:[31000-31010]",
+            "--log_format",
+            "json",
+        ]),
+        &[],
+        dir.path().join("agent.log"),
+    );
+    let scheduler = Logged::start(
+        &args(&[
+            "scheduler",
+            "--master",
+            &master_addr,
+            "--http_port",
+            &marathon_port.to_string(),
+            "--http_address",
+            "127.0.0.1",
+            "--work_dir",
+            &path("marathon"),
+        ]),
+        &[("MARATHON_LOG_FORMAT", "json")],
+        dir.path().join("marathon.log"),
+    );
+    let text_master = Logged::start(
+        &args(&["master", "--port", &free_port().to_string(), "--work_dir", &path("master2")]),
+        &[],
+        dir.path().join("master2.log"),
+    );
+    // The agent registered and Marathon subscribed: each logged a few lines by then.
+    let http = reqwest::Client::new();
+    eventually(TIMEOUT, "the agent registered and Marathon subscribed", || async {
+        let state: Value =
+            http.get(format!("http://{master_addr}/master/state")).send().await.ok()?.json().await.ok()?;
+        let agents = state["slaves"].as_array()?.len();
+        let frameworks = state["frameworks"].as_array()?.len();
+        (agents == 1 && frameworks == 1).then_some(())
+    })
+    .await;
+    eventually(TIMEOUT, "the text master's first lines", || async { (!text_master.lines().is_empty()).then_some(()) })
+        .await;
+    // Logs are written as they happen: give the last lines a moment.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_json_lines("master", &master.lines());
+    assert_json_lines("agent", &agent.lines());
+    assert_json_lines("scheduler", &scheduler.lines());
+    let text = text_master.lines();
+    assert!(text.iter().all(|l| serde_json::from_str::<Value>(l).is_err()), "text by default: {text:?}");
+    drop((scheduler, agent, master, text_master));
 }
