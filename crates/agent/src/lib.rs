@@ -32,6 +32,7 @@ pub mod gc;
 pub mod health;
 pub mod isolation;
 pub mod link;
+mod metrics;
 pub mod paths;
 mod runtime;
 mod server;
@@ -328,6 +329,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let (spawned_tx, spawned_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let metrics = metrics::Metrics::new();
     let mut runtime = runtime::Runtime {
         core: AgentCore::new(cfg),
         store,
@@ -354,6 +356,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         published_at: None,
         wait_teardowns: false,
         detector,
+        metrics: metrics.clone(),
     };
     runtime.step(Event::Start(Box::new(recovery))).await;
     let runtime = tokio::spawn(runtime.run(stop_rx.clone()));
@@ -374,6 +377,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         snapshot: snapshot_rx.clone(),
         fresh: fresh_tx,
         file_io: Default::default(),
+        metrics,
     })
     .layer(axum::middleware::from_fn_with_state(readonly_auth, auth::authenticate));
     let mut stop_server = stop_rx;

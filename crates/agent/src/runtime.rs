@@ -49,6 +49,7 @@ pub(crate) struct Runtime {
     pub(crate) wait_teardowns: bool,
     /// Follows the leading master in ZooKeeper (`--master zk://...`).
     pub(crate) detector: Option<coordination::mesos::MasterDetector>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A started container, of either containerizer.
@@ -176,6 +177,7 @@ impl Runtime {
         let mut current: Option<String> = None;
         let mut calls = Vec::new();
         for (stream_id, update) in updates {
+            self.metrics.status_updates.with_label_values(&[update.status.state.name()]).inc();
             if current.as_ref().is_some_and(|c| *c != stream_id) || batch.len() >= MAX_UPDATES_PER_CALL {
                 calls.push((current.take(), std::mem::take(&mut batch)));
             }
@@ -318,7 +320,14 @@ impl Runtime {
             return;
         }
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.apply_batch(&checkpoints)).await {
+        let writes = self.metrics.checkpoint_writes.clone();
+        let write = move || {
+            let started = std::time::Instant::now();
+            let result = store.apply_batch(&checkpoints);
+            writes.observe(started.elapsed().as_secs_f64());
+            result
+        };
+        match tokio::task::spawn_blocking(write).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(error = %e, "checkpoint failed"),
             Err(e) => error!(error = %e, "checkpoint task failed"),
@@ -424,6 +433,7 @@ impl Runtime {
             {
                 let container = self.docker.as_ref().and_then(|d| d.get(&container_id));
                 let events = self.events_tx.clone();
+                let metrics = self.metrics.clone();
                 self.helpers.spawn(async move {
                     let result = match (&*probe, container) {
                         (HealthProbe::ContainerCommand { command, env }, Some(c)) => {
@@ -431,6 +441,7 @@ impl Runtime {
                         }
                         _ => Err("the task's container is gone".to_string()),
                     };
+                    metrics.count_health_check(&result);
                     let _ = events.send(Event::HealthCheckResult { container_id, check_id, result });
                 });
             }
@@ -438,8 +449,10 @@ impl Runtime {
                 let http = self.health_http.clone();
                 let env = self.base_env.clone();
                 let events = self.events_tx.clone();
+                let metrics = self.metrics.clone();
                 self.helpers.spawn(async move {
                     let result = crate::health::run(&probe, timeout, &http, &env).await;
+                    metrics.count_health_check(&result);
                     let _ = events.send(Event::HealthCheckResult { container_id, check_id, result });
                 });
             }
@@ -559,12 +572,14 @@ impl Runtime {
             waiting.extend(self.spawning.remove(&container_id).unwrap_or_default());
             match result {
                 Ok(Launched::Process(container)) => {
+                    self.metrics.launches.with_label_values(&["mesos", "launched"]).inc();
                     self.containers.insert(container.clone());
                     let pid = container.task_pid();
                     self.watch(container);
                     events.push(Event::Spawned { container_id, result: Ok(Started { pid, addresses: Vec::new() }) });
                 }
                 Ok(Launched::Docker(container)) => {
+                    self.metrics.launches.with_label_values(&["docker", "launched"]).inc();
                     let started = crate::docker_tasks::started(&container);
                     if let Some(docker) = self.docker.as_mut() {
                         docker.insert(container.clone());
@@ -572,7 +587,10 @@ impl Runtime {
                     self.watch_docker(container);
                     events.push(Event::Spawned { container_id, result: Ok(started) });
                 }
-                Err(e) => events.push(Event::Spawned { container_id, result: Err(e) }),
+                Err(e) => {
+                    self.metrics.launches.with_label_values(&["any", "failed"]).inc();
+                    events.push(Event::Spawned { container_id, result: Err(e) });
+                }
             }
         }
         self.step_all(events).await;

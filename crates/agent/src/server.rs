@@ -42,6 +42,7 @@ pub(crate) struct AppState {
     pub(crate) fresh: tokio::sync::mpsc::UnboundedSender<SnapshotRequest>,
     /// The blocking threads `/files/*` may use.
     pub(crate) file_io: FileIo,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -59,6 +60,7 @@ impl AppState {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
+    let http_metrics = state.metrics.http.clone();
     Router::new()
         .route("/state", get(state_handler))
         .route("/state.json", get(state_handler))
@@ -70,6 +72,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/slave(1)/health", get(health))
         .route("/version", get(version))
         .route("/metrics/snapshot", get(metrics))
+        .route(httpd::metrics::PROMETHEUS_PATH, get(prometheus))
         .route("/files/browse", get(file_server::browse))
         .route("/files/browse.json", get(file_server::browse))
         .route("/files/read", get(file_server::read))
@@ -77,6 +80,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/files/download", get(file_server::download))
         .route("/files/download.json", get(file_server::download))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(http_metrics, httpd::metrics::track))
 }
 
 pub(crate) fn json_response(status: StatusCode, value: &Value) -> Response {
@@ -111,6 +115,12 @@ async fn state_handler(State(s): State<AppState>) -> Response {
 
 async fn metrics(State(s): State<AppState>) -> Response {
     json_response(StatusCode::OK, &metrics_json(&s.info, &*s.snapshot().await))
+}
+
+/// `/metrics/prometheus`: the counters, histograms and process metrics, and the numbers of
+/// `/metrics/snapshot` as gauges.
+async fn prometheus(State(s): State<AppState>) -> Response {
+    s.metrics.render(&metrics_json(&s.info, &*s.snapshot().await))
 }
 
 // ---------------------------------------------------------------------------------------------

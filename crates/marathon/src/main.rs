@@ -2,6 +2,7 @@
 //! starts the components; everything else lives in the library crates.
 
 mod cli;
+mod logging;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -26,13 +27,33 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a Mesos-compatible master (scheduler API on /api/v1/scheduler).
-    Master(master::MasterFlags),
+    Master {
+        #[command(flatten)]
+        flags: master::MasterFlags,
+        #[command(flatten)]
+        log: logging::MesosLogFlags,
+    },
     /// Run an agent that offers this machine's resources to a master and runs its tasks.
-    Agent(agent::AgentFlags),
+    Agent {
+        #[command(flatten)]
+        flags: agent::AgentFlags,
+        #[command(flatten)]
+        log: logging::MesosLogFlags,
+    },
     /// Run Marathon: a framework on a master that keeps apps running, with the REST API.
-    Scheduler(scheduler::SchedulerFlags),
+    Scheduler {
+        #[command(flatten)]
+        flags: scheduler::SchedulerFlags,
+        #[command(flatten)]
+        log: logging::MarathonLogFlags,
+    },
     /// Run the whole system on this machine in one process: a master, agent(s) and Marathon.
-    Local(LocalFlags),
+    Local {
+        #[command(flatten)]
+        flags: LocalFlags,
+        #[command(flatten)]
+        log: logging::MarathonLogFlags,
+    },
     /// Manage apps through Marathon's REST API.
     App {
         #[command(flatten)]
@@ -186,19 +207,18 @@ struct LocalFlags {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        // Colours only for a terminal: log files get plain text (and no escape codes to write).
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(match &cli.command {
+        Command::Master { log, .. } | Command::Agent { log, .. } => log.log_format,
+        Command::Scheduler { log, .. } | Command::Local { log, .. } => log.log_format,
+        _ => logging::LogFormat::Text,
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start tokio runtime")?;
     runtime.block_on(run(cli.command))
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Master(flags) => {
+        Command::Master { flags, .. } => {
             let master = master::start(flags).await.context("start master")?;
             tracing::info!(addr = %master.local_addr(), "master running");
             agent::shutdown_signal().await;
@@ -206,12 +226,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             master.stop().await;
             Ok(())
         }
-        Command::Agent(flags) => {
+        Command::Agent { flags, .. } => {
             let agent = agent::start(flags).await.context("start agent")?;
             tracing::info!(addr = %agent.local_addr(), "agent running");
             agent.run_until(agent::shutdown_signal()).await.context("run agent")
         }
-        Command::Scheduler(flags) => {
+        Command::Scheduler { flags, .. } => {
             let mut scheduler = scheduler::start(flags).await.context("start scheduler")?;
             tracing::info!(addr = %scheduler.local_addr(), "Marathon running");
             tokio::select! {
@@ -223,7 +243,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Local(flags) => run_local(flags).await,
+        Command::Local { flags, .. } => run_local(flags).await,
         Command::App { client, command } => cli::finish(cli::app(&client, command).await),
         Command::Task { client, command } => cli::finish(cli::task(&client, command).await),
         Command::Deployment { client, command } => cli::finish(cli::deployment(&client, command).await),

@@ -104,6 +104,15 @@ async fn a_standby_forwards_to_the_leader_and_the_python_client_works_with_eithe
     let redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let events = redirect.get(pair.schedulers[standby].url("/v2/events")).send().await.expect("GET /v2/events");
     assert_eq!(events.status(), 302);
+    // Prometheus scrapes are answered by each node itself: the standby (which never led) shows
+    // no app, the leader shows it.
+    for (node, apps) in [(standby, 0), (leader, 1)] {
+        let scrape = pair.schedulers[node].http.get(pair.schedulers[node].url("/metrics/prometheus")).send().await;
+        let scrape = scrape.expect("scrape");
+        assert!(!scrape.headers().contains_key("x-marathon-via"), "not forwarded");
+        let text = scrape.text().await.expect("text");
+        assert!(text.lines().any(|l| l == format!("marathon_apps_active_gauge {apps}")), "node {node}: {text}");
+    }
 
     // The python client with both URLs, the standby first, then with the leader killed.
     let urls = format!("{},{}", pair.schedulers[standby].url(""), pair.schedulers[leader].url(""));

@@ -35,6 +35,7 @@ pub(crate) struct Shared {
     /// The web page's reads of agents' sandboxes, passed on ([`agent_files`]).
     pub(crate) http: reqwest::Client,
     pub(crate) auth: std::sync::Arc<HttpAuth>,
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// The principal a request authenticated as (`None`: its endpoint needs no authentication).
@@ -71,6 +72,7 @@ async fn authenticate(
 }
 
 pub(crate) fn router(shared: Shared) -> Router {
+    let http_metrics = shared.metrics.http.clone();
     Router::new()
         .route("/api/v1/scheduler", any(scheduler_api))
         .route("/master/api/v1/scheduler", any(scheduler_api))
@@ -96,12 +98,14 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/master/tasks", get(read_tasks))
         .route("/tasks", get(read_tasks))
         .route("/metrics/snapshot", get(read_metrics))
+        .route(httpd::metrics::PROMETHEUS_PATH, get(read_prometheus))
         .route("/master/flags", get(read_flags))
         .route("/flags", get(read_flags))
         .route("/ui/api/agents/{agent}/files/{op}", get(agent_files))
         .merge(webui::master_router())
         .layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate))
         .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(http_metrics, httpd::metrics::track))
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -461,6 +465,13 @@ async fn read_tasks(State(shared): State<Shared>, Query(q): Query<BTreeMap<Strin
 
 async fn read_metrics(State(shared): State<Shared>) -> Response {
     read_and_respond(&shared.tx, state::Query::Metrics).await
+}
+
+/// `/metrics/prometheus`: the counters, histograms and process metrics, and the numbers of
+/// `/metrics/snapshot` as gauges.
+async fn read_prometheus(State(shared): State<Shared>) -> Response {
+    let snapshot = read(&shared.tx, state::Query::Metrics).await;
+    shared.metrics.render(snapshot.as_ref())
 }
 
 async fn read_flags(State(shared): State<Shared>) -> Response {

@@ -2,11 +2,12 @@
 //!
 //! [`core`] is the pure state machine; [`server`] is the tokio/axum shell that owns the sockets,
 //! the clock and the single task that drives the core; [`registry`] keeps the core's registry
-//! durable; `state` renders the read-only endpoints.
+//! durable; `state` renders the read-only endpoints; `metrics` counts for `/metrics/prometheus`.
 
 mod auth;
 pub mod core;
 mod http;
+mod metrics;
 pub mod registry;
 pub mod server;
 mod state;

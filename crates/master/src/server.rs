@@ -283,6 +283,8 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
 
     let (tx, rx) = mpsc::unbounded_channel();
     let reports = tx.clone();
+    let metrics = crate::metrics::Metrics::new();
+    let store = metrics.timed(store);
     let registry = RegistryThread::spawn(store, move |report| reports.send(Request::Registry(report)).is_ok());
     let clock = Clock { start: Instant::now() };
     let (roles, election) = match &zk {
@@ -306,6 +308,7 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         ids: IdCounters::default(),
         gate: gate_tx,
         election,
+        metrics: metrics.clone(),
     };
     if let Some(recovered) = recovered {
         driver.registry.set_term(1);
@@ -313,7 +316,13 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         driver.lead(1);
     }
     let driver = tokio::spawn(driver.run(rx));
-    let app = crate::http::router(Shared { tx: tx.clone(), gate, http: webui::proxy::client(), auth });
+    let app = crate::http::router(Shared {
+        tx: tx.clone(),
+        gate,
+        http: webui::proxy::client(),
+        auth,
+        metrics: metrics.clone(),
+    });
     let server = tokio::spawn(httpd::serve(listener, app, limits, tls, std::future::pending()));
     tracing::info!(%addr, scheme = ssl.scheme(), "master listening");
     Ok(RunningMaster { addr, tx, server, driver })
@@ -474,6 +483,7 @@ struct Term {
     /// written, later changes pile up and go together as the next one.
     registry_sent: u64,
     registry_in_flight: bool,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 struct Driver {
@@ -494,6 +504,7 @@ struct Driver {
     ids: IdCounters,
     gate: watch::Sender<Gate>,
     election: Option<Election>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 /// What the election says, as the role machine takes it.
@@ -651,6 +662,7 @@ impl Driver {
             agent_streams: HashMap::new(),
             registry_sent: 0,
             registry_in_flight: false,
+            metrics: self.metrics.clone(),
         });
     }
 
@@ -777,6 +789,7 @@ impl Term {
                 let _ = reply.send(Ok((id, rx)));
             }
             Request::Call { stream, call, principal, reply } => {
+                self.metrics.count_call(&call);
                 let answer = match self.core.authorize_call(&call, principal.as_deref()) {
                     Ok(()) => self.core.call(now, stream.as_deref(), *call),
                     Err(rejection) => Err(rejection),
@@ -793,6 +806,7 @@ impl Term {
                 let _ = reply.send(Ok((id, rx)));
             }
             Request::AgentCall { stream, call, principal, reply } => {
+                self.metrics.count_agent_call(&call);
                 let answer = match self.core.authorize_agent_call(stream.as_deref(), principal.as_deref()) {
                     Ok(()) => self.core.agent_call(now, stream.as_deref(), *call),
                     Err(rejection) => Err(rejection),
@@ -842,6 +856,7 @@ impl Term {
             for output in outputs {
                 match output {
                     Output::Framework { stream, event } => {
+                        self.metrics.count_event(&event);
                         if let Some(tx) = self.framework_streams.get(&stream)
                             && tx.send(event.to_record()).is_err()
                         {

@@ -163,13 +163,23 @@ pub struct EventBus {
     relay: Option<std::sync::mpsc::Sender<Vec<(Event, Timestamp)>>>,
     /// Callback URLs in registration order; the callback delivery task watches it.
     callbacks: Arc<watch::Sender<Vec<String>>>,
+    /// Measures each event's time from its timestamp to its broadcast (`metrics`).
+    lag: Option<prometheus::Histogram>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
+        Self::with_lag_histogram(None)
+    }
+}
+
+impl EventBus {
+    /// A bus whose broadcasts observe each event's lag (from its timestamp) in `lag`.
+    pub fn with_lag_histogram(lag: Option<prometheus::Histogram>) -> Self {
         let sender = broadcast::channel(Self::CAPACITY).0;
         let (relay, relayed) = std::sync::mpsc::channel::<Vec<(Event, Timestamp)>>();
         let broadcast = sender.clone();
+        let relay_lag = lag.clone();
         // Ends when every clone of the bus is gone.
         let started = std::thread::Builder::new().name("event-bus".into()).spawn(move || {
             let mut last_broadcast: Option<Instant> = None;
@@ -180,7 +190,7 @@ impl Default for EventBus {
                 // rendered, and no message pins more than a part's memory.
                 for part in events.chunks(EventBus::MAX_BATCH) {
                     // No subscriber is fine.
-                    let _ = broadcast.send(render(part));
+                    let _ = broadcast.send(render(part, relay_lag.as_ref()));
                 }
                 last_broadcast = Some(Instant::now());
             }
@@ -188,7 +198,17 @@ impl Default for EventBus {
         if let Err(e) = &started {
             warn!(error = %e, "cannot start the event relay thread; publishing directly");
         }
-        Self { sender, relay: started.ok().map(|_| relay), callbacks: Arc::new(watch::channel(Vec::new()).0) }
+        Self { sender, relay: started.ok().map(|_| relay), callbacks: Arc::new(watch::channel(Vec::new()).0), lag }
+    }
+
+    /// Open streams (`/v2/events` subscribers).
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    /// Messages the slowest subscriber has not read yet.
+    pub fn backlog(&self) -> usize {
+        self.sender.len()
     }
 }
 
@@ -209,11 +229,14 @@ fn gather(
 }
 
 /// The published form of events, in order.
-fn render(events: &[(Event, Timestamp)]) -> Batch {
+fn render(events: &[(Event, Timestamp)], lag: Option<&prometheus::Histogram>) -> Batch {
     let published = events
         .iter()
         .map(|(event, at)| {
             let published = Published::new(event, *at);
+            if let Some(lag) = lag {
+                lag.observe(published.lag_us().max(0) as f64 / 1e6);
+            }
             if tracing::enabled!(tracing::Level::TRACE) {
                 tracing::trace!(event_type = published.event_type, lag_us = published.lag_us(), "event published");
             }
@@ -251,7 +274,7 @@ impl EventBus {
         if let Some(events) = direct {
             for part in events.chunks(Self::MAX_BATCH) {
                 // No subscriber is fine.
-                let _ = self.sender.send(render(part));
+                let _ = self.sender.send(render(part, self.lag.as_ref()));
             }
         }
     }

@@ -4,7 +4,8 @@
 //! [`service`] owns the core in one driver task and executes its commands against the Mesos
 //! master (through `mesos-client`) and the store; `api` serves Marathon's REST API v2 on axum;
 //! [`records`] is the storage layout; [`convert`] maps between Marathon's JSON types and the
-//! core's; [`deployments`] tracks deployments until their apps converge.
+//! core's; [`deployments`] tracks deployments until their apps converge; [`metrics`] counts for
+//! `/metrics` and `/metrics/prometheus`.
 
 pub mod acl;
 mod api;
@@ -16,6 +17,7 @@ pub mod events;
 pub mod flags;
 pub mod groups;
 pub mod listen;
+pub mod metrics;
 pub mod probe;
 pub mod records;
 pub mod service;

@@ -72,6 +72,8 @@ pub struct ServiceInfo {
     /// `host:port` of the REST API.
     pub http_address: String,
     pub started: Instant,
+    /// What `/metrics` and `/metrics/prometheus` show (outlives incarnations).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ServiceInfo {
@@ -185,6 +187,11 @@ impl Service {
         &self.info
     }
 
+    /// When this incarnation started (its leadership, with high availability).
+    pub(crate) fn leading_since(&self) -> Instant {
+        self.clock.start
+    }
+
     pub fn now(&self) -> Now {
         self.clock.now()
     }
@@ -243,6 +250,24 @@ impl Service {
     /// The definitions of `ids` as they are now (for rollbacks).
     fn originals(&self, ids: &[AppId]) -> Vec<(AppId, Option<AppDefinition>)> {
         ids.iter().map(|id| (id.clone(), self.definitions.get(id).cloned())).collect()
+    }
+
+    /// Every group (the explicit ones, every app's ancestors and the root), counted without
+    /// building the tree.
+    pub(crate) fn group_count(&self) -> usize {
+        let mut groups: std::collections::BTreeSet<marathon_api::PathId> = [marathon_api::PathId::root()].into();
+        let mut add = |mut p: marathon_api::PathId| {
+            while !p.is_root() && groups.insert(p.clone()) {
+                p = p.parent();
+            }
+        };
+        for id in self.groups.keys() {
+            add(id.clone());
+        }
+        for def in self.definitions.values() {
+            add(def.path_id().parent());
+        }
+        groups.len()
     }
 
     /// The group tree: every app and the explicit groups.
@@ -381,6 +406,7 @@ impl Service {
         let deployment = self.deployments.remove(id)?;
         let now = self.now().wall;
         let reason = if rollback { "rolled back" } else { "cancelled" };
+        self.info.metrics.deployments_failed.inc();
         self.emit(deployment.failed_event(reason), now);
         if !rollback {
             return Some(None);
@@ -572,7 +598,9 @@ impl Service {
             self.emit(event, now);
         }
         self.persist_deployment(&deployment);
+        self.info.metrics.deployments_started.inc();
         for superseded in self.deployments.start(deployment) {
+            self.info.metrics.deployments_failed.inc();
             self.forget_deployment(&superseded.id);
             self.emit(superseded.failed_event("superseded by a newer deployment of its apps"), now);
         }
@@ -603,6 +631,7 @@ impl Service {
                 }
                 if progress.finished {
                     info!(deployment = %id, "deployment finished");
+                    self.info.metrics.deployments_succeeded.inc();
                     self.forget_deployment(&id);
                 } else if let Some(deployment) = self.deployments.get(&id).cloned() {
                     self.persist_deployment(&deployment);
@@ -647,12 +676,21 @@ impl Service {
     fn handle_client_events(&mut self, events: Vec<mesos_client::ClientEvent>) {
         let now = self.now();
         let mut updates = Vec::new();
+        let metrics = self.info.metrics.clone();
         for event in events {
             if let mesos_client::ClientEvent::Subscribed { master_info, .. } = &event {
                 self.master_url = Some(master_url(master_info));
             }
             match core_event(event) {
-                Some(Event::StatusUpdate(status)) => updates.push(status),
+                Some(Event::StatusUpdate(status)) => {
+                    metrics.count_update(&status);
+                    updates.push(status);
+                }
+                Some(Event::Offers(offers)) => {
+                    metrics.offers_incoming.inc_by(offers.len() as u64);
+                    self.handle_status_updates(now, std::mem::take(&mut updates));
+                    self.handle(now, Event::Offers(offers));
+                }
                 Some(other) => {
                     self.handle_status_updates(now, std::mem::take(&mut updates));
                     self.handle(now, other);
@@ -713,9 +751,11 @@ impl Service {
                 Command::Probe { instance_id, task_id, check, protocol, host, port, path, timeout, ignore_http1xx } => {
                     let results = self.probe_results.clone();
                     let http = self.http.clone();
+                    let metrics = self.info.metrics.clone();
                     tokio::spawn(async move {
                         let outcome =
                             crate::probe::run(&http, protocol, &host, port, &path, timeout, ignore_http1xx).await;
+                        metrics.count_probe(&outcome);
                         let _ = results.send(Event::ProbeResult { instance_id, task_id, check, outcome });
                     });
                     continue;
@@ -769,6 +809,7 @@ impl Service {
                     call
                 }
             };
+            self.info.metrics.count_call(&call);
             // The caller task lives as long as the driver.
             let _ = self.calls.send(call);
         }

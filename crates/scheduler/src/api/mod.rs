@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde_json::Value as Json;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -30,18 +29,11 @@ pub(crate) struct Api {
     pub(crate) service: ServiceHandle,
     pub(crate) proxy: proxy::LeaderProxy,
     pub(crate) store: crate::service::CurrentStore,
-    pub(crate) metrics: Arc<HttpMetrics>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// For the UI's reads of the master and agents (`cluster`).
     pub(crate) http: reqwest::Client,
     /// `--acl_file`: what each principal may do (`None`: everything).
     pub(crate) acl: Option<Arc<crate::acl::Acl>>,
-}
-
-/// Counters of the HTTP layer (`/metrics`).
-#[derive(Debug, Default)]
-pub(crate) struct HttpMetrics {
-    pub(crate) requests: AtomicU64,
-    pub(crate) errors: AtomicU64,
 }
 
 /// The REST API router. On a standby, `proxy` forwards every request to the leader.
@@ -52,9 +44,10 @@ pub(crate) fn router(
     limit: Option<crate::listen::ConcurrencyLimit>,
     auth: auth::Authentication,
 ) -> Router {
-    let metrics = Arc::new(HttpMetrics::default());
+    let metrics = service.info().metrics.clone();
+    let http_metrics = metrics.http.clone();
     let http = webui::proxy::client();
-    let api = Api { service, proxy: proxy.clone(), store, metrics: metrics.clone(), http, acl: auth.acl() };
+    let api = Api { service, proxy: proxy.clone(), store, metrics, http, acl: auth.acl() };
     let leader_of = proxy.clone();
     Router::new()
         .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
@@ -76,6 +69,7 @@ pub(crate) fn router(
         .route("/v2/leader", get(system::leader).delete(system::abdicate))
         .route("/ping", get(system::ping))
         .route("/metrics", get(system::metrics))
+        .route(httpd::metrics::PROMETHEUS_PATH, get(system::prometheus))
         .route("/", get(system::root))
         .route("/ui/api/master/{endpoint}", get(cluster::master_endpoint))
         .route("/ui/api/agents/{agent}/files/{op}", get(cluster::agent_files))
@@ -92,12 +86,7 @@ pub(crate) fn router(
         .layer(axum::middleware::from_fn_with_state(Arc::new(auth), auth::authenticate))
         .layer(axum::middleware::map_response(move |mut response: Response| {
             let leader = leader_of.current_leader().and_then(|l| HeaderValue::from_str(&format!("http://{l}")).ok());
-            let metrics = metrics.clone();
             async move {
-                metrics.requests.fetch_add(1, Ordering::Relaxed);
-                if response.status().is_server_error() {
-                    metrics.errors.fetch_add(1, Ordering::Relaxed);
-                }
                 let headers = response.headers_mut();
                 // A proxied answer carries the leader's own.
                 if let Some(leader) = leader {
@@ -112,6 +101,8 @@ pub(crate) fn router(
             }
         }))
         .layer(axum::middleware::from_fn_with_state(limit, crate::listen::limit_concurrency))
+        // Outermost: every request is measured, also those refused or proxied.
+        .layer(axum::middleware::from_fn_with_state(http_metrics, httpd::metrics::track))
 }
 
 /// Request bodies are JSON (upstream's resources consume `application/json` only): a body of any

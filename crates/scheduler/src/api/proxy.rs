@@ -109,7 +109,10 @@ pub(crate) async fn to_leader(State(proxy): State<LeaderProxy>, request: Request
     if *proxy.leadership.borrow() == Leadership::Leading {
         return next.run(request).await;
     }
-    if request.method() == Method::GET && request.uri().path() == "/v2/leader" {
+    // Every node answers for itself: the leader and Prometheus metrics (a scrape of a standby
+    // shows that standby's process and requests).
+    let path = request.uri().path();
+    if request.method() == Method::GET && (path == "/v2/leader" || path == httpd::metrics::PROMETHEUS_PATH) {
         return next.run(request).await;
     }
     let my_via = format!("1.1 {}", proxy.me);

@@ -2,11 +2,11 @@
 
 use super::render::counts;
 use super::{Api, error, json, unavailable};
+use crate::metrics::StateGauges;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
-use std::sync::atomic::Ordering;
 
 /// The Marathon version this server answers as (clients compare it numerically).
 pub(crate) const MARATHON_VERSION: &str = "1.11.0";
@@ -101,53 +101,51 @@ pub(super) async fn ping(headers: HeaderMap) -> Response {
     }
 }
 
-/// `GET /metrics` in Marathon's (Dropwizard) JSON shape.
+/// `GET /metrics` in Marathon's (Dropwizard) JSON shape, with upstream's names: counters of
+/// offers, launches, status updates and deployments, gauges of the state, meters of responses
+/// by status class and timers of requests (all, and per method).
 pub(super) async fn metrics(State(api): State<Api>) -> Response {
-    let http = api.metrics.clone();
-    let body = api
-        .service
-        .read(move |service| {
-            let core = service.core();
-            let counts = counts(core, core.instances());
-            let instances = core.instances().count();
-            json!({
-                "version": "4.0.0",
-                "counters": {
-                    "marathon.http.requests.counter": { "count": http.requests.load(Ordering::Relaxed) },
-                    "marathon.http.responses.5xx.counter": { "count": http.errors.load(Ordering::Relaxed) },
-                },
-                "gauges": {
-                    "marathon.apps.active.gauge": { "value": core.apps().count() },
-                    "marathon.instances.active.gauge": { "value": instances },
-                    "marathon.instances.running.gauge": { "value": counts.running },
-                    "marathon.instances.staged.gauge": { "value": counts.staged },
-                    "marathon.instances.launch-queue.gauge": {
-                        "value": core.queue(service.now()).iter().map(|q| q.count).sum::<usize>()
-                    },
-                    "marathon.deployments.active.gauge": { "value": service.deployments().len() },
-                    "marathon.mesos.connected.gauge": { "value": u8::from(core.is_connected()) },
-                    "marathon.uptime.gauge.seconds": { "value": service.info().started.elapsed().as_secs() },
-                    "process.memory.resident.gauge.bytes": { "value": resident_bytes() },
-                },
-                "histograms": {},
-                "meters": {},
-                "timers": {},
-            })
-        })
-        .await;
-    match body {
-        Some(body) => json(StatusCode::OK, &body),
-        None => unavailable(),
-    }
+    refresh(&api).await;
+    json(StatusCode::OK, &api.metrics.dropwizard())
 }
 
-/// Resident set size of this process (0 if unknown).
-fn resident_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
-        .unwrap_or(0);
-    pages * 4096
+/// `GET /metrics/prometheus`: the same measurements in the Prometheus text format, with
+/// histograms (request latency by route template, method and status class; store commits; the
+/// event bus' lag) and the process' metrics. Every node answers for itself (not proxied); a
+/// standby's state gauges keep the values they had when it last led.
+pub(super) async fn prometheus(State(api): State<Api>) -> Response {
+    refresh(&api).await;
+    api.metrics.prometheus()
+}
+
+/// How long a scrape waits for the driver's numbers (it answers with the last ones otherwise).
+const DRIVER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Updates the gauges: the state's from the driver (only while leading), the process' here.
+async fn refresh(api: &Api) {
+    let info = api.service.info();
+    api.metrics.set_process(info.started.elapsed(), api.service.events());
+    if *api.proxy.leadership.borrow() != super::proxy::Leadership::Leading {
+        return;
+    }
+    let read = api.service.read(|service| {
+        let core = service.core();
+        let counts = counts(core, core.instances());
+        StateGauges {
+            apps: core.apps().count(),
+            groups: service.group_count(),
+            instances: core.instances().count(),
+            running: counts.running as usize,
+            staged: counts.staged as usize,
+            launch_queue: core.queue(service.now()).iter().map(|q| q.count).sum::<usize>(),
+            deployments: service.deployments().len(),
+            connected: core.is_connected(),
+            leading_for: service.leading_since().elapsed(),
+        }
+    });
+    if let Ok(Some(state)) = tokio::time::timeout(DRIVER_READ_TIMEOUT, read).await {
+        api.metrics.set_state(&state);
+    }
 }
 
 /// `GET /`: the UI lives under `/ui/`.

@@ -155,13 +155,15 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     };
     let hostname = flags.hostname.clone().unwrap_or_else(hostname_of_this_machine);
     let advertised_ip = if flags.http_address.is_unspecified() { hostname.clone() } else { addr.ip().to_string() };
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let info = Arc::new(ServiceInfo {
         flags: flags.clone(),
         hostname,
         http_address: format!("{advertised_ip}:{}", addr.port()),
         started: Instant::now(),
+        metrics: metrics.clone(),
     });
-    let bus = EventBus::default();
+    let bus = EventBus::with_lag_histogram(Some(metrics.event_lag.clone()));
     crate::events::start_callbacks(&bus, &flags);
     let election = match (&zk, flags.high_availability()) {
         (Some(zk), true) => {
@@ -417,9 +419,10 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
     let (stored_tx, stored_rx) = mpsc::unbounded_channel();
     let (writes_tx, writes_rx) = std::sync::mpsc::channel();
     let writer_store = store.clone();
+    let metrics = shared.info.metrics.clone();
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || write_batches(writer_store.as_ref(), generation, writes_rx, stored_tx))
+        .spawn(move || write_batches(writer_store.as_ref(), generation, writes_rx, stored_tx, &metrics))
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
 
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
@@ -648,7 +651,14 @@ fn write_batches(
     generation: Generation,
     writes: std::sync::mpsc::Receiver<Write>,
     stored: mpsc::UnboundedSender<Result<Durable, String>>,
+    metrics: &crate::metrics::Metrics,
 ) {
+    let apply = |batch: &Batch| {
+        let started = Instant::now();
+        let result = store.apply(generation, batch);
+        metrics.observe_store_write(started.elapsed(), result.is_ok());
+        result
+    };
     while let Ok(first) = writes.recv() {
         let mut pending = vec![first];
         while let Ok(next) = writes.try_recv() {
@@ -660,7 +670,7 @@ fn write_batches(
         let mut result = Ok(());
         for Write { batch, .. } in pending {
             if merged.len() + batch.len() > limits::MAX_BATCH_OPS && !merged.is_empty() {
-                result = store.apply(generation, &std::mem::take(&mut merged));
+                result = apply(&std::mem::take(&mut merged));
                 if result.is_err() {
                     break;
                 }
@@ -670,7 +680,7 @@ fn write_batches(
                 if merged.len() >= limits::MAX_BATCH_OPS {
                     // One change larger than a batch: its records are independent, so they
                     // may be committed in several parts.
-                    result = store.apply(generation, &std::mem::take(&mut merged));
+                    result = apply(&std::mem::take(&mut merged));
                     if result.is_err() {
                         break;
                     }
@@ -681,7 +691,7 @@ fn write_batches(
             }
         }
         if result.is_ok() && !merged.is_empty() {
-            result = store.apply(generation, &merged);
+            result = apply(&merged);
         }
         let report = match (result, last) {
             (Ok(()), Some(seq)) => Ok(Durable { seq, core }),
