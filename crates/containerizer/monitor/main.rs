@@ -676,11 +676,13 @@ impl<'a> Log<'a> {
             self.pipe = -1;
             return;
         }
-        write_all(self.file, &buf[..n as usize]);
-        self.size += n as u64;
+        // Rotated before writing, not after: the file the task writes to always holds its
+        // newest output (never an empty file that just replaced a full one).
         if self.size >= self.rotation.max {
             self.rotate();
         }
+        write_all(self.file, &buf[..n as usize]);
+        self.size += n as u64;
     }
 
     /// `path` becomes `path.1` (older ones shifted up to `path.keep`, the oldest removed) and
