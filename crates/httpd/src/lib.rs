@@ -1,7 +1,9 @@
 //! What every HTTP server and client of the cluster shares (master, agent, scheduler and the
 //! Mesos client): `serve`, the accept loop with a connection cap and header/idle timeouts
-//! (`limits`), and TLS (`tls`).
+//! (`limits`), TLS (`tls`), and upstream flag compatibility (`compat`: environment variables,
+//! Mesos' `--no-` forms, upstream flags accepted with a warning until implemented).
 
+pub mod compat;
 pub mod limits;
 mod serve;
 pub mod tls;
