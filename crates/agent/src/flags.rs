@@ -118,6 +118,10 @@ pub struct AgentFlags {
     /// `--container_logger` and the logrotate logger's flags.
     #[command(flatten)]
     pub logger: crate::isolation::logrotate::LoggerFlags,
+
+    /// Upstream's flags not implemented yet (`crate::flags_compat`): accepted, warned about.
+    #[command(flatten)]
+    pub compat: httpd::compat::Compat<crate::flags_compat::AgentCompat>,
 }
 
 impl AgentFlags {
@@ -149,6 +153,7 @@ impl AgentFlags {
             http: Default::default(),
             isolation: Default::default(),
             logger: Default::default(),
+            compat: Default::default(),
         }
     }
 

@@ -28,6 +28,7 @@ pub mod fetcher;
 mod file_server;
 pub mod files;
 pub mod flags;
+pub mod flags_compat;
 pub mod gc;
 pub mod health;
 pub mod isolation;
@@ -183,6 +184,7 @@ fn system_hostname() -> String {
 
 /// Starts the agent: recovers the work dir, binds the HTTP server, registers with the master.
 pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
+    flags.compat.warn_ignored();
     let (master, detector) = match flags::parse_master(&flags.master)? {
         flags::MasterLocation::Address(address) => (Some(address), None),
         flags::MasterLocation::ZooKeeper(url) => {

@@ -1,7 +1,10 @@
 //! What every HTTP server and client of the cluster shares (master, agent, scheduler and the
 //! Mesos client): `serve`, the accept loop with a connection cap and header/idle timeouts
-//! (`limits`), TLS (`tls`), and Prometheus metrics (`metrics`).
+//! (`limits`), TLS (`tls`), Prometheus metrics (`metrics`) and upstream flag compatibility
+//! (`compat`: environment variables, Mesos' `--no-` forms, upstream flags accepted with a
+//! warning until implemented).
 
+pub mod compat;
 pub mod limits;
 pub mod metrics;
 mod serve;

@@ -5,7 +5,7 @@ mod cli;
 mod logging;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -203,10 +203,69 @@ struct LocalFlags {
     /// The real agents' `--container_logger` and logrotate flags (see `marathon agent --help`).
     #[command(flatten)]
     logger: agent::isolation::logrotate::LoggerFlags,
+    /// The real agents' `--default_role`.
+    #[arg(long = "default_role", alias = "default-role", default_value = "*")]
+    default_role: String,
+    /// The real agents' `--executor_shutdown_grace_period`.
+    #[arg(long = "executor_shutdown_grace_period", alias = "executor-shutdown-grace-period", default_value = "5secs", value_parser = agent::flags::parse_duration)]
+    executor_shutdown_grace_period: std::time::Duration,
+    /// The real agents' `--cgroups_hierarchy`.
+    #[arg(long = "cgroups_hierarchy", alias = "cgroups-hierarchy", default_value = "/sys/fs/cgroup")]
+    cgroups_hierarchy: PathBuf,
+    /// The master's `--allocation_interval`.
+    #[arg(long = "allocation_interval", alias = "allocation-interval", default_value = "1secs", value_parser = master::server::parse_duration)]
+    allocation_interval: std::time::Duration,
+    /// The master's `--offer_timeout` (default: never).
+    #[arg(long = "offer_timeout", alias = "offer-timeout", value_parser = master::server::parse_duration)]
+    offer_timeout: Option<std::time::Duration>,
+    /// The master's `--agent_ping_timeout`.
+    #[arg(long = "agent_ping_timeout", alias = "agent-ping-timeout", default_value = "500ms", value_parser = master::server::parse_duration)]
+    agent_ping_timeout: std::time::Duration,
+    /// The master's `--max_agent_ping_timeouts`.
+    #[arg(long = "max_agent_ping_timeouts", alias = "max-agent-ping-timeouts", default_value_t = 4)]
+    max_agent_ping_timeouts: u32,
+    /// Upstream master and agent flags not implemented yet: accepted, warned about.
+    #[command(flatten)]
+    compat: httpd::compat::Compat<LocalCompat>,
+}
+
+/// `marathon local`'s unimplemented flags: the master's and the agents' together.
+#[derive(Debug, Clone, Copy, Default)]
+struct LocalCompat;
+
+impl httpd::compat::Table for LocalCompat {
+    const STYLE: httpd::compat::Style = httpd::compat::Style::Mesos;
+    const ENV_PREFIX: Option<&'static str> = None;
+    fn flags() -> Vec<httpd::compat::Unimplemented> {
+        let mut flags = master::flags_compat::UNIMPLEMENTED.to_vec();
+        for flag in agent::flags_compat::UNIMPLEMENTED {
+            if !flags.iter().any(|f| f.name == flag.name) {
+                flags.push(*flag);
+            }
+        }
+        flags
+    }
+}
+
+/// Parses the command line: master and agent flags also from `MESOS_<FLAG>`, the scheduler's
+/// from `MARATHON_<FLAG>` (as upstream), and Mesos' `--no-<flag>` as `--<flag>=false`.
+fn parse_cli() -> Cli {
+    let cmd = Cli::command()
+        .mut_subcommand("master", |c| httpd::compat::read_env(c, "MESOS_"))
+        .mut_subcommand("agent", |c| httpd::compat::read_env(c, "MESOS_"))
+        .mut_subcommand("scheduler", |c| httpd::compat::read_env(c, "MARATHON_"));
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mesos = args.get(1).and_then(|a| a.to_str()).filter(|s| matches!(*s, "master" | "agent" | "local"));
+    if let Some(sub) = mesos.and_then(|name| cmd.find_subcommand(name)) {
+        let rest = args.split_off(2);
+        args.extend(httpd::compat::mesos_negations(sub, rest));
+    }
+    let matches = cmd.get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     logging::init(match &cli.command {
         Command::Master { log, .. } | Command::Agent { log, .. } => log.log_format,
         Command::Scheduler { log, .. } | Command::Local { log, .. } => log.log_format,
@@ -265,6 +324,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
+    flags.compat.warn_ignored();
     let credential = local_credential(&flags)?;
     let master_flags = master::MasterFlags {
         authenticate_frameworks: credential.is_some(),
@@ -275,6 +335,10 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         hostname: flags.hostname.clone(),
         agent_reregister_timeout: flags.agent_reregister_timeout,
         registry: Some(master::RegistryKind::WorkDir),
+        allocation_interval: flags.allocation_interval,
+        offer_timeout: flags.offer_timeout,
+        agent_ping_timeout: flags.agent_ping_timeout,
+        max_agent_ping_timeouts: flags.max_agent_ping_timeouts,
         ..master::MasterFlags::new(flags.work_dir.join("master"))
     };
     let master = master::start(master_flags).await.context("start master")?;
@@ -288,6 +352,9 @@ async fn run_local(flags: LocalFlags) -> anyhow::Result<()> {
         agent_flags.resources = flags.resources.clone();
         agent_flags.attributes = flags.attributes.clone();
         agent_flags.cgroups_root = flags.cgroups_root.clone();
+        agent_flags.cgroups_hierarchy = flags.cgroups_hierarchy.clone();
+        agent_flags.default_role = flags.default_role.clone();
+        agent_flags.executor_shutdown_grace_period = flags.executor_shutdown_grace_period;
         agent_flags.gc_delay = flags.gc_delay;
         agent_flags.gc_disk_headroom = flags.gc_disk_headroom;
         agent_flags.disk_watch_interval = flags.disk_watch_interval;
@@ -366,4 +433,15 @@ fn local_credential(flags: &LocalFlags) -> anyhow::Result<Option<PathBuf>> {
         .with_context(|| format!("create {}", path.display()))?;
     file.write_all(&serde_json::to_vec(&credential)?).with_context(|| format!("write {}", path.display()))?;
     Ok(Some(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// No two flags of a command share a name (the compatibility tables included).
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

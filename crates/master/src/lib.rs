@@ -6,6 +6,7 @@
 
 mod auth;
 pub mod core;
+pub mod flags_compat;
 mod http;
 mod metrics;
 pub mod registry;

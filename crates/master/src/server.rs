@@ -50,12 +50,13 @@ pub struct MasterFlags {
     #[arg(long = "allocation_interval", alias = "allocation-interval", default_value = "1secs", value_parser = parse_duration, env = "MESOS_ALLOCATION_INTERVAL")]
     pub allocation_interval: Duration,
     /// Agent ping period and pong deadline (upstream default 15secs; ours detects loss in ~2 s).
-    #[arg(long = "agent_ping_timeout", alias = "agent-ping-timeout", default_value = "500ms", value_parser = parse_duration, env = "MESOS_AGENT_PING_TIMEOUT")]
+    #[arg(long = "agent_ping_timeout", alias = "agent-ping-timeout", alias = "slave_ping_timeout", default_value = "500ms", value_parser = parse_duration, env = "MESOS_AGENT_PING_TIMEOUT")]
     pub agent_ping_timeout: Duration,
     /// Missed pongs in a row after which an agent is unreachable.
     #[arg(
         long = "max_agent_ping_timeouts",
         alias = "max-agent-ping-timeouts",
+        alias = "max_slave_ping_timeouts",
         default_value_t = 4,
         env = "MESOS_MAX_AGENT_PING_TIMEOUTS"
     )]
@@ -64,7 +65,7 @@ pub struct MasterFlags {
     /// by then are marked unreachable (upstream default 10mins; our agents retry registration
     /// at least every 5 s and give up on an unanswered REGISTER after 15 s, so a minute is many
     /// tries).
-    #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", default_value = DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = parse_duration, env = "MESOS_AGENT_REREGISTER_TIMEOUT")]
+    #[arg(long = "agent_reregister_timeout", alias = "agent-reregister-timeout", alias = "slave_reregister_timeout", default_value = DEFAULT_AGENT_REREGISTER_TIMEOUT, value_parser = parse_duration, env = "MESOS_AGENT_REREGISTER_TIMEOUT")]
     pub agent_reregister_timeout: Duration,
     /// Where the registry (admitted, unreachable and gone agents) is kept: `work_dir` (a file
     /// in --work_dir, survives restarts; the default without --zk), `zookeeper` (under the
@@ -106,14 +107,14 @@ pub struct MasterFlags {
     /// Frameworks must authenticate (HTTP basic, with a principal and secret of
     /// `--credentials`) on the scheduler API; a framework id is bound to the principal that
     /// registered it.
-    #[arg(long = "authenticate_frameworks", env = "MESOS_AUTHENTICATE_FRAMEWORKS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long = "authenticate_frameworks", alias = "authenticate", env = "MESOS_AUTHENTICATE_FRAMEWORKS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub authenticate_frameworks: bool,
     /// The same as `--authenticate_frameworks` (upstream's name for HTTP frameworks).
     #[arg(long = "authenticate_http_frameworks", env = "MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub authenticate_http_frameworks: bool,
     /// Agents must authenticate (their `--credential`); an agent id is bound to the principal
     /// that registered it.
-    #[arg(long = "authenticate_agents", env = "MESOS_AUTHENTICATE_AGENTS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long = "authenticate_agents", alias = "authenticate_slaves", env = "MESOS_AUTHENTICATE_AGENTS", num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub authenticate_agents: bool,
     /// The read-only endpoints (`/master/state`, `/state`, `/metrics/snapshot`, `/flags`, ...)
     /// need credentials.
@@ -126,6 +127,9 @@ pub struct MasterFlags {
     /// "s"}]}`, or one `principal secret` per line.
     #[arg(long, env = "MESOS_CREDENTIALS")]
     pub credentials: Option<PathBuf>,
+    /// Upstream's flags not implemented yet (`crate::flags_compat`): accepted, warned about.
+    #[command(flatten)]
+    pub compat: httpd::compat::Compat<crate::flags_compat::MasterCompat>,
 }
 
 impl MasterFlags {
@@ -155,6 +159,7 @@ impl MasterFlags {
             authenticate_http_readonly: false,
             authenticate_http_readwrite: false,
             credentials: None,
+            compat: Default::default(),
         }
     }
 
@@ -244,6 +249,7 @@ pub fn hostname_of_this_machine() -> String {
 
 /// Binds the port and starts the master: leading at once without `--zk`, contending with it.
 pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError> {
+    flags.compat.warn_ignored();
     let kind = flags.registry_kind()?;
     flags.registry = Some(kind);
     let zk = flags.zk.as_deref().map(ZkUrl::from_flag).transpose()?;

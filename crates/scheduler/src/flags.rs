@@ -54,6 +54,7 @@ pub struct SchedulerFlags {
     #[arg(
         long = "max_instances_per_offer",
         alias = "max-instances-per-offer",
+        alias = "max_tasks_per_offer",
         default_value_t = 100,
         env = "MARATHON_MAX_INSTANCES_PER_OFFER"
     )]
@@ -139,8 +140,13 @@ pub struct SchedulerFlags {
     #[arg(long, env = "MARATHON_ZK")]
     pub zk: Option<String>,
     /// With `--zk`: keep the state in ZooKeeper but run no election (one scheduler only).
-    #[arg(long = "disable_ha", alias = "disable-ha", env = "MARATHON_DISABLE_HA")]
+    /// (`MARATHON_DISABLE_HA=`, empty, as upstream.)
+    #[arg(long = "disable_ha", alias = "disable-ha", env = "MARATHON_DISABLE_HA", overrides_with = "ha", num_args = 0, default_missing_value = "", default_value = "false", value_parser = httpd::compat::parse_toggle)]
     pub disable_ha: bool,
+    /// Upstream's default: contend for leadership with `--zk` (the last of `--ha` and
+    /// `--disable_ha` counts).
+    #[arg(long = "ha", env = "MARATHON_HA", overrides_with = "disable_ha", num_args = 0, default_missing_value = "", default_value = "false", value_parser = httpd::compat::parse_toggle)]
+    pub ha: bool,
     /// ZooKeeper session timeout in milliseconds: how soon a leader that lost ZooKeeper is
     /// replaced.
     #[arg(
@@ -183,14 +189,21 @@ pub struct SchedulerFlags {
     pub mesos_authentication_secret_file: Option<PathBuf>,
     /// Upstream's switch for framework authentication: requires the principal and the secret
     /// file (which alone already turn it on).
-    #[arg(long = "mesos_authentication", alias = "mesos-authentication", env = "MARATHON_MESOS_AUTHENTICATION")]
+    #[arg(long = "mesos_authentication", alias = "mesos-authentication", env = "MARATHON_MESOS_AUTHENTICATION", overrides_with = "disable_mesos_authentication", num_args = 0, default_missing_value = "", default_value = "false", value_parser = httpd::compat::parse_toggle)]
     pub mesos_authentication: bool,
+    /// Upstream's default: no `--mesos_authentication` switch (the principal and secret file
+    /// alone still turn authentication on; the last of the two switches counts).
+    #[arg(long = "disable_mesos_authentication", env = "MARATHON_DISABLE_MESOS_AUTHENTICATION", overrides_with = "mesos_authentication", num_args = 0, default_missing_value = "", default_value = "false", value_parser = httpd::compat::parse_toggle)]
+    pub disable_mesos_authentication: bool,
     /// Versions kept per app and group.
     #[arg(long = "zk_max_versions", alias = "zk-max-versions", default_value_t = 50, env = "MARATHON_ZK_MAX_VERSIONS")]
     pub zk_max_versions: usize,
     /// HTTPS, `--disable_http`, `--http_max_concurrent_requests` and connection limits.
     #[command(flatten)]
     pub listen: crate::listen::ListenFlags,
+    /// Upstream's flags not implemented yet (`crate::flags_compat`): accepted, warned about.
+    #[command(flatten)]
+    pub compat: httpd::compat::Compat<crate::flags_compat::MarathonCompat>,
 }
 
 /// The event subscribers `--event_subscriber` can turn on.
@@ -229,6 +242,7 @@ impl SchedulerFlags {
             http_event_request_timeout_secs: 10,
             zk: None,
             disable_ha: false,
+            ha: false,
             zk_session_timeout_ms: 10_000,
             zk_timeout_ms: 10_000,
             zk_max_versions: 50,
@@ -238,6 +252,8 @@ impl SchedulerFlags {
             mesos_authentication_principal: None,
             mesos_authentication_secret_file: None,
             mesos_authentication: false,
+            disable_mesos_authentication: false,
+            compat: Default::default(),
             http_realm: "Mesosphere".into(),
         }
     }

@@ -15,6 +15,7 @@ mod definitions;
 pub mod deployments;
 pub mod events;
 pub mod flags;
+pub mod flags_compat;
 pub mod groups;
 pub mod listen;
 pub mod metrics;

@@ -24,7 +24,7 @@ pub struct ListenFlags {
     #[arg(long = "ssl_keystore_password", alias = "ssl-keystore-password", env = "MARATHON_SSL_KEYSTORE_PASSWORD")]
     pub ssl_keystore_password: Option<String>,
     /// Serve the REST API over HTTPS only (needs `--https_port`).
-    #[arg(long = "disable_http", alias = "disable-http", env = "MARATHON_DISABLE_HTTP")]
+    #[arg(long = "disable_http", alias = "disable-http", env = "MARATHON_DISABLE_HTTP", num_args = 0, default_missing_value = "", default_value = "false", value_parser = httpd::compat::parse_toggle)]
     pub disable_http: bool,
     /// Requests handled at once at most; more are answered 503. A request counts until its
     /// handler answered, so an event stream (`/v2/events`) counts only while it opens, as

@@ -118,7 +118,7 @@ pub struct IsolationFlags {
     pub enforce_container_disk_quota: bool,
 
     /// With `disk/du`: how often each sandbox's size is measured.
-    #[arg(long = "container_disk_watcher_interval", alias = "container-disk-watcher-interval", default_value = "15secs", value_parser = parse_duration)]
+    #[arg(long = "container_disk_watcher_interval", alias = "container-disk-watcher-interval", alias = "container_disk_watch_interval", default_value = "15secs", value_parser = parse_duration)]
     pub container_disk_watcher_interval: Duration,
 
     /// Run each task as its user (the command's `user`, else its framework's: Marathon's

@@ -114,6 +114,7 @@ struct Incarnation {
 /// Loads the state, subscribes to the master and serves the REST API (with `--zk` and high
 /// availability: contends for leadership and does that once elected).
 pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerError> {
+    flags.compat.warn_ignored();
     std::fs::create_dir_all(&flags.work_dir)
         .map_err(|source| SchedulerError::WorkDir { path: flags.work_dir.clone(), source })?;
     let zk = flags.zk.as_deref().map(coordination::ZkUrl::from_flag).transpose()?;
