@@ -14,6 +14,7 @@
 //!    accept.
 
 pub mod app;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod group;

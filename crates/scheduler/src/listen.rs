@@ -38,6 +38,13 @@ pub struct ListenFlags {
     pub http_max_concurrent_requests: Option<u32>,
     #[command(flatten)]
     pub limits: httpd::HttpLimitFlags,
+    /// CORS: the origins (comma-separated, `*` for any) whose pages may call the REST API.
+    #[arg(
+        long = "access_control_allow_origin",
+        alias = "access-control-allow-origin",
+        env = "MARATHON_ACCESS_CONTROL_ALLOW_ORIGIN"
+    )]
+    pub access_control_allow_origin: Option<String>,
 }
 
 impl Default for ListenFlags {
@@ -50,6 +57,7 @@ impl Default for ListenFlags {
             disable_http: false,
             http_max_concurrent_requests: None,
             limits: httpd::HttpLimitFlags::default(),
+            access_control_allow_origin: None,
         }
     }
 }

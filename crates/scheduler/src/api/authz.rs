@@ -149,20 +149,26 @@ fn group_targets(group: &Json, base: &PathId, targets: &mut Vec<PathId>) {
     targets.push(id);
 }
 
-/// A successful JSON answer cut down to what `principal` may read.
+/// A successful JSON (or `text/plain` task listing) answer cut down to what `principal` may
+/// read.
 async fn filtered(response: Response, acl: &Acl, principal: &str) -> Response {
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if response.status() != StatusCode::OK || !is_json {
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let is_json = content_type.starts_with("application/json");
+    let is_text = content_type.starts_with("text/plain");
+    if response.status() != StatusCode::OK || !(is_json || is_text) {
         return response;
     }
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return super::unavailable();
     };
+    if is_text {
+        let text = String::from_utf8_lossy(&bytes);
+        let kept = marathon_api::endpoints::retain_visible_lines(&text, &|id| acl.allows(principal, Access::Read, id));
+        let mut response = Response::from_parts(parts, Body::from(kept));
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        return response.into_response();
+    }
     let Ok(mut json) = serde_json::from_slice::<Json>(&bytes) else { return forbidden() };
     marathon_api::visible::retain_visible(&mut json, &|id| acl.allows(principal, Access::Read, &PathId::parse(id)));
     let mut response = Response::from_parts(parts, Body::from(serde_json::to_vec(&json).unwrap_or_default()));

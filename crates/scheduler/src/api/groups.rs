@@ -4,7 +4,7 @@
 use super::render::app_info;
 use super::{Api, ApiError, bad_query, check_deployable, deployment_response, error, json, query_pairs, unavailable};
 use crate::core::AppId;
-use crate::groups::{Tree, apply_update, remove_group};
+use crate::groups::{GroupMeta, Tree, apply_update, remove_group};
 use crate::records::GroupSnapshot;
 use crate::service::Service;
 use axum::body::Bytes;
@@ -92,7 +92,15 @@ fn group_info(service: &Service, tree: &Tree, id: &PathId, embed: GroupEmbed, ap
     };
     let meta = tree.groups.get(id);
     let dependencies = meta.map(|m| m.dependencies.clone()).unwrap_or_default();
-    let version = meta.map(|m| m.version).or_else(|| tree.apps_below(id).filter_map(|(_, d)| d.version).max());
+    let latest_app = || tree.apps_below(id).filter_map(|(_, d)| d.version).max();
+    let version = if id.is_root() {
+        // The root changes with everything below it: its version is the latest change's, also
+        // when that was the deletion of every app and group (which leaves only the root's own).
+        let groups = tree.groups.values().map(|m| m.version);
+        groups.chain(latest_app()).max()
+    } else {
+        meta.map(|m| m.version).or_else(latest_app)
+    };
     group_json(id, apps, groups, &dependencies, version.unwrap_or_default(), embed)
 }
 
@@ -241,6 +249,9 @@ async fn change(api: Api, path: PathId, pairs: &[(String, String)], body: Bytes,
             match (mode, rollback, update.scale_by) {
                 (Mode::Delete, _, _) => {
                     remove_group(&mut target, &group);
+                    if group.is_root() {
+                        target.groups.insert(group.clone(), GroupMeta { dependencies: Vec::new(), version });
+                    }
                 }
                 (_, Some(snapshot), _) => {
                     target.apps.retain(|id, _| !id.starts_with(&group) || id == &group);

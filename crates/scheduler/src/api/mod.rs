@@ -6,6 +6,7 @@ mod apps;
 pub(crate) mod auth;
 mod authz;
 mod cluster;
+mod cors;
 mod events;
 mod groups;
 pub(crate) mod proxy;
@@ -49,6 +50,8 @@ pub(crate) fn router(
     let http = webui::proxy::client();
     let api = Api { service, proxy: proxy.clone(), store, metrics, http, acl: auth.acl() };
     let leader_of = proxy.clone();
+    let origins =
+        cors::AllowedOrigins::from_flag(api.service.info().flags.listen.access_control_allow_origin.as_deref());
     Router::new()
         .route("/v2/apps", get(apps::list).post(apps::create).put(apps::put_many).patch(apps::patch_many))
         .route("/v2/apps/{*path}", any(apps::dispatch))
@@ -67,6 +70,8 @@ pub(crate) fn router(
         )
         .route("/v2/info", get(system::info))
         .route("/v2/leader", get(system::leader).delete(system::abdicate))
+        .route("/v2/plugins", get(system::plugins))
+        .route("/v2/plugins/{*path}", any(system::plugin_path))
         .route("/ping", get(system::ping))
         .route("/metrics", get(system::metrics))
         .route(httpd::metrics::PROMETHEUS_PATH, get(system::prometheus))
@@ -101,6 +106,11 @@ pub(crate) fn router(
             }
         }))
         .layer(axum::middleware::from_fn_with_state(limit, crate::listen::limit_concurrency))
+        // A preflight is answered before authentication, as upstream's filter does.
+        .layer(axum::middleware::from_fn_with_state(origins, cors::cors))
+        // gzip when the client accepts it; event streams (`text/event-stream`) and small bodies
+        // are left alone, so each event still goes out as it happens.
+        .layer(tower_http::compression::CompressionLayer::new())
         // Outermost: every request is measured, also those refused or proxied.
         .layer(axum::middleware::from_fn_with_state(http_metrics, httpd::metrics::track))
 }

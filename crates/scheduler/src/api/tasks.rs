@@ -5,18 +5,23 @@ use super::{
     Api, ApiError, bad_query, check_deployable, deployment_response, error, json, json_bytes, query_pairs, unavailable,
 };
 use crate::convert;
-use crate::core::AppId;
+use crate::core::{AppId, Condition};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use marathon_api::endpoints::{EndpointApp, endpoints_text};
 use marathon_api::output::messages;
 use marathon_api::query::{query_value, query_values};
 use marathon_api::{PathId, TaskJson, query_bool};
 use serde_json::json;
 
-/// `GET /v2/tasks[?status=running|staging]`: every task, with its app's service ports.
-pub(super) async fn list(State(api): State<Api>, RawQuery(query): RawQuery) -> Response {
+/// `GET /v2/tasks[?status=running|staging]`: every task, with its app's service ports; with
+/// `Accept: text/plain`, upstream's tab-separated listing of the running tasks' endpoints.
+pub(super) async fn list(State(api): State<Api>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    if wants_text(&headers) {
+        return list_text(api).await;
+    }
     let pairs = query_pairs(query);
     let states: Vec<String> = query_values(&pairs, "status")
         .into_iter()
@@ -36,6 +41,48 @@ pub(super) async fn list(State(api): State<Api>, RawQuery(query): RawQuery) -> R
         .await;
     match body {
         Some(body) => json_bytes(StatusCode::OK, body),
+        None => unavailable(),
+    }
+}
+
+/// Whether the client asks for text only (upstream picks the text form for `text/plain` and the
+/// JSON one for anything else).
+fn wants_text(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    accept.contains("text/plain") && !accept.contains("application/json")
+}
+
+/// `GET /v2/tasks` as `text/plain`.
+async fn list_text(api: Api) -> Response {
+    let body = api
+        .service
+        .read(|service| {
+            let core = service.core();
+            let apps: Vec<EndpointApp> = service
+                .definitions()
+                .map(|def| {
+                    let id = AppId::new(&def.id);
+                    let spec = core.app(&id);
+                    EndpointApp {
+                        id: PathId::parse(&def.id),
+                        service_ports: spec
+                            .map(|s| s.service_ports().into_iter().map(u32::from).collect())
+                            .unwrap_or_default(),
+                        listed: def.ip_address.is_none() || def.container.as_ref().is_some_and(|c| c.docker.is_some()),
+                        running: core
+                            .instances_of(&id)
+                            .filter(|i| i.condition == Condition::Running)
+                            .filter_map(|i| i.task.as_ref())
+                            .map(|t| (t.hostname.clone(), t.host_ports.iter().map(|&p| u32::from(p)).collect()))
+                            .collect(),
+                    }
+                })
+                .collect();
+            endpoints_text(&apps)
+        })
+        .await;
+    match body {
+        Some(body) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response(),
         None => unavailable(),
     }
 }
