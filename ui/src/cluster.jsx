@@ -2,7 +2,7 @@
 // with their used and free resources, attributes and state, and the frameworks.
 import { getJSON, useLive } from './api.js';
 import { fmtCpus, fmtMem } from './format.js';
-import { ErrorNotice, ResourceBar } from './components.jsx';
+import { ErrorNotice, FrameworksTable, ResourceBar } from './components.jsx';
 
 async function loadCluster() {
   const [state, leader, info] = await Promise.all([
@@ -63,21 +63,7 @@ export function ClusterPage() {
             </tbody>
           </table>
           <h3>Frameworks ({state.frameworks.length})</h3>
-          <table class="list" data-testid="frameworks-table">
-            <thead><tr><th>Framework</th><th>Host</th><th>State</th><th class="num">Tasks</th><th class="num">CPU</th><th class="num">Memory</th></tr></thead>
-            <tbody>
-              {state.frameworks.map((f) => (
-                <tr key={f.id} data-testid="framework-row">
-                  <td><div>{f.name}</div><div class="muted small">{f.id}</div></td>
-                  <td>{f.hostname}</td>
-                  <td>{f.active ? 'active' : 'inactive'}</td>
-                  <td class="num">{(f.tasks || []).length}</td>
-                  <td class="num">{fmtCpus((f.used_resources || {}).cpus)}</td>
-                  <td class="num">{fmtMem((f.used_resources || {}).mem)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <FrameworksTable frameworks={state.frameworks} testid="frameworks-table" />
         </>
       )}
     </section>

@@ -1,5 +1,6 @@
 // Shared pieces: instance bars, status badges, confirmation dialogs, error notices.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { fmtCpus, fmtMem } from './format.js';
 
 /** Running / healthy / staged instances of an app, as parts of one bar. */
 export function InstanceBar({ app }) {
@@ -94,4 +95,25 @@ export function failure(result) {
     return text;
   }
   return typeof body === 'string' && body ? body : `HTTP ${result.status}`;
+}
+
+// The master's frameworks as a table (the Marathon UI's cluster page and the master's own UI).
+export function FrameworksTable({ frameworks, testid }) {
+  return (
+    <table class="list" data-testid={testid}>
+      <thead><tr><th>Framework</th><th>Host</th><th>State</th><th class="num">Tasks</th><th class="num">CPU</th><th class="num">Memory</th></tr></thead>
+      <tbody>
+        {frameworks.map((f) => (
+          <tr key={f.id} data-testid="framework-row">
+            <td><div>{f.name}</div><div class="muted small">{f.id}</div></td>
+            <td>{f.hostname}</td>
+            <td>{f.active ? 'active' : 'inactive'}</td>
+            <td class="num">{(f.tasks || []).length}</td>
+            <td class="num">{fmtCpus((f.used_resources || {}).cpus)}</td>
+            <td class="num">{fmtMem((f.used_resources || {}).mem)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
 }

@@ -186,6 +186,19 @@ async fn answers_are_gzipped_when_asked_and_events_still_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_http_compression_answers_identity_even_when_gzip_is_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marathon = marathon_without_master(dir.path(), &["--disable_http_compression"]).await;
+    let app = json!({"id": "/gz/app", "cmd": "sleep 100", "cpus": 0.01, "mem": 8, "instances": 0});
+    assert_eq!(marathon.send(Method::POST, "/v2/apps", Some(app)).await.0, 201);
+    let answer = marathon.http.get(marathon.url("/v2/apps")).header("Accept-Encoding", "gzip").send().await;
+    let answer = answer.expect("GET");
+    assert!(answer.headers().get("content-encoding").is_none(), "{:?}", answer.headers());
+    let body: Value = answer.json().await.expect("plain JSON");
+    assert_eq!(body["apps"][0]["id"], "/gz/app");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_redirects_to_the_ui_and_the_root_group_keeps_a_version_after_its_deletion() {
     let dir = tempfile::tempdir().expect("tempdir");
     let marathon = marathon_without_master(dir.path(), &[]).await;

@@ -174,10 +174,7 @@ async fn upstream_env_files_start_every_component_and_unimplemented_flags_are_na
     assert_eq!(unauthenticated.status(), 401);
 
     let expected = [
-        (
-            &scheduler,
-            vec!["--enable_features", "--logging_level", "--checkpoint", "--disable_http_compression", "--webui_url"],
-        ),
+        (&scheduler, vec!["--enable_features", "--logging_level", "--checkpoint", "--webui_url"]),
         (&master, vec!["--log_dir", "--logging_level", "--hostname_lookup", "--cluster"]),
         (
             &agent,

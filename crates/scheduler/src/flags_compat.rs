@@ -19,7 +19,6 @@ impl Table for MarathonCompat {
 /// The documented upstream flags not implemented yet, in upstream's spelling.
 pub const UNIMPLEMENTED: &[Unimplemented] = &[
     value("accepted_resource_roles_default_behavior"),
-    value("access_control_allow_origin"),
     value("artifact_store"),
     value("assets_path"),
     value("backup_location"),
@@ -34,7 +33,6 @@ pub const UNIMPLEMENTED: &[Unimplemented] = &[
     value("executor"),
     switch("executor_health_checks"),
     value("gpu_scheduling_behavior"),
-    switch("http_compression"),
     value("http_event_callback_slow_consumer_timeout"),
     value("launch_token_count"),
     value("launch_token_refresh_interval"),

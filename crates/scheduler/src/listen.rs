@@ -45,6 +45,12 @@ pub struct ListenFlags {
         env = "MARATHON_ACCESS_CONTROL_ALLOW_ORIGIN"
     )]
     pub access_control_allow_origin: Option<String>,
+    /// Upstream's default: answers are gzipped for clients that accept it.
+    #[arg(long = "http_compression", env = "MARATHON_HTTP_COMPRESSION", overrides_with = "disable_http_compression", num_args = 0, default_missing_value = "", default_value = "false", value_parser = httpd::compat::parse_toggle)]
+    pub http_compression: bool,
+    /// Never compress answers (`--disable_http_compression`; the last of the two counts).
+    #[arg(long = "disable_http_compression", env = "MARATHON_DISABLE_HTTP_COMPRESSION", overrides_with = "http_compression", num_args = 0, default_missing_value = "", default_value = "false", value_parser = httpd::compat::parse_toggle)]
+    pub disable_http_compression: bool,
 }
 
 impl Default for ListenFlags {
@@ -58,11 +64,18 @@ impl Default for ListenFlags {
             http_max_concurrent_requests: None,
             limits: httpd::HttpLimitFlags::default(),
             access_control_allow_origin: None,
+            http_compression: false,
+            disable_http_compression: false,
         }
     }
 }
 
 impl ListenFlags {
+    /// Whether answers may be gzipped (upstream's `--[disable_]http_compression`, on by default).
+    pub fn compression(&self) -> bool {
+        !self.disable_http_compression
+    }
+
     /// The HTTPS port's TLS configuration (`None` without `--https_port`), or why the flags
     /// do not make one.
     pub fn tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, String> {

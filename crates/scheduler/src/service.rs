@@ -21,10 +21,7 @@ use crate::flags::SchedulerFlags;
 use crate::records;
 use marathon_api::{AppDefinition, RenderedApp};
 use mesos_api::scheduler::Call;
-use mesos_api::scheduler::{
-    Accept, Acknowledge, CallType, Decline, Kill, Launch, Operation, OperationType, Reconcile, ReconcileTask,
-};
-use mesos_api::{Capability, Filters, FrameworkInfo, KillPolicy};
+use mesos_api::{Capability, FrameworkInfo};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +33,7 @@ use tracing::{debug, error, info, warn};
 mod calls;
 mod runner;
 
-pub use calls::redecline;
+pub use calls::{mesos_call, redecline};
 pub(crate) use runner::CurrentStore;
 use runner::{Durable, Write, core_event};
 pub use runner::{RunningScheduler, start};
@@ -760,54 +757,10 @@ impl Service {
                     });
                     continue;
                 }
-                Command::Accept { offer_ids, task_infos, refuse_seconds } => {
-                    let mut call = Call::new(CallType::Accept, framework_id.clone());
-                    call.accept = Some(Accept {
-                        offer_ids,
-                        operations: vec![Operation {
-                            kind: OperationType::Launch,
-                            id: None,
-                            launch: Some(Launch { task_infos }),
-                            launch_group: None,
-                        }],
-                        filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }),
-                    });
-                    call
-                }
-                Command::Decline { offer_ids, refuse_seconds } => {
-                    let mut call = Call::new(CallType::Decline, framework_id.clone());
-                    call.decline =
-                        Some(Decline { offer_ids, filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }) });
-                    call
-                }
-                Command::Kill { task_id, agent_id, grace } => {
-                    let mut call = Call::new(CallType::Kill, framework_id.clone());
-                    call.kill = Some(Kill {
-                        task_id,
-                        agent_id,
-                        kill_policy: grace.map(|g| KillPolicy {
-                            grace_period: Some(mesos_api::DurationInfo::from_secs_f64(g.as_secs_f64())),
-                        }),
-                    });
-                    call
-                }
-                Command::Reconcile { tasks } => {
-                    let mut call = Call::new(CallType::Reconcile, framework_id.clone());
-                    call.reconcile = Some(Reconcile {
-                        tasks: tasks
-                            .into_iter()
-                            .map(|(task_id, agent_id)| ReconcileTask { task_id, agent_id })
-                            .collect(),
-                    });
-                    call
-                }
-                Command::Revive => Call::new(CallType::Revive, framework_id.clone()),
-                Command::Suppress => Call::new(CallType::Suppress, framework_id.clone()),
-                Command::Acknowledge { agent_id, task_id, uuid } => {
-                    let mut call = Call::new(CallType::Acknowledge, framework_id.clone());
-                    call.acknowledge = Some(Acknowledge { agent_id, task_id, uuid });
-                    call
-                }
+                other => match calls::mesos_call(framework_id.as_ref(), other) {
+                    Some(call) => call,
+                    None => continue,
+                },
             };
             self.info.metrics.count_call(&call);
             // The caller task lives as long as the driver.

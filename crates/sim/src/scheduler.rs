@@ -7,11 +7,8 @@
 use crate::check::{AppState, Kind, Violation};
 use crate::env::{Env, Ev, sched_now};
 use crate::net::{Answer, Msg, Node, Sid};
-use mesos_api::scheduler::{
-    Accept, Acknowledge, Call, CallType, Decline, Event as Mesos, Kill, Launch, Operation, OperationType, Reconcile,
-    ReconcileTask,
-};
-use mesos_api::{Capability, Filters, FrameworkId, FrameworkInfo, KillPolicy, TaskId, TaskState};
+use mesos_api::scheduler::{Acknowledge, Call, CallType, Event as Mesos};
+use mesos_api::{Capability, FrameworkId, FrameworkInfo, TaskId, TaskState};
 use rand::Rng;
 use scheduler::core::{
     AppId, Command, Event, Instance, InstanceId, Record, RecoveredState, RunSpec, SchedulerConfig, SchedulerCore,
@@ -494,60 +491,23 @@ impl SchedulerNode {
                     self.handle(env, Event::ReadinessResult { instance_id, task_id, check, response: None });
                     continue;
                 }
-                Command::Accept { offer_ids, task_infos, refuse_seconds } => {
-                    for info in &task_infos {
-                        self.check_launch_durable(env, &info.task_id);
-                        if let Some(app) = self.core.as_ref().and_then(|c| c.instance_of_task(&info.task_id)) {
-                            env.launched.insert(app.app_id.clone());
+                other => {
+                    match &other {
+                        Command::Accept { task_infos, .. } => {
+                            for info in task_infos {
+                                self.check_launch_durable(env, &info.task_id);
+                                if let Some(app) = self.core.as_ref().and_then(|c| c.instance_of_task(&info.task_id)) {
+                                    env.launched.insert(app.app_id.clone());
+                                }
+                            }
                         }
+                        Command::Acknowledge { task_id, uuid, .. } => self.check_ack_durable(env, task_id, uuid),
+                        _ => {}
                     }
-                    let mut call = Call::new(CallType::Accept, framework_id.clone());
-                    call.accept = Some(Accept {
-                        offer_ids,
-                        operations: vec![Operation {
-                            kind: OperationType::Launch,
-                            id: None,
-                            launch: Some(Launch { task_infos }),
-                            launch_group: None,
-                        }],
-                        filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }),
-                    });
-                    call
-                }
-                Command::Decline { offer_ids, refuse_seconds } => {
-                    let mut call = Call::new(CallType::Decline, framework_id.clone());
-                    call.decline =
-                        Some(Decline { offer_ids, filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }) });
-                    call
-                }
-                Command::Kill { task_id, agent_id, grace } => {
-                    let mut call = Call::new(CallType::Kill, framework_id.clone());
-                    call.kill = Some(Kill {
-                        task_id,
-                        agent_id,
-                        kill_policy: grace.map(|g| KillPolicy {
-                            grace_period: Some(mesos_api::DurationInfo::from_secs_f64(g.as_secs_f64())),
-                        }),
-                    });
-                    call
-                }
-                Command::Reconcile { tasks } => {
-                    let mut call = Call::new(CallType::Reconcile, framework_id.clone());
-                    call.reconcile = Some(Reconcile {
-                        tasks: tasks
-                            .into_iter()
-                            .map(|(task_id, agent_id)| ReconcileTask { task_id, agent_id })
-                            .collect(),
-                    });
-                    call
-                }
-                Command::Revive => Call::new(CallType::Revive, framework_id.clone()),
-                Command::Suppress => Call::new(CallType::Suppress, framework_id.clone()),
-                Command::Acknowledge { agent_id, task_id, uuid } => {
-                    self.check_ack_durable(env, &task_id, &uuid);
-                    let mut call = Call::new(CallType::Acknowledge, framework_id.clone());
-                    call.acknowledge = Some(Acknowledge { agent_id, task_id, uuid });
-                    call
+                    match scheduler::service::mesos_call(framework_id.as_ref(), other) {
+                        Some(call) => call,
+                        None => continue,
+                    }
                 }
             };
             // The client refuses calls while not subscribed.

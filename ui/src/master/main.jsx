@@ -5,7 +5,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { getJSON, useLive } from '../api.js';
 import { fmtCpus, fmtMem } from '../format.js';
-import { ErrorNotice, ResourceBar } from '../components.jsx';
+import { ErrorNotice, FrameworksTable, ResourceBar } from '../components.jsx';
 
 const SECTIONS = ['agents', 'frameworks', 'tasks'];
 
@@ -75,21 +75,7 @@ function Frameworks({ state }) {
   return (
     <section class="page" data-testid="master-frameworks">
       <h2>Frameworks ({state.frameworks.length})</h2>
-      <table class="list">
-        <thead><tr><th>Framework</th><th>Host</th><th>State</th><th class="num">Tasks</th><th class="num">CPU</th><th class="num">Memory</th></tr></thead>
-        <tbody>
-          {state.frameworks.map((f) => (
-            <tr key={f.id} data-testid="framework-row">
-              <td><div>{f.name}</div><div class="muted small">{f.id}</div></td>
-              <td>{f.hostname}</td>
-              <td>{f.active ? 'active' : 'inactive'}</td>
-              <td class="num">{(f.tasks || []).length}</td>
-              <td class="num">{fmtCpus((f.used_resources || {}).cpus)}</td>
-              <td class="num">{fmtMem((f.used_resources || {}).mem)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <FrameworksTable frameworks={state.frameworks} />
     </section>
   );
 }

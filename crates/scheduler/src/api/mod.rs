@@ -50,6 +50,7 @@ pub(crate) fn router(
     let http = webui::proxy::client();
     let api = Api { service, proxy: proxy.clone(), store, metrics, http, acl: auth.acl() };
     let leader_of = proxy.clone();
+    let compression = api.service.info().flags.listen.compression();
     let origins =
         cors::AllowedOrigins::from_flag(api.service.info().flags.listen.access_control_allow_origin.as_deref());
     Router::new()
@@ -110,7 +111,14 @@ pub(crate) fn router(
         .layer(axum::middleware::from_fn_with_state(origins, cors::cors))
         // gzip when the client accepts it; event streams (`text/event-stream`) and small bodies
         // are left alone, so each event still goes out as it happens.
-        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(tower_http::compression::CompressionLayer::new().compress_when(
+            tower_http::compression::predicate::Predicate::and(
+                tower_http::compression::predicate::DefaultPredicate::new(),
+                move |_: StatusCode, _: axum::http::Version, _: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+                    compression
+                },
+            ),
+        ))
         // Outermost: every request is measured, also those refused or proxied.
         .layer(axum::middleware::from_fn_with_state(http_metrics, httpd::metrics::track))
 }

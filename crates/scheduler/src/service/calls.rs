@@ -1,6 +1,67 @@
-//! Repairs of calls that failed on their way to the master.
+//! The Mesos calls the core's commands stand for, and repairs of calls that failed on their way
+//! to the master.
 
-use mesos_api::scheduler::{Call, CallType, Decline};
+use crate::core::Command;
+use mesos_api::scheduler::{
+    Accept, Acknowledge, Call, CallType, Decline, Kill, Launch, Operation, OperationType, Reconcile, ReconcileTask,
+};
+use mesos_api::{Filters, FrameworkId, KillPolicy};
+
+/// The scheduler call `command` stands for, made by the framework `framework_id`; `None` for
+/// the commands that are the shell's own work (persisting, publishing, probing).
+pub fn mesos_call(framework_id: Option<&FrameworkId>, command: Command) -> Option<Call> {
+    let new = |kind| Call::new(kind, framework_id.cloned());
+    let call = match command {
+        Command::Persist { .. } | Command::Publish(_) | Command::Probe { .. } | Command::ReadinessProbe { .. } => {
+            return None;
+        }
+        Command::Accept { offer_ids, task_infos, refuse_seconds } => {
+            let mut call = new(CallType::Accept);
+            call.accept = Some(Accept {
+                offer_ids,
+                operations: vec![Operation {
+                    kind: OperationType::Launch,
+                    id: None,
+                    launch: Some(Launch { task_infos }),
+                    launch_group: None,
+                }],
+                filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }),
+            });
+            call
+        }
+        Command::Decline { offer_ids, refuse_seconds } => {
+            let mut call = new(CallType::Decline);
+            call.decline = Some(Decline { offer_ids, filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }) });
+            call
+        }
+        Command::Kill { task_id, agent_id, grace } => {
+            let mut call = new(CallType::Kill);
+            call.kill = Some(Kill {
+                task_id,
+                agent_id,
+                kill_policy: grace.map(|g| KillPolicy {
+                    grace_period: Some(mesos_api::DurationInfo::from_secs_f64(g.as_secs_f64())),
+                }),
+            });
+            call
+        }
+        Command::Reconcile { tasks } => {
+            let mut call = new(CallType::Reconcile);
+            call.reconcile = Some(Reconcile {
+                tasks: tasks.into_iter().map(|(task_id, agent_id)| ReconcileTask { task_id, agent_id }).collect(),
+            });
+            call
+        }
+        Command::Revive => new(CallType::Revive),
+        Command::Suppress => new(CallType::Suppress),
+        Command::Acknowledge { agent_id, task_id, uuid } => {
+            let mut call = new(CallType::Acknowledge);
+            call.acknowledge = Some(Acknowledge { agent_id, task_id, uuid });
+            call
+        }
+    };
+    Some(call)
+}
 
 /// The DECLINE that repairs a failed ACCEPT or DECLINE call, if `call` is one.
 ///
@@ -61,5 +122,28 @@ mod tests {
         let mut empty = Call::new(CallType::Decline, framework());
         empty.decline = Some(Decline { offer_ids: vec![], filters: None });
         assert_eq!(redecline(&empty), None);
+    }
+
+    #[test]
+    fn commands_become_the_calls_they_stand_for_and_shell_work_is_no_call() {
+        let kill = Command::Kill {
+            task_id: TaskId::new("t"),
+            agent_id: None,
+            grace: Some(std::time::Duration::from_millis(2500)),
+        };
+        let call = mesos_call(framework().as_ref(), kill).expect("a KILL");
+        assert_eq!(call.kind, Some(CallType::Kill));
+        assert_eq!(call.framework_id, framework());
+        let policy = call.kill.and_then(|k| k.kill_policy).and_then(|p| p.grace_period).expect("grace period");
+        assert_eq!(policy, mesos_api::DurationInfo::from_secs_f64(2.5));
+
+        let decline = Command::Decline { offer_ids: vec![OfferId::new("o")], refuse_seconds: 7.0 };
+        let call = mesos_call(None, decline).expect("a DECLINE");
+        assert_eq!((call.kind, call.framework_id), (Some(CallType::Decline), None));
+        assert_eq!(call.decline.and_then(|d| d.filters).and_then(|f| f.refuse_seconds), Some(7.0));
+        assert_eq!(mesos_call(framework().as_ref(), Command::Suppress).map(|c| c.kind), Some(Some(CallType::Suppress)));
+
+        let persist = Command::Persist { write_id: crate::core::WriteId(1), records: vec![] };
+        assert_eq!(mesos_call(framework().as_ref(), persist), None);
     }
 }
