@@ -99,6 +99,31 @@ impl GroupUpdate {
     }
 }
 
+/// A GroupPartialUpdate: what `PATCH /v2/groups/{id}` sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupPatch {
+    pub enforce_role: Option<bool>,
+}
+
+/// Parses a GroupPartialUpdate body: 400 for bad JSON, 422 for a wrong type or a field other
+/// than `enforceRole` (the only one upstream's GroupPartialUpdate has; nothing is ignored).
+pub fn parse_group_patch(body: &[u8]) -> Result<GroupPatch, ParseError> {
+    let value: Json = serde_json::from_slice(body).map_err(|e| ParseError::Syntax(e.to_string()))?;
+    let Json::Object(mut map) = value else {
+        return Err(types("", "error.expected.jsobject"));
+    };
+    let mut patch = GroupPatch::default();
+    match map.remove("enforceRole") {
+        None | Some(Json::Null) => {}
+        Some(Json::Bool(b)) => patch.enforce_role = Some(b),
+        Some(_) => return Err(types("/enforceRole", "error.expected.jsboolean")),
+    }
+    if let Some(key) = map.keys().next() {
+        return Err(types(&format!("/{key}"), "error.path.unknown: a group patch sets only enforceRole"));
+    }
+    Ok(patch)
+}
+
 fn types(path: &str, error: &str) -> ParseError {
     let path = if path.is_empty() { "/".to_string() } else { path.to_string() };
     ParseError::Types(vec![Violation { path, errors: vec![error.to_string()] }])
@@ -117,13 +142,15 @@ fn prefixed(error: ParseError, prefix: &str) -> ParseError {
 }
 
 /// The GroupInfo JSON (`{"id","apps","groups","pods","dependencies","version"}`) with what
-/// `embed` asks for. `enforceRole` is left out: marathon-python's strict model rejects it.
+/// `embed` asks for. `enforceRole` is written only when it is `true`: marathon-python's strict
+/// group model rejects the key, and `false` (every group it can make) is what its absence means.
 pub fn group_json(
     id: &PathId,
     apps: Vec<Json>,
     groups: Vec<Json>,
     dependencies: &[PathId],
     version: Timestamp,
+    enforce_role: bool,
     embed: GroupEmbed,
 ) -> Json {
     let mut out = Map::new();
@@ -139,6 +166,9 @@ pub fn group_json(
     }
     out.insert("dependencies".into(), json!(dependencies));
     out.insert("version".into(), json!(format_timestamp(version)));
+    if enforce_role {
+        out.insert("enforceRole".into(), json!(true));
+    }
     Json::Object(out)
 }
 
@@ -167,13 +197,14 @@ mod tests {
     fn group_json_embeds_what_is_asked() {
         let t = parse_timestamp("2026-01-01T00:00:00.000Z").expect("time");
         let all = GroupEmbed { groups: true, apps: true, pods: true };
-        let json = group_json(&PathId::parse("/prod"), vec![], vec![], &[PathId::parse("/db")], t, all);
+        let json = group_json(&PathId::parse("/prod"), vec![], vec![], &[PathId::parse("/db")], t, false, all);
         assert_eq!(
             json,
             json!({"id":"/prod","apps":[],"groups":[],"pods":[],"dependencies":["/db"],"version":"2026-01-01T00:00:00.000Z"})
         );
         let none = GroupEmbed { groups: false, apps: false, pods: false };
-        let json = group_json(&PathId::root(), vec![], vec![], &[], t, none);
+        let json = group_json(&PathId::root(), vec![], vec![], &[], t, true, none);
+        assert_eq!(json["enforceRole"], true);
         assert!(json.get("apps").is_none() && json.get("groups").is_none());
     }
 }

@@ -30,7 +30,7 @@ pub mod visible;
 
 pub use app::AppDefinition;
 pub use error::{ParseError, ValidationError, Violation};
-pub use group::{GroupUpdate, group_json, parse_group_update};
+pub use group::{GroupPatch, GroupUpdate, group_json, parse_group_patch, parse_group_update};
 pub use ids::{IdError, InstanceId, TaskId};
 pub use normalize::{NormalizeConfig, normalize, normalize_with};
 pub use output::{

@@ -34,6 +34,8 @@ pub struct NormalizeConfig {
     pub mesos_bridge_name: String,
     /// `--enable_features` (`gpu_resources`, `secrets`, `external_volumes`, …).
     pub enabled_features: BTreeSet<String>,
+    /// The roles the framework subscribes with (whose offers it gets); `None`: any.
+    pub subscribed_roles: Option<BTreeSet<String>>,
 }
 
 impl Default for NormalizeConfig {
@@ -44,6 +46,7 @@ impl Default for NormalizeConfig {
             default_network_name: None,
             mesos_bridge_name: "mesos-bridge".to_string(),
             enabled_features: BTreeSet::new(),
+            subscribed_roles: None,
         }
     }
 }

@@ -991,3 +991,73 @@ async fn apps_of_the_framework_role_use_the_agents_static_reservation() {
     assert!(reasons.contains(&"InsufficientCpus".to_string()), "{reasons:?}");
     cluster.teardown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_top_level_group_enforces_its_role_on_its_apps_and_keeps_it_across_restarts() {
+    let mut cluster = Cluster::start(1).await;
+    let mut marathon =
+        Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &["--mesos_role", "prod"]).await;
+    let (status, created) = marathon.send(Method::POST, "/v2/groups", Some(json!({"id": "prod"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, group) = marathon.get("/v2/groups/prod").await;
+    assert!(group.get("enforceRole").is_none(), "false is left out (marathon-python): {group}");
+
+    // PATCH: only existing top-level groups, only enforceRole, a boolean.
+    let (status, answer) =
+        marathon.send(Method::PATCH, "/v2/groups/prod/sub", Some(json!({"enforceRole": true}))).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("Path needs to be top-level"), "{answer}");
+    let (status, answer) = marathon.send(Method::PATCH, "/v2/groups/nope", Some(json!({"enforceRole": true}))).await;
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = marathon.send(Method::PATCH, "/v2/groups/prod", Some(json!({"enforceRole": "yes"}))).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("/enforceRole"), "{answer}");
+    let (status, answer) =
+        marathon.send(Method::PATCH, "/v2/groups/prod", Some(json!({"enforceRole": true, "apps": []}))).await;
+    assert_eq!(status, 422, "a field PATCH does not set is named: {answer}");
+    assert!(answer.to_string().contains("/apps"), "{answer}");
+    let (status, _) = marathon.send(Method::PATCH, "/v2/groups/prod", Some(json!({"enforceRole": true}))).await;
+    assert_eq!(status, 200);
+    let (_, group) = marathon.get("/v2/groups/prod").await;
+    assert_eq!(group["enforceRole"], true, "{group}");
+
+    // Group updates: only top-level groups may enforce a role, and a change of it does not
+    // come with changes of services.
+    let nested = json!({"id": "a", "groups": [{"id": "b", "enforceRole": true}]});
+    let (status, answer) = marathon.send(Method::POST, "/v2/groups", Some(nested)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("/groups(0)/enforceRole"), "{answer}");
+    assert!(answer.to_string().contains("enforceRole can only be set for top-level groups"), "{answer}");
+    let both = json!({"enforceRole": false, "apps": [{"id": "x", "cmd": "sleep 600", "instances": 0}]});
+    let (status, answer) = marathon.send(Method::PUT, "/v2/groups/prod", Some(both)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("enforceRole cannot be modified"), "{answer}");
+
+    // An app of the group gets the group's role and runs with it; no other role is valid.
+    let app = json!({"id": "/prod/web", "cmd": "sleep 600", "cpus": 0.05, "mem": 32, "portDefinitions": []});
+    let (status, created) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["role"], "prod", "{created}");
+    let task = marathon.wait_running("/prod/web", 1, TIMEOUT).await.remove(0);
+    assert_eq!(task["role"], "prod");
+    let star = json!({"id": "/prod/star", "cmd": "sleep 600", "role": "*", "instances": 0});
+    let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(star)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("got *, expected one of: [prod]"), "{answer}");
+    // A group's role that the framework does not subscribe with is refused by name.
+    let dev = json!({"id": "/dev/x", "cmd": "sleep 600", "role": "dev", "instances": 0});
+    let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(dev)).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("multi-role frameworks are not supported yet"), "{answer}");
+
+    // The setting is stored: a restarted scheduler still has it.
+    marathon.kill9_and_restart().await;
+    let (_, root) = marathon.get("/v2/groups").await;
+    let prod = root["groups"].as_array().and_then(|g| g.iter().find(|g| g["id"] == "/prod")).cloned();
+    assert_eq!(prod.map(|g| g["enforceRole"].clone()), Some(json!(true)), "{root}");
+    let (status, _) = marathon.send(Method::PATCH, "/v2/groups/prod", Some(json!({}))).await;
+    assert_eq!(status, 200, "an empty patch turns it off, as upstream");
+    let (_, group) = marathon.get("/v2/groups/prod").await;
+    assert!(group.get("enforceRole").is_none(), "{group}");
+    cluster.teardown();
+}

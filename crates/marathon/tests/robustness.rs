@@ -130,7 +130,9 @@ async fn features_not_built_yet_are_refused_by_name_instead_of_ignored() {
         (json!({"networks": [{"mode": "container/bridge"}]}), "/networks"),
     ];
     for (extra, path) in cases {
-        let mut app = json!({"id": "/unsupported", "cmd": "sleep 100"});
+        // A role other than the default one is valid below the top-level group of its name.
+        let id = if extra.get("role").is_some() { "/prod/unsupported" } else { "/unsupported" };
+        let mut app = json!({"id": id, "cmd": "sleep 100"});
         app.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
         let (status, answer) = marathon.send(Method::POST, "/v2/apps", Some(app.clone())).await;
         assert_eq!(status, 422, "{app} -> {answer}");

@@ -14,6 +14,67 @@ pub struct GroupMeta {
     pub dependencies: Vec<PathId>,
     #[serde(with = "marathon_api::time::serde_ts")]
     pub version: Timestamp,
+    /// `enforceRole` (top-level groups only): apps below default to the group's name as their
+    /// role, and may have no other (but one they already have).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enforce_role: bool,
+}
+
+impl GroupMeta {
+    pub fn new(version: Timestamp) -> Self {
+        Self { dependencies: Vec::new(), version, enforce_role: false }
+    }
+}
+
+/// What `enforceRole` may not be combined with: upstream's message when a group update changes
+/// an existing group's `enforceRole` and adds, removes or changes services too.
+pub const ENFORCE_ROLE_CANT_BE_CHANGED: &str = "enforceRole cannot be modified in a request that adds, removes or \
+    modifies services; please make these changes in separate requests.";
+
+/// Whether `update` changes services (apps, a rollback or a scale), here or in a subgroup.
+pub fn update_modifies_services(update: &GroupUpdate) -> bool {
+    update.version.is_some()
+        || update.scale_by.is_some()
+        || update.apps.is_some()
+        || update.groups.iter().flatten().any(update_modifies_services)
+}
+
+/// The roles an app may have and the one it gets by default, as upstream's `RoleSettings`: an
+/// app in the root group only `--mesos_role`; an app below a top-level group `/g` also the
+/// role `g`, and only `g` (its default then) when `/g` enforces its role. A role the app has
+/// already stays valid.
+pub fn role_config(
+    groups: &BTreeMap<PathId, GroupMeta>,
+    app: &PathId,
+    existing_role: Option<&str>,
+    base: &NormalizeConfig,
+) -> NormalizeConfig {
+    let mut config = base.clone();
+    let mut valid: BTreeSet<String> = BTreeSet::new();
+    match top_level_of(app) {
+        None => {
+            valid.insert(base.default_role.clone());
+        }
+        Some(top) => {
+            let group_role = top.segments().first().cloned().unwrap_or_default();
+            if groups.get(&top).is_some_and(|g| g.enforce_role) {
+                config.default_role = group_role.clone();
+            } else {
+                valid.insert(base.default_role.clone());
+            }
+            valid.insert(group_role);
+        }
+    }
+    valid.extend(existing_role.map(str::to_string));
+    config.valid_roles = Some(valid);
+    config
+}
+
+/// The top-level group an app belongs to (`None` for apps in the root group).
+fn top_level_of(app: &PathId) -> Option<PathId> {
+    let parent = app.parent();
+    let first = parent.segments().first()?.clone();
+    Some(PathId::from_segments([first.as_str()]))
 }
 
 /// Apps keyed by id, and explicit groups keyed by path: the state a group change works on.
@@ -145,20 +206,57 @@ pub fn apply_update(
     version: Timestamp,
     config: &NormalizeConfig,
 ) -> Result<(), ValidationError> {
+    apply_update_in(tree, group, update, version, config, update_modifies_services(update))
+}
+
+fn apply_update_in(
+    tree: &mut Tree,
+    group: &PathId,
+    update: &GroupUpdate,
+    version: Timestamp,
+    config: &NormalizeConfig,
+    services_modified: bool,
+) -> Result<(), ValidationError> {
     validate_group_id(group, &update.dependencies)?;
-    let meta = tree.groups.entry(group.clone()).or_insert(GroupMeta { dependencies: Vec::new(), version });
+    let top_level = !group.is_root() && group.parent().is_root();
+    if update.enforce_role == Some(true) && !top_level {
+        return Err(ValidationError::from_details(vec![(
+            "/enforceRole".to_string(),
+            format!("enforceRole can only be set for top-level groups, and {group} is not top-level"),
+        )]));
+    }
+    let existing = tree.groups.get(group).map(|m| m.enforce_role);
+    if let (Some(new), Some(old)) = (update.enforce_role, existing)
+        && new != old
+        && services_modified
+    {
+        return Err(ValidationError::from_details(vec![(
+            "/enforceRole".to_string(),
+            ENFORCE_ROLE_CANT_BE_CHANGED.to_string(),
+        )]));
+    }
+    let meta = tree.groups.entry(group.clone()).or_insert(GroupMeta::new(version));
     meta.version = version;
+    if let Some(enforce) = update.enforce_role {
+        meta.enforce_role = enforce && top_level;
+    }
     if let Some(deps) = &update.dependencies {
         meta.dependencies = deps.iter().map(|d| PathId::resolve(d, group)).collect();
     }
     if let Some(apps) = &update.apps {
         let direct: Vec<PathId> = tree.direct_apps(group).map(|d| PathId::parse(&d.id)).collect();
+        let mut old_roles: BTreeMap<PathId, Option<String>> = BTreeMap::new();
         for id in direct {
-            tree.apps.remove(&id);
+            if let Some(old) = tree.apps.remove(&id) {
+                old_roles.insert(id, old.role);
+            }
         }
         for (i, raw) in apps.iter().enumerate() {
-            let def =
-                crate::support::normalize(raw.clone(), group, config).map_err(|e| prefix(e, &format!("/apps({i})")))?;
+            let id = PathId::resolve(&raw.id, group);
+            let existing_role = old_roles.get(&id).cloned().flatten();
+            let config = role_config(&tree.groups, &id, existing_role.as_deref(), config);
+            let def = crate::support::normalize(raw.clone(), group, &config)
+                .map_err(|e| prefix(e, &format!("/apps({i})")))?;
             let id = def.path_id();
             if &id.parent() != group {
                 return Err(not_child(group, &format!("/apps({i})/id")));
@@ -180,7 +278,8 @@ pub fn apply_update(
             }
         }
         for (i, (id, sub)) in listed.iter().zip(subgroups).enumerate() {
-            apply_update(tree, id, sub, version, config).map_err(|e| prefix(e, &format!("/groups({i})")))?;
+            apply_update_in(tree, id, sub, version, config, services_modified)
+                .map_err(|e| prefix(e, &format!("/groups({i})")))?;
         }
     }
     Ok(())
@@ -304,5 +403,40 @@ mod tests {
         let error = apply_update(&mut tree, &PathId::parse("/shop"), &update, t(), &NormalizeConfig::default())
             .expect_err("invalid");
         assert!(!error.errors_at("/apps(0)/cpus").is_empty(), "{error:?}");
+    }
+
+    #[test]
+    fn an_enforcing_top_level_group_gives_its_role_and_allows_no_other() {
+        let mut tree = Tree::default();
+        let base = NormalizeConfig::default();
+        let update = parse_group_update(br#"{"enforceRole":true,"apps":[{"id":"web","cmd":"run"}]}"#).expect("parse");
+        apply_update(&mut tree, &PathId::parse("/prod"), &update, t(), &base).expect("valid");
+        assert!(tree.groups[&PathId::parse("/prod")].enforce_role);
+        assert_eq!(tree.apps[&PathId::parse("/prod/web")].role.as_deref(), Some("prod"));
+        let config = role_config(&tree.groups, &PathId::parse("/prod/sub/x"), None, &base);
+        assert_eq!((config.default_role.as_str(), config.valid_roles), ("prod", Some(["prod".to_string()].into())));
+        // Not enforcing: the default role, and the group's role is valid too; at the root only
+        // the default; a role an app has stays valid.
+        let config = role_config(&tree.groups, &PathId::parse("/dev/x"), None, &base);
+        assert_eq!(config.default_role, "*");
+        assert_eq!(config.valid_roles, Some(["*".to_string(), "dev".to_string()].into()));
+        let config = role_config(&tree.groups, &PathId::parse("/x"), Some("old"), &base);
+        assert_eq!(config.valid_roles, Some(["*".to_string(), "old".to_string()].into()));
+    }
+
+    #[test]
+    fn only_top_level_groups_enforce_roles_and_not_together_with_service_changes() {
+        let mut tree = Tree::default();
+        let base = NormalizeConfig::default();
+        let nested = parse_group_update(br#"{"groups":[{"id":"b","enforceRole":true}]}"#).expect("parse");
+        let error = apply_update(&mut tree, &PathId::parse("/a"), &nested, t(), &base).expect_err("nested");
+        assert_eq!(error.details[0].path, "/groups(0)/enforceRole");
+        let create = parse_group_update(br#"{"enforceRole":true}"#).expect("parse");
+        apply_update(&mut tree, &PathId::parse("/a"), &create, t(), &base).expect("top-level");
+        let both = parse_group_update(br#"{"enforceRole":false,"apps":[]}"#).expect("parse");
+        let error = apply_update(&mut tree.clone(), &PathId::parse("/a"), &both, t(), &base).expect_err("both");
+        assert_eq!(error.details[0].errors, [ENFORCE_ROLE_CANT_BE_CHANGED]);
+        let same = parse_group_update(br#"{"enforceRole":true,"apps":[]}"#).expect("parse");
+        apply_update(&mut tree, &PathId::parse("/a"), &same, t(), &base).expect("unchanged");
     }
 }

@@ -78,6 +78,7 @@ impl ServiceInfo {
     pub fn normalize_config(&self) -> marathon_api::NormalizeConfig {
         marathon_api::NormalizeConfig {
             default_role: self.flags.mesos_role.clone(),
+            subscribed_roles: Some([self.flags.mesos_role.clone()].into()),
             ..marathon_api::NormalizeConfig::default()
         }
     }
@@ -312,6 +313,23 @@ impl Service {
             self.apply_change(change);
         }
         Ok(self.start_deployment_at(steps, original, originals, version))
+    }
+
+    /// The normalization settings of app `app` (its default and valid roles follow its
+    /// top-level group, see [`crate::groups::role_config`]; a role it has stays valid).
+    pub fn normalize_config_for(&self, app: &marathon_api::PathId) -> marathon_api::NormalizeConfig {
+        let existing = self.definitions.get(&AppId::new(&app.to_string())).and_then(|d| d.role.as_deref());
+        crate::groups::role_config(&self.groups, app, existing, &self.info().normalize_config())
+    }
+
+    /// Sets a top-level group's `enforceRole` (`PATCH /v2/groups/{id}`): the group becomes an
+    /// explicit one if it was only implied by its apps; nothing is deployed.
+    pub fn patch_group(&mut self, group: &marathon_api::PathId, enforce_role: bool, version: marathon_api::Timestamp) {
+        let meta = self.groups.entry(group.clone()).or_insert_with(|| crate::groups::GroupMeta::new(version));
+        meta.enforce_role = enforce_role;
+        let mut batch = Batch::new();
+        records::put_groups(&mut batch, &self.groups);
+        self.write(batch, None);
     }
 
     /// The plan that makes `target` current (see [`Self::change_tree`]), without changing

@@ -17,7 +17,26 @@ pub fn normalize(
 ) -> Result<AppDefinition, ValidationError> {
     let def = marathon_api::normalize_with(raw, base, config)?;
     check(&def)?;
+    check_role(&def, config)?;
     Ok(def)
+}
+
+/// Marathon subscribes with one role (`--mesos_role`; no MULTI_ROLE framework yet), so an app
+/// of another role (its own `role`, or a top-level group's enforced one) would never get an
+/// offer: refused by name instead of accepted and left waiting.
+fn check_role(def: &AppDefinition, config: &NormalizeConfig) -> Result<(), ValidationError> {
+    let (Some(role), Some(subscribed)) = (def.role.as_deref(), &config.subscribed_roles) else { return Ok(()) };
+    if subscribed.contains(role) {
+        return Ok(());
+    }
+    let list = subscribed.iter().cloned().collect::<Vec<_>>().join(", ");
+    Err(ValidationError::from_details(vec![(
+        "/role".to_string(),
+        format!(
+            "role {role} is not supported yet: this Marathon subscribes with the role {list} only (--mesos_role), \
+             multi-role frameworks are not supported yet"
+        ),
+    )]))
 }
 
 /// The features of a normalized definition that this cluster cannot run yet.

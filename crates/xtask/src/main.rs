@@ -20,6 +20,25 @@ enum Task {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// A real cluster (ZooKeeper, master, scheduler and agents, each a process of its own)
+    /// under app churn and faults (SIGKILL and restart of agents, the master, the scheduler),
+    /// checked for leaked task processes, cgroups, sandboxes and descriptors and for the
+    /// scheduler's RSS drift; prints a JSON and a markdown summary. Exits 1 if it found a leak.
+    Soak {
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        #[arg(long, default_value_t = 3)]
+        agents: usize,
+        /// Work dirs and logs (default: a new directory under /tmp), removed at the end unless
+        /// --keep-dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        keep_dir: bool,
+        /// Also write the JSON summary to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +90,7 @@ enum ClusterCommand {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Task::Soak { minutes, agents, dir, keep_dir, out } => soak(minutes, agents, dir, keep_dir, out),
         Task::Cluster { command: ClusterCommand::Down { dir } } => {
             let removed = registry::take_down(dir.as_deref());
             if removed.is_empty() {
@@ -135,6 +155,44 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn build_marathon(root: &std::path::Path) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "-p", "marathon"])
+        .current_dir(root)
+        .status()
+        .context("build marathon")?;
+    anyhow::ensure!(status.success(), "building marathon failed");
+    Ok(())
+}
+
+fn soak(minutes: f64, agents: usize, dir: Option<PathBuf>, keep_dir: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    anyhow::ensure!(minutes > 0.0 && minutes.is_finite(), "--minutes must be positive");
+    anyhow::ensure!((1..=20).contains(&agents), "--agents: 1 to 20");
+    let root = workspace_root();
+    build_marathon(&root)?;
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("marathon-soak-{}", std::process::id())));
+    let empty = std::fs::read_dir(&dir).map_or(true, |mut entries| entries.next().is_none());
+    anyhow::ensure!(empty, "{} is not empty (the soak removes its directory)", dir.display());
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    ctrlc::set_handler(move || on_signal.store(true, Ordering::SeqCst)).context("install the Ctrl-C handler")?;
+    let options =
+        xtask::soak::SoakOptions { minutes, agents, binary: root.join("target/debug/marathon"), dir, keep_dir };
+    println!("soak: {minutes} minutes, {agents} agents, logs in {}", options.dir.display());
+    let report = xtask::soak::run(&options, stop).context("soak")?;
+    let summary = serde_json::to_string_pretty(&report.to_json())?;
+    println!("{summary}");
+    println!("{}", report.to_markdown());
+    if let Some(out) = out {
+        std::fs::write(&out, &summary).with_context(|| format!("write {}", out.display()))?;
+    }
+    anyhow::ensure!(report.passed(), "the soak found a leak or too much drift (see above)");
+    Ok(())
 }
 
 fn print_cluster(cluster: &NetCluster) {

@@ -131,14 +131,13 @@ pub(super) async fn create(
         Ok(raw) => raw,
         Err(e) => return parse_failed(&e),
     };
-    let def = match crate::support::normalize(raw, &PathId::root(), &api.service.info().normalize_config()) {
-        Ok(def) => def,
-        Err(e) => return invalid(&e),
-    };
-    let id = def.path_id();
+    let id = PathId::resolve(&raw.id, &PathId::root());
     let created = api
         .service
         .change(move |service| {
+            let config = service.normalize_config_for(&id);
+            let def = crate::support::normalize(raw, &PathId::root(), &config).map_err(ApiError::Invalid)?;
+            let id = def.path_id();
             let app = app_id(&id);
             if service.definition(&app).is_some() {
                 return Err(ApiError::Message(StatusCode::CONFLICT, messages::app_exists(&id)));
@@ -237,7 +236,7 @@ fn updated_definition(
     };
     let mut merged = apply_update(&base, update);
     merged.id = id.to_string();
-    let config = service.info().normalize_config();
+    let config = service.normalize_config_for(id);
     let mut def = crate::support::normalize(merged, &PathId::root(), &config).map_err(ApiError::Invalid)?;
     if let Some(existing) = existing {
         def.version_info = existing.version_info;

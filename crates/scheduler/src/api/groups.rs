@@ -71,6 +71,7 @@ async fn dispatch_target(
         (Method::POST, Target::Group(id)) => change(api, id, &pairs, body, Mode::Create).await,
         (Method::PUT, Target::Group(id)) => change(api, id, &pairs, body, Mode::Update).await,
         (Method::DELETE, Target::Group(id)) => change(api, id, &pairs, body, Mode::Delete).await,
+        (Method::PATCH, Target::Group(id)) => patch(api, id, body).await,
         _ => error(StatusCode::METHOD_NOT_ALLOWED, "HTTP 405 Method Not Allowed"),
     }
 }
@@ -101,7 +102,8 @@ fn group_info(service: &Service, tree: &Tree, id: &PathId, embed: GroupEmbed, ap
     } else {
         meta.map(|m| m.version).or_else(latest_app)
     };
-    group_json(id, apps, groups, &dependencies, version.unwrap_or_default(), embed)
+    let enforce_role = meta.is_some_and(|m| m.enforce_role);
+    group_json(id, apps, groups, &dependencies, version.unwrap_or_default(), enforce_role, embed)
 }
 
 async fn get_group(api: Api, id: PathId, pairs: &[(String, String)]) -> Response {
@@ -190,7 +192,41 @@ fn snapshot_json(tree: &Tree, id: &PathId, embed: GroupEmbed) -> Json {
     let groups = tree.direct_groups(id).iter().map(|g| snapshot_json(tree, g, embed)).collect();
     let meta = tree.groups.get(id);
     let dependencies = meta.map(|m| m.dependencies.clone()).unwrap_or_default();
-    group_json(id, apps, groups, &dependencies, meta.map(|m| m.version).unwrap_or_default(), embed)
+    let version = meta.map(|m| m.version).unwrap_or_default();
+    group_json(id, apps, groups, &dependencies, version, meta.is_some_and(|m| m.enforce_role), embed)
+}
+
+/// `PATCH /v2/groups/{id}` (`{"enforceRole": bool}`, absent meaning `false`, as upstream): sets
+/// a top-level group's attributes without deploying anything; 200 with an empty body. The
+/// apps keep their roles: the new setting decides the roles of apps created or changed later.
+async fn patch(api: Api, group: PathId, body: Bytes) -> Response {
+    let enforce_role = match marathon_api::parse_group_patch(&body) {
+        Ok(patch) => patch.enforce_role.unwrap_or(false),
+        Err(e) => return parse_failed(&e),
+    };
+    if group.is_root() || !group.parent().is_root() {
+        let e = marathon_api::ValidationError::from_details(vec![(
+            "/".to_string(),
+            "Path needs to be top-level".to_string(),
+        )]);
+        return ApiError::Invalid(e).into_response();
+    }
+    let result = api
+        .service
+        .change(move |service| {
+            if !service.tree().group_exists(&group) {
+                return Err(ApiError::not_found(messages::group_not_found(&group)));
+            }
+            let version = crate::convert::api_time(service.now().wall);
+            service.patch_group(&group, enforce_role, version);
+            Ok(())
+        })
+        .await;
+    match result {
+        Some(Ok(())) => StatusCode::OK.into_response(),
+        Some(Err(e)) => e.into_response(),
+        None => unavailable(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +286,7 @@ async fn change(api: Api, path: PathId, pairs: &[(String, String)], body: Bytes,
                 (Mode::Delete, _, _) => {
                     remove_group(&mut target, &group);
                     if group.is_root() {
-                        target.groups.insert(group.clone(), GroupMeta { dependencies: Vec::new(), version });
+                        target.groups.insert(group.clone(), GroupMeta::new(version));
                     }
                 }
                 (_, Some(snapshot), _) => {
