@@ -186,14 +186,22 @@ async fn the_debian_package_installs_and_its_units_start_the_master_and_marathon
     let mut master = start_unit("mesos-master.service", &dir.path().join("master.log"));
     let mut scheduler = start_unit("marathon.service", &dir.path().join("marathon.log"));
     let http = reqwest::Client::new();
-    let pong = eventually(Duration::from_secs(30), "Marathon answering /ping", || async {
-        let response = http.get(format!("http://127.0.0.1:{http_port}/ping")).send().await.ok()?;
-        if response.status() != 200 {
-            return None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let pong = loop {
+        if let Ok(response) = http.get(format!("http://127.0.0.1:{http_port}/ping")).send().await
+            && response.status() == 200
+        {
+            break response.text().await.unwrap_or_default();
         }
-        response.text().await.ok()
-    })
-    .await;
+        let exited = scheduler.child.try_wait().ok().flatten();
+        assert!(
+            exited.is_none() && std::time::Instant::now() < deadline,
+            "Marathon does not answer /ping (exited: {exited:?}):\n{}\nmaster:\n{}",
+            scheduler.log_text(),
+            master.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(pong.trim(), "pong", "{}", scheduler.log_text());
     eventually(Duration::from_secs(30), "the packaged Marathon registered with the packaged master", || async {
         let state: serde_json::Value =
