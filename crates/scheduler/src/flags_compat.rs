@@ -19,7 +19,6 @@ impl Table for MarathonCompat {
 /// The documented upstream flags not implemented yet, in upstream's spelling.
 pub const UNIMPLEMENTED: &[Unimplemented] = &[
     value("accepted_resource_roles_default_behavior"),
-    value("access_control_allow_origin"),
     value("artifact_store"),
     value("assets_path"),
     value("backup_location"),
