@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
+use xtask::dist;
 use xtask::netcluster::{ClusterSpec, NetCluster, registry};
 
 #[derive(Debug, Parser)]
@@ -38,6 +39,28 @@ enum Task {
         /// Also write the JSON summary to this file.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// The Debian package `marathon_<version>_<arch>.deb`: /usr/bin/marathon, the systemd units
+    /// marathon.service, mesos-master.service and mesos-agent.service (alias mesos-slave), and
+    /// their env files in /etc/default. Builds the web UI (scripts/build-ui) and the binary first.
+    Dist {
+        /// Cargo profile of the binary. `release` (the default) is linked statically (glibc,
+        /// `+crt-static`: no dependencies); any other profile, e.g. `dev` for a quick test
+        /// package, is the ordinary dynamic build (Depends: libc6, libgcc-s1).
+        #[arg(long, default_value = "release")]
+        profile: String,
+        /// Link statically whatever the profile (its own build, under target/<triple>/).
+        #[arg(long = "static", conflicts_with = "dynamic")]
+        static_crt: bool,
+        /// Link dynamically even for `release`.
+        #[arg(long)]
+        dynamic: bool,
+        /// Where the package goes.
+        #[arg(long, default_value = "target/dist")]
+        out_dir: PathBuf,
+        /// Package the web UI bundle as it is in ui/dist (or none), without scripts/build-ui.
+        #[arg(long)]
+        skip_ui: bool,
     },
 }
 
@@ -91,6 +114,46 @@ enum ClusterCommand {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Task::Soak { minutes, agents, dir, keep_dir, out } => soak(minutes, agents, dir, keep_dir, out),
+        Task::Dist { profile, static_crt, dynamic, out_dir, skip_ui } => {
+            let root = workspace_root();
+            if !skip_ui {
+                let status = std::process::Command::new("bash")
+                    .arg(root.join("scripts/build-ui"))
+                    .stdin(std::process::Stdio::null())
+                    .status()
+                    .context("run scripts/build-ui")?;
+                anyhow::ensure!(
+                    status.success(),
+                    "scripts/build-ui failed (--skip-ui packages without building the UI)"
+                );
+            }
+            let spec = dist::cargo::BuildSpec {
+                static_crt: static_crt || (profile == "release" && !dynamic),
+                profile: profile.clone(),
+            };
+            let started = std::time::Instant::now();
+            let binary = dist::cargo::build_marathon(&root, &spec).context("build marathon")?;
+            let built = started.elapsed();
+            let options = dist::DebOptions {
+                strip: true,
+                compression: if profile == "release" { dist::Compression::Xz } else { dist::Compression::FastGzip },
+                require_static: spec.static_crt,
+            };
+            let out_dir = if out_dir.is_absolute() { out_dir } else { root.join(out_dir) };
+            let deb = dist::build_deb(&binary, &out_dir, &options).context("build the Debian package")?;
+            let ldd = std::process::Command::new("ldd").arg(&binary).output();
+            println!("binary: {} ({} profile, built in {:.0?})", binary.display(), profile, built);
+            match ldd {
+                Ok(out) => {
+                    print!("ldd: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+                }
+                Err(e) => println!("ldd: not run ({e})"),
+            }
+            println!("linkage: {:?}", deb.linkage);
+            println!("Depends: {}", if deb.depends.is_empty() { "(none)" } else { &deb.depends });
+            println!("package: {} (packaged in {:.0?})", deb.path.display(), started.elapsed() - built);
+            Ok(())
+        }
         Task::Cluster { command: ClusterCommand::Down { dir } } => {
             let removed = registry::take_down(dir.as_deref());
             if removed.is_empty() {
