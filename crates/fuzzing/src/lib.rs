@@ -105,10 +105,10 @@ pub fn query_string(data: &[u8]) {
     let labels: BTreeMap<String, String> =
         [("a".to_string(), "1".to_string()), ("b c".to_string(), String::new())].into();
     for (key, value) in &pairs {
-        if key == "label" {
-            if let Ok(selector) = LabelSelector::parse(value) {
-                let _ = selector.matches(&labels);
-            }
+        if key == "label"
+            && let Ok(selector) = LabelSelector::parse(value)
+        {
+            let _ = selector.matches(&labels);
         }
         let id = PathId::parse(value);
         let _ = id.validate();
