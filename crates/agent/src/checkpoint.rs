@@ -263,6 +263,13 @@ impl Replay {
     }
 }
 
+/// Replays a log's bytes (stopping at a torn or unreadable line) and returns what is live as
+/// log lines: what a compaction, or the rewrite at the agent's start, writes. The pure part of
+/// [`Store::recover`] (the fuzz target `checkpoint_replay` runs it on any bytes).
+pub fn compact_log(bytes: &[u8]) -> Vec<u8> {
+    Replay::read(bytes, Path::new("checkpoint.log")).encode()
+}
+
 /// The checkpointed state read back at start.
 #[derive(Debug, Default)]
 pub struct MetaState {

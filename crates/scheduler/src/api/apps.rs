@@ -338,6 +338,9 @@ async fn put_app(
     };
     let rollback = match update.rollback_version() {
         None => None,
+        Some(version) if !super::storable(&id) => {
+            return error(StatusCode::NOT_FOUND, &messages::app_not_found(&id, Some(version)));
+        }
         Some(version) => {
             let key = marathon_api::format_timestamp(version);
             match api.store.get_version(store::Namespace::APP_VERSIONS, id.to_string(), key).await {
@@ -473,7 +476,7 @@ async fn versions(api: Api, id: PathId) -> Response {
 
 /// `GET /v2/apps/{id}/versions/{version}`: the definition as stored then.
 async fn version(api: Api, id: PathId, version: String) -> Response {
-    let Some(at) = marathon_api::parse_timestamp(&version) else {
+    let Some(at) = marathon_api::parse_timestamp(&version).filter(|_| super::storable(&id)) else {
         return error(StatusCode::NOT_FOUND, &messages::app_not_found(&id, None));
     };
     let key = marathon_api::format_timestamp(at);

@@ -146,6 +146,9 @@ async fn get_group_apps(api: Api, id: PathId) -> Response {
 }
 
 async fn versions(api: Api, id: PathId) -> Response {
+    if !super::storable(&id) {
+        return group_not_found(&id);
+    }
     match api.store.list_versions(store::Namespace::GROUP_VERSIONS, id.to_string()).await {
         Ok(mut versions) => {
             versions.reverse();
@@ -156,7 +159,7 @@ async fn versions(api: Api, id: PathId) -> Response {
 }
 
 async fn load_version(api: &Api, id: &PathId, at: &str) -> Result<GroupSnapshot, Response> {
-    let Some(at) = marathon_api::parse_timestamp(at) else {
+    let Some(at) = marathon_api::parse_timestamp(at).filter(|_| super::storable(id)) else {
         return Err(group_not_found(id));
     };
     let key = marathon_api::format_timestamp(at);

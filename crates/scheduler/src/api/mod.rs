@@ -24,6 +24,14 @@ use axum::routing::{any, get, post};
 use serde_json::Value as Json;
 use std::sync::Arc;
 
+/// The OpenAPI 3 document of the REST API v2, served at `GET /openapi.json`. Written by hand;
+/// `openapi_tests` checks it against the routes of [`router`], and the end-to-end test
+/// `crates/marathon/tests/openapi.rs` runs schemathesis with it against a `marathon local`.
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
+
+#[cfg(test)]
+mod openapi_tests;
+
 /// What every handler gets.
 #[derive(Clone)]
 pub(crate) struct Api {
@@ -75,6 +83,7 @@ pub(crate) fn router(
         .route("/v2/plugins/{*path}", any(system::plugin_path))
         .route("/ping", get(system::ping))
         .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
         .route(httpd::metrics::PROMETHEUS_PATH, get(system::prometheus))
         .route("/", get(system::root))
         .route("/ui/api/master/{endpoint}", get(cluster::master_endpoint))
@@ -221,6 +230,12 @@ pub(crate) fn check_deployable(
 /// The service is gone (it failed and is stopping).
 pub(crate) fn unavailable() -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, "Marathon is not running")
+}
+
+/// Whether `id` can name something stored: the store refuses other keys (control characters,
+/// say), and no app or group has such an id, so a read of one is a 404, not a store error.
+pub(crate) fn storable(id: &marathon_api::PathId) -> bool {
+    store::backend::validate_key(&id.to_string()).is_ok()
 }
 
 /// 400/422 for a query parameter that cannot be read.

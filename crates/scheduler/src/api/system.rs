@@ -1,4 +1,4 @@
-//! `/v2/info`, `/v2/leader`, `/ping`, `/metrics`, `/` and unknown routes.
+//! `/v2/info`, `/v2/leader`, `/ping`, `/metrics`, `/openapi.json`, `/` and unknown routes.
 
 use super::render::counts;
 use super::{Api, error, json, unavailable};
@@ -247,6 +247,11 @@ async fn refresh(api: &Api) {
     if let Ok(Some(state)) = tokio::time::timeout(DRIVER_READ_TIMEOUT, read).await {
         api.metrics.set_state(&state);
     }
+}
+
+/// `GET /openapi.json`: the OpenAPI 3 document of the REST API v2 (`api/openapi.json`).
+pub(super) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], super::OPENAPI).into_response()
 }
 
 /// `GET /`: the UI lives under `/ui/`.
