@@ -343,3 +343,72 @@ async fn pymesos_operator_driver_reads_the_master_and_subscribes() {
     assert_eq!(summary["subscribed_tasks"], json!(["web"]), "{summary}");
 }
 
+/// The agent's `/monitor/statistics` and `/containers` read a running task's cgroups: the CPU
+/// time of a busy loop grows, its memory shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_monitor_statistics_show_a_busy_tasks_cpu_time_growing_and_its_memory() {
+    if !cgroups_available() {
+        eprintln!("skipped: cgroups v1 are not available");
+        return;
+    }
+    let cluster = Cluster::start(1).await;
+    let mut fw = Framework::subscribe(&cluster.master_addr(), framework_info("busy", false, &[])).await;
+    let offer = fw.next_offers(LONG).await.into_iter().next().expect("an offer");
+    // 40 MB held in a shell variable, then a busy loop.
+    let cmd = "x=$(head -c 40000000 /dev/zero | tr '\\0' a); while :; do :; done";
+    assert_eq!(fw.launch(&offer, vec![command_task(&offer, "busy", cmd, 0.5, 256.0)]).await, 202);
+    fw.wait_state("busy", "TASK_RUNNING", LONG).await;
+
+    let read = |path: &'static str| {
+        let cluster = &cluster;
+        async move {
+            let r = cluster.agent_get(0, path).await;
+            assert_eq!(r.status(), 200, "{path}");
+            r.json::<Value>().await.expect("json")
+        }
+    };
+    let busy =
+        |entries: &Value| entries.as_array().expect("array").iter().find(|e| e["executor_id"] == "busy").cloned();
+    let first = eventually(LONG, "the task's memory to show", || async {
+        busy(&read("/monitor/statistics").await)
+            .filter(|e| e["statistics"]["mem_rss_bytes"].as_u64().unwrap_or_default() > 30_000_000)
+    })
+    .await;
+    assert_eq!(first["framework_id"], fw.id.as_str(), "{first}");
+    assert_eq!(first["source"], "busy", "{first}");
+    assert!(first["executor_name"].as_str().is_some_and(|n| !n.is_empty()), "{first}");
+    let st = &first["statistics"];
+    assert_eq!(st["cpus_limit"], 0.5, "{st}");
+    assert_eq!(st["mem_limit_bytes"], 256 * 1024 * 1024, "{st}");
+    assert!(
+        st["mem_total_bytes"].as_u64().expect("mem_total_bytes") >= st["mem_rss_bytes"].as_u64().expect("rss"),
+        "{st}"
+    );
+    assert!(st["processes"].as_u64().expect("processes") >= 1, "{st}");
+    let cpu = |st: &Value| {
+        st["cpus_user_time_secs"].as_f64().expect("user time")
+            + st["cpus_system_time_secs"].as_f64().expect("system time")
+    };
+    let before = cpu(st);
+    let grown = eventually(LONG, "the task's CPU time to grow", || async {
+        let later = busy(&read("/monitor/statistics.json").await)?;
+        (cpu(&later["statistics"]) >= before + 0.3).then_some(later)
+    })
+    .await;
+    assert!(grown["statistics"]["timestamp"].as_f64() > st["timestamp"].as_f64(), "{grown}");
+
+    let containers = read("/containers").await;
+    let c = busy(&containers).expect("the task's container");
+    assert_eq!(c["framework_id"], fw.id.as_str(), "{c}");
+    let container_id = c["container_id"].as_str().expect("container_id");
+    assert_eq!(c["status"]["container_id"]["value"], container_id, "{c}");
+    assert!(c["statistics"]["cpus_user_time_secs"].as_f64().is_some(), "{c}");
+    let state = cluster.agent_get(0, "/state").await.json::<Value>().await.expect("state");
+    assert_eq!(state["frameworks"][0]["executors"][0]["container"], container_id, "{state}");
+
+    assert_eq!(fw.teardown().await, 202);
+    eventually(LONG, "no container listed", || async {
+        read("/monitor/statistics").await.as_array().is_some_and(Vec::is_empty).then_some(())
+    })
+    .await;
+}
