@@ -34,6 +34,7 @@ pub mod health;
 pub mod isolation;
 pub mod link;
 mod metrics;
+mod monitor;
 pub mod paths;
 mod runtime;
 mod server;
@@ -259,6 +260,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
     let legacy_cgroups = cgroups.as_ref().and_then(|cg| {
         containerizer::Cgroups::detect_with(&flags.cgroups_hierarchy, &flags.cgroups_root, cg.isolation())
     });
+    let monitored_cgroups = cgroups.clone();
     let mut containers =
         Containers::new(layout.clone(), store.clone(), cgroups, flags.hollow, private_tmp, log_rotation)
             .with_legacy_cgroups(legacy_cgroups);
@@ -373,6 +375,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         attributes,
         start_time: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0),
         started: std::time::Instant::now(),
+        cgroups: monitored_cgroups,
     };
     let app = server::router(server::AppState {
         info: Arc::new(info),

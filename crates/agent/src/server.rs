@@ -1,5 +1,6 @@
 //! The agent's HTTP endpoints (axum): `/state`, `/files/*`, `/health`, `/version`,
-//! `/metrics/snapshot`, `/flags`. Handlers read the snapshot the runtime publishes; they never
+//! `/metrics/snapshot`, `/flags`, and (in [`crate::monitor`]) `/monitor/statistics` and
+//! `/containers`. Handlers read the snapshot the runtime publishes; they never
 //! touch the core. The `/files/*` handlers are in [`crate::file_server`].
 
 use crate::core::{Snapshot, TaskView};
@@ -30,6 +31,8 @@ pub(crate) struct ServerInfo {
     pub(crate) attributes: Vec<Attribute>,
     pub(crate) start_time: f64,
     pub(crate) started: std::time::Instant,
+    /// The containers' cgroups, read by `/monitor/statistics` and `/containers`.
+    pub(crate) cgroups: Option<containerizer::Cgroups>,
 }
 
 /// A request for an up-to-date snapshot, answered by the runtime that owns the core.
@@ -72,6 +75,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/slave(1)/health", get(health))
         .route("/version", get(version))
         .route("/metrics/snapshot", get(metrics))
+        .route("/monitor/statistics", get(crate::monitor::statistics))
+        .route("/monitor/statistics.json", get(crate::monitor::statistics))
+        .route("/containers", get(crate::monitor::containers))
+        .route("/slave(1)/containers", get(crate::monitor::containers))
         .route(httpd::metrics::PROMETHEUS_PATH, get(prometheus))
         .route("/files/browse", get(file_server::browse))
         .route("/files/browse.json", get(file_server::browse))

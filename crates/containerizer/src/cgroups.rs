@@ -14,9 +14,10 @@ use crate::isolators::{self, Isolation};
 
 /// Subsystems without which [`Cgroups::detect`] gives up.
 const REQUIRED: [&str; 2] = ["cpu", "memory"];
-/// Subsystems used when mounted: freezer (race-free kill). pids only with
+/// Subsystems used when mounted: freezer (race-free kill), cpuacct (the CPU time of
+/// [`TaskCgroups::statistics`], when not co-mounted with cpu). pids only with
 /// [`Isolation::pids`] (it costs a cgroup per container).
-const OPTIONAL: [&str; 1] = ["freezer"];
+const OPTIONAL: [&str; 2] = ["freezer", "cpuacct"];
 
 /// How long [`TaskCgroups::kill_all`] keeps killing before giving up.
 const KILL_DEADLINE: Duration = Duration::from_secs(10);
@@ -389,11 +390,84 @@ impl TaskCgroups {
         read(&path)?.trim().parse().map_err(|_| Error::io("parse", path, io::Error::other("not a number")))
     }
 
+    /// The container's resource usage as its cgroups count it (what upstream's cgroups
+    /// isolators report as `ResourceStatistics`); a number whose file cannot be read is
+    /// `None`.
+    pub fn statistics(&self) -> CgroupStatistics {
+        let mut st = CgroupStatistics::default();
+        if let Some(dir) = self.dirs.first() {
+            let count =
+                |file: &str| std::fs::read_to_string(dir.path.join(file)).ok().map(|t| t.lines().count() as u64);
+            st.processes = count("cgroup.procs");
+            st.threads = count("tasks");
+        }
+        let file =
+            |subsystem: &str, name: &str| self.dir(subsystem).and_then(|d| std::fs::read_to_string(d.join(name)).ok());
+        let number = |subsystem: &str, name: &str| file(subsystem, name).and_then(|t| t.trim().parse::<u64>().ok());
+        if let Some(stat) = file("cpuacct", "cpuacct.stat") {
+            let stat = keyed(&stat);
+            st.cpus_user_time_secs = stat.get("user").map(|t| *t as f64 / USER_HZ);
+            st.cpus_system_time_secs = stat.get("system").map(|t| *t as f64 / USER_HZ);
+        }
+        if let Some(stat) = file("cpu", "cpu.stat") {
+            let stat = keyed(&stat);
+            st.cpus_nr_periods = stat.get("nr_periods").copied();
+            st.cpus_nr_throttled = stat.get("nr_throttled").copied();
+            st.cpus_throttled_time_secs = stat.get("throttled_time").map(|ns| *ns as f64 / 1e9);
+        }
+        st.mem_total_bytes = number("memory", "memory.usage_in_bytes");
+        st.mem_limit_bytes = number("memory", "memory.limit_in_bytes");
+        st.mem_soft_limit_bytes = number("memory", "memory.soft_limit_in_bytes");
+        if let Some(stat) = file("memory", "memory.stat") {
+            let stat = keyed(&stat);
+            st.mem_rss_bytes = stat.get("total_rss").copied();
+            st.mem_cache_bytes = stat.get("total_cache").copied();
+            st.mem_mapped_file_bytes = stat.get("total_mapped_file").copied();
+            st.mem_swap_bytes = stat.get("total_swap").copied();
+            st.mem_unevictable_bytes = stat.get("total_unevictable").copied();
+        }
+        st
+    }
+
     fn remove_dirs(&self, dirs: &[PathBuf]) {
         for d in dirs {
             let _ = std::fs::remove_dir(d);
         }
     }
+}
+
+/// The clock ticks of `cpuacct.stat` per second: Linux' `USER_HZ`, fixed at 100 for user space
+/// whatever the kernel's own tick rate.
+const USER_HZ: f64 = 100.0;
+
+/// A container's usage from its cgroups (see [`TaskCgroups::statistics`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CgroupStatistics {
+    pub processes: Option<u64>,
+    pub threads: Option<u64>,
+    pub cpus_user_time_secs: Option<f64>,
+    pub cpus_system_time_secs: Option<f64>,
+    pub cpus_nr_periods: Option<u64>,
+    pub cpus_nr_throttled: Option<u64>,
+    pub cpus_throttled_time_secs: Option<f64>,
+    pub mem_total_bytes: Option<u64>,
+    pub mem_limit_bytes: Option<u64>,
+    pub mem_soft_limit_bytes: Option<u64>,
+    pub mem_rss_bytes: Option<u64>,
+    pub mem_cache_bytes: Option<u64>,
+    pub mem_mapped_file_bytes: Option<u64>,
+    pub mem_swap_bytes: Option<u64>,
+    pub mem_unevictable_bytes: Option<u64>,
+}
+
+/// A cgroup file of `key value` lines (`cpuacct.stat`, `cpu.stat`, `memory.stat`).
+fn keyed(text: &str) -> std::collections::HashMap<&str, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k, v.trim().parse().ok()?))
+        })
+        .collect()
 }
 
 /// Freezes and waits (briefly) for FROZEN. Returns whether the cgroup is frozen.
@@ -441,6 +515,12 @@ fn rmdir_retry(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_files_parse() {
+        let m = keyed("user 250\nsystem 12\nbogus\nnr_periods x\n");
+        assert_eq!((m.get("user"), m.get("system"), m.len()), (Some(&250), Some(&12), 2));
+    }
 
     #[test]
     fn rejects_bad_names() {

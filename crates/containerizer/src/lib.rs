@@ -61,7 +61,7 @@ mod monitor;
 mod sys;
 mod zygote;
 
-pub use cgroups::{Cgroups, Limits, TaskCgroups};
+pub use cgroups::{CgroupStatistics, Cgroups, Limits, TaskCgroups};
 pub use error::{Error, Result};
 pub use isolators::Isolation;
 pub use launch::{

@@ -47,7 +47,6 @@ pub const UNIMPLEMENTED: &[Unimplemented] = &[
     value("master_detector"),
     value("max_executors_per_agent"),
     value("max_executors_per_slave"),
-    value("max_operator_event_stream_subscribers"),
     value("max_unreachable_tasks_per_framework"),
     value("min_allocatable_resources"),
     value("modules"),

@@ -19,6 +19,7 @@ use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use mesos_api::MasterInfo;
 use mesos_api::agent::{AGENT_API_PATH, AgentCall, STREAM_ID_HEADER};
+use mesos_api::operator::{GetHealth, GetVersion, MasterCall, MasterCallType, MasterResponse};
 use mesos_api::scheduler::{Call, CallType};
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -357,25 +358,68 @@ async fn open_stream(
     }
 }
 
-/// The operator API: the calls tools use to check a master.
-async fn operator_api(State(shared): State<Shared>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+/// The v1 operator API (`mesos_api::operator`): JSON calls, JSON answers, and `SUBSCRIBE`'s
+/// RecordIO stream of events. `GET_HEALTH` and `GET_VERSION` are answered by any master;
+/// the other calls by the leader only (a standby redirects to it, as for the scheduler API).
+async fn operator_api(
+    State(shared): State<Shared>,
+    uri: Uri,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(r) = call_request_error(&method, &headers) {
         return r;
     }
-    let call: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return text(StatusCode::BAD_REQUEST, format!("Failed to parse body into JSON: {e}")),
+    if !accepts_json(&headers) {
+        return text(
+            StatusCode::NOT_ACCEPTABLE,
+            "Expecting 'Accept' to allow application/json: this master answers the operator API in JSON only \
+             (not application/x-protobuf)",
+        );
+    }
+    let (call, kind) = match MasterCall::parse(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    match call.get("type").and_then(|t| t.as_str()) {
-        Some("GET_HEALTH") => json_response(serde_json::json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})),
-        Some("GET_VERSION") => json_response(serde_json::json!({"type": "GET_VERSION", "get_version": {
-            "version_info": state::version_json()}})),
-        Some("GET_STATE") => match read(&shared.tx, state::Query::OperatorState).await {
-            Some(v) => json_response(v),
-            None => unavailable(),
-        },
-        Some(other) => text(StatusCode::NOT_IMPLEMENTED, format!("Operator call '{other}' is not supported")),
-        None => text(StatusCode::BAD_REQUEST, "Expecting 'type' to be present"),
+    let answer = |response: MasterResponse| json_response(serde_json::to_value(response).unwrap_or_default());
+    match kind {
+        MasterCallType::GetHealth => {
+            return answer(MasterResponse::GetHealth { get_health: GetHealth { healthy: true } });
+        }
+        MasterCallType::GetVersion => {
+            return answer(MasterResponse::GetVersion {
+                get_version: GetVersion { version_info: state::version_info() },
+            });
+        }
+        _ => {}
+    }
+    if let Some(r) = gate_refusal(&shared, &uri) {
+        return r;
+    }
+    match kind {
+        MasterCallType::Subscribe => {
+            open_stream(&shared.tx, &uri, StreamKind::Operator, |reply| Request::OperatorSubscribe { reply }).await
+        }
+        MasterCallType::GetMetrics => {
+            // The snapshot is taken at once, so any timeout is met; a negative one is an error.
+            if call.get_metrics.and_then(|m| m.timeout).is_some_and(|t| t.nanoseconds < 0) {
+                return text(StatusCode::BAD_REQUEST, "Expecting 'get_metrics.timeout' to be non-negative");
+            }
+            read_and_respond(&shared.tx, state::Query::Operator(kind)).await
+        }
+        MasterCallType::GetState
+        | MasterCallType::GetAgents
+        | MasterCallType::GetFrameworks
+        | MasterCallType::GetExecutors
+        | MasterCallType::GetTasks
+        | MasterCallType::GetRoles
+        | MasterCallType::GetMaster
+        | MasterCallType::GetFlags => read_and_respond(&shared.tx, state::Query::Operator(kind)).await,
+        other => text(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("Operator call '{}' is not implemented by this master", other.name()),
+        ),
     }
 }
 

@@ -19,6 +19,7 @@ use crate::state;
 use bytes::Bytes;
 use coordination::{Election, Leadership, ZkUrl};
 use mesos_api::agent::AgentCall;
+use mesos_api::operator::MasterEvent;
 use mesos_api::scheduler::Call;
 use mesos_api::{Address, FrameworkInfo, MESOS_VERSION, MasterInfo, duration, ipv4_as_mesos_u32};
 use std::collections::HashMap;
@@ -102,6 +103,13 @@ pub struct MasterFlags {
         env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK"
     )]
     pub max_completed_tasks_per_framework: usize,
+    /// Most operator API `SUBSCRIBE` streams open at once; more are refused with 503.
+    #[arg(
+        long = "max_operator_event_stream_subscribers",
+        default_value_t = 1000,
+        env = "MESOS_MAX_OPERATOR_EVENT_STREAM_SUBSCRIBERS"
+    )]
+    pub max_operator_event_stream_subscribers: usize,
     #[command(flatten)]
     pub http: httpd::HttpLimitFlags,
     /// Frameworks must authenticate (HTTP basic, with a principal and secret of
@@ -152,6 +160,7 @@ impl MasterFlags {
             offer_timeout: None,
             max_completed_frameworks: 50,
             max_completed_tasks_per_framework: 1000,
+            max_operator_event_stream_subscribers: 1000,
             http: httpd::HttpLimitFlags::default(),
             authenticate_frameworks: false,
             authenticate_http_frameworks: false,
@@ -372,6 +381,8 @@ impl Clock {
 pub(crate) enum StreamKind {
     Framework,
     Agent,
+    /// An operator API `SUBSCRIBE` stream.
+    Operator,
 }
 
 /// Why a master that does not lead refuses a call.
@@ -435,6 +446,10 @@ pub(crate) enum Request {
         principal: Option<String>,
         reply: CallReply,
     },
+    /// An operator API `SUBSCRIBE`: a stream of `mesos_api::operator::MasterEvent`s.
+    OperatorSubscribe {
+        reply: StreamReply,
+    },
     StreamClosed {
         stream: StreamId,
         kind: StreamKind,
@@ -459,7 +474,9 @@ impl Request {
     /// Whether nobody waits for the answer any more (the client went away).
     fn abandoned(&self) -> bool {
         match self {
-            Request::Subscribe { reply, .. } | Request::AgentRegister { reply, .. } => reply.is_closed(),
+            Request::Subscribe { reply, .. }
+            | Request::AgentRegister { reply, .. }
+            | Request::OperatorSubscribe { reply } => reply.is_closed(),
             Request::Call { reply, .. } | Request::AgentCall { reply, .. } => reply.is_closed(),
             _ => false,
         }
@@ -468,7 +485,9 @@ impl Request {
     /// Answers a call this master does not serve.
     fn refuse(self, refusal: Refusal) {
         match self {
-            Request::Subscribe { reply, .. } | Request::AgentRegister { reply, .. } => {
+            Request::Subscribe { reply, .. }
+            | Request::AgentRegister { reply, .. }
+            | Request::OperatorSubscribe { reply } => {
                 let _ = reply.send(Err(refusal));
             }
             Request::Call { reply, .. } | Request::AgentCall { reply, .. } => {
@@ -485,6 +504,11 @@ struct Term {
     core: MasterCore,
     framework_streams: HashMap<StreamId, mpsc::UnboundedSender<Bytes>>,
     agent_streams: HashMap<StreamId, mpsc::UnboundedSender<Bytes>>,
+    /// Operator API subscribers, and what they last heard of (while there are any).
+    operator_streams: HashMap<StreamId, mpsc::UnboundedSender<Bytes>>,
+    watcher: Option<crate::operator::Watcher>,
+    max_operator_streams: usize,
+    heartbeat_interval: std::time::Duration,
     /// Versions of the registry go to the registry thread one at a time: while one is being
     /// written, later changes pile up and go together as the next one.
     registry_sent: u64,
@@ -527,6 +551,10 @@ fn contention(leadership: &Leadership) -> Contention {
 impl Driver {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
         let mut leadership = self.election.as_ref().map(Election::leadership);
+        // Operator subscribers hear a HEARTBEAT every --heartbeat_interval.
+        let mut operator_heartbeat =
+            tokio::time::interval(self.flags.heartbeat_interval.max(Duration::from_millis(10)));
+        operator_heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wakeup = self.term.as_ref().map(|t| self.clock.start + t.core.next_wakeup());
             let changed = async {
@@ -560,6 +588,11 @@ impl Driver {
                         return;
                     }
                     self.handle(request);
+                }
+                _ = operator_heartbeat.tick() => {
+                    if let Some(term) = &mut self.term {
+                        term.operator_heartbeat();
+                    }
                 }
                 () = tokio::time::sleep_until(wakeup.unwrap_or_else(Instant::now)), if wakeup.is_some() => {
                     let now = self.clock.now();
@@ -666,6 +699,10 @@ impl Driver {
             core,
             framework_streams: HashMap::new(),
             agent_streams: HashMap::new(),
+            operator_streams: HashMap::new(),
+            watcher: None,
+            max_operator_streams: self.flags.max_operator_event_stream_subscribers,
+            heartbeat_interval: self.flags.heartbeat_interval,
             registry_sent: 0,
             registry_in_flight: false,
             metrics: self.metrics.clone(),
@@ -699,7 +736,8 @@ impl Driver {
             Request::Subscribe { .. }
             | Request::Call { .. }
             | Request::AgentRegister { .. }
-            | Request::AgentCall { .. } => {
+            | Request::AgentCall { .. }
+            | Request::OperatorSubscribe { .. } => {
                 if let Some((request, term)) = self.dispose(request) {
                     term.serve(now, request);
                 }
@@ -778,6 +816,7 @@ impl Term {
         match kind {
             StreamKind::Framework => self.framework_streams.insert(id.clone(), tx),
             StreamKind::Agent => self.agent_streams.insert(id.clone(), tx),
+            StreamKind::Operator => self.operator_streams.insert(id.clone(), tx),
         };
         (id, rx)
     }
@@ -819,7 +858,59 @@ impl Term {
                 };
                 let _ = reply.send(Ok(answer));
             }
+            Request::OperatorSubscribe { reply } => {
+                if self.operator_streams.len() >= self.max_operator_streams {
+                    let message = format!(
+                        "Maximum number of subscribers to the operator event stream ({}) reached \
+                         (--max_operator_event_stream_subscribers)",
+                        self.max_operator_streams
+                    );
+                    let _ = reply.send(Err(Refusal::Rejected(Rejection { status: 503, message })));
+                    return;
+                }
+                // Those subscribed already hear of what changed before the newcomer's snapshot.
+                self.broadcast_changes();
+                let (id, rx) = self.new_stream(StreamKind::Operator);
+                let subscribed = MasterEvent::Subscribed {
+                    subscribed: mesos_api::operator::Subscribed {
+                        get_state: crate::operator::state(&self.core),
+                        heartbeat_interval_seconds: self.heartbeat_interval.as_secs_f64(),
+                    },
+                };
+                if let Some(tx) = self.operator_streams.get(&id) {
+                    let _ = tx.send(subscribed.to_record());
+                }
+                if self.watcher.is_none() {
+                    self.watcher = Some(crate::operator::Watcher::new(&self.core));
+                }
+                let _ = reply.send(Ok((id, rx)));
+            }
             _ => {}
+        }
+    }
+
+    /// Sends the operator subscribers the events of what changed since they last heard.
+    fn broadcast_changes(&mut self) {
+        if self.operator_streams.is_empty() {
+            self.watcher = None;
+            return;
+        }
+        let Some(watcher) = self.watcher.as_mut() else { return };
+        for event in watcher.observe(&self.core) {
+            self.broadcast(&event);
+        }
+    }
+
+    /// Sends an event to every operator subscriber; those gone are forgotten.
+    fn broadcast(&mut self, event: &MasterEvent) {
+        let record = event.to_record();
+        self.operator_streams.retain(|_, tx| tx.send(record.clone()).is_ok());
+    }
+
+    /// A HEARTBEAT to every operator subscriber.
+    fn operator_heartbeat(&mut self) {
+        if !self.operator_streams.is_empty() {
+            self.broadcast(&MasterEvent::Heartbeat);
         }
     }
 
@@ -832,6 +923,9 @@ impl Term {
             StreamKind::Agent => {
                 self.agent_streams.remove(stream);
                 self.core.agent_disconnected(now, stream);
+            }
+            StreamKind::Operator => {
+                self.operator_streams.remove(stream);
             }
         }
     }
@@ -856,6 +950,7 @@ impl Term {
         loop {
             let outputs = self.core.take_outputs();
             if outputs.is_empty() {
+                self.broadcast_changes();
                 return;
             }
             let mut closed = Vec::new();

@@ -3,6 +3,7 @@
 
 use crate::core::{AdmittedAgent, AgentEntry, AgentState, FrameworkEntry, MasterCore, Now};
 use crate::server::MasterFlags;
+use mesos_api::operator::{GetHealth, GetVersion, MasterCallType, MasterResponse, VersionInfo};
 use mesos_api::resources::ResourceSet;
 use mesos_api::{AgentId, Attribute, MESOS_VERSION, MasterInfo, Offer, Task, TaskState, ValueType, duration};
 use serde_json::{Map, Value, json};
@@ -12,12 +13,23 @@ use std::collections::BTreeMap;
 pub(crate) enum Query {
     State,
     StateSummary,
-    Frameworks { framework_id: Option<String> },
-    Slaves { slave_id: Option<String> },
-    Tasks { limit: usize, offset: usize, ascending: bool, framework_id: Option<String>, task_id: Option<String> },
+    Frameworks {
+        framework_id: Option<String>,
+    },
+    Slaves {
+        slave_id: Option<String>,
+    },
+    Tasks {
+        limit: usize,
+        offset: usize,
+        ascending: bool,
+        framework_id: Option<String>,
+        task_id: Option<String>,
+    },
     Metrics,
     Flags,
-    OperatorState,
+    /// A call of the v1 operator API that reads the master (`GET_STATE`, `GET_AGENTS`...).
+    Operator(MasterCallType),
 }
 
 pub(crate) fn version_json() -> Value {
@@ -69,15 +81,61 @@ pub(crate) fn render(core: &MasterCore, flags: &MasterFlags, started: f64, now: 
         }
         Query::Metrics => metrics(core, started, now),
         Query::Flags => json!({"flags": flags_json(flags)}),
-        Query::OperatorState => json!({
-            "type": "GET_STATE",
-            "get_state": {
-                "get_tasks": {"tasks": core.frameworks().flat_map(|f| f.tasks.values().map(|t| serde_json::to_value(&t.task).unwrap_or_default())).collect::<Vec<_>>()},
-                "get_frameworks": {"frameworks": core.frameworks().map(|f| json!({"framework_info": f.info, "active": f.connected(), "connected": f.connected()})).collect::<Vec<_>>()},
-                "get_agents": {"agents": core.agents().map(|a| json!({"agent_info": a.info, "active": a.state == AgentState::Active})).collect::<Vec<_>>()},
-            }
-        }),
+        Query::Operator(kind) => {
+            let snapshot = || metrics(core, started, now);
+            operator_response(Some(core), core.master_info(), flags, started, &snapshot, *kind)
+        }
     }
+}
+
+/// The answer to an operator call that reads the master (`core`: `None` while it does not
+/// lead), in the v1 JSON of `mesos_api::operator`. `metrics` gives the numbers of
+/// `/metrics/snapshot`.
+fn operator_response(
+    core: Option<&MasterCore>,
+    info: &MasterInfo,
+    flags: &MasterFlags,
+    started: f64,
+    metrics: &dyn Fn() -> Value,
+    kind: MasterCallType,
+) -> Value {
+    use crate::operator;
+    let response = match kind {
+        MasterCallType::GetState => {
+            MasterResponse::GetState { get_state: core.map(operator::state).unwrap_or_else(operator::empty_state) }
+        }
+        MasterCallType::GetAgents => MasterResponse::GetAgents {
+            get_agents: core.map(operator::agents).unwrap_or_else(|| operator::empty_state().get_agents),
+        },
+        MasterCallType::GetFrameworks => MasterResponse::GetFrameworks {
+            get_frameworks: core.map(operator::frameworks).unwrap_or_else(|| operator::empty_state().get_frameworks),
+        },
+        MasterCallType::GetTasks => {
+            MasterResponse::GetTasks { get_tasks: core.map(operator::tasks).unwrap_or_default() }
+        }
+        MasterCallType::GetExecutors => MasterResponse::GetExecutors { get_executors: operator::executors() },
+        MasterCallType::GetRoles => MasterResponse::GetRoles {
+            get_roles: core.map(operator::roles).unwrap_or(mesos_api::operator::GetRoles { roles: Vec::new() }),
+        },
+        MasterCallType::GetMaster => {
+            MasterResponse::GetMaster { get_master: operator::master(info, started, core.map(|c| c.start_time)) }
+        }
+        MasterCallType::GetFlags => MasterResponse::GetFlags { get_flags: operator::flags(&flags_json(flags)) },
+        MasterCallType::GetMetrics => MasterResponse::GetMetrics { get_metrics: operator::metrics(&metrics()) },
+        MasterCallType::GetHealth => MasterResponse::GetHealth { get_health: GetHealth { healthy: true } },
+        _ => MasterResponse::GetVersion { get_version: GetVersion { version_info: version_info() } },
+    };
+    serde_json::to_value(response).unwrap_or_default()
+}
+
+/// `/version` as the operator API's `VersionInfo`.
+pub(crate) fn version_info() -> VersionInfo {
+    serde_json::from_value(version_json()).unwrap_or(VersionInfo {
+        version: MESOS_VERSION.to_string(),
+        build_date: None,
+        build_time: None,
+        build_user: None,
+    })
 }
 
 fn start_time(t: &Task) -> f64 {
@@ -234,10 +292,10 @@ pub(crate) fn render_standby(
             "master/uptime_secs": (now.wall - start_time).max(0.0),
         }),
         Query::Flags => json!({"flags": flags_json(flags)}),
-        Query::OperatorState => json!({
-            "type": "GET_STATE",
-            "get_state": {"get_tasks": {"tasks": []}, "get_frameworks": {"frameworks": []}, "get_agents": {"agents": []}},
-        }),
+        Query::Operator(kind) => {
+            let snapshot = || render_standby(info, leader, flags, start_time, now, &Query::Metrics);
+            operator_response(None, info, flags, start_time, &snapshot, *kind)
+        }
     }
 }
 

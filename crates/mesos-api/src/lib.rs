@@ -13,6 +13,8 @@ pub mod health;
 pub mod ids;
 pub mod json;
 pub mod messages;
+pub mod monitor;
+pub mod operator;
 pub mod recordio;
 pub mod resources;
 pub mod scheduler;

@@ -395,6 +395,7 @@ impl MasterCore {
         self.remove_offers_where(|o| o.offer.agent_id == agent_id, true);
         // Tasks of frameworks that do not checkpoint cannot survive an agent failure.
         let mut lost = Vec::new();
+        let host = self.agents.get(&agent_id).map(|a| a.info.hostname.clone()).unwrap_or_default();
         for fw in self.frameworks.values_mut().filter(|f| !f.info.checkpoint) {
             let ids: Vec<TaskId> = fw
                 .tasks
@@ -404,21 +405,22 @@ impl MasterCore {
                 .collect();
             for id in ids {
                 if let Some(mut t) = fw.tasks.remove(&id) {
+                    let mut s = TaskStatus::new(t.task.task_id.clone(), TaskState::Lost);
+                    s.source = Some(Source::Master);
+                    s.reason = Some(Reason::AgentDisconnected);
+                    s.message = Some(format!("Agent {host} disconnected"));
+                    s.agent_id = Some(agent_id.clone());
+                    s.executor_id = t.task.executor_id.clone();
+                    s.timestamp = Some(now.wall);
                     t.task.state = TaskState::Lost;
-                    lost.push((fw.id.clone(), t.task.task_id.clone(), t.task.executor_id.clone()));
+                    // The task keeps the master's status, as upstream's does.
+                    t.task.statuses.push(s.clone());
+                    lost.push((fw.id.clone(), s));
                     push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
                 }
             }
         }
-        let host = self.agents.get(&agent_id).map(|a| a.info.hostname.clone()).unwrap_or_default();
-        for (fw_id, task_id, executor_id) in lost {
-            let mut s = TaskStatus::new(task_id, TaskState::Lost);
-            s.source = Some(Source::Master);
-            s.reason = Some(Reason::AgentDisconnected);
-            s.message = Some(format!("Agent {host} disconnected"));
-            s.agent_id = Some(agent_id.clone());
-            s.executor_id = executor_id;
-            s.timestamp = Some(now.wall);
+        for (fw_id, s) in lost {
             self.send_to_framework(now, &fw_id, Event::update(s));
         }
     }
@@ -467,6 +469,7 @@ impl MasterCore {
                     t.task.statuses.push(s.clone());
                 } else if let Some(mut t) = fw.tasks.remove(&id) {
                     t.task.state = TaskState::Lost;
+                    t.task.statuses.push(s.clone());
                     push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
                 }
                 updates.push((fw.id.clone(), s));

@@ -576,4 +576,5 @@ fn an_accept_without_a_filter_gets_the_rest_of_its_offer_back_at_once() {
 }
 
 mod auth;
+mod operator;
 mod recovery;
