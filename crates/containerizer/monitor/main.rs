@@ -676,13 +676,22 @@ impl<'a> Log<'a> {
             self.pipe = -1;
             return;
         }
-        // Rotated before writing, not after: the file the task writes to always holds its
-        // newest output (never an empty file that just replaced a full one).
-        if self.size >= self.rotation.max {
-            self.rotate();
+        // A read that crosses the max size is split: the file gets exactly its max size and
+        // the rest starts the next one. Rotated before writing, not after, so the file the task
+        // writes to always holds its newest output (never an empty file that just replaced a
+        // full one).
+        let mut data = &buf[..n as usize];
+        while !data.is_empty() {
+            if self.size >= self.rotation.max {
+                self.rotate();
+            }
+            let room = self.rotation.max.saturating_sub(self.size);
+            // A rotation that failed (no room yet) writes on in the old file until the next try.
+            let take = if room == 0 { data.len() } else { data.len().min(room as usize) };
+            write_all(self.file, &data[..take]);
+            self.size += take as u64;
+            data = &data[take..];
         }
-        write_all(self.file, &buf[..n as usize]);
-        self.size += n as u64;
     }
 
     /// `path` becomes `path.1` (older ones shifted up to `path.keep`, the oldest removed) and
