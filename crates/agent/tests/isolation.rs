@@ -396,6 +396,12 @@ async fn recovery_adopts_the_cgroups_of_the_earlier_layout() {
         legacy.push(old);
     }
     assert!(!legacy.is_empty());
+    // Earlier releases made no cpuacct cgroup: the task goes back to that hierarchy's root.
+    let own_cpuacct = sandbox.cgroup_dir("cpuacct", &cid);
+    if own_cpuacct.is_dir() {
+        std::fs::write("/sys/fs/cgroup/cpuacct/cgroup.procs", pid.to_string()).expect("leave cpuacct");
+        std::fs::remove_dir(&own_cpuacct).expect("remove the agent's own cpuacct cgroup");
+    }
     let agent = start_agent(&sandbox, &master, None).await;
     master.wait_registers(2).await;
     wait_registered(&agent).await;
