@@ -221,6 +221,34 @@ pub fn mesos_negations(cmd: &Command, args: impl IntoIterator<Item = OsString>) 
         .collect()
 }
 
+/// What is wrong with a component's compatibility table, for its tests: flags both implemented
+/// (an argument of `cmd` or one of its aliases, `Compat`'s own hidden ones aside) and listed in
+/// `unimplemented` (clap would panic at start), flags listed twice, and flags `upstream`
+/// documents that are neither implemented nor listed. Empty when the table is right.
+pub fn table_problems(cmd: &Command, unimplemented: &[Unimplemented], upstream: &[&str]) -> Vec<String> {
+    let implemented: std::collections::BTreeSet<&str> = cmd
+        .get_arguments()
+        .filter(|a| !a.get_id().as_str().starts_with("compat-"))
+        .flat_map(|a| a.get_long().into_iter().chain(a.get_all_aliases().unwrap_or_default()))
+        .collect();
+    let mut problems = Vec::new();
+    let mut listed = std::collections::BTreeSet::new();
+    for flag in unimplemented {
+        if implemented.contains(flag.name) {
+            problems.push(format!("--{} is implemented and listed as unimplemented", flag.name));
+        }
+        if !listed.insert(flag.name) {
+            problems.push(format!("--{} is listed twice", flag.name));
+        }
+    }
+    for name in upstream {
+        if !implemented.contains(name) && !listed.contains(name) {
+            problems.push(format!("--{name} is documented upstream, neither implemented nor listed"));
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,5 +317,21 @@ mod tests {
         assert_eq!(parse_toggle("TRUE"), Ok(true));
         assert_eq!(parse_toggle("0"), Ok(false));
         assert!(parse_toggle("maybe").is_err());
+    }
+
+    #[test]
+    fn table_problems_name_each_mistake() {
+        let cmd = Command::new("c").arg(Arg::new("port").long("port").alias("old_port"));
+        let table = [value("port"), value("cluster"), value("cluster")];
+        let problems = table_problems(&cmd, &table, &["port", "old_port", "cluster", "ip"]);
+        assert_eq!(
+            problems,
+            [
+                "--port is implemented and listed as unimplemented",
+                "--cluster is listed twice",
+                "--ip is documented upstream, neither implemented nor listed",
+            ]
+        );
+        assert!(table_problems(&cmd, &[value("cluster")], &["port", "cluster"]).is_empty());
     }
 }

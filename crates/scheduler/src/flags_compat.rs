@@ -98,7 +98,6 @@ pub const UNIMPLEMENTED: &[Unimplemented] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
 
     /// Every flag upstream documents (every flag docs/docs/command-line-flags.md of mesosphere/marathon has listed, 0.8 to 1.10, with `disable_` twins under their positive name).
     const UPSTREAM: &[&str] = &[
@@ -218,37 +217,15 @@ mod tests {
         "zk_timeout",
     ];
 
-    /// The names (and upstream's older names, clap aliases) of the implemented flags.
-    fn implemented() -> BTreeSet<String> {
+    #[test]
+    fn the_table_matches_the_implemented_flags_and_upstreams_list() {
         #[derive(Debug, clap::Parser)]
         struct Cli {
             #[command(flatten)]
             flags: crate::SchedulerFlags,
         }
         let cmd = <Cli as clap::CommandFactory>::command();
-        cmd.get_arguments()
-            .filter(|a| !a.get_id().as_str().starts_with("compat-"))
-            .flat_map(|a| a.get_long().into_iter().chain(a.get_all_aliases().unwrap_or_default()))
-            .map(str::to_string)
-            .collect()
-    }
-
-    #[test]
-    fn no_flag_is_both_implemented_and_listed_unimplemented() {
-        let implemented = implemented();
-        let listed: Vec<&str> = UNIMPLEMENTED.iter().map(|f| f.name).collect();
-        let both: Vec<&&str> = listed.iter().filter(|n| implemented.contains(**n)).collect();
-        assert!(both.is_empty(), "implemented and listed as unimplemented: {both:?}");
-        assert_eq!(listed.iter().collect::<BTreeSet<_>>().len(), listed.len(), "listed twice");
-    }
-
-    #[test]
-    fn every_documented_upstream_flag_is_accepted() {
-        let implemented = implemented();
-        let missing: Vec<&&str> = UPSTREAM
-            .iter()
-            .filter(|n| !implemented.contains(**n) && !UNIMPLEMENTED.iter().any(|f| f.name == **n))
-            .collect();
-        assert!(missing.is_empty(), "documented upstream, neither implemented nor listed: {missing:?}");
+        let problems = httpd::compat::table_problems(&cmd, UNIMPLEMENTED, UPSTREAM);
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }
