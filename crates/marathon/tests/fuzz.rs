@@ -12,7 +12,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Valid definitions the mutations start from (commands are harmless: mutations never write
@@ -327,26 +326,10 @@ async fn thousands_of_mutated_definitions_never_get_a_5xx_or_end_the_process() {
     let budget = Duration::from_secs(120);
     eprintln!("fuzz: FUZZ_SEED={seed} FUZZ_CASES={cases}");
 
-    let cgroups = CgroupRoot::new("fuzz-test");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
-    let log = dir.path().join("local.log");
-    let out = std::fs::File::create(&log).expect("log");
-    let child = Command::new(BIN)
-        .args(["local", "--work_dir"])
-        .arg(dir.path().join("state"))
-        .args(["--http_port", &http_port.to_string(), "--master_port", &master_port.to_string()])
-        .args(["--agent_port", &agent_port.to_string(), "--cgroups_root", &cgroups.0])
-        // Little room, so that few of the valid definitions run tasks.
-        .args(["--resources", "cpus:0.2;mem:128;disk:1024;ports:[31000-31010]"])
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .spawn()
-        .expect("spawn marathon local");
-    let mut local = Proc { child, log };
+    // Little room, so that few of the valid definitions run tasks.
+    let mut local = Local::start("fuzz-test", &["--resources", "cpus:0.2;mem:128;disk:1024;ports:[31000-31010]"]);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-    let api = format!("http://127.0.0.1:{http_port}");
+    let api = local.api();
     eventually(Duration::from_secs(20), "the Marathon API", || async {
         http.get(format!("{api}/ping")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
     })
@@ -367,7 +350,7 @@ async fn thousands_of_mutated_definitions_never_get_a_5xx_or_end_the_process() {
         let response = match call.send().await {
             Ok(r) => r,
             Err(e) => {
-                let log = local.log_text();
+                let log = local.proc.log_text();
                 panic!(
                     "case {done}: {method} {path} failed: {e}\nlog tail:\n{}",
                     &log[log.len().saturating_sub(4000)..]
@@ -385,7 +368,7 @@ async fn thousands_of_mutated_definitions_never_get_a_5xx_or_end_the_process() {
     }
     eprintln!("fuzz: {done} cases in {:?}, statuses {by_status:?}", started.elapsed());
     assert!(done >= cases.min(1000), "only {done} cases within {budget:?}");
-    assert!(local.child.try_wait().expect("wait").is_none(), "marathon local exited:\n{}", local.log_text());
+    assert!(local.proc.child.try_wait().expect("wait").is_none(), "marathon local exited:\n{}", local.proc.log_text());
     assert!(failures.is_empty(), "{} answers were 5xx (seed {seed}):\n{}", failures.len(), failures.join("\n"));
     // Some definitions were valid and some not: the mutations reached past the parser.
     assert!(by_status.get(&201).is_some_and(|n| *n > 10), "{by_status:?}");
@@ -400,8 +383,8 @@ async fn thousands_of_mutated_definitions_never_get_a_5xx_or_end_the_process() {
     })
     .await;
     eventually(Duration::from_secs(30), "every task process to be gone", || async {
-        cgroup_root_pids(&cgroups.0).is_empty().then_some(())
+        cgroup_root_pids(&local.cgroups.0).is_empty().then_some(())
     })
     .await;
-    local.kill();
+    local.proc.kill();
 }

@@ -36,24 +36,8 @@ async fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_d
         eprintln!("skipping: schemathesis is not installed in {} (scripts/install-test-deps)", python.display());
         return;
     }
-    let cgroups = CgroupRoot::new("openapi-test");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
-    let log = dir.path().join("local.log");
-    let out = std::fs::File::create(&log).expect("log");
-    let child = Command::new(BIN)
-        .args(["local", "--work_dir"])
-        .arg(dir.path().join("state"))
-        .args(["--http_port", &http_port.to_string(), "--master_port", &master_port.to_string()])
-        .args(["--agent_port", &agent_port.to_string(), "--cgroups_root", &cgroups.0])
-        .args(["--agents", "0", "--hollow_agents", "1"])
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .spawn()
-        .expect("spawn marathon local");
-    let local = Proc { child, log };
-    let api = format!("http://127.0.0.1:{http_port}");
+    let local = Local::start("openapi-test", &["--agents", "0", "--hollow_agents", "1"]);
+    let api = local.api();
     let http = reqwest::Client::new();
     eventually(Duration::from_secs(30), "the Marathon API", || async {
         http.get(format!("{api}/ping")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
@@ -98,7 +82,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_d
     assert!(document["paths"]["/v2/apps"].is_object(), "the served document: {document}");
 
     let examples = std::env::var("SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "5".into());
-    let st_dir = dir.path().join("schemathesis");
+    let st_dir = local.dir.path().join("schemathesis");
     std::fs::create_dir_all(&st_dir).expect("dir");
     let output = tokio::task::spawn_blocking({
         let (python, api) = (python.clone(), api.clone());
@@ -129,7 +113,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_that_contradicts_the_d
         output.status.success(),
         "schemathesis found failures:\n{stdout}\n{stderr}\n--- marathon local (tail) ---\n{}",
         {
-            let text = local.log_text();
+            let text = local.proc.log_text();
             text[text.len().saturating_sub(4000)..].to_string()
         }
     );

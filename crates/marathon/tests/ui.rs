@@ -43,23 +43,8 @@ async fn the_uis_of_marathon_and_the_master_work_in_a_browser() {
         eprintln!("skipping the browser tests: {why}");
         return;
     }
-    let cgroups = CgroupRoot::new("ui-test");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
-    let log = dir.path().join("local.log");
-    let out = std::fs::File::create(&log).expect("log");
-    let child = Command::new(BIN)
-        .args(["local", "--work_dir"])
-        .arg(dir.path().join("state"))
-        .args(["--http_port", &http_port.to_string(), "--master_port", &master_port.to_string()])
-        .args(["--agent_port", &agent_port.to_string(), "--cgroups_root", &cgroups.0])
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .spawn()
-        .expect("spawn marathon local");
-    let local = Proc { child, log };
-    let url = format!("http://127.0.0.1:{http_port}");
+    let local = Local::start("ui-test", &[]);
+    let url = local.api();
     let http = reqwest::Client::new();
     eventually(Duration::from_secs(30), "the agent to register and Marathon to subscribe", || async {
         let state: serde_json::Value =
@@ -87,7 +72,7 @@ async fn the_uis_of_marathon_and_the_master_work_in_a_browser() {
             .args(["test", "--output", "test-results"])
             .current_dir(&ui_dir)
             .env("MARATHON_URL", &run_url)
-            .env("MASTER_URL", format!("http://127.0.0.1:{master_port}"))
+            .env("MASTER_URL", format!("http://127.0.0.1:{}", local.master_port))
             .env("UI_SCREENSHOTS", &screenshots)
             .env("CHROMIUM", chromium())
             .stdin(Stdio::null())
@@ -101,7 +86,7 @@ async fn the_uis_of_marathon_and_the_master_work_in_a_browser() {
     assert!(
         output.status.success(),
         "browser tests failed:\n{stdout}\n{stderr}\n--- marathon local ---\n{}",
-        local.log_text()
+        local.proc.log_text()
     );
     let pages = ["02-editor-422", "03-app-tasks", "04-task-stdout", "07-app-versions", "08-deployments", "09-cluster"];
     for page in pages.into_iter().chain(["11-master-agents", "12-master-sandbox"]) {

@@ -410,6 +410,45 @@ pub fn clear_cgroup_root(root: &str) {
     }
 }
 
+/// `marathon local` on free ports, with its own work dir (`<dir>/state`, log `<dir>/local.log`)
+/// and cgroup root, plus `extra` flags. Dropping it kills the process, then clears the cgroups,
+/// then removes the directory (fields drop in this order).
+pub struct Local {
+    pub proc: Proc,
+    pub http_port: u16,
+    pub master_port: u16,
+    pub agent_port: u16,
+    pub cgroups: CgroupRoot,
+    pub dir: tempfile::TempDir,
+}
+
+impl Local {
+    pub fn start(cgroup_prefix: &str, extra: &[&str]) -> Local {
+        let cgroups = CgroupRoot::new(cgroup_prefix);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
+        let log = dir.path().join("local.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let child = Command::new(BIN)
+            .args(["local", "--work_dir"])
+            .arg(dir.path().join("state"))
+            .args(["--http_port", &http_port.to_string(), "--master_port", &master_port.to_string()])
+            .args(["--agent_port", &agent_port.to_string(), "--cgroups_root", &cgroups.0])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn marathon local");
+        Local { proc: Proc { child, log }, http_port, master_port, agent_port, cgroups, dir }
+    }
+
+    /// The REST API's base URL.
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+}
+
 /// The cgroup root of one test's agent (a unique name): dropping it kills whatever still runs
 /// in its cgroups (tasks outlive their agent by design) and removes them. Declare it before
 /// the process that uses it, so that the process is killed first.
