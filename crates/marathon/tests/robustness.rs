@@ -74,6 +74,43 @@ async fn ids_of_any_length_are_stored_or_refused_and_the_process_lives_on() {
     assert_eq!(apps["apps"].as_array().map(Vec::len), Some(1), "{apps}");
 }
 
+/// Found by schemathesis: `PUT /v2/groups/{id}` with `scaleBy` skipped the id checks, so a
+/// group id the store refuses (a control character) reached a store write, which failed and
+/// made the service reload its state (every request meanwhile answered 503); and the apps of a
+/// group that does not exist were listed as an empty group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_that_do_not_exist_cannot_be_scaled_or_listed_and_the_api_stays_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marathon = lone_marathon(dir.path()).await;
+    let (status, answer) = marathon
+        .send(Method::POST, "/v2/apps", Some(json!({"id": "/real/web", "cmd": "sleep 1", "instances": 1})))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    for group in ["%1Cx", "nothere", "real/nothere"] {
+        let (status, answer) =
+            marathon.send(Method::PUT, &format!("/v2/groups/{group}"), Some(json!({"scaleBy": 2}))).await;
+        assert_eq!(status, 404, "scaleBy of {group}: {answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| m.contains("does not exist")), "{answer}");
+        // Served at once: the service did not stop to reload.
+        let (status, answer) = marathon.get("/v2/apps").await;
+        assert_eq!(status, 200, "after scaleBy of {group}: {answer}");
+    }
+    let (status, answer) = marathon.get("/v2/apps/nothere/versions/*").await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["message"], "Group '/nothere/versions' does not exist", "{answer}");
+    let (status, answer) = marathon.get("/v2/apps/real/*").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["*"].as_array().map(Vec::len), Some(1), "{answer}");
+    let (status, answer) = marathon.get("/v2/apps/*").await;
+    assert_eq!(status, 200, "{answer}");
+    // A group that exists still scales (forced: without a master the app's deployment never ends).
+    let (status, answer) = marathon.send(Method::PUT, "/v2/groups/real?force=true", Some(json!({"scaleBy": 3}))).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, app) = marathon.get("/v2/apps/real/web").await;
+    assert_eq!(app["app"]["instances"], 3, "{app}");
+    assert!(!marathon.proc.log_text().contains("store write failed"), "a refused store write");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_must_be_json_and_within_the_limit_answered_in_marathons_format() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -269,6 +269,17 @@ impl Service {
     }
 
     /// The group tree: every app and the explicit groups.
+    /// Whether group `id` exists: the root, an explicit group, or a group an app or explicit
+    /// group lies below (without cloning the tree as [`Self::tree`] does).
+    pub fn group_exists(&self, id: &marathon_api::PathId) -> bool {
+        id.is_root()
+            || self.groups.keys().any(|g| g.starts_with(id))
+            || self.definitions.values().any(|d| {
+                let path = d.path_id();
+                path.starts_with(id) && &path != id
+            })
+    }
+
     pub fn tree(&self) -> crate::groups::Tree {
         crate::groups::Tree {
             apps: self.definitions.values().map(|d| (d.path_id(), d.clone())).collect(),
@@ -287,6 +298,10 @@ impl Service {
         target: crate::groups::Tree,
         version: marathon_api::Timestamp,
     ) -> Result<Deployed, marathon_api::ValidationError> {
+        // The group's versions are stored under its id.
+        if store::backend::validate_key(&group.to_string()).is_err() {
+            return Err(marathon_api::ValidationError::from_details([("/id".to_string(), UNSTORABLE_ID.to_string())]));
+        }
         let TreePlan { target, mut steps, ids, version } = self.plan_tree(target, version)?;
         let original = self.app_states(&ids);
         let originals = self.originals(&ids);
@@ -341,6 +356,7 @@ impl Service {
     ) -> Result<TreePlan, marathon_api::ValidationError> {
         use crate::deployments::Step;
         let current = self.tree();
+        unstorable_ids(&current, &target)?;
         let removed: Vec<AppId> = current
             .apps
             .keys()
@@ -884,6 +900,26 @@ impl ServiceHandle {
         self.requests.send(request).ok()?;
         rx.await.ok()
     }
+}
+
+/// Why an id the store cannot hold is refused.
+const UNSTORABLE_ID: &str = "must not contain control characters and must fit the store's key limit";
+
+/// Every app and group id that `target` adds to `current` must be a key the store takes: the
+/// API validates ids as upstream does before they get here, so this guards against a path that
+/// forgot to (a refused write would otherwise put the state in memory ahead of the store).
+fn unstorable_ids(
+    current: &crate::groups::Tree,
+    target: &crate::groups::Tree,
+) -> Result<(), marathon_api::ValidationError> {
+    let added_apps = target.apps.keys().filter(|id| !current.apps.contains_key(*id));
+    let added_groups = target.groups.keys().filter(|id| !current.groups.contains_key(*id));
+    let details: Vec<(String, String)> = added_apps
+        .chain(added_groups)
+        .filter(|id| store::backend::validate_key(&id.to_string()).is_err())
+        .map(|id| ("/id".to_string(), format!("{UNSTORABLE_ID}: {:?}", id.to_string())))
+        .collect();
+    if details.is_empty() { Ok(()) } else { Err(marathon_api::ValidationError::from_details(details)) }
 }
 
 /// Keeps the service ports `old` was given where `new` asks for any port (0), so that an

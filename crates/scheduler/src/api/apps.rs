@@ -303,16 +303,20 @@ async fn get_group_apps(api: Api, group: PathId, pairs: &[(String, String)]) -> 
     let body = api
         .service
         .read(move |service| {
+            if !service.group_exists(&group) {
+                return Err(group);
+            }
             let apps: Vec<_> = service
                 .rendered_apps()
                 .filter(|(_, def, _)| def.path_id().starts_with(&group))
                 .map(|(id, _, rendered)| (id, rendered))
                 .collect();
-            apps_body(service, "*", &apps, embed)
+            Ok(apps_body(service, "*", &apps, embed))
         })
         .await;
     match body {
-        Some(body) => json_bytes(StatusCode::OK, body),
+        Some(Ok(body)) => json_bytes(StatusCode::OK, body),
+        Some(Err(group)) => error(StatusCode::NOT_FOUND, &messages::group_not_found(&group)),
         None => unavailable(),
     }
 }

@@ -299,6 +299,9 @@ async fn change(api: Api, path: PathId, pairs: &[(String, String)], body: Bytes,
                     target.groups.extend(snapshot.groups.into_iter().map(|(k, v)| (PathId::parse(&k), v)));
                 }
                 (_, None, Some(factor)) => {
+                    if !current.group_exists(&group) {
+                        return Err(ApiError::not_found(messages::group_not_found(&group)));
+                    }
                     if factor < 0.0 {
                         let e = marathon_api::ValidationError::object("scaleBy must not be negative");
                         return Err(ApiError::Invalid(e));
