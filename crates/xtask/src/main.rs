@@ -115,44 +115,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Task::Soak { minutes, agents, dir, keep_dir, out } => soak(minutes, agents, dir, keep_dir, out),
         Task::Dist { profile, static_crt, dynamic, out_dir, skip_ui } => {
-            let root = workspace_root();
-            if !skip_ui {
-                let status = std::process::Command::new("bash")
-                    .arg(root.join("scripts/build-ui"))
-                    .stdin(std::process::Stdio::null())
-                    .status()
-                    .context("run scripts/build-ui")?;
-                anyhow::ensure!(
-                    status.success(),
-                    "scripts/build-ui failed (--skip-ui packages without building the UI)"
-                );
-            }
-            let spec = dist::cargo::BuildSpec {
-                static_crt: static_crt || (profile == "release" && !dynamic),
-                profile: profile.clone(),
-            };
-            let started = std::time::Instant::now();
-            let binary = dist::cargo::build_marathon(&root, &spec).context("build marathon")?;
-            let built = started.elapsed();
-            let options = dist::DebOptions {
-                strip: true,
-                compression: if profile == "release" { dist::Compression::Xz } else { dist::Compression::FastGzip },
-                require_static: spec.static_crt,
-            };
-            let out_dir = if out_dir.is_absolute() { out_dir } else { root.join(out_dir) };
-            let deb = dist::build_deb(&binary, &out_dir, &options).context("build the Debian package")?;
-            let ldd = std::process::Command::new("ldd").arg(&binary).output();
-            println!("binary: {} ({} profile, built in {:.0?})", binary.display(), profile, built);
-            match ldd {
-                Ok(out) => {
-                    print!("ldd: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-                }
-                Err(e) => println!("ldd: not run ({e})"),
-            }
-            println!("linkage: {:?}", deb.linkage);
-            println!("Depends: {}", if deb.depends.is_empty() { "(none)" } else { &deb.depends });
-            println!("package: {} (packaged in {:.0?})", deb.path.display(), started.elapsed() - built);
-            Ok(())
+            dist_command(&profile, static_crt, dynamic, out_dir, skip_ui)
         }
         Task::Cluster { command: ClusterCommand::Down { dir } } => {
             let removed = registry::take_down(dir.as_deref());
@@ -298,4 +261,43 @@ fn print_cluster(cluster: &NetCluster) {
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `cargo xtask dist`: builds the UI (unless `skip_ui`) and the binary, then the `.deb`.
+fn dist_command(profile: &str, static_crt: bool, dynamic: bool, out_dir: PathBuf, skip_ui: bool) -> anyhow::Result<()> {
+    let root = workspace_root();
+    if !skip_ui {
+        let status = std::process::Command::new("bash")
+            .arg(root.join("scripts/build-ui"))
+            .stdin(std::process::Stdio::null())
+            .status()
+            .context("run scripts/build-ui")?;
+        anyhow::ensure!(status.success(), "scripts/build-ui failed (--skip-ui packages without building the UI)");
+    }
+    let spec = dist::cargo::BuildSpec {
+        static_crt: static_crt || (profile == "release" && !dynamic),
+        profile: profile.to_string(),
+    };
+    let started = std::time::Instant::now();
+    let binary = dist::cargo::build_marathon(&root, &spec).context("build marathon")?;
+    let built = started.elapsed();
+    let options = dist::DebOptions {
+        strip: true,
+        compression: if profile == "release" { dist::Compression::Xz } else { dist::Compression::FastGzip },
+        require_static: spec.static_crt,
+    };
+    let out_dir = if out_dir.is_absolute() { out_dir } else { root.join(out_dir) };
+    let deb = dist::build_deb(&binary, &out_dir, &options).context("build the Debian package")?;
+    let ldd = std::process::Command::new("ldd").arg(&binary).output();
+    println!("binary: {} ({} profile, built in {:.0?})", binary.display(), profile, built);
+    match ldd {
+        Ok(out) => {
+            print!("ldd: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        }
+        Err(e) => println!("ldd: not run ({e})"),
+    }
+    println!("linkage: {:?}", deb.linkage);
+    println!("Depends: {}", if deb.depends.is_empty() { "(none)" } else { &deb.depends });
+    println!("package: {} (packaged in {:.0?})", deb.path.display(), started.elapsed() - built);
+    Ok(())
 }
