@@ -276,15 +276,8 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         .await
         .map_err(|e| AgentError::Recovery(e.to_string()))?
     };
-    let docker = start_docker(
-        &flags.containerizers,
-        flags.isolation.cgroups_enable_cfs,
-        &work_dir,
-        &host,
-        &layout,
-        &mut recovery,
-    )
-    .await?;
+    let docker =
+        start_docker(&flags.containerizers, &flags.isolation, &work_dir, &host, &layout, &mut recovery).await?;
 
     let credential = flags.credential.as_deref().map(flags::read_credential).transpose()?;
     let readonly_auth = auth::from_flags(&flags)?;
@@ -461,7 +454,7 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
 /// looked after: it is reported as gone.
 async fn start_docker(
     flags: &containerizers::ContainerizerFlags,
-    cgroups_enable_cfs: bool,
+    isolation: &isolation::IsolationFlags,
     work_dir: &std::path::Path,
     host: &detect::HostFacts,
     layout: &Layout,
@@ -481,8 +474,9 @@ async fn start_docker(
         // Unique per agent on a dockerd and stable across restarts.
         owner: work_dir.display().to_string(),
         sandbox_directory: flags.sandbox_directory.clone(),
-        cgroups_enable_cfs,
+        cgroups_enable_cfs: isolation.cgroups_enable_cfs,
         host_memory_bytes: Some(host.mem_bytes).filter(|m| *m > 0),
+        pids_max: isolation.cgroups().pids.then(|| isolation.cgroups().pids_max).flatten(),
     };
     let mut docker = docker_tasks::DockerTasks::connect(&flags.docker_socket, settings, flags.docker_remove_delay)
         .await

@@ -83,6 +83,10 @@ pub struct Settings {
     /// The host's memory, for the OOM score of a task whose memory limit exceeds its request
     /// (as upstream: `1000 - 1000 × request / total`). `None`: no score is set.
     pub host_memory_bytes: Option<u64>,
+    /// The agent's `--cgroups_pids_max` with its `cgroups/pids` isolator: each container's
+    /// process limit (`PidsLimit`), so that a fork bomb stays inside its task as with command
+    /// tasks. A `pids-limit` parameter may lower it, never raise it. `None`: no limit.
+    pub pids_max: Option<u64>,
 }
 
 impl Settings {
@@ -92,6 +96,7 @@ impl Settings {
             sandbox_directory: DEFAULT_SANDBOX_DIRECTORY.to_string(),
             cgroups_enable_cfs: false,
             host_memory_bytes: None,
+            pids_max: None,
         }
     }
 }
@@ -356,6 +361,10 @@ pub fn container_spec(settings: &Settings, task: &TaskContainer<'_>) -> Result<C
     }
     if let Some(host) = body.host_config.as_mut() {
         host.network_mode = Some(network.as_str().to_string());
+        if let Some(max) = settings.pids_max.and_then(|m| i64::try_from(m).ok()) {
+            // Docker reads 0 and negative values as "unlimited".
+            host.pids_limit = Some(host.pids_limit.filter(|p| (1..max).contains(p)).unwrap_or(max));
+        }
     }
     if let Some(endpoint) = effects.endpoint {
         attach_endpoint(&mut body, &network, endpoint)?;

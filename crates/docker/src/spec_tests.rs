@@ -447,3 +447,19 @@ fn the_create_body_is_what_the_engine_api_expects() {
     assert_eq!(body["HostConfig"]["NetworkMode"], "bridge");
     assert_eq!(body["Entrypoint"], json!(["/bin/sh"]));
 }
+
+#[test]
+fn the_agents_pids_max_caps_every_container_and_a_parameter_may_only_lower_it() {
+    let mut limited = settings();
+    limited.pids_max = Some(1024);
+    let plain = fixture(docker(json!({})));
+    assert_eq!(host(&map(&plain, &settings()).expect("spec")).pids_limit, None, "no cgroups/pids: no limit");
+    assert_eq!(host(&map(&plain, &limited).expect("spec")).pids_limit, Some(1024));
+    let pids = |value: &str| fixture(docker(json!({"parameters": [{"key": "pids-limit", "value": value}]})));
+    assert_eq!(host(&map(&pids("100"), &limited).expect("spec")).pids_limit, Some(100), "lowered");
+    for higher_or_unlimited in ["5000", "0", "-1"] {
+        let spec = map(&pids(higher_or_unlimited), &limited).expect("spec");
+        assert_eq!(host(&spec).pids_limit, Some(1024), "pids-limit {higher_or_unlimited} raised the agent's limit");
+    }
+    assert_eq!(host(&map(&pids("5000"), &settings()).expect("spec")).pids_limit, Some(5000), "no agent limit");
+}

@@ -148,6 +148,12 @@ async fn a_bridged_app_serves_its_image_on_mapped_ports_and_scales_and_restarts_
     assert!(service_port >= 10000, "a service port from the range: {app}");
     let agent_dir = cluster.agents[0].work_dir.clone();
     assert_eq!(containers(dockerd, &agent_dir).len(), 2);
+    // The agent's process limit (`cgroups/pids`, default --cgroups_pids_max) holds in containers
+    // too: a fork bomb stays inside its task.
+    for name in containers(dockerd, &agent_dir).keys() {
+        let limit = dockerd.docker(&["inspect", "-f", "{{.HostConfig.PidsLimit}}", name]).unwrap_or_default();
+        assert_eq!(limit.trim(), "1024", "PidsLimit of {name}");
+    }
 
     // Scale up, then a rolling restart: never fewer than half healthy, never more than 1.5 x.
     let (status, body) = marathon.send(Method::PUT, "/v2/apps/web", Some(json!({"instances": 4}))).await;
