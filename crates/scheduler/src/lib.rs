@@ -7,22 +7,41 @@
 //! core's; [`deployments`] tracks deployments until their apps converge; [`metrics`] counts for
 //! `/metrics` and `/metrics/prometheus`.
 
-pub mod acl;
-mod api;
-pub mod convert;
+// The pure parts: the core, and the group tree with its updates and the checks of what this
+// cluster supports, applied to REST API input.
 pub mod core;
-mod definitions;
-pub mod deployments;
-pub mod events;
-pub mod flags;
-pub mod flags_compat;
 pub mod groups;
-pub mod listen;
-pub mod metrics;
-pub mod probe;
-pub mod records;
-pub mod service;
 pub mod support;
 
+// The shell (the `shell` feature, on by default).
+#[cfg(feature = "shell")]
+pub mod acl;
+#[cfg(feature = "shell")]
+mod api;
+#[cfg(feature = "shell")]
+pub mod convert;
+#[cfg(feature = "shell")]
+mod definitions;
+#[cfg(feature = "shell")]
+pub mod deployments;
+#[cfg(feature = "shell")]
+pub mod events;
+#[cfg(feature = "shell")]
+pub mod flags;
+#[cfg(feature = "shell")]
+pub mod flags_compat;
+#[cfg(feature = "shell")]
+pub mod listen;
+#[cfg(feature = "shell")]
+pub mod metrics;
+#[cfg(feature = "shell")]
+pub mod probe;
+#[cfg(feature = "shell")]
+pub mod records;
+#[cfg(feature = "shell")]
+pub mod service;
+
+#[cfg(feature = "shell")]
 pub use flags::SchedulerFlags;
+#[cfg(feature = "shell")]
 pub use service::{RunningScheduler, SchedulerError, start};

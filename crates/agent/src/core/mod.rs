@@ -773,7 +773,7 @@ impl AgentCore {
             ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "0".into()),
             (
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
-                crate::flags::format_duration(self.cfg.executor_shutdown_grace),
+                mesos_api::duration::format(self.cfg.executor_shutdown_grace),
             ),
             ("LIBPROCESS_PORT".into(), "0".into()),
             ("MESOS_TASK_ID".into(), task.task_id.value.clone()),

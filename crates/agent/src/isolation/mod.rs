@@ -6,10 +6,13 @@
 //! `containerizer::isolators`.
 
 pub mod disk;
+#[cfg(feature = "shell")]
 mod flags;
+#[cfg(feature = "shell")]
 pub mod logrotate;
 pub mod pids;
 
+#[cfg(feature = "shell")]
 pub use flags::{DEFAULT_ISOLATION, DEFAULT_PIDS_MAX, IsolationFlags, Isolators, parse_bool, parse_isolation};
 
 use std::path::Path;
