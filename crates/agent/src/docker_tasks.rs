@@ -28,6 +28,8 @@ pub struct DockerTasks {
     live: HashMap<String, Container>,
     remove_delay: Duration,
     slots: Arc<Semaphore>,
+    /// The logrotate container logger's defaults (`None`: output grows without bound).
+    log_rotation: Option<containerizer::LogRotation>,
 }
 
 /// What a recovered Docker task's container is.
@@ -40,7 +42,12 @@ pub struct RecoveredContainer {
 
 impl DockerTasks {
     /// Connects to dockerd on `socket` (`--docker_socket`).
-    pub async fn connect(socket: &Path, settings: Settings, remove_delay: Duration) -> Result<DockerTasks, String> {
+    pub async fn connect(
+        socket: &Path,
+        settings: Settings,
+        remove_delay: Duration,
+        log_rotation: Option<containerizer::LogRotation>,
+    ) -> Result<DockerTasks, String> {
         let docker = Docker::connect(socket, settings).await.map_err(|e| e.to_string())?;
         info!(socket = %socket.display(), owner = %docker.settings().owner, "Docker containerizer connected to dockerd");
         Ok(DockerTasks {
@@ -48,6 +55,7 @@ impl DockerTasks {
             live: HashMap::new(),
             remove_delay,
             slots: Arc::new(Semaphore::new(LAUNCH_CONCURRENCY)),
+            log_rotation,
         })
     }
 
@@ -56,9 +64,10 @@ impl DockerTasks {
     pub fn launch(&self, spec: LaunchSpec) -> impl Future<Output = Result<Container, String>> + Send + 'static {
         let docker = self.docker.clone();
         let slots = self.slots.clone();
+        let log_rotation = self.log_rotation;
         async move {
             let _slot = slots.acquire_owned().await.map_err(|e| e.to_string())?;
-            launch(&docker, &spec).await
+            launch(&docker, &spec, log_rotation).await
         }
     }
 
@@ -145,8 +154,13 @@ impl DockerTasks {
 
 /// Maps the task to its container (a mapping error fails the launch with its message) and
 /// starts it.
-async fn launch(docker: &Docker, spec: &LaunchSpec) -> Result<Container, String> {
+async fn launch(
+    docker: &Docker,
+    spec: &LaunchSpec,
+    log_rotation: Option<containerizer::LogRotation>,
+) -> Result<Container, String> {
     let d = spec.docker.as_ref().ok_or_else(|| "not a Docker task".to_string())?;
+    let rotate = log_rotation.map(|default| output_rotation(default, d.command.as_ref())).transpose()?;
     let task = TaskContainer {
         agent_id: &d.agent_id,
         framework_id: spec.framework_id.as_str(),
@@ -163,7 +177,25 @@ async fn launch(docker: &Docker, spec: &LaunchSpec) -> Result<Container, String>
     for warning in &container_spec.warnings {
         warn!(task_id = %spec.task_id, "{warning}");
     }
-    docker.launch(&container_spec, LogFiles::in_sandbox(&spec.sandbox)).await.map_err(|e| e.to_string())
+    let files = LogFiles::in_sandbox(&spec.sandbox).rotated(rotate);
+    docker.launch(&container_spec, files).await.map_err(|e| e.to_string())
+}
+
+/// The logrotate logger's rotation of a Docker task's output: the agent's defaults, which the
+/// task's own environment may override (`CONTAINER_LOGGER_MAX_STDOUT_SIZE`, ...), as for
+/// command tasks.
+fn output_rotation(
+    default: containerizer::LogRotation,
+    command: Option<&mesos_api::messages::CommandInfo>,
+) -> Result<(docker::Rotate, docker::Rotate), String> {
+    let env: Vec<(String, String)> = command
+        .and_then(|c| c.environment.as_ref())
+        .map(|e| e.variables.iter().map(|v| (v.name.clone(), v.value.clone().unwrap_or_default())).collect())
+        .unwrap_or_default();
+    let rotation =
+        crate::isolation::logrotate::for_task(default, &env).map_err(|e| format!("container logger: {e}"))?;
+    let rotate = |r: containerizer::Rotate| docker::Rotate { max_size: r.max_size, keep: r.keep };
+    Ok((rotate(rotation.stdout), rotate(rotation.stderr)))
 }
 
 /// What the core learns of a started container.

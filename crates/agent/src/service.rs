@@ -240,15 +240,9 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
         .await
         .map_err(|e| AgentError::Recovery(e.to_string()))?
     };
-    let docker = start_docker(
-        &flags.containerizers,
-        &flags.isolation,
-        &work_dir,
-        &host,
-        &layout,
-        &mut recovery,
-    )
-    .await?;
+    let docker =
+        start_docker(&flags.containerizers, &flags.isolation, log_rotation, &work_dir, &host, &layout, &mut recovery)
+            .await?;
 
     let credential = flags.credential.as_deref().map(flags::read_credential).transpose()?;
     let readonly_auth = auth::from_flags(&flags)?;
@@ -426,6 +420,7 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
 async fn start_docker(
     flags: &containerizers::ContainerizerFlags,
     isolation: &isolation::IsolationFlags,
+    log_rotation: Option<containerizer::LogRotation>,
     work_dir: &std::path::Path,
     host: &detect::HostFacts,
     layout: &Layout,
@@ -449,9 +444,10 @@ async fn start_docker(
         host_memory_bytes: Some(host.mem_bytes).filter(|m| *m > 0),
         pids_max: isolation.cgroups().pids.then(|| isolation.cgroups().pids_max).flatten(),
     };
-    let mut docker = docker_tasks::DockerTasks::connect(&flags.docker_socket, settings, flags.docker_remove_delay)
-        .await
-        .map_err(AgentError::Docker)?;
+    let mut docker =
+        docker_tasks::DockerTasks::connect(&flags.docker_socket, settings, flags.docker_remove_delay, log_rotation)
+            .await
+            .map_err(AgentError::Docker)?;
     let agent_id = recovery.agent_id.clone().unwrap_or_default();
     let known: Vec<(String, PathBuf)> = recovery
         .tasks

@@ -2,8 +2,9 @@
 //! [`ContainerSpec`]s, and finds this agent's containers again after a restart (only this
 //! agent's: every call that names an existing container checks its owner label first).
 
-use crate::container::{self, Container, LogFiles};
+use crate::container::{self, Container};
 use crate::error::{self, Error};
+use crate::output::{LogFiles, OutputState};
 use crate::spec::{self, ContainerSpec, Settings, SpecError, TaskContainer, labels};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, StartContainerOptions,
@@ -148,6 +149,18 @@ impl Docker {
             other => other,
         };
         created.map_err(|e| Error::Create { name: name.to_string(), message: error::message(&e) })?;
+        if let Some(rotate) = files.rotate {
+            // Nothing of this container's output is copied yet (a file of an earlier run of
+            // the sandbox, the fetcher's say, is not its output).
+            let state = OutputState { rotate, copied: (0, 0) };
+            if let Err(e) = state.write(&files.state_path()).await {
+                let _ = container::remove(&self.client, name).await;
+                return Err(Error::Start {
+                    name: name.to_string(),
+                    message: format!("cannot write the output record: {e}"),
+                });
+            }
+        }
         if let Err(e) = self.client.start_container(name, None::<StartContainerOptions>).await {
             let message = error::message(&e);
             if let Err(e) = container::remove(&self.client, name).await {
@@ -162,6 +175,7 @@ impl Docker {
 
     /// A handle to an existing container of this agent (after a restart): its output is
     /// copied again from where the files end, its exit reported by [`Container::wait`].
+    /// A rotated container's output goes on from its record (and with its rotation).
     pub async fn attach(&self, container_id: &str, files: LogFiles) -> Result<Container, Error> {
         let name = spec::container_name(container_id);
         let inspect = container::inspect(&self.client, &name).await?;
@@ -175,9 +189,17 @@ impl Docker {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        let (stdout, stderr) = files.sizes();
-        let skip =
-            (stdout.saturating_sub(label(labels::STDOUT_BASE)), stderr.saturating_sub(label(labels::STDERR_BASE)));
+        let (files, skip) = match OutputState::read(&files.state_path()) {
+            Some(state) => (files.rotated(Some(state.rotate)), state.copied),
+            None => {
+                let (stdout, stderr) = files.sizes();
+                let skip = (
+                    stdout.saturating_sub(label(labels::STDOUT_BASE)),
+                    stderr.saturating_sub(label(labels::STDERR_BASE)),
+                );
+                (files, skip)
+            }
+        };
         debug!(container = %name, ?skip, "re-attached");
         Ok(Container::new(self.client.clone(), &inspect, container_id.to_string(), files, skip))
     }

@@ -2,6 +2,7 @@
 //! ended ([`ContainerExit`]), and the pump that copies its output into the sandbox's files.
 
 use crate::error::{self, Error};
+use crate::output::{LogFiles, OutputState, Sink};
 use crate::spec::labels;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::ContainerInspectResponse;
@@ -11,10 +12,8 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
@@ -24,26 +23,6 @@ const LOG_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Pause before a failed wait or log stream is retried (dockerd restarting, a dropped socket).
 const RETRY_DELAY: Duration = Duration::from_millis(250);
-
-/// Where a container's output goes: the sandbox's `stdout` and `stderr`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogFiles {
-    pub stdout: PathBuf,
-    pub stderr: PathBuf,
-}
-
-impl LogFiles {
-    /// `<sandbox>/stdout` and `<sandbox>/stderr`.
-    pub fn in_sandbox(sandbox: &Path) -> LogFiles {
-        LogFiles { stdout: sandbox.join("stdout"), stderr: sandbox.join("stderr") }
-    }
-
-    /// The files' current sizes (0 for a file that does not exist yet).
-    pub(crate) fn sizes(&self) -> (u64, u64) {
-        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        (size(&self.stdout), size(&self.stderr))
-    }
-}
 
 /// How a container ended, from dockerd's record (`State`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -397,13 +376,10 @@ async fn pump_logs(
     let _ = done.send(true);
 }
 
-async fn open_append(path: &Path) -> std::io::Result<tokio::fs::File> {
-    tokio::fs::OpenOptions::new().create(true).append(true).open(path).await
-}
-
-async fn copy_logs(client: &bollard::Docker, name: &str, files: &LogFiles, skip: (u64, u64)) -> std::io::Result<()> {
-    let mut stdout = open_append(&files.stdout).await?;
-    let mut stderr = open_append(&files.stderr).await?;
+async fn copy_logs(client: &bollard::Docker, name: &str, files: &LogFiles, skipped: (u64, u64)) -> std::io::Result<()> {
+    let rotate = files.rotate;
+    let mut stdout = Sink::open(&files.stdout, rotate.map(|r| r.0)).await?;
+    let mut stderr = Sink::open(&files.stderr, rotate.map(|r| r.1)).await?;
     // Bytes of each stream seen in the log so far (copied or skipped).
     let (mut seen_out, mut seen_err) = (0u64, 0u64);
     loop {
@@ -412,13 +388,13 @@ async fn copy_logs(client: &bollard::Docker, name: &str, files: &LogFiles, skip:
         let (mut read_out, mut read_err) = (0u64, 0u64);
         let mut failed = false;
         while let Some(item) = stream.next().await {
-            let (bytes, read, seen, skip, file) = match item {
+            let (bytes, read, seen, skip, sink) = match item {
                 Ok(bollard::container::LogOutput::StdOut { message })
                 | Ok(bollard::container::LogOutput::Console { message }) => {
-                    (message, &mut read_out, &mut seen_out, skip.0, &mut stdout)
+                    (message, &mut read_out, &mut seen_out, skipped.0, &mut stdout)
                 }
                 Ok(bollard::container::LogOutput::StdErr { message }) => {
-                    (message, &mut read_err, &mut seen_err, skip.1, &mut stderr)
+                    (message, &mut read_err, &mut seen_err, skipped.1, &mut stderr)
                 }
                 Ok(bollard::container::LogOutput::StdIn { .. }) => continue,
                 Err(e) if error::is_not_found(&e) => return Ok(()),
@@ -434,8 +410,15 @@ async fn copy_logs(client: &bollard::Docker, name: &str, files: &LogFiles, skip:
             let already = (*seen).max(skip);
             if *read > already {
                 let from = usize::try_from(already.saturating_sub(start)).unwrap_or(usize::MAX).min(bytes.len());
-                file.write_all(&bytes[from..]).await?;
+                sink.write(&bytes[from..]).await?;
                 *seen = *read;
+                // Rotated files no longer tell how much was copied: the record does.
+                if let Some(rotate) = rotate {
+                    // What the record counts is in the file first.
+                    sink.flush().await?;
+                    let copied = (seen_out.max(skipped.0), seen_err.max(skipped.1));
+                    OutputState { rotate, copied }.write(&files.state_path()).await?;
+                }
             }
         }
         if !failed {

@@ -26,12 +26,14 @@
 mod client;
 mod container;
 mod error;
+mod output;
 mod params;
 pub mod spec;
 
 pub use client::{Docker, Listed, ListedState, Recovered, Recovery};
-pub use container::{Container, ContainerExit, EXEC_OUTPUT_LIMIT, ExecError, ExecOutput, LogFiles};
+pub use container::{Container, ContainerExit, EXEC_OUTPUT_LIMIT, ExecError, ExecOutput};
 pub use error::Error;
+pub use output::{LogFiles, Rotate};
 pub use spec::{
     ContainerSpec, DEFAULT_SANDBOX_DIRECTORY, NetworkMode, PortMapping, Settings, SpecError, TaskContainer,
     container_name, container_spec, labels,

@@ -467,6 +467,73 @@ async fn recovery_finds_running_and_ended_containers_after_the_handles_are_dropp
     cleanup(&docker).await;
 }
 
+/// With the logrotate logger, a container's output is rotated by size like a command task's
+/// (each rotated file exactly the max size, the oldest dropped), and a restarted agent goes on
+/// from the record of what was copied: nothing twice, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_output_stays_within_its_files_and_goes_on_exactly_after_a_restart() {
+    let Some(dockerd) = dockerd() else { return };
+    let owner = unique("rotation");
+    let docker = client(dockerd, &owner).await;
+    // 100 lines of 10 bytes, a pause until told to go on, 100 more.
+    let task = Task::new(
+        docker_info(IMAGE, json!({})),
+        shell(
+            "i=0; while [ $i -lt 100 ]; do printf 'line %04d\\n' $i; i=$((i+1)); done; \
+             while [ ! -e $MESOS_SANDBOX/go ]; do sleep 0.05; done; \
+             while [ $i -lt 200 ]; do printf 'line %04d\\n' $i; i=$((i+1)); done",
+        ),
+    );
+    let rotate = docker::Rotate { max_size: 256, keep: 100 };
+    let files = task.files().rotated(Some((rotate, rotate)));
+    let spec = docker
+        .spec(&TaskContainer {
+            agent_id: "agent-1",
+            framework_id: "framework-1",
+            task_id: "task-1",
+            container_id: &task.container_id,
+            container: &task.container,
+            command: task.command.as_ref(),
+            resources: &task.resources,
+            limits: None,
+            env: &task.env,
+            sandbox: task.sandbox.path(),
+        })
+        .expect("spec");
+    let container = docker.launch(&spec, files).await.expect("launch");
+    // All of the output so far, oldest first: rotated files from the highest number down.
+    let all = |task: &Task| {
+        let mut text = String::new();
+        for k in (1..=100).rev() {
+            text.push_str(&task.read(&format!("stdout.{k}")));
+        }
+        text + &task.read("stdout")
+    };
+    let first: String = (0..100).map(|i| format!("line {i:04}\n")).collect();
+    assert!(eventually(Duration::from_secs(10), || all(&task) == first), "before: {:?}", all(&task));
+    for k in 1..=3 {
+        let rotated = task.read(&format!("stdout.{k}"));
+        assert_eq!(rotated.len(), 256, "stdout.{k} holds exactly the max size");
+    }
+    // The agent "restarts": the handle goes, a new client attaches with plain files (the
+    // rotation comes from the record).
+    drop(container);
+    drop(docker);
+    let docker = client(dockerd, &owner).await;
+    let mut recovery =
+        docker.recover(&HashMap::from([(task.container_id.clone(), task.files())])).await.expect("recover");
+    let Some(Recovered::Running(container)) = recovery.containers.remove(&task.container_id) else {
+        panic!("expected the running container");
+    };
+    std::fs::write(task.sandbox.path().join("go"), "").expect("tell it to go on");
+    let exit = wait(&container).await;
+    assert!(exit.succeeded(), "{}", exit.message());
+    let whole: String = (0..200).map(|i| format!("line {i:04}\n")).collect();
+    assert_eq!(all(&task), whole, "every line exactly once, in order");
+    assert!(task.read("stdout").len() <= 256, "the current file stays within the max size");
+    cleanup(&docker).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_removal_after_the_delay_removes_the_ended_container() {
     let Some(dockerd) = dockerd() else { return };

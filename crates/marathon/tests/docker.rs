@@ -9,7 +9,8 @@ mod common;
 use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 use xtask::dockerd::{Dockerd, IMAGE, WWW_INDEX};
 
@@ -207,7 +208,9 @@ async fn a_bridged_app_serves_its_image_on_mapped_ports_and_scales_and_restarts_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_networking_a_missing_image_an_oom_and_a_command_check_inside_the_container() {
     let Some(dockerd) = dockerd() else { return };
-    let flags = docker_flags(dockerd);
+    let mut flags = docker_flags(dockerd);
+    // Output rotated by size as for command tasks (the "chatty" app overrides the size).
+    flags.push("--container_logger=org_apache_mesos_LogrotateContainerLogger".to_string());
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut cluster = Cluster::start_with(1, &flags).await;
     let marathon = Marathon::start(&cluster.master_addr(), &cluster.dir.path().join("marathon"), &[]).await;
@@ -226,6 +229,11 @@ async fn host_networking_a_missing_image_an_oom_and_a_command_check_inside_the_c
                "container": {"type": "DOCKER", "docker": {"image": IMAGE}},
                "healthChecks": [{"protocol": "COMMAND", "command": {"value": "grep -q marathon-test /www/index.html"},
                                  "intervalSeconds": 1, "gracePeriodSeconds": 30, "delaySeconds": 0}]}),
+        // About 50 KB of output, rotated at the 8 KB its environment asks for, two old files kept.
+        json!({"id": "chatty", "cpus": 0.05, "mem": 32, "portDefinitions": [],
+               "cmd": "i=0; while [ $i -lt 2000 ]; do echo \"line $i of a chatty task\"; i=$((i+1)); done; exec sleep 600",
+               "env": {"CONTAINER_LOGGER_MAX_STDOUT_SIZE": "8KB", "CONTAINER_LOGGER_LOGROTATE_STDOUT_OPTIONS": "rotate 2"},
+               "container": {"type": "DOCKER", "docker": {"image": IMAGE}}}),
     ];
     for app in &apps {
         let (status, body) = marathon.send(Method::POST, "/v2/apps", Some(app.clone())).await;
@@ -260,12 +268,26 @@ async fn host_networking_a_missing_image_an_oom_and_a_command_check_inside_the_c
     assert_eq!(oom["state"], "TASK_FAILED");
     assert!(oom["message"].as_str().unwrap_or_default().starts_with("Memory limit exceeded"), "{oom}");
     wait_healthy(&marathon, "checked", 1).await;
+    let agent_dir = cluster.agents[0].work_dir.clone();
+    let (rotated, current) = eventually(TIMEOUT, "the chatty task's output rotated", || {
+        let agent_dir = agent_dir.clone();
+        async move {
+            let found =
+                Command::new("find").arg(&agent_dir).args(["-path", "*chatty*", "-name", "stdout.1"]).output().ok()?;
+            let rotated = PathBuf::from(String::from_utf8_lossy(&found.stdout).lines().next()?.to_string());
+            let current = rotated.with_file_name("stdout");
+            let text = std::fs::read_to_string(&current).ok()?;
+            text.contains("line 1999 of a chatty task").then_some((rotated, current))
+        }
+    })
+    .await;
+    assert_eq!(std::fs::metadata(&rotated).map(|m| m.len()).ok(), Some(8 * 1024), "{}", rotated.display());
+    assert!(std::fs::metadata(&current).map(|m| m.len()).unwrap_or(u64::MAX) <= 8 * 1024, "{}", current.display());
 
-    for app in ["host", "missing", "hog", "checked"] {
+    for app in ["host", "missing", "hog", "checked", "chatty"] {
         let (status, _) = marathon.send(Method::DELETE, &format!("/v2/apps/{app}?force=true"), None).await;
         assert_eq!(status, 200);
     }
-    let agent_dir = cluster.agents[0].work_dir.clone();
     eventually(TIMEOUT, "no container left", || async { containers(dockerd, &agent_dir).is_empty().then_some(()) })
         .await;
     cluster.teardown();
