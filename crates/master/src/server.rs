@@ -830,7 +830,7 @@ impl Term {
                     return;
                 }
                 let (id, rx) = self.new_stream(StreamKind::Framework);
-                self.core.subscribe(now, id.clone(), *info);
+                self.core.subscribe_as(now, id.clone(), *info, principal);
                 let _ = reply.send(Ok((id, rx)));
             }
             Request::Call { stream, call, principal, reply } => {
