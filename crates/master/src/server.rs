@@ -334,7 +334,10 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
     let app = crate::http::router(Shared {
         tx: tx.clone(),
         gate,
-        http: webui::proxy::client(),
+        http: webui::proxy::client(
+            ssl.reqwest(reqwest::Client::builder()).map_err(|e| MasterError::Flags(e.to_string()))?,
+        ),
+        scheme: ssl.scheme(),
         auth,
         metrics: metrics.clone(),
     });
