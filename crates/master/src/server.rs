@@ -341,7 +341,8 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
         auth,
         metrics: metrics.clone(),
     });
-    let server = tokio::spawn(httpd::serve(listener, app, limits, tls, std::future::pending()));
+    let server =
+        tokio::spawn(httpd::serve(listener, app, limits, tls, httpd::plain_request_timeout, std::future::pending()));
     tracing::info!(%addr, scheme = ssl.scheme(), "master listening");
     Ok(RunningMaster { addr, tx, server, driver })
 }

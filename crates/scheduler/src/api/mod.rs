@@ -174,6 +174,11 @@ pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], Body::from(bytes)).into_response()
 }
 
+/// A request whose body did not arrive within `--http_body_timeout`: 408 `{"message": …}`.
+pub(crate) fn request_timeout() -> Response {
+    error(StatusCode::REQUEST_TIMEOUT, httpd::BODY_TIMED_OUT)
+}
+
 /// `{"message": …}` with `status`.
 pub(crate) fn error(status: StatusCode, message: &str) -> Response {
     json(status, &marathon_api::error_json(message))

@@ -197,7 +197,14 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let app = crate::api::router(handle, CurrentStore(store_rx), proxy, limit, auth);
     let mut servers = tokio::task::JoinSet::new();
     for (listener, tls) in listeners {
-        servers.spawn(httpd::serve(listener, app.clone(), limits, tls, std::future::pending()));
+        servers.spawn(httpd::serve(
+            listener,
+            app.clone(),
+            limits,
+            tls,
+            crate::api::request_timeout,
+            std::future::pending(),
+        ));
     }
     let server = tokio::spawn(async move {
         while servers.join_next().await.is_some() {}
