@@ -352,7 +352,7 @@ pub async fn start(flags: AgentFlags) -> Result<RunningAgent, AgentError> {
                 }
             }
         };
-        httpd::serve(listener, app, limits, tls_server, stopped).await;
+        httpd::serve(listener, app, limits, tls_server, httpd::plain_request_timeout, stopped).await;
     });
     info!(%local_addr, master = %flags.master, %endpoint, "agent started");
     Ok(RunningAgent { local_addr, stop: stop_tx, runtime, server, snapshot: snapshot_rx })

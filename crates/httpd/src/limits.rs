@@ -1,4 +1,4 @@
-//! Connection limits of an HTTP server: the flags every component shares, and the file
+//! Connection and request limits of an HTTP server: the flags every component shares, and the file
 //! descriptor limit they are computed from.
 
 use std::time::Duration;
@@ -19,16 +19,27 @@ pub struct HttpLimitFlags {
     /// client is disconnected. Mesos duration text (`30secs`, `500ms`).
     #[arg(long = "http_header_timeout", alias = "http-header-timeout", default_value = "30secs", value_parser = parse_duration)]
     pub http_header_timeout: Duration,
+    /// How long a request's body may take to arrive once its headers have: a client that
+    /// trickles its body is answered 408 and disconnected. Mesos duration text.
+    #[arg(long = "http_body_timeout", alias = "http-body-timeout", default_value = "60secs", value_parser = parse_duration)]
+    pub http_body_timeout: Duration,
 }
 
 impl Default for HttpLimitFlags {
     fn default() -> Self {
-        HttpLimitFlags { http_max_connections: None, http_header_timeout: DEFAULT_HEADER_TIMEOUT }
+        HttpLimitFlags {
+            http_max_connections: None,
+            http_header_timeout: DEFAULT_HEADER_TIMEOUT,
+            http_body_timeout: DEFAULT_BODY_TIMEOUT,
+        }
     }
 }
 
 /// `--http_header_timeout` unless given.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `--http_body_timeout` unless given.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     mesos_api::duration::parse(text).map_err(|e| e.to_string())
@@ -39,6 +50,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
+    /// How long a request's body may take after its headers.
+    pub body_timeout: Duration,
 }
 
 impl Limits {
@@ -50,7 +63,7 @@ impl Limits {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             None => default_max_connections(fds),
         };
-        Limits { max_connections, header_timeout: flags.http_header_timeout }
+        Limits { max_connections, header_timeout: flags.http_header_timeout, body_timeout: flags.http_body_timeout }
     }
 }
 

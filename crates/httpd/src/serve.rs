@@ -4,12 +4,16 @@
 //! (no request in progress: idle, half-sent headers, or a handshake) to make room, as nginx
 //! drains its kept-alive connections when it runs out of them. When every connection has a
 //! request in progress, the loop stops accepting until one closes: new connections wait in the
-//! kernel's accept queue, never costing a descriptor.
+//! kernel's accept queue, never costing a descriptor. A request's body must arrive within the
+//! body timeout of its headers: a trickled body fails its reader at the deadline, and the
+//! request is answered with the server's 408 ([`TimeoutAnswer`]) on a connection that then
+//! closes.
 
 use crate::limits::Limits;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
@@ -17,7 +21,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -26,14 +30,31 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt;
 
+/// What a server answers a request whose body did not arrive within the body timeout (each
+/// component in its own error format).
+pub type TimeoutAnswer = fn() -> Response<Body>;
+
+/// Mesos' answer to a request whose body came too slowly: 408 in plain text.
+pub fn plain_request_timeout() -> Response<Body> {
+    let mut response = Response::new(Body::from(BODY_TIMED_OUT));
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// Why a request is answered 408.
+pub const BODY_TIMED_OUT: &str = "The request's body did not arrive in time (--http_body_timeout)";
+
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets each
 /// connection finish the request it is serving and waits for them to close. With `tls`, every
-/// connection is TLS.
+/// connection is TLS. A request whose body is not complete within `limits.body_timeout` of
+/// its headers is answered `timed_out()`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
     tls: Option<Arc<rustls::ServerConfig>>,
+    timed_out: TimeoutAnswer,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let table = Arc::new(Table::default());
@@ -77,6 +98,8 @@ pub async fn serve(
             builder: builder.clone(),
             acceptor: acceptor.clone(),
             header_timeout: limits.header_timeout,
+            body_timeout: limits.body_timeout,
+            timed_out,
             stop: stop_rx.clone(),
         };
         tokio::spawn(conn.run(slot));
@@ -191,12 +214,14 @@ struct Conn {
     builder: Arc<hyper::server::conn::http1::Builder>,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     header_timeout: Duration,
+    body_timeout: Duration,
+    timed_out: TimeoutAnswer,
     stop: watch::Receiver<bool>,
 }
 
 impl Conn {
     async fn run(self, slot: Slot) {
-        let Conn { tcp, peer, router, builder, acceptor, header_timeout, mut stop } = self;
+        let Conn { tcp, peer, router, builder, acceptor, header_timeout, body_timeout, timed_out, mut stop } = self;
         let io: Box<dyn Io> = match acceptor {
             None => Box::new(tcp),
             Some(acceptor) => {
@@ -224,7 +249,19 @@ impl Conn {
             let guard = BusyGuard::enter(&busy);
             let router = router.clone();
             async move {
-                let response = router.oneshot(request).await.unwrap_or_else(|never: Infallible| match never {});
+                // The deadline runs from the headers; a request without a body needs none.
+                let late =
+                    (!hyper::body::Body::is_end_stream(request.body())).then(|| Arc::new(AtomicBool::new(false)));
+                let request = match &late {
+                    Some(late) => request.map(|body| Body::new(Deadline::new(body, body_timeout, late.clone()))),
+                    None => request.map(Body::new),
+                };
+                let mut response = router.oneshot(request).await.unwrap_or_else(|never: Infallible| match never {});
+                if late.is_some_and(|late| late.load(Ordering::Acquire)) {
+                    tracing::debug!(%peer, timeout = ?body_timeout, "a request's body did not arrive in time");
+                    response = timed_out();
+                    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 Ok::<_, Infallible>(response.map(|body| Body::new(Guarded { body, _guard: guard })))
             }
         });
@@ -295,6 +332,50 @@ impl hyper::body::Body for Guarded {
 
     fn size_hint(&self) -> SizeHint {
         hyper::body::Body::size_hint(&self.body)
+    }
+}
+
+/// A request body that fails once `deadline` passes before it is complete, and says so in
+/// `late`.
+struct Deadline {
+    body: Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    late: Arc<AtomicBool>,
+}
+
+impl Deadline {
+    fn new(body: Incoming, timeout: Duration, late: Arc<AtomicBool>) -> Deadline {
+        Deadline { body, deadline: Box::pin(tokio::time::sleep(timeout)), late }
+    }
+}
+
+/// The error a late body fails its reader with.
+#[derive(Debug, thiserror::Error)]
+#[error("{BODY_TIMED_OUT}")]
+struct BodyTimedOut;
+
+impl hyper::body::Body for Deadline {
+    type Data = bytes_of::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.late.store(true, Ordering::Release);
+            return Poll::Ready(Some(Err(BodyTimedOut.into())));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Request limits of every HTTP server (master, agent, Marathon's REST API): a flood of idle
 //! and half-sent connections neither takes the server's descriptors nor keeps a normal request
-//! waiting, a slowloris client is disconnected at the header timeout, and
-//! `--http_max_concurrent_requests` answers 503.
+//! waiting, a slowloris client is disconnected at the header timeout, one that trickles its
+//! body is answered 408 at the body timeout, and `--http_max_concurrent_requests` answers 503.
 
 mod common;
 
@@ -129,4 +129,95 @@ async fn requests_past_http_max_concurrent_requests_get_503_but_event_streams_do
         assert_eq!(marathon.get("/v2/info").await.0, 200);
     }
     drop(stream);
+}
+
+/// Sends `headers` and then a byte of the body every 300 ms (a body that never completes in
+/// time); returns what the server answered (status line and body) within `limit`, and how long
+/// it took. A normal `GET normal` on another connection is answered meanwhile.
+async fn trickled(what: &str, addr: SocketAddr, headers: &str, normal: &str, limit: Duration) -> (String, Duration) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(headers.as_bytes()).expect("headers");
+    let mut writer = s.try_clone().expect("clone");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    let trickle = std::thread::spawn(move || {
+        while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            if writer.write_all(b" ").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answer = reqwest::Client::new()
+        .get(format!("http://{addr}{normal}"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{what}: a normal request failed while a body trickled: {e}"));
+    assert!(answer.status().is_success(), "{what}: {}", answer.status());
+    let read = tokio::task::spawn_blocking(move || {
+        s.set_read_timeout(Some(limit)).expect("timeout");
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    if received.is_empty() {
+                        panic!("the connection stayed open and unanswered");
+                    }
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        String::from_utf8_lossy(&received).to_string()
+    });
+    let received = read.await.unwrap_or_else(|_| panic!("{what}: a trickled body held its connection"));
+    let elapsed = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = trickle.join();
+    (received, elapsed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_cut_at_the_body_timeout_on_every_server() {
+    let flags = ["--http_body_timeout", "2secs"];
+    let cluster = Cluster::start_custom(1, &flags, &flags).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marathon = Marathon::start(&cluster.master_addr(), &dir.path().join("marathon"), &flags).await;
+    let master: SocketAddr = format!("127.0.0.1:{}", cluster.master_port).parse().expect("addr");
+    let agent: SocketAddr = format!("127.0.0.1:{}", cluster.agents[0].port).parse().expect("addr");
+    let api: SocketAddr = format!("127.0.0.1:{}", marathon.port).parse().expect("addr");
+    let post = |path: &str| {
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{")
+    };
+    let limit = Duration::from_secs(8);
+    let servers = [
+        ("master", master, post("/api/v1/scheduler"), "/master/state"),
+        ("agent", agent, post("/state"), "/state"),
+        ("marathon", api, post("/v2/apps"), "/v2/info"),
+    ];
+    for (what, addr, headers, normal) in servers {
+        let (answer, elapsed) = trickled(what, addr, &headers, normal, limit).await;
+        assert!(elapsed < Duration::from_secs(6), "{what}: cut only after {elapsed:?}");
+        match what {
+            // The agent reads no request body: it answers at once and closes.
+            "agent" => assert!(answer.starts_with("HTTP/1.1 "), "{what}: {answer}"),
+            "marathon" => {
+                assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer}");
+                assert!(
+                    answer.contains(r#"{"message":"The request's body did not arrive in time"#),
+                    "{what}: {answer}"
+                );
+            }
+            _ => {
+                assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer}");
+                assert!(answer.contains("text/plain"), "{what}: {answer}");
+            }
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! `--mesos_authentication_principal`/`--mesos_authentication_secret_file`, pymesos with a
 //! principal and secret; and hostile clients: another framework that tries to take over or tear
 //! down Marathon's framework, no password, a wrong one, a forged agent that re-registers with a
-//! real agent's id, and forged status updates (refused with or without authentication).
+//! real agent's id, a framework or an agent id taken over after a master restart, and forged
+//! status updates (refused with or without authentication).
 
 mod common;
 
@@ -156,6 +157,42 @@ async fn a_hostile_framework_can_neither_take_over_nor_tear_down_marathon() {
     assert_eq!(operator.status(), 401);
     assert_eq!(operator.headers()["www-authenticate"], "Basic realm=\"mesos-master-readwrite\"");
     assert_eq!(http.get(format!("http://{master}/health")).send().await.expect("health").status(), 200);
+    cluster.teardown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frameworks_binding_to_its_principal_survives_a_master_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (master_flags, agent_flags) = credentials(dir.path());
+    let master_flags: Vec<&str> = master_flags.iter().map(String::as_str).collect();
+    let agent_flags: Vec<&str> = agent_flags.iter().map(String::as_str).collect();
+    let mut cluster =
+        Cluster::start_custom_authorized(1, &master_flags, &agent_flags, ("marathon", "marathon-secret")).await;
+    let master = cluster.master_addr();
+    let owner = basic_header("marathon", "marathon-secret");
+    let framework = Framework::subscribe_as(&master, framework_info("owner", true, &[]), Some(&owner)).await;
+    let id = framework.id.clone();
+    drop(framework);
+
+    // SIGKILLed right after SUBSCRIBED: the binding was durable before it.
+    cluster.kill_master();
+    cluster.start_master().await;
+    let mut takeover = framework_info("evil", true, &[]);
+    takeover["id"] = json!({"value": id});
+    let hostile = basic_header("hostile", "hostile-secret");
+    let (status, answer) = subscribe_status(&master, takeover.clone(), Some(&hostile)).await;
+    assert_eq!(status, 403, "another principal subscribes with the framework's id after a restart: {answer}");
+
+    // The owner comes back with its id.
+    let mut info = framework_info("owner", true, &[]);
+    info["id"] = json!({"value": id});
+    let framework = Framework::subscribe_as(&master, info, Some(&owner)).await;
+    assert_eq!(framework.id, id);
+    drop(framework);
+    // And after one more restart, still nobody else.
+    cluster.kill_master();
+    cluster.start_master().await;
+    assert_eq!(subscribe_status(&master, takeover, Some(&hostile)).await.0, 403);
     cluster.teardown();
 }
 

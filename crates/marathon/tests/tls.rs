@@ -1,7 +1,10 @@
 //! TLS end to end: a master and an agent with upstream's `LIBPROCESS_SSL_*` variables, and
 //! Marathon on `--https_port` with a PKCS#12 keystore (`--disable_http`) talking to the master
 //! over TLS; the `marathon` Python client launches an app over HTTPS, verifying the server
-//! against the test's CA. Certificates are made at run time (rcgen), never committed.
+//! against the test's CA, and its sandbox is read through Marathon's and the master's proxies
+//! (which reach the agent over TLS). Two schedulers on ZooKeeper serving HTTPS only: a standby
+//! forwards to the leader over HTTPS. Certificates are made at run time (rcgen), never
+//! committed.
 
 mod common;
 
@@ -204,7 +207,7 @@ import sys, time
 from marathon import MarathonClient
 from marathon.models import MarathonApp
 client = MarathonClient(sys.argv[1], verify=sys.argv[2])
-client.create_app('tls-app', MarathonApp(cmd='sleep 1000', cpus=0.1, mem=16, instances=1))
+client.create_app('tls-app', MarathonApp(cmd='echo tls-sandbox; sleep 1000', cpus=0.1, mem=16, instances=1))
 for _ in range(120):
     if client.get_app('tls-app').tasks_running == 1:
         print('running')
@@ -227,7 +230,124 @@ sys.exit('the app never ran')
         String::from_utf8_lossy(&output.stderr),
         master.log_text()
     );
+
+    // The task's stdout through Marathon's UI proxy and the master's: both reach the agent
+    // over TLS. Marathon's view of the master goes over TLS too.
+    let api = format!("https://127.0.0.1:{api_port}");
+    let tasks: serde_json::Value =
+        https.get(format!("{api}/v2/apps/tls-app/tasks")).send().await.expect("tasks").json().await.expect("json");
+    let task = &tasks["tasks"][0];
+    let (task_id, agent_id) = (task["id"].as_str().expect("task id"), task["slaveId"].as_str().expect("agent id"));
+    let info: serde_json::Value =
+        https.get(format!("{api}/v2/info")).send().await.expect("info").json().await.expect("json");
+    let framework = info["frameworkId"].as_str().expect("framework id");
+    let stdout = format!("/frameworks/{framework}/executors/{task_id}/runs/latest/stdout");
+    for base in [api.clone(), format!("https://127.0.0.1:{master_port}")] {
+        let url = format!("{base}/ui/api/agents/{agent_id}/files/read?path={stdout}&offset=0");
+        let read = eventually(Duration::from_secs(20), "the sandbox's stdout through the proxy", || {
+            let (https, url) = (https.clone(), url.clone());
+            async move {
+                let answer: serde_json::Value = https.get(url).send().await.ok()?.json().await.ok()?;
+                answer["data"].as_str()?.contains("tls-sandbox").then_some(answer)
+            }
+        })
+        .await;
+        assert_eq!(read["offset"], 0, "{base}: {read}");
+    }
+    let state = https.get(format!("{api}/ui/api/master/state")).send().await.expect("master state through Marathon");
+    assert!(state.status().is_success(), "{:?}", state.status());
     clear_cgroup_root(&cgroups_root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_serving_https_only_forwards_to_the_leader_over_https() {
+    let test = "a_standby_serving_https_only_forwards_to_the_leader_over_https";
+    let Some(zk) = xtask::zookeeper::ZooKeeper::start_or_skip(1, test) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = pki(dir.path());
+    let env = ssl_env(&pki);
+    let roots = httpd::tls::roots(&pki.ca).expect("roots");
+    let https = reqwest::Client::builder()
+        .tls_backend_preconfigured(rustls_config(httpd::tls::client_config(Some(roots), None).expect("client config")))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let master_port = free_port();
+    let work = |name: &str| dir.path().join(name).display().to_string();
+    let _master = spawn_with(
+        &strings(&["master", "--port", &master_port.to_string(), "--work_dir", &work("master")]),
+        &env,
+        &dir.path().join("master.log"),
+    );
+    let zk_url = zk.url("/marathon");
+    let ports = [free_port(), free_port()];
+    let mut schedulers = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        schedulers.push(spawn_with(
+            &strings(&[
+                "scheduler",
+                "--master",
+                &format!("127.0.0.1:{master_port}"),
+                "--zk",
+                &zk_url,
+                "--zk_session_timeout",
+                "2000",
+                "--http_address",
+                "127.0.0.1",
+                "--https_address",
+                "127.0.0.1",
+                "--https_port",
+                &port.to_string(),
+                "--ssl_keystore_path",
+                &pki.keystore.display().to_string(),
+                "--ssl_keystore_password",
+                KEYSTORE_PASSWORD,
+                "--disable_http",
+                "--work_dir",
+                &work(&format!("marathon-{i}")),
+            ]),
+            &env,
+            &dir.path().join(format!("marathon-{i}.log")),
+        ));
+    }
+    let url = |i: usize, path: &str| format!("https://127.0.0.1:{}{path}", ports[i]);
+    // The leader every node names, once it serves as leader.
+    let leader = eventually(Duration::from_secs(60), "a leader both name", || async {
+        let mut named = Vec::new();
+        for i in 0..2 {
+            let body: serde_json::Value = https.get(url(i, "/v2/leader")).send().await.ok()?.json().await.ok()?;
+            named.push(body["leader"].as_str()?.to_string());
+        }
+        (named[0] == named[1]).then_some(())?;
+        let leader = (0..2).find(|&i| named[0] == format!("127.0.0.1:{}", ports[i]))?;
+        let info: serde_json::Value = https.get(url(leader, "/v2/info")).send().await.ok()?.json().await.ok()?;
+        (info["elected"] == true).then_some(leader)
+    })
+    .await;
+    let standby = 1 - leader;
+
+    let app = serde_json::json!({"id": "/proxied", "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "instances": 0});
+    let answer = https.post(url(standby, "/v2/apps")).json(&app).send().await.expect("POST through the standby");
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let body = answer.text().await.unwrap_or_default();
+    assert_eq!(status, 201, "{body}\n{}", schedulers[standby].log_text());
+    let via = headers.get("x-marathon-via").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(via.contains(&format!(":{}", ports[standby])), "Via: {via}");
+    assert_eq!(headers["x-marathon-leader"], format!("https://127.0.0.1:{}", ports[leader]).as_str());
+    let on_leader = https.get(url(leader, "/v2/apps/proxied")).send().await.expect("GET on the leader");
+    assert_eq!(on_leader.status(), 200, "created on the leader");
+    // A standby's event stream is a redirect to the leader's, over HTTPS.
+    let no_redirects = reqwest::Client::builder()
+        .tls_backend_preconfigured(rustls_config(
+            httpd::tls::client_config(Some(httpd::tls::roots(&pki.ca).expect("roots")), None).expect("config"),
+        ))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let events = no_redirects.get(url(standby, "/v2/events")).send().await.expect("GET /v2/events");
+    assert_eq!(events.status(), 302);
+    assert_eq!(events.headers()["location"], url(leader, "/v2/events").as_str());
 }
 
 fn rustls_config(config: std::sync::Arc<rustls::ClientConfig>) -> rustls::ClientConfig {

@@ -228,6 +228,10 @@ pub struct MasterCore {
     recovery_deadline: Option<Duration>,
     /// Registrations waiting for their registry version to be durable, oldest first.
     pending_registrations: Vec<agents::PendingRegistration>,
+    /// The version of the last change to each framework's binding, while it is not yet durable.
+    framework_changes: BTreeMap<FrameworkId, u64>,
+    /// Subscriptions waiting for their framework's binding to be durable, oldest first.
+    pending_subscriptions: Vec<auth::PendingSubscription>,
     /// Outputs waiting for a registry version to be durable, oldest first.
     held: VecDeque<(u64, Output)>,
     /// Explicit reconciliations left unanswered because the task's agent (`None`: any agent)
@@ -288,6 +292,8 @@ impl MasterCore {
             recovered: BTreeMap::new(),
             recovery_deadline: None,
             pending_registrations: Vec::new(),
+            framework_changes: BTreeMap::new(),
+            pending_subscriptions: Vec::new(),
             held: VecDeque::new(),
             deferred_reconciliation: BTreeSet::new(),
         }
@@ -499,6 +505,7 @@ impl MasterCore {
 
     /// The stream of a subscription closed.
     pub fn framework_disconnected(&mut self, now: Now, stream: &str) {
+        self.pending_subscriptions.retain(|p| p.stream != stream);
         let Some(id) = self.framework_streams.remove(stream) else { return };
         let Some(fw) = self.frameworks.get_mut(&id) else { return };
         if fw.stream.as_deref() != Some(stream) {
@@ -642,6 +649,9 @@ impl MasterCore {
 
     fn remove_framework(&mut self, now: Now, id: &FrameworkId) {
         let Some(mut fw) = self.frameworks.remove(id) else { return };
+        if self.registry.unbind_framework(id) {
+            self.registry_version += 1;
+        }
         self.remove_offers_where(|o| &o.offer.framework_id == id, false);
         if let Some(stream) = fw.stream.take() {
             self.framework_streams.remove(&stream);

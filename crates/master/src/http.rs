@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub(crate) gate: watch::Receiver<Gate>,
     /// The web page's reads of agents' sandboxes, passed on ([`agent_files`]).
     pub(crate) http: reqwest::Client,
+    /// `https` when the cluster's servers speak TLS (`LIBPROCESS_SSL_ENABLED`), else `http`.
+    pub(crate) scheme: &'static str,
     pub(crate) auth: std::sync::Arc<HttpAuth>,
     pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
@@ -490,7 +492,7 @@ async fn agent_files(
         return text(StatusCode::NOT_FOUND, format!("Agent '{agent}' is not known"));
     };
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    webui::proxy::forward(&shared.http, &format!("http://{address}/files/{op}{query}"))
+    webui::proxy::forward(&shared.http, &format!("{}://{address}/files/{op}{query}", shared.scheme))
         .await
         .unwrap_or_else(|message| text(StatusCode::BAD_GATEWAY, message))
 }

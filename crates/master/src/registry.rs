@@ -15,7 +15,7 @@ mod zk;
 pub use zk::ZkRegistry;
 
 use crate::core::{AdmittedAgent, Registry};
-use mesos_api::{AgentId, AgentInfo};
+use mesos_api::{AgentId, AgentInfo, FrameworkId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -161,11 +161,20 @@ struct RegistryFile {
     /// The principals agent ids are bound to (with `--authenticate_agents`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     principals: Vec<PrincipalRecord>,
+    /// The principals framework ids are bound to (with `--authenticate_frameworks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    framework_principals: Vec<FrameworkPrincipalRecord>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct PrincipalRecord {
     id: AgentId,
+    principal: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FrameworkPrincipalRecord {
+    id: FrameworkId,
     principal: String,
 }
 
@@ -201,6 +210,11 @@ pub fn encode(registry: &Registry) -> Vec<u8> {
             .iter()
             .map(|(id, principal)| PrincipalRecord { id: id.clone(), principal: principal.clone() })
             .collect(),
+        framework_principals: registry
+            .framework_principals
+            .iter()
+            .map(|(id, principal)| FrameworkPrincipalRecord { id: id.clone(), principal: principal.clone() })
+            .collect(),
     };
     let mut bytes = mesos_api::json::to_ascii_vec(&file);
     bytes.push(b'\n');
@@ -225,6 +239,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<Registry, RegistryError> {
     registry.unreachable = file.unreachable.into_iter().map(|r| (r.id, r.timestamp)).collect();
     registry.gone = file.gone.into_iter().map(|r| (r.id, r.timestamp)).collect();
     registry.principals = file.principals.into_iter().map(|r| (r.id, r.principal)).collect();
+    registry.framework_principals = file.framework_principals.into_iter().map(|r| (r.id, r.principal)).collect();
     Ok(registry)
 }
 
@@ -341,6 +356,7 @@ mod tests {
         registry.unreachable.insert(AgentId::new("m-S1"), 1_700_000_000.5);
         registry.gone.insert(AgentId::new("m-S2"), 1_700_000_001.0);
         registry.bind(&AgentId::new("m-S0"), "agent-principal");
+        registry.bind_framework(&FrameworkId::new("m-0000"), "framework-principal");
         registry
     }
 

@@ -334,11 +334,15 @@ pub async fn start(mut flags: MasterFlags) -> Result<RunningMaster, MasterError>
     let app = crate::http::router(Shared {
         tx: tx.clone(),
         gate,
-        http: webui::proxy::client(),
+        http: webui::proxy::client(
+            ssl.reqwest(reqwest::Client::builder()).map_err(|e| MasterError::Flags(e.to_string()))?,
+        ),
+        scheme: ssl.scheme(),
         auth,
         metrics: metrics.clone(),
     });
-    let server = tokio::spawn(httpd::serve(listener, app, limits, tls, std::future::pending()));
+    let server =
+        tokio::spawn(httpd::serve(listener, app, limits, tls, httpd::plain_request_timeout, std::future::pending()));
     tracing::info!(%addr, scheme = ssl.scheme(), "master listening");
     Ok(RunningMaster { addr, tx, server, driver })
 }
@@ -830,7 +834,7 @@ impl Term {
                     return;
                 }
                 let (id, rx) = self.new_stream(StreamKind::Framework);
-                self.core.subscribe(now, id.clone(), *info);
+                self.core.subscribe_as(now, id.clone(), *info, principal);
                 let _ = reply.send(Ok((id, rx)));
             }
             Request::Call { stream, call, principal, reply } => {

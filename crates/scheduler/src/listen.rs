@@ -97,6 +97,41 @@ impl ListenFlags {
     }
 }
 
+impl ListenFlags {
+    /// The scheme the nodes of this cluster serve their API with and advertise their address
+    /// for (upstream: `https` with `--disable_http`, whose advertised port is the HTTPS one).
+    pub fn advertised_scheme(&self) -> &'static str {
+        if self.disable_http { "https" } else { "http" }
+    }
+
+    /// How a standby's proxy verifies the leader it reaches over HTTPS (`None` over HTTP): the
+    /// certificates of this node's keystore (upstream's proxy trusts its keystore), and
+    /// `ca_file` (`LIBPROCESS_SSL_CA_FILE`) if given, as trust anchors; the leader's certificate
+    /// must name the host it advertises.
+    pub fn leader_client_tls(
+        &self,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+        if !self.disable_http {
+            return Ok(None);
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(path) = &self.ssl_keystore_path {
+            let password = self.ssl_keystore_password.as_deref().unwrap_or_default();
+            let identity = httpd::tls::Identity::from_pkcs12_file(path, password).map_err(|e| e.to_string())?;
+            // A leaf a CA signed is no trust anchor; its CA (when the keystore holds it) is.
+            let (added, _) = roots.add_parsable_certificates(identity.certs);
+            tracing::debug!(added, "trust anchors for the leader from the keystore");
+        }
+        if let Some(ca_file) = ca_file {
+            for cert in httpd::tls::certificates(ca_file).map_err(|e| e.to_string())? {
+                roots.add(cert).map_err(|e| format!("{}: {e}", ca_file.display()))?;
+            }
+        }
+        httpd::tls::client_config(Some(roots), None).map(Some).map_err(|e| e.to_string())
+    }
+}
+
 /// `--http_max_concurrent_requests`: a request past the limit is answered 503 at once.
 #[derive(Debug, Clone)]
 pub(crate) struct ConcurrencyLimit {

@@ -71,9 +71,25 @@ pub struct ServiceInfo {
     pub started: Instant,
     /// What `/metrics` and `/metrics/prometheus` show (outlives incarnations).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The TLS of the cluster's servers (`LIBPROCESS_SSL_*`): how the master and the agents
+    /// are reached (`None`: plain HTTP).
+    pub mesos_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl ServiceInfo {
+    /// The scheme the master and the agents serve: `https` under `LIBPROCESS_SSL_ENABLED`.
+    pub fn mesos_scheme(&self) -> &'static str {
+        if self.mesos_tls.is_some() { "https" } else { "http" }
+    }
+
+    /// A client for the master's and the agents' HTTP servers, from `builder`.
+    pub fn mesos_http(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+        match &self.mesos_tls {
+            Some(tls) => builder.tls_backend_preconfigured(rustls::ClientConfig::clone(tls)),
+            None => builder,
+        }
+    }
+
     /// How app definitions are normalized here: apps without a role get `--mesos_role`.
     pub fn normalize_config(&self) -> marathon_api::NormalizeConfig {
         marathon_api::NormalizeConfig {
@@ -710,7 +726,7 @@ impl Service {
         let metrics = self.info.metrics.clone();
         for event in events {
             if let mesos_client::ClientEvent::Subscribed { master_info, .. } = &event {
-                self.master_url = Some(master_url(master_info));
+                self.master_url = Some(master_url(master_info, self.info.mesos_scheme()));
             }
             match core_event(event) {
                 Some(Event::StatusUpdate(status)) => {
@@ -855,9 +871,9 @@ enum Request {
 }
 
 /// The base URL of a master's HTTP API from its `MasterInfo` (its address, preferring the IP).
-fn master_url(info: &mesos_api::MasterInfo) -> String {
+fn master_url(info: &mesos_api::MasterInfo, scheme: &str) -> String {
     let host = info.address.ip.as_deref().or(info.address.hostname.as_deref()).unwrap_or(&info.hostname);
-    format!("http://{host}:{}", info.address.port)
+    format!("{scheme}://{host}:{}", info.address.port)
 }
 
 /// The API's way into the service. Cheap to clone.

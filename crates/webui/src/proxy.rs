@@ -21,12 +21,10 @@ pub fn agent_address(slaves: &Json, id: &str) -> Option<String> {
     Some(address.to_string())
 }
 
-/// A client for forwarding (bounded in time).
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+/// A client for forwarding (bounded in time), from `builder` (which holds the cluster's TLS
+/// configuration when its servers speak TLS).
+pub fn client(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder.timeout(std::time::Duration::from_secs(10)).build().unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// GETs `url` and answers with its status, media type and body; `Err` says why there is no

@@ -114,6 +114,7 @@ impl MasterCore {
         for registration in ready {
             self.admit(now, registration);
         }
+        self.subscriptions_stored(now);
     }
 
     /// The registry entry of `agent` changed: a new version.

@@ -6,10 +6,22 @@
 //!   SUBSCRIBE sets to the authenticated principal (or must already name). Another principal
 //!   can neither subscribe with its id (which would fail it over and take its tasks) nor make
 //!   calls on it (TEARDOWN, KILL, ...): 403, as upstream.
+//!   The binding is kept in the registry: after a restart or failover, before the framework
+//!   is back, nobody else can subscribe with its id either. A SUBSCRIBE that binds a framework
+//!   is answered once that binding is durable.
 //! - An agent id is bound (in the registry, so that it survives restarts and failovers) to the
 //!   principal it first registered with; another principal cannot register with that id.
 
 use super::*;
+
+/// A SUBSCRIBE whose answer waits for its framework's binding to be durable.
+#[derive(Debug, Clone)]
+pub(super) struct PendingSubscription {
+    /// The registry version that must be durable first.
+    version: u64,
+    pub(super) stream: StreamId,
+    info: FrameworkInfo,
+}
 
 impl MasterCore {
     /// May `principal` SUBSCRIBE with `info`? Sets `info.principal` to it.
@@ -26,13 +38,63 @@ impl MasterCore {
             ));
         }
         info.principal = Some(principal.to_string());
-        if let Some(id) = info.id.as_ref().filter(|id| !id.value.is_empty())
-            && let Some(owner) = self.frameworks.get(id).and_then(|fw| fw.info.principal.as_deref())
-            && owner != principal
-        {
-            return Err(reject(403, format!("Framework '{id}' is registered by another principal")));
+        if let Some(id) = info.id.as_ref().filter(|id| !id.value.is_empty()) {
+            let bound = self.registry.framework_principals.get(id).map(String::as_str);
+            let registered = self.frameworks.get(id).and_then(|fw| fw.info.principal.as_deref());
+            if let Some(owner) = bound.or(registered)
+                && owner != principal
+            {
+                tracing::warn!(framework = %id, %principal, "refusing a SUBSCRIBE with the id of another principal's framework");
+                return Err(reject(403, format!("Framework '{id}' is registered by another principal")));
+            }
         }
         Ok(())
+    }
+
+    /// [`Self::subscribe`] of a framework that authenticated as `principal` (checked first with
+    /// [`Self::authorize_subscribe`]): its id is bound to the principal in the registry, and
+    /// the subscription goes ahead once that is durable. Returns its id (new for a framework
+    /// without one) once subscribed, `None` while it waits or when it was refused.
+    pub fn subscribe_as(
+        &mut self,
+        now: Now,
+        stream: StreamId,
+        mut info: FrameworkInfo,
+        principal: Option<String>,
+    ) -> Option<FrameworkId> {
+        let Some(principal) = principal else { return self.subscribe(now, stream, info) };
+        let id = match info.id.clone().filter(|id| !id.value.is_empty()) {
+            Some(id) => id,
+            None => {
+                let id = FrameworkId::new(format!("{}-{:04}", self.config.master_info.id, self.next_framework));
+                self.next_framework += 1;
+                info.id = Some(id.clone());
+                id
+            }
+        };
+        if self.registry.bind_framework(&id, &principal) {
+            self.registry_version += 1;
+            self.framework_changes.insert(id.clone(), self.registry_version);
+        }
+        let version = self.framework_changes.get(&id).copied().unwrap_or_default();
+        if version > self.stored_version {
+            tracing::debug!(framework = %id, version, "subscription waits for the registry");
+            self.pending_subscriptions.push(PendingSubscription { version, stream, info });
+            return None;
+        }
+        self.subscribe(now, stream, info)
+    }
+
+    /// Subscriptions whose bindings are now durable go ahead.
+    pub(super) fn subscriptions_stored(&mut self, now: Now) {
+        let stored = self.stored_version;
+        self.framework_changes.retain(|_, v| *v > stored);
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_subscriptions).into_iter().partition(|p| p.version <= stored);
+        self.pending_subscriptions = waiting;
+        for PendingSubscription { stream, info, .. } in ready {
+            self.subscribe(now, stream, info);
+        }
     }
 
     /// May `principal` make `call` (not a SUBSCRIBE) on its framework?

@@ -1,13 +1,14 @@
 //! The master's registry: what must survive a master restart (upstream's `Registry`). It holds
-//! the agents the master admitted and the agents it marked unreachable or gone; never tasks or
-//! frameworks, which agents and frameworks report again when they come back.
+//! the agents the master admitted and the agents it marked unreachable or gone, and the
+//! principals agent and framework ids are bound to; never tasks or frameworks themselves, which
+//! agents and frameworks report again when they come back.
 //!
 //! The core changes it and counts its versions; the shell makes each version durable
 //! (`crate::registry`) and reports it back with [`super::MasterCore::registry_stored`]. What
 //! depends on a change (an agent's REGISTERED, the updates of an agent marked unreachable) waits
 //! for that.
 
-use mesos_api::{AgentId, AgentInfo};
+use mesos_api::{AgentId, AgentInfo, FrameworkId};
 use std::collections::BTreeMap;
 
 /// An admitted agent as the registry remembers it.
@@ -33,6 +34,10 @@ pub struct Registry {
     /// The principal each agent id is bound to (the one it first registered with when agents
     /// authenticate); kept while the agent is admitted or unreachable.
     pub principals: BTreeMap<AgentId, String>,
+    /// The principal each framework id is bound to (the one it first subscribed with when
+    /// frameworks authenticate), so that after a restart nobody else can subscribe with it
+    /// before the framework is back; kept until the framework is removed.
+    pub framework_principals: BTreeMap<FrameworkId, String>,
 }
 
 impl Registry {
@@ -59,6 +64,20 @@ impl Registry {
         }
         self.principals.insert(id.clone(), principal.to_string());
         true
+    }
+
+    /// Binds framework `id` to `principal`; `false` when it already was.
+    pub fn bind_framework(&mut self, id: &FrameworkId, principal: &str) -> bool {
+        if self.framework_principals.get(id).is_some_and(|p| p == principal) {
+            return false;
+        }
+        self.framework_principals.insert(id.clone(), principal.to_string());
+        true
+    }
+
+    /// Forgets the binding of a removed framework; `false` when there was none.
+    pub fn unbind_framework(&mut self, id: &FrameworkId) -> bool {
+        self.framework_principals.remove(id).is_some()
     }
 
     /// Moves an admitted agent to the unreachable ones; `false` if it was not admitted.

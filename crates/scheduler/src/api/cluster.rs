@@ -54,7 +54,8 @@ pub(super) async fn agent_files(
         return error(StatusCode::NOT_FOUND, &format!("Agent '{agent}' is not known to the master"));
     };
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    forward(&api.http, &format!("http://{address}/files/{op}{query}")).await
+    let scheme = api.service.info().mesos_scheme();
+    forward(&api.http, &format!("{scheme}://{address}/files/{op}{query}")).await
 }
 
 /// The subscribed master's base URL, or the answer saying why there is none.

@@ -55,7 +55,7 @@ pub(crate) fn router(
 ) -> Router {
     let metrics = service.info().metrics.clone();
     let http_metrics = metrics.http.clone();
-    let http = webui::proxy::client();
+    let http = webui::proxy::client(service.info().mesos_http(reqwest::Client::builder()));
     let api = Api { service, proxy: proxy.clone(), store, metrics, http, acl: auth.acl() };
     let leader_of = proxy.clone();
     let compression = api.service.info().flags.listen.compression();
@@ -100,7 +100,7 @@ pub(crate) fn router(
         // `Authorization` header with the rest).
         .layer(axum::middleware::from_fn_with_state(Arc::new(auth), auth::authenticate))
         .layer(axum::middleware::map_response(move |mut response: Response| {
-            let leader = leader_of.current_leader().and_then(|l| HeaderValue::from_str(&format!("http://{l}")).ok());
+            let leader = leader_of.current_leader_url().and_then(|l| HeaderValue::from_str(&l).ok());
             async move {
                 let headers = response.headers_mut();
                 // A proxied answer carries the leader's own.
@@ -172,6 +172,11 @@ pub(crate) fn json(status: StatusCode, body: &Json) -> Response {
 /// A JSON response from bytes written already.
 pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], Body::from(bytes)).into_response()
+}
+
+/// A request whose body did not arrive within `--http_body_timeout`: 408 `{"message": …}`.
+pub(crate) fn request_timeout() -> Response {
+    error(StatusCode::REQUEST_TIMEOUT, httpd::BODY_TIMED_OUT)
 }
 
 /// `{"message": …}` with `status`.

@@ -33,6 +33,9 @@ pub(crate) enum Leadership {
 pub(crate) struct LeaderProxy {
     /// `host:port` of this node's API (what `X-Marathon-Via` names).
     pub(crate) me: String,
+    /// How the nodes' advertised addresses are reached: `https` when they serve HTTPS only
+    /// (`--disable_http`: the leader record then holds the HTTPS port), else `http`.
+    pub(crate) scheme: &'static str,
     pub(crate) leadership: watch::Receiver<Leadership>,
     pub(crate) http: reqwest::Client,
     /// The election this node takes part in (`None` without high availability).
@@ -60,19 +63,28 @@ const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 impl LeaderProxy {
     /// A client with upstream's proxy timeouts (`--leader_proxy_connection_timeout` 5 s,
-    /// `--leader_proxy_read_timeout` 10 s).
+    /// `--leader_proxy_read_timeout` 10 s), over HTTPS verified by `tls` when given.
     pub(crate) fn new(
         me: String,
         leadership: watch::Receiver<Leadership>,
         election: Option<std::sync::Arc<coordination::Election>>,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     ) -> Self {
-        let http = reqwest::Client::builder()
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .read_timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self { me, leadership, http, election }
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(tls) = tls {
+            builder = builder.tls_backend_preconfigured(rustls::ClientConfig::clone(&tls));
+        }
+        let http = builder.build().unwrap_or_default();
+        Self { me, scheme, leadership, http, election }
+    }
+
+    /// The leader's base URL (`scheme://host:port`) as known now.
+    pub(crate) fn current_leader_url(&self) -> Option<String> {
+        self.current_leader().map(|leader| format!("{}://{leader}", self.scheme))
     }
 
     /// The leader's `host:port` as known now (this node's when it leads).
@@ -133,7 +145,7 @@ pub(crate) async fn to_leader(State(proxy): State<LeaderProxy>, request: Request
     };
     let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
     if request.uri().path() == "/v2/events" {
-        let location = format!("http://{leader}{path_and_query}");
+        let location = format!("{}://{leader}{path_and_query}", proxy.scheme);
         return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
     }
     forward(&proxy, &leader, &path_and_query, &my_via, request).await
@@ -174,7 +186,7 @@ async fn forward(proxy: &LeaderProxy, leader: &str, path_and_query: &str, my_via
     if let Some(client) = client.and_then(|c| HeaderValue::from_str(&c).ok()) {
         headers.append(FORWARDED_FOR, client);
     }
-    let url = format!("http://{leader}{path_and_query}");
+    let url = format!("{}://{leader}{path_and_query}", proxy.scheme);
     let body = reqwest::Body::wrap_stream(body.into_data_stream());
     let answer = proxy.http.request(parts.method, url).headers(headers).body(body).send().await;
     let answer = match answer {
@@ -232,7 +244,7 @@ mod tests {
     async fn standby(leadership: watch::Receiver<Leadership>) -> SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let proxy = LeaderProxy::new(format!("127.0.0.1:{}", addr.port()), leadership, None);
+        let proxy = LeaderProxy::new(format!("127.0.0.1:{}", addr.port()), leadership, None, None);
         let app = Router::new()
             .fallback(any(|| async { "local" }))
             .layer(axum::middleware::from_fn_with_state(proxy, to_leader))

@@ -111,8 +111,10 @@ fn marathon_config(info: &crate::service::ServiceInfo) -> serde_json::Value {
     let flags = &info.flags;
     // Upstream shows the leading master's UI; without a detector at hand, the flag's master
     // when it names one directly.
-    let leader_ui = (!flags.master.starts_with("zk://"))
-        .then(|| format!("http://{}", flags.master.trim_start_matches("http://").trim_end_matches('/')));
+    let leader_ui = (!flags.master.starts_with("zk://")).then(|| {
+        let address = flags.master.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
+        format!("{}://{address}", info.mesos_scheme())
+    });
     json!({
         "access_control_allow_origin": flags.listen.access_control_allow_origin,
         "checkpoint": true,

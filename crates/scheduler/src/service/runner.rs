@@ -124,6 +124,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let ssl = httpd::tls::LibprocessSsl::from_env().map_err(|e| SchedulerError::Tls(e.to_string()))?;
     let mesos_tls = ssl.client_config().map_err(|e| SchedulerError::Tls(e.to_string()))?;
     let https_tls = flags.listen.tls().map_err(SchedulerError::Tls)?;
+    let leader_tls = flags.listen.leader_client_tls(ssl.ca_file.as_deref()).map_err(SchedulerError::Tls)?;
     let limits = httpd::Limits::from_flags(&flags.listen.limits);
     let mut listeners = Vec::new();
     if !flags.listen.disable_http {
@@ -163,6 +164,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
         http_address: format!("{advertised_ip}:{}", addr.port()),
         started: Instant::now(),
         metrics: metrics.clone(),
+        mesos_tls: mesos_tls.clone(),
     });
     let bus = EventBus::with_lag_histogram(Some(metrics.event_lag.clone()));
     crate::events::start_callbacks(&bus, &flags);
@@ -185,7 +187,7 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let (current_store, store_rx) =
         watch::channel(first.as_ref().map(|first| store::AsyncStore::new(first.store.clone())));
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
-    let proxy = LeaderProxy::new(info.http_address.clone(), leadership_rx, election.clone());
+    let proxy = LeaderProxy::new(info.http_address.clone(), leadership_rx, election.clone(), leader_tls);
     let supervisor = Supervisor { shared, election, requests: requests_rx, current_store, leadership };
     let supervisor = tokio::spawn(supervisor.run(first));
 
@@ -195,7 +197,14 @@ pub async fn start(flags: SchedulerFlags) -> Result<RunningScheduler, SchedulerE
     let app = crate::api::router(handle, CurrentStore(store_rx), proxy, limit, auth);
     let mut servers = tokio::task::JoinSet::new();
     for (listener, tls) in listeners {
-        servers.spawn(httpd::serve(listener, app.clone(), limits, tls, std::future::pending()));
+        servers.spawn(httpd::serve(
+            listener,
+            app.clone(),
+            limits,
+            tls,
+            crate::api::request_timeout,
+            std::future::pending(),
+        ));
     }
     let server = tokio::spawn(async move {
         while servers.join_next().await.is_some() {}
@@ -397,11 +406,7 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
         roles: Vec::new(),
         hostname: Some(shared.info.hostname.clone()),
         principal: flags.mesos_authentication_principal.clone(),
-        webui_url: Some(format!(
-            "{}://{}",
-            if flags.listen.disable_http { "https" } else { "http" },
-            shared.info.http_address
-        )),
+        webui_url: Some(format!("{}://{}", flags.listen.advertised_scheme(), shared.info.http_address)),
         capabilities: ["PARTITION_AWARE", "TASK_KILLING_STATE", "GPU_RESOURCES"]
             .into_iter()
             .map(|kind| Capability { kind: kind.to_string() })

@@ -41,6 +41,40 @@ fn a_framework_is_bound_to_the_principal_that_subscribed_it() {
 }
 
 #[test]
+fn a_frameworks_binding_is_durable_before_subscribed_and_outlives_a_restart() {
+    let mut h = Harness::new();
+    let mut info = framework_info("marathon", &[]);
+    h.core.authorize_subscribe(&mut info, Some("marathon")).expect("allowed");
+    assert_eq!(h.core.subscribe_as(h.now, "s1".into(), info, Some("marathon".into())), None, "waits");
+    assert!(h.framework_events("s1").is_empty(), "no SUBSCRIBED before the binding is durable");
+    h.store();
+    let events = h.framework_events("s1");
+    let Some(Event::Subscribed { subscribed }) = events.first() else { panic!("SUBSCRIBED: {events:?}") };
+    let id = subscribed.framework_id.clone();
+    assert_eq!(h.core.registry().framework_principals.get(&id).map(String::as_str), Some("marathon"));
+
+    // A new master from the stored registry, before the framework is back.
+    let mut restarted = Harness::new();
+    restarted.core.recover(restarted.now, h.core.registry().clone());
+    let mut takeover = framework_info("evil", &[]);
+    takeover.id = Some(id.clone());
+    let refused = restarted.core.authorize_subscribe(&mut takeover.clone(), Some("hostile")).expect_err("refused");
+    assert_eq!(refused.status, 403);
+    let mut back = framework_info("marathon", &[]);
+    back.id = Some(id.clone());
+    restarted.core.authorize_subscribe(&mut back, Some("marathon")).expect("the owner");
+    assert_eq!(
+        restarted.core.subscribe_as(restarted.now, "s2".into(), back, Some("marathon".into())),
+        Some(id.clone())
+    );
+
+    // Removed (torn down): the binding goes.
+    let teardown = call(serde_json::json!({"type": "TEARDOWN", "framework_id": {"value": id.value}}));
+    restarted.core.call(restarted.now, Some("s2"), teardown).expect("torn down");
+    assert!(restarted.core.registry().framework_principals.is_empty());
+}
+
+#[test]
 fn an_agent_id_is_bound_to_its_principal_in_the_registry() {
     let mut h = Harness::new();
     assert!(h.core.authorize_agent_register(&register(None), Some("agent")).is_ok());
