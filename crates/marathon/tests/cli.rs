@@ -27,7 +27,34 @@ struct Local {
 }
 
 impl Local {
+    /// Starts it on free ports and waits for its API. A start that loses one of its ports to
+    /// another test between choosing and binding it (the process exits) is retried on others.
     async fn start() -> Local {
+        for attempt in 1..=3 {
+            let mut local = Local::spawn();
+            let http = reqwest::Client::new();
+            let ping = format!("{}/ping", local.url);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                if http.get(&ping).send().await.is_ok_and(|r| r.status().is_success()) {
+                    return local;
+                }
+                if let Ok(Some(status)) = local.proc.child.try_wait() {
+                    eprintln!("marathon local exited ({status}) on attempt {attempt}:\n{}", local.log());
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "timed out after 30s waiting for Marathon's REST API; marathon local's log:\n{}",
+                    local.log()
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        panic!("marathon local did not start in 3 attempts (see above)");
+    }
+
+    fn spawn() -> Local {
         let cgroups = CgroupRoot::new("cli-test");
         let dir = tempfile::tempdir().expect("tempdir");
         let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
@@ -63,15 +90,7 @@ impl Local {
             .stderr(out)
             .spawn()
             .expect("spawn marathon local");
-        let local =
-            Local { proc: Proc { child, log }, dir, url: format!("http://127.0.0.1:{http_port}"), _cgroups: cgroups };
-        let http = reqwest::Client::new();
-        let ping = format!("{}/ping", local.url);
-        eventually(Duration::from_secs(30), "Marathon's REST API", || async {
-            http.get(&ping).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
-        })
-        .await;
-        local
+        Local { proc: Proc { child, log }, dir, url: format!("http://127.0.0.1:{http_port}"), _cgroups: cgroups }
     }
 
     /// Runs `marathon ARGS --url <this Marathon>`.
