@@ -21,6 +21,13 @@ use tracing::{debug, warn};
 /// files before it reports the exit anyway.
 const LOG_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long [`Container::wait`] asks again whether a SIGKILLed container was OOM-killed, and
+/// how often.
+const OOM_RECORD_WAIT: Duration = Duration::from_secs(1);
+const OOM_RECORD_POLL: Duration = Duration::from_millis(50);
+/// The exit code of a process killed by SIGKILL.
+const SIGKILL_EXIT: i64 = 128 + 9;
+
 /// Pause before a failed wait or log stream is retried (dockerd restarting, a dropped socket).
 const RETRY_DELAY: Duration = Duration::from_millis(250);
 
@@ -98,6 +105,8 @@ struct Inner {
     stop_signal: Option<String>,
     logs_done: watch::Receiver<bool>,
     pump: tokio::task::AbortHandle,
+    /// Whether the agent stopped or signalled it (then a SIGKILL exit is no OOM to wait for).
+    signalled: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -131,6 +140,7 @@ impl Container {
                 container_id,
                 logs_done,
                 pump,
+                signalled: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -181,11 +191,23 @@ impl Container {
         if tokio::time::timeout(LOG_DRAIN_TIMEOUT, done.wait_for(|d| *d)).await.is_err() {
             warn!(container = %name, "the container's output did not reach the sandbox in time");
         }
-        self.exit().await?.ok_or_else(|| Error::Api {
-            what: "wait",
-            name: name.clone(),
-            message: "the container runs again".to_string(),
-        })
+        let not_running =
+            || Error::Api { what: "wait", name: name.clone(), message: "the container runs again".to_string() };
+        let mut exit = self.exit().await?.ok_or_else(not_running)?;
+        // dockerd records an OOM kill from the kernel's event, which may come just after the
+        // exit: a container with a memory limit that died of SIGKILL nobody here sent is asked
+        // again for a moment before its end is reported as anything but an OOM.
+        let deadline = tokio::time::Instant::now() + OOM_RECORD_WAIT;
+        while exit.exit_code == SIGKILL_EXIT
+            && !exit.oom_killed
+            && exit.memory_limit_bytes.is_some_and(|m| m > 0)
+            && !self.inner.signalled.load(std::sync::atomic::Ordering::Relaxed)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(OOM_RECORD_POLL).await;
+            exit = self.exit().await?.ok_or_else(not_running)?;
+        }
+        Ok(exit)
     }
 
     /// How the container ended, or `None` while it runs.
@@ -199,6 +221,7 @@ impl Container {
     /// parameter says otherwise), then SIGKILL after `grace` (rounded up to whole seconds, the
     /// API's unit). Returns once the container stopped. Stopping a stopped container is fine.
     pub async fn stop(&self, grace: Duration) -> Result<(), Error> {
+        self.inner.signalled.store(true, std::sync::atomic::Ordering::Relaxed);
         let secs = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
         let t = i32::try_from(secs).unwrap_or(i32::MAX);
         // The answer comes when the container has stopped: after the grace period at most.
@@ -214,6 +237,7 @@ impl Container {
     /// Sends `signal` (`SIGTERM`, `TERM`, `15`, ...) to the container's init process. A
     /// container that is not running is left alone.
     pub async fn signal(&self, signal: &str) -> Result<(), Error> {
+        self.inner.signalled.store(true, std::sync::atomic::Ordering::Relaxed);
         let options = KillContainerOptions { signal: signal.to_string() };
         match self.inner.client.kill_container(&self.inner.name, Some(options)).await {
             Ok(()) => Ok(()),
