@@ -7,10 +7,16 @@ use mesos_api::messages::{Reason, Source, TaskState};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+/// The latency test measures sub-millisecond medians: the other tests of this file (each with
+/// an agent and tasks of its own) must not run beside it, or their load is what it measures.
+/// It takes this lock for writing, every other test for reading.
+static LATENCY_ALONE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Two agents on one host with the same `--cgroups_root` (as two agents with the default
 /// `mesos`): a restarted agent recovers its own containers and leaves the other's alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_sharing_a_cgroup_root_never_touch_each_others_containers() {
+    let _beside = LATENCY_ALONE.read().await;
     let _serial = SERIAL.lock().await;
     let a = Sandbox::new();
     let mut b = Sandbox::new();
@@ -104,6 +110,7 @@ fn median_latency(port: u16, n: usize, gap: Duration) -> Duration {
 /// (REASON_CONTAINER_LIMITATION_DISK), and the CPU hog is throttled to its cpus (CFS).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offenders_fail_with_their_limitation_and_spare_their_neighbour() {
+    let _alone = LATENCY_ALONE.write().await;
     let _serial = SERIAL.lock().await;
     let sandbox = Sandbox::new();
     if !sandbox.cgroups_available() || !std::path::Path::new("/sys/fs/cgroup/pids").is_dir() {
@@ -204,6 +211,7 @@ fn stdout_of(update: &mesos_api::agent::StatusUpdate, sandbox: &Sandbox, agent_i
 /// exist fails the task with a clear message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_run_fetch_and_are_read_as_their_user() {
+    let _beside = LATENCY_ALONE.read().await;
     let _serial = SERIAL.lock().await;
     use std::os::unix::fs::MetadataExt;
     let sandbox = Sandbox::new();
@@ -272,6 +280,7 @@ async fn tasks_run_fetch_and_are_read_as_their_user() {
 /// `--switch_user=false`: tasks run as the agent's user whatever their user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_switch_user_tasks_run_as_the_agent() {
+    let _beside = LATENCY_ALONE.read().await;
     let _serial = SERIAL.lock().await;
     let sandbox = Sandbox::new();
     let master = FakeMaster::start().await;
@@ -291,6 +300,7 @@ async fn without_switch_user_tasks_run_as_the_agent() {
 /// task and not the host's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filesystem_linux_gives_each_task_a_private_tmp() {
+    let _beside = LATENCY_ALONE.read().await;
     let _serial = SERIAL.lock().await;
     let sandbox = Sandbox::new();
     let master = FakeMaster::start().await;
@@ -321,6 +331,7 @@ async fn filesystem_linux_gives_each_task_a_private_tmp() {
 /// task's `CONTAINER_LOGGER_*` variables), so it cannot fill the disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chatty_task_has_its_output_rotated_by_size() {
+    let _beside = LATENCY_ALONE.read().await;
     let _serial = SERIAL.lock().await;
     let sandbox = Sandbox::new();
     let master = FakeMaster::start().await;
@@ -367,6 +378,7 @@ async fn a_chatty_task_has_its_output_rotated_by_size() {
 /// (`<cgroups_root>/<container>`), is recovered with them: killing it removes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_adopts_the_cgroups_of_the_earlier_layout() {
+    let _beside = LATENCY_ALONE.read().await;
     let _serial = SERIAL.lock().await;
     let sandbox = Sandbox::new();
     if !sandbox.cgroups_available() {
