@@ -345,27 +345,17 @@ async fn pymesos_authenticates_with_its_principal_and_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marathon_local_wires_one_credential_through_master_agent_and_marathon() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cgroups = CgroupRoot::new("local-auth");
-    let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
-    std::fs::write(dir.path().join("secret"), "local-secret\n").expect("secret");
-    let log = dir.path().join("local.log");
-    let out = std::fs::File::create(&log).expect("log");
-    let child = Command::new(BIN)
-        .args(["local", "--work_dir"])
-        .arg(dir.path().join("state"))
-        .args(["--http_port", &http_port.to_string(), "--master_port", &master_port.to_string()])
-        .args(["--agent_port", &agent_port.to_string(), "--cgroups_root", &cgroups.0])
-        .args(["--mesos_authentication_principal", "local", "--mesos_authentication_secret_file"])
-        .arg(dir.path().join("secret"))
-        .stdin(std::process::Stdio::null())
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .spawn()
-        .expect("spawn marathon local");
-    let _local = Proc { child, log };
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let secret = secrets.path().join("secret");
+    std::fs::write(&secret, "local-secret\n").expect("secret");
+    let secret = secret.display().to_string();
+    let local = Local::start(
+        "local-auth",
+        &["--mesos_authentication_principal", "local", "--mesos_authentication_secret_file", &secret],
+    );
+    let (dir, cgroups, master_port) = (&local.dir, &local.cgroups, local.master_port);
     let http = reqwest::Client::new();
-    let api = format!("http://127.0.0.1:{http_port}");
+    let api = local.api();
     eventually(TIMEOUT, "the Marathon API", || async {
         http.get(format!("{api}/ping")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
     })
