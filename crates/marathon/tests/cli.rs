@@ -15,82 +15,20 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 /// `--timeout` of every `--wait` (seconds).
 const WAIT: &str = "60";
 
-/// One `marathon local` in its own temp dir. Dropping it kills the process and every process
-/// left with a working directory in the temp dir (its task sandboxes, the monitors and the
-/// containerizer's zygote all live there).
+/// One `marathon local` (tests/common's) with room for its tasks. Dropping it kills the
+/// process and every process left with a working directory in its temp dir (its task
+/// sandboxes, the monitors and the containerizer's zygote all live there).
 struct Local {
-    proc: Proc,
-    dir: tempfile::TempDir,
+    inner: common::Local,
     url: String,
-    /// Dropped after `proc` is killed: removes the agent's cgroups and anything left in them.
-    _cgroups: CgroupRoot,
 }
 
 impl Local {
-    /// Starts it on free ports and waits for its API. A start that loses one of its ports to
-    /// another test between choosing and binding it (the process exits) is retried on others.
     async fn start() -> Local {
-        for attempt in 1..=3 {
-            let mut local = Local::spawn();
-            let http = reqwest::Client::new();
-            let ping = format!("{}/ping", local.url);
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            loop {
-                if http.get(&ping).send().await.is_ok_and(|r| r.status().is_success()) {
-                    return local;
-                }
-                if let Ok(Some(status)) = local.proc.child.try_wait() {
-                    eprintln!("marathon local exited ({status}) on attempt {attempt}:\n{}", local.log());
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "timed out after 30s waiting for Marathon's REST API; marathon local's log:\n{}",
-                    local.log()
-                );
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        }
-        panic!("marathon local did not start in 3 attempts (see above)");
-    }
-
-    fn spawn() -> Local {
-        let cgroups = CgroupRoot::new("cli-test");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (http_port, master_port, agent_port) = (free_port(), free_port(), free_port());
-        let args: Vec<String> = [
-            "local",
-            "--work_dir",
-            &dir.path().join("state").display().to_string(),
-            "--http_port",
-            &http_port.to_string(),
-            "--master_port",
-            &master_port.to_string(),
-            "--agent_port",
-            &agent_port.to_string(),
-            "--resources",
-            "cpus:4;mem:4096;disk:4096;ports:[31000-32000]",
-            // Its own cgroup root: an agent destroys the containers it has no record of under
-            // its root, so agents on one machine must not share one (as with Mesos).
-            "--cgroups_root",
-            &cgroups.0,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let mut command = Command::new(BIN);
-        let log = dir.path().join("local.log");
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = command
-            .args(&args)
-            .current_dir(dir.path())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn marathon local");
-        Local { proc: Proc { child, log }, dir, url: format!("http://127.0.0.1:{http_port}"), _cgroups: cgroups }
+        let inner =
+            common::Local::serving("cli-test", &["--resources", "cpus:4;mem:4096;disk:4096;ports:[31000-32000]"]).await;
+        let url = inner.api();
+        Local { inner, url }
     }
 
     /// Runs `marathon ARGS --url <this Marathon>`.
@@ -102,23 +40,21 @@ impl Local {
 
     /// Writes a file in the temp dir.
     fn file(&self, name: &str, contents: &str) -> String {
-        let path = self.dir.path().join(name);
+        let path = self.inner.dir.path().join(name);
         std::fs::write(&path, contents).expect("write file");
         path.display().to_string()
     }
 
     fn log(&self) -> String {
-        let text = self.proc.log_text();
-        let tail: Vec<&str> = text.lines().rev().take(40).collect();
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        self.inner.log_tail()
     }
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
-        self.proc.kill();
+        self.inner.proc.kill();
         for _ in 0..100 {
-            let pids = pids_below(self.dir.path());
+            let pids = pids_below(self.inner.dir.path());
             if pids.is_empty() {
                 return;
             }
@@ -127,7 +63,8 @@ impl Drop for Local {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        eprintln!("processes left in {}: {:?}", self.dir.path().display(), pids_below(self.dir.path()));
+        let dir = self.inner.dir.path();
+        eprintln!("processes left in {}: {:?}", dir.display(), pids_below(dir));
     }
 }
 
@@ -442,7 +379,7 @@ async fn errors_are_printed_to_stderr_with_a_failure_status() {
     let garbage = local.file("garbage.json", "{not json");
     let out = local.cli(&["app", "add", &garbage]).await.failed();
     assert!(out.stderr.starts_with("error: the app definition in ") && out.stderr.contains("is not JSON"), "{out:#?}");
-    let missing: PathBuf = local.dir.path().join("missing.json");
+    let missing: PathBuf = local.inner.dir.path().join("missing.json");
     let out = local.cli(&["app", "add", &missing.display().to_string()]).await.failed();
     assert!(out.stderr.contains("missing.json"), "{out:#?}");
 

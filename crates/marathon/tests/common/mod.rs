@@ -443,6 +443,41 @@ impl Local {
         Local { proc: Proc { child, log }, http_port, master_port, agent_port, cgroups, dir }
     }
 
+    /// [`Self::start`], then waits for its API. A start that loses one of its ports to another
+    /// test between choosing and binding it (the process exits) is retried on other ports; a
+    /// start that times out panics with the tail of its log.
+    pub async fn serving(cgroup_prefix: &str, extra: &[&str]) -> Local {
+        let http = reqwest::Client::new();
+        for attempt in 1..=3 {
+            let mut local = Local::start(cgroup_prefix, extra);
+            let ping = format!("{}/ping", local.api());
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if http.get(&ping).send().await.is_ok_and(|r| r.status().is_success()) {
+                    return local;
+                }
+                if let Ok(Some(status)) = local.proc.child.try_wait() {
+                    eprintln!("marathon local exited ({status}) on attempt {attempt}:\n{}", local.log_tail());
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out after 30s waiting for Marathon's REST API; marathon local's log:\n{}",
+                    local.log_tail()
+                );
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        panic!("marathon local did not start in 3 attempts (see above)");
+    }
+
+    /// The last 40 lines of its log.
+    pub fn log_tail(&self) -> String {
+        let text = self.proc.log_text();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
     /// The REST API's base URL.
     pub fn api(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
