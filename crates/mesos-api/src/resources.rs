@@ -137,6 +137,50 @@ impl ResourceSet {
             && other.sets.iter().all(|(k, v)| self.sets.get(k).is_some_and(|have| v.is_subset(have)))
     }
 
+    /// Takes up to `amount` of scalar `name` out of this set, from reserved roles before the
+    /// unreserved `*` (so a split of a match keeps its reservations together), and returns
+    /// what it took.
+    pub fn take_scalar(&mut self, name: &str, amount: f64) -> ResourceSet {
+        let mut taken = ResourceSet::new();
+        let mut missing = to_milli(amount);
+        let mut keys: Vec<Key> = self.scalars.keys().filter(|(_, n)| n == name).cloned().collect();
+        keys.sort_by_key(|(role, _)| role == "*");
+        for key in keys {
+            if missing <= 0 {
+                break;
+            }
+            let Some(have) = self.scalars.get_mut(&key) else { continue };
+            let part = (*have).min(missing);
+            *have -= part;
+            missing -= part;
+            if part > 0 {
+                taken.scalars.insert(key, part);
+            }
+        }
+        self.scalars.retain(|_, v| *v > 0);
+        taken
+    }
+
+    /// Takes the single value `item` of range resource `name` (one port) out of this set, with
+    /// the role it has here; empty if it is not here.
+    pub fn take_range_item(&mut self, name: &str, item: u64) -> ResourceSet {
+        let mut taken = ResourceSet::new();
+        let found = self
+            .ranges
+            .iter()
+            .filter(|((_, n), _)| n == name)
+            .find(|(_, ranges)| range_covered(ranges, (item, item)))
+            .map(|(k, _)| k.clone());
+        if let Some(key) = found {
+            if let Some(have) = self.ranges.get_mut(&key) {
+                remove_range(have, (item, item));
+            }
+            taken.ranges.insert(key, vec![(item, item)]);
+            self.ranges.retain(|_, v| !v.is_empty());
+        }
+        taken
+    }
+
     /// Removes `other`; quantities that are not present are clamped to zero. Callers check
     /// [`ResourceSet::contains`] first where over-use would be a bug.
     pub fn subtract(&mut self, other: &ResourceSet) {
@@ -347,6 +391,24 @@ fn remove_range(have: &mut Vec<(u64, u64)>, (b, e): (u64, u64)) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn parts_are_taken_reserved_first_and_add_up_to_the_whole() {
+        let whole = ResourceSet::parse_text("cpus(web):0.5;cpus:1;mem:256;ports:[31000-31001];ports(web):[32000-32000]")
+            .expect("parse");
+        let mut rest = whole.clone();
+        let cpus = rest.take_scalar("cpus", 0.75);
+        assert_eq!(cpus, ResourceSet::parse_text("cpus(web):0.5;cpus:0.25").expect("parse"));
+        let port = rest.take_range_item("ports", 32000);
+        assert_eq!(port, ResourceSet::parse_text("ports(web):[32000-32000]").expect("parse"));
+        assert!(rest.take_range_item("ports", 40000).is_empty());
+        assert_eq!(rest.take_scalar("mem", 300.0).scalar("mem"), 256.0);
+        let mut sum = rest.clone();
+        sum.add(&cpus);
+        sum.add(&port);
+        sum.add(&ResourceSet::parse_text("mem:256").expect("parse"));
+        assert_eq!(sum, whole);
+    }
 
     #[test]
     fn parses_mesos_text() {

@@ -490,6 +490,7 @@ mod tests {
                 attributes: Vec::new(),
                 region: Some("r".into()),
                 zone: None,
+                containers: Vec::new(),
             }),
             id,
             app_id: app,

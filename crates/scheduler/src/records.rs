@@ -12,7 +12,9 @@
 //! | `group_versions` | group path, version | [`GroupSnapshot`] |
 
 use crate::convert;
-use crate::core::{AppId, Condition, Goal, Instance, InstanceId, Record, RecoveredState, RunSpec, Task, Timestamp};
+use crate::core::{
+    AppId, Condition, ContainerTask, Goal, Instance, InstanceId, Record, RecoveredState, RunSpec, Task, Timestamp,
+};
 use marathon_api::AppDefinition;
 use mesos_api::{AgentId, FrameworkId, TaskId, TaskState};
 use serde::{Deserialize, Serialize};
@@ -254,6 +256,38 @@ pub struct TaskRecord {
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// A pod instance's container tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerTaskRecord>,
+}
+
+/// One container task of a pod instance's [`TaskRecord`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerTaskRecord {
+    pub name: String,
+    pub task_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesos_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    #[serde(default)]
+    pub has_health_check: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn task_state(name: Option<String>) -> Result<Option<TaskState>, String> {
+    match name {
+        None => Ok(None),
+        Some(name) => TaskState::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .map(Some)
+            .ok_or_else(|| format!("unknown task state {name}")),
+    }
 }
 
 /// One agent attribute of a [`TaskRecord`], rendered as text.
@@ -313,6 +347,19 @@ impl From<&Instance> for InstanceRecord {
                     .collect(),
                 region: task.region.clone(),
                 zone: task.zone.clone(),
+                containers: task
+                    .containers
+                    .iter()
+                    .map(|c| ContainerTaskRecord {
+                        name: c.name.clone(),
+                        task_id: c.task_id.as_str().to_string(),
+                        mesos_state: c.mesos_state.map(|s| s.name().to_string()),
+                        healthy: c.healthy,
+                        has_health_check: c.has_health_check,
+                        since: c.since.map(Timestamp::millis),
+                        message: c.message.clone(),
+                    })
+                    .collect(),
             }),
             unreachable_since: instance.unreachable_since.map(Timestamp::millis),
             role: instance.role.clone(),
@@ -341,21 +388,28 @@ impl InstanceRecord {
                 host_ports: task.host_ports,
                 staged_at: Timestamp::from_millis(task.staged_at),
                 started_at: task.started_at.map(Timestamp::from_millis),
-                mesos_state: match task.mesos_state {
-                    None => None,
-                    Some(name) => Some(
-                        TaskState::ALL
-                            .into_iter()
-                            .find(|s| s.name() == name)
-                            .ok_or_else(|| format!("unknown task state {name}"))?,
-                    ),
-                },
+                mesos_state: task_state(task.mesos_state)?,
                 healthy: task.healthy,
                 agent_ip: task.agent_ip,
                 ip_addresses: task.ip_addresses,
                 attributes: task.attributes.into_iter().map(|a| (a.name, a.value)).collect(),
                 region: task.region,
                 zone: task.zone,
+                containers: task
+                    .containers
+                    .into_iter()
+                    .map(|c| {
+                        Ok(ContainerTask {
+                            name: c.name,
+                            task_id: TaskId::new(c.task_id),
+                            mesos_state: task_state(c.mesos_state)?,
+                            healthy: c.healthy,
+                            has_health_check: c.has_health_check,
+                            since: c.since.map(Timestamp::from_millis),
+                            message: c.message,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?,
             }),
         };
         Ok(Instance {
@@ -396,6 +450,7 @@ mod tests {
                 attributes: vec![("rack".into(), "r1".into()), ("cores".into(), "{a,b}".into())],
                 region: Some("eu".into()),
                 zone: Some("eu-1".into()),
+                containers: Vec::new(),
             }),
             id,
             app_id: app,

@@ -35,7 +35,17 @@ impl InstanceId {
 
     /// The task id of incarnation `incarnation` (apps use container name `_app`).
     pub fn task_id(&self, incarnation: u64) -> TaskId {
-        TaskId::new(format!("{}._app.{incarnation}", self.0))
+        self.container_task_id("_app", incarnation)
+    }
+
+    /// The task id of a pod container's task in incarnation `incarnation`.
+    pub fn container_task_id(&self, container: &str, incarnation: u64) -> TaskId {
+        TaskId::new(format!("{}.{container}.{incarnation}", self.0))
+    }
+
+    /// The id of the default executor that runs incarnation `incarnation` of a pod instance.
+    pub fn executor_id(&self, incarnation: u64) -> mesos_api::ExecutorId {
+        mesos_api::ExecutorId::new(format!("instance-{}.{incarnation}", self.0))
     }
 }
 
@@ -216,6 +226,32 @@ pub struct Task {
     /// The agent's fault domain region and zone, from the offer.
     pub region: Option<String>,
     pub zone: Option<String>,
+    /// A pod instance's tasks, one per container (the first one's id is `id`), each with what
+    /// Mesos last said of it; `mesos_state` and `healthy` above are the group's together
+    /// (see `core::pod`). Empty for apps.
+    pub containers: Vec<ContainerTask>,
+}
+
+impl Task {
+    /// Every Mesos task of it: its own id, or a pod instance's container tasks.
+    pub fn task_ids(&self) -> impl Iterator<Item = &TaskId> {
+        let own = self.containers.is_empty().then_some(&self.id);
+        own.into_iter().chain(self.containers.iter().map(|c| &c.task_id))
+    }
+}
+
+/// One container's task of a pod instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerTask {
+    pub name: String,
+    pub task_id: TaskId,
+    pub mesos_state: Option<TaskState>,
+    /// Its health check's last result (`None` without one, or before the first).
+    pub healthy: Option<bool>,
+    pub has_health_check: bool,
+    /// When Mesos last reported a state change of it.
+    pub since: Option<Timestamp>,
+    pub message: Option<String>,
 }
 
 /// One replica of an app: the unit the scheduler persists.

@@ -191,6 +191,7 @@ mod tests {
                 attributes: vec![],
                 region: None,
                 zone: None,
+                containers: Vec::new(),
             }),
             unreachable_since: None,
             role: "*".into(),

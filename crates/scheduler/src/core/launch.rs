@@ -4,6 +4,12 @@
 use super::matcher::{ResourceMatch, agent_attributes, match_resources, offer_region, offer_zone};
 use super::task_builder::build_task_info;
 use super::*;
+
+/// What the ACCEPT launches for one instance.
+enum Launch {
+    Task(Box<TaskInfo>),
+    Group(Box<ExecutorInfo>, Vec<TaskInfo>),
+}
 use mesos_api::resources::ResourceSet;
 use tracing::{debug, info, warn};
 
@@ -59,13 +65,14 @@ impl SchedulerCore {
             }
         }
         let mut task_infos = Vec::new();
+        let mut task_groups = Vec::new();
         let mut launched = Vec::new();
         let mut rejected: BTreeMap<AppId, Vec<NoMatchReason>> = BTreeMap::new();
         let mut used: BTreeSet<AppId> = BTreeSet::new();
         'rounds: loop {
             let mut progress = false;
             for (spec, waiting) in &mut queues {
-                if task_infos.len() >= self.config.max_instances_per_offer {
+                if launched.len() >= self.config.max_instances_per_offer {
                     break 'rounds;
                 }
                 let Some(instance_id) = waiting.front().cloned() else { continue };
@@ -78,7 +85,10 @@ impl SchedulerCore {
                 match matched {
                     Ok(matched) => {
                         remaining.subtract(&matched.resources);
-                        task_infos.push(self.provision(&instance_id, spec, offer, &matched));
+                        match self.provision(&instance_id, spec, offer, &matched) {
+                            Launch::Task(info) => task_infos.push(*info),
+                            Launch::Group(executor, tasks) => task_groups.push((*executor, tasks)),
+                        }
                         launched.push(instance_id);
                         waiting.pop_front();
                         used.insert(spec.id.clone());
@@ -117,6 +127,7 @@ impl SchedulerCore {
         self.step.gated.push(Command::Accept {
             offer_ids: vec![offer.id.clone()],
             task_infos,
+            task_groups,
             refuse_seconds: refuse.as_secs_f64(),
         });
         count
@@ -155,12 +166,17 @@ impl SchedulerCore {
     }
 
     /// Assigns the instance's next task to the offer: next incarnation, agent, host ports.
-    fn provision(&mut self, id: &InstanceId, spec: &RunSpec, offer: &Offer, matched: &ResourceMatch) -> TaskInfo {
+    fn provision(&mut self, id: &InstanceId, spec: &RunSpec, offer: &Offer, matched: &ResourceMatch) -> Launch {
         let now = self.now;
         let (instance, runtime) = self.instances.get_mut_with_runtime(id).expect("scheduled instances exist");
         assert!(instance.task.is_none(), "an instance gets a new task only after its previous one ended");
         instance.incarnation += 1;
-        let task_id = instance.id.task_id(instance.incarnation);
+        let containers = pod::container_tasks(spec, &instance.id, instance.incarnation);
+        let task_id = match containers.first() {
+            Some(first) => first.task_id.clone(),
+            None => instance.id.task_id(instance.incarnation),
+        };
+        let incarnation = instance.incarnation;
         instance.task = Some(Task {
             id: task_id.clone(),
             agent_id: offer.agent_id.clone(),
@@ -175,16 +191,24 @@ impl SchedulerCore {
             attributes: agent_attributes(offer),
             region: offer_region(offer),
             zone: offer_zone(offer),
+            containers,
         });
         instance.condition = Condition::Provisioned;
         instance.condition_since = now.wall;
         instance.run_spec_version = spec.version;
         instance.role = spec.role.clone();
         runtime.condition_changed = now.mono;
-        self.tasks.insert(task_id.clone(), id.clone());
+        let task_ids: Vec<TaskId> = instance.task.iter().flat_map(Task::task_ids).cloned().collect();
+        for task_id in task_ids {
+            self.tasks.insert(task_id, id.clone());
+        }
         self.mark_dirty(id);
         self.publish_provisioned(id);
-        build_task_info(spec, &task_id, offer, matched, self.config.env_vars_prefix.as_deref())
+        if spec.is_pod() {
+            let (executor, tasks) = pod::build_task_group(spec, id, incarnation, offer, matched);
+            return Launch::Group(Box::new(executor), tasks);
+        }
+        Launch::Task(Box::new(build_task_info(spec, &task_id, offer, matched, self.config.env_vars_prefix.as_deref())))
     }
 
     fn publish_provisioned(&mut self, id: &InstanceId) {
@@ -238,7 +262,9 @@ impl SchedulerCore {
             return;
         }
         if let Some(task) = instance.task.take() {
-            self.tasks.remove(&task.id);
+            for task_id in task.task_ids() {
+                self.tasks.remove(task_id);
+            }
         }
         instance.condition = Condition::Scheduled;
         instance.condition_since = self.now.wall;

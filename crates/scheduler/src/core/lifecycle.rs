@@ -292,9 +292,10 @@ impl SchedulerCore {
             Condition::Unreachable | Condition::UnreachableInactive => {
                 // Nobody waits for it; if its task comes back it is killed as unknown.
                 if let Some(task) = &instance.task {
-                    let kill =
-                        Command::Kill { task_id: task.id.clone(), agent_id: Some(task.agent_id.clone()), grace: None };
-                    self.step.gated.push(kill);
+                    for task_id in task.task_ids() {
+                        let agent_id = Some(task.agent_id.clone());
+                        self.step.gated.push(Command::Kill { task_id: task_id.clone(), agent_id, grace: None });
+                    }
                 }
                 self.expunge(id);
             }
@@ -310,7 +311,9 @@ impl SchedulerCore {
         let Some(instance) = self.instances.remove(id) else { return };
         debug!(instance_id = %id, "instance expunged");
         if let Some(task) = &instance.task {
-            self.tasks.remove(&task.id);
+            for task_id in task.task_ids() {
+                self.tasks.remove(task_id);
+            }
         }
         self.kills.remove(id);
         self.unhealthy_kills.remove(id);
@@ -333,9 +336,22 @@ impl SchedulerCore {
             }
             let Some(instance) = self.instances.get(id) else { continue };
             let Some(task) = &instance.task else { continue };
-            let grace = self.apps.get(&instance.app_id).and_then(|spec| spec.task_kill_grace_period);
+            let spec = self.apps.get(&instance.app_id);
             *last_sent = Some(now);
-            due.push(Command::Kill { task_id: task.id.clone(), agent_id: Some(task.agent_id.clone()), grace });
+            if task.containers.is_empty() {
+                let grace = spec.and_then(|spec| spec.task_kill_grace_period);
+                due.push(Command::Kill { task_id: task.id.clone(), agent_id: Some(task.agent_id.clone()), grace });
+                continue;
+            }
+            // A pod instance: each of its live container tasks, with its container's grace.
+            for container in task.containers.iter().filter(|c| !c.mesos_state.is_some_and(|s| s.is_terminal())) {
+                let grace = spec
+                    .and_then(|spec| spec.pod.as_deref())
+                    .and_then(|pod| pod.containers.iter().find(|c| c.name == container.name))
+                    .and_then(|c| c.kill_grace_period);
+                let agent_id = Some(task.agent_id.clone());
+                due.push(Command::Kill { task_id: container.task_id.clone(), agent_id, grace });
+            }
         }
         self.step.gated.extend(due);
     }
@@ -362,8 +378,13 @@ impl SchedulerCore {
             self.unknown_task_status(&status);
             return;
         };
-        let condition = condition_from_status(&status);
         self.publish_status(&id, &status);
+        // A pod instance's container task: the instance goes by its task group's state.
+        let status = match self.container_status(&id, &status) {
+            Some(group) => group,
+            None => status,
+        };
+        let condition = condition_from_status(&status);
         if condition.is_terminal() {
             self.task_terminated(&id, condition, &status);
         } else if condition == Condition::Unreachable {
@@ -373,13 +394,24 @@ impl SchedulerCore {
         }
     }
 
+    /// Records a pod container's status in its instance's task and returns the status of the
+    /// task group as a whole; `None` for an app's task.
+    fn container_status(&mut self, id: &InstanceId, status: &TaskStatus) -> Option<TaskStatus> {
+        let now = self.now.wall;
+        let instance = self.instances.get_mut(id)?;
+        let task = instance.task.as_mut().filter(|t| !t.containers.is_empty())?;
+        let group = super::pod::instance_status(&mut task.containers, status, &task.id, now)?;
+        self.mark_dirty(id);
+        Some(group)
+    }
+
     fn publish_status(&mut self, id: &InstanceId, status: &TaskStatus) {
         let Some(instance) = self.instances.get(id) else { return };
         let Some(task) = &instance.task else { return };
         let event = BusEvent::StatusUpdate {
             app_id: instance.app_id.clone(),
             instance_id: id.clone(),
-            task_id: task.id.clone(),
+            task_id: status.task_id.clone(),
             agent_id: task.agent_id.clone(),
             host: task.hostname.clone(),
             state: status.state,
@@ -547,7 +579,9 @@ impl SchedulerCore {
         instance.condition_since = now.wall;
         let (app_id, goal, version) = (instance.app_id.clone(), instance.goal, instance.run_spec_version);
         info!(instance_id = %id, task_id = %task.id, condition = condition.name(), "task terminated");
-        self.tasks.remove(&task.id);
+        for task_id in task.task_ids() {
+            self.tasks.remove(task_id);
+        }
         self.kills.remove(id);
         // Killed for failing its health checks, by Marathon or (saying `healthy: false`) by Mesos.
         let killed_unhealthy =
@@ -644,7 +678,8 @@ impl SchedulerCore {
             .instances
             .values()
             .filter(|i| initial || i.condition != Condition::Provisioned)
-            .filter_map(|i| i.task.as_ref().map(|t| (t.id.clone(), Some(t.agent_id.clone()))))
+            .filter_map(|i| i.task.as_ref())
+            .flat_map(|t| t.task_ids().map(|id| (id.clone(), Some(t.agent_id.clone()))))
             .collect();
         info!(tasks = tasks.len(), initial, "reconciling tasks");
         if initial {
@@ -720,7 +755,7 @@ impl SchedulerCore {
             .filter(|i| !i.condition.is_terminal())
             .filter_map(|i| i.task.as_ref())
             .filter(|t| &t.agent_id == agent_id)
-            .map(|t| (t.id.clone(), Some(t.agent_id.clone())))
+            .flat_map(|t| t.task_ids().map(|id| (id.clone(), Some(t.agent_id.clone()))))
             .collect();
         if tasks.is_empty() {
             return;

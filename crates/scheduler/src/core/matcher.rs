@@ -489,6 +489,7 @@ mod tests {
                 attributes: agent_attributes(offer),
                 region: offer_region(offer),
                 zone: offer_zone(offer),
+                containers: Vec::new(),
             }),
             id,
             app_id: AppId::new("/a"),

@@ -34,6 +34,7 @@ mod kill_order;
 mod launch;
 mod lifecycle;
 mod matcher;
+mod pod;
 mod ports;
 mod queue;
 mod readiness;
@@ -47,21 +48,22 @@ mod tests;
 
 pub use backoff::LaunchDelay;
 pub use health::{CheckResult, ProbeOutcome};
-pub use instance::{Condition, Goal, Instance, InstanceId, Task, condition_from_status, parse_task_id};
+pub use instance::{Condition, ContainerTask, Goal, Instance, InstanceId, Task, condition_from_status, parse_task_id};
 pub use matcher::{NoMatchReason, placement};
 pub use ports::{ServicePortsExhausted, assign_service_ports};
 pub use queue::{OfferStats, QueueDelay, QueueEntry, RejectSummary, UnusedOffer};
 pub use readiness::{ReadinessResponse, ReadinessResult};
 pub use run_spec::{
     AppId, BackoffStrategy, CommandSpec, Constraint, ConstraintOperator, DockerContainer, FetchUri, HealthCheck,
-    HealthCheckProtocol, HostVolume, KillSelection, Network, PortAssignment, PortDefinition, ReadinessCheck, RunSpec,
+    HealthCheckProtocol, HostVolume, KillSelection, Network, PodContainer, PodSpec, PortAssignment, PortDefinition,
+    ReadinessCheck, RunSpec,
     UnreachableStrategy, UpgradeStrategy, VersionInfo, derive_version_info,
 };
 pub use task_builder::task_environment;
 pub use time::{Now, Timestamp};
 
 use backoff::LaunchDelays;
-use mesos_api::{AgentId, FrameworkId, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus};
+use mesos_api::{AgentId, ExecutorInfo, FrameworkId, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -247,11 +249,12 @@ pub enum Command {
         write_id: WriteId,
         records: Vec<Record>,
     },
-    /// ACCEPT with one LAUNCH operation. Emitted only after the instances it launches are
-    /// stored as Provisioned.
+    /// ACCEPT with one LAUNCH operation (the apps' tasks) and a LAUNCH_GROUP per pod instance.
+    /// Emitted only after the instances it launches are stored as Provisioned.
     Accept {
         offer_ids: Vec<OfferId>,
         task_infos: Vec<TaskInfo>,
+        task_groups: Vec<(ExecutorInfo, Vec<TaskInfo>)>,
         refuse_seconds: f64,
     },
     /// DECLINE with `filters.refuse_seconds`.
@@ -610,8 +613,8 @@ impl SchedulerCore {
                 condition_changed: now.mono,
                 unreachable_at: instance.unreachable_since.map(|at| now.mono_of(at)),
             };
-            if let Some(task) = &instance.task {
-                core.tasks.insert(task.id.clone(), id.clone());
+            for task_id in instance.task.iter().flat_map(Task::task_ids) {
+                core.tasks.insert(task_id.clone(), id.clone());
             }
             core.instances.insert(instance, runtime);
         }
@@ -882,7 +885,7 @@ impl SchedulerCore {
     pub fn service_ports_in_use(&self, except: Option<&AppId>) -> BTreeSet<u16> {
         self.apps
             .values()
-            .filter(|spec| Some(&spec.id) != except)
+            .filter(|spec| Some(&spec.id) != except && !spec.is_pod())
             .flat_map(|spec| spec.port_definitions.iter().map(|p| p.port))
             .filter(|port| *port != 0)
             .collect()

@@ -11,7 +11,8 @@ use std::ops::RangeInclusive;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePortsExhausted;
 
-/// Replaces every port definition with port 0 by a free service port from `range`.
+/// Replaces every port definition with port 0 by a free service port from `range`. A pod has
+/// no service ports (its endpoints' host ports are asked of offers): nothing changes.
 ///
 /// A port that `previous` (the definition being replaced) had at the same index is kept, so
 /// that updating an app without naming its ports changes neither them nor its config. Other
@@ -23,6 +24,9 @@ pub fn assign_service_ports(
     used: &BTreeSet<u16>,
     range: RangeInclusive<u16>,
 ) -> Result<(), ServicePortsExhausted> {
+    if spec.is_pod() {
+        return Ok(());
+    }
     let mut taken: BTreeSet<u16> = used.clone();
     taken.extend(spec.port_definitions.iter().map(|p| p.port).filter(|p| *p != 0));
     let previous_ports = previous.map(RunSpec::service_ports).unwrap_or_default();

@@ -336,6 +336,79 @@ pub struct RunSpec {
     pub network: Network,
     /// `None`: the command runs on the agent's file system (the Mesos containerizer).
     pub docker: Option<Box<DockerContainer>>,
+    /// A pod's containers: its instances launch as task groups (one task per container, under
+    /// Mesos' default executor). `None` for apps.
+    pub pod: Option<Box<PodSpec>>,
+}
+
+/// What a pod runs (`RunSpec::pod`). The pod's `RunSpec` holds what it shares: resources summed
+/// over its containers and the executor (what an offer must hold), its endpoints as
+/// `port_definitions` (host ports, `require_ports`: a fixed `hostPort` is that port), the
+/// pod's environment and labels, scheduling and the containers' Mesos health checks (for the
+/// instance's health).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodSpec {
+    pub containers: Vec<PodContainer>,
+    /// The default executor's own resources (`executorResources`).
+    pub executor_cpus: f64,
+    pub executor_mem: f64,
+    pub executor_disk: f64,
+}
+
+/// One container of a pod: one task of each instance's task group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodContainer {
+    pub name: String,
+    pub cpus: f64,
+    pub mem: f64,
+    pub disk: f64,
+    pub command: CommandSpec,
+    /// The container's own environment (over the pod's).
+    pub env: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub fetch: Vec<FetchUri>,
+    /// Its endpoints: indices into the pod's `port_definitions`.
+    pub endpoints: Vec<usize>,
+    /// Run by the executor; a port check's `port_index` indexes the pod's `port_definitions`.
+    pub health_check: Option<HealthCheck>,
+    /// SIGTERM to SIGKILL delay (`lifecycle.killGracePeriodSeconds`).
+    pub kill_grace_period: Option<Duration>,
+}
+
+impl PodContainer {
+    /// A container with upstream's default resources and no command.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            cpus: 1.0,
+            mem: 128.0,
+            disk: 0.0,
+            command: CommandSpec::None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            fetch: Vec::new(),
+            endpoints: Vec::new(),
+            health_check: None,
+            kill_grace_period: None,
+        }
+    }
+}
+
+impl PodSpec {
+    /// Sets what `spec` (a pod's) shares from these containers: the resources of the
+    /// containers and the executor together, and each container's health check (as Mesos
+    /// checks, which the instance's health is made of).
+    pub fn apply_to(self, spec: &mut RunSpec) {
+        spec.cpus = self.executor_cpus + self.containers.iter().map(|c| c.cpus).sum::<f64>();
+        spec.mem = self.executor_mem + self.containers.iter().map(|c| c.mem).sum::<f64>();
+        spec.disk = self.executor_disk + self.containers.iter().map(|c| c.disk).sum::<f64>();
+        spec.health_checks = self.containers.iter().filter_map(|c| c.health_check.clone()).collect();
+        spec.require_ports = true;
+        spec.network = Network::Host;
+        spec.docker = None;
+        spec.command = CommandSpec::None;
+        spec.pod = Some(Box::new(self));
+    }
 }
 
 impl RunSpec {
@@ -369,7 +442,12 @@ impl RunSpec {
             user: None,
             network: Network::Host,
             docker: None,
+            pod: None,
         }
+    }
+
+    pub fn is_pod(&self) -> bool {
+        self.pod.is_some()
     }
 
     /// Whether `other` runs the same thing: every field equal except `instances`, `version` and

@@ -3,9 +3,10 @@
 
 use crate::core::Command;
 use mesos_api::scheduler::{
-    Accept, Acknowledge, Call, CallType, Decline, Kill, Launch, Operation, OperationType, Reconcile, ReconcileTask,
+    Accept, Acknowledge, Call, CallType, Decline, Kill, Launch, LaunchGroup, Operation, OperationType, Reconcile,
+    ReconcileTask,
 };
-use mesos_api::{Filters, FrameworkId, KillPolicy};
+use mesos_api::{Filters, FrameworkId, KillPolicy, TaskGroupInfo};
 
 /// The scheduler call `command` stands for, made by the framework `framework_id`; `None` for
 /// the commands that are the shell's own work (persisting, publishing, probing).
@@ -15,16 +16,23 @@ pub fn mesos_call(framework_id: Option<&FrameworkId>, command: Command) -> Optio
         Command::Persist { .. } | Command::Publish(_) | Command::Probe { .. } | Command::ReadinessProbe { .. } => {
             return None;
         }
-        Command::Accept { offer_ids, task_infos, refuse_seconds } => {
+        Command::Accept { offer_ids, task_infos, task_groups, refuse_seconds } => {
             let mut call = new(CallType::Accept);
+            let launch = (!task_infos.is_empty()).then(|| Operation {
+                kind: OperationType::Launch,
+                id: None,
+                launch: Some(Launch { task_infos }),
+                launch_group: None,
+            });
+            let groups = task_groups.into_iter().map(|(executor, tasks)| Operation {
+                kind: OperationType::LaunchGroup,
+                id: None,
+                launch: None,
+                launch_group: Some(LaunchGroup { executor, task_group: TaskGroupInfo { tasks } }),
+            });
             call.accept = Some(Accept {
                 offer_ids,
-                operations: vec![Operation {
-                    kind: OperationType::Launch,
-                    id: None,
-                    launch: Some(Launch { task_infos }),
-                    launch_group: None,
-                }],
+                operations: launch.into_iter().chain(groups).collect(),
                 filters: Some(Filters { refuse_seconds: Some(refuse_seconds) }),
             });
             call

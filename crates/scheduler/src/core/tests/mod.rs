@@ -3,6 +3,7 @@
 
 mod constraints;
 mod docker;
+mod pods;
 mod engine;
 mod health;
 mod reconciliation;

@@ -238,7 +238,7 @@ impl Sim {
                     self.store_all();
                 }
             }
-            Command::Accept { offer_ids, task_infos, refuse_seconds } => {
+            Command::Accept { offer_ids, task_infos, refuse_seconds, .. } => {
                 assert!(self.subscribed, "ACCEPT without a subscription");
                 assert_eq!(offer_ids.len(), 1);
                 let offer_id = &offer_ids[0];
