@@ -24,6 +24,33 @@ pub enum Event {
     /// `POST /v2/apps`, `PUT`/`PATCH /v2/apps/{id}`: the app definition as the API shows it.
     #[serde(rename = "api_post_event", rename_all = "camelCase")]
     ApiPost { client_ip: String, uri: String, app_definition: Json },
+    /// `POST /v2/pods`.
+    #[serde(rename = "pod_created_event", rename_all = "camelCase")]
+    PodCreated {
+        client_ip: String,
+        uri: String,
+        /// The pod (not on the wire: what a reader must be allowed to read to see the event).
+        #[serde(skip)]
+        pod_id: String,
+    },
+    /// `PUT /v2/pods/{id}`.
+    #[serde(rename = "pod_updated_event", rename_all = "camelCase")]
+    PodUpdated {
+        client_ip: String,
+        uri: String,
+        /// The pod (not on the wire: what a reader must be allowed to read to see the event).
+        #[serde(skip)]
+        pod_id: String,
+    },
+    /// `DELETE /v2/pods/{id}`.
+    #[serde(rename = "pod_deleted_event", rename_all = "camelCase")]
+    PodDeleted {
+        client_ip: String,
+        uri: String,
+        /// The pod (not on the wire: what a reader must be allowed to read to see the event).
+        #[serde(skip)]
+        pod_id: String,
+    },
     #[serde(rename = "scheduler_registered_event", rename_all = "camelCase")]
     SchedulerRegistered { framework_id: String, master: String },
     #[serde(rename = "scheduler_reregistered_event", rename_all = "camelCase")]
@@ -141,6 +168,9 @@ impl Event {
             Self::Subscribe { .. } => "subscribe_event",
             Self::Unsubscribe { .. } => "unsubscribe_event",
             Self::ApiPost { .. } => "api_post_event",
+            Self::PodCreated { .. } => "pod_created_event",
+            Self::PodUpdated { .. } => "pod_updated_event",
+            Self::PodDeleted { .. } => "pod_deleted_event",
             Self::SchedulerRegistered { .. } => "scheduler_registered_event",
             Self::SchedulerReregistered { .. } => "scheduler_reregistered_event",
             Self::SchedulerDisconnected {} => "scheduler_disconnected_event",
@@ -192,6 +222,9 @@ impl Event {
             | Self::InstanceHealthChanged { run_spec_id, .. }
             | Self::UnknownInstanceTerminated { run_spec_id, .. } => one(run_spec_id),
             Self::GroupChangeSuccess { group_id, .. } | Self::GroupChangeFailed { group_id, .. } => one(group_id),
+            Self::PodCreated { pod_id, .. } | Self::PodUpdated { pod_id, .. } | Self::PodDeleted { pod_id, .. } => {
+                one(pod_id)
+            }
             Self::DeploymentInfo { plan, .. }
             | Self::DeploymentStepSuccess { plan, .. }
             | Self::DeploymentStepFailure { plan, .. }

@@ -12,6 +12,9 @@
 //!    migrated, defaults applied, validated ([`ValidationError`], 422);
 //! 3. [`app_json`]: the response shape, within the keys strict clients (marathon-python 0.13)
 //!    accept.
+//!
+//! Pods (`/v2/pods`, module [`pod`]) go through [`parse_pod`], [`normalize_pod`] and [`pod_json`];
+//! their status shapes are [`PodStatus`] and [`PodInstanceStatus`].
 
 pub mod app;
 pub mod endpoints;
@@ -23,6 +26,7 @@ pub mod normalize;
 pub mod output;
 pub mod parse;
 pub mod path;
+pub mod pod;
 pub mod query;
 pub mod time;
 pub mod update;
@@ -40,6 +44,10 @@ pub use output::{
 };
 pub use parse::{parse_app, parse_app_update, parse_app_updates};
 pub use path::{PathId, PathIdError};
+pub use pod::{
+    ContainerEndpointStatus, ContainerStatus, Pod, PodContainer, PodInstanceState, PodInstanceStatus, PodState,
+    PodStatus, StatusCondition, normalize_pod, parse_pod, pod_json, pod_path_mismatch, spec_reference,
+};
 pub use query::{Embed, GroupEmbed, LabelSelector, QueryError, parse_bool, query_bool};
 pub use time::{Timestamp, format_timestamp, parse_timestamp};
 pub use update::{AppUpdate, apply_update};

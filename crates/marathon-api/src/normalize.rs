@@ -319,7 +319,7 @@ pub(crate) fn migrate_container(mut c: Container, discovery: Option<&IpDiscovery
 // Step 4: validation of the canonical definition
 
 const EXECUTOR_PATTERN: &str = r"^(//cmd)|(/?[^/]+(/[^/]+)*)|$";
-const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+pub(crate) const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 const NETWORK_NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$";
 const IS_VALUE_PATTERN: &str = r"^[a-zA-Z0-9_/.-]*$";
 
@@ -328,15 +328,15 @@ fn full_match(pattern: &str) -> Regex {
 }
 
 static EXECUTOR_RE: LazyLock<Regex> = LazyLock::new(|| full_match(EXECUTOR_PATTERN));
-static NAME_RE: LazyLock<Regex> = LazyLock::new(|| full_match(NAME_PATTERN));
+pub(crate) static NAME_RE: LazyLock<Regex> = LazyLock::new(|| full_match(NAME_PATTERN));
 static NETWORK_NAME_RE: LazyLock<Regex> = LazyLock::new(|| full_match(NETWORK_NAME_PATTERN));
 static IS_VALUE_RE: LazyLock<Regex> = LazyLock::new(|| full_match(IS_VALUE_PATTERN));
 
-fn regex_message(pattern: &str) -> String {
+pub(crate) fn regex_message(pattern: &str) -> String {
     format!("must fully match regular expression '{pattern}'")
 }
 
-fn feature_message(feature: &str) -> String {
+pub(crate) fn feature_message(feature: &str) -> String {
     format!("Feature {feature} is not enabled. Enable with --enable_features {feature})")
 }
 
@@ -363,7 +363,7 @@ fn validate_canonical(app: &AppDefinition, id: &PathId, cfg: &NormalizeConfig, v
     }
 
     validate_resources(app, v);
-    validate_networks(app, cfg, v);
+    validate_networks(&app.networks, cfg, v);
     if let Some(container) = &app.container {
         validate_container(app, container, cfg, v);
     }
@@ -468,8 +468,8 @@ fn validate_resources(app: &AppDefinition, v: &mut Violations) {
     }
 }
 
-fn validate_networks(app: &AppDefinition, cfg: &NormalizeConfig, v: &mut Violations) {
-    let nets = &app.networks;
+/// The rules of upstream's `ramlNetworksValidator` and `defaultNetworkNameValidator` (apps and pods).
+pub(crate) fn validate_networks(nets: &[Network], cfg: &NormalizeConfig, v: &mut Violations) {
     let count = |mode| nets.iter().filter(|n| n.mode == mode).count();
     if cfg.default_network_name.is_none() && nets.iter().any(|n| n.mode == NetworkMode::Container && n.name.is_none()) {
         v.add("/networks", "Network name must be specified when container network is selected.");
@@ -744,7 +744,7 @@ fn validate_roles(app: &AppDefinition, cfg: &NormalizeConfig, v: &mut Violations
     }
 }
 
-fn invalid_role_char(role: &str) -> Option<String> {
+pub(crate) fn invalid_role_char(role: &str) -> Option<String> {
     let names = [
         ('\u{09}', "horizontal tab (\\x09)"),
         ('\u{0a}', "line feed (\\x0a)"),
@@ -840,7 +840,7 @@ fn validate_strategies(app: &AppDefinition, v: &mut Violations) {
 }
 
 /// The rules of upstream's `complyWithAppConstraintRules`; `Err` carries the message.
-fn validate_constraint(c: &[String]) -> Result<(), &'static str> {
+pub(crate) fn validate_constraint(c: &[String]) -> Result<(), &'static str> {
     if c.len() < 2 || c.len() > 3 {
         return Err("Each constraint must have either 2 or 3 fields");
     }
@@ -980,7 +980,7 @@ fn apply_defaults(app: &mut AppDefinition, cfg: &NormalizeConfig) {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+pub(crate) fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::new();
     for item in items {
         if !out.contains(&item) {
@@ -990,24 +990,24 @@ fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     out
 }
 
-fn unique<T: PartialEq>(items: impl Iterator<Item = T>) -> bool {
+pub(crate) fn unique<T: PartialEq>(items: impl Iterator<Item = T>) -> bool {
     let all: Vec<T> = items.collect();
     all.iter().enumerate().all(|(i, a)| !all[..i].contains(a))
 }
 
-fn at_least(v: &mut Violations, path: &str, value: i64, min: i64) {
+pub(crate) fn at_least(v: &mut Violations, path: &str, value: i64, min: i64) {
     if value < min {
         v.add(path, format!("got {value}, expected {min} or more"));
     }
 }
 
-fn at_least_f64(v: &mut Violations, path: &str, value: f64, min: f64) {
+pub(crate) fn at_least_f64(v: &mut Violations, path: &str, value: f64, min: f64) {
     if value < min {
         v.add(path, format!("got {}, expected {} or more", java_double(value), java_double(min)));
     }
 }
 
-fn between_f64(v: &mut Violations, path: &str, value: f64, min: f64, max: f64) {
+pub(crate) fn between_f64(v: &mut Violations, path: &str, value: f64, min: f64, max: f64) {
     if !(min..=max).contains(&value) {
         v.add(
             path,
@@ -1022,7 +1022,7 @@ fn equal_f64(v: &mut Violations, path: &str, value: f64, expected: f64) {
     }
 }
 
-fn port_range(v: &mut Violations, path: &str, port: i32) {
+pub(crate) fn port_range(v: &mut Violations, path: &str, port: i32) {
     if !(0..=65535).contains(&port) {
         v.add(path, format!("got {port}, expected between 0 and 65535"));
     }

@@ -11,7 +11,7 @@ use crate::update::AppUpdate;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
-const EXPECTED_STRING: &str = "error.expected.jsstring";
+pub(crate) const EXPECTED_STRING: &str = "error.expected.jsstring";
 const EXPECTED_NUMBER: &str = "error.expected.jsnumber";
 const EXPECTED_INT: &str = "error.expected.int";
 const EXPECTED_LONG: &str = "error.expected.long";
@@ -21,9 +21,11 @@ const EXPECTED_OBJECT: &str = "error.expected.jsobject";
 const EXPECTED_DATE: &str = "error.expected.date.isoformat";
 const UNKNOWN_ENUM: &str = "error.unknown.enum.literal";
 const PATH_MISSING: &str = "error.path.missing";
+/// RAML's `MesosCommand` is a union of a shell and an argv command.
+const COMMAND_SHELL_OR_ARGV: &str = "specify either `shell` or `argv`, never both";
 
 #[derive(Clone, Copy)]
-enum Ty {
+pub(crate) enum Ty {
     /// Any object; its fields are not checked.
     Object,
     Str,
@@ -45,28 +47,30 @@ enum Ty {
     Unreachable,
     /// A number or a string (`"unlimited"`).
     ResourceLimit,
+    /// A pod's Mesos command: `{"shell": "..."}` or `{"argv": ["..."]}`, never both.
+    Command,
 }
 
 #[derive(Clone, Copy)]
-struct Field {
+pub(crate) struct Field {
     name: &'static str,
     ty: Ty,
     required: bool,
 }
 
-const fn opt(name: &'static str, ty: Ty) -> Field {
+pub(crate) const fn opt(name: &'static str, ty: Ty) -> Field {
     Field { name, ty, required: false }
 }
 
-const fn req(name: &'static str, ty: Ty) -> Field {
+pub(crate) const fn req(name: &'static str, ty: Ty) -> Field {
     Field { name, ty, required: true }
 }
 
-const LABELS: Ty = Ty::Map(&Ty::Str);
+pub(crate) const LABELS: Ty = Ty::Map(&Ty::Str);
 const NETWORK_PROTOCOLS: &[&str] = &["tcp", "udp", "udp,tcp"];
 const PORT_DEFINITION: &[Field] =
     &[opt("port", Ty::Int), opt("protocol", Ty::Enum(NETWORK_PROTOCOLS)), opt("name", Ty::Str), opt("labels", LABELS)];
-const NETWORK: &[Field] =
+pub(crate) const NETWORK: &[Field] =
     &[opt("mode", Ty::Enum(&["container", "container/bridge", "host"])), opt("name", Ty::Str), opt("labels", LABELS)];
 const PORT_MAPPING: &[Field] = &[
     opt("containerPort", Ty::Int),
@@ -107,7 +111,7 @@ const IP_ADDRESS: &[Field] = &[
     opt("labels", LABELS),
     opt("discovery", Ty::Obj(&[opt("ports", Ty::Arr(&Ty::Obj(IP_DISCOVERY_PORT)))])),
 ];
-const ARTIFACT: &[Field] = &[
+pub(crate) const ARTIFACT: &[Field] = &[
     req("uri", Ty::Str),
     opt("extract", Ty::Bool),
     opt("executable", Ty::Bool),
@@ -138,15 +142,16 @@ const READINESS_CHECK: &[Field] = &[
     opt("httpStatusCodesForReady", Ty::Arr(&Ty::Int)),
     opt("preserveLastResponse", Ty::Bool),
 ];
-const UPGRADE_STRATEGY: &[Field] = &[opt("minimumHealthCapacity", Ty::Num), opt("maximumOverCapacity", Ty::Num)];
+pub(crate) const UPGRADE_STRATEGY: &[Field] =
+    &[opt("minimumHealthCapacity", Ty::Num), opt("maximumOverCapacity", Ty::Num)];
 const UNREACHABLE_ENABLED: &[Field] = &[opt("inactiveAfterSeconds", Ty::Long), opt("expungeAfterSeconds", Ty::Long)];
 const RESIDENCY: &[Field] = &[
     opt("relaunchEscalationTimeoutSeconds", Ty::Long),
     opt("taskLostBehavior", Ty::Enum(&["WAIT_FOREVER", "RELAUNCH_AFTER_TIMEOUT"])),
 ];
 const VERSION_INFO: &[Field] = &[req("lastScalingAt", Ty::Timestamp), req("lastConfigChangeAt", Ty::Timestamp)];
-const RESOURCE_LIMITS: &[Field] = &[opt("cpus", Ty::ResourceLimit), opt("mem", Ty::ResourceLimit)];
-const EXECUTOR_RESOURCES: &[Field] = &[opt("cpus", Ty::Num), opt("mem", Ty::Num), opt("disk", Ty::Num)];
+pub(crate) const RESOURCE_LIMITS: &[Field] = &[opt("cpus", Ty::ResourceLimit), opt("mem", Ty::ResourceLimit)];
+pub(crate) const EXECUTOR_RESOURCES: &[Field] = &[opt("cpus", Ty::Num), opt("mem", Ty::Num), opt("disk", Ty::Num)];
 
 /// Every field of App and AppUpdate except `id`.
 const APP_FIELDS: &[Field] = &[
@@ -236,11 +241,11 @@ impl AppUpdate {
     }
 }
 
-fn syntax(body: &[u8]) -> Result<Json, ParseError> {
+pub(crate) fn syntax(body: &[u8]) -> Result<Json, ParseError> {
     serde_json::from_slice(body).map_err(|e| ParseError::Syntax(e.to_string()))
 }
 
-fn finish<T: DeserializeOwned>(value: Json, v: Violations) -> Result<T, ParseError> {
+pub(crate) fn finish<T: DeserializeOwned>(value: Json, v: Violations) -> Result<T, ParseError> {
     if !v.is_empty() {
         return Err(ParseError::Types(v.into_details()));
     }
@@ -260,7 +265,7 @@ fn check_app_object(value: &mut Json, path: &str, id_required: bool, v: &mut Vio
     check_fields(value, APP_FIELDS, path, v);
 }
 
-fn check_fields(value: &mut Json, fields: &[Field], path: &str, v: &mut Violations) {
+pub(crate) fn check_fields(value: &mut Json, fields: &[Field], path: &str, v: &mut Violations) {
     let Some(object) = value.as_object_mut() else {
         v.add(path, EXPECTED_OBJECT);
         return;
@@ -343,6 +348,15 @@ fn check(value: &mut Json, ty: Ty, path: &str, v: &mut Violations) {
         Ty::ResourceLimit => {
             if !value.is_number() && !value.is_string() {
                 v.add(path, EXPECTED_NUMBER);
+            }
+        }
+        Ty::Command => {
+            let present = |key: &str| value.get(key).is_some_and(|f| !f.is_null());
+            match (value.is_object(), present("shell"), present("argv")) {
+                (false, _, _) => v.add(path, EXPECTED_OBJECT),
+                (true, true, true) => v.add(path, COMMAND_SHELL_OR_ARGV),
+                (true, false, false) => v.add(&format!("{path}/shell"), PATH_MISSING),
+                (true, _, _) => check_fields(value, &[opt("shell", Ty::Str), opt("argv", Ty::Arr(&Ty::Str))], path, v),
             }
         }
     }
