@@ -357,7 +357,8 @@ mod tests {
             id: "d1".into(),
             version: t,
             affected_apps: vec![],
-            steps: vec![vec![DeploymentAction { action: "ScaleApplication".into(), app: crate::PathId::parse("/a") }]],
+            affected_pods: vec![],
+            steps: vec![vec![DeploymentAction { action: "ScaleApplication".into(), app: crate::PathId::parse("/a"), pod: false }]],
             current_step: 1,
         };
         let events = [

@@ -845,12 +845,35 @@ pub mod messages {
 #[cfg(test)]
 mod tests;
 
-/// One action of a deployment step (`{"action": "ScaleApplication", "app": "/foo"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One action of a deployment step (`{"action": "ScaleApplication", "app": "/foo"}`, or a
+/// pod's `{"action": "ScalePod", "pod": "/bar"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeploymentAction {
-    /// `StartApplication`, `StopApplication`, `ScaleApplication`, `RestartApplication`, …
+    /// `StartApplication`, `StopApplication`, `ScaleApplication`, `RestartApplication`,
+    /// `StartPod`, …
     pub action: String,
+    /// The app's id, or the pod's when `pod`.
     pub app: PathId,
+    pub pod: bool,
+}
+
+impl DeploymentAction {
+    /// The action's JSON, with `extra` keys.
+    fn json_with(&self, extra: &[(&str, Json)]) -> Json {
+        let mut out = serde_json::Map::new();
+        out.insert("action".into(), json!(self.action));
+        out.insert((if self.pod { "pod" } else { "app" }).into(), json!(self.app));
+        for (k, v) in extra {
+            out.insert((*k).into(), v.clone());
+        }
+        Json::Object(out)
+    }
+}
+
+impl Serialize for DeploymentAction {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json_with(&[]).serialize(serializer)
+    }
 }
 
 /// A deployment as `GET /v2/deployments` lists it (the keys marathon-python's
@@ -860,6 +883,7 @@ pub struct DeploymentInfo {
     pub id: String,
     pub version: Timestamp,
     pub affected_apps: Vec<PathId>,
+    pub affected_pods: Vec<PathId>,
     /// Each step's actions, in order.
     pub steps: Vec<Vec<DeploymentAction>>,
     /// 1-based index of the step in progress.
@@ -875,13 +899,13 @@ pub fn deployment_json(info: &DeploymentInfo) -> Json {
         .and_then(|i| info.steps.get(i))
         .into_iter()
         .flatten()
-        .map(|a| json!({"action": a.action, "app": a.app, "readinessCheckResults": []}))
+        .map(|a| a.json_with(&[("readinessCheckResults", json!([]))]))
         .collect();
     json!({
         "id": info.id,
         "version": format_timestamp(info.version),
         "affectedApps": info.affected_apps,
-        "affectedPods": [],
+        "affectedPods": info.affected_pods,
         "steps": info.steps.iter().map(|actions| json!({ "actions": actions })).collect::<Vec<_>>(),
         "currentActions": current,
         "currentStep": info.current_step,

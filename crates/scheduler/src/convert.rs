@@ -189,7 +189,7 @@ fn docker_container(def: &AppDefinition) -> Option<Box<DockerContainer>> {
     }))
 }
 
-fn constraint(raw: &[String]) -> Option<Constraint> {
+pub(crate) fn constraint(raw: &[String]) -> Option<Constraint> {
     let operator = match marathon_api::normalize::ConstraintOperator::parse(raw.get(1)?)? {
         marathon_api::normalize::ConstraintOperator::Unique => ConstraintOperator::Unique,
         marathon_api::normalize::ConstraintOperator::Cluster => ConstraintOperator::Cluster,

@@ -26,6 +26,10 @@ pub enum DeploymentKind {
     Scale,
     Restart,
     Stop,
+    StartPod,
+    ScalePod,
+    RestartPod,
+    StopPod,
 }
 
 impl DeploymentKind {
@@ -36,6 +40,28 @@ impl DeploymentKind {
             Self::Scale => "ScaleApplication",
             Self::Restart => "RestartApplication",
             Self::Stop => "StopApplication",
+            Self::StartPod => "StartPod",
+            Self::ScalePod => "ScalePod",
+            Self::RestartPod => "RestartPod",
+            Self::StopPod => "StopPod",
+        }
+    }
+
+    pub fn is_pod(self) -> bool {
+        matches!(self, Self::StartPod | Self::ScalePod | Self::RestartPod | Self::StopPod)
+    }
+
+    pub fn is_start(self) -> bool {
+        matches!(self, Self::Start | Self::StartPod)
+    }
+
+    /// The same action on a pod.
+    pub fn for_pod(self) -> Self {
+        match self {
+            Self::Start | Self::StartPod => Self::StartPod,
+            Self::Scale | Self::ScalePod => Self::ScalePod,
+            Self::Restart | Self::RestartPod => Self::RestartPod,
+            Self::Stop | Self::StopPod => Self::StopPod,
         }
     }
 }
@@ -77,7 +103,7 @@ impl Step {
 
     /// Finished: StartApplication at once, the other actions when their apps converged.
     fn finished(&self, core: &SchedulerCore) -> bool {
-        self.actions.iter().all(|(id, kind)| *kind == DeploymentKind::Start || core.is_converged(&AppId::new(id)))
+        self.actions.iter().all(|(id, kind)| kind.is_start() || core.is_converged(&AppId::new(id)))
     }
 }
 
@@ -94,6 +120,9 @@ pub struct Deployment {
     pub target: serde_json::Value,
     /// The definitions before the change (`None`: the app did not exist), for rollbacks.
     pub originals: Vec<(String, Option<AppDefinition>)>,
+    /// The pods before the change, likewise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_originals: Vec<(String, Option<marathon_api::Pod>)>,
 }
 
 /// What advancing a deployment produced.
@@ -118,6 +147,20 @@ impl Deployment {
         apps.sort();
         apps.dedup();
         apps
+    }
+
+    /// The apps (or with `pods`, the pods) it affects, once each.
+    fn subjects(&self, pods: bool) -> Vec<PathId> {
+        let mut ids: Vec<PathId> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.actions.iter())
+            .filter(|(_, kind)| kind.is_pod() == pods)
+            .map(|(id, _)| PathId::parse(id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// The groups whose apps it changes (`group_change_success`).
@@ -185,14 +228,19 @@ impl Deployment {
             .map(|step| {
                 step.actions
                     .iter()
-                    .map(|(id, kind)| DeploymentAction { action: kind.action().into(), app: PathId::parse(id) })
+                    .map(|(id, kind)| DeploymentAction {
+                        action: kind.action().into(),
+                        app: PathId::parse(id),
+                        pod: kind.is_pod(),
+                    })
                     .collect()
             })
             .collect();
         DeploymentInfo {
             id: self.id.clone(),
             version: self.version,
-            affected_apps: self.apps().iter().map(|id| PathId::parse(id.as_str())).collect(),
+            affected_apps: self.subjects(false),
+            affected_pods: self.subjects(true),
             current_step: (self.current + 1).min(steps.len()),
             steps,
         }
@@ -204,8 +252,8 @@ impl Deployment {
 pub fn simple_steps(actions: Vec<(AppId, DeploymentKind)>) -> Vec<Step> {
     let scale_new: Vec<(AppId, DeploymentKind)> = actions
         .iter()
-        .filter(|(_, kind)| *kind == DeploymentKind::Start)
-        .map(|(id, _)| (id.clone(), DeploymentKind::Scale))
+        .filter(|(_, kind)| kind.is_start())
+        .map(|(id, kind)| (id.clone(), if kind.is_pod() { DeploymentKind::ScalePod } else { DeploymentKind::Scale }))
         .collect();
     let mut steps = vec![Step::new(actions)];
     if !scale_new.is_empty() {
@@ -297,6 +345,7 @@ mod tests {
             original: serde_json::Value::Null,
             target: serde_json::Value::Null,
             originals: Vec::new(),
+            pod_originals: Vec::new(),
         }
     }
 

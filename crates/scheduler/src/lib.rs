@@ -35,6 +35,8 @@ pub mod listen;
 #[cfg(feature = "shell")]
 pub mod metrics;
 #[cfg(feature = "shell")]
+pub mod pods;
+#[cfg(feature = "shell")]
 pub mod probe;
 #[cfg(feature = "shell")]
 pub mod records;

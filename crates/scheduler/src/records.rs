@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | `apps` | app id (`/prod/web`) | the app definition (marathon-api storage form) |
 //! | `app_versions` | app id, version | the definition of that version |
+//! | `pods` | pod id | the pod definition (marathon-api's `Pod`, normalized) |
+//! | `pod_versions` | pod id, version | the pod of that version |
 //! | `instances` | instance id | [`InstanceRecord`] |
 //! | `framework_id` | `id` | the framework id as a JSON string |
 //! | `deployments` | deployment id | the plan ([`crate::deployments::Deployment`]) |
@@ -41,6 +43,7 @@ pub struct Loaded {
     /// Deployments in progress, oldest first.
     pub deployments: Vec<crate::deployments::Deployment>,
     pub groups: BTreeMap<marathon_api::PathId, crate::groups::GroupMeta>,
+    pub pods: BTreeMap<AppId, marathon_api::Pod>,
 }
 
 impl Loaded {
@@ -48,7 +51,12 @@ impl Loaded {
     pub fn recovered_state(&self) -> RecoveredState {
         RecoveredState {
             framework_id: self.framework_id.clone(),
-            apps: self.definitions.values().map(convert::run_spec).collect(),
+            apps: self
+                .definitions
+                .values()
+                .map(convert::run_spec)
+                .chain(self.pods.values().map(crate::pods::run_spec))
+                .collect(),
             instances: self.instances.clone(),
         }
     }
@@ -64,6 +72,10 @@ pub fn load(store: &dyn Store) -> Result<Loaded, LoadError> {
     for (key, entry) in store.list(&Namespace::APPS)? {
         let def: AppDefinition = decode(&Namespace::APPS, &key, &entry.value)?;
         loaded.definitions.insert(AppId::new(&def.id), def);
+    }
+    for (key, entry) in store.list(&Namespace::PODS)? {
+        let pod: marathon_api::Pod = decode(&Namespace::PODS, &key, &entry.value)?;
+        loaded.pods.insert(AppId::new(&pod.id), pod);
     }
     if let Some(entry) = store.get(&Namespace::GROUPS, GROUPS_KEY)? {
         let groups: BTreeMap<String, crate::groups::GroupMeta> = decode(&Namespace::GROUPS, GROUPS_KEY, &entry.value)?;
@@ -107,6 +119,7 @@ pub fn add_to_batch<'d>(
     batch: &mut Batch,
     records: &[Record],
     definition: impl Fn(&AppId) -> Option<&'d AppDefinition>,
+    pod: impl Fn(&AppId) -> Option<&'d marathon_api::Pod>,
 ) {
     for record in records {
         match record {
@@ -115,6 +128,20 @@ pub fn add_to_batch<'d>(
                     Namespace::FRAMEWORK_ID,
                     FRAMEWORK_ID_KEY,
                     encode(&id.as_str().to_string()),
+                );
+            }
+            Record::App(spec) if spec.is_pod() => {
+                let Some(pod) = pod(&spec.id) else {
+                    tracing::error!(pod = %spec.id, "no definition for a pod record; not stored");
+                    continue;
+                };
+                let bytes = encode(pod);
+                let version = marathon_api::format_timestamp(convert::api_time(spec.version));
+                *batch = std::mem::take(batch).put(Namespace::PODS, spec.id.as_str(), bytes.clone()).put_version(
+                    Namespace::POD_VERSIONS,
+                    spec.id.as_str(),
+                    &version,
+                    bytes,
                 );
             }
             Record::App(spec) => {
@@ -133,7 +160,7 @@ pub fn add_to_batch<'d>(
                 );
             }
             Record::AppDeleted(id) => {
-                *batch = std::mem::take(batch).delete(Namespace::APPS, id.as_str());
+                *batch = std::mem::take(batch).delete(Namespace::APPS, id.as_str()).delete(Namespace::PODS, id.as_str());
             }
             Record::Instance(instance) => {
                 *batch = std::mem::take(batch).put(
@@ -515,6 +542,7 @@ mod tests {
                 Record::Instance(running.clone()),
             ],
             |id| definitions.get(id),
+            |_| None,
         );
         store.apply(Generation::ZERO, &batch)?;
         let loaded = load(&store)?;
@@ -526,9 +554,8 @@ mod tests {
         assert_eq!(store.list_versions(&Namespace::APP_VERSIONS, "/prod/web")?, vec!["1970-01-01T00:00:01.000Z"]);
 
         let mut batch = Batch::new();
-        add_to_batch(&mut batch, &[Record::InstanceExpunged(running.id), Record::AppDeleted(spec.id)], |id| {
-            definitions.get(id)
-        });
+        let records = [Record::InstanceExpunged(running.id), Record::AppDeleted(spec.id)];
+        add_to_batch(&mut batch, &records, |id| definitions.get(id), |_| None);
         store.apply(Generation::ZERO, &batch)?;
         let loaded = load(&store)?;
         assert!(loaded.instances.is_empty() && loaded.definitions.is_empty());

@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 mod calls;
+mod pods;
 mod runner;
 
 pub use calls::{mesos_call, redecline};
@@ -143,6 +144,9 @@ pub struct Deployed {
 pub struct Service {
     core: SchedulerCore,
     definitions: Definitions,
+    /// The pods' stored definitions (`/v2/pods`), as normalized, with the version and instance
+    /// count the core decided.
+    pods: BTreeMap<AppId, marathon_api::Pod>,
     /// Groups created through `/v2/groups` (with their dependencies).
     groups: BTreeMap<marathon_api::PathId, crate::groups::GroupMeta>,
     deployments: DeploymentTracker,
@@ -281,6 +285,9 @@ impl Service {
         for def in self.definitions.values() {
             add(def.path_id().parent());
         }
+        for pod in self.pods.values() {
+            add(pod.path_id().parent());
+        }
         groups.len()
     }
 
@@ -290,10 +297,9 @@ impl Service {
     pub fn group_exists(&self, id: &marathon_api::PathId) -> bool {
         id.is_root()
             || self.groups.keys().any(|g| g.starts_with(id))
-            || self.definitions.values().any(|d| {
-                let path = d.path_id();
-                path.starts_with(id) && &path != id
-            })
+            || self.definitions.values().map(AppDefinition::path_id).chain(self.pods.values().map(|p| p.path_id())).any(
+                |path| path.starts_with(id) && &path != id,
+            )
     }
 
     pub fn tree(&self) -> crate::groups::Tree {
@@ -462,7 +468,7 @@ impl Service {
         let ids: Vec<AppId> = deployment.originals.iter().map(|(id, _)| AppId::new(id)).collect();
         let original = self.app_states(&ids);
         let originals = self.originals(&ids);
-        let mut actions = Vec::new();
+        let mut actions = self.restore_pods(deployment.pod_originals);
         for (app_id, before) in deployment.originals {
             let app_id = AppId::new(&app_id);
             match before {
@@ -623,6 +629,19 @@ impl Service {
         originals: Vec<(AppId, Option<AppDefinition>)>,
         version: marathon_api::Timestamp,
     ) -> Deployed {
+        self.start_deployment_with_pods(steps, original, originals, Vec::new(), version)
+    }
+
+    /// [`Self::start_deployment_at`] of a change that also changes pods (`pod_originals`: the
+    /// pods before it, for a rollback).
+    pub(crate) fn start_deployment_with_pods(
+        &mut self,
+        steps: Vec<Step>,
+        original: Vec<serde_json::Value>,
+        originals: Vec<(AppId, Option<AppDefinition>)>,
+        pod_originals: Vec<(AppId, Option<marathon_api::Pod>)>,
+        version: marathon_api::Timestamp,
+    ) -> Deployed {
         let mut ids: Vec<AppId> = steps.iter().flat_map(|s| s.actions.iter().map(|(id, _)| AppId::new(id))).collect();
         ids.sort();
         ids.dedup();
@@ -636,6 +655,7 @@ impl Service {
             original: marathon_api::events::group_state(original, version),
             target: marathon_api::events::group_state(target, version),
             originals: originals.into_iter().map(|(id, def)| (id.to_string(), def)).collect(),
+            pod_originals: pod_originals.into_iter().map(|(id, pod)| (id.to_string(), pod)).collect(),
         };
         let now = self.now().wall;
         for group in deployment.changed_groups() {
@@ -821,11 +841,17 @@ impl Service {
     fn persist(&mut self, write_id: WriteId, records: &[crate::core::Record]) {
         for record in records {
             if let crate::core::Record::App(spec) = record {
-                self.definitions.update(&spec.id, |def| records::definition_of(def, spec));
+                if spec.is_pod() {
+                    if let Some(pod) = self.pods.get_mut(&spec.id) {
+                        crate::pods::decided_by_core(pod, spec);
+                    }
+                } else {
+                    self.definitions.update(&spec.id, |def| records::definition_of(def, spec));
+                }
             }
         }
         let mut batch = Batch::new();
-        records::add_to_batch(&mut batch, records, |id| self.definitions.get(id));
+        records::add_to_batch(&mut batch, records, |id| self.definitions.get(id), |id| self.pods.get(id));
         self.write(batch, Some(write_id));
     }
 

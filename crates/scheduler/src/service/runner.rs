@@ -435,6 +435,7 @@ async fn open(shared: &Shared) -> Result<Incarnation, SchedulerError> {
     let mut service = Service {
         core,
         definitions: Definitions::new(loaded.definitions),
+        pods: std::mem::take(&mut loaded.pods),
         groups: std::mem::take(&mut loaded.groups),
         deployments: DeploymentTracker::default(),
         bus: shared.bus.clone(),
