@@ -9,6 +9,7 @@ mod cluster;
 mod cors;
 mod events;
 mod groups;
+mod pods;
 pub(crate) mod proxy;
 mod render;
 mod subscriptions;
@@ -66,6 +67,8 @@ pub(crate) fn router(
         .route("/v2/apps/{*path}", any(apps::dispatch))
         .route("/v2/groups", any(groups::root))
         .route("/v2/groups/{*path}", any(groups::dispatch))
+        .route("/v2/pods", any(pods::root))
+        .route("/v2/pods/{*path}", any(pods::dispatch))
         .route("/v2/tasks", get(tasks::list))
         .route("/v2/tasks/delete", post(tasks::delete_many))
         .route("/v2/queue", get(tasks::queue))
