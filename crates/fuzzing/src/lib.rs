@@ -22,6 +22,7 @@ pub type Target = (&'static str, fn(&[u8]));
 pub const TARGETS: &[Target] = &[
     ("app_json", app_json),
     ("app_update_json", app_update_json),
+    ("pod_json", pod_json),
     ("group_json", group_json),
     ("query_string", query_string),
     ("recordio", recordio),
@@ -49,6 +50,22 @@ pub fn app_json(data: &[u8]) {
         rendered,
         "normalizing a rendered app changed it"
     );
+}
+
+/// `POST /v2/pods`: parse, normalize and validate as the scheduler does (upstream's rules, then
+/// what this cluster supports), render the answer. A pod that was accepted, rendered and posted
+/// again is accepted again as the same pod (normalization is a fixpoint), also as the body of a
+/// `PUT` to its own id.
+pub fn pod_json(data: &[u8]) {
+    let Ok(raw) = marathon_api::parse_pod(data) else { return };
+    let Ok(pod) = scheduler::support::normalize_pod(raw, None, &config()) else { return };
+    let rendered = marathon_api::pod_json(&pod);
+    let text = serde_json::to_vec(&rendered).expect("a rendered pod is JSON");
+    let again = marathon_api::parse_pod(&text).expect("a rendered pod parses");
+    let again =
+        scheduler::support::normalize_pod(again, Some(&pod.path_id()), &config()).expect("a rendered pod is valid");
+    assert_eq!(again, pod, "normalizing a rendered pod changed it");
+    assert_eq!(marathon_api::pod_json(&again), rendered, "normalizing a rendered pod changed its JSON");
 }
 
 /// `PUT`/`PATCH /v2/apps/{id}` and `PUT /v2/apps`: one update or a list of them, applied to a

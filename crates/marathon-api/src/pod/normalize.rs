@@ -164,10 +164,10 @@ fn validate_volumes(pod: &Pod, v: &mut Violations) {
         if !pod.containers.iter().any(|c| c.volume_mounts.iter().any(|m| m.name == *name)) {
             v.add(&path, "volume must be referenced by at least one container");
         }
-        if let Some(secret) = volume.get("secret").and_then(|s| s.as_str()) {
-            if !pod.secrets.contains_key(secret) {
-                v.add(&format!("{path}/secret"), "volume.secret must refer to an existing secret");
-            }
+        if let Some(secret) = volume.get("secret").and_then(|s| s.as_str())
+            && !pod.secrets.contains_key(secret)
+        {
+            v.add(&format!("{path}/secret"), "volume.secret must refer to an existing secret");
         }
     }
     if !unique(names.iter()) {
@@ -436,7 +436,8 @@ fn validate_role(pod: &Pod, cfg: &NormalizeConfig, v: &mut Violations) {
         v.add(path, "A resident pod must have `acceptedResourceRoles = [\"*\"]`.");
     }
     let allowed: BTreeSet<&str> = ["*", role].into_iter().collect();
-    if !distinct.is_empty() && !(distinct.len() <= 2 && distinct.is_subset(&allowed)) {
+    let within = distinct.len() <= 2 && distinct.is_subset(&allowed);
+    if !distinct.is_empty() && !within {
         let list = allowed.iter().copied().collect::<Vec<_>>().join(" and ");
         v.add(path, format!("acceptedResourceRoles can only contain {list}"));
     }
