@@ -358,7 +358,11 @@ mod tests {
             version: t,
             affected_apps: vec![],
             affected_pods: vec![],
-            steps: vec![vec![DeploymentAction { action: "ScaleApplication".into(), app: crate::PathId::parse("/a"), pod: false }]],
+            steps: vec![vec![DeploymentAction {
+                action: "ScaleApplication".into(),
+                app: crate::PathId::parse("/a"),
+                pod: false,
+            }]],
             current_step: 1,
         };
         let events = [

@@ -394,8 +394,9 @@ mod tests {
 
     #[test]
     fn parts_are_taken_reserved_first_and_add_up_to_the_whole() {
-        let whole = ResourceSet::parse_text("cpus(web):0.5;cpus:1;mem:256;ports:[31000-31001];ports(web):[32000-32000]")
-            .expect("parse");
+        let whole =
+            ResourceSet::parse_text("cpus(web):0.5;cpus:1;mem:256;ports:[31000-31001];ports(web):[32000-32000]")
+                .expect("parse");
         let mut rest = whole.clone();
         let cpus = rest.take_scalar("cpus", 0.75);
         assert_eq!(cpus, ResourceSet::parse_text("cpus(web):0.5;cpus:0.25").expect("parse"));

@@ -82,7 +82,8 @@ pub fn run_spec(pod: &Pod) -> RunSpec {
                 let (protocol, endpoint, path, shell) = match (&h.http, &h.tcp, &h.exec) {
                     (Some(http), _, _) => {
                         let https = matches!(http.scheme, marathon_api::pod::HttpScheme::Https);
-                        let protocol = if https { HealthCheckProtocol::MesosHttps } else { HealthCheckProtocol::MesosHttp };
+                        let protocol =
+                            if https { HealthCheckProtocol::MesosHttps } else { HealthCheckProtocol::MesosHttp };
                         (protocol, Some(http.endpoint.as_str()), http.path.clone(), None)
                     }
                     (None, Some(tcp), _) => (HealthCheckProtocol::MesosTcp, Some(tcp.endpoint.as_str()), None, None),
@@ -153,13 +154,13 @@ pub fn decided_by_core(pod: &mut Pod, spec: &RunSpec) {
     pod.version = Some(api_time(spec.version));
 }
 
-/// An instance's state as a pod's: waiting, launched, running (healthy where checked), or on
-/// its way out.
-fn instance_state(instance: &Instance, healthy: Option<bool>) -> PodInstanceState {
+/// An instance's state as a pod's: waiting, launched, running (STABLE once healthy when any
+/// container is `checked`), or on its way out.
+fn instance_state(instance: &Instance, checked: bool, healthy: Option<bool>) -> PodInstanceState {
     match instance.condition {
         Condition::Scheduled | Condition::Provisioned => PodInstanceState::Pending,
         Condition::Staging | Condition::Starting => PodInstanceState::Staging,
-        Condition::Running if healthy == Some(false) => PodInstanceState::Degraded,
+        Condition::Running if checked && healthy != Some(true) => PodInstanceState::Degraded,
         Condition::Running => PodInstanceState::Stable,
         Condition::Unreachable | Condition::UnreachableInactive => PodInstanceState::Degraded,
         _ => PodInstanceState::Terminal,
@@ -210,7 +211,7 @@ pub fn instance_status(pod: &Pod, instance: &Instance) -> PodInstanceStatus {
     let executor = &pod.executor_resources;
     PodInstanceStatus {
         id: instance.id.to_string(),
-        status: instance_state(instance, healthy),
+        status: instance_state(instance, pod.containers.iter().any(|c| c.health_check.is_some()), healthy),
         status_since: since,
         message: None,
         conditions: healthy.map(|h| vec![StatusCondition::healthy(h, None, since, since)]).unwrap_or_default(),
@@ -293,7 +294,10 @@ mod tests {
         assert!(containers[1].endpoints.is_empty());
         assert_eq!(containers[1].command, CommandSpec::Args(vec!["/bin/sleep".into(), "100".into()]));
         let check = containers[0].health_check.as_ref().expect("check");
-        assert_eq!((check.protocol, check.port_index, check.path.as_deref()), (HealthCheckProtocol::MesosHttp, Some(0), Some("/")));
+        assert_eq!(
+            (check.protocol, check.port_index, check.path.as_deref()),
+            (HealthCheckProtocol::MesosHttp, Some(0), Some("/"))
+        );
         assert_eq!(spec.health_checks.len(), 1);
         assert_eq!(containers[0].kill_grace_period, Some(Duration::from_secs(3)));
         assert_eq!(spec.env["A"], "1");

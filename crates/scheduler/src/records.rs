@@ -160,7 +160,8 @@ pub fn add_to_batch<'d>(
                 );
             }
             Record::AppDeleted(id) => {
-                *batch = std::mem::take(batch).delete(Namespace::APPS, id.as_str()).delete(Namespace::PODS, id.as_str());
+                *batch =
+                    std::mem::take(batch).delete(Namespace::APPS, id.as_str()).delete(Namespace::PODS, id.as_str());
             }
             Record::Instance(instance) => {
                 *batch = std::mem::take(batch).put(

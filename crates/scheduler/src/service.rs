@@ -297,9 +297,12 @@ impl Service {
     pub fn group_exists(&self, id: &marathon_api::PathId) -> bool {
         id.is_root()
             || self.groups.keys().any(|g| g.starts_with(id))
-            || self.definitions.values().map(AppDefinition::path_id).chain(self.pods.values().map(|p| p.path_id())).any(
-                |path| path.starts_with(id) && &path != id,
-            )
+            || self
+                .definitions
+                .values()
+                .map(AppDefinition::path_id)
+                .chain(self.pods.values().map(|p| p.path_id()))
+                .any(|path| path.starts_with(id) && &path != id)
     }
 
     pub fn tree(&self) -> crate::groups::Tree {

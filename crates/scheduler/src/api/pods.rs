@@ -72,8 +72,8 @@ fn with_deployment(status: StatusCode, deployed: &crate::service::Deployed, body
     response
 }
 
-fn force_of(query: Option<String>) -> Result<bool, Response> {
-    query_bool(&query_pairs(query), "force", false).map_err(|e| bad_query(&e))
+fn force_of(query: Option<String>) -> Result<bool, Box<Response>> {
+    query_bool(&query_pairs(query), "force", false).map_err(|e| Box::new(bad_query(&e)))
 }
 
 /// `HEAD /v2/pods` (pods are supported), `GET /v2/pods` and `POST /v2/pods`.
@@ -97,7 +97,7 @@ pub(super) async fn root(
         Method::POST => {
             let force = match force_of(query) {
                 Ok(force) => force,
-                Err(response) => return response,
+                Err(response) => return *response,
             };
             let client_ip = remote.ip().to_string();
             put(api, None, body, force, client_ip, uri.path().to_string()).await
@@ -110,7 +110,9 @@ pub(super) async fn root(
 async fn put(api: Api, path: Option<PathId>, body: Bytes, force: bool, client_ip: String, uri: String) -> Response {
     let raw = match parse_pod(&body) {
         Ok(raw) => raw,
-        Err(e) => return json(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST), &parse_error_json(&e)),
+        Err(e) => {
+            return json(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST), &parse_error_json(&e));
+        }
     };
     if let Some(path) = &path
         && let Some(message) = marathon_api::pod_path_mismatch(path, &raw)
@@ -137,7 +139,9 @@ async fn put(api: Api, path: Option<PathId>, body: Bytes, force: bool, client_ip
             }
             check_deployable(service, std::slice::from_ref(&key), force)?;
             let deployed = service.put_pod(pod);
-            let event = if exists { Event::PodUpdated { client_ip, uri, pod_id: id.to_string() } } else {
+            let event = if exists {
+                Event::PodUpdated { client_ip, uri, pod_id: id.to_string() }
+            } else {
                 Event::PodCreated { client_ip, uri, pod_id: id.to_string() }
             };
             service.publish(event);
@@ -161,21 +165,23 @@ pub(super) async fn dispatch(
 ) -> Response {
     let target = target(&path);
     match (method, target) {
-        (Method::GET, Target::Pod(id)) => read(&api, move |service| {
-            service.pod(&pod_id(&id)).map(|p| json(StatusCode::OK, &pod_json(p))).ok_or_else(|| not_found(&id))
-        })
-        .await,
+        (Method::GET, Target::Pod(id)) => {
+            read(&api, move |service| {
+                service.pod(&pod_id(&id)).map(|p| json(StatusCode::OK, &pod_json(p))).ok_or_else(|| not_found(&id))
+            })
+            .await
+        }
         (Method::PUT, Target::Pod(id)) => {
             let force = match force_of(query) {
                 Ok(force) => force,
-                Err(response) => return response,
+                Err(response) => return *response,
             };
             put(api, Some(id), body, force, remote.ip().to_string(), uri.path().to_string()).await
         }
         (Method::DELETE, Target::Pod(id)) => {
             let force = match force_of(query) {
                 Ok(force) => force,
-                Err(response) => return response,
+                Err(response) => return *response,
             };
             let (client_ip, uri) = (remote.ip().to_string(), uri.path().to_string());
             let result = api
@@ -211,13 +217,15 @@ pub(super) async fn dispatch(
             })
             .await
         }
-        (Method::GET, Target::Status(Some(id))) => read(&api, move |service| {
-            let key = pod_id(&id);
-            let pod = service.pod(&key).ok_or_else(|| not_found(&id))?;
-            let status = pods::status(pod, &service.pod_instances(&key), service.now().wall);
-            Ok(json(StatusCode::OK, &serde_json::to_value(status).unwrap_or(Json::Null)))
-        })
-        .await,
+        (Method::GET, Target::Status(Some(id))) => {
+            read(&api, move |service| {
+                let key = pod_id(&id);
+                let pod = service.pod(&key).ok_or_else(|| not_found(&id))?;
+                let status = pods::status(pod, &service.pod_instances(&key), service.now().wall);
+                Ok(json(StatusCode::OK, &serde_json::to_value(status).unwrap_or(Json::Null)))
+            })
+            .await
+        }
         (Method::GET, Target::Versions(id)) => {
             let key = pod_id(&id);
             match api.service.read(move |service| service.pod(&key).is_some()).await {
@@ -278,26 +286,26 @@ async fn read(
 
 /// Kills instances of a pod; `one`: the answer is that instance's status (404 if unknown).
 async fn kill(api: Api, id: PathId, instances: Vec<String>, wipe: bool, one: bool) -> Response {
-    let result = api
-        .service
-        .change(move |service| {
-            let key = pod_id(&id);
-            let pod = service.pod(&key).cloned().ok_or_else(|| not_found(&id))?;
-            let ids: Vec<InstanceId> = instances.iter().filter_map(|i| InstanceId::parse(i)).collect();
-            let killed = service.kill_pod_instances(&key, &ids, wipe);
-            let statuses: Vec<Json> = killed
-                .iter()
-                .map(|i| serde_json::to_value(pods::instance_status(&pod, i)).unwrap_or(Json::Null))
-                .collect();
-            if one {
-                let first = statuses.into_iter().next().ok_or_else(|| {
-                    ApiError::not_found(format!("Instance '{}' does not exist", instances.join(",")))
-                })?;
-                return Ok(json(StatusCode::OK, &first));
-            }
-            Ok(json(StatusCode::OK, &Json::Array(statuses)))
-        })
-        .await;
+    let result =
+        api.service
+            .change(move |service| {
+                let key = pod_id(&id);
+                let pod = service.pod(&key).cloned().ok_or_else(|| not_found(&id))?;
+                let ids: Vec<InstanceId> = instances.iter().filter_map(|i| InstanceId::parse(i)).collect();
+                let killed = service.kill_pod_instances(&key, &ids, wipe);
+                let statuses: Vec<Json> = killed
+                    .iter()
+                    .map(|i| serde_json::to_value(pods::instance_status(&pod, i)).unwrap_or(Json::Null))
+                    .collect();
+                if one {
+                    let first = statuses.into_iter().next().ok_or_else(|| {
+                        ApiError::not_found(format!("Instance '{}' does not exist", instances.join(",")))
+                    })?;
+                    return Ok(json(StatusCode::OK, &first));
+                }
+                Ok(json(StatusCode::OK, &Json::Array(statuses)))
+            })
+            .await;
     respond(result)
 }
 
@@ -316,6 +324,9 @@ mod tests {
             Target::Version(PathId::parse("/shop"), "2026-01-01T00:00:00.000Z".into())
         );
         assert_eq!(target("shop::instances"), Target::Instances(PathId::parse("/shop")));
-        assert_eq!(target("shop::instances/shop.instance-1"), Target::Instance(PathId::parse("/shop"), "shop.instance-1".into()));
+        assert_eq!(
+            target("shop::instances/shop.instance-1"),
+            Target::Instance(PathId::parse("/shop"), "shop.instance-1".into())
+        );
     }
 }

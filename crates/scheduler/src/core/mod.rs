@@ -56,8 +56,7 @@ pub use readiness::{ReadinessResponse, ReadinessResult};
 pub use run_spec::{
     AppId, BackoffStrategy, CommandSpec, Constraint, ConstraintOperator, DockerContainer, FetchUri, HealthCheck,
     HealthCheckProtocol, HostVolume, KillSelection, Network, PodContainer, PodSpec, PortAssignment, PortDefinition,
-    ReadinessCheck, RunSpec,
-    UnreachableStrategy, UpgradeStrategy, VersionInfo, derive_version_info,
+    ReadinessCheck, RunSpec, UnreachableStrategy, UpgradeStrategy, VersionInfo, derive_version_info,
 };
 pub use task_builder::task_environment;
 pub use time::{Now, Timestamp};

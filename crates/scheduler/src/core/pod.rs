@@ -372,6 +372,8 @@ mod tests {
         assert_eq!(cs[1].since, Some(now));
         let running = TaskStatus::new(TaskId::new("t0"), TaskState::Running);
         assert_eq!(instance_status(&mut cs, &running, &group, now).map(|s| s.state), Some(TaskState::Running));
-        assert!(instance_status(&mut cs, &TaskStatus::new(TaskId::new("x"), TaskState::Running), &group, now).is_none());
+        assert!(
+            instance_status(&mut cs, &TaskStatus::new(TaskId::new("x"), TaskState::Running), &group, now).is_none()
+        );
     }
 }

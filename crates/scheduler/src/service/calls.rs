@@ -18,7 +18,7 @@ pub fn mesos_call(framework_id: Option<&FrameworkId>, command: Command) -> Optio
         }
         Command::Accept { offer_ids, task_infos, task_groups, refuse_seconds } => {
             let mut call = new(CallType::Accept);
-            let launch = (!task_infos.is_empty()).then(|| Operation {
+            let launch = (!task_infos.is_empty()).then_some(Operation {
                 kind: OperationType::Launch,
                 id: None,
                 launch: Some(Launch { task_infos }),

@@ -55,18 +55,20 @@ impl Service {
         let now = self.now();
         self.handle(now, Event::AppDeleted { id: id.clone() });
         let steps = simple_steps(vec![(id.clone(), DeploymentKind::StopPod)]);
-        Some(self.start_deployment_with_pods(steps, Vec::new(), Vec::new(), vec![(id.clone(), Some(before))], convert::api_time(now.wall)))
+        Some(self.start_deployment_with_pods(
+            steps,
+            Vec::new(),
+            Vec::new(),
+            vec![(id.clone(), Some(before))],
+            convert::api_time(now.wall),
+        ))
     }
 
     /// Kills instances of pod `id` (unknown ones are skipped): each is relaunched, or with `wipe`
     /// forgotten (a new instance replaces it). Answers the instances as they were.
     pub fn kill_pod_instances(&mut self, id: &AppId, instance_ids: &[InstanceId], wipe: bool) -> Vec<Instance> {
-        let killed: Vec<Instance> = instance_ids
-            .iter()
-            .filter_map(|i| self.core.instance(i))
-            .filter(|i| &i.app_id == id)
-            .cloned()
-            .collect();
+        let killed: Vec<Instance> =
+            instance_ids.iter().filter_map(|i| self.core.instance(i)).filter(|i| &i.app_id == id).cloned().collect();
         let task_ids: Vec<mesos_api::TaskId> =
             killed.iter().filter_map(|i| i.task.as_ref()).map(|t| t.id.clone()).collect();
         let now = self.now();

@@ -3,9 +3,9 @@
 
 mod constraints;
 mod docker;
-mod pods;
 mod engine;
 mod health;
+mod pods;
 mod reconciliation;
 mod rolling;
 mod sim;

@@ -96,7 +96,8 @@ fn the_instance_runs_when_every_container_runs_and_is_healthy_when_the_checked_o
     // A restarted scheduler knows every container task from its records.
     let mut restarted = h.restarted(7);
     restarted.subscribe();
-    let reconciled: Vec<TaskId> = restarted.core.instances().flat_map(|i| i.task.iter()).flat_map(|t| t.task_ids().cloned()).collect();
+    let reconciled: Vec<TaskId> =
+        restarted.core.instances().flat_map(|i| i.task.iter()).flat_map(|t| t.task_ids().cloned()).collect();
     assert_eq!(reconciled, vec![web.clone(), sidecar.clone()]);
     assert!(restarted.core.instance_of_task(&sidecar).is_some());
 }
