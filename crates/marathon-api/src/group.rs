@@ -144,10 +144,12 @@ fn prefixed(error: ParseError, prefix: &str) -> ParseError {
 /// The GroupInfo JSON (`{"id","apps","groups","pods","dependencies","version"}`) with what
 /// `embed` asks for. `enforceRole` is written only when it is `true`: marathon-python's strict
 /// group model rejects the key, and `false` (every group it can make) is what its absence means.
+#[allow(clippy::too_many_arguments)]
 pub fn group_json(
     id: &PathId,
     apps: Vec<Json>,
     groups: Vec<Json>,
+    pods: Vec<Json>,
     dependencies: &[PathId],
     version: Timestamp,
     enforce_role: bool,
@@ -162,7 +164,7 @@ pub fn group_json(
         out.insert("groups".into(), Json::Array(groups));
     }
     if embed.pods {
-        out.insert("pods".into(), json!([]));
+        out.insert("pods".into(), Json::Array(pods));
     }
     out.insert("dependencies".into(), json!(dependencies));
     out.insert("version".into(), json!(format_timestamp(version)));
@@ -197,13 +199,13 @@ mod tests {
     fn group_json_embeds_what_is_asked() {
         let t = parse_timestamp("2026-01-01T00:00:00.000Z").expect("time");
         let all = GroupEmbed { groups: true, apps: true, pods: true };
-        let json = group_json(&PathId::parse("/prod"), vec![], vec![], &[PathId::parse("/db")], t, false, all);
+        let json = group_json(&PathId::parse("/prod"), vec![], vec![], vec![], &[PathId::parse("/db")], t, false, all);
         assert_eq!(
             json,
             json!({"id":"/prod","apps":[],"groups":[],"pods":[],"dependencies":["/db"],"version":"2026-01-01T00:00:00.000Z"})
         );
         let none = GroupEmbed { groups: false, apps: false, pods: false };
-        let json = group_json(&PathId::root(), vec![], vec![], &[], t, true, none);
+        let json = group_json(&PathId::root(), vec![], vec![], vec![], &[], t, true, none);
         assert_eq!(json["enforceRole"], true);
         assert!(json.get("apps").is_none() && json.get("groups").is_none());
     }

@@ -750,6 +750,16 @@ pub fn queue_item_json(app: &AppDefinition, item: &QueueItem) -> Json {
     Json::Object(out)
 }
 
+/// A pod's QueueItem (`{"pod": …, "count": …, …}`).
+pub fn queue_pod_item_json(pod: &crate::pod::Pod, item: &QueueItem) -> Json {
+    let mut out = match to_json(item) {
+        Json::Object(map) => map,
+        _ => Map::new(),
+    };
+    out.insert("pod".into(), crate::pod::pod_json(pod));
+    Json::Object(out)
+}
+
 /// The body of deployment-producing requests: `{"version": <ts>, "deploymentId": <id>}`
 /// (send the id in [`DEPLOYMENT_ID_HEADER`] too).
 pub fn deployment_result(version: Timestamp, deployment_id: &str) -> Json {

@@ -78,6 +78,14 @@ async fn a_pod_runs_its_containers_together_scales_relaunches_and_goes() {
     assert_eq!((status, first["scaling"]["instances"].as_u64()), (200, Some(1)), "{first}");
     let (status, listed) = marathon.get("/v2/pods").await;
     assert_eq!((status, listed.as_array().map(Vec::len)), (200, Some(1)));
+    // The pod is in its group, with its status; no app may take its id.
+    let (status, group) = marathon.get("/v2/groups/shop").await;
+    assert_eq!(status, 200, "{group}");
+    assert_eq!(group["pods"][0]["id"], "/shop/web", "{group}");
+    assert_eq!(group["pods"][0]["status"], "STABLE", "{group}");
+    let app = json!({"id": "/shop/web", "cmd": "sleep 100", "cpus": 0.1, "mem": 16});
+    let (status, refused) = marathon.send(Method::POST, "/v2/apps", Some(app)).await;
+    assert_eq!(status, 422, "{refused}");
 
     // An instance killed is relaunched under the same id with its next incarnation.
     let killed_id = body["instances"][0]["id"].as_str().expect("id").to_string();
@@ -116,5 +124,26 @@ async fn a_pod_runs_its_containers_together_scales_relaunches_and_goes() {
     .await;
     let (status, _) = marathon.get("/v2/pods/shop/web").await;
     assert_eq!(status, 404);
+
+    // Deleting a group deletes the pods in it.
+    let mut side = pod(1);
+    side["id"] = json!("/shop/side");
+    let (status, created) = marathon.send(Method::POST, "/v2/pods", Some(side)).await;
+    assert_eq!(status, 201, "{created}");
+    eventually(TIMEOUT, "the second pod running", || async {
+        let (_, body) = marathon.get("/v2/pods/shop/side::status").await;
+        (body["status"] == "STABLE").then_some(())
+    })
+    .await;
+    let (status, deleted) = marathon.send(Method::DELETE, "/v2/groups/shop", None).await;
+    assert_eq!(status, 200, "{deleted}");
+    let (status, _) = marathon.get("/v2/pods/shop/side").await;
+    assert_eq!(status, 404);
+    eventually(TIMEOUT, "the group's pod's tasks gone", || async {
+        let state = cluster.master_state().await;
+        let live = state["frameworks"][0]["tasks"].as_array().map_or(0, Vec::len);
+        (live == 0).then_some(())
+    })
+    .await;
     cluster.teardown();
 }

@@ -82,6 +82,9 @@ fn top_level_of(app: &PathId) -> Option<PathId> {
 pub struct Tree {
     pub apps: BTreeMap<PathId, AppDefinition>,
     pub groups: BTreeMap<PathId, GroupMeta>,
+    /// The pods' ids (pods are changed through `/v2/pods`; a group update keeps them, a group
+    /// delete removes those below it).
+    pub pods: BTreeSet<PathId>,
 }
 
 impl Tree {
@@ -98,10 +101,15 @@ impl Tree {
         for id in self.groups.keys() {
             add_ancestors(id, true);
         }
-        for id in self.apps.keys() {
+        for id in self.apps.keys().chain(&self.pods) {
             add_ancestors(id, false);
         }
         out
+    }
+
+    /// Pods directly in `group`.
+    pub fn direct_pods<'a>(&'a self, group: &'a PathId) -> impl Iterator<Item = &'a PathId> + 'a {
+        self.pods.iter().filter(move |id| &id.parent() == group)
     }
 
     pub fn group_exists(&self, id: &PathId) -> bool {
@@ -311,6 +319,7 @@ fn validate_group_id(group: &PathId, dependencies: &Option<Vec<String>>) -> Resu
 pub fn remove_group(tree: &mut Tree, group: &PathId) {
     tree.apps.retain(|id, _| !id.starts_with(group));
     tree.groups.retain(|id, _| !id.starts_with(group));
+    tree.pods.retain(|id| !id.starts_with(group));
 }
 
 fn not_child(group: &PathId, path: &str) -> ValidationError {

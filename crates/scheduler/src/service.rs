@@ -130,6 +130,8 @@ pub struct TreePlan {
     pub steps: Vec<crate::deployments::Step>,
     /// Every affected app.
     pub ids: Vec<AppId>,
+    /// The pods it removes (a group delete).
+    pub removed_pods: Vec<AppId>,
     pub version: marathon_api::Timestamp,
 }
 
@@ -248,6 +250,9 @@ impl Service {
         defs: Vec<AppDefinition>,
         announce: impl FnOnce(&mut Service),
     ) -> Result<Deployed, marathon_api::ValidationError> {
+        if let Some(def) = defs.iter().find(|d| self.pods.contains_key(&AppId::new(&d.id))) {
+            return Err(pod_exists(&def.id));
+        }
         // Only dependencies can make a cycle (the tree is cloned only if there are any).
         let has_dependencies = defs.iter().any(|d| !d.dependencies.is_empty())
             || self.groups.values().any(|g| !g.dependencies.is_empty())
@@ -309,6 +314,7 @@ impl Service {
         crate::groups::Tree {
             apps: self.definitions.values().map(|d| (d.path_id(), d.clone())).collect(),
             groups: self.groups.clone(),
+            pods: self.pods.values().map(|p| p.path_id()).collect(),
         }
     }
 
@@ -327,9 +333,11 @@ impl Service {
         if store::backend::validate_key(&group.to_string()).is_err() {
             return Err(marathon_api::ValidationError::from_details([("/id".to_string(), UNSTORABLE_ID.to_string())]));
         }
-        let TreePlan { target, mut steps, ids, version } = self.plan_tree(target, version)?;
+        let TreePlan { target, mut steps, ids, removed_pods, version } = self.plan_tree(target, version)?;
         let original = self.app_states(&ids);
         let originals = self.originals(&ids);
+        let pod_originals: Vec<(AppId, Option<marathon_api::Pod>)> =
+            removed_pods.iter().map(|id| (id.clone(), self.pods.get(id).cloned())).collect();
         self.groups = target.groups.clone();
         let mut batch = Batch::new();
         records::put_groups(&mut batch, &self.groups);
@@ -352,7 +360,7 @@ impl Service {
         for change in first {
             self.apply_change(change);
         }
-        Ok(self.start_deployment_at(steps, original, originals, version))
+        Ok(self.start_deployment_with_pods(steps, original, originals, pod_originals, version))
     }
 
     /// The normalization settings of app `app` (its default and valid roles follow its
@@ -382,12 +390,17 @@ impl Service {
         use crate::deployments::Step;
         let current = self.tree();
         unstorable_ids(&current, &target)?;
+        if let Some(id) = target.apps.keys().find(|id| target.pods.contains(*id)) {
+            return Err(pod_exists(&id.to_string()));
+        }
         let removed: Vec<AppId> = current
             .apps
             .keys()
             .filter(|id| !target.apps.contains_key(*id))
             .map(|id| AppId::new(&id.to_string()))
             .collect();
+        let removed_pods: Vec<AppId> =
+            current.pods.difference(&target.pods).map(|id| AppId::new(&id.to_string())).collect();
         let mut changes: BTreeMap<marathon_api::PathId, (AppDefinition, DeploymentKind)> = BTreeMap::new();
         for (id, def) in &mut target.apps {
             let app = AppId::new(&id.to_string());
@@ -421,9 +434,11 @@ impl Service {
         let layers = target.layers(&affected)?;
 
         let mut steps = Vec::new();
-        if !removed.is_empty() {
-            let mut stop = Step::new(removed.iter().map(|id| (id.clone(), DeploymentKind::Stop)).collect());
-            stop.changes = removed.iter().map(|id| Change::Delete(id.to_string())).collect();
+        if !removed.is_empty() || !removed_pods.is_empty() {
+            let stops = removed.iter().map(|id| (id.clone(), DeploymentKind::Stop));
+            let pod_stops = removed_pods.iter().map(|id| (id.clone(), DeploymentKind::StopPod));
+            let mut stop = Step::new(stops.chain(pod_stops).collect());
+            stop.changes = removed.iter().chain(&removed_pods).map(|id| Change::Delete(id.to_string())).collect();
             steps.push(stop);
         }
         let started: Vec<(AppId, DeploymentKind)> = changes
@@ -447,7 +462,7 @@ impl Service {
 
         let ids: Vec<AppId> =
             removed.iter().cloned().chain(changes.keys().map(|id| AppId::new(&id.to_string()))).collect();
-        Ok(TreePlan { target, steps, ids, version })
+        Ok(TreePlan { target, steps, ids, removed_pods, version })
     }
 
     /// Ids of the running deployments that change any of `apps` (which lock them).
@@ -560,7 +575,8 @@ impl Service {
     }
 
     pub fn delete_app(&mut self, id: &AppId) -> Option<Deployed> {
-        self.core.app(id)?;
+        // An app's, not a pod's (those go through `/v2/pods`).
+        self.definitions.get(id)?;
         let original = self.app_states(std::slice::from_ref(id));
         let originals = self.originals(std::slice::from_ref(id));
         let now = self.now();
@@ -570,7 +586,7 @@ impl Service {
     }
 
     pub fn restart_app(&mut self, id: &AppId) -> Option<Deployed> {
-        self.core.app(id)?;
+        self.definitions.get(id)?;
         let original = self.app_states(std::slice::from_ref(id));
         let originals = self.originals(std::slice::from_ref(id));
         let now = self.now();
@@ -720,7 +736,10 @@ impl Service {
             }
             Change::Delete(id) => {
                 let id = AppId::new(&id);
-                if self.core.app(&id).is_some() {
+                if self.pods.remove(&id).is_some() {
+                    let now = self.now();
+                    self.handle(now, Event::AppDeleted { id });
+                } else if self.core.app(&id).is_some() {
                     let now = self.now();
                     self.handle(now, Event::AppDeleted { id: id.clone() });
                     self.set_definition(&id, None, DeploymentKind::Stop);
@@ -969,6 +988,11 @@ fn unstorable_ids(
 
 /// Keeps the service ports `old` was given where `new` asks for any port (0), so that an
 /// unchanged definition stays unchanged.
+/// An app cannot take a pod's id.
+fn pod_exists(id: &str) -> marathon_api::ValidationError {
+    marathon_api::ValidationError::from_details([("/id".to_string(), format!("A pod with id [{id}] already exists."))])
+}
+
 fn carry_service_ports(new: &mut AppDefinition, old: &AppDefinition) {
     if let (Some(new_ports), Some(old_ports)) = (new.port_definitions.as_mut(), old.port_definitions.as_ref())
         && new_ports.len() == old_ports.len()

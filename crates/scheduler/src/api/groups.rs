@@ -103,7 +103,19 @@ fn group_info(service: &Service, tree: &Tree, id: &PathId, embed: GroupEmbed, ap
         meta.map(|m| m.version).or_else(latest_app)
     };
     let enforce_role = meta.is_some_and(|m| m.enforce_role);
-    group_json(id, apps, groups, &dependencies, version.unwrap_or_default(), enforce_role, embed)
+    let pods: Vec<Json> = if embed.pods {
+        let now = service.now().wall;
+        tree.direct_pods(id)
+            .filter_map(|p| service.pod(&AppId::new(&p.to_string())))
+            .map(|pod| {
+                let instances = service.pod_instances(&AppId::new(&pod.id));
+                serde_json::to_value(crate::pods::status(pod, &instances, now)).unwrap_or(Json::Null)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    group_json(id, apps, groups, pods, &dependencies, version.unwrap_or_default(), enforce_role, embed)
 }
 
 async fn get_group(api: Api, id: PathId, pairs: &[(String, String)]) -> Response {
@@ -183,6 +195,7 @@ async fn version(api: Api, id: PathId, at: String) -> Response {
     let tree = Tree {
         apps: snapshot.apps.iter().map(|d| (d.path_id(), d.clone())).collect(),
         groups: snapshot.groups.iter().map(|(k, v)| (PathId::parse(k), v.clone())).collect(),
+        pods: Default::default(),
     };
     let all = GroupEmbed { groups: true, apps: true, pods: true };
     let body = snapshot_json(&tree, &id, all);
@@ -196,7 +209,7 @@ fn snapshot_json(tree: &Tree, id: &PathId, embed: GroupEmbed) -> Json {
     let meta = tree.groups.get(id);
     let dependencies = meta.map(|m| m.dependencies.clone()).unwrap_or_default();
     let version = meta.map(|m| m.version).unwrap_or_default();
-    group_json(id, apps, groups, &dependencies, version, meta.is_some_and(|m| m.enforce_role), embed)
+    group_json(id, apps, groups, Vec::new(), &dependencies, version, meta.is_some_and(|m| m.enforce_role), embed)
 }
 
 /// `PATCH /v2/groups/{id}` (`{"enforceRole": bool}`, absent meaning `false`, as upstream): sets

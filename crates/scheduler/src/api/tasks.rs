@@ -202,8 +202,11 @@ pub(super) async fn queue(State(api): State<Api>, RawQuery(query): RawQuery) -> 
                 .queue(now)
                 .iter()
                 .filter_map(|entry| {
-                    let def = service.definition(&entry.app_id)?;
-                    Some(marathon_api::queue_item_json(def, &convert::queue_item(entry, last_unused)))
+                    let item = convert::queue_item(entry, last_unused);
+                    match service.definition(&entry.app_id) {
+                        Some(def) => Some(marathon_api::queue_item_json(def, &item)),
+                        None => Some(marathon_api::output::queue_pod_item_json(service.pod(&entry.app_id)?, &item)),
+                    }
                 })
                 .collect::<Vec<_>>()
         })
