@@ -786,6 +786,11 @@ async fn pod_errors_are_printed_per_field_with_a_failure_status() {
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stdout.starts_with("Created pod /cli-stuck (deployment "), "{out:#?}");
     assert!(out.stderr.contains(" failed: timed out after 1s"), "{out:#?}");
+    // Its deployment names the pod as what its action acts on, and as affected.
+    let id = out.stdout.split("(deployment ").nth(1).and_then(|s| s.strip_suffix(")\n")).expect("an id");
+    let out = local.cli(&["deployment", "list"]).await.ok();
+    let listed = row(&out.stdout, id).unwrap_or_else(|| panic!("{id} not listed:\n{}", out.stdout));
+    assert_eq!(listed[3..].iter().filter(|c| **c == "/cli-stuck").count(), 2, "{}", out.stdout);
     let out = local.cli(&["pod", "list"]).await.ok();
     assert_eq!(row(&out.stdout, "/cli-stuck"), Some(vec!["/cli-stuck", "1", "DEGRADED", "2", "100.1", "48"]));
     let out = local.cli(&["pod", "scale", "cli-stuck", "2"]).await.failed();
