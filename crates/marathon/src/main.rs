@@ -82,6 +82,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::GroupCommand,
     },
+    /// Manage pods: containers that run together on one agent.
+    Pod {
+        #[command(flatten)]
+        client: cli::ClientFlags,
+        #[command(subcommand)]
+        command: cli::PodCommand,
+    },
     /// The launch queue: waiting instances, their delays and why offers did not fit.
     Queue {
         #[command(flatten)]
@@ -307,6 +314,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Task { client, command } => cli::finish(cli::task(&client, command).await),
         Command::Deployment { client, command } => cli::finish(cli::deployment(&client, command).await),
         Command::Group { client, command } => cli::finish(cli::group(&client, command).await),
+        Command::Pod { client, command } => cli::finish(cli::pod(&client, command).await),
         Command::Queue { client, command } => cli::finish(cli::queue(&client, command).await),
         Command::Info { client } => cli::finish(cli::info(&client).await),
         Command::Leader { client, command } => cli::finish(cli::leader(&client, command).await),

@@ -1,4 +1,4 @@
-//! The `marathon app|task|deployment|group|queue|info|leader|events` client commands, run as
+//! The `marathon app|task|deployment|group|pod|queue|info|leader|events` client commands, run as
 //! subprocesses against a real `marathon local` (master, agent and Marathon in one process) whose
 //! tasks are real `sleep` processes.
 
@@ -564,5 +564,245 @@ async fn info_leader_queue_events_and_completions_with_the_cli() {
     for shell in ["bash", "zsh", "fish"] {
         let out = run(&["completions", shell], &[]).await.ok();
         assert!(out.stdout.contains("deployment") && out.stdout.contains("rollback"), "{shell}: {out:#?}");
+        // `pod` and its subcommands: listed as words (bash, fish) or with their help (zsh).
+        let pod = match shell {
+            "zsh" => out.stdout.contains("'pod:Manage pods") && out.stdout.contains("'kill:Kill instances of a pod"),
+            _ => out.stdout.contains("list show status add update scale remove versions version kill"),
+        };
+        assert!(pod, "{shell} completes no pod commands");
     }
+}
+
+/// A pod of two containers: a web server on a host port, and a sidecar.
+const POD: &str = r#"{"id":"/cli/pod","scaling":{"kind":"fixed","instances":1},"containers":[
+    {"name":"server","resources":{"cpus":0.1,"mem":32},
+     "exec":{"command":{"shell":"exec python3 -m http.server $ENDPOINT_HTTP"}},
+     "endpoints":[{"name":"http","hostPort":0}]},
+    {"name":"sidecar","resources":{"cpus":0.1,"mem":16},"exec":{"command":{"argv":["/bin/sleep","1000"]}}}]}"#;
+
+/// A row of `marathon pod status`.
+#[derive(Debug, Clone, PartialEq)]
+struct InstanceRow {
+    id: String,
+    status: String,
+    containers: String,
+    endpoints: String,
+}
+
+/// The instances `marathon pod status` lists (after a `pod <id> <STATE> since <time>` line,
+/// INSTANCE STATUS HOST CONTAINERS ENDPOINTS; every cell is one word), and the pod's state.
+fn instance_rows(out: &str) -> (String, Vec<InstanceRow>) {
+    let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+    let title: Vec<&str> = lines.next().expect("a title").split_whitespace().collect();
+    assert!(title.len() == 5 && title[0] == "pod" && title[3] == "since", "{out}");
+    let header: Vec<&str> = lines.next().expect("a header").split_whitespace().collect();
+    assert_eq!(header, ["INSTANCE", "STATUS", "HOST", "CONTAINERS", "ENDPOINTS"], "{out}");
+    let rows = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(cells.len(), header.len(), "unexpected row {l:?} in\n{out}");
+            InstanceRow {
+                id: cells[0].to_string(),
+                status: cells[1].to_string(),
+                containers: cells[3].to_string(),
+                endpoints: cells[4].to_string(),
+            }
+        })
+        .collect();
+    (title[2].to_string(), rows)
+}
+
+/// The task ids of each container of each instance, from `pod status --json`.
+fn container_ids(status: &Value) -> Vec<(String, Vec<String>)> {
+    let ids = |i: &Value| -> Vec<String> {
+        i["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["containerId"].as_str())
+            .map(str::to_string)
+            .collect()
+    };
+    let instances = status["instances"].as_array().into_iter().flatten();
+    instances.map(|i| (i["id"].as_str().unwrap_or_default().to_string(), ids(i))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_is_added_scaled_killed_and_removed_with_the_cli() {
+    let local = Local::start().await;
+    let definition = local.file("pod.json", POD);
+
+    // add --wait: returns once the instance is STABLE.
+    let out = local.cli(&["pod", "add", &definition, "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Created pod /cli/pod (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("succeeded: /cli/pod 1/1 instance(s) stable"), "{out:#?}\n{}", local.log());
+
+    let out = local.cli(&["pod", "list"]).await.ok();
+    assert_eq!(row(&out.stdout, "ID"), Some(vec!["ID", "INSTANCES", "STATUS", "CONTAINERS", "CPUS", "MEM"]));
+    assert_eq!(row(&out.stdout, "/cli/pod"), Some(vec!["/cli/pod", "1", "STABLE", "2", "0.2", "48"]));
+
+    // status: both containers run, the server on the host port it was given.
+    let (state, rows) = instance_rows(&local.cli(&["pod", "status", "cli/pod"]).await.ok().stdout);
+    assert_eq!((state.as_str(), rows.len()), ("STABLE", 1), "{rows:#?}");
+    assert_eq!(rows[0].status, "STABLE");
+    assert_eq!(rows[0].containers, "server:TASK_RUNNING,sidecar:TASK_RUNNING");
+    let port: u16 = rows[0]
+        .endpoints
+        .strip_prefix("http:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("a host port: {rows:#?}"));
+    // Without a health check the instance is STABLE once running: the server may still start.
+    eventually(Duration::from_secs(30), "the server container on its host port", || async {
+        let served = reqwest::get(format!("http://127.0.0.1:{port}/")).await.ok()?;
+        (served.status() == 200).then_some(())
+    })
+    .await;
+    let status = local.cli(&["pod", "status", "cli/pod", "--json"]).await.ok().json();
+    assert_eq!(status["instances"][0]["containers"][0]["endpoints"][0]["allocatedHostPort"], port, "{status:#}");
+
+    // scale --wait: a second instance.
+    let out = local.cli(&["pod", "scale", "/cli/pod", "2", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Scaling pod /cli/pod to 2 instance(s) (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("succeeded: /cli/pod 2/2 instance(s) stable"), "{out:#?}");
+    let (state, rows) = instance_rows(&local.cli(&["pod", "status", "cli/pod"]).await.ok().stdout);
+    assert_eq!(state, "STABLE");
+    assert_eq!(rows.iter().filter(|r| r.status == "STABLE").count(), 2, "{rows:#?}");
+    let out = local.cli(&["pod", "list"]).await.ok();
+    assert_eq!(row(&out.stdout, "/cli/pod"), Some(vec!["/cli/pod", "2", "STABLE", "2", "0.2", "48"]));
+
+    // kill: the instance is relaunched under its id (its containers' next incarnation).
+    let before = container_ids(&local.cli(&["pod", "status", "cli/pod", "--json"]).await.ok().json());
+    let victim = rows[0].id.clone();
+    let out = local.cli(&["pod", "kill", "cli/pod", &victim]).await.ok();
+    assert!(out.stdout.starts_with("Killing 1 instance(s) of /cli/pod\n"), "{out:#?}");
+    assert!(out.stdout.contains(&victim), "{out:#?}");
+    let relaunched = |victims: Vec<String>, before: Vec<(String, Vec<String>)>| {
+        let local = &local;
+        async move {
+            eventually(Duration::from_secs(30), "the killed instances relaunched", || async {
+                let status = local.cli(&["pod", "status", "cli/pod", "--json"]).await.ok().json();
+                let now = container_ids(&status);
+                let stable = status["instances"].as_array()?.iter().all(|i| i["status"] == "STABLE");
+                let ids = |v: &[(String, Vec<String>)]| {
+                    let mut ids: Vec<String> = v.iter().map(|(id, _)| id.clone()).collect();
+                    ids.sort();
+                    ids
+                };
+                let renewed = now.iter().all(|(id, containers)| {
+                    let old = before.iter().find(|(i, _)| i == id).map(|(_, c)| c);
+                    old.is_some_and(|old| (old != containers) == victims.contains(id))
+                });
+                (status["status"] == "STABLE" && stable && ids(&now) == ids(&before) && renewed).then_some(now)
+            })
+            .await
+        }
+    };
+    let after = relaunched(vec![victim.clone()], before).await;
+    let (state, rows) = instance_rows(&local.cli(&["pod", "status", "cli/pod"]).await.ok().stdout);
+    assert_eq!(state, "STABLE");
+    assert!(rows.iter().all(|r| r.status == "STABLE") && rows.iter().any(|r| r.id == victim), "{rows:#?}");
+
+    // kill of several: both relaunched; an unknown id fails.
+    let both: Vec<String> = after.iter().map(|(id, _)| id.clone()).collect();
+    let killed = local.cli(&["pod", "kill", "cli/pod", &both[0], &both[1], "--json"]).await.ok().json();
+    assert_eq!(killed.as_array().map(Vec::len), Some(2), "{killed:#}");
+    relaunched(both, after).await;
+    let out = local.cli(&["pod", "kill", "cli/pod", "cli_pod.instance-nope"]).await.failed();
+    assert!(out.stderr.contains("404 Not Found"), "{out:#?}");
+
+    // update --wait: a new definition (its id left out), restarted; versions: one per change.
+    let mut changed: Value = serde_json::from_str(POD).expect("POD is JSON");
+    changed.as_object_mut().map(|o| o.remove("id"));
+    changed["scaling"]["instances"] = 2.into();
+    changed["containers"][1]["exec"]["command"]["argv"][1] = "1001".into();
+    let changed = local.file("changed.json", &changed.to_string());
+    let out = local.cli(&["pod", "update", "cli/pod", &changed, "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Updating pod /cli/pod (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("succeeded: /cli/pod 2/2 instance(s) stable"), "{out:#?}");
+    let out = local.cli(&["pod", "versions", "cli/pod"]).await.ok();
+    let versions: Vec<&str> = out.stdout.lines().skip(1).map(str::trim).collect();
+    assert_eq!(out.stdout.lines().next().map(str::trim), Some("VERSION"), "{}", out.stdout);
+    assert_eq!(versions.len(), 3, "add, scale and update: {}", out.stdout);
+    let out = local.cli(&["pod", "version", "cli/pod", versions[2]]).await.ok();
+    assert_eq!(row(&out.stdout, "instances"), Some(vec!["instances", "1"]), "{}", out.stdout);
+    assert_eq!(row(&out.stdout, "sidecar"), Some(vec!["sidecar", "0.1", "16", "-", "/bin/sleep", "1000"]));
+    let first = local.cli(&["pod", "version", "cli/pod", versions[2], "--json"]).await.ok().json();
+    assert_eq!(first["scaling"]["instances"], 1, "{first:#}");
+
+    // show --json is the API's pod.
+    let shown = local.cli(&["pod", "show", "cli/pod", "--json"]).await.ok().json();
+    let api: Value =
+        reqwest::get(format!("{}/v2/pods/cli/pod", local.url)).await.expect("GET").json().await.expect("JSON");
+    assert_eq!(shown, api);
+    assert_eq!(shown["containers"][1]["exec"]["command"]["argv"], serde_json::json!(["/bin/sleep", "1001"]));
+    let out = local.cli(&["pod", "show", "cli/pod"]).await.ok();
+    assert_eq!(
+        row(&out.stdout, "server"),
+        Some(vec!["server", "0.1", "32", "http:0", "exec", "python3", "-m", "http.server", "$ENDPOINT_HTTP"])
+    );
+
+    // remove --wait: nothing is left.
+    let out = local.cli(&["pod", "remove", "cli/pod", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stdout.starts_with("Removing pod /cli/pod (deployment "), "{out:#?}");
+    assert!(out.stderr.contains("succeeded: /cli/pod removed"), "{out:#?}");
+    let out = local.cli(&["pod", "list"]).await.ok();
+    assert_eq!(out.stdout.lines().count(), 1, "only the header is left:\n{}", out.stdout);
+    assert_eq!(local.cli(&["pod", "list", "--json"]).await.ok().json(), serde_json::json!([]));
+    let out = local.cli(&["pod", "status", "cli/pod"]).await.failed();
+    assert!(out.stderr.contains("404 Not Found: Pod '/cli/pod' does not exist"), "{out:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_errors_are_printed_per_field_with_a_failure_status() {
+    let local = Local::start().await;
+    // 422: the message, then each invalid field on a line of its own.
+    let mut named: Value = serde_json::from_str(POD).expect("POD is JSON");
+    named["containers"][0]["name"] = "Bad_Name".into();
+    let mut imaged: Value = serde_json::from_str(POD).expect("POD is JSON");
+    imaged["containers"][1]["image"] = serde_json::json!({"kind": "DOCKER", "id": "busybox"});
+    for (bad, field) in [(named, "/containers(0)/name"), (imaged, "/containers(1)/image")] {
+        let bad = local.file("bad.json", &bad.to_string());
+        let out = local.cli(&["pod", "add", &bad, "--wait"]).await.failed();
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{out:#?}");
+        assert_eq!(lines[0], "error: POST /v2/pods failed with 422 Unprocessable Entity: Object is not valid");
+        assert!(lines[1].starts_with(&format!("  {field}: ")), "{out:#?}");
+    }
+    assert_eq!(local.cli(&["pod", "list", "--json"]).await.ok().json(), serde_json::json!([]));
+
+    // 404s, a 409 and a 400.
+    for command in
+        [&["show", "cli-nope"][..], &["scale", "cli-nope", "2"], &["remove", "cli-nope"], &["versions", "cli-nope"]]
+    {
+        let out = local.cli(&[&["pod"][..], command].concat()).await.failed();
+        assert!(out.stderr.contains("404 Not Found: Pod '/cli-nope' does not exist"), "{command:?}: {out:#?}");
+    }
+    // No offer ever fits 100 cpus, so this pod's deployment never finishes by itself.
+    let mut stuck: Value = serde_json::from_str(POD).expect("POD is JSON");
+    stuck["id"] = "/cli-stuck".into();
+    stuck["containers"][1]["resources"]["cpus"] = 100.into();
+    let stuck = local.file("stuck.json", &stuck.to_string());
+    let out = local.cli(&["pod", "add", &stuck, "--wait", "--timeout", "1"]).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stdout.starts_with("Created pod /cli-stuck (deployment "), "{out:#?}");
+    assert!(out.stderr.contains(" failed: timed out after 1s"), "{out:#?}");
+    // Its deployment names the pod as what its action acts on, and as affected.
+    let id = out.stdout.split("(deployment ").nth(1).and_then(|s| s.strip_suffix(")\n")).expect("an id");
+    let out = local.cli(&["deployment", "list"]).await.ok();
+    let listed = row(&out.stdout, id).unwrap_or_else(|| panic!("{id} not listed:\n{}", out.stdout));
+    assert_eq!(listed[3..].iter().filter(|c| **c == "/cli-stuck").count(), 2, "{}", out.stdout);
+    let out = local.cli(&["pod", "list"]).await.ok();
+    assert_eq!(row(&out.stdout, "/cli-stuck"), Some(vec!["/cli-stuck", "1", "DEGRADED", "2", "100.1", "48"]));
+    let out = local.cli(&["pod", "scale", "cli-stuck", "2"]).await.failed();
+    assert!(out.stderr.contains("409 Conflict"), "{out:#?}");
+    let out = local.cli(&["pod", "scale", "cli-stuck", "0", "--force", "--wait", "--timeout", WAIT]).await.ok();
+    assert!(out.stderr.contains("succeeded: /cli-stuck 0/0 instance(s) stable"), "{out:#?}");
+    let other = local.file("other.json", POD);
+    let out = local.cli(&["pod", "update", "cli-stuck", &other]).await.failed();
+    assert!(
+        out.stderr.contains("400 Bad Request: '/cli-stuck' does not match definition's id ('/cli/pod')"),
+        "{out:#?}"
+    );
+    let out = local.cli(&["pod", "version", "cli-stuck", "2000-01-01T00:00:00.000Z"]).await.failed();
+    assert!(out.stderr.contains("404 Not Found"), "{out:#?}");
 }

@@ -62,7 +62,7 @@ pub(crate) async fn app(flags: &ClientFlags, command: AppCommand) -> anyhow::Res
         AppCommand::List => return list_apps(&api, flags.json).await,
         AppCommand::Show { id } => return show_app(&api, &id, flags.json).await,
         AppCommand::Add { file, wait } => {
-            let definition = read_definition(&file)?;
+            let definition = read_definition(&file, "app")?;
             let created = api.change(reqwest::Method::POST, &wait.forced("/v2/apps"), Some(&definition)).await?;
             let id = created
                 .body
@@ -86,7 +86,7 @@ pub(crate) async fn app(flags: &ClientFlags, command: AppCommand) -> anyhow::Res
         }
         AppCommand::Versions { id } => return list_versions(&api, &id, flags.json).await,
         AppCommand::Update { id, file, wait } => {
-            let mut definition = read_definition(&file)?;
+            let mut definition = read_definition(&file, "app")?;
             if let Some(fields) = definition.as_object_mut() {
                 // The id is the path's; a different one in the file would be refused.
                 fields.remove("id");

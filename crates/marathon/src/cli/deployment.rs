@@ -30,13 +30,11 @@ pub(crate) async fn deployment(flags: &ClientFlags, command: DeploymentCommand) 
             if flags.json {
                 return print_json(&deployments);
             }
-            let mut t = table(&["ID", "VERSION", "STEP", "ACTIONS", "APPS"]);
+            let mut t = table(&["ID", "VERSION", "STEP", "ACTIONS", "APPS/PODS"]);
             for d in array(&deployments) {
-                let actions: Vec<String> = array(&d["currentActions"])
-                    .iter()
-                    .map(|a| format!("{} {}", text(&a["action"]), text(&a["app"])))
-                    .collect();
-                let apps: Vec<String> = array(&d["affectedApps"]).iter().map(text).collect();
+                let actions: Vec<String> = array(&d["currentActions"]).iter().map(action).collect();
+                let apps: Vec<String> =
+                    array(&d["affectedApps"]).iter().chain(array(&d["affectedPods"])).map(text).collect();
                 t.add_row(vec![
                     text(&d["id"]),
                     text(&d["version"]),
@@ -84,8 +82,7 @@ pub(super) async fn follow_until_gone(api: &Api, deployment: &str, timeout: Opti
         };
         bar.set_length(d["totalSteps"].as_u64().unwrap_or(0));
         bar.set_position(d["currentStep"].as_u64().unwrap_or(0));
-        let actions: Vec<String> =
-            array(&d["currentActions"]).iter().map(|a| format!("{} {}", text(&a["action"]), text(&a["app"]))).collect();
+        let actions: Vec<String> = array(&d["currentActions"]).iter().map(action).collect();
         bar.set_message(actions.join(", "));
         if let (Some(deadline), Some(timeout)) = (deadline, timeout)
             && Instant::now() >= deadline
@@ -95,6 +92,12 @@ pub(super) async fn follow_until_gone(api: &Api, deployment: &str, timeout: Opti
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// A deployment's current action and what it acts on (an app, or a pod).
+pub(super) fn action(a: &Value) -> String {
+    let target = a.get("app").or_else(|| a.get("pod")).unwrap_or(&Value::Null);
+    format!("{} {}", text(&a["action"]), text(target))
 }
 
 pub(super) fn deployment_id(result: &Value) -> Option<String> {

@@ -82,13 +82,13 @@ pub(crate) async fn group(flags: &ClientFlags, command: GroupCommand) -> anyhow:
             return print(t);
         }
         GroupCommand::Add { file, wait } => {
-            let definition = read_definition(&file)?;
+            let definition = read_definition(&file, "group")?;
             let reply = api.change(reqwest::Method::POST, &wait.forced("/v2/groups"), Some(&definition)).await?;
             let id = definition.get("id").and_then(Value::as_str).map(absolute).unwrap_or_default();
             (reply, format!("Created group {id}"), wait)
         }
         GroupCommand::Update { id, file, wait } => {
-            let definition = read_definition(&file)?;
+            let definition = read_definition(&file, "group")?;
             let reply = api.change(reqwest::Method::PUT, &wait.forced(&group_path(&id)), Some(&definition)).await?;
             (reply, format!("Updating group {}", absolute(&id)), wait)
         }

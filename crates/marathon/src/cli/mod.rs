@@ -1,4 +1,4 @@
-//! Client commands (`marathon app|task|deployment|group|queue|info|leader|events`): thin calls
+//! Client commands (`marathon app|task|deployment|group|pod|queue|info|leader|events`): thin calls
 //! to Marathon's REST API v2, printed as human tables by default or as the API's JSON with
 //! `--json`. Errors go to standard error (with the API's validation details) and end the process
 //! with a non-zero status; `--wait` follows a deployment on standard error until it succeeds or
@@ -7,12 +7,14 @@
 mod app;
 mod deployment;
 mod group;
+mod pod;
 mod system;
 mod task;
 
 pub(crate) use app::{AppCommand, app};
 pub(crate) use deployment::{DeploymentCommand, deployment};
 pub(crate) use group::{GroupCommand, group};
+pub(crate) use pod::{PodCommand, pod};
 pub(crate) use system::{LeaderCommand, QueueCommand, events, info, leader, queue};
 pub(crate) use task::{TaskCommand, task};
 
@@ -49,7 +51,8 @@ pub(crate) struct WaitFlags {
     /// With --wait: give up (and exit non-zero) after this many seconds; default: no limit.
     #[arg(long, value_name = "SECONDS", requires = "wait")]
     timeout: Option<u64>,
-    /// Apply the change even if a deployment of the app is running (it replaces that one).
+    /// Apply the change even if a deployment of the app or pod is running (it replaces that
+    /// one).
     #[arg(long)]
     force: bool,
 }
@@ -184,15 +187,20 @@ impl Api {
         self.send(reqwest::Method::GET, path, None).await
     }
 
-    /// `GET /v2/apps/{id}`'s app, or `None` if it does not exist.
-    async fn app(&self, id: &str) -> anyhow::Result<Option<Value>> {
-        match self.get(&app_path(id)).await {
-            Ok(mut body) => Ok(Some(body["app"].take())),
+    /// `GET path`'s answer, or `None` if Marathon answers 404.
+    async fn find(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        match self.get(path).await {
+            Ok(body) => Ok(Some(body)),
             Err(e) if e.downcast_ref::<ApiError>().is_some_and(|e| e.status == reqwest::StatusCode::NOT_FOUND) => {
                 Ok(None)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `GET /v2/apps/{id}`'s app, or `None` if it does not exist.
+    async fn app(&self, id: &str) -> anyhow::Result<Option<Value>> {
+        Ok(self.find(&app_path(id)).await?.map(|mut body| body["app"].take()))
     }
 }
 
@@ -239,15 +247,17 @@ fn array(v: &Value) -> &[Value] {
     v.as_array().map(Vec::as_slice).unwrap_or_default()
 }
 
-fn read_definition(file: &Path) -> anyhow::Result<Value> {
+/// The JSON definition of an app, group or pod (`what`) in `file`, or on standard input for `-`.
+fn read_definition(file: &Path, what: &str) -> anyhow::Result<Value> {
     let (name, definition) = if file.as_os_str() == "-" {
-        let text = std::io::read_to_string(std::io::stdin()).context("read the app definition from standard input")?;
+        let text = std::io::read_to_string(std::io::stdin())
+            .with_context(|| format!("read the {what} definition from standard input"))?;
         ("standard input".to_string(), text)
     } else {
         let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
         (file.display().to_string(), text)
     };
-    serde_json::from_str(&definition).with_context(|| format!("the app definition in {name} is not JSON"))
+    serde_json::from_str(&definition).with_context(|| format!("the {what} definition in {name} is not JSON"))
 }
 
 fn print_tasks(tasks: &[Value]) -> anyhow::Result<()> {
