@@ -229,9 +229,9 @@ impl MasterCore {
         }
         if !available.contains(&total) {
             return Err(format!(
-                "Task group uses more resources {:?} than available {:?}",
-                total.to_flat_json(),
-                available.to_flat_json()
+                "Task group uses more resources {} than available {}",
+                serde_json::Value::Object(total.to_flat_json()),
+                serde_json::Value::Object(available.to_flat_json())
             ));
         }
         Ok((each, executor_resources))
