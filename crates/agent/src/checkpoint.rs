@@ -5,8 +5,9 @@
 //! rename, fsync of the directory).
 //!
 //! Everything per task lives in one append-only log, `meta/checkpoint.log`, of JSON lines:
-//! frameworks and tasks of checkpointing frameworks, each task's update records (update,
-//! acknowledgement, kill request), the removal of finished runs, and for every container (any
+//! frameworks, task groups' executors and tasks of checkpointing frameworks, each task's update
+//! records (update, acknowledgement, kill request), the removal of finished runs (a task
+//! group's executor goes with its last task), and for every container (any
 //! framework) its launch record (monitor pid and start time, task process group) and its
 //! removal. So a launch costs no file of its own, and a burst of checkpoints is one `write` and
 //! one `fdatasync` (group commit) instead of files and fsyncs per task.
@@ -16,10 +17,10 @@
 //! a torn tail) and whenever it has grown to twice its live size plus [`COMPACT_SLACK`]:
 //! atomically (temp file, fsync, rename, fsync of the directory).
 
-use crate::core::{Checkpoint, ContainerizerKind, RunPath, UpdateRecord};
+use crate::core::{Checkpoint, ContainerizerKind, ExecutorRun, RunPath, UpdateRecord};
 use crate::paths::Layout;
-use mesos_api::messages::{FrameworkInfo, TaskInfo};
-use mesos_api::{AgentId, FrameworkId};
+use mesos_api::messages::{ExecutorInfo, FrameworkInfo, TaskInfo};
+use mesos_api::{AgentId, ExecutorId, FrameworkId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -97,12 +98,19 @@ enum Entry<'a> {
         agent_id: &'a AgentId,
         info: &'a FrameworkInfo,
     },
+    Executor {
+        run: &'a ExecutorRun,
+        info: &'a ExecutorInfo,
+    },
     Task {
         run: &'a RunPath,
         info: &'a TaskInfo,
         /// Absent (Mesos) in logs written before the Docker containerizer.
         #[serde(skip_serializing_if = "ContainerizerKind::is_mesos")]
         containerizer: &'a ContainerizerKind,
+        /// A task of the task group of `run.executor_id` (absent: a command task).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        group: bool,
     },
     Record {
         run: &'a RunPath,
@@ -133,11 +141,17 @@ enum OwnedEntry {
         agent_id: AgentId,
         info: Box<FrameworkInfo>,
     },
+    Executor {
+        run: ExecutorRun,
+        info: Box<ExecutorInfo>,
+    },
     Task {
         run: RunPath,
         info: Box<TaskInfo>,
         #[serde(default)]
         containerizer: ContainerizerKind,
+        #[serde(default)]
+        group: bool,
     },
     Record {
         run: RunPath,
@@ -181,13 +195,18 @@ struct LiveTask {
     run: RunPath,
     info: TaskInfo,
     containerizer: ContainerizerKind,
+    group: bool,
     records: Vec<UpdateRecord>,
 }
+
+/// A task group's executor in the replayed state: agent, framework, executor.
+type ExecutorKey = (AgentId, FrameworkId, ExecutorId);
 
 /// The log's content once replayed: what is live.
 #[derive(Debug, Default)]
 struct Replay {
     frameworks: BTreeMap<(AgentId, FrameworkId), FrameworkInfo>,
+    executors: BTreeMap<ExecutorKey, (ExecutorRun, ExecutorInfo)>,
     tasks: BTreeMap<RunKey, LiveTask>,
     containers: BTreeMap<String, LaunchRecord>,
 }
@@ -199,22 +218,37 @@ impl Replay {
                 let id = info.id.clone().unwrap_or_default();
                 self.frameworks.insert((agent_id, id), *info);
             }
-            OwnedEntry::Task { run, info, containerizer } => {
-                self.tasks.insert(run_key(&run), LiveTask { run, info: *info, containerizer, records: Vec::new() });
+            OwnedEntry::Executor { run, info } => {
+                let key = (run.agent_id.clone(), run.framework_id.clone(), run.executor_id.clone());
+                self.executors.insert(key, (run, *info));
+            }
+            OwnedEntry::Task { run, info, containerizer, group } => {
+                let task = LiveTask { run, info: *info, containerizer, group, records: Vec::new() };
+                self.tasks.insert(run_key(&task.run), task);
             }
             OwnedEntry::Record { run, record } => match self.tasks.get_mut(&run_key(&run)) {
                 Some(t) => t.records.push(record),
                 None => debug!(task_id = %run.task_id, "record of a task without a checkpointed info ignored"),
             },
             OwnedEntry::RemoveRun { run } => {
+                // Every run of the task (a command task's executor has only its own).
                 self.tasks.retain(|_, t| {
                     !(t.run.agent_id == run.agent_id
                         && t.run.framework_id == run.framework_id
-                        && t.run.executor_id == run.executor_id)
+                        && t.run.executor_id == run.executor_id
+                        && t.run.task_id == run.task_id)
                 });
+                // A task group's executor goes with its last task.
+                let key = (run.agent_id, run.framework_id, run.executor_id);
+                if self.executors.contains_key(&key)
+                    && !self.tasks.values().any(|t| t.group && executor_key(&t.run) == key)
+                {
+                    self.executors.remove(&key);
+                }
             }
             OwnedEntry::ForgetAgent { agent_id } => {
                 self.frameworks.retain(|(a, _), _| *a != agent_id);
+                self.executors.retain(|(a, _, _), _| *a != agent_id);
                 self.tasks.retain(|_, t| t.run.agent_id != agent_id);
             }
             OwnedEntry::Launched { container_id, process } => {
@@ -250,8 +284,18 @@ impl Replay {
         for ((agent_id, _), info) in &self.frameworks {
             push_line(&mut out, &Entry::Framework { agent_id, info });
         }
+        // Executors before their tasks; one without tasks (written just before a crash that
+        // lost its tasks' records) is dropped.
+        let with_tasks: std::collections::BTreeSet<ExecutorKey> =
+            self.tasks.values().filter(|t| t.group).map(|t| executor_key(&t.run)).collect();
+        for (key, (run, info)) in &self.executors {
+            if with_tasks.contains(key) {
+                push_line(&mut out, &Entry::Executor { run, info });
+            }
+        }
         for t in self.tasks.values() {
-            push_line(&mut out, &Entry::Task { run: &t.run, info: &t.info, containerizer: &t.containerizer });
+            let entry = Entry::Task { run: &t.run, info: &t.info, containerizer: &t.containerizer, group: t.group };
+            push_line(&mut out, &entry);
             for record in &t.records {
                 push_line(&mut out, &Entry::Record { run: &t.run, record });
             }
@@ -261,6 +305,10 @@ impl Replay {
         }
         out
     }
+}
+
+fn executor_key(run: &RunPath) -> ExecutorKey {
+    (run.agent_id.clone(), run.framework_id.clone(), run.executor_id.clone())
 }
 
 /// Replays a log's bytes (stopping at a torn or unreadable line) and returns what is live as
@@ -275,6 +323,8 @@ pub fn compact_log(bytes: &[u8]) -> Vec<u8> {
 pub struct MetaState {
     pub agent_id: Option<AgentId>,
     pub frameworks: Vec<FrameworkInfo>,
+    /// Executors of task groups (each with tasks among `tasks`).
+    pub executors: Vec<MetaExecutor>,
     pub tasks: Vec<MetaTask>,
     /// Launch records of containers not destroyed yet (every framework), by container id.
     pub containers: BTreeMap<String, LaunchRecord>,
@@ -287,6 +337,15 @@ pub struct MetaTask {
     pub info: TaskInfo,
     pub containerizer: ContainerizerKind,
     pub records: Vec<UpdateRecord>,
+    /// Set for a task of a task group: its executor's id.
+    pub executor_id: Option<ExecutorId>,
+}
+
+#[derive(Debug)]
+pub struct MetaExecutor {
+    pub framework_id: FrameworkId,
+    pub container_id: String,
+    pub info: ExecutorInfo,
 }
 
 /// The open log.
@@ -353,8 +412,9 @@ impl Store {
                     result = self.forget_agent_files(agent_id);
                 }
                 Checkpoint::Framework { agent_id, info } => push_line(&mut lines, &Entry::Framework { agent_id, info }),
-                Checkpoint::Task { run, info, containerizer } => {
-                    push_line(&mut lines, &Entry::Task { run, info, containerizer })
+                Checkpoint::Executor { run, info } => push_line(&mut lines, &Entry::Executor { run, info }),
+                Checkpoint::Task { run, info, containerizer, group } => {
+                    push_line(&mut lines, &Entry::Task { run, info, containerizer, group: *group })
                 }
                 Checkpoint::Record { run, record } => push_line(&mut lines, &Entry::Record { run, record }),
                 Checkpoint::RemoveRun { run } => push_line(&mut lines, &Entry::RemoveRun { run }),
@@ -528,8 +588,16 @@ impl Store {
                 state.frameworks.push(info);
             }
         }
+        let mut groups = std::collections::BTreeSet::new();
         for t in replay.tasks.into_values() {
             if t.run.agent_id != agent_id {
+                continue;
+            }
+            let group = t.group.then(|| (t.run.framework_id.clone(), t.run.executor_id.clone()));
+            if let Some(key) = &group
+                && !replay.executors.contains_key(&(agent_id.clone(), key.0.clone(), key.1.clone()))
+            {
+                warn!(task_id = %t.run.task_id, executor_id = %key.1, "task of a task group without a checkpointed executor; not recovered");
                 continue;
             }
             if !replay.frameworks.contains_key(&(agent_id.clone(), t.run.framework_id.clone())) {
@@ -542,7 +610,14 @@ impl Store {
                 info: t.info,
                 containerizer: t.containerizer,
                 records: t.records,
+                executor_id: group.as_ref().map(|g| g.1.clone()),
             });
+            groups.extend(group);
+        }
+        for ((a, framework_id, executor_id), (run, info)) in replay.executors {
+            if a == agent_id && groups.contains(&(framework_id.clone(), executor_id)) {
+                state.executors.push(MetaExecutor { framework_id, container_id: run.container_id, info });
+            }
         }
         state.agent_id = Some(agent_id);
         state
@@ -617,13 +692,82 @@ mod tests {
     }
 
     #[test]
+    fn a_task_group_comes_back_with_its_executor_which_goes_with_its_last_task() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::new(Layout::new(dir.path()));
+        agent(&store);
+        store.apply(&Checkpoint::Framework { agent_id: AgentId::new("A1"), info: Box::new(fw()) }).expect("fw");
+        let executor: ExecutorInfo =
+            serde_json::from_str(r#"{"executor_id":{"value":"E"},"type":"DEFAULT"}"#).expect("executor");
+        let erun = ExecutorRun {
+            agent_id: AgentId::new("A1"),
+            framework_id: FrameworkId::new("F"),
+            executor_id: ExecutorId::new("E"),
+            container_id: "ce".into(),
+        };
+        let in_group =
+            |task: &str, container: &str| RunPath { executor_id: ExecutorId::new("E"), ..run_of(task, container) };
+        let task_of = |run: &RunPath| Checkpoint::Task {
+            run: run.clone(),
+            info: Box::new(task()),
+            containerizer: ContainerizerKind::Mesos,
+            group: true,
+        };
+        let (r1, r2) = (in_group("t1", "c1"), in_group("t2", "c2"));
+        store
+            .apply_batch(&[
+                Checkpoint::Executor { run: erun.clone(), info: Box::new(executor.clone()) },
+                task_of(&r1),
+                task_of(&r2),
+                // A command task whose id is the executor's stays apart.
+                Checkpoint::Task {
+                    run: run_of("E", "c3"),
+                    info: Box::new(task()),
+                    containerizer: ContainerizerKind::Mesos,
+                    group: false,
+                },
+            ])
+            .expect("group");
+        let meta = store.recover();
+        assert_eq!(meta.executors.len(), 1);
+        assert_eq!((meta.executors[0].container_id.as_str(), &meta.executors[0].info), ("ce", &executor));
+        let mut groups: Vec<(String, Option<String>)> = meta
+            .tasks
+            .iter()
+            .map(|t| (t.container_id.clone(), t.executor_id.as_ref().map(|e| e.value.clone())))
+            .collect();
+        groups.sort();
+        assert_eq!(groups, vec![("c1".into(), Some("E".into())), ("c2".into(), Some("E".into())), ("c3".into(), None)]);
+        // Removing one task's run leaves the other and the executor.
+        store.apply(&Checkpoint::RemoveRun { run: r1 }).expect("remove t1");
+        let meta = store.read();
+        assert_eq!((meta.tasks.len(), meta.executors.len()), (2, 1));
+        // The last one takes the executor with it (also through a compaction).
+        store.apply(&Checkpoint::RemoveRun { run: r2 }).expect("remove t2");
+        for meta in [store.read(), store.recover()] {
+            assert!(meta.executors.is_empty());
+            let left: Vec<&str> = meta.tasks.iter().map(|t| t.container_id.as_str()).collect();
+            assert_eq!(left, vec!["c3"]);
+        }
+        // An executor whose tasks never made it to the log is dropped.
+        store.apply(&Checkpoint::Executor { run: erun, info: Box::new(executor) }).expect("executor");
+        assert!(store.recover().executors.is_empty());
+        assert!(!fs::read_to_string(dir.path().join("meta/checkpoint.log")).expect("log").contains("\"executor\""));
+    }
+
+    #[test]
     fn a_tasks_containerizer_comes_back_and_old_logs_read_as_mesos() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::new(Layout::new(dir.path()));
         agent(&store);
         store.apply(&Checkpoint::Framework { agent_id: AgentId::new("A1"), info: Box::new(fw()) }).expect("fw");
         store
-            .apply(&Checkpoint::Task { run: run(), info: Box::new(task()), containerizer: ContainerizerKind::Docker })
+            .apply(&Checkpoint::Task {
+                run: run(),
+                info: Box::new(task()),
+                containerizer: ContainerizerKind::Docker,
+                group: false,
+            })
             .expect("task");
         let meta = store.recover();
         assert_eq!(meta.tasks.len(), 1);
@@ -648,7 +792,12 @@ mod tests {
         agent(&store);
         store.apply(&Checkpoint::Framework { agent_id: AgentId::new("A1"), info: Box::new(fw()) }).expect("fw");
         store
-            .apply(&Checkpoint::Task { run: run(), info: Box::new(task()), containerizer: ContainerizerKind::Mesos })
+            .apply(&Checkpoint::Task {
+                run: run(),
+                info: Box::new(task()),
+                containerizer: ContainerizerKind::Mesos,
+                group: false,
+            })
             .expect("task");
         let mut s = TaskStatus::new(TaskId::new("t1"), TaskState::Starting);
         s.uuid = Some("u1".into());
@@ -703,7 +852,12 @@ mod tests {
         store
             .apply_batch(&[
                 Checkpoint::Framework { agent_id: AgentId::new("A0"), info: Box::new(fw()) },
-                Checkpoint::Task { run: old, info: Box::new(task()), containerizer: ContainerizerKind::Mesos },
+                Checkpoint::Task {
+                    run: old,
+                    info: Box::new(task()),
+                    containerizer: ContainerizerKind::Mesos,
+                    group: false,
+                },
                 Checkpoint::Framework { agent_id: AgentId::new("A1"), info: Box::new(fw()) },
             ])
             .expect("batch");
@@ -733,6 +887,7 @@ mod tests {
                         run: r.clone(),
                         info: Box::new(task()),
                         containerizer: ContainerizerKind::Mesos,
+                        group: false,
                     },
                     Checkpoint::RemoveRun { run: r },
                 ])
@@ -745,6 +900,7 @@ mod tests {
                 run: run_of("last", "clast"),
                 info: Box::new(task()),
                 containerizer: ContainerizerKind::Mesos,
+                group: false,
             })
             .expect("task");
         let meta = store.read();

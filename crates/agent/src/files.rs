@@ -231,14 +231,19 @@ const SANDBOX_DEPTH: usize = 7;
 
 /// Whether the owner of the sandbox holding `path` (below the canonical `slaves` root) may read
 /// the file `meta` describes: its owner's permission bits, its group's when the file's group is
-/// the sandbox's, the others' otherwise. Files outside sandboxes, and sandboxes of root, are not
-/// restricted.
+/// the sandbox's, the others' otherwise (the sandbox of a task group's task is its own,
+/// `.../runs/<container>/tasks/<task id>`). Files outside sandboxes, and sandboxes of root, are
+/// not restricted.
 fn sandbox_owner_may_read(slaves: &Path, path: &Path, meta: &fs::Metadata) -> bool {
     let Ok(below) = path.strip_prefix(slaves) else { return false };
     if below.components().count() <= SANDBOX_DEPTH {
         return true;
     }
-    let sandbox: PathBuf = slaves.join(below.components().take(SANDBOX_DEPTH).collect::<PathBuf>());
+    // A task group's task has its own sandbox in its executor's: `tasks/<task id>`.
+    let in_task = below.components().nth(SANDBOX_DEPTH).is_some_and(|c| c.as_os_str() == "tasks")
+        && below.components().count() > SANDBOX_DEPTH + 2;
+    let depth = if in_task { SANDBOX_DEPTH + 2 } else { SANDBOX_DEPTH };
+    let sandbox: PathBuf = slaves.join(below.components().take(depth).collect::<PathBuf>());
     let Ok(owner) = fs::metadata(&sandbox) else { return false };
     let creds = containerizer::UserCreds { uid: owner.uid(), gid: owner.gid(), groups: vec![owner.gid()] };
     creds.may_read(meta.uid(), meta.gid(), meta.mode())

@@ -1,6 +1,6 @@
 //! The agent's monitoring endpoints, as upstream's: `GET /monitor/statistics` (one entry per
-//! running executor; each task here runs under its own command executor, named after the
-//! task) and `GET /containers` (one entry per container, with its `ContainerStatus`).
+//! running executor; each command task here runs under its own command executor, named after
+//! the task, and each task of a task group is shown with its group's executor id) and `GET /containers` (one entry per container, with its `ContainerStatus`).
 //!
 //! The numbers of a Mesos-containerizer task come from its cgroups (`cpuacct`, `cpu`,
 //! `memory`: [`containerizer::TaskCgroups::statistics`]); `cpus_limit` is the task's `cpus`.
@@ -25,7 +25,7 @@ pub(crate) async fn statistics(State(s): State<AppState>) -> Response {
             let entries: Vec<ExecutorStatistics> = measured
                 .into_iter()
                 .map(|(t, statistics)| ExecutorStatistics {
-                    executor_id: t.task.task_id.value.clone(),
+                    executor_id: executor_id(&t),
                     executor_name: t.executor_name.clone(),
                     framework_id: t.task.framework_id.value.clone(),
                     source: t.task.task_id.value.clone(),
@@ -46,7 +46,7 @@ pub(crate) async fn containers(State(s): State<AppState>) -> Response {
                 .into_iter()
                 .map(|(t, statistics)| ContainerEntry {
                     container_id: t.container_id.clone(),
-                    executor_id: t.task.task_id.value.clone(),
+                    executor_id: executor_id(&t),
                     executor_name: t.executor_name.clone(),
                     framework_id: t.task.framework_id.value.clone(),
                     source: t.task.task_id.value.clone(),
@@ -58,6 +58,11 @@ pub(crate) async fn containers(State(s): State<AppState>) -> Response {
         }
         None => json_response(StatusCode::SERVICE_UNAVAILABLE, &json!("Failed to measure the containers")),
     }
+}
+
+/// The task's executor: its task group's, else its own command executor (named after it).
+fn executor_id(t: &TaskView) -> String {
+    t.task.executor_id.as_ref().map_or_else(|| t.task.task_id.value.clone(), |e| e.value.clone())
 }
 
 /// The task's latest `ContainerStatus`, with its container id.

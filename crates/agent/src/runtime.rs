@@ -700,7 +700,15 @@ fn prepare_sandbox(spec: &LaunchSpec) -> Result<Option<containerizer::UserCreds>
         }
         None => None,
     };
-    create_sandbox(&spec.sandbox)?;
+    match &spec.executor_sandbox {
+        // A task of a task group: its executor's run directory (with `runs/latest`), then the
+        // task's sandbox in it.
+        Some(executor) => {
+            create_sandbox(executor)?;
+            std::fs::create_dir_all(&spec.sandbox).map_err(|e| format!("cannot create the task's sandbox: {e}"))?;
+        }
+        None => create_sandbox(&spec.sandbox)?,
+    }
     let Some(creds) = user.filter(|u| u.uid != nix::unistd::geteuid().as_raw()) else {
         return Ok(None);
     };

@@ -3,7 +3,7 @@
 //! `/containers`. Handlers read the snapshot the runtime publishes; they never
 //! touch the core. The `/files/*` handlers are in [`crate::file_server`].
 
-use crate::core::{Snapshot, TaskView};
+use crate::core::{ExecutorView, Snapshot, TaskView};
 use crate::file_server::{self, FileIo};
 use crate::flags::attributes_flat_json;
 use axum::Router;
@@ -157,7 +157,7 @@ fn task_json(t: &TaskView) -> Value {
         "id": task.task_id.value,
         "name": task.name,
         "framework_id": task.framework_id.value,
-        "executor_id": "",
+        "executor_id": task.executor_id.as_ref().map(|e| e.value.as_str()).unwrap_or_default(),
         "slave_id": task.agent_id.value,
         "state": task.state.name(),
         "resources": flat(&task.resources),
@@ -202,12 +202,54 @@ fn executor_json(t: &TaskView, framework: Option<&FrameworkInfo>) -> Value {
     })
 }
 
+/// A task group's executor (upstream's default executor): upstream's executor JSON with its
+/// `type`.
+fn group_executor_json(e: &ExecutorView, framework: &FrameworkInfo) -> Value {
+    let role = e
+        .info
+        .resources
+        .iter()
+        .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()))
+        .or_else(|| framework.effective_roles().into_iter().next())
+        .unwrap_or_else(|| "*".into());
+    let mut v = json!({
+        "id": e.info.executor_id.value,
+        "name": e.info.name.clone().unwrap_or_default(),
+        "source": e.info.source.clone().unwrap_or_default(),
+        "container": e.container_id,
+        "directory": e.directory.display().to_string(),
+        "resources": flat(&e.resources),
+        "role": role,
+        "type": e.info.kind.clone().unwrap_or_else(|| "DEFAULT".into()),
+        "tasks": e.tasks.iter().filter(|t| !t.task.state.is_terminal()).map(|t| task_json(t)).collect::<Vec<_>>(),
+        "queued_tasks": [],
+        "completed_tasks": e.completed_tasks.iter().chain(e.tasks.iter().filter(|t| t.task.state.is_terminal()))
+            .map(|t| task_json(t)).collect::<Vec<_>>(),
+    });
+    if let Some(l) = &e.info.labels {
+        v["labels"] = json!(l.labels);
+    }
+    v
+}
+
 fn framework_json(f: &FrameworkInfo, snap: &Snapshot) -> Value {
     let id = f.id.clone().unwrap_or_default();
-    let executors: Vec<Value> =
-        snap.tasks.iter().filter(|t| t.task.framework_id == id).map(|t| executor_json(t, Some(f))).collect();
-    let completed: Vec<Value> =
-        snap.completed_tasks.iter().filter(|t| t.task.framework_id == id).map(|t| executor_json(t, Some(f))).collect();
+    // Command tasks are each their own command executor; tasks of task groups are shown
+    // under their group's executor.
+    let executors: Vec<Value> = snap
+        .tasks
+        .iter()
+        .filter(|t| t.task.framework_id == id && t.task.executor_id.is_none())
+        .map(|t| executor_json(t, Some(f)))
+        .chain(snap.executors.iter().filter(|e| e.framework_id == id).map(|e| group_executor_json(e, f)))
+        .collect();
+    let completed: Vec<Value> = snap
+        .completed_tasks
+        .iter()
+        .filter(|t| t.task.framework_id == id)
+        .map(|t| executor_json(t, Some(f)))
+        .chain(snap.completed_executors.iter().filter(|e| e.framework_id == id).map(|e| group_executor_json(e, f)))
+        .collect();
     let mut v = json!({
         "id": id.value,
         "name": f.name,

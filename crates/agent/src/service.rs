@@ -395,6 +395,16 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
             records: t.records,
             containerizer: t.containerizer,
             addresses: Vec::new(),
+            executor_id: t.executor_id,
+        })
+        .collect();
+    let executors = meta
+        .executors
+        .into_iter()
+        .map(|e| crate::core::RecoveredExecutor {
+            framework_id: e.framework_id,
+            container_id: e.container_id,
+            info: e.info,
         })
         .collect();
     info!(
@@ -408,6 +418,7 @@ fn recover(store: &Store, containers: &mut Containers) -> Recovery {
         sandboxes,
         agent_id: meta.agent_id,
         frameworks: meta.frameworks,
+        executors,
         tasks,
         orphan_containers: processes.into_keys().collect(),
     }

@@ -459,6 +459,7 @@ async fn restart_drops_tasks_whose_process_never_started() {
                 run: run.clone(),
                 info: Box::new(task(task_id, &agent_id, "sleep 30", "cpus:0.1;mem:32")),
                 containerizer: agent::core::ContainerizerKind::Mesos,
+                group: false,
             },
             Checkpoint::Record { run, record: Box::new(UpdateRecord::Update(Box::new(starting))) },
         ]

@@ -66,6 +66,7 @@ impl Master {
             agent_info: agent_info("host-0"),
             agent_id: None,
             tasks: vec![],
+            executors: vec![],
             endpoint: "127.0.0.1:5051".into(),
         };
         master.core.agent_register(master.now, "agent-0".into(), register);

@@ -15,6 +15,7 @@
 
 mod agents;
 mod auth;
+mod launch;
 mod registry;
 pub mod role;
 
@@ -122,6 +123,16 @@ pub struct TaskEntry {
     pub role: String,
 }
 
+/// The executor of a task group (upstream's `DEFAULT` executor) on an agent.
+#[derive(Debug, Clone)]
+pub struct ExecutorEntry {
+    /// As the framework gave it (with its framework id filled in).
+    pub info: ExecutorInfo,
+    /// Its own resources (`ExecutorInfo.resources`), besides those of its tasks.
+    pub resources: ResourceSet,
+    pub role: String,
+}
+
 #[derive(Debug, Clone)]
 struct OfferFilter {
     agent: AgentId,
@@ -140,6 +151,10 @@ pub struct FrameworkEntry {
     /// Monotonic time the stream closed; the failover timeout runs from here.
     disconnected_at: Option<Duration>,
     pub tasks: BTreeMap<TaskId, TaskEntry>,
+    /// Executors of task groups (`LAUNCH_GROUP`), by agent and id. One holds its resources
+    /// while a task of it on that agent is not terminal ([`FrameworkEntry::live_executors`]);
+    /// entries of executors without such a task are dropped as their tasks end.
+    pub executors: BTreeMap<(AgentId, ExecutorId), ExecutorEntry>,
     pub completed_tasks: VecDeque<Task>,
     pub suppressed_roles: BTreeSet<String>,
     filters: Vec<OfferFilter>,
@@ -184,6 +199,42 @@ impl AckLog {
 impl FrameworkEntry {
     pub fn connected(&self) -> bool {
         self.stream.is_some()
+    }
+
+    /// The executors that hold their resources: those with a task on their agent that is not
+    /// terminal. One pass over the tasks (none without executors).
+    pub fn live_executors(&self) -> impl Iterator<Item = (&(AgentId, ExecutorId), &ExecutorEntry)> {
+        let live: BTreeSet<(&AgentId, &ExecutorId)> = if self.executors.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.tasks
+                .values()
+                .filter(|t| !t.task.state.is_terminal())
+                .filter_map(|t| t.task.executor_id.as_ref().map(|e| (&t.task.agent_id, e)))
+                .collect()
+        };
+        self.executors.iter().filter(move |((agent, id), _)| live.contains(&(agent, id)))
+    }
+
+    /// Resources of the framework's non-terminal tasks and live executors.
+    pub fn used(&self) -> ResourceSet {
+        let mut used = ResourceSet::new();
+        for t in self.tasks.values().filter(|t| !t.task.state.is_terminal()) {
+            used.add(&t.resources);
+        }
+        for (_, e) in self.live_executors() {
+            used.add(&e.resources);
+        }
+        used
+    }
+
+    /// Forgets the executors whose tasks all ended: their resources are free.
+    fn prune_executors(&mut self) {
+        if self.executors.is_empty() {
+            return;
+        }
+        let live: BTreeSet<(AgentId, ExecutorId)> = self.live_executors().map(|(k, _)| k.clone()).collect();
+        self.executors.retain(|k, _| live.contains(k));
     }
 }
 
@@ -401,13 +452,17 @@ impl MasterCore {
     /// that look at every agent (allocation, `/state`, metrics). Agents without tasks are absent.
     pub fn used_by_agent(&self) -> BTreeMap<AgentId, ResourceSet> {
         let mut used: BTreeMap<AgentId, ResourceSet> = BTreeMap::new();
-        for t in self.frameworks.values().flat_map(|fw| fw.tasks.values()).filter(|t| !t.task.state.is_terminal()) {
-            match used.get_mut(&t.task.agent_id) {
-                Some(sum) => sum.add(&t.resources),
-                None => {
-                    used.insert(t.task.agent_id.clone(), t.resources.clone());
-                }
+        let mut add = |agent: &AgentId, resources: &ResourceSet| match used.get_mut(agent) {
+            Some(sum) => sum.add(resources),
+            None => {
+                used.insert(agent.clone(), resources.clone());
             }
+        };
+        for t in self.frameworks.values().flat_map(|fw| fw.tasks.values()).filter(|t| !t.task.state.is_terminal()) {
+            add(&t.task.agent_id, &t.resources);
+        }
+        for ((agent, _), e) in self.frameworks.values().flat_map(FrameworkEntry::live_executors) {
+            add(agent, &e.resources);
         }
         used
     }
@@ -471,6 +526,7 @@ impl MasterCore {
                         unregistered_time: None,
                         disconnected_at: None,
                         tasks: BTreeMap::new(),
+                        executors: BTreeMap::new(),
                         completed_tasks: VecDeque::new(),
                         suppressed_roles: BTreeSet::new(),
                         filters: Vec::new(),
@@ -890,12 +946,15 @@ impl MasterCore {
         let (Some(agent_id), Some(role)) = (agent, role) else { return };
         for op in accept.operations {
             match op.kind {
-                OperationType::Launch | OperationType::LaunchGroup => {
-                    let group_executor = op.launch_group.as_ref().map(|g| g.executor.clone());
+                OperationType::Launch => {
                     for task in tasks_of(&op) {
-                        self.launch(now, framework, &agent_id, &role, task, group_executor.as_ref(), &mut available);
+                        self.launch(now, framework, &agent_id, &role, task, &mut available);
                     }
                 }
+                OperationType::LaunchGroup => match op.launch_group {
+                    Some(group) => self.launch_group(now, framework, &agent_id, &role, group, &mut available),
+                    None => tracing::warn!(%framework, "LAUNCH_GROUP without 'launch_group' ignored"),
+                },
                 other => tracing::warn!(?other, %framework, "offer operation not supported; ignored"),
             }
         }
@@ -906,94 +965,6 @@ impl MasterCore {
             self.next_allocation = now.mono;
         }
         self.install_filter(now, framework, &agent_id, available, filters);
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn launch(
-        &mut self,
-        now: Now,
-        framework: &FrameworkId,
-        agent_id: &AgentId,
-        role: &str,
-        mut task: TaskInfo,
-        group_executor: Option<&ExecutorInfo>,
-        available: &mut ResourceSet,
-    ) {
-        let Some(fw) = self.frameworks.get(framework) else { return };
-        let info = fw.info.clone();
-        if let Some(executor) = &mut task.executor
-            && executor.framework_id.is_none()
-        {
-            executor.framework_id = Some(framework.clone());
-        }
-        let resources = ResourceSet::from_wire(&task.resources);
-        let invalid = match &resources {
-            _ if validate_id(task.task_id.as_str()).is_err() => Some(format!("Task ID '{}' is invalid", task.task_id)),
-            _ if fw.tasks.get(&task.task_id).is_some_and(|t| !t.task.state.is_terminal()) => {
-                Some(format!("Task has duplicate ID: {}", task.task_id))
-            }
-            _ if &task.agent_id != agent_id => {
-                Some(format!("Agent {} is invalid: the offers are for agent {agent_id}", task.agent_id))
-            }
-            _ if task.resources.is_empty() => Some("Task uses no resources".to_string()),
-            Err(e) => Some(format!("Task uses invalid resources: {e}")),
-            Ok(_) if group_executor.is_none() && (task.command.is_some() == task.executor.is_some()) => {
-                Some("Task should have at least one (but not both) of CommandInfo or ExecutorInfo present".to_string())
-            }
-            Ok(_) if group_executor.is_some() && task.command.is_none() => {
-                Some("Task in a task group must have CommandInfo".to_string())
-            }
-            Ok(r) if !available.contains(r) => Some(format!(
-                "Task uses more resources {:?} than available {:?}",
-                r.to_flat_json(),
-                available.to_flat_json()
-            )),
-            Ok(_) => None,
-        };
-        if let Some(message) = invalid {
-            let mut s = TaskStatus::new(task.task_id.clone(), TaskState::Error);
-            s.source = Some(Source::Master);
-            s.reason = Some(Reason::TaskInvalid);
-            s.message = Some(message);
-            s.timestamp = Some(now.wall);
-            s.agent_id = Some(agent_id.clone());
-            self.send_to_framework(now, framework, Event::update(s));
-            return;
-        }
-        let Ok(resources) = resources else { return };
-        available.subtract(&resources);
-        let executor_id = match (&task.executor, group_executor) {
-            (Some(e), _) => Some(e.executor_id.clone()),
-            (None, Some(e)) => Some(e.executor_id.clone()),
-            (None, None) => Some(ExecutorId::new(task.task_id.value.clone())),
-        };
-        let record = Task {
-            name: task.name.clone(),
-            task_id: task.task_id.clone(),
-            framework_id: framework.clone(),
-            executor_id,
-            agent_id: agent_id.clone(),
-            state: TaskState::Staging,
-            resources: task.resources.clone(),
-            statuses: Vec::new(),
-            status_update_state: None,
-            status_update_uuid: None,
-            labels: task.labels.clone(),
-            discovery: task.discovery.clone(),
-            container: task.container.clone(),
-            health_check: task.health_check.clone(),
-            kill_policy: task.kill_policy,
-            user: task.command.as_ref().and_then(|c| c.user.clone()).or(Some(info.user.clone())),
-        };
-        if let Some(fw) = self.frameworks.get_mut(framework) {
-            fw.tasks.insert(
-                task.task_id.clone(),
-                TaskEntry { task: record, resources: resources.clone(), role: role.to_string() },
-            );
-        }
-        if let Some(stream) = self.agents.get(agent_id).and_then(|a| a.stream.clone()) {
-            self.send_agent(&stream, AgentEvent::RunTask { framework: Box::new(info), task: Box::new(task) });
-        }
     }
 
     fn decline_offer(&mut self, now: Now, framework: &FrameworkId, offer_id: &OfferId, filters: Filters) {
@@ -1055,10 +1026,7 @@ impl MasterCore {
         let used = self.used_by_agent();
         let mut allocated: BTreeMap<FrameworkId, ResourceSet> = BTreeMap::new();
         for fw in self.frameworks.values() {
-            let entry = allocated.entry(fw.id.clone()).or_default();
-            for t in fw.tasks.values().filter(|t| !t.task.state.is_terminal()) {
-                entry.add(&t.resources);
-            }
+            allocated.insert(fw.id.clone(), fw.used());
         }
         for o in self.offers.values() {
             allocated.entry(o.offer.framework_id.clone()).or_default().add(&o.resources);

@@ -15,9 +15,9 @@
 
 use crate::core::{AgentEntry, AgentState, FrameworkEntry, MasterCore};
 use mesos_api::operator::{
-    Agent, AgentAdded, AgentRemoved, Flag, Framework, FrameworkEvent, FrameworkRemoved, GetAgents, GetExecutors,
-    GetFrameworks, GetMaster, GetMetrics, GetRoles, GetState, GetTasks, MasterEvent, Metric, Role, TaskAdded,
-    TaskUpdated, time_info,
+    Agent, AgentAdded, AgentRemoved, Executor, Flag, Framework, FrameworkEvent, FrameworkRemoved, GetAgents,
+    GetExecutors, GetFrameworks, GetMaster, GetMetrics, GetRoles, GetState, GetTasks, MasterEvent, Metric, Role,
+    TaskAdded, TaskUpdated, time_info,
 };
 use mesos_api::resources::ResourceSet;
 use mesos_api::{AgentId, FrameworkId, FrameworkInfo, MESOS_VERSION, MasterInfo, Task, TaskId, TaskState};
@@ -109,18 +109,25 @@ pub(crate) fn tasks(core: &MasterCore) -> GetTasks {
     out
 }
 
-/// `GET_EXECUTORS`: this master's agents run every task with their own command executor,
-/// which frameworks never name, so there are none to list (as upstream lists none for
-/// command tasks).
-pub(crate) fn executors() -> GetExecutors {
-    GetExecutors::default()
+/// `GET_EXECUTORS`: the executors of task groups that hold resources (command tasks' command
+/// executors are the agents' business, so upstream lists none for them).
+pub(crate) fn executors(core: &MasterCore) -> GetExecutors {
+    let executors = core
+        .frameworks()
+        .flat_map(FrameworkEntry::live_executors)
+        .map(|((agent_id, _), e)| Executor {
+            executor_info: serde_json::to_value(&e.info).unwrap_or_default(),
+            agent_id: agent_id.clone(),
+        })
+        .collect();
+    GetExecutors { executors, orphan_executors: Vec::new() }
 }
 
 /// `GET_STATE`.
 pub(crate) fn state(core: &MasterCore) -> GetState {
     GetState {
         get_tasks: tasks(core),
-        get_executors: executors(),
+        get_executors: executors(core),
         get_frameworks: frameworks(core),
         get_agents: agents(core),
     }
@@ -130,7 +137,7 @@ pub(crate) fn state(core: &MasterCore) -> GetState {
 pub(crate) fn empty_state() -> GetState {
     GetState {
         get_tasks: GetTasks::default(),
-        get_executors: executors(),
+        get_executors: GetExecutors::default(),
         get_frameworks: GetFrameworks { frameworks: Vec::new(), completed_frameworks: Vec::new() },
         get_agents: GetAgents { agents: Vec::new(), recovered_agents: Vec::new() },
     }

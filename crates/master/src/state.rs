@@ -1,7 +1,7 @@
 //! The master's read-only endpoints (`/master/state`, `/master/tasks`, `/metrics/snapshot`...) in
 //! Mesos' v0 JSON conventions: `slaves`, flat resources, flat attributes.
 
-use crate::core::{AdmittedAgent, AgentEntry, AgentState, FrameworkEntry, MasterCore, Now};
+use crate::core::{AdmittedAgent, AgentEntry, AgentState, ExecutorEntry, FrameworkEntry, MasterCore, Now};
 use crate::server::MasterFlags;
 use mesos_api::operator::{GetHealth, GetVersion, MasterCallType, MasterResponse, VersionInfo};
 use mesos_api::resources::ResourceSet;
@@ -113,7 +113,9 @@ fn operator_response(
         MasterCallType::GetTasks => {
             MasterResponse::GetTasks { get_tasks: core.map(operator::tasks).unwrap_or_default() }
         }
-        MasterCallType::GetExecutors => MasterResponse::GetExecutors { get_executors: operator::executors() },
+        MasterCallType::GetExecutors => {
+            MasterResponse::GetExecutors { get_executors: core.map(operator::executors).unwrap_or_default() }
+        }
         MasterCallType::GetRoles => MasterResponse::GetRoles {
             get_roles: core.map(operator::roles).unwrap_or(mesos_api::operator::GetRoles { roles: Vec::new() }),
         },
@@ -365,11 +367,33 @@ fn agent(core: &MasterCore, a: &AgentEntry, used_by_agent: &BTreeMap<AgentId, Re
 }
 
 fn used(f: &FrameworkEntry) -> ResourceSet {
-    let mut r = ResourceSet::new();
-    for t in f.tasks.values().filter(|t| !t.task.state.is_terminal()) {
-        r.add(&t.resources);
+    f.used()
+}
+
+/// A task group's executor as upstream's `/master/state` lists it under its framework's
+/// `executors` (`json(ExecutorInfo)` and the agent's id).
+fn executor(agent: &AgentId, e: &ExecutorEntry) -> Value {
+    let resources = &e.resources;
+    let mut v = json!({
+        "executor_id": e.info.executor_id.as_str(),
+        "name": e.info.name.clone().unwrap_or_default(),
+        "framework_id": e.info.framework_id.as_ref().map(|f| f.as_str()).unwrap_or_default(),
+        "command": {"argv": [], "uris": []},
+        "resources": resources.to_flat_json(),
+        "slave_id": agent.as_str(),
+    });
+    if let Some(o) = v.as_object_mut() {
+        if !e.info.resources.is_empty() {
+            o.insert("role".into(), json!(e.role));
+        }
+        if let Some(l) = &e.info.labels {
+            o.insert("labels".into(), json!(l.labels));
+        }
+        if let Some(kind) = &e.info.kind {
+            o.insert("type".into(), json!(kind));
+        }
     }
-    r
+    v
 }
 
 fn framework(core: &MasterCore, f: &FrameworkEntry) -> Value {
@@ -403,7 +427,7 @@ fn framework(core: &MasterCore, f: &FrameworkEntry) -> Value {
         "offers": offers.into_iter().map(|o| json!({
             "id": o.id.as_str(), "framework_id": o.framework_id.as_str(), "slave_id": o.agent_id.as_str(),
             "resources": ResourceSet::from_wire(&o.resources).unwrap_or_default().to_flat_json()})).collect::<Vec<_>>(),
-        "executors": [],
+        "executors": f.live_executors().map(|((agent, _), e)| executor(agent, e)).collect::<Vec<_>>(),
     });
     let o = v.as_object_mut();
     if let Some(o) = o {
@@ -456,7 +480,7 @@ fn task(t: &Task) -> Value {
         "id": t.task_id.as_str(),
         "name": t.name,
         "framework_id": t.framework_id.as_str(),
-        "executor_id": "",
+        "executor_id": t.executor_id.as_ref().map(|e| e.as_str()).unwrap_or_default(),
         "slave_id": t.agent_id.as_str(),
         "state": t.state,
         "resources": resources.to_flat_json(),

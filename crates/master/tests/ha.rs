@@ -168,6 +168,7 @@ async fn a_standby_redirects_to_the_leader_which_hands_over_with_the_registry() 
                 agent_info: info,
                 agent_id: None,
                 tasks: vec![],
+                executors: vec![],
                 endpoint: format!("127.0.0.1:{port}"),
             },
         };

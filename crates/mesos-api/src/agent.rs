@@ -27,6 +27,14 @@ pub struct ReportedTask {
     pub framework: FrameworkInfo,
 }
 
+/// An executor the agent runs for a task group (a `DEFAULT` executor), reported when it
+/// (re-)registers with its tasks, so that a master that restarted counts its resources again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportedExecutor {
+    pub framework_id: FrameworkId,
+    pub executor: ExecutorInfo,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Register {
     pub agent_info: AgentInfo,
@@ -36,6 +44,9 @@ pub struct Register {
     /// Non-terminal tasks and terminal tasks whose last update was not yet acknowledged.
     #[serde(default)]
     pub tasks: Vec<ReportedTask>,
+    /// The executors of task groups among those tasks (their tasks carry the executor's id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executors: Vec<ReportedExecutor>,
     /// `ip:port` of the agent's HTTP server (sandbox files, state).
     pub endpoint: String,
 }
@@ -89,6 +100,15 @@ pub enum AgentEvent {
         framework: Box<FrameworkInfo>,
         task: Box<TaskInfo>,
     },
+    /// A task group (upstream's `LAUNCH_GROUP`): every task runs under the one `DEFAULT`
+    /// executor, validated by the master as a whole. The agent runs them as upstream's default
+    /// executor does: together in the executor's sandbox, and when one ends in any state but
+    /// TASK_FINISHED, the others are killed.
+    RunTaskGroup {
+        framework: Box<FrameworkInfo>,
+        executor: Box<ExecutorInfo>,
+        task_group: TaskGroupInfo,
+    },
     KillTask {
         framework_id: FrameworkId,
         task_id: TaskId,
@@ -139,6 +159,37 @@ mod tests {
         assert_eq!(v["type"], "KILL_TASK");
         let ping: AgentEvent = serde_json::from_str(r#"{"type":"PING"}"#).expect("ping");
         assert_eq!(ping, AgentEvent::Ping);
+    }
+
+    #[test]
+    fn task_groups_round_trip() {
+        let executor: ExecutorInfo = serde_json::from_value(serde_json::json!({
+            "executor_id": {"value": "e"}, "type": "DEFAULT",
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]
+        }))
+        .expect("executor");
+        let task: TaskInfo = serde_json::from_value(serde_json::json!({
+            "name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "a"}, "command": {"value": "true"}
+        }))
+        .expect("task");
+        let e = AgentEvent::RunTaskGroup {
+            framework: Box::new(serde_json::from_value(serde_json::json!({"user": "u", "name": "f"})).expect("fw")),
+            executor: Box::new(executor.clone()),
+            task_group: TaskGroupInfo { tasks: vec![task] },
+        };
+        let v: serde_json::Value = serde_json::from_slice(&crate::json::to_ascii_vec(&e)).expect("json");
+        assert_eq!(v["type"], "RUN_TASK_GROUP");
+        assert_eq!(v["task_group"]["tasks"][0]["task_id"]["value"], "t");
+        assert_eq!(serde_json::from_value::<AgentEvent>(v).expect("parse"), e);
+        // A REGISTER without executors (an older agent) still parses.
+        let register: Register = serde_json::from_value(serde_json::json!({
+            "agent_info": {"hostname": "h", "port": 1}, "endpoint": "h:1"
+        }))
+        .expect("register");
+        assert!(register.executors.is_empty());
+        let with = Register { executors: vec![ReportedExecutor { framework_id: "f".into(), executor }], ..register };
+        let back: Register = serde_json::from_slice(&crate::json::to_ascii_vec(&with)).expect("parse");
+        assert_eq!(back, with);
     }
 
     #[test]

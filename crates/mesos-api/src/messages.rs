@@ -616,6 +616,8 @@ pub enum Reason {
     TaskCheckStatusUpdated,
     #[serde(rename = "REASON_TASK_INVALID")]
     TaskInvalid,
+    #[serde(rename = "REASON_TASK_GROUP_INVALID")]
+    TaskGroupInvalid,
     #[serde(rename = "REASON_TASK_UNKNOWN")]
     TaskUnknown,
     #[serde(other, rename = "REASON_OTHER")]

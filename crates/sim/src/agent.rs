@@ -12,13 +12,13 @@
 use crate::env::{Env, Ev, agent_now};
 use crate::net::{Answer, Msg, Node, Sid};
 use agent::core::{
-    AgentCore, Checkpoint, Command, ContainerizerKind, CoreConfig, Event, ExitInfo, KillSignal, RecoveredProcess,
-    RecoveredTask, Recovery, RunPath, Started, Termination, UpdateRecord,
+    AgentCore, Checkpoint, Command, ContainerizerKind, CoreConfig, Event, ExecutorRun, ExitInfo, KillSignal,
+    RecoveredExecutor, RecoveredProcess, RecoveredTask, Recovery, RunPath, Started, Termination, UpdateRecord,
 };
 use agent::paths::Layout;
 use mesos_api::agent::{AgentCall, AgentEvent, StatusUpdate};
 use mesos_api::resources::ResourceSet;
-use mesos_api::{AgentId, AgentInfo, FrameworkId, FrameworkInfo, TaskId, TaskInfo};
+use mesos_api::{AgentId, AgentInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, TaskId, TaskInfo};
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -85,6 +85,8 @@ pub(crate) struct LiveTask {
     pub(crate) info: TaskInfo,
     pub(crate) records: Vec<UpdateRecord>,
     pub(crate) containerizer: ContainerizerKind,
+    /// A task of the task group of `run.executor_id`.
+    pub(crate) group: bool,
 }
 
 /// The agent's work dir as recovery reads it: the replayed checkpoint log and the agent id.
@@ -93,6 +95,8 @@ pub(crate) struct Disk {
     pub(crate) agent: Option<AgentId>,
     pub(crate) frameworks: BTreeMap<(AgentId, FrameworkId), FrameworkInfo>,
     pub(crate) tasks: BTreeMap<RunKey, LiveTask>,
+    /// Executors of task groups: agent, framework, executor.
+    pub(crate) executors: BTreeMap<(AgentId, FrameworkId, ExecutorId), (ExecutorRun, ExecutorInfo)>,
     /// Group commits so far.
     pub(crate) fsyncs: u64,
 }
@@ -104,6 +108,7 @@ impl Disk {
             Checkpoint::Agent { agent_id, .. } => self.agent = Some(agent_id.clone()),
             Checkpoint::ForgetAgent { agent_id } => {
                 self.frameworks.retain(|(a, _), _| a != agent_id);
+                self.executors.retain(|(a, _, _), _| a != agent_id);
                 self.tasks.retain(|_, t| &t.run.agent_id != agent_id);
                 if self.agent.as_ref() == Some(agent_id) {
                     self.agent = None;
@@ -113,12 +118,17 @@ impl Disk {
                 let id = info.id.clone().unwrap_or_default();
                 self.frameworks.insert((agent_id.clone(), id), (**info).clone());
             }
-            Checkpoint::Task { run, info, containerizer } => {
+            Checkpoint::Executor { run, info } => {
+                let key = (run.agent_id.clone(), run.framework_id.clone(), run.executor_id.clone());
+                self.executors.insert(key, (run.clone(), (**info).clone()));
+            }
+            Checkpoint::Task { run, info, containerizer, group } => {
                 let task = LiveTask {
                     run: run.clone(),
                     info: (**info).clone(),
                     records: Vec::new(),
                     containerizer: *containerizer,
+                    group: *group,
                 };
                 self.tasks.insert(run_key(run), task);
             }
@@ -131,8 +141,16 @@ impl Disk {
                 self.tasks.retain(|_, t| {
                     !(t.run.agent_id == run.agent_id
                         && t.run.framework_id == run.framework_id
-                        && t.run.executor_id == run.executor_id)
+                        && t.run.executor_id == run.executor_id
+                        && t.run.task_id == run.task_id)
                 });
+                let key = (run.agent_id.clone(), run.framework_id.clone(), run.executor_id.clone());
+                let left = self.tasks.values().any(|t| {
+                    t.group && t.run.agent_id == key.0 && t.run.framework_id == key.1 && t.run.executor_id == key.2
+                });
+                if !left {
+                    self.executors.remove(&key);
+                }
             }
         }
     }
@@ -320,6 +338,7 @@ impl AgentNode {
                     }
                     _ => RecoveredProcess::NotStarted,
                 };
+                let executor_id = t.group.then(|| t.run.executor_id.clone());
                 recovery.tasks.push(RecoveredTask {
                     framework_id: t.run.framework_id.clone(),
                     container_id: t.run.container_id.clone(),
@@ -328,7 +347,17 @@ impl AgentNode {
                     process,
                     containerizer: t.containerizer,
                     addresses: Vec::new(),
+                    executor_id,
                 });
+            }
+            for ((a, framework_id, _), (run, info)) in &self.disk.executors {
+                if a == agent_id {
+                    recovery.executors.push(RecoveredExecutor {
+                        framework_id: framework_id.clone(),
+                        container_id: run.container_id.clone(),
+                        info: info.clone(),
+                    });
+                }
             }
         }
         recovery.orphan_containers = self

@@ -149,6 +149,10 @@ impl Msg {
             Msg::RegisterAnswer { conn, answer } => format!("REGISTER_ANSWER conn={conn} {answer:?}"),
             Msg::AgentEvent { conn, event } => match &**event {
                 AgentEvent::RunTask { task, .. } => format!("RUN_TASK conn={conn} {}", task.task_id),
+                AgentEvent::RunTaskGroup { executor, task_group, .. } => {
+                    let tasks: Vec<&str> = task_group.tasks.iter().map(|t| t.task_id.as_str()).collect();
+                    format!("RUN_TASK_GROUP conn={conn} {} {tasks:?}", executor.executor_id)
+                }
                 AgentEvent::KillTask { task_id, .. } => format!("KILL_TASK conn={conn} {task_id}"),
                 AgentEvent::Acknowledge { task_id, uuid, .. } => {
                     format!("ACKNOWLEDGE conn={conn} {task_id} uuid={uuid}")

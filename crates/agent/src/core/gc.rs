@@ -140,13 +140,17 @@ impl AgentCore {
                 }
                 FoundKind::Executor { framework_id, executor_id } => {
                     let key = (framework_id.clone(), TaskId::new(executor_id.value.clone()));
-                    if self.tasks.contains_key(&key) {
+                    if self.tasks.contains_key(&key)
+                        || self.executors.contains_key(&(framework_id.clone(), executor_id.clone()))
+                    {
                         continue;
                     }
                     GcKind::Executor
                 }
                 FoundKind::Run { container_id } => {
-                    if self.containers.contains_key(container_id) {
+                    if self.containers.contains_key(container_id)
+                        || self.executors.values().any(|e| &e.container_id == container_id)
+                    {
                         continue;
                     }
                     GcKind::Tree

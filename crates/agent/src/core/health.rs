@@ -242,6 +242,7 @@ mod tests {
             framework_id: mesos_api::FrameworkId::new("f"),
             task_id: mesos_api::TaskId::new("t"),
             sandbox: "/sb".into(),
+            executor_sandbox: None,
             uris: Vec::new(),
             command: CommandLine::Shell("true".into()),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),

@@ -10,7 +10,9 @@
 
 mod containerizer;
 mod gc;
+mod groups;
 mod health;
+mod launch;
 mod limits;
 mod recovery;
 mod stream;
@@ -18,16 +20,17 @@ mod stream;
 mod tests;
 mod types;
 
+pub use groups::ExecutorView;
 pub use health::HealthProbe;
 pub use types::*;
 
 use self::containerizer::docker_launch;
 use health::{HealthChecker, Step, Verdict};
-use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, ReportedTask, StatusUpdate};
+use mesos_api::agent::{AgentCall, AgentEvent, Register, Registered, ReportedExecutor, ReportedTask, StatusUpdate};
 use mesos_api::health::HealthCheck;
 use mesos_api::messages::{
-    AgentInfo, CommandInfo, FrameworkInfo, KillPolicy, MasterInfo, Reason, Resource, Source, Task, TaskInfo, TaskState,
-    TaskStatus,
+    AgentInfo, CommandInfo, ExecutorInfo, FrameworkInfo, KillPolicy, MasterInfo, Reason, Resource, Source, Task,
+    TaskInfo, TaskState, TaskStatus,
 };
 use mesos_api::resources::ResourceSet;
 use mesos_api::{AgentId, ExecutorId, FrameworkId, TaskId};
@@ -73,6 +76,8 @@ struct Kill {
 struct TaskEntry {
     info: TaskInfo,
     framework_id: FrameworkId,
+    /// Set for a task of a task group: the id of its executor (in [`AgentCore::executors`]).
+    group: Option<ExecutorId>,
     container_id: String,
     checkpoint: bool,
     phase: Phase,
@@ -177,8 +182,14 @@ pub struct Snapshot {
     pub frameworks: Vec<FrameworkInfo>,
     /// Frameworks the master shut down.
     pub completed_frameworks: Vec<FrameworkInfo>,
+    /// Every task here, of task groups too.
     pub tasks: Vec<Arc<TaskView>>,
+    /// Command tasks that completed (those of task groups are in their executor's view).
     pub completed_tasks: Vec<Arc<TaskView>>,
+    /// Executors of task groups with tasks here.
+    pub executors: Vec<Arc<ExecutorView>>,
+    /// Executors of task groups whose tasks all completed.
+    pub completed_executors: Vec<Arc<ExecutorView>>,
     /// Count of tasks that reached each terminal state since start.
     pub terminal_counts: BTreeMap<String, u64>,
     /// Directories scheduled for removal.
@@ -205,8 +216,15 @@ pub struct AgentCore {
     shut_down_frameworks: BTreeSet<FrameworkId>,
     tasks: BTreeMap<TaskKey, TaskEntry>,
     containers: BTreeMap<String, TaskKey>,
+    /// Executors of task groups, while they have tasks here.
+    executors: BTreeMap<(FrameworkId, ExecutorId), groups::GroupExecutor>,
     /// Tasks that ended and whose updates were all acknowledged (for `/state`).
     completed: BTreeMap<FrameworkId, VecDeque<Arc<TaskView>>>,
+    /// Executors of task groups whose tasks all completed (for `/state`).
+    completed_executors: BTreeMap<FrameworkId, VecDeque<Arc<ExecutorView>>>,
+    /// Set while the recovered tasks are taken back at start: executors stay until all
+    /// their tasks are back.
+    recovering: bool,
     terminal_counts: BTreeMap<String, u64>,
     valid_acks: u64,
     invalid_acks: u64,
@@ -235,7 +253,10 @@ impl AgentCore {
             shut_down_frameworks: BTreeSet::new(),
             tasks: BTreeMap::new(),
             containers: BTreeMap::new(),
+            executors: BTreeMap::new(),
             completed: BTreeMap::new(),
+            completed_executors: BTreeMap::new(),
+            recovering: false,
             terminal_counts: BTreeMap::new(),
             valid_acks: 0,
             invalid_acks: 0,
@@ -357,6 +378,8 @@ impl AgentCore {
             completed_frameworks,
             tasks,
             completed_tasks,
+            executors: self.executor_views(&agent_id),
+            completed_executors: self.completed_executors.values().flatten().cloned().collect(),
             terminal_counts: self.terminal_counts.clone(),
             gc_pending: self.gc.schedule.len(),
             valid_status_updates: self.valid_acks,
@@ -382,12 +405,19 @@ impl AgentCore {
             Some(id) => self.reported_tasks(id),
             None => Vec::new(),
         };
+        let executors = self.reported_executors(&tasks);
         info!(conn, agent_id = ?agent_id.as_ref().map(|a| a.value.as_str()), tasks = tasks.len(), "registering with the master");
         let mut agent_info = self.agent_info();
         agent_info.id = agent_id.clone();
         out.push(Command::Connect {
             conn,
-            register: Box::new(Register { agent_info, agent_id, tasks, endpoint: self.cfg.endpoint.clone() }),
+            register: Box::new(Register {
+                agent_info,
+                agent_id,
+                tasks,
+                executors,
+                endpoint: self.cfg.endpoint.clone(),
+            }),
             master,
         });
     }
@@ -455,7 +485,7 @@ impl AgentCore {
             name: t.info.name.clone(),
             task_id: t.info.task_id.clone(),
             framework_id: t.framework_id.clone(),
-            executor_id: None,
+            executor_id: t.group.clone(),
             agent_id: agent_id.clone(),
             state: t.state,
             resources: t.info.resources.clone(),
@@ -520,6 +550,9 @@ impl AgentCore {
             AgentEvent::Ping => {}
             _ if !registered => warn!(conn, "event before REGISTERED ignored"),
             AgentEvent::RunTask { framework, task } => self.run_task(now, *framework, *task, out),
+            AgentEvent::RunTaskGroup { framework, executor, task_group } => {
+                self.run_task_group(now, *framework, *executor, task_group.tasks, out)
+            }
             AgentEvent::KillTask { framework_id, task_id, kill_policy } => {
                 let key = (framework_id, task_id);
                 if self.tasks.contains_key(&key) {
@@ -538,6 +571,11 @@ impl AgentCore {
                 for key in keys {
                     self.start_kill(now, &key, None, KillCause::Request, out);
                 }
+            }
+            AgentEvent::ShutdownExecutor { framework_id, executor_id }
+                if self.executors.contains_key(&(framework_id.clone(), executor_id.clone())) =>
+            {
+                self.shutdown_group(now, &(framework_id, executor_id), out);
             }
             AgentEvent::ShutdownExecutor { framework_id, executor_id } => {
                 // A command executor's id is its task's id.
@@ -612,6 +650,7 @@ impl AgentCore {
         self.frameworks.clear();
         self.shut_down_frameworks.clear();
         self.completed.clear();
+        self.completed_executors.clear();
         out.push(Command::Disconnect { conn });
         let delay = self.next_backoff();
         self.link = Link::Idle { retry_at: now.mono + delay };
@@ -623,6 +662,7 @@ impl AgentCore {
             out.push(Command::Destroy { container_id: t.container_id });
         }
         self.containers.clear();
+        self.executors.clear();
     }
 
     fn on_shutdown(&mut self, out: &mut Vec<Command>) {
@@ -634,6 +674,8 @@ impl AgentCore {
                 out.push(Command::Destroy { container_id: t.container_id });
             }
         }
+        let tasks = &self.tasks;
+        self.executors.retain(|(f, _), e| e.tasks.iter().any(|t| tasks.contains_key(&(f.clone(), t.clone()))));
         if let Some(conn) = self.current_conn() {
             out.push(Command::Disconnect { conn });
         }
@@ -643,185 +685,13 @@ impl AgentCore {
     // -----------------------------------------------------------------------------------------
     // Tasks
 
-    fn run_task(&mut self, now: Now, framework: FrameworkInfo, task: TaskInfo, out: &mut Vec<Command>) {
-        let Some(agent_id) = self.agent_id.clone() else { return };
-        let Some(framework_id) = framework.id.clone() else {
-            warn!(task_id = %task.task_id, "RUN_TASK without a framework id ignored");
-            return;
-        };
-        if let Err(e) = mesos_api::validate_id(framework_id.as_str()).and(mesos_api::validate_id(task.task_id.as_str()))
-        {
-            // Ids end up in paths; the master validates them, so this is a protocol error.
-            warn!(task_id = %task.task_id, error = %e, "RUN_TASK with an invalid id ignored");
-            return;
-        }
-        let key = (framework_id.clone(), task.task_id.clone());
-        if self.tasks.contains_key(&key) {
-            warn!(task_id = %key.1, "RUN_TASK for a task that is already here ignored");
-            return;
-        }
-        self.shut_down_frameworks.remove(&framework_id);
-        let checkpoint = framework.checkpoint;
-        if checkpoint && self.frameworks.get(&framework_id) != Some(&framework) {
-            out.push(Command::Checkpoint(Checkpoint::Framework {
-                agent_id: agent_id.clone(),
-                info: Box::new(framework.clone()),
-            }));
-        }
-        if self.frameworks.insert(framework_id.clone(), framework.clone()).is_some_and(|old| old.user != framework.user)
-        {
-            // Views show the framework's user.
-            self.touch_all();
-        }
-        let container_id = self.new_uuid().hyphenated().to_string();
-        let containerizer = self.containerizer_for(&task);
-        let kind = containerizer.as_ref().map_or(ContainerizerKind::Mesos, |k| *k);
-        let spec = self.launch_spec(&framework, &task, &container_id, kind);
-        self.gc_keep_executor_of(&spec.sandbox);
-        let entry = TaskEntry {
-            info: task.clone(),
-            framework_id: framework_id.clone(),
-            container_id: container_id.clone(),
-            checkpoint,
-            phase: Phase::Preparing,
-            state: TaskState::Staging,
-            statuses: Vec::new(),
-            stream: UpdateStream::default(),
-            kill: None,
-            completion_deadline: None,
-            pid: None,
-            addresses: Vec::new(),
-            spec: spec.clone(),
-            health: None,
-            limitation: None,
-            view: std::sync::OnceLock::new(),
-        };
-        info!(task_id = %key.1, framework_id = %key.0, %container_id, containerizer = kind.name(), "launching task");
-        self.tasks.insert(key.clone(), entry);
-        self.containers.insert(container_id.clone(), key.clone());
-        if checkpoint {
-            out.push(Command::Checkpoint(Checkpoint::Task {
-                run: self.run_path(&key),
-                info: Box::new(task.clone()),
-                containerizer: kind,
-            }));
-        }
-        let failure = if task.executor.is_some() {
-            Some("custom executors are not supported by this agent yet".to_string())
-        } else if let Err(e) = containerizer {
-            Some(e)
-        } else if kind == ContainerizerKind::Mesos && task.command.as_ref().and_then(|c| c.value.as_ref()).is_none() {
-            Some("the task has no command to run".to_string())
-        } else {
-            None
-        };
-        if let Some(message) = failure {
-            if let Some(t) = self.tasks.get_mut(&key) {
-                t.phase = Phase::Gone;
-            }
-            self.push_update(
-                now,
-                &key,
-                TaskState::Failed,
-                Source::Agent,
-                Some(Reason::ContainerLaunchFailed),
-                Some(message),
-                out,
-            );
-            return;
-        }
-        out.push(Command::Prepare(Box::new(spec)));
-    }
-
-    fn launch_spec(
-        &self,
-        framework: &FrameworkInfo,
-        task: &TaskInfo,
-        container_id: &str,
-        containerizer: ContainerizerKind,
-    ) -> LaunchSpec {
-        let agent_id = self.agent_id.clone().unwrap_or_default();
-        let framework_id = framework.id.clone().unwrap_or_default();
-        let sandbox =
-            self.cfg.layout.sandbox(agent_id.as_str(), framework_id.as_str(), task.task_id.as_str(), container_id);
-        let default_command = CommandInfo {
-            uris: Vec::new(),
-            environment: None,
-            shell: true,
-            value: None,
-            arguments: Vec::new(),
-            user: None,
-        };
-        let command = task.command.as_ref().unwrap_or(&default_command);
-        let line = if command.shell {
-            CommandLine::Shell(command.value.clone().unwrap_or_default())
-        } else {
-            CommandLine::Exec { value: command.value.clone().unwrap_or_default(), arguments: command.arguments.clone() }
-        };
-        let resources = ResourceSet::from_wire(&task.resources).unwrap_or_default();
-        let limits = self.cfg.cgroups.then(|| cgroup_limits(&resources));
-        let sandbox_text = sandbox.display().to_string();
-        let mut env: Vec<(String, String)> = vec![
-            ("MESOS_FRAMEWORK_ID".into(), framework_id.value.clone()),
-            ("MESOS_EXECUTOR_ID".into(), task.task_id.value.clone()),
-            ("MESOS_DIRECTORY".into(), sandbox_text.clone()),
-            ("MESOS_SANDBOX".into(), sandbox_text),
-            ("MESOS_AGENT_ENDPOINT".into(), self.cfg.endpoint.clone()),
-            ("MESOS_SLAVE_ID".into(), agent_id.value.clone()),
-            ("MESOS_SLAVE_PID".into(), format!("slave(1)@{}", self.cfg.endpoint)),
-            ("MESOS_CHECKPOINT".into(), if framework.checkpoint { "1" } else { "0" }.into()),
-            ("MESOS_HTTP_COMMAND_EXECUTOR".into(), "0".into()),
-            (
-                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
-                mesos_api::duration::format(self.cfg.executor_shutdown_grace),
-            ),
-            ("LIBPROCESS_PORT".into(), "0".into()),
-            ("MESOS_TASK_ID".into(), task.task_id.value.clone()),
-            ("MESOS_ALLOCATION_ROLE".into(), allocation_role(framework, &task.resources)),
-        ];
-        if framework.checkpoint {
-            env.push(("MESOS_RECOVERY_TIMEOUT".into(), "15mins".into()));
-            env.push(("MESOS_SUBSCRIPTION_BACKOFF_MAX".into(), "2secs".into()));
-        }
-        let docker =
-            (containerizer == ContainerizerKind::Docker).then(|| Box::new(docker_launch(&agent_id, task, &env)));
-        if let Some(vars) = &command.environment {
-            for v in &vars.variables {
-                if v.kind.as_deref().is_none_or(|k| k == "VALUE") {
-                    env.push((v.name.clone(), v.value.clone().unwrap_or_default()));
-                }
-            }
-        }
-        LaunchSpec {
-            container_id: container_id.to_string(),
-            framework_id,
-            task_id: task.task_id.clone(),
-            sandbox,
-            uris: command.uris.clone(),
-            command: line,
-            env,
-            limits,
-            // A Docker task runs as its image says.
-            user: docker.is_none().then(|| self.task_user(framework, task)).flatten(),
-            docker,
-        }
-    }
-
-    /// The user a task runs as: its command's, else its framework's (as the views show it),
-    /// with `--switch_user`; `None` for the agent's own user (named by `cfg.agent_user`: no
-    /// switch, no lookup).
-    fn task_user(&self, framework: &FrameworkInfo, task: &TaskInfo) -> Option<String> {
-        let user = task.command.as_ref().and_then(|c| c.user.clone()).unwrap_or_else(|| framework.user.clone());
-        let own = self.cfg.agent_user.as_deref() == Some(user.as_str());
-        (self.cfg.switch_user && !user.is_empty() && !own).then_some(user)
-    }
-
     fn run_path(&self, key: &TaskKey) -> RunPath {
-        let container_id = self.tasks.get(key).map(|t| t.container_id.clone()).unwrap_or_default();
+        let t = self.tasks.get(key);
+        let container_id = t.map(|t| t.container_id.clone()).unwrap_or_default();
         RunPath {
             agent_id: self.agent_id.clone().unwrap_or_default(),
             framework_id: key.0.clone(),
-            executor_id: ExecutorId::new(key.1.value.clone()),
+            executor_id: self.executor_id_of(key),
             container_id,
             task_id: key.1.clone(),
         }
@@ -1190,7 +1060,7 @@ impl AgentCore {
         s.reason = reason;
         s.message = message;
         s.agent_id = self.agent_id.clone();
-        s.executor_id = Some(ExecutorId::new(key.1.value.clone()));
+        s.executor_id = Some(self.executor_id_of(key));
         s.timestamp = Some(now.wall);
         s.uuid = Some(uuid);
         s
@@ -1216,9 +1086,11 @@ impl AgentCore {
         let run = self.run_path(key);
         let Some(t) = self.tasks.get_mut(key) else { return };
         info!(task_id = %key.1, state = status.state.name(), uuid = ?status.uuid, "status update");
-        if status.state.is_terminal() && !t.state.is_terminal() {
+        let ended = status.state.is_terminal() && !t.state.is_terminal();
+        if ended {
             *self.terminal_counts.entry(status.state.name().to_string()).or_default() += 1;
         }
+        let group_failed = (ended && status.state != TaskState::Finished).then(|| t.group.clone()).flatten();
         t.state = status.state;
         t.statuses.push(status.clone());
         t.view.take();
@@ -1230,6 +1102,9 @@ impl AgentCore {
         }
         if t.stream.push(status) {
             self.send_head(now, key, false, out);
+        }
+        if let Some(executor_id) = group_failed {
+            self.kill_rest_of_group(now, &(key.0.clone(), executor_id), out);
         }
     }
 
@@ -1297,6 +1172,11 @@ impl AgentCore {
             out.push(Command::Checkpoint(Checkpoint::RemoveRun { run }));
         }
         debug!(task_id = %key.1, state = t.state.name(), "task completed");
+        if let Some(executor_id) = &t.group {
+            // Its sandbox goes with its executor's.
+            self.group_task_completed(now, &(key.0.clone(), executor_id.clone()), &key.1, view, out);
+            return;
+        }
         self.gc_completed(now, &t.spec.sandbox, out);
         let list = self.completed.entry(key.0.clone()).or_default();
         list.push_back(view);

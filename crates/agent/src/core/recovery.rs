@@ -20,9 +20,32 @@ impl AgentCore {
             info!(container_id = %cid, "destroying a container this agent has no checkpoint of");
             out.push(Command::Destroy { container_id: cid });
         }
+        if let Some(agent_id) = self.agent_id.clone() {
+            for re in recovery.executors {
+                let key = (re.framework_id.clone(), re.info.executor_id.clone());
+                let directory = self.cfg.layout.sandbox(
+                    agent_id.as_str(),
+                    re.framework_id.as_str(),
+                    key.1.as_str(),
+                    &re.container_id,
+                );
+                let executor = groups::GroupExecutor {
+                    info: re.info,
+                    container_id: re.container_id,
+                    directory,
+                    tasks: BTreeSet::new(),
+                    completed: Vec::new(),
+                    failing: false,
+                };
+                self.executors.insert(key, executor);
+            }
+        }
+        self.recovering = true;
         for rt in recovery.tasks {
             self.recover_task(now, rt, out);
         }
+        self.recovering = false;
+        self.recover_groups(now, out);
         self.gc_recovered(now, recovery.sandboxes, out);
         self.connect(out);
     }
@@ -39,10 +62,19 @@ impl AgentCore {
             out.push(Command::Destroy { container_id: rt.container_id });
             return;
         }
-        let spec = self.launch_spec(&framework, &rt.info, &rt.container_id, rt.containerizer);
+        if let Some(executor_id) = &rt.executor_id {
+            let Some(executor) = self.executors.get_mut(&(rt.framework_id.clone(), executor_id.clone())) else {
+                warn!(task_id = %key.1, %executor_id, "recovered task of a task group without its executor; destroying it");
+                out.push(Command::Destroy { container_id: rt.container_id });
+                return;
+            };
+            executor.tasks.insert(key.1.clone());
+        }
+        let spec = self.launch_spec(&framework, &rt.info, &rt.container_id, rt.containerizer, rt.executor_id.as_ref());
         let mut entry = TaskEntry {
             info: rt.info,
             framework_id: rt.framework_id,
+            group: rt.executor_id,
             container_id: rt.container_id.clone(),
             checkpoint: true,
             phase: Phase::Gone,

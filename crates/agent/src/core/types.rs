@@ -5,7 +5,9 @@ use crate::paths::Layout;
 use mesos_api::AgentId;
 use mesos_api::agent::{AgentCall, AgentEvent, Register};
 use mesos_api::container::{ContainerInfo, ResourceLimits};
-use mesos_api::messages::{AgentInfo, CommandInfo, CommandUri, FrameworkInfo, Reason, Resource, TaskInfo, TaskStatus};
+use mesos_api::messages::{
+    AgentInfo, CommandInfo, CommandUri, ExecutorInfo, FrameworkInfo, Reason, Resource, TaskInfo, TaskStatus,
+};
 use mesos_api::{ExecutorId, FrameworkId, TaskId};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -191,6 +193,10 @@ pub struct LaunchSpec {
     pub framework_id: FrameworkId,
     pub task_id: TaskId,
     pub sandbox: PathBuf,
+    /// For a task of a task group: its executor's run directory
+    /// (`.../executors/<executor>/runs/<executor container>`, which `runs/latest` points at);
+    /// `sandbox` is `tasks/<task id>` in it. `None`: `sandbox` is the run directory.
+    pub executor_sandbox: Option<PathBuf>,
     pub uris: Vec<CommandUri>,
     pub command: CommandLine,
     /// Variables set on top of the agent's own environment.
@@ -250,6 +256,17 @@ pub struct RunPath {
     pub task_id: TaskId,
 }
 
+/// Identifies a task group's executor run in the checkpoint (its tasks' [`RunPath`]s name the
+/// same executor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorRun {
+    pub agent_id: AgentId,
+    pub framework_id: FrameworkId,
+    pub executor_id: ExecutorId,
+    /// The executor's container: its run directory's name.
+    pub container_id: String,
+}
+
 /// One record of a task's status update stream in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -279,18 +296,27 @@ pub enum Checkpoint {
         agent_id: AgentId,
         info: Box<FrameworkInfo>,
     },
-    /// The task's info and the containerizer that runs it (written before it is launched).
+    /// A task group's executor (written before its first task): the group's membership is
+    /// its tasks' `run.executor_id`.
+    Executor {
+        run: ExecutorRun,
+        info: Box<ExecutorInfo>,
+    },
+    /// The task's info and the containerizer that runs it (written before it is launched);
+    /// `group`: a task of the task group of `run.executor_id`.
     Task {
         run: RunPath,
         info: Box<TaskInfo>,
         containerizer: ContainerizerKind,
+        group: bool,
     },
     /// Appended to the task's records (durable before the update it records is sent).
     Record {
         run: RunPath,
         record: Box<UpdateRecord>,
     },
-    /// The task is done and its last update acknowledged: its run can be forgotten.
+    /// The task is done and its last update acknowledged: its run can be forgotten (and a task
+    /// group's executor with it once it has no task left).
     RemoveRun {
         run: RunPath,
     },
@@ -430,6 +456,16 @@ pub struct RecoveredTask {
     pub containerizer: ContainerizerKind,
     /// The container's own addresses, for a Docker task found running.
     pub addresses: Vec<IpAddr>,
+    /// Set for a task of a task group: its executor's id (see [`Recovery::executors`]).
+    pub executor_id: Option<ExecutorId>,
+}
+
+/// A checkpointed task group's executor, as read back from `meta/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoveredExecutor {
+    pub framework_id: FrameworkId,
+    pub container_id: String,
+    pub info: ExecutorInfo,
 }
 
 /// What the shell read from the work dir at start.
@@ -437,6 +473,8 @@ pub struct RecoveredTask {
 pub struct Recovery {
     pub agent_id: Option<AgentId>,
     pub frameworks: Vec<FrameworkInfo>,
+    /// Executors of task groups (their tasks are among `tasks`).
+    pub executors: Vec<RecoveredExecutor>,
     pub tasks: Vec<RecoveredTask>,
     /// Containers with a runtime record or cgroup but no checkpointed task: killed.
     pub orphan_containers: Vec<String>,

@@ -13,6 +13,7 @@ pub(super) struct PendingRegistration {
     agent_info: AgentInfo,
     endpoint: String,
     tasks: Vec<mesos_api::agent::ReportedTask>,
+    executors: Vec<mesos_api::agent::ReportedExecutor>,
     /// The registry had the agent as unreachable when it registered.
     was_unreachable: bool,
     /// The principal it authenticated as: its id is bound to it.
@@ -37,7 +38,7 @@ impl MasterCore {
         register: Register,
         principal: Option<String>,
     ) -> AgentId {
-        let Register { mut agent_info, agent_id, tasks, endpoint } = register;
+        let Register { mut agent_info, agent_id, tasks, executors, endpoint } = register;
         let id = agent_id.filter(|id| !id.value.is_empty()).unwrap_or_else(|| {
             let id = AgentId::new(format!("{}-S{}", self.config.master_info.id, self.next_agent));
             self.next_agent += 1;
@@ -64,6 +65,7 @@ impl MasterCore {
             agent_info,
             endpoint,
             tasks,
+            executors,
             was_unreachable: self.registry.unreachable.contains_key(&id),
             principal,
         };
@@ -145,7 +147,8 @@ impl MasterCore {
 
     /// The registry is durable for this agent: it becomes active with the tasks it reported.
     fn complete_registration(&mut self, now: Now, registration: PendingRegistration) {
-        let PendingRegistration { stream, id, agent_info, endpoint, tasks, was_unreachable, .. } = registration;
+        let PendingRegistration { stream, id, agent_info, endpoint, tasks, executors, was_unreachable, .. } =
+            registration;
         let total = match ResourceSet::from_wire(&agent_info.resources) {
             Ok(total) => total,
             Err(e) => {
@@ -206,6 +209,7 @@ impl MasterCore {
                         unregistered_time: None,
                         disconnected_at: Some(now.mono),
                         tasks: BTreeMap::new(),
+                        executors: BTreeMap::new(),
                         completed_tasks: VecDeque::new(),
                         suppressed_roles: BTreeSet::new(),
                         filters: Vec::new(),
@@ -240,6 +244,15 @@ impl MasterCore {
                 self.send_to_framework(now, &fw_id, Event::update(s));
             }
         }
+        // The executors of the task groups it reported hold their resources again (a master
+        // that restarted learns them here).
+        for reported in executors {
+            let Some(fw) = self.frameworks.get_mut(&reported.framework_id) else { continue };
+            let resources = ResourceSet::from_wire(&reported.executor.resources).unwrap_or_default();
+            let key = (id.clone(), reported.executor.executor_id.clone());
+            let role = fw.executors.get(&key).map_or_else(|| fw.info.role.clone(), |e| e.role.clone());
+            fw.executors.insert(key, ExecutorEntry { info: reported.executor, resources, role });
+        }
         // Tasks the master placed on this agent that the agent does not know were lost in
         // flight (e.g. launched while the agent restarted).
         let mut lost = Vec::new();
@@ -256,6 +269,9 @@ impl MasterCore {
                     lost.push((fw.id.clone(), fw.info.partition_aware(), t.task));
                 }
             }
+        }
+        for fw in self.frameworks.values_mut() {
+            fw.prune_executors();
         }
         for (fw_id, pa, task) in lost {
             let mut s = TaskStatus::new(task.task_id.clone(), TaskState::Gone.for_framework(pa));
@@ -374,6 +390,8 @@ impl MasterCore {
                 push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
             }
             if latest_state.is_terminal() {
+                // The last task of a task group's executor ended: its resources are free.
+                fw.prune_executors();
                 self.next_allocation = self.next_allocation.min(now.mono);
             }
         }
@@ -420,6 +438,7 @@ impl MasterCore {
                     push_completed(&mut fw.completed_tasks, t.task, self.config.max_completed_tasks_per_framework);
                 }
             }
+            fw.prune_executors();
         }
         for (fw_id, s) in lost {
             self.send_to_framework(now, &fw_id, Event::update(s));
@@ -475,6 +494,7 @@ impl MasterCore {
                 }
                 updates.push((fw.id.clone(), s));
             }
+            fw.prune_executors();
         }
         for (fw_id, s) in updates {
             self.send_to_framework(now, &fw_id, Event::update(s));

@@ -76,7 +76,13 @@ impl Harness {
         let id = self.core.agent_register(
             self.now,
             stream.into(),
-            Register { agent_info: info, agent_id: None, tasks: vec![], endpoint: "127.0.0.1:5051".into() },
+            Register {
+                agent_info: info,
+                agent_id: None,
+                tasks: vec![],
+                executors: vec![],
+                endpoint: "127.0.0.1:5051".into(),
+            },
         );
         self.store();
         self.core.take_outputs();
@@ -510,6 +516,7 @@ fn returning_agent_reports_tasks_running_again_for_partition_aware_frameworks() 
         },
         agent_id: Some(agent.clone()),
         tasks: vec![ReportedTask { task, framework: info }],
+        executors: vec![],
         endpoint: "127.0.0.1:5051".into(),
     };
     assert_eq!(h.core.agent_register(h.now, "a1b".into(), reg), agent);
@@ -576,5 +583,6 @@ fn an_accept_without_a_filter_gets_the_rest_of_its_offer_back_at_once() {
 }
 
 mod auth;
+mod groups;
 mod operator;
 mod recovery;

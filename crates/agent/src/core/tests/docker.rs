@@ -229,6 +229,7 @@ fn a_recovered_docker_task_is_reattached_with_its_addresses_or_reported_by_its_s
     let mut alive = docker_recovered("t1", "c1", running("t1"), RecoveredProcess::Running { pid: Some(5) });
     alive.addresses = vec![ip("10.250.1.9")];
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &["PARTITION_AWARE"])],
         tasks: vec![

@@ -111,6 +111,7 @@ fn disk_usage_is_measured_every_interval_while_something_is_scheduled() {
 fn recovery_schedules_what_no_live_task_uses_from_its_modification_time() {
     let found = |path: PathBuf, kind: FoundKind, age: f64| FoundSandbox { path, kind, mtime: at(0.0).wall - age };
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![recovery::recovered(

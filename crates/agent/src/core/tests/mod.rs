@@ -3,6 +3,7 @@ use crate::paths::Layout;
 
 mod docker;
 mod gc;
+mod groups;
 mod limits;
 mod recovery;
 
@@ -1323,6 +1324,7 @@ fn recovered_running_tasks_are_checked_again_from_their_reported_health() {
     );
     fresh.info.health_check = Some(check);
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![healthy, fresh],
@@ -1372,6 +1374,7 @@ fn a_task_killed_by_its_health_check_while_the_agent_was_down_ends_unhealthy() {
     let mut t2 = recovered("t2", "c2", by_framework, ended);
     t2.info.health_check = Some(check);
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![t1, t2],

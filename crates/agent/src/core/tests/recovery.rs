@@ -16,6 +16,7 @@ pub(super) fn recovered(
     process: RecoveredProcess,
 ) -> RecoveredTask {
     RecoveredTask {
+        executor_id: None,
         framework_id: FrameworkId::new("F"),
         container_id: cid.into(),
         info: task(task_id, "sleep 30"),
@@ -29,6 +30,7 @@ pub(super) fn recovered(
 #[test]
 fn recovery_reattaches_running_tasks_and_resends_only_unacknowledged_updates() {
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![recovered(
@@ -82,6 +84,7 @@ fn recovery_reattaches_running_tasks_and_resends_only_unacknowledged_updates() {
 #[test]
 fn recovery_of_a_task_that_ended_while_the_agent_was_down() {
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![
@@ -128,6 +131,7 @@ fn recovery_of_tasks_without_a_process() {
     let mut staged_pa = recovered("t3", "c3", vec![], RecoveredProcess::Unknown);
     staged_pa.framework_id = FrameworkId::new("P");
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[]), pa],
         tasks: vec![
@@ -161,6 +165,7 @@ fn recovery_of_tasks_whose_process_never_started_drops_them_without_a_failure() 
     };
     let starting = |task: &str, uuid: &str| vec![status_record(task, TaskState::Starting, uuid)];
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[]), pa],
         tasks: vec![
@@ -243,6 +248,7 @@ fn recovery_of_tasks_whose_process_never_started_drops_them_without_a_failure() 
 #[test]
 fn recovery_forgets_fully_acknowledged_terminal_tasks() {
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![recovered(
@@ -266,6 +272,7 @@ fn recovery_forgets_fully_acknowledged_terminal_tasks() {
 #[test]
 fn recovery_of_a_running_task_whose_running_update_was_never_written() {
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![framework("F", true, &[])],
         tasks: vec![recovered(
@@ -287,6 +294,7 @@ fn recovery_of_a_running_task_whose_running_update_was_never_written() {
 #[test]
 fn recovered_task_of_unknown_framework_is_destroyed() {
     let recovery = Recovery {
+        executors: Vec::new(),
         agent_id: Some(AgentId::new("A1")),
         frameworks: vec![],
         tasks: vec![recovered("t1", "c1", vec![], RecoveredProcess::Running { pid: None })],

@@ -12,7 +12,13 @@ fn register(id: Option<&AgentId>) -> Register {
         id: id.cloned(),
         domain: None,
     };
-    Register { agent_info: info, agent_id: id.cloned(), tasks: vec![], endpoint: "127.0.0.1:5051".into() }
+    Register {
+        agent_info: info,
+        agent_id: id.cloned(),
+        tasks: vec![],
+        executors: vec![],
+        endpoint: "127.0.0.1:5051".into(),
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ fn register(id: Option<&str>, hostname: &str, tasks: Vec<ReportedTask>) -> Regis
         agent_info: agent_info(hostname),
         agent_id: id.map(AgentId::new),
         tasks,
+        executors: vec![],
         endpoint: "127.0.0.1:5051".into(),
     }
 }
