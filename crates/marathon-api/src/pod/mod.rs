@@ -24,7 +24,9 @@ pub use status::{
     spec_reference,
 };
 
-use crate::app::{Artifact, EnvValue, KillSelection, Network, NetworkMode, ResourceLimits, SecretDef};
+use crate::app::{
+    Artifact, EnvValue, ExecutorResources, KillSelection, Network, NetworkMode, ResourceLimits, SecretDef,
+};
 use crate::app::{UnreachableStrategy, UpgradeStrategy};
 use crate::time::{Timestamp, serde_ts};
 use serde::{Deserialize, Serialize};
@@ -64,7 +66,7 @@ pub struct Pod {
     #[serde(default)]
     pub scheduling: PodScheduling,
     #[serde(default)]
-    pub executor_resources: PodExecutorResources,
+    pub executor_resources: ExecutorResources,
     /// Unset on input means the default role; normalization fills it in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
@@ -91,7 +93,7 @@ impl Pod {
             networks: Vec::new(),
             scaling: PodScaling::default(),
             scheduling: PodScheduling::default(),
-            executor_resources: PodExecutorResources::default(),
+            executor_resources: ExecutorResources::default(),
             role: None,
             linux_info: None,
             legacy_shared_cgroups: None,
@@ -276,35 +278,6 @@ impl PodConstraint {
         let mut c = vec![self.field_name.clone(), self.operator.clone()];
         c.extend(self.value.clone());
         c
-    }
-}
-
-/// `executorResources` (RAML minimums: cpus 0.1, mem 32, disk 10).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PodExecutorResources {
-    #[serde(default = "PodExecutorResources::default_cpus")]
-    pub cpus: f64,
-    #[serde(default = "PodExecutorResources::default_mem")]
-    pub mem: f64,
-    #[serde(default = "PodExecutorResources::default_disk")]
-    pub disk: f64,
-}
-
-impl PodExecutorResources {
-    fn default_cpus() -> f64 {
-        0.1
-    }
-    fn default_mem() -> f64 {
-        32.0
-    }
-    fn default_disk() -> f64 {
-        10.0
-    }
-}
-
-impl Default for PodExecutorResources {
-    fn default() -> Self {
-        Self { cpus: Self::default_cpus(), mem: Self::default_mem(), disk: Self::default_disk() }
     }
 }
 

@@ -105,7 +105,7 @@ fn upstream_example_parses_normalizes_and_round_trips() {
     assert_eq!(pod.id, "/foo");
     assert_eq!(pod.role.as_deref(), Some("*"));
     assert_eq!(pod.scheduling.backoff.max_launch_delay, 3600.0);
-    assert_eq!(pod.executor_resources, PodExecutorResources { cpus: 0.2, mem: 64.0, disk: 50.0 });
+    assert_eq!(pod.executor_resources, ExecutorResources { cpus: 0.2, mem: 64.0, disk: 50.0 });
     let check = pod.containers[0].health_check.as_ref().expect("health check");
     assert_eq!(check.endpoint(), Some("httpendpoint"));
     assert_eq!((check.grace_period_seconds, check.interval_seconds, check.delay_seconds), (30, 2, 2));
