@@ -47,26 +47,9 @@ pub fn run_spec(def: &AppDefinition) -> RunSpec {
         (None, false) => CommandSpec::Args(def.args.clone()),
         (None, true) => CommandSpec::None,
     };
-    spec.env = def
-        .env
-        .iter()
-        .filter_map(|(k, v)| match v {
-            EnvValue::Value(value) => Some((k.clone(), value.clone())),
-            EnvValue::Secret { .. } => None,
-        })
-        .collect();
+    spec.env = env_values(&def.env);
     spec.labels = def.labels.clone();
-    spec.fetch = def
-        .fetch
-        .iter()
-        .map(|a| FetchUri {
-            uri: a.uri.clone(),
-            extract: a.extract,
-            executable: a.executable,
-            cache: a.cache,
-            dest_path: a.dest_path.clone(),
-        })
-        .collect();
+    spec.fetch = def.fetch.iter().map(fetch_uri).collect();
     spec.network = network(def);
     let port = |p: i32| u16::try_from(p).unwrap_or(0);
     spec.port_definitions = if spec.network == Network::Host {
@@ -107,24 +90,9 @@ pub fn run_spec(def: &AppDefinition) -> RunSpec {
         max_launch_delay: seconds(def.max_launch_delay_seconds),
     };
     spec.task_kill_grace_period = def.task_kill_grace_period_seconds.map(seconds);
-    spec.unreachable_strategy = match def.effective_unreachable_strategy() {
-        api::UnreachableStrategy::Disabled => UnreachableStrategy::Disabled,
-        api::UnreachableStrategy::Enabled { inactive_after_seconds, expunge_after_seconds } => {
-            UnreachableStrategy::Enabled {
-                inactive_after: Duration::from_secs(u64::try_from(inactive_after_seconds).unwrap_or(0)),
-                expunge_after: Duration::from_secs(u64::try_from(expunge_after_seconds).unwrap_or(0)),
-            }
-        }
-    };
-    spec.kill_selection = match def.kill_selection {
-        api::KillSelection::YoungestFirst => KillSelection::YoungestFirst,
-        api::KillSelection::OldestFirst => KillSelection::OldestFirst,
-    };
-    let upgrade = def.effective_upgrade_strategy();
-    spec.upgrade_strategy = UpgradeStrategy {
-        minimum_health_capacity: upgrade.minimum_health_capacity,
-        maximum_over_capacity: upgrade.maximum_over_capacity,
-    };
+    spec.unreachable_strategy = unreachable_strategy(def.effective_unreachable_strategy());
+    spec.kill_selection = kill_selection(def.kill_selection);
+    spec.upgrade_strategy = upgrade_strategy(def.effective_upgrade_strategy());
     spec.health_checks = def.health_checks.iter().map(health_check).collect();
     let port_names: Vec<Option<&str>> = spec.port_definitions.iter().map(|p| p.name.as_deref()).collect();
     spec.readiness_checks = def
@@ -187,6 +155,55 @@ fn docker_container(def: &AppDefinition) -> Option<Box<DockerContainer>> {
             })
             .collect(),
     }))
+}
+
+/// The plain values of an environment (secret references are refused by `support`).
+pub(crate) fn env_values(
+    env: &std::collections::BTreeMap<String, EnvValue>,
+) -> std::collections::BTreeMap<String, String> {
+    env.iter()
+        .filter_map(|(k, v)| match v {
+            EnvValue::Value(value) => Some((k.clone(), value.clone())),
+            EnvValue::Secret { .. } => None,
+        })
+        .collect()
+}
+
+/// An artifact (`fetch`) as the fetcher's URI.
+pub(crate) fn fetch_uri(a: &api::Artifact) -> FetchUri {
+    FetchUri {
+        uri: a.uri.clone(),
+        extract: a.extract,
+        executable: a.executable,
+        cache: a.cache,
+        dest_path: a.dest_path.clone(),
+    }
+}
+
+pub(crate) fn unreachable_strategy(strategy: api::UnreachableStrategy) -> UnreachableStrategy {
+    match strategy {
+        api::UnreachableStrategy::Disabled => UnreachableStrategy::Disabled,
+        api::UnreachableStrategy::Enabled { inactive_after_seconds, expunge_after_seconds } => {
+            UnreachableStrategy::Enabled {
+                inactive_after: Duration::from_secs(u64::try_from(inactive_after_seconds).unwrap_or(0)),
+                expunge_after: Duration::from_secs(u64::try_from(expunge_after_seconds).unwrap_or(0)),
+            }
+        }
+    }
+}
+
+pub(crate) fn kill_selection(selection: api::KillSelection) -> KillSelection {
+    match selection {
+        api::KillSelection::YoungestFirst => KillSelection::YoungestFirst,
+        api::KillSelection::OldestFirst => KillSelection::OldestFirst,
+    }
+}
+
+pub(crate) fn upgrade_strategy(upgrade: api::UpgradeStrategy) -> UpgradeStrategy {
+    UpgradeStrategy {
+        minimum_health_capacity: upgrade.minimum_health_capacity,
+        maximum_over_capacity: upgrade.maximum_over_capacity,
+    }
 }
 
 pub(crate) fn constraint(raw: &[String]) -> Option<Constraint> {

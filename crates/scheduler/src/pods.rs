@@ -4,28 +4,17 @@
 
 use crate::convert::{self, api_time, core_time};
 use crate::core::{
-    self, AppId, CommandSpec, Condition, FetchUri, HealthCheck, HealthCheckProtocol, Instance, KillSelection,
-    PodContainer, PodSpec, PortDefinition, RunSpec, UnreachableStrategy, UpgradeStrategy,
+    self, AppId, CommandSpec, Condition, HealthCheck, HealthCheckProtocol, Instance, PodContainer, PodSpec,
+    PortDefinition, RunSpec,
 };
-use marathon_api::app::{self as api, EnvValue};
 use marathon_api::pod::{
     ContainerEndpointStatus, ContainerStatus, MesosCommand, Pod, PodInstanceState, PodInstanceStatus, PodResources,
     PodState, PodStatus, StatusCondition, spec_reference,
 };
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn seconds(value: f64) -> Duration {
     Duration::try_from_secs_f64(value.max(0.0)).unwrap_or_default()
-}
-
-fn values(env: &BTreeMap<String, EnvValue>) -> BTreeMap<String, String> {
-    env.iter()
-        .filter_map(|(k, v)| match v {
-            EnvValue::Value(value) => Some((k.clone(), value.clone())),
-            EnvValue::Secret { .. } => None,
-        })
-        .collect()
 }
 
 fn command(command: &MesosCommand) -> CommandSpec {
@@ -40,7 +29,7 @@ pub fn run_spec(pod: &Pod) -> RunSpec {
     let version = pod.version.map(core_time).unwrap_or_default();
     let mut spec = RunSpec::new(AppId::new(&pod.id), version);
     spec.instances = u32::try_from(pod.instances()).unwrap_or(0);
-    spec.env = values(&pod.environment);
+    spec.env = convert::env_values(&pod.environment);
     spec.labels = pod.labels.clone();
     spec.user = pod.user.clone();
     spec.port_definitions = pod
@@ -63,19 +52,9 @@ pub fn run_spec(pod: &Pod) -> RunSpec {
             container.mem = c.resources.mem;
             container.disk = c.resources.disk;
             container.command = c.exec.as_ref().map_or(CommandSpec::None, |e| command(&e.command));
-            container.env = values(&c.environment);
+            container.env = convert::env_values(&c.environment);
             container.labels = c.labels.clone();
-            container.fetch = c
-                .artifacts
-                .iter()
-                .map(|a| FetchUri {
-                    uri: a.uri.clone(),
-                    extract: a.extract,
-                    executable: a.executable,
-                    cache: a.cache,
-                    dest_path: a.dest_path.clone(),
-                })
-                .collect();
+            container.fetch = c.artifacts.iter().map(convert::fetch_uri).collect();
             container.endpoints = (next_endpoint..next_endpoint + c.endpoints.len()).collect();
             next_endpoint += c.endpoints.len();
             container.health_check = c.health_check.as_ref().map(|h| {
@@ -124,24 +103,9 @@ pub fn run_spec(pod: &Pod) -> RunSpec {
         factor: scheduling.backoff.backoff_factor,
         max_launch_delay: seconds(scheduling.backoff.max_launch_delay),
     };
-    spec.unreachable_strategy = match pod.effective_unreachable_strategy() {
-        api::UnreachableStrategy::Disabled => UnreachableStrategy::Disabled,
-        api::UnreachableStrategy::Enabled { inactive_after_seconds, expunge_after_seconds } => {
-            UnreachableStrategy::Enabled {
-                inactive_after: Duration::from_secs(u64::try_from(inactive_after_seconds).unwrap_or(0)),
-                expunge_after: Duration::from_secs(u64::try_from(expunge_after_seconds).unwrap_or(0)),
-            }
-        }
-    };
-    spec.kill_selection = match scheduling.kill_selection {
-        api::KillSelection::YoungestFirst => KillSelection::YoungestFirst,
-        api::KillSelection::OldestFirst => KillSelection::OldestFirst,
-    };
-    let upgrade = pod.effective_upgrade_strategy();
-    spec.upgrade_strategy = UpgradeStrategy {
-        minimum_health_capacity: upgrade.minimum_health_capacity,
-        maximum_over_capacity: upgrade.maximum_over_capacity,
-    };
+    spec.unreachable_strategy = convert::unreachable_strategy(pod.effective_unreachable_strategy());
+    spec.kill_selection = convert::kill_selection(scheduling.kill_selection);
+    spec.upgrade_strategy = convert::upgrade_strategy(pod.effective_upgrade_strategy());
     let executor = &pod.executor_resources;
     PodSpec { containers, executor_cpus: executor.cpus, executor_mem: executor.mem, executor_disk: executor.disk }
         .apply_to(&mut spec);

@@ -10,14 +10,11 @@
 
 use super::instance::{ContainerTask, InstanceId};
 use super::matcher::ResourceMatch;
-use super::run_spec::{CommandSpec, HealthCheck, HealthCheckProtocol, PodContainer, RunSpec};
+use super::run_spec::{PodContainer, RunSpec};
+use super::task_builder::{command_info_of, health_check_json, labels};
 use super::time::Timestamp;
 use mesos_api::resources::ResourceSet;
-use mesos_api::{
-    CommandInfo, CommandUri, DurationInfo, Environment, EnvironmentVariable, ExecutorInfo, KillPolicy, Label, Labels,
-    Offer, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
-};
-use serde_json::{Value as Json, json};
+use mesos_api::{DurationInfo, ExecutorInfo, KillPolicy, Offer, Resource, TaskId, TaskInfo, TaskState, TaskStatus};
 use std::collections::BTreeMap;
 
 /// The executor and tasks of a pod instance's incarnation on `offer`.
@@ -56,9 +53,13 @@ pub(crate) fn build_task_group(
             agent_id: offer.agent_id.clone(),
             resources: wire(resources),
             executor: None,
-            command: Some(command_info(container, env)),
+            // A container without a command runs none (no image here to give it one).
+            command: Some(command_info_of(&container.command, false, &container.fetch, env, None)),
             container: None,
-            health_check: container.health_check.as_ref().and_then(|c| health_check(c, &matched.host_ports)),
+            health_check: container
+                .health_check
+                .as_ref()
+                .and_then(|c| health_check_json(c, c.port.or_else(|| matched.host_ports.get(c.port_index?).copied()))),
             check: None,
             kill_policy: container.kill_grace_period.map(|grace| KillPolicy {
                 grace_period: Some(DurationInfo { nanoseconds: i64::try_from(grace.as_nanos()).unwrap_or(i64::MAX) }),
@@ -141,72 +142,6 @@ fn container_environment(
     env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env.extend(container.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
-}
-
-fn command_info(container: &PodContainer, environment: BTreeMap<String, String>) -> CommandInfo {
-    let (shell, value, arguments) = match &container.command {
-        CommandSpec::Shell(cmd) => (true, Some(cmd.clone()), Vec::new()),
-        CommandSpec::Args(args) => (false, args.first().cloned(), args.clone()),
-        CommandSpec::None => (true, None, Vec::new()),
-    };
-    CommandInfo {
-        uris: container
-            .fetch
-            .iter()
-            .map(|f| CommandUri {
-                value: f.uri.clone(),
-                executable: Some(f.executable),
-                extract: f.extract,
-                cache: Some(f.cache),
-                output_file: f.dest_path.clone(),
-            })
-            .collect(),
-        environment: Some(Environment {
-            variables: environment
-                .into_iter()
-                .map(|(name, value)| EnvironmentVariable { name, kind: None, value: Some(value), secret: None })
-                .collect(),
-        }),
-        shell,
-        value,
-        arguments,
-        user: None,
-    }
-}
-
-/// A container's health check as Mesos runs it: HTTP and TCP against its endpoint's host port
-/// (the pod shares the agent's network), a command in its sandbox.
-fn health_check(check: &HealthCheck, host_ports: &[u16]) -> Option<Json> {
-    let port = check.port.or_else(|| host_ports.get(check.port_index?).copied());
-    let mut out = json!({
-        "delay_seconds": check.delay.as_secs_f64(),
-        "interval_seconds": check.interval.as_secs_f64(),
-        "timeout_seconds": check.timeout.as_secs_f64(),
-        "consecutive_failures": check.max_consecutive_failures,
-        "grace_period_seconds": check.grace_period.as_secs_f64(),
-    });
-    match check.protocol {
-        HealthCheckProtocol::Command => {
-            out["type"] = json!("COMMAND");
-            out["command"] = json!({"shell": true, "value": check.command.clone().unwrap_or_default()});
-        }
-        HealthCheckProtocol::MesosHttp | HealthCheckProtocol::MesosHttps | HealthCheckProtocol::Http => {
-            let scheme = if check.protocol == HealthCheckProtocol::MesosHttps { "https" } else { "http" };
-            out["type"] = json!("HTTP");
-            out["http"] = json!({"scheme": scheme, "port": port?, "path": check.path.as_deref().unwrap_or("/")});
-        }
-        HealthCheckProtocol::MesosTcp | HealthCheckProtocol::Tcp => {
-            out["type"] = json!("TCP");
-            out["tcp"] = json!({"port": port?});
-        }
-        HealthCheckProtocol::Https => return None,
-    }
-    Some(out)
-}
-
-fn labels(map: &BTreeMap<String, String>) -> Option<Labels> {
-    (!map.is_empty())
-        .then(|| Labels { labels: map.iter().map(|(k, v)| Label { key: k.clone(), value: Some(v.clone()) }).collect() })
 }
 
 /// The container tasks of a pod instance's incarnation, none reported yet.

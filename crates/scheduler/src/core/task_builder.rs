@@ -3,7 +3,7 @@
 //! Docker `ContainerInfo` (image, network, port mappings, volumes, parameters).
 
 use super::matcher::ResourceMatch;
-use super::run_spec::{CommandSpec, HealthCheck, HealthCheckProtocol, Network, PortAssignment, RunSpec};
+use super::run_spec::{CommandSpec, FetchUri, HealthCheck, HealthCheckProtocol, Network, PortAssignment, RunSpec};
 use mesos_api::{
     CommandInfo, CommandUri, DurationInfo, Environment, EnvironmentVariable, KillPolicy, Label, Labels, Offer, TaskId,
     TaskInfo,
@@ -138,7 +138,8 @@ fn sanitize_label_key(key: &str) -> String {
     out
 }
 
-fn labels(map: &BTreeMap<String, String>) -> Option<Labels> {
+/// Mesos `Labels` of a label map (`None` when empty).
+pub(super) fn labels(map: &BTreeMap<String, String>) -> Option<Labels> {
     (!map.is_empty())
         .then(|| Labels { labels: map.iter().map(|(k, v)| Label { key: k.clone(), value: Some(v.clone()) }).collect() })
 }
@@ -185,6 +186,12 @@ fn mesos_health_check(spec: &RunSpec, host_ports: &[u16]) -> Option<Json> {
         let a: &PortAssignment = assignments.get(check.port_index.unwrap_or(0))?;
         a.container_port.or(a.host_port)
     });
+    health_check_json(check, port)
+}
+
+/// `TaskInfo.health_check` of a Mesos-run check against `port` (HTTP and TCP need one);
+/// `None` for the checks Marathon runs itself.
+pub(super) fn health_check_json(check: &HealthCheck, port: Option<u16>) -> Option<Json> {
     let mut out = json!({
         "delay_seconds": check.delay.as_secs_f64(),
         "interval_seconds": check.interval.as_secs_f64(),
@@ -212,16 +219,28 @@ fn mesos_health_check(spec: &RunSpec, host_ports: &[u16]) -> Option<Json> {
 }
 
 fn command_info(spec: &RunSpec, environment: BTreeMap<String, String>) -> CommandInfo {
-    let (shell, value, arguments) = match &spec.command {
+    // In a Docker container `args` are the arguments of the image's entrypoint (no value).
+    let entrypoint_args = spec.docker.is_some();
+    command_info_of(&spec.command, entrypoint_args, &spec.fetch, environment, spec.user.clone())
+}
+
+/// A `CommandInfo`: `/bin/sh -c` for a shell command, the argv otherwise (only arguments with
+/// `entrypoint_args`: an image's entrypoint runs them), the fetcher's URIs and the environment.
+pub(super) fn command_info_of(
+    command: &CommandSpec,
+    entrypoint_args: bool,
+    fetch: &[FetchUri],
+    environment: BTreeMap<String, String>,
+    user: Option<String>,
+) -> CommandInfo {
+    let (shell, value, arguments) = match command {
         CommandSpec::Shell(cmd) => (true, Some(cmd.clone()), Vec::new()),
-        // In a Docker container `args` are the arguments of the image's entrypoint (no value).
-        CommandSpec::Args(args) if spec.docker.is_some() => (false, None, args.clone()),
+        CommandSpec::Args(args) if entrypoint_args => (false, None, args.clone()),
         CommandSpec::Args(args) => (false, args.first().cloned(), args.clone()),
         CommandSpec::None => (false, None, Vec::new()),
     };
     CommandInfo {
-        uris: spec
-            .fetch
+        uris: fetch
             .iter()
             .map(|f| CommandUri {
                 value: f.uri.clone(),
@@ -240,7 +259,7 @@ fn command_info(spec: &RunSpec, environment: BTreeMap<String, String>) -> Comman
         shell,
         value,
         arguments,
-        user: spec.user.clone(),
+        user,
     }
 }
 
