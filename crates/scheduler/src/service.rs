@@ -553,14 +553,7 @@ impl Service {
         let id = AppId::new(&def.id);
         let now = self.now();
         let old = self.core.app(&id).cloned();
-        // Versions only grow: after the app's current one and after those of its instances
-        // still being killed (a deleted app re-created within the same millisecond).
-        let newest =
-            old.as_ref().map(|o| o.version).into_iter().chain(self.core.instances_of(&id).map(|i| i.run_spec_version));
-        let version = match newest.max() {
-            Some(newest) => now.wall.max(Timestamp::from_millis(newest.millis() + 1)),
-            None => now.wall,
-        };
+        let version = self.next_version(&id, now);
         def.version = Some(convert::api_time(version));
         def.version_info = self.definitions.get(&id).and_then(|d| d.version_info);
         let spec = convert::run_spec(&def);
@@ -572,6 +565,18 @@ impl Service {
         self.set_definition(&id, Some(def), kind);
         self.handle(now, Event::AppPut { spec });
         (id, kind)
+    }
+
+    /// The version of a new definition of app or pod `id` made `now`: versions only grow, after
+    /// its current one and after those of its instances still being killed (a deleted one
+    /// re-created within the same millisecond).
+    fn next_version(&self, id: &AppId, now: Now) -> Timestamp {
+        let current = self.core.app(id).map(|o| o.version);
+        let newest = current.into_iter().chain(self.core.instances_of(id).map(|i| i.run_spec_version)).max();
+        match newest {
+            Some(newest) => now.wall.max(Timestamp::from_millis(newest.millis() + 1)),
+            None => now.wall,
+        }
     }
 
     pub fn delete_app(&mut self, id: &AppId) -> Option<Deployed> {

@@ -3,7 +3,7 @@
 //! deployment of StartPod/ScalePod/RestartPod/StopPod actions.
 
 use super::{Deployed, Service};
-use crate::core::{AppId, Event, Instance, InstanceId, Timestamp};
+use crate::core::{AppId, Event, Instance, InstanceId};
 use crate::deployments::{DeploymentKind, simple_steps};
 use crate::{convert, pods};
 use marathon_api::Pod;
@@ -29,13 +29,7 @@ impl Service {
         let id = AppId::new(&pod.id);
         let now = self.now();
         let old = self.core.app(&id).cloned();
-        // Versions only grow (as for apps: after the current one and its instances' versions).
-        let newest =
-            old.as_ref().map(|o| o.version).into_iter().chain(self.core.instances_of(&id).map(|i| i.run_spec_version));
-        let version = match newest.max() {
-            Some(newest) => now.wall.max(Timestamp::from_millis(newest.millis() + 1)),
-            None => now.wall,
-        };
+        let version = self.next_version(&id, now);
         pod.version = Some(convert::api_time(version));
         let spec = pods::run_spec(&pod);
         let kind = match &old {
