@@ -1,6 +1,6 @@
 //! `marathon app ...`.
 
-use super::deployment::follow_deployment;
+use super::deployment::{Subject, follow_deployment};
 use super::*;
 use clap::Subcommand;
 use serde_json::json;
@@ -117,7 +117,8 @@ pub(crate) async fn app(flags: &ClientFlags, command: AppCommand) -> anyhow::Res
     }
     if wait.wait {
         let deployment = deployment.context("Marathon's answer names no deployment to wait for")?;
-        follow_deployment(&api, &app_id, &deployment, removal, wait.timeout.map(Duration::from_secs)).await?;
+        follow_deployment(&api, Subject::App(app_id), &deployment, removal, wait.timeout.map(Duration::from_secs))
+            .await?;
     }
     Ok(())
 }

@@ -108,17 +108,18 @@ pub(super) fn deployment_id(result: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Where an app stands against its definition.
+/// Where an app or a pod stands against its definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Convergence {
+pub(super) struct Convergence {
     wanted: u64,
-    /// Running tasks of the current configuration.
+    /// An app's running tasks of the current configuration; a pod's STABLE instances.
     current: u64,
-    /// Tasks in any other state or of an older configuration (starting, being killed...).
+    /// Anything else (starting, being killed, an older configuration, degraded...).
     other: u64,
 }
 
 impl Convergence {
+    /// An app's, from its tasks.
     fn of(app: &Value) -> Self {
         let config = app["versionInfo"]["lastConfigChangeAt"].as_str().or(app["version"].as_str());
         let (mut current, mut other) = (0, 0);
@@ -137,24 +138,91 @@ impl Convergence {
         Convergence { wanted: app["instances"].as_u64().unwrap_or(0), current, other }
     }
 
+    /// A pod's, from its `::status` (`wanted`: its `scaling.instances`).
+    pub(super) fn of_pod(status: &Value, wanted: u64) -> Self {
+        let instances = array(&status["instances"]);
+        let stable = instances.iter().filter(|i| i["status"] == "STABLE").count() as u64;
+        Convergence { wanted, current: stable, other: instances.len() as u64 - stable }
+    }
+
     fn done(self) -> bool {
         self.current == self.wanted && self.other == 0
     }
 }
 
-/// Shows a progress bar (running instances of the current configuration) until the deployment
-/// is gone from `/v2/deployments` and the app has converged: `wanted` instances running its
-/// current configuration and nothing else, or, for a removal, no app. Fails if the app
-/// disappears (or, for a removal, comes back), if a newer deployment of the app replaces this
-/// one, or at the timeout.
+/// What a deployment being followed changes.
+pub(super) enum Subject {
+    App(String),
+    Pod(String),
+}
+
+/// A subject as last read: where it stands, a note on its last failure, and the other
+/// deployments that change it.
+struct Observed {
+    convergence: Convergence,
+    failure: String,
+    others: Vec<String>,
+}
+
+impl Subject {
+    fn id(&self) -> String {
+        match self {
+            Self::App(id) | Self::Pod(id) => absolute(id),
+        }
+    }
+
+    /// How its converged units are named: `(counted, others)`.
+    fn words(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::App(_) => ("running", "other task(s)"),
+            Self::Pod(_) => ("stable", "other instance(s)"),
+        }
+    }
+
+    /// Reads it (`None`: it does not exist); `deployments` is `/v2/deployments` as just read.
+    async fn observe(&self, api: &Api, deployments: &Value, ours: &str) -> anyhow::Result<Option<Observed>> {
+        let id = self.id();
+        match self {
+            Self::App(_) => {
+                let Some(app) = api.app(&id).await? else { return Ok(None) };
+                let failure = app
+                    .get("lastTaskFailure")
+                    .filter(|f| !f.is_null())
+                    .map(|f| format!("; last task failure: {} {}", text(&f["state"]), text(&f["message"])))
+                    .unwrap_or_default();
+                let others = array(&app["deployments"]).iter().map(|d| text(&d["id"])).collect();
+                Ok(Some(Observed { convergence: Convergence::of(&app), failure, others }))
+            }
+            Self::Pod(_) => {
+                let Some(status) = api.find(&format!("{}::status", super::pod::pod_path(&id))).await? else {
+                    return Ok(None);
+                };
+                let others = array(deployments)
+                    .iter()
+                    .filter(|d| d["id"] != ours && array(&d["affectedPods"]).iter().any(|p| p == id.as_str()))
+                    .map(|d| text(&d["id"]))
+                    .collect();
+                let wanted = super::pod::wanted(&status["spec"]);
+                Ok(Some(Observed { convergence: Convergence::of_pod(&status, wanted), failure: String::new(), others }))
+            }
+        }
+    }
+}
+
+/// Shows a progress bar (an app's running instances of its current configuration, a pod's
+/// STABLE instances) until the deployment is gone from `/v2/deployments` and its subject has
+/// converged: the wanted instances and nothing else, or, for a removal, no such app or pod.
+/// Fails if the subject disappears (or, for a removal, comes back), if a newer deployment of it
+/// replaces this one, or at the timeout.
 pub(super) async fn follow_deployment(
     api: &Api,
-    app_id: &str,
+    subject: Subject,
     deployment: &str,
     removal: bool,
     timeout: Option<Duration>,
 ) -> anyhow::Result<()> {
-    let app_id = absolute(app_id);
+    let id = subject.id();
+    let (counted, others_word) = subject.words();
     let deadline = timeout.map(|t| Instant::now() + t);
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -169,58 +237,53 @@ pub(super) async fn follow_deployment(
     loop {
         let deployments = api.get("/v2/deployments").await?;
         let ours = array(&deployments).iter().find(|d| d["id"] == deployment);
-        // Read after the deployments, so a finished deployment is seen with the app's state
-        // after it.
-        let app = api.app(&app_id).await?;
-        let convergence = app.as_ref().map(Convergence::of);
+        // Read after the deployments, so a finished deployment is seen with the subject's
+        // state after it.
+        let observed = subject.observe(api, &deployments, deployment).await?;
+        let convergence = observed.as_ref().map(|o| o.convergence);
         if let Some(c) = convergence {
             bar.set_length(c.wanted);
             bar.set_position(c.current.min(c.wanted));
         }
-        let failure = app
-            .as_ref()
-            .and_then(|a| a.get("lastTaskFailure"))
-            .filter(|f| !f.is_null())
-            .map(|f| format!("; last task failure: {} {}", text(&f["state"]), text(&f["message"])))
-            .unwrap_or_default();
         let step = match ours {
             Some(d) => {
-                let actions: Vec<String> = array(&d["currentActions"]).iter().map(|a| text(&a["action"])).collect();
-                format!("{} (step {}/{})", actions.join(","), text(&d["currentStep"]), text(&d["totalSteps"]))
+                let actions: Vec<String> = array(&d["currentActions"]).iter().map(action).collect();
+                format!("{} (step {}/{})", actions.join(", "), text(&d["currentStep"]), text(&d["totalSteps"]))
             }
             None => "finished".to_string(),
         };
-        let state = match convergence {
-            Some(c) => format!("{step}: {app_id} {} running, {} other task(s){failure}", c.current, c.other),
-            None => format!("{step}: {app_id} is gone"),
+        let state = match &observed {
+            Some(o) => format!(
+                "{step}: {id} {} {counted}, {} {others_word}{}",
+                o.convergence.current, o.convergence.other, o.failure
+            ),
+            None => format!("{step}: {id} is gone"),
         };
         bar.set_message(format!("deployment {deployment}: {state}"));
         if ours.is_none() {
-            // Our deployment is over: whether it did its job depends on the app.
-            let others: Vec<String> = app
-                .as_ref()
-                .map(|a| array(&a["deployments"]).iter().map(|d| text(&d["id"])).collect())
-                .unwrap_or_default();
-            match (removal, convergence) {
+            // Our deployment is over: whether it did its job depends on the subject.
+            match (removal, observed) {
                 (true, None) => {
                     bar.finish_and_clear();
-                    eprintln!("deployment {deployment} succeeded: {app_id} removed");
+                    eprintln!("deployment {deployment} succeeded: {id} removed");
                     return Ok(());
                 }
-                (true, Some(_)) => return fail(&bar, format!("{app_id} exists again")),
-                (false, None) => return fail(&bar, format!("{app_id} was removed")),
-                (false, Some(_)) if !others.is_empty() => {
-                    return fail(&bar, format!("superseded by deployment {} of {app_id}", others.join(", ")));
+                (true, Some(_)) => return fail(&bar, format!("{id} exists again")),
+                (false, None) => return fail(&bar, format!("{id} was removed")),
+                (false, Some(o)) if !o.others.is_empty() => {
+                    return fail(&bar, format!("superseded by deployment {} of {id}", o.others.join(", ")));
                 }
-                (false, Some(c)) if c.done() => {
+                (false, Some(o)) if o.convergence.done() => {
                     bar.finish_and_clear();
+                    let c = o.convergence;
                     eprintln!(
-                        "deployment {deployment} succeeded: {app_id} {}/{} instance(s) running",
+                        "deployment {deployment} succeeded: {id} {}/{} instance(s) {counted}",
                         c.current, c.wanted
                     );
                     return Ok(());
                 }
-                // Finished, but a task ended since: Marathon replaces it.
+                // Finished, but an instance is not there (yet or any more): Marathon takes care
+                // of it.
                 (false, Some(_)) => {}
             }
         }
@@ -237,6 +300,20 @@ pub(super) async fn follow_deployment(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_pod_converges_when_exactly_its_instances_are_stable() {
+        let status = |states: &[&str]| {
+            let instances: Vec<Value> = states.iter().map(|s| json!({"status": s})).collect();
+            json!({"instances": instances})
+        };
+        assert!(Convergence::of_pod(&status(&["STABLE", "STABLE"]), 2).done());
+        assert!(Convergence::of_pod(&status(&[]), 0).done());
+        assert!(!Convergence::of_pod(&status(&["STABLE", "STAGING"]), 2).done());
+        let c = Convergence::of_pod(&status(&["STABLE", "TERMINAL"]), 1);
+        assert_eq!(c, Convergence { wanted: 1, current: 1, other: 1 });
+        assert!(!c.done());
+    }
 
     #[test]
     fn an_app_converges_when_exactly_its_instances_run_the_current_config() {

@@ -1,7 +1,7 @@
 //! `marathon pod ...`: pods (`/v2/pods`), their status, versions and instances, and following
 //! a pod's deployment (`--wait`).
 
-use super::deployment::action;
+use super::deployment::{Subject, follow_deployment};
 use super::*;
 use anyhow::bail;
 use clap::Subcommand;
@@ -57,7 +57,7 @@ pub(crate) enum PodCommand {
     },
 }
 
-fn pod_path(id: &str) -> String {
+pub(super) fn pod_path(id: &str) -> String {
     format!("/v2/pods/{}", id.trim_matches('/'))
 }
 
@@ -139,7 +139,8 @@ pub(crate) async fn pod(flags: &ClientFlags, command: PodCommand) -> anyhow::Res
     }
     if wait.wait {
         let deployment = deployment.context("Marathon's answer names no deployment to wait for")?;
-        follow_pod(&api, &pod_id, &deployment, removal, wait.timeout.map(Duration::from_secs)).await?;
+        follow_deployment(&api, Subject::Pod(pod_id), &deployment, removal, wait.timeout.map(Duration::from_secs))
+            .await?;
     }
     Ok(())
 }
@@ -154,7 +155,7 @@ fn scale(definition: &mut Value, instances: u32) -> anyhow::Result<()> {
 }
 
 /// The instances a pod definition wants (upstream's default: 1).
-fn wanted(pod: &Value) -> u64 {
+pub(super) fn wanted(pod: &Value) -> u64 {
     pod["scaling"]["instances"].as_u64().unwrap_or(1)
 }
 
@@ -276,132 +277,9 @@ async fn kill(api: &Api, id: &str, instances: &[String], wipe: bool, json: bool)
     Ok(())
 }
 
-/// Where a pod stands against its definition, from its `::status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PodConvergence {
-    wanted: u64,
-    /// STABLE instances.
-    stable: u64,
-    /// Instances in any other state (pending, staging, degraded, on their way out).
-    other: u64,
-}
-
-impl PodConvergence {
-    fn of(status: &Value) -> Self {
-        let instances = array(&status["instances"]);
-        let stable = instances.iter().filter(|i| i["status"] == "STABLE").count() as u64;
-        PodConvergence { wanted: wanted(&status["spec"]), stable, other: instances.len() as u64 - stable }
-    }
-
-    fn done(self) -> bool {
-        self.stable == self.wanted && self.other == 0
-    }
-}
-
-/// Shows a progress bar (STABLE instances of the wanted) until the deployment is gone from
-/// `/v2/deployments` and the pod has converged: exactly the wanted instances, all STABLE, or,
-/// for a removal, no pod. Fails if the pod disappears (or, for a removal, comes back), if
-/// another deployment of the pod follows this one, or at the timeout.
-async fn follow_pod(
-    api: &Api,
-    pod_id: &str,
-    deployment: &str,
-    removal: bool,
-    timeout: Option<Duration>,
-) -> anyhow::Result<()> {
-    let pod_id = absolute(pod_id);
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {bar:30} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let fail = |bar: &indicatif::ProgressBar, message: String| -> anyhow::Result<()> {
-        bar.abandon();
-        bail!("deployment {deployment} failed: {message}")
-    };
-    loop {
-        let deployments = api.get("/v2/deployments").await?;
-        let ours = array(&deployments).iter().find(|d| d["id"] == deployment);
-        // Read after the deployments, so a finished deployment is seen with the pod's state
-        // after it.
-        let status = api.find(&format!("{}::status", pod_path(&pod_id))).await?;
-        let convergence = status.as_ref().map(PodConvergence::of);
-        if let Some(c) = convergence {
-            bar.set_length(c.wanted);
-            bar.set_position(c.stable.min(c.wanted));
-        }
-        let step = match ours {
-            Some(d) => {
-                let actions: Vec<String> = array(&d["currentActions"]).iter().map(action).collect();
-                format!("{} (step {}/{})", actions.join(", "), text(&d["currentStep"]), text(&d["totalSteps"]))
-            }
-            None => "finished".to_string(),
-        };
-        let state = match convergence {
-            Some(c) => format!("{step}: {pod_id} {} stable, {} other instance(s)", c.stable, c.other),
-            None => format!("{step}: {pod_id} is gone"),
-        };
-        bar.set_message(format!("deployment {deployment}: {state}"));
-        if ours.is_none() {
-            // Our deployment is over: whether it did its job depends on the pod.
-            let others: Vec<String> = array(&deployments)
-                .iter()
-                .filter(|d| array(&d["affectedPods"]).iter().any(|p| p == pod_id.as_str()))
-                .map(|d| text(&d["id"]))
-                .collect();
-            match (removal, convergence) {
-                (true, None) => {
-                    bar.finish_and_clear();
-                    eprintln!("deployment {deployment} succeeded: {pod_id} removed");
-                    return Ok(());
-                }
-                (true, Some(_)) => return fail(&bar, format!("{pod_id} exists again")),
-                (false, None) => return fail(&bar, format!("{pod_id} was removed")),
-                (false, Some(_)) if !others.is_empty() => {
-                    return fail(&bar, format!("superseded by deployment {} of {pod_id}", others.join(", ")));
-                }
-                (false, Some(c)) if c.done() => {
-                    bar.finish_and_clear();
-                    eprintln!(
-                        "deployment {deployment} succeeded: {pod_id} {}/{} instance(s) stable",
-                        c.stable, c.wanted
-                    );
-                    return Ok(());
-                }
-                // Finished, but an instance is not STABLE (yet or any more): Marathon takes
-                // care of it.
-                (false, Some(_)) => {}
-            }
-        }
-        if let (Some(deadline), Some(timeout)) = (deadline, timeout)
-            && Instant::now() >= deadline
-        {
-            return fail(&bar, format!("timed out after {}s; {state}", timeout.as_secs()));
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_pod_converges_when_exactly_its_instances_are_stable() {
-        let status = |wanted: u64, states: &[&str]| {
-            let instances: Vec<Value> = states.iter().map(|s| json!({"status": s})).collect();
-            json!({"spec": {"scaling": {"kind": "fixed", "instances": wanted}}, "instances": instances})
-        };
-        assert!(PodConvergence::of(&status(2, &["STABLE", "STABLE"])).done());
-        assert!(PodConvergence::of(&status(0, &[])).done());
-        assert!(!PodConvergence::of(&status(2, &["STABLE", "STAGING"])).done());
-        let c = PodConvergence::of(&status(1, &["STABLE", "TERMINAL"]));
-        assert_eq!(c, PodConvergence { wanted: 1, stable: 1, other: 1 });
-        assert!(!c.done());
-        assert_eq!(PodConvergence::of(&json!({"spec": {}, "instances": []})).wanted, 1, "upstream's default");
-    }
 
     #[test]
     fn scaling_sets_the_instances_and_keeps_the_rest() {
