@@ -818,24 +818,41 @@ fn validate_strategies(app: &AppDefinition, v: &mut Violations) {
     if app.is_resident() {
         equal_f64(v, max_path, us.maximum_over_capacity, 0.0);
     }
-    if let Some(UnreachableStrategy::Enabled { inactive_after_seconds: inactive, expunge_after_seconds: expunge }) =
-        app.unreachable_strategy
-    {
-        let path = "/unreachableStrategy/inactiveAfterSeconds";
-        if inactive < 0 {
-            v.add(path, format!("inactiveAfterSeconds ({inactive}) must be greater than or equal to 0"));
-        } else if inactive > expunge {
-            v.add(
-                path,
-                format!(
-                    "inactiveAfterSeconds ({inactive}) must be less or equal to expungeAfterSeconds, which is {expunge}"
-                ),
-            );
-        }
-        at_least(v, "/unreachableStrategy/expungeAfterSeconds", expunge, 0);
-        if app.is_resident() {
-            v.add("/", "unreachableStrategy must be disabled for resident tasks");
-        }
+    validate_unreachable_strategy(
+        v,
+        "/unreachableStrategy",
+        app.unreachable_strategy,
+        app.is_resident().then_some("unreachableStrategy must be disabled for resident tasks"),
+    );
+}
+
+/// An enabled unreachable strategy's bounds (`prefix`: where it is in the body), and
+/// `resident_refusal` when the run spec is resident (only `disabled` is allowed then).
+pub(crate) fn validate_unreachable_strategy(
+    v: &mut Violations,
+    prefix: &str,
+    strategy: Option<UnreachableStrategy>,
+    resident_refusal: Option<&str>,
+) {
+    let Some(UnreachableStrategy::Enabled { inactive_after_seconds: inactive, expunge_after_seconds: expunge }) =
+        strategy
+    else {
+        return;
+    };
+    let path = format!("{prefix}/inactiveAfterSeconds");
+    if inactive < 0 {
+        v.add(&path, format!("inactiveAfterSeconds ({inactive}) must be greater than or equal to 0"));
+    } else if inactive > expunge {
+        v.add(
+            &path,
+            format!(
+                "inactiveAfterSeconds ({inactive}) must be less or equal to expungeAfterSeconds, which is {expunge}"
+            ),
+        );
+    }
+    at_least(v, &format!("{prefix}/expungeAfterSeconds"), expunge, 0);
+    if let Some(refusal) = resident_refusal {
+        v.add("/", refusal);
     }
 }
 

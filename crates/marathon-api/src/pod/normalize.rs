@@ -3,12 +3,12 @@
 //! then its defaults are filled in, so that normalizing a normalized pod changes nothing.
 
 use super::{MesosCommand, Pod, PodConstraint, PodContainer, PodHealthCheck};
-use crate::app::{EnvValue, NetworkMode, ResourceLimit, UnreachableStrategy};
+use crate::app::{EnvValue, NetworkMode, ResourceLimit};
 use crate::error::{ValidationError, Violations};
 use crate::normalize::{
     ConstraintOperator, NAME_PATTERN, NAME_RE, NormalizeConfig, at_least, at_least_f64, between_f64, dedup,
     feature_message, invalid_role_char, java_double, port_range, regex_message, unique, validate_constraint,
-    validate_networks,
+    validate_networks, validate_unreachable_strategy,
 };
 use crate::path::PathId;
 use regex::Regex;
@@ -375,26 +375,12 @@ fn validate_scheduling(pod: &Pod, v: &mut Violations) {
             v.add(&format!("/scheduling/placement/constraints({i})"), message);
         }
     }
-    match s.unreachable_strategy {
-        Some(UnreachableStrategy::Enabled { inactive_after_seconds: inactive, expunge_after_seconds: expunge }) => {
-            let path = "/scheduling/unreachableStrategy/inactiveAfterSeconds";
-            if inactive < 0 {
-                v.add(path, format!("inactiveAfterSeconds ({inactive}) must be greater than or equal to 0"));
-            } else if inactive > expunge {
-                v.add(
-                    path,
-                    format!(
-                        "inactiveAfterSeconds ({inactive}) must be less or equal to expungeAfterSeconds, which is {expunge}"
-                    ),
-                );
-            }
-            at_least(v, "/scheduling/unreachableStrategy/expungeAfterSeconds", expunge, 0);
-            if pod.is_resident() {
-                v.add("/", "unreachableStrategy must be disabled for pods with persistent volumes");
-            }
-        }
-        Some(UnreachableStrategy::Disabled) | None => {}
-    }
+    validate_unreachable_strategy(
+        v,
+        "/scheduling/unreachableStrategy",
+        s.unreachable_strategy,
+        pod.is_resident().then_some("unreachableStrategy must be disabled for pods with persistent volumes"),
+    );
 }
 
 /// Upstream's `complyWithConstraintRules` (the rules of app constraints; the operator is an enum
