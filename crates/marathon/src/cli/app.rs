@@ -1,6 +1,6 @@
 //! `marathon app ...`.
 
-use super::deployment::{Subject, follow_deployment};
+use super::deployment::{Subject, report_change};
 use super::*;
 use clap::Subcommand;
 use serde_json::json;
@@ -64,12 +64,7 @@ pub(crate) async fn app(flags: &ClientFlags, command: AppCommand) -> anyhow::Res
         AppCommand::Add { file, wait } => {
             let definition = read_definition(&file, "app")?;
             let created = api.change(reqwest::Method::POST, &wait.forced("/v2/apps"), Some(&definition)).await?;
-            let id = created
-                .body
-                .get("id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| absolute(definition.get("id").and_then(Value::as_str).unwrap_or_default()));
+            let id = created_id(&created, &definition);
             (created, format!("Created app {id}"), id, wait, false)
         }
         AppCommand::Scale { id, instances, wait } => {
@@ -106,21 +101,7 @@ pub(crate) async fn app(flags: &ClientFlags, command: AppCommand) -> anyhow::Res
             (result, format!("Removing {}", absolute(&id)), id, wait, true)
         }
     };
-    let Reply { body: result, deployment } = result;
-    if flags.json {
-        print_json(&result)?;
-    } else {
-        match &deployment {
-            Some(d) => print(format!("{summary} (deployment {d})"))?,
-            None => print(summary)?,
-        }
-    }
-    if wait.wait {
-        let deployment = deployment.context("Marathon's answer names no deployment to wait for")?;
-        follow_deployment(&api, Subject::App(app_id), &deployment, removal, wait.timeout.map(Duration::from_secs))
-            .await?;
-    }
-    Ok(())
+    report_change(flags, &api, result, summary, Subject::App(app_id), &wait, removal).await
 }
 
 async fn list_apps(api: &Api, json: bool) -> anyhow::Result<()> {

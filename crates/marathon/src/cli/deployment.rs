@@ -108,6 +108,33 @@ pub(super) fn deployment_id(result: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Prints what a change answered (the answer itself with `--json`, else `summary` and its
+/// deployment) and, with `--wait`, follows the deployment on `subject`.
+pub(super) async fn report_change(
+    flags: &ClientFlags,
+    api: &Api,
+    reply: Reply,
+    summary: String,
+    subject: Subject,
+    wait: &WaitFlags,
+    removal: bool,
+) -> anyhow::Result<()> {
+    let Reply { body, deployment } = reply;
+    if flags.json {
+        print_json(&body)?;
+    } else {
+        match &deployment {
+            Some(d) => print(format!("{summary} (deployment {d})"))?,
+            None => print(summary)?,
+        }
+    }
+    if wait.wait {
+        let deployment = deployment.context("Marathon's answer names no deployment to wait for")?;
+        follow_deployment(api, subject, &deployment, removal, wait.timeout.map(Duration::from_secs)).await?;
+    }
+    Ok(())
+}
+
 /// Where an app or a pod stands against its definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Convergence {
@@ -214,7 +241,7 @@ impl Subject {
 /// converged: the wanted instances and nothing else, or, for a removal, no such app or pod.
 /// Fails if the subject disappears (or, for a removal, comes back), if a newer deployment of it
 /// replaces this one, or at the timeout.
-pub(super) async fn follow_deployment(
+async fn follow_deployment(
     api: &Api,
     subject: Subject,
     deployment: &str,

@@ -145,6 +145,16 @@ struct Reply {
     deployment: Option<String>,
 }
 
+/// The id of what a POST created: Marathon's answer's, else the definition's.
+fn created_id(created: &Reply, definition: &Value) -> String {
+    created
+        .body
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| absolute(definition.get("id").and_then(Value::as_str).unwrap_or_default()))
+}
+
 impl Api {
     fn new(flags: &ClientFlags) -> anyhow::Result<Self> {
         let url = flags.url.trim().trim_end_matches('/');

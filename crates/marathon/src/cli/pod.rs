@@ -1,7 +1,7 @@
 //! `marathon pod ...`: pods (`/v2/pods`), their status, versions and instances, and following
 //! a pod's deployment (`--wait`).
 
-use super::deployment::{Subject, follow_deployment};
+use super::deployment::{Subject, report_change};
 use super::*;
 use anyhow::bail;
 use clap::Subcommand;
@@ -99,12 +99,7 @@ pub(crate) async fn pod(flags: &ClientFlags, command: PodCommand) -> anyhow::Res
         PodCommand::Add { file, wait } => {
             let definition = read_definition(&file, "pod")?;
             let created = api.change(reqwest::Method::POST, &wait.forced("/v2/pods"), Some(&definition)).await?;
-            let id = created
-                .body
-                .get("id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| absolute(definition.get("id").and_then(Value::as_str).unwrap_or_default()));
+            let id = created_id(&created, &definition);
             (created, format!("Created pod {id}"), id, wait, false)
         }
         PodCommand::Update { id, file, wait } => {
@@ -128,21 +123,7 @@ pub(crate) async fn pod(flags: &ClientFlags, command: PodCommand) -> anyhow::Res
             (reply, format!("Removing pod {}", absolute(&id)), id, wait, true)
         }
     };
-    let Reply { body, deployment } = reply;
-    if flags.json {
-        print_json(&body)?;
-    } else {
-        match &deployment {
-            Some(d) => print(format!("{summary} (deployment {d})"))?,
-            None => print(summary)?,
-        }
-    }
-    if wait.wait {
-        let deployment = deployment.context("Marathon's answer names no deployment to wait for")?;
-        follow_deployment(&api, Subject::Pod(pod_id), &deployment, removal, wait.timeout.map(Duration::from_secs))
-            .await?;
-    }
-    Ok(())
+    report_change(flags, &api, reply, summary, Subject::Pod(pod_id), &wait, removal).await
 }
 
 /// Sets a pod definition's instance count.
