@@ -65,6 +65,13 @@ async fn a_pod_runs_its_containers_together_scales_relaunches_and_goes() {
     let tasks: Vec<&Value> = state["frameworks"][0]["tasks"].as_array().expect("tasks").iter().collect();
     assert_eq!(tasks.len(), 2, "{tasks:?}");
     assert_eq!(tasks[0]["executor_id"], tasks[1]["executor_id"], "one task group");
+    // The group's tasks count as launched.
+    let metrics = reqwest::get(marathon.url("/metrics/prometheus")).await.expect("GET").text().await.expect("text");
+    let launched = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("marathon_tasks_launched_counter "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(launched, Some(2.0), "{metrics}");
 
     // A scale through PUT is a new version; both versions are kept.
     let (status, updated) = marathon.send(Method::PUT, "/v2/pods/shop/web", Some(pod(2))).await;

@@ -226,6 +226,10 @@ impl Metrics {
                             self.launch_operations.inc();
                             self.tasks_launched.inc_by(launch.task_infos.len() as u64);
                         }
+                        if let Some(group) = &operation.launch_group {
+                            self.launch_operations.inc();
+                            self.tasks_launched.inc_by(group.task_group.tasks.len() as u64);
+                        }
                     }
                 }
             }
