@@ -204,8 +204,8 @@ impl SchedulerCore {
         }
         self.mark_dirty(id);
         self.publish_provisioned(id);
-        if spec.is_pod() {
-            let (executor, tasks) = pod::build_task_group(spec, id, incarnation, offer, matched);
+        if let Some(pod) = spec.pod.as_deref() {
+            let (executor, tasks) = pod::build_task_group(spec, pod, id, incarnation, offer, matched);
             return Launch::Group(Box::new(executor), tasks);
         }
         Launch::Task(Box::new(build_task_info(spec, &task_id, offer, matched, self.config.env_vars_prefix.as_deref())))

@@ -10,22 +10,23 @@
 
 use super::instance::{ContainerTask, InstanceId};
 use super::matcher::ResourceMatch;
-use super::run_spec::{PodContainer, RunSpec};
+use super::run_spec::{PodContainer, PodSpec, RunSpec};
 use super::task_builder::{command_info_of, health_check_json, labels};
 use super::time::Timestamp;
 use mesos_api::resources::ResourceSet;
 use mesos_api::{DurationInfo, ExecutorInfo, KillPolicy, Offer, Resource, TaskId, TaskInfo, TaskState, TaskStatus};
 use std::collections::BTreeMap;
 
-/// The executor and tasks of a pod instance's incarnation on `offer`.
+/// The executor and tasks of an incarnation of an instance of `spec` (whose pod is `pod`) on
+/// `offer`.
 pub(crate) fn build_task_group(
     spec: &RunSpec,
+    pod: &PodSpec,
     instance: &InstanceId,
     incarnation: u64,
     offer: &Offer,
     matched: &ResourceMatch,
 ) -> (ExecutorInfo, Vec<TaskInfo>) {
-    let Some(pod) = spec.pod.as_deref() else { return (executor_info(instance, incarnation, Vec::new()), Vec::new()) };
     let mut pool = matched.resources.clone();
     let wire = |set: ResourceSet| -> Vec<Resource> {
         let mut resources = set.to_wire();
